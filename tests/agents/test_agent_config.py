@@ -1,0 +1,87 @@
+"""The config file the fleets' user data writes: defaults, the README example, clear errors."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from agents.config import ConfigError, load_config
+
+README = Path(__file__).resolve().parents[2] / "agents" / "README.md"
+
+
+def write(tmp_path: Path, text: str, name: str = "agent.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def readme_block(n: int) -> str:
+    blocks = re.findall(r"```toml\n(.*?)```", README.read_text(), re.S)
+    return blocks[n]
+
+
+def test_readme_minimal_example_is_valid(tmp_path: Path) -> None:
+    install = re.search(r"cat > /etc/finops-agent.toml <<'EOF'\n(.*?)EOF", README.read_text(), re.S)
+    assert install
+    cfg = load_config(write(tmp_path, install.group(1)))
+    assert cfg.metadata.provider == "aws"
+    assert cfg.cloudwatch.enabled is True
+    assert cfg.checkpoint.hook.mode == "signal"
+    assert cfg.checkpoint.hook.pid_file == "/run/train/train.pid"
+    assert cfg.tags == {"finops:fleet": "train-a"}
+
+
+def test_readme_full_reference_equals_the_defaults(tmp_path: Path) -> None:
+    documented = load_config(write(tmp_path, readme_block(0)))
+    defaults = load_config(write(tmp_path, "", "empty.toml"))
+    assert documented.agent == defaults.agent
+    assert documented.spool == defaults.spool
+    assert documented.export == defaults.export
+    assert documented.prometheus == defaults.prometheus
+    assert documented.cloudwatch == defaults.cloudwatch
+    assert documented.metadata == defaults.metadata
+    assert documented.checkpoint == defaults.checkpoint
+    assert documented.idle == defaults.idle
+    assert documented.work == defaults.work
+
+
+def test_json_config_is_accepted(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, '{"agent": {"window_seconds": 30}}', "agent.json"))
+    assert cfg.agent.window_seconds == 30.0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[idle]\nminute = 3\n", r"\[idle\] 'minute' is not a known key; did you mean 'minutes'\?"),
+        ("[agnet]\n", r"section 'agnet' is not a known key; did you mean 'agent'\?"),
+        ("[agent]\nwindow_seconds = 'x'\n", r"\[agent\] window_seconds must be a number"),
+        (
+            "[metadata]\nprovider = 'aws2'\n",
+            r"\[metadata\] provider must be one of .*did you mean 'aws'",
+        ),
+        ("[prometheus]\nlisten = '0.0.0.0:9401'\n", r"\[prometheus\] listen must be a loopback"),
+        ("[checkpoint.hook]\nmode = 'signal'\n", r"\[checkpoint.hook\] mode 'signal' needs pid"),
+        ("[checkpoint.hook]\nmode = 'command'\n", r"\[checkpoint.hook\] mode 'command' needs"),
+        ("[idle.hook]\nmode = 'signal'\nsignal = 'USR1'\npid = 3\n", r"not a signal name"),
+        ("[cloudwatch]\ntag_dimensions = ['team']\n", r"tag_dimensions must be keys present"),
+        ("[agent]\nsample_interval_seconds = 5\nwindow_seconds = 1\n", r"window_seconds must be"),
+        ("[spool]\nfsync = 1\n", r"\[spool\] fsync must be true or false"),
+        ("agent = 3\n", r"\[agent\] must be a table"),
+    ],
+)
+def test_bad_values_name_the_file_and_key(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=message) as err:
+        load_config(path)
+    assert str(err.value).startswith(str(path))
+
+
+def test_unparsable_and_missing_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(tmp_path, "[agent\n"))
+    with pytest.raises(ConfigError, match="cannot read the agent config"):
+        load_config(tmp_path / "nope.toml")

@@ -1,0 +1,145 @@
+"""The window record is a contract with finops.rightsizing: pin it to SPOOL_FORMAT.md."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from agents.records import (
+    STAT_METRICS,
+    GpuSample,
+    HostInfo,
+    Stats,
+    WindowRecord,
+    aggregate,
+    nearest_rank,
+)
+
+DOC = Path(__file__).resolve().parents[2] / "agents" / "SPOOL_FORMAT.md"
+
+
+def documented_example() -> dict:
+    block = re.search(r"```json\n(.*?)```", DOC.read_text(), re.S)
+    assert block, "SPOOL_FORMAT.md lost its example"
+    return json.loads("".join(line.strip() for line in block.group(1).splitlines()))
+
+
+def documented_fields() -> list[str]:
+    return re.findall(r"^\| `([a-z_0-9]+)` \|", DOC.read_text(), re.M)
+
+
+def test_documented_example_round_trips_exactly() -> None:
+    raw = documented_example()
+    record = WindowRecord.from_json(raw)
+    assert record.to_json() == raw
+
+
+def test_every_written_field_is_documented_in_order() -> None:
+    written = list(documented_example().keys())
+    assert documented_fields() == written
+
+
+def sample(t: float, util: float | None, **kw: object) -> GpuSample:
+    base: dict = dict(
+        timestamp=t,
+        gpu_index=0,
+        gpu_uuid="GPU-0",
+        gpu_name="NVIDIA H100 80GB HBM3",
+        gpu_util_percent=util,
+        memory_used_bytes=1000,
+        memory_total_bytes=4000,
+        process_count=1,
+    )
+    base.update(kw)
+    return GpuSample(**base)
+
+
+def test_aggregate_computes_min_mean_nearest_rank_p95_max() -> None:
+    samples = [sample(float(t), float(t)) for t in range(1, 21)]  # 1..20
+    rec = aggregate(
+        samples,
+        window_start=0.0,
+        window_end=60.0,
+        host=HostInfo(instance_id="i-1"),
+        idle=False,
+        idle_threshold_percent=5.0,
+        work_units={"steps": 3.0},
+        interruption_action=None,
+    )
+    util = rec.stats["gpu_util_percent"]
+    assert util == Stats(min=1.0, mean=10.5, p95=19.0, max=20.0)  # ceil(0.95*20)=19th
+    assert rec.stats["tensor_active_ratio"] is None  # never reported -> null, not 0
+    assert rec.sample_count == 20
+    assert rec.memory_total_bytes == 4000
+    line = rec.to_line()
+    assert line.endswith("\n") and "\n" not in line[:-1]
+    parsed = json.loads(line)
+    assert parsed["tensor_active_ratio"] is None
+    assert parsed["work_units"] == {"steps": 3.0}
+    assert parsed["record_id"] == "i-1/GPU-0/0.000"
+    assert set(STAT_METRICS) <= parsed.keys()
+
+
+def test_missing_values_are_left_out_of_stats_not_counted_as_zero() -> None:
+    samples = [sample(1.0, 50.0), sample(2.0, None), sample(3.0, 70.0)]
+    rec = aggregate(
+        samples,
+        window_start=0.0,
+        window_end=3.0,
+        host=HostInfo(),
+        idle=False,
+        idle_threshold_percent=5.0,
+        work_units={},
+        interruption_action=None,
+    )
+    assert rec.stats["gpu_util_percent"] == Stats(min=50.0, mean=60.0, p95=70.0, max=70.0)
+
+
+def test_lost_samples_mark_the_record_and_are_not_counted() -> None:
+    samples = [sample(1.0, 10.0), sample(2.0, None, lost=True, memory_used_bytes=None)]
+    rec = aggregate(
+        samples,
+        window_start=0.0,
+        window_end=2.0,
+        host=HostInfo(),
+        idle=False,
+        idle_threshold_percent=5.0,
+        work_units={},
+        interruption_action=None,
+    )
+    assert rec.lost is True
+    assert rec.sample_count == 1
+
+
+def test_idle_sample_ratio_uses_sm_activity_over_utilisation() -> None:
+    # utilisation reads 100% for a stalled kernel; SM activity says it is doing nothing
+    stalled = sample(1.0, 100.0, process_count=0, sm_active_ratio=0.01)
+    busy = sample(2.0, 100.0, process_count=0, sm_active_ratio=0.9)
+    with_process = sample(3.0, 0.0, process_count=1)
+    rec = aggregate(
+        [stalled, busy, with_process, sample(4.0, 0.0, process_count=0)],
+        window_start=0.0,
+        window_end=4.0,
+        host=HostInfo(),
+        idle=False,
+        idle_threshold_percent=5.0,
+        work_units={},
+        interruption_action=None,
+    )
+    assert rec.idle_sample_ratio == 0.5
+
+
+def test_nearest_rank() -> None:
+    assert nearest_rank([5.0], 0.95) == 5.0
+    assert nearest_rank([float(v) for v in range(1, 101)], 0.95) == 95.0
+    assert math.isclose(nearest_rank([1.0, 2.0], 0.5), 1.0)
+
+
+def test_unknown_schema_version_is_refused() -> None:
+    raw = documented_example() | {"schema_version": 2}
+    with pytest.raises(ValueError, match="schema_version 2"):
+        WindowRecord.from_json(raw)
