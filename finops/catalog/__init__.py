@@ -1,0 +1,43 @@
+"""Instance catalog: instance facts and prices for AWS, GCP and Azure accelerator types.
+
+One place owns these facts; everyone else asks it::
+
+    from finops import catalog
+    info = catalog.lookup("g5.xlarge")              # us-east-1 by default
+    info.usd_per_hour(spot=True)
+    catalog.cheapest("A100", 8, spot=True, cloud="aws")
+
+Data ships in `finops/catalog/data/` with its source and snapshot date in `SOURCES.md`.
+"""
+
+from __future__ import annotations
+
+from finops.catalog.models import AcceleratorInfo, InstanceInfo
+from finops.catalog.sources import SNAPSHOT_DATE, SOURCES
+from finops.catalog.store import (
+    accelerator,
+    accelerators,
+    cheapest,
+    default_region,
+    equivalents,
+    instance_types,
+    lookup,
+    regions,
+    reload,
+)
+
+__all__ = [
+    "SNAPSHOT_DATE",
+    "SOURCES",
+    "AcceleratorInfo",
+    "InstanceInfo",
+    "accelerator",
+    "accelerators",
+    "cheapest",
+    "default_region",
+    "equivalents",
+    "instance_types",
+    "lookup",
+    "regions",
+    "reload",
+]

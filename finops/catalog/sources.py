@@ -1,0 +1,27 @@
+"""Where each data file comes from, and when it was taken (details in data/SOURCES.md)."""
+
+from __future__ import annotations
+
+SNAPSHOT_DATE = "2026-01"
+"""Month of the AWS EC2 on-demand snapshot, the oldest price file that others are dated by."""
+
+SOURCES: dict[str, str] = {
+    "aws_ec2_gpu_instances.csv": (
+        "AWS EC2 GPU/ML instance specs and Linux on-demand USD/h, snapshot 2026-01; from "
+        "tsaol/aws-gpu data/all_gpu_instances.js (auto-generated from instances.vantage.sh); "
+        "repository MIT, prices are public AWS facts"
+    ),
+    "aws_spot_advisor_gpu.json": (
+        "AWS Spot Instance Advisor feed (mid 2025), Linux rows for the GPU types above; as "
+        "committed in alexei-led/spotinfo internal/spot/data/spot-advisor-data.json; AWS public "
+        "data, repository Apache-2.0"
+    ),
+    "aws_sagemaker_hosting.csv": (
+        "AWS SageMaker real-time inference pricing page, hand transcription as of 2026-01; "
+        "rows marked 'estimated' are EC2 on-demand x 1.4; public AWS prices"
+    ),
+    "accelerators.csv": (
+        "Vendor datasheets (NVIDIA, AWS Neuron, Google Cloud TPU, Qualcomm, AMD); throughput "
+        "relative to V100 derived as sqrt(compute ratio x bandwidth ratio); facts, no licence"
+    ),
+}

@@ -1,0 +1,240 @@
+"""The catalog API: one lazily built, cached index over every cloud's rows.
+
+Data is read once, on first use, from the package's `data/` files plus the optional refresh
+overlay (see `finops.catalog.overlay`); `reload()` drops the cache.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from finops.catalog import aws, azure, gcp
+from finops.catalog.accelerators import load_accelerators
+from finops.catalog.models import AcceleratorInfo, InstanceInfo
+from finops.catalog.overlay import apply_overlay
+from finops.errors import CatalogError, did_you_mean
+
+DEFAULT_REGIONS = {"aws": "us-east-1", "gcp": "us-central1", "azure": "eastus"}
+CLOUDS = tuple(DEFAULT_REGIONS)
+
+
+@dataclass
+class _Index:
+    accelerators: dict[str, AcceleratorInfo]
+    rows: list[InstanceInfo]
+    by_key: dict[tuple[str, str], InstanceInfo] = field(default_factory=dict)
+    regions_by_type: dict[str, list[str]] = field(default_factory=dict)
+    cloud_of_type: dict[str, str] = field(default_factory=dict)
+    type_by_folded_name: dict[str, str] = field(default_factory=dict)
+    rows_by_accelerator: dict[str, list[InstanceInfo]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        regions: dict[str, set[str]] = defaultdict(set)
+        by_accelerator: dict[str, list[InstanceInfo]] = defaultdict(list)
+        for info in self.rows:
+            self.by_key[(info.instance_type, info.region)] = info
+            regions[info.instance_type].add(info.region)
+            self.cloud_of_type[info.instance_type] = info.cloud
+            self.type_by_folded_name[_fold(info.instance_type)] = info.instance_type
+            by_accelerator[info.accelerator].append(info)
+        self.regions_by_type = {name: sorted(found) for name, found in regions.items()}
+        self.rows_by_accelerator = dict(by_accelerator)
+
+    def add(self, info: InstanceInfo) -> None:
+        """Index one row built on demand (an N1 + GPU combination not pre-listed)."""
+        self.rows.append(info)
+        self.by_key[(info.instance_type, info.region)] = info
+        self.regions_by_type[info.instance_type] = sorted(
+            {*self.regions_by_type.get(info.instance_type, []), info.region}
+        )
+        self.cloud_of_type[info.instance_type] = info.cloud
+        self.type_by_folded_name[_fold(info.instance_type)] = info.instance_type
+        self.rows_by_accelerator.setdefault(info.accelerator, []).append(info)
+
+
+def _fold(name: str) -> str:
+    """Case-insensitive key; Azure names also match without the 'Standard_' prefix."""
+    folded = name.lower()
+    return folded.removeprefix("standard_")
+
+
+@functools.cache
+def _index() -> _Index:
+    accelerators = load_accelerators()
+    ec2 = list(aws.load_ec2(accelerators))
+    rows = [
+        *ec2,
+        *aws.load_sagemaker(ec2),
+        *gcp.load_gcp(accelerators),
+        *azure.load_azure(accelerators),
+    ]
+    return _Index(accelerators=accelerators, rows=apply_overlay(rows))
+
+
+def reload() -> None:
+    """Forget the cached catalog; the next call re-reads the data files and the overlay."""
+    _index.cache_clear()
+
+
+def _check_cloud(cloud: str | None) -> None:
+    if cloud is not None and cloud not in DEFAULT_REGIONS:
+        raise CatalogError(
+            f"unknown cloud {cloud!r}{did_you_mean(cloud, CLOUDS)}; known: {', '.join(CLOUDS)}"
+        )
+
+
+def default_region(cloud: str) -> str:
+    """The region `lookup` uses when none is given: aws us-east-1, gcp us-central1,
+    azure eastus."""
+    _check_cloud(cloud)
+    return DEFAULT_REGIONS[cloud]
+
+
+def _resolve_type(index: _Index, instance_type: str, cloud: str | None) -> str:
+    """The catalog's spelling of `instance_type`, building GCP N1+GPU names on demand."""
+    name = instance_type.strip()
+    if name not in index.cloud_of_type:
+        name = index.type_by_folded_name.get(_fold(name), name)
+    if name not in index.cloud_of_type and gcp.is_attached_type(name):
+        for info in gcp.build_attached(name, index.accelerators):
+            index.add(info)
+    if name not in index.cloud_of_type:
+        known: Iterable[str] = index.cloud_of_type
+        if cloud is not None:
+            known = [t for t, c in index.cloud_of_type.items() if c == cloud]
+        raise CatalogError(f"unknown instance type {instance_type!r}{did_you_mean(name, known)}")
+    if cloud is not None and index.cloud_of_type[name] != cloud:
+        raise CatalogError(
+            f"instance type {name!r} belongs to {index.cloud_of_type[name]}, not {cloud}"
+        )
+    return name
+
+
+def lookup(
+    instance_type: str, region: str | None = None, *, cloud: str | None = None
+) -> InstanceInfo:
+    """The catalog row of `instance_type` in `region` (None: the cloud's default region).
+
+    Names are matched case-insensitively (Azure also without 'Standard_'); GCP N1 machines with
+    attached GPUs use `gcp_attached_type()` names such as 'n1-standard-8+nvidia-tesla-t4:1'.
+    Raises `CatalogError` naming close matches when the type or region is unknown.
+    """
+    _check_cloud(cloud)
+    index = _index()
+    name = _resolve_type(index, instance_type, cloud)
+    where = region or DEFAULT_REGIONS[index.cloud_of_type[name]]
+    info = index.by_key.get((name, where))
+    if info is None:
+        offered = index.regions_by_type[name]
+        raise CatalogError(
+            f"instance type {name!r} is not offered in region {where!r}"
+            f"{did_you_mean(where, offered)}; offered in: {', '.join(offered)}"
+        )
+    return info
+
+
+def instance_types(cloud: str | None = None, service: str | None = None) -> list[str]:
+    """Sorted instance type names, optionally only one cloud's and/or one service's."""
+    _check_cloud(cloud)
+    return sorted(
+        {
+            info.instance_type
+            for info in _index().rows
+            if (cloud is None or info.cloud == cloud)
+            and (service is None or info.service == service)
+        }
+    )
+
+
+def regions(instance_type: str) -> list[str]:
+    """Sorted regions where `instance_type` has a price; `CatalogError` if the type is unknown."""
+    index = _index()
+    return list(index.regions_by_type[_resolve_type(index, instance_type, None)])
+
+
+def accelerator(model: str) -> AcceleratorInfo:
+    """The accelerator `model` (case-insensitive); `CatalogError` with close matches on a miss."""
+    return _find_accelerator(model)
+
+
+def _find_accelerator(model: str) -> AcceleratorInfo:
+    table = _index().accelerators
+    if model in table:
+        return table[model]
+    folded = {key.lower(): key for key in table}
+    key = folded.get(model.lower())
+    if key is None:
+        raise CatalogError(f"unknown accelerator {model!r}{did_you_mean(model, table)}")
+    return table[key]
+
+
+def accelerators() -> list[AcceleratorInfo]:
+    """Every accelerator model, in the order of the table (oldest first within a vendor)."""
+    return list(_index().accelerators.values())
+
+
+def equivalents(
+    instance_type: str, region: str | None = None, *, spot: bool = False
+) -> list[InstanceInfo]:
+    """Types that can take over `instance_type`'s work, cheapest per unit of throughput first.
+
+    Candidates share the cloud, service and region, the accelerator vendor and kind (an
+    NVIDIA GPU job is not moved to Inferentia), and have at least as much accelerator memory
+    per node. Whole-GPU types only get whole-GPU candidates; a fractional type also gets the
+    other fractional sizes. The type itself is included, ranked like the others. With
+    `spot=True` types without a spot price are left out. Sorted by
+    `usd_per_throughput_hour(spot)`, ties by hourly price then name.
+    """
+    base = lookup(instance_type, region)
+    chip = _find_accelerator(base.accelerator)
+    need_gib = base.node_accelerator_memory_gib
+    whole_only = base.accelerator_count >= 1
+    found = []
+    for info in _index().rows:
+        if (info.cloud, info.service, info.region) != (base.cloud, base.service, base.region):
+            continue
+        other = _find_accelerator(info.accelerator)
+        if (other.vendor, other.kind) != (chip.vendor, chip.kind):
+            continue
+        if info.node_accelerator_memory_gib < need_gib:
+            continue
+        if whole_only and info.accelerator_count < 1:
+            continue
+        if spot and info.spot_usd_per_hour is None:
+            continue
+        found.append(info)
+    return sorted(
+        found,
+        key=lambda i: (i.usd_per_throughput_hour(spot), i.usd_per_hour(spot), i.instance_type),
+    )
+
+
+def cheapest(
+    accelerator: str,
+    count: int,
+    *,
+    spot: bool = False,
+    cloud: str | None = None,
+    region: str | None = None,
+    service: str | None = None,
+) -> list[InstanceInfo]:
+    """Types with at least `count` of `accelerator`, cheapest hourly price first.
+
+    `region=None` searches every region (each row carries its region); `spot=True` prices at
+    spot and leaves out rows without a spot price. An unknown accelerator raises `CatalogError`.
+    """
+    _check_cloud(cloud)
+    model = _find_accelerator(accelerator).model
+    found = [
+        info
+        for info in _index().rows_by_accelerator.get(model, [])
+        if info.accelerator_count >= count
+        and (cloud is None or info.cloud == cloud)
+        and (region is None or info.region == region)
+        and (service is None or info.service == service)
+        and (not spot or info.spot_usd_per_hour is not None)
+    ]
+    return sorted(found, key=lambda i: (i.usd_per_hour(spot), i.instance_type, i.region))
