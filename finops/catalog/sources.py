@@ -20,6 +20,24 @@ SOURCES: dict[str, str] = {
         "AWS SageMaker real-time inference pricing page, hand transcription as of 2026-01; "
         "rows marked 'estimated' are EC2 on-demand x 1.4; public AWS prices"
     ),
+    "gcp_machines.csv": (
+        "GCP Compute Engine VM instance and GPU pricing pages, us-central1 on-demand hand "
+        "transcription as of 2026-01; europe-west4 and spot rows estimated (see SOURCES.md); "
+        "public GCP prices"
+    ),
+    "gcp_n1_machines.csv": "GCP N1 per-vCPU and per-GiB rates as of 2026-01; public GCP prices",
+    "gcp_attached_gpus.csv": (
+        "GCP GPU pricing page (T4, V100 per GPU-hour, on-demand and spot) and GPU machine "
+        "types limits, as of 2026-01; public GCP prices"
+    ),
+    "gcp_tpu.csv": (
+        "Cloud TPU pricing page, USD per chip-hour as of 2026-01; spot estimated at 40 % of "
+        "on-demand; public GCP prices"
+    ),
+    "azure_vms.csv": (
+        "Azure Linux Virtual Machines pricing page, eastus pay-as-you-go hand transcription as "
+        "of 2026-01; westeurope and spot estimated (see SOURCES.md); public Azure prices"
+    ),
     "accelerators.csv": (
         "Vendor datasheets (NVIDIA, AWS Neuron, Google Cloud TPU, Qualcomm, AMD); throughput "
         "relative to V100 derived as sqrt(compute ratio x bandwidth ratio); facts, no licence"
