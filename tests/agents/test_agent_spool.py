@@ -1,0 +1,100 @@
+"""The spool: nothing spooled is lost across restarts; the bound drops oldest first, counted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agents.spool import Spool
+
+
+def lines(start: int, count: int, pad: int = 0) -> list[str]:
+    return [json.dumps({"n": n, "pad": "x" * pad}) + "\n" for n in range(start, start + count)]
+
+
+def numbers(records: list[str]) -> list[int]:
+    return [json.loads(r)["n"] for r in records]
+
+
+def open_spool(path: Path, **kw: object) -> Spool:
+    options: dict = dict(max_bytes=1 << 20, segment_bytes=4096, sinks=["a", "b"], fsync=True)
+    options.update(kw)
+    return Spool(path, **options)
+
+
+def test_each_sink_reads_everything_once_in_order(tmp_path: Path) -> None:
+    spool = open_spool(tmp_path)
+    spool.append(lines(0, 5))
+    spool.append(lines(5, 5))
+    got, pos = spool.read("a", 3)
+    assert numbers(got) == [0, 1, 2]
+    spool.ack("a", pos)
+    got, pos = spool.read("a", 100)
+    assert numbers(got) == [3, 4, 5, 6, 7, 8, 9]
+    spool.ack("a", pos)
+    assert spool.read("a", 100)[0] == []
+    assert numbers(spool.read("b", 100)[0]) == list(range(10))  # sinks are independent
+    assert spool.depth("a") == 0 and spool.depth("b") == 10 and spool.depth() == 10
+
+
+def test_unacked_records_survive_a_restart_and_acked_ones_are_not_resent(tmp_path: Path) -> None:
+    spool = open_spool(tmp_path)
+    spool.append(lines(0, 50, pad=100))  # spans several segments
+    got, pos = spool.read("a", 20)
+    spool.ack("a", pos)
+    del spool
+    reopened = open_spool(tmp_path)
+    assert numbers(reopened.read("a", 1000)[0]) == list(range(20, 50))
+    assert numbers(reopened.read("b", 1000)[0]) == list(range(50))
+
+
+def test_a_torn_last_line_from_kill_9_is_dropped_on_reopen(tmp_path: Path) -> None:
+    spool = open_spool(tmp_path)
+    spool.append(lines(0, 3))
+    segment = sorted(tmp_path.glob("seg-*.jsonl"))[-1]
+    with open(segment, "ab") as f:
+        f.write(b'{"n": 3, "pad": "')  # the writer died here
+    reopened = open_spool(tmp_path)
+    assert numbers(reopened.read("a", 100)[0]) == [0, 1, 2]
+    reopened.append(lines(3, 1))
+    assert numbers(reopened.read("a", 100)[0]) == [0, 1, 2, 3]
+
+
+def test_bound_drops_oldest_segments_and_counts_undelivered_records(tmp_path: Path) -> None:
+    spool = open_spool(tmp_path, max_bytes=64 * 1024, segment_bytes=8 * 1024, sinks=["a"])
+    record = lines(0, 1, pad=1000)[0]
+    per_segment = (8 * 1024) // len(record)
+    total = 200
+    for n in range(total):
+        spool.append(lines(n, 1, pad=1000))
+    assert spool.size_bytes() <= 64 * 1024
+    kept = numbers(spool.read("a", 10_000)[0])
+    assert kept == list(range(total - len(kept), total))  # newest kept, oldest dropped
+    assert spool.dropped_records_total == total - len(kept)
+    assert spool.dropped_records_total % per_segment == 0
+    # the count survives a restart
+    assert open_spool(
+        tmp_path, max_bytes=64 * 1024, segment_bytes=8 * 1024, sinks=["a"]
+    ).dropped_records_total == total - len(kept)
+
+
+def test_delivered_segments_are_deleted_and_not_counted_as_drops(tmp_path: Path) -> None:
+    spool = open_spool(tmp_path, max_bytes=64 * 1024, segment_bytes=8 * 1024, sinks=["a"])
+    for n in range(200):
+        spool.append(lines(n, 1, pad=1000))
+        got, pos = spool.read("a", 10)
+        spool.ack("a", pos)
+    assert spool.dropped_records_total == 0
+    assert len(list(tmp_path.glob("seg-*.jsonl"))) == 1
+
+
+def test_state_survives_restart(tmp_path: Path) -> None:
+    open_spool(tmp_path).set_state("checkpoint_fired", "aws:terminate:2026")
+    assert open_spool(tmp_path).get_state("checkpoint_fired") == "aws:terminate:2026"
+
+
+def test_multi_line_strings_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="single lines"):
+        open_spool(tmp_path).append(["a\nb\n"])
