@@ -12,6 +12,7 @@ Data ships in `finops/catalog/data/` with its source and snapshot date in `SOURC
 
 from __future__ import annotations
 
+from finops.catalog.gcp import gcp_attached_type
 from finops.catalog.models import AcceleratorInfo, InstanceInfo
 from finops.catalog.sources import SNAPSHOT_DATE, SOURCES
 from finops.catalog.store import (
@@ -36,6 +37,7 @@ __all__ = [
     "cheapest",
     "default_region",
     "equivalents",
+    "gcp_attached_type",
     "instance_types",
     "lookup",
     "regions",
