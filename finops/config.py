@@ -1,0 +1,459 @@
+"""The stack-config schema: what `Pulumi.<stack>.yaml` may say under the `finops:` namespace.
+
+These keys are a contract (other tools write stack files against them); each is documented in
+docs/config.md. Every error names the stack file, the key path, the bad value and the allowed
+values, one line per problem (exit code 2 from the CLI).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from finops.errors import CatalogError, ConfigError, did_you_mean
+
+NAMESPACE = "finops"
+HOURS_PER_MONTH = 730.0  # AWS/GCP/Azure price a month as 730 hours
+_NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+DEFAULT_REGION = {"aws": "us-east-1", "gcp": "us-central1", "azure": "eastus"}
+REGION_KEYS = {"aws": "aws:region", "gcp": "gcp:region", "azure": "azure-native:location"}
+
+
+class Cloud(str, Enum):
+    AWS = "aws"
+    GCP = "gcp"
+    AZURE = "azure"
+
+
+class Capacity(str, Enum):
+    """How a training fleet buys capacity."""
+
+    SPOT_WITH_FALLBACK = "spot-with-fallback"  # spot, and on-demand only while spot cannot fill
+    SPOT_ONLY = "spot-only"
+    ON_DEMAND = "on-demand"
+
+
+class Environment(str, Enum):
+    DEV = "dev"
+    STAGING = "staging"
+    PROD = "prod"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class Tags(BaseModel):
+    """`finops:tags`: the stack's tags; extra keys (string values) are allowed and kept."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    Project: str = Field(min_length=1, max_length=63)
+    Team: str = Field(min_length=1, max_length=63)
+    Environment: Environment
+    CostCenter: str | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        data = self.model_dump(mode="json", exclude_none=True)
+        return {str(k): str(v) for k, v in data.items()}
+
+    @model_validator(mode="after")
+    def _extra_values_are_strings(self) -> Tags:
+        for key, value in (self.model_extra or {}).items():
+            if not isinstance(value, str | int | float) or isinstance(value, bool):
+                raise ValueError(f"tag {key!r} must be a string (got {value!r})")
+        return self
+
+
+class NodeCount(_Model):
+    """Nodes of a training fleet: min <= desired <= max."""
+
+    min: int = Field(ge=0)
+    max: int = Field(ge=1, le=1000)
+    desired: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> NodeCount:
+        if not self.min <= self.desired <= self.max:
+            raise ValueError(
+                f"must satisfy min <= desired <= max (got min={self.min}, "
+                f"desired={self.desired}, max={self.max})"
+            )
+        return self
+
+
+class ReplicaCount(_Model):
+    """Replicas of an inference endpoint: 0 <= min <= max."""
+
+    min: int = Field(ge=0)
+    max: int = Field(ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReplicaCount:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must be <= max ({self.max})")
+        return self
+
+
+def _check_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid name: 2-40 characters of a-z, 0-9 and '-', "
+            "starting with a letter"
+        )
+    return value
+
+
+class TrainingFleet(_Model):
+    """One entry of `finops:trainingFleets`."""
+
+    name: str
+    cloud: Cloud
+    instance_types: list[str] | None = Field(default=None, alias="instanceTypes", min_length=1)
+    accelerator: str | None = None
+    accelerators_per_node: int | None = Field(
+        default=None, alias="acceleratorsPerNode", ge=1, le=16
+    )
+    nodes: NodeCount
+    capacity: Capacity = Capacity.SPOT_WITH_FALLBACK
+    on_demand_base: int = Field(default=0, alias="onDemandBase", ge=0)
+    model_version: str = Field(alias="modelVersion", min_length=1, max_length=63)
+    hours_per_month: float = Field(default=HOURS_PER_MONTH, alias="hoursPerMonth", gt=0, le=744)
+    region: str | None = None
+    checkpoint_retention_days: int = Field(default=14, alias="checkpointRetentionDays", ge=1)
+    fallback_after_minutes: int = Field(default=10, alias="fallbackAfterMinutes", ge=1, le=120)
+
+    _name = field_validator("name")(_check_name)
+
+    @model_validator(mode="after")
+    def _one_way_to_pick_hardware(self) -> TrainingFleet:
+        if bool(self.instance_types) == bool(self.accelerator):
+            raise ValueError(
+                "give exactly one of instanceTypes or accelerator (+ acceleratorsPerNode)"
+            )
+        if self.accelerators_per_node is not None and not self.accelerator:
+            raise ValueError("acceleratorsPerNode needs accelerator")
+        if self.on_demand_base > self.nodes.max:
+            raise ValueError(
+                f"onDemandBase ({self.on_demand_base}) must be <= nodes.max ({self.nodes.max})"
+            )
+        return self
+
+
+class InferenceEndpoint(_Model):
+    """One entry of `finops:inferenceEndpoints`."""
+
+    name: str
+    cloud: Cloud
+    instance_type: str | None = Field(default=None, alias="instanceType")
+    accelerator: str | None = None
+    replicas: ReplicaCount
+    model_version: str = Field(alias="modelVersion", min_length=1, max_length=63)
+    hours_per_month: float = Field(default=HOURS_PER_MONTH, alias="hoursPerMonth", gt=0, le=744)
+    region: str | None = None
+    image: str | None = None
+    model_data_url: str | None = Field(default=None, alias="modelDataUrl")
+    model_memory_gib: float | None = Field(default=None, alias="modelMemoryGib", gt=0)
+    target_invocations_per_instance: int = Field(
+        default=100, alias="targetInvocationsPerInstance", ge=1
+    )
+
+    _name = field_validator("name")(_check_name)
+
+    @model_validator(mode="after")
+    def _one_way_to_pick_hardware(self) -> InferenceEndpoint:
+        if bool(self.instance_type) == bool(self.accelerator):
+            raise ValueError("give exactly one of instanceType or accelerator")
+        if self.cloud == Cloud.AZURE:
+            raise ValueError("inference endpoints support cloud aws or gcp")
+        return self
+
+
+class Budget(_Model):
+    """One entry of `finops:budgets`."""
+
+    project: str = Field(min_length=1)
+    cloud: Cloud
+    monthly_limit_usd: float = Field(alias="monthlyLimitUsd", gt=0)
+    thresholds_percent: list[float] = Field(
+        default=[80.0, 100.0], alias="thresholdsPercent", min_length=1
+    )
+    notify: list[str] = Field(min_length=1)
+    enforce: bool = False  # at 100% actual, scale every fleet tagged with the project to zero
+
+    @field_validator("thresholds_percent")
+    @classmethod
+    def _thresholds(cls, values: list[float]) -> list[float]:
+        for value in values:
+            if not 0 < value <= 1000:
+                raise ValueError(f"threshold {value} must be in (0, 1000] percent")
+        return sorted(values)
+
+    @field_validator("notify")
+    @classmethod
+    def _emails(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not _EMAIL.match(value):
+                raise ValueError(f"{value!r} is not an e-mail address")
+        return values
+
+
+class StackConfig(_Model):
+    """Everything under `finops:` plus the provider regions the stack uses."""
+
+    tags: Tags
+    training_fleets: list[TrainingFleet] = Field(default_factory=list, alias="trainingFleets")
+    inference_endpoints: list[InferenceEndpoint] = Field(
+        default_factory=list, alias="inferenceEndpoints"
+    )
+    budgets: list[Budget] = Field(default_factory=list)
+    cost_ceiling_usd: float | None = Field(default=None, alias="costCeilingUsd", gt=0)
+    regions: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> StackConfig:
+        for key, items in (
+            ("trainingFleets", self.training_fleets),
+            ("inferenceEndpoints", self.inference_endpoints),
+        ):
+            seen: set[str] = set()
+            for item in items:
+                if item.name in seen:
+                    raise ValueError(f"{key}: duplicate name {item.name!r}")
+                seen.add(item.name)
+        return self
+
+    def region(self, cloud: str | Cloud, override: str | None = None) -> str:
+        """The region a resource of `cloud` lands in: its own override, the provider config, the default."""
+        cloud_name = cloud.value if isinstance(cloud, Cloud) else cloud
+        return override or self.regions.get(cloud_name) or DEFAULT_REGION[cloud_name]
+
+    def hours_by_name(self) -> dict[str, float]:
+        """Component name -> hours per month it runs (for the cost model)."""
+        hours = {f.name: f.hours_per_month for f in self.training_fleets}
+        hours.update({e.name: e.hours_per_month for e in self.inference_endpoints})
+        return hours
+
+
+FINOPS_KEYS = {
+    "tags": "tags",
+    "trainingFleets": "trainingFleets",
+    "inferenceEndpoints": "inferenceEndpoints",
+    "budgets": "budgets",
+    "costCeilingUsd": "costCeilingUsd",
+}
+
+
+def _format_location(loc: tuple[Any, ...]) -> str:
+    path = f"{NAMESPACE}:"
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += ("" if i == 0 else ".") + str(part)
+    return path
+
+
+def _lookup_value(data: Mapping[str, Any], loc: tuple[Any, ...]) -> Any:
+    value: Any = data
+    for part in loc:
+        try:
+            value = value[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return value
+
+
+def _error_lines(source: str, data: Mapping[str, Any], exc: ValidationError) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if p not in ("function-after[_ordered(), NodeCount]",))
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            parent = _lookup_value(data, loc[:-1])
+            model_keys = _allowed_keys_at(loc[:-1])
+            hint = did_you_mean(str(loc[-1]), model_keys)
+            message = (
+                f"unknown key{hint}; allowed: {', '.join(model_keys)}"
+                if model_keys
+                else "unknown key"
+            )
+            del parent
+        elif err["type"] == "enum":
+            message = f"{message} (got {err.get('input')!r})"
+        elif err["type"] == "missing":
+            message = "required key is missing"
+        elif (
+            "input" in err
+            and err["type"] not in ("value_error",)
+            and not isinstance(err["input"], dict | list)
+        ):
+            message = f"{message} (got {err['input']!r})"
+        lines.append(f"{source}: {_format_location(loc)}: {message}")
+    return lines
+
+
+_MODEL_AT = {
+    "trainingFleets": TrainingFleet,
+    "inferenceEndpoints": InferenceEndpoint,
+    "budgets": Budget,
+    "tags": Tags,
+    "nodes": NodeCount,
+    "replicas": ReplicaCount,
+}
+
+
+def _allowed_keys_at(loc: tuple[Any, ...]) -> list[str]:
+    names = [p for p in loc if isinstance(p, str)]
+    model = _MODEL_AT.get(names[-1]) if names else StackConfig
+    if model is None:
+        return []
+    return [f.alias or n for n, f in model.model_fields.items()]
+
+
+def _check_catalog(config: StackConfig) -> list[str]:
+    """Instance types and accelerators must exist in the catalog for their cloud and region."""
+    from finops import (
+        catalog,  # the catalog imports nothing of config; late import keeps start-up light
+    )
+
+    problems: list[str] = []
+    for i, fleet in enumerate(config.training_fleets):
+        region = config.region(fleet.cloud, fleet.region)
+        for j, instance_type in enumerate(fleet.instance_types or []):
+            try:
+                catalog.lookup(instance_type, region, cloud=fleet.cloud.value)
+            except CatalogError as exc:
+                problems.append(f"{NAMESPACE}:trainingFleets[{i}].instanceTypes[{j}]: {exc}")
+        if fleet.accelerator:
+            try:
+                catalog.accelerator(fleet.accelerator)
+            except CatalogError as exc:
+                problems.append(f"{NAMESPACE}:trainingFleets[{i}].accelerator: {exc}")
+    for i, endpoint in enumerate(config.inference_endpoints):
+        region = config.region(endpoint.cloud, endpoint.region)
+        if endpoint.instance_type:
+            try:
+                catalog.lookup(endpoint.instance_type, region, cloud=endpoint.cloud.value)
+            except CatalogError as exc:
+                problems.append(f"{NAMESPACE}:inferenceEndpoints[{i}].instanceType: {exc}")
+        if endpoint.accelerator:
+            try:
+                catalog.accelerator(endpoint.accelerator)
+            except CatalogError as exc:
+                problems.append(f"{NAMESPACE}:inferenceEndpoints[{i}].accelerator: {exc}")
+    return problems
+
+
+def parse(
+    raw_config: Mapping[str, Any], source: str = "<config>", check_catalog: bool = True
+) -> StackConfig:
+    """Validate a stack's `config:` mapping (keys `finops:tags`, `aws:region`, ...).
+
+    Values may be objects or, as the Pulumi CLI passes them to programs, JSON strings.
+    Raises ConfigError with one line per problem.
+    """
+    data: dict[str, Any] = {}
+    problems: list[str] = []
+    for key, value in raw_config.items():
+        namespace, _, name = str(key).partition(":")
+        if namespace != NAMESPACE:
+            continue
+        if name not in FINOPS_KEYS:
+            problems.append(
+                f"{source}: {key}: unknown key{did_you_mean(name, FINOPS_KEYS)}; "
+                f"allowed: {', '.join(f'{NAMESPACE}:{k}' for k in FINOPS_KEYS)}"
+            )
+            continue
+        if isinstance(value, str) and name != "costCeilingUsd":
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                problems.append(f"{source}: {key}: expected a YAML mapping or list, got a string")
+                continue
+        data[name] = value
+    regions = {}
+    for cloud, key in REGION_KEYS.items():
+        if key in raw_config:
+            regions[cloud] = str(raw_config[key])
+    data["regions"] = regions
+    if "tags" not in data and not problems:
+        problems.append(
+            f"{source}: {NAMESPACE}:tags: required key is missing (Project, Team, Environment)"
+        )
+    if problems:
+        raise ConfigError("\n".join(problems))
+    try:
+        config = StackConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError("\n".join(_error_lines(source, data, exc))) from None
+    if check_catalog:
+        catalog_problems = _check_catalog(config)
+        if catalog_problems:
+            raise ConfigError("\n".join(f"{source}: {line}" for line in catalog_problems))
+    return config
+
+
+def read_stack_file(path: Path) -> dict[str, Any]:
+    """The `config:` mapping of a `Pulumi.<stack>.yaml` file."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: stack file not found") from None
+    try:
+        document = YAML(typ="safe").load(text) or {}
+    except YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: expected a mapping with a 'config:' key")
+    config = document.get("config") or {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: 'config' must be a mapping")
+    return config
+
+
+def resolve_stack_file(stack: str, project_dir: Path) -> Path:
+    """`dev` -> <project>/Pulumi.dev.yaml; a path to any `Pulumi.<name>.yaml` is taken as is."""
+    candidate = Path(stack)
+    if candidate.suffix in (".yaml", ".yml") or "/" in stack:
+        return candidate
+    return project_dir / f"Pulumi.{stack}.yaml"
+
+
+def stack_name_of(path: Path) -> str:
+    name = path.name
+    if name.startswith("Pulumi.") and name.count(".") >= 2:
+        return name[len("Pulumi.") : name.rindex(".")]
+    return path.stem
+
+
+def load(path: Path, check_catalog: bool = True) -> StackConfig:
+    """Read and validate a stack file."""
+    return parse(read_stack_file(path), source=str(path), check_catalog=check_catalog)
+
+
+def from_pulumi_config() -> StackConfig:
+    """Inside a Pulumi program: the validated config of the running stack."""
+    import pulumi
+
+    raw: dict[str, Any] = {}
+    finops_config = pulumi.Config(NAMESPACE)
+    for key in FINOPS_KEYS:
+        value = finops_config.get(key)
+        if value is not None:
+            raw[f"{NAMESPACE}:{key}"] = value
+    for cloud, key in REGION_KEYS.items():
+        namespace, name = key.split(":")
+        region = pulumi.Config(namespace).get(name)
+        if region:
+            raw[key] = region
+    return parse(raw, source=f"Pulumi.{pulumi.get_stack()}.yaml")

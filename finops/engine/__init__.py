@@ -1,0 +1,341 @@
+"""The offline engine: run a Pulumi program for a stack with no cloud and no Pulumi CLI.
+
+It runs the program through the Pulumi SDK with `pulumi.runtime.Mocks` and stands in for the
+parts of the engine the SDK's mock monitor leaves out:
+
+- Resource transforms are applied as the engine's resource monitor applies them
+  (pkg/resource/deploy/source_eval.go, `RegisterResource`): first the transforms declared on the
+  resource, then those of each parent walking up to the stack, then every stack transform
+  registered before the resource, in registration order. Each transform is called through the
+  program's own callback server over gRPC with a `TransformRequest`, so it receives wire-named
+  properties exactly as under `pulumi up`.
+- Data-source calls are answered from `finops.engine.fixtures`; an unknown one is an error.
+
+Every resource is recorded (type token, name, parent, inputs after transforms, options) for the
+cost model, the policies and the tests. Runs are deterministic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import runpy
+import sys
+import threading
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pulumi
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.proto import callback_pb2, callback_pb2_grpc, resource_pb2
+
+from finops.engine import fixtures
+from finops.errors import FinopsError
+
+PROJECT_NAME = "finops"
+
+
+class EngineError(FinopsError):
+    """The program failed under the offline engine (the message names the resource or invoke)."""
+
+
+@dataclass
+class EngineResource:
+    """One registered resource as the engine saw it, after transforms."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str
+    custom: bool
+    inputs: dict[str, Any]
+    outputs: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
+
+    @property
+    def parent_name(self) -> str:
+        return self.parent.rsplit("::", 1)[-1] if self.parent else ""
+
+
+@dataclass
+class StackRun:
+    """What one program run produced."""
+
+    project: str
+    stack: str
+    resources: list[EngineResource]
+    invokes: list[str]
+    exports: dict[str, Any]
+
+    def by_urn(self) -> dict[str, EngineResource]:
+        return {r.urn: r for r in self.resources}
+
+    def custom_resources(self) -> list[EngineResource]:
+        return [r for r in self.resources if r.custom]
+
+    def of_type(self, type_token: str) -> list[EngineResource]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def component_of(self, resource: EngineResource) -> EngineResource | None:
+        """The nearest enclosing component resource (not the stack)."""
+        urns = self.by_urn()
+        parent = urns.get(resource.parent)
+        while parent is not None and parent.custom:
+            parent = urns.get(parent.parent)
+        return parent
+
+
+def _plain(value: Any) -> Any:
+    """Deserialized property values -> JSON-able plain data (unknowns become None)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+class OfflineMocks(pulumi.runtime.Mocks):
+    """Deterministic ids and provider-computed outputs; invokes from `fixtures.INVOKES`."""
+
+    def __init__(self, regions: Mapping[str, str]):
+        self.regions = dict(regions)
+        self.invokes: list[str] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+        if not args.custom:
+            return None, {}
+        suffix = f"{zlib.crc32(f'{args.typ}::{args.name}'.encode()):08x}"[:7]
+        resource_id = f"{args.name}-{suffix}"
+        state = dict(args.inputs)
+        state.setdefault("name", resource_id)
+        for key, value in fixtures.synthetic_outputs(
+            args.typ, args.name, resource_id, self.regions
+        ).items():
+            state.setdefault(key, value)
+        return resource_id, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+        self.invokes.append(args.token)
+        answer = fixtures.INVOKES.get(args.token)
+        if answer is None:
+            raise EngineError(
+                f"the offline engine has no answer for data source {args.token!r}; "
+                "add one to finops/engine/fixtures.py"
+            )
+        return answer(args.args, self.regions), []
+
+
+class TransformingMonitor(pulumi_mocks.MockMonitor):
+    """The SDK's mock monitor plus the engine's transform semantics and a full resource record."""
+
+    def __init__(self, mocks: OfflineMocks):
+        super().__init__(mocks)
+        self.records: list[EngineResource] = []
+        self._stack_callbacks: list[callback_pb2.Callback] = []
+        self._own_callbacks: dict[str, list[callback_pb2.Callback]] = {}
+        self._parents: dict[str, str] = {}
+        self._stubs: dict[str, callback_pb2_grpc.CallbacksStub] = {}
+        self._lock = threading.Lock()
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # The engine leaves the root stack out of its children's type chain; the mock does not.
+        if parent and parent.split("::")[2].split("$")[-1] == "pulumi:pulumi:Stack":
+            parent = ""
+        return super().make_urn(parent, type_, name)
+
+    # --- transforms -------------------------------------------------------------------------
+    def RegisterStackTransform(self, request: callback_pb2.Callback) -> Any:
+        with self._lock:
+            self._stack_callbacks.append(request)
+        return pulumi_mocks.empty_pb2.Empty()
+
+    def _stub(self, target: str) -> callback_pb2_grpc.CallbacksStub:
+        with self._lock:
+            stub = self._stubs.get(target)
+            if stub is None:
+                stub = callback_pb2_grpc.CallbacksStub(grpc.insecure_channel(target))
+                self._stubs[target] = stub
+            return stub
+
+    def _chain(self, request: resource_pb2.RegisterResourceRequest) -> list[callback_pb2.Callback]:
+        chain = list(request.transforms)
+        with self._lock:
+            current = request.parent
+            while current:
+                chain.extend(self._own_callbacks.get(current, []))
+                current = self._parents.get(current, "")
+            chain.extend(self._stack_callbacks)
+        return chain
+
+    @staticmethod
+    def _options_of(
+        request: resource_pb2.RegisterResourceRequest,
+    ) -> resource_pb2.TransformResourceOptions:
+        options = resource_pb2.TransformResourceOptions(
+            depends_on=list(request.dependencies),
+            ignore_changes=list(request.ignoreChanges),
+            replace_on_changes=list(request.replaceOnChanges),
+            version=request.version,
+            provider=request.provider,
+            plugin_download_url=request.pluginDownloadURL,
+            additional_secret_outputs=list(request.additionalSecretOutputs),
+            deleted_with=request.deletedWith,
+        )
+        if request.HasField("protect"):
+            options.protect = request.protect
+        if request.HasField("retainOnDelete"):
+            options.retain_on_delete = request.retainOnDelete
+        if request.deleteBeforeReplaceDefined:
+            options.delete_before_replace = request.deleteBeforeReplace
+        for key, value in request.providers.items():
+            options.providers[key] = value
+        if request.HasField("customTimeouts"):
+            options.custom_timeouts.CopyFrom(request.customTimeouts)
+        return options
+
+    def _apply_transforms(
+        self, request: resource_pb2.RegisterResourceRequest
+    ) -> tuple[resource_pb2.RegisterResourceRequest, resource_pb2.TransformResourceOptions]:
+        options = self._options_of(request)
+        chain = self._chain(request)
+        if not chain:
+            return request, options
+        properties = request.object
+        for callback in chain:
+            transform_request = resource_pb2.TransformRequest(
+                type=request.type,
+                name=request.name,
+                custom=request.custom,
+                parent=request.parent,
+                properties=properties,
+                options=options,
+            )
+            try:
+                reply = self._stub(callback.target).Invoke(
+                    callback_pb2.CallbackInvokeRequest(
+                        token=callback.token, request=transform_request.SerializeToString()
+                    )
+                )
+            except grpc.RpcError as exc:
+                raise EngineError(
+                    f"transform failed on {request.type} {request.name!r}: {exc.details()}"
+                ) from None
+            response = resource_pb2.TransformResponse.FromString(reply.response)
+            properties = response.properties
+            if response.HasField("options"):
+                options = response.options
+        transformed = resource_pb2.RegisterResourceRequest()
+        transformed.CopyFrom(request)
+        transformed.object.CopyFrom(properties)
+        del transformed.transforms[:]
+        transformed.ignoreChanges[:] = list(options.ignore_changes)
+        transformed.protect = options.protect
+        return transformed, options
+
+    def RegisterResource(self, request: resource_pb2.RegisterResourceRequest) -> Any:
+        if request.type == "pulumi:pulumi:Stack":
+            return super().RegisterResource(request)
+        transformed, options = self._apply_transforms(request)
+        response = super().RegisterResource(transformed)
+        pulumi_mocks._ensure_event_loop()
+        inputs = _plain(rpc.deserialize_properties(transformed.object))
+        registration = self.resources.get(response.urn)
+        record = EngineResource(
+            urn=response.urn,
+            type=request.type,
+            name=request.name,
+            parent=request.parent,
+            custom=bool(request.custom),
+            inputs=inputs,
+            outputs=_plain(registration.state) if registration else {},
+            options=json_format.MessageToDict(options, preserving_proto_field_name=False),
+            id=response.id,
+        )
+        with self._lock:
+            self._parents[response.urn] = request.parent
+            self._own_callbacks[response.urn] = list(request.transforms)
+            self.records.append(record)
+        return response
+
+
+def _config_strings(raw_config: Mapping[str, Any]) -> dict[str, str]:
+    """Stack-file values as the Pulumi CLI hands them to a program: objects as JSON strings."""
+    return {
+        key: value if isinstance(value, str) else json.dumps(value)
+        for key, value in raw_config.items()
+        if not isinstance(value, dict) or "secure" not in value
+    }
+
+
+_RUN_LOCK = threading.Lock()
+
+
+def run_program(
+    program: Callable[[], None] | Path,
+    stack: str,
+    raw_config: Mapping[str, Any],
+    regions: Mapping[str, str] | None = None,
+    project: str = PROJECT_NAME,
+) -> StackRun:
+    """Run a Pulumi program (a callable, or a directory with `__main__.py`) for `stack`.
+
+    `raw_config` is the stack file's `config:` mapping. One run at a time per process: the
+    Pulumi SDK keeps its settings in process-wide state.
+    """
+    regions = dict(regions or {})
+    if isinstance(program, Path):
+        main = program / "__main__.py"
+        if not main.exists():
+            raise EngineError(f"{main}: Pulumi program not found")
+
+        def body() -> None:
+            sys.path.insert(0, str(program))
+            try:
+                runpy.run_path(str(main), run_name="__main__")
+            finally:
+                sys.path.remove(str(program))
+
+        run_body: Callable[[], None] = body
+    else:
+        run_body = program
+
+    with _RUN_LOCK:
+        mocks = OfflineMocks(regions)
+        monitor = TransformingMonitor(mocks)
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            pulumi.runtime.settings.ROOT.set(None)
+            pulumi.runtime.set_all_config(_config_strings(raw_config))
+            pulumi_mocks.set_mocks(
+                mocks, project=project, stack=stack, preview=True, monitor=monitor
+            )
+            exports: dict[str, Any] = {}
+            loop.run_until_complete(pulumi.runtime.stack.run_pulumi_func(run_body))
+            root = pulumi.runtime.settings.get_root_resource()
+            if root is not None and hasattr(root, "outputs"):
+                exports = {k: v for k, v in getattr(root, "outputs", {}).items()}
+        except FinopsError:
+            raise
+        except Exception as exc:  # the program's own error, shown as the engine would
+            raise EngineError(f"the Pulumi program failed for stack {stack!r}: {exc}") from exc
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+            pulumi.runtime.settings.ROOT.set(None)
+    return StackRun(
+        project=project,
+        stack=stack,
+        resources=monitor.records,
+        invokes=mocks.invokes,
+        exports=exports,
+    )

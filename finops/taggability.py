@@ -1,0 +1,95 @@
+"""Which resource types can carry tags (AWS, Azure) or labels (GCP), and under which property.
+
+The registry is derived from the provider SDKs' own resource signatures by
+`scripts/gen_taggability.py` and shipped as data, so rules never flag a resource that cannot
+be tagged (checkov#6924) and never miss one that can. Loading it costs one JSON read; the
+introspection itself (importing ~5,500 resource classes) runs only when regenerating.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import inspect
+import json
+import typing
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+REGISTRY_PATH = Path(__file__).parent / "data" / "taggable_types.json"
+PROVIDER_PACKAGES = ("pulumi_aws", "pulumi_gcp", "pulumi_azure_native")
+
+# The constructor argument that carries cost-allocation metadata, per provider package. Its
+# wire name is the same word. GCP's `tags` are network tags (firewall targets), not labels.
+_TAG_ARGUMENT = {"pulumi_aws": "tags", "pulumi_gcp": "labels", "pulumi_azure_native": "tags"}
+
+
+@dataclass(frozen=True)
+class TagProperty:
+    """Where a taggable type keeps its tags.
+
+    property: wire name of the input ("tags" or "labels").
+    shape: "map" ({key: value}) or "list" ([{key, value, propagateAtLaunch}], AWS ASGs).
+    """
+
+    property: str
+    shape: str
+
+
+@cache
+def _registry() -> dict[str, dict[str, str] | None]:
+    data = json.loads(REGISTRY_PATH.read_text())
+    return data["types"]
+
+
+def tag_property(type_token: str) -> TagProperty | None:
+    """The tag property of a Pulumi resource type token, or None when it cannot carry tags.
+
+    Unknown tokens (components, providers, types of packages not in the registry) are None.
+    """
+    entry = _registry().get(type_token)
+    if not entry:
+        return None
+    return TagProperty(property=entry["property"], shape=entry["shape"])
+
+
+def is_taggable(type_token: str) -> bool:
+    return tag_property(type_token) is not None
+
+
+def known_type(type_token: str) -> bool:
+    """True when the registry has an opinion on this type (taggable or not)."""
+    return type_token in _registry()
+
+
+def _shape_of(annotation: object) -> str:
+    text = annotation if isinstance(annotation, str) else repr(annotation)
+    return "list" if "Sequence" in text or "List" in text else "map"
+
+
+def _resource_index(package: str) -> list[dict[str, typing.Any]]:
+    module = importlib.import_module(package)
+    source = Path(str(module.__file__)).read_text()
+    start = source.index('resource_modules="""') + len('resource_modules="""')
+    end = source.index('"""', start)
+    return json.loads(source[start:end])
+
+
+def introspect_package(package: str) -> tuple[str, dict[str, dict[str, str] | None]]:
+    """Inspect every resource class of one provider SDK: type token -> tag property or None."""
+    version = importlib.metadata.version(package.replace("_", "-"))
+    types: dict[str, dict[str, str] | None] = {}
+    for entry in _resource_index(package):
+        module = importlib.import_module(entry["fqn"])
+        for token, class_name in entry["classes"].items():
+            types[token] = introspect_class(getattr(module, class_name), _TAG_ARGUMENT[package])
+    return version, types
+
+
+def introspect_class(resource_class: type, argument: str) -> dict[str, str] | None:
+    """Tag property of one resource class from its `_internal_init` signature."""
+    params = inspect.signature(resource_class._internal_init).parameters  # type: ignore[attr-defined]
+    if argument not in params:
+        return None
+    return {"property": argument, "shape": _shape_of(params[argument].annotation)}
