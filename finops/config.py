@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +28,13 @@ DEFAULT_REGION = {"aws": "us-east-1", "gcp": "us-central1", "azure": "eastus"}
 REGION_KEYS = {"aws": "aws:region", "gcp": "gcp:region", "azure": "azure-native:location"}
 
 
-class Cloud(str, Enum):
+class Cloud(StrEnum):
     AWS = "aws"
     GCP = "gcp"
     AZURE = "azure"
 
 
-class Capacity(str, Enum):
+class Capacity(StrEnum):
     """How a training fleet buys capacity."""
 
     SPOT_WITH_FALLBACK = "spot-with-fallback"  # spot, and on-demand only while spot cannot fill
@@ -42,7 +42,7 @@ class Capacity(str, Enum):
     ON_DEMAND = "on-demand"
 
 
-class Environment(str, Enum):
+class Environment(StrEnum):
     DEV = "dev"
     STAGING = "staging"
     PROD = "prod"
@@ -302,7 +302,7 @@ def _error_lines(source: str, data: Mapping[str, Any], exc: ValidationError) -> 
     return lines
 
 
-_MODEL_AT = {
+_MODEL_AT: dict[str, type[BaseModel]] = {
     "trainingFleets": TrainingFleet,
     "inferenceEndpoints": InferenceEndpoint,
     "budgets": Budget,
@@ -314,7 +314,7 @@ _MODEL_AT = {
 
 def _allowed_keys_at(loc: tuple[Any, ...]) -> list[str]:
     names = [p for p in loc if isinstance(p, str)]
-    model = _MODEL_AT.get(names[-1]) if names else StackConfig
+    model: type[BaseModel] | None = _MODEL_AT.get(names[-1]) if names else StackConfig
     if model is None:
         return []
     return [f.alias or n for n, f in model.model_fields.items()]
@@ -451,7 +451,7 @@ def from_pulumi_config() -> StackConfig:
         value = finops_config.get(key)
         if value is not None:
             raw[f"{NAMESPACE}:{key}"] = value
-    for cloud, key in REGION_KEYS.items():
+    for key in REGION_KEYS.values():
         namespace, name = key.split(":")
         region = pulumi.Config(namespace).get(name)
         if region:
