@@ -1,0 +1,23 @@
+"""The Pulumi program: read the stack's `finops:` config, tag everything, compose components.
+
+Thin on purpose: what exists is decided by `Pulumi.<stack>.yaml`, how it is built by the
+components. Each cloud's composition lives in `build_<cloud>.py` beside this file.
+"""
+
+import build_aws
+import build_azure
+import build_gcp
+import pulumi
+
+from finops.config import from_pulumi_config
+from finops.tagging import tagging_transform
+
+config = from_pulumi_config()
+
+# Registered before any resource so that every taggable resource gets the stack's tags in its
+# inputs (where the policy pack and checkov look), as the engine applies stack transforms.
+pulumi.runtime.register_resource_transform(tagging_transform(config.tags.as_dict()))
+
+for build in (build_aws.build, build_gcp.build, build_azure.build):
+    for key, value in build(config).items():
+        pulumi.export(key, value)
