@@ -123,8 +123,13 @@ def ec2_types(only: Iterable[str] | None = None) -> list[str]:
 
 def _require_credentials() -> None:
     import boto3
+    from botocore.exceptions import BotoCoreError
 
-    if boto3.Session().get_credentials() is None:
+    try:
+        credentials = boto3.Session().get_credentials()
+    except BotoCoreError as exc:
+        raise CatalogError(f"cannot load AWS credentials for the catalog refresh: {exc}") from exc
+    if credentials is None:
         raise CatalogError(
             "no AWS credentials found for the catalog refresh: configure a profile "
             "(aws configure, AWS_PROFILE) or environment credentials; the shipped snapshot "
