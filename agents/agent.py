@@ -1,0 +1,450 @@
+"""The agent's run loop: sample, window, spool, ship; watch for interruption and idleness.
+
+Threads: the sampling loop (caller's thread), one shipper per sink, the metadata watcher,
+the Prometheus and work-report HTTP servers. Sampling never waits on the network.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from agents.config import AgentConfig, split_host_port
+from agents.hooks import run_hook
+from agents.metadata import MetadataClient, Notice, make_client, resolve_host
+from agents.records import GpuSample, HostInfo, WindowRecord, aggregate, is_idle_sample
+from agents.shipping import ExportFile, Shipper
+from agents.spool import Spool
+from agents.work import WorkCounter, WorkFileFollower, WorkServer
+
+log = logging.getLogger("finops_agent")
+
+AGENT_VERSION = "0.1.0"
+
+
+class SampleSource(Protocol):
+    driver_version: str
+
+    def start(self) -> list[tuple[int, str, str]]: ...
+
+    def sample(self, now: float | None = None) -> list[GpuSample]: ...
+
+    def shutdown(self) -> None: ...
+
+
+class ReplaySource:
+    """Replays a recorded trace (JSON Lines of GpuSample dicts), for demos without a GPU.
+
+    Samples sharing a timestamp form one reading; each `sample()` returns the next reading
+    stamped with the current time. `exhausted` turns true after the last one.
+    """
+
+    driver_version = "replay"
+
+    def __init__(self, path: str | Path, loop: bool = False) -> None:
+        self.path = Path(path)
+        self.loop = loop
+        self.exhausted = False
+        self._rounds: list[list[GpuSample]] = []
+        self._next = 0
+
+    def start(self) -> list[tuple[int, str, str]]:
+        rounds: dict[float, list[GpuSample]] = {}
+        for number, line in enumerate(self.path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                sample = sample_from_json(json.loads(line))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{self.path}:{number}: not a recorded sample: {exc}") from exc
+            rounds.setdefault(sample.timestamp, []).append(sample)
+        if not rounds:
+            raise ValueError(f"{self.path}: the trace is empty")
+        self._rounds = [sorted(rounds[t], key=lambda s: s.gpu_index) for t in sorted(rounds)]
+        first = self._rounds[0]
+        return [(s.gpu_index, s.gpu_uuid, s.gpu_name) for s in first]
+
+    def sample(self, now: float | None = None) -> list[GpuSample]:
+        now = time.time() if now is None else now
+        if self._next >= len(self._rounds):
+            if not self.loop:
+                self.exhausted = True
+                return []
+            self._next = 0
+        reading = self._rounds[self._next]
+        self._next += 1
+        if self._next >= len(self._rounds) and not self.loop:
+            self.exhausted = True
+        return [_restamp(s, now) for s in reading]
+
+    def shutdown(self) -> None:
+        return None
+
+
+def _restamp(sample: GpuSample, now: float) -> GpuSample:
+    values = sample_to_json(sample)
+    values["timestamp"] = now
+    return sample_from_json(values)
+
+
+def sample_to_json(sample: GpuSample) -> dict[str, Any]:
+    out = {name: getattr(sample, name) for name in GpuSample.__dataclass_fields__}
+    out["process_memory_bytes"] = [list(p) for p in sample.process_memory_bytes]
+    out["xid_events"] = list(sample.xid_events)
+    return out
+
+
+def sample_from_json(raw: dict[str, Any]) -> GpuSample:
+    values = {k: v for k, v in raw.items() if k in GpuSample.__dataclass_fields__}
+    values["process_memory_bytes"] = tuple(tuple(p) for p in values.get("process_memory_bytes", ()))
+    values["xid_events"] = tuple(values.get("xid_events", ()))
+    return GpuSample(**values)
+
+
+@dataclass
+class IdleTracker:
+    """When the idle condition started holding for one GPU (None: not holding)."""
+
+    since: float | None = None
+
+    def update(self, idle_now: bool, now: float) -> None:
+        if not idle_now:
+            self.since = None
+        elif self.since is None:
+            self.since = now
+
+    def seconds(self, now: float) -> float:
+        return 0.0 if self.since is None else now - self.since
+
+
+@dataclass
+class Counters:
+    samples_total: int = 0
+    samples_dropped_total: int = 0  # ticks skipped because a reading overran its interval
+    windows_total: int = 0
+    records_spooled_total: int = 0
+    last_sample_seconds: float = 0.0
+    hook_runs: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+class Agent:
+    def __init__(
+        self,
+        cfg: AgentConfig,
+        source: SampleSource,
+        *,
+        metadata: MetadataClient | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.cfg = cfg
+        self.source = source
+        self.clock = clock
+        self.metadata = metadata or make_client(cfg.metadata)
+        self.host: HostInfo = HostInfo()
+        self.counters = Counters()
+        self.work = WorkCounter()
+        self.latest: list[GpuSample] = []
+        self.last_xid: dict[int, int] = {}  # GPU index -> last XID code seen
+        self.latest_windows: dict[int, WindowRecord] = {}
+        self.gpus: list[tuple[int, str, str]] = []
+        self.idle: dict[int, IdleTracker] = {}
+        self.notices: dict[str, Notice] = {}
+        self.stop_event = threading.Event()
+        self.shippers: list[Shipper] = []
+        self.spool: Spool | None = None
+        self._window: dict[int, list[GpuSample]] = {}
+        self._window_notice: str | None = None
+        self._idle_hook_fired = False
+        self._work_server: WorkServer | None = None
+        self._work_file: WorkFileFollower | None = None
+        self._prom_server: Any = None
+        self.prometheus_port = 0
+        self.work_port = 0
+        self._lock = threading.Lock()
+
+    # -- start / stop ----------------------------------------------------------------------
+    def start(self) -> None:
+        """Everything but the sampling loop. Raises NvmlUnavailable when NVML cannot be used."""
+        self.gpus = self.source.start()
+        self.idle = {index: IdleTracker() for index, _, _ in self.gpus}
+        self.host = resolve_host(
+            self.metadata, self.cfg.metadata, socket.gethostname(), dict(self.cfg.tags)
+        )
+        log.info(
+            "agent starting",
+            extra={
+                "gpus": len(self.gpus),
+                "instance_id": self.host.instance_id,
+                "instance_type": self.host.instance_type,
+                "lifecycle": self.host.lifecycle,
+                "cloud": self.host.cloud,
+            },
+        )
+        sinks = []
+        if self.cfg.export.path:
+            sinks.append("export")
+        if self.cfg.cloudwatch.enabled:
+            sinks.append("cloudwatch")
+        sp = self.cfg.spool
+        self.spool = Spool(
+            sp.dir,
+            max_bytes=sp.max_bytes,
+            segment_bytes=sp.segment_bytes,
+            sinks=sinks,
+            fsync=sp.fsync,
+        )
+        if self.cfg.export.path:
+            export = ExportFile(self.cfg.export.path, self.cfg.export.max_bytes, fsync=sp.fsync)
+            self.shippers.append(
+                Shipper(
+                    self.spool,
+                    "export",
+                    lambda r, lines: export.deliver(r, lines),
+                    batch_records=500,
+                    interval_seconds=1.0,
+                    max_backoff_seconds=60.0,
+                )
+            )
+        if self.cfg.cloudwatch.enabled:
+            self.shippers.append(self._cloudwatch_shipper(self.spool))
+        for shipper in self.shippers:
+            shipper.start()
+        if self.cfg.prometheus.enabled:
+            self._start_prometheus()
+        if self.cfg.work.listen:
+            host, port = split_host_port(self.cfg.work.listen)
+            self._work_server = WorkServer(self.work, host, port)
+            self.work_port = self._work_server.port
+            self._work_server.start()
+        if self.cfg.work.file:
+            self._work_file = WorkFileFollower(self.work, self.cfg.work.file)
+        if self.cfg.metadata.provider != "none":
+            threading.Thread(target=self._watch_metadata, name="metadata", daemon=True).start()
+
+    def _cloudwatch_shipper(self, spool: Spool) -> Shipper:
+        from agents.cloudwatch import CloudWatchPublisher, is_throttle
+
+        cw = self.cfg.cloudwatch
+        publisher = CloudWatchPublisher(
+            cw, self.host.region if self.host.region != "unknown" else "us-east-1"
+        )
+        per_record = publisher.metrics_per_record(len(cw.tag_dimensions))
+        def deliver(records: list[dict[str, Any]], lines: list[str]) -> None:
+            publisher.publish(records)
+
+        return Shipper(
+            spool,
+            "cloudwatch",
+            deliver,
+            batch_records=max(1, cw.max_metrics_per_request // per_record),
+            interval_seconds=cw.ship_interval_seconds,
+            max_backoff_seconds=cw.max_backoff_seconds,
+            is_throttle=is_throttle,
+        )
+
+    def _start_prometheus(self) -> None:
+        from prometheus_client import start_http_server
+
+        from agents.prom import build_registry
+
+        host, port = split_host_port(self.cfg.prometheus.listen)
+        server, _thread = start_http_server(port, addr=host, registry=build_registry(self))
+        self._prom_server = server
+        self.prometheus_port = int(server.server_address[1])
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def close(self, flush_seconds: float = 2.0) -> None:
+        """Give the shippers a moment to deliver, then stop every thread and NVML."""
+        deadline = time.monotonic() + flush_seconds
+        for shipper in self.shippers:
+            shipper.wake.set()
+        while self.spool and self.spool.depth() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for shipper in self.shippers:
+            shipper.stop()
+        if self._prom_server is not None:
+            self._prom_server.shutdown()
+            self._prom_server.server_close()
+        if self._work_server is not None:
+            self._work_server.stop()
+        self.source.shutdown()
+
+    # -- the loop --------------------------------------------------------------------------
+    def run(self, duration_seconds: float | None = None) -> None:
+        """Sample until stopped (or for `duration_seconds`); closes the last partial window."""
+        interval = self.cfg.agent.sample_interval_seconds
+        window = self.cfg.agent.window_seconds
+        started = time.monotonic()
+        next_tick = started
+        window_start = math.floor(self.clock() / window) * window
+        while not self.stop_event.is_set():
+            now = self.clock()
+            if now >= window_start + window:
+                self.close_window(window_start, window_start + window)
+                window_start = math.floor(now / window) * window
+            self.tick(now)
+            if getattr(self.source, "exhausted", False):
+                break
+            if duration_seconds is not None and time.monotonic() - started >= duration_seconds:
+                break
+            next_tick += interval
+            delay = next_tick - time.monotonic()
+            if delay < 0:  # a reading overran: skip (and count) the ticks we cannot make up
+                missed = math.floor(-delay / interval)
+                self.counters.samples_dropped_total += missed
+                next_tick += missed * interval
+                delay = max(0.0, next_tick - time.monotonic())
+            self.stop_event.wait(delay)
+        end = self.clock()
+        if end > window_start:
+            self.close_window(window_start, end)
+
+    def tick(self, now: float) -> None:
+        """One reading of every GPU, into the current window."""
+        t0 = time.perf_counter()
+        samples = self.source.sample(now)
+        self.counters.last_sample_seconds = time.perf_counter() - t0
+        self.counters.samples_total += 1
+        threshold = self.cfg.idle.activity_threshold_percent
+        for s in samples:
+            self._window.setdefault(s.gpu_index, []).append(s)
+            if s.xid_events:
+                self.last_xid[s.gpu_index] = s.xid_events[-1]
+            self.idle.setdefault(s.gpu_index, IdleTracker()).update(
+                is_idle_sample(s, threshold), now
+            )
+        with self._lock:
+            self.latest = samples
+        if self._work_file is not None:
+            self._work_file.poll()
+        if any(n.kind == "interruption" for n in self.notices.values()):
+            self._window_notice = next(
+                n.action for n in self.notices.values() if n.kind == "interruption"
+            )
+        self._check_host_idle(now)
+
+    def gpu_idle(self, index: int, now: float) -> bool:
+        return (
+            self.idle[index].seconds(now) >= self.cfg.idle.minutes * 60
+            if index in self.idle
+            else False
+        )
+
+    def close_window(self, start: float, end: float) -> list[WindowRecord]:
+        """Aggregate the window's samples per GPU and spool the records."""
+        work = self.work.take()
+        records = [
+            aggregate(
+                samples,
+                window_start=start,
+                window_end=end,
+                host=self.host,
+                idle=self.gpu_idle(index, end),
+                idle_threshold_percent=self.cfg.idle.activity_threshold_percent,
+                work_units=work,
+                interruption_action=self._window_notice,
+            )
+            for index, samples in sorted(self._window.items())
+            if samples
+        ]
+        self._window = {}
+        self._window_notice = None
+        if not records:
+            return []
+        assert self.spool is not None
+        self.spool.append([r.to_line() for r in records])
+        with self._lock:
+            self.latest_windows = {r.gpu_index: r for r in records}
+        self.counters.windows_total += 1
+        self.counters.records_spooled_total += len(records)
+        for shipper in self.shippers:
+            shipper.wake.set()
+        return records
+
+    # -- idle --------------------------------------------------------------------------------
+    def _check_host_idle(self, now: float) -> None:
+        alive = [s.gpu_index for s in self.latest if not s.lost]
+        idle = [i for i in alive if self.gpu_idle(i, now)]
+        all_idle = bool(alive) and len(idle) == len(alive)
+        if not all_idle:
+            self._idle_hook_fired = False
+            return
+        if self._idle_hook_fired:
+            return
+        self._idle_hook_fired = True
+        log.warning("host idle", extra={"idle_gpus": idle, "minutes": self.cfg.idle.minutes})
+        env = self._event_env("idle", "idle", "", 0.0)
+        env["FINOPS_IDLE_GPUS"] = ",".join(str(i) for i in idle)
+        self._run_hook("idle", self.cfg.idle.hook, env)
+
+    # -- interruption ----------------------------------------------------------------------
+    def _watch_metadata(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                self.handle_notices(self.metadata.poll())
+            except Exception as exc:  # a metadata hiccup must never stop the agent
+                log.warning("metadata poll failed", extra={"error": str(exc)})
+            self.stop_event.wait(self.cfg.metadata.poll_seconds)
+
+    def handle_notices(self, notices: Sequence[Notice]) -> None:
+        """Export every notice; run the checkpoint hook once per notice that calls for it."""
+        for notice in notices:
+            if notice.kind not in self.notices:
+                log.warning(
+                    "interruption notice"
+                    if notice.kind == "interruption"
+                    else "rebalance recommendation",
+                    extra={
+                        "action": notice.action,
+                        "time": notice.time,
+                        "deadline_seconds": round(notice.deadline_seconds, 1),
+                    },
+                )
+            self.notices[notice.kind] = notice
+            wanted = notice.kind == "interruption" or self.cfg.checkpoint.on_rebalance
+            if not wanted or self.spool is None:
+                continue
+            fired = self.spool.get_state("hooks_fired")
+            fired_keys = list(fired) if isinstance(fired, list) else []
+            if notice.key in fired_keys:
+                continue
+            self.spool.set_state("hooks_fired", [*fired_keys, notice.key][-32:])
+            env = self._event_env(notice.kind, notice.action, notice.time, notice.deadline_seconds)
+            self._run_hook(notice.kind, self.cfg.checkpoint.hook, env)
+
+    def _event_env(self, event: str, action: str, when: str, deadline: float) -> dict[str, str]:
+        return {
+            "FINOPS_EVENT": event,
+            "FINOPS_INTERRUPTION_ACTION": action if event != "idle" else "",
+            "FINOPS_INTERRUPTION_TIME": when,
+            "FINOPS_INTERRUPTION_DEADLINE_SECONDS": f"{deadline:.0f}",
+            "FINOPS_CLOUD": self.host.cloud,
+            "FINOPS_INSTANCE_ID": self.host.instance_id,
+        }
+
+    def _run_hook(self, event: str, hook: Any, env: dict[str, str]) -> None:
+        def done(outcome: str) -> None:
+            key = (event, outcome)
+            self.counters.hook_runs[key] = self.counters.hook_runs.get(key, 0) + 1
+
+        if run_hook(hook, env, on_done=done) is None:
+            done("not_configured")
+
+    # -- views for exporters ---------------------------------------------------------------
+    def latest_samples(self) -> list[GpuSample]:
+        with self._lock:
+            return list(self.latest)
+
+    def window_records(self) -> Iterator[WindowRecord]:
+        with self._lock:
+            yield from self.latest_windows.values()

@@ -1,0 +1,150 @@
+"""CloudWatch publisher in the shape AWS Compute Optimizer reads for GPU instances.
+
+Compute Optimizer reads the CloudWatch agent's NVIDIA metrics: namespace `CWAgent`, names
+`nvidia_smi_*` (memory in MB, as nvidia-smi reports it), one series per GPU with the
+dimensions `InstanceId` and `index` (agents/README.md quotes the sources). Each window
+record becomes one datum per metric with StatisticValues (SampleCount, Sum, Minimum,
+Maximum), so CloudWatch's Average and Maximum over any period are exact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from agents.config import CloudWatchSection
+
+log = logging.getLogger("finops_agent.cloudwatch")
+
+MIB = 1024 * 1024
+
+# CloudWatch agent metric name -> (record field, scale applied to the stats)
+CO_METRICS: tuple[tuple[str, str, float], ...] = (
+    ("nvidia_smi_utilization_gpu", "gpu_util_percent", 1.0),
+    ("nvidia_smi_utilization_memory", "mem_util_percent", 1.0),
+    ("nvidia_smi_memory_used", "memory_used_bytes", 1.0 / MIB),
+    ("nvidia_smi_power_draw", "power_watts", 1.0),
+    ("nvidia_smi_temperature_gpu", "temperature_celsius", 1.0),
+    ("nvidia_smi_clocks_current_sm", "sm_clock_mhz", 1.0),
+)
+# the agent's own figures, same namespace and dimensions (no CloudWatch agent equivalent)
+OWN_METRICS: tuple[tuple[str, str, float], ...] = (
+    ("finops_gpu_sm_active_ratio", "sm_active_ratio", 1.0),
+    ("finops_gpu_tensor_active_ratio", "tensor_active_ratio", 1.0),
+    ("finops_gpu_process_count", "process_count", 1.0),
+)
+
+
+def datums_for(record: Mapping[str, Any], section: CloudWatchSection) -> list[dict[str, Any]]:
+    """The MetricData entries for one window record (a parsed JSON line)."""
+    count = int(record.get("sample_count") or 0)
+    if count == 0:
+        return []  # lost for the whole window: nothing measured, nothing to say
+    timestamp = dt.datetime.fromtimestamp(float(record["window_start"]), dt.UTC)
+    series = [
+        [
+            {"Name": "InstanceId", "Value": str(record["instance_id"])},
+            {"Name": "index", "Value": str(record["gpu_index"])},
+        ]
+    ]
+    if section.tag_dimensions:
+        tags = record.get("tags") or {}
+        series.append(
+            [{"Name": key, "Value": str(tags.get(key, ""))} for key in section.tag_dimensions]
+            + [{"Name": "InstanceType", "Value": str(record["instance_type"])}]
+        )
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, values: dict[str, float], unit: str | None = None) -> None:
+        for dims in series:
+            datum: dict[str, Any] = {
+                "MetricName": name,
+                "Dimensions": dims,
+                "Timestamp": timestamp,
+                "StatisticValues": values,
+                "StorageResolution": section.storage_resolution_seconds,
+            }
+            if unit:
+                datum["Unit"] = unit
+            out.append(datum)
+
+    for name, field, scale in CO_METRICS + OWN_METRICS:
+        stats = record.get(field)
+        if stats is not None:
+            add(name, _statistic_values(stats, count, scale))
+    total = record.get("memory_total_bytes")
+    used = record.get("memory_used_bytes")
+    if total is not None:
+        total_mib = total / MIB
+        add("nvidia_smi_memory_total", _constant(total_mib, count))
+        if used is not None:
+            free = {
+                "min": total - used["max"],
+                "mean": total - used["mean"],
+                "max": total - used["min"],
+            }
+            add("nvidia_smi_memory_free", _statistic_values(free, count, 1.0 / MIB))
+    add("finops_gpu_idle", _constant(1.0 if record.get("idle") else 0.0, count))
+    return out
+
+
+def _statistic_values(stats: Mapping[str, float], count: int, scale: float) -> dict[str, float]:
+    return {
+        "SampleCount": float(count),
+        "Sum": float(stats["mean"]) * scale * count,
+        "Minimum": float(stats["min"]) * scale,
+        "Maximum": float(stats["max"]) * scale,
+    }
+
+
+def _constant(value: float, count: int) -> dict[str, float]:
+    return {"SampleCount": float(count), "Sum": value * count, "Minimum": value, "Maximum": value}
+
+
+class CloudWatchPublisher:
+    """Sends datums with PutMetricData; raises on failure so the shipper backs off and retries."""
+
+    def __init__(self, section: CloudWatchSection, region: str) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self.section = section
+        self.client: Any = boto3.client(
+            "cloudwatch",
+            region_name=section.region or region,
+            endpoint_url=section.endpoint_url or None,
+            config=Config(
+                connect_timeout=3,
+                read_timeout=10,
+                retries={"mode": "standard", "max_attempts": 2},
+            ),
+        )
+
+    def metrics_per_record(self, tag_dimensions: int) -> int:
+        """Upper bound of datums one record produces (sizes a batch to one request)."""
+        per_series = len(CO_METRICS) + len(OWN_METRICS) + 3
+        return per_series * (2 if tag_dimensions else 1)
+
+    def publish(self, records: Iterable[Mapping[str, Any]]) -> int:
+        """PutMetricData for the records, in requests of at most max_metrics_per_request."""
+        datums = [d for record in records for d in datums_for(record, self.section)]
+        limit = self.section.max_metrics_per_request
+        for start in range(0, len(datums), limit):
+            self.client.put_metric_data(
+                Namespace=self.section.namespace, MetricData=datums[start : start + limit]
+            )
+        return len(datums)
+
+
+def is_throttle(exc: BaseException) -> bool:
+    """A throttling answer (back off harder) rather than an outage."""
+    response = getattr(exc, "response", None)
+    code = (response or {}).get("Error", {}).get("Code", "") if isinstance(response, dict) else ""
+    return code in (
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+    )

@@ -1,0 +1,123 @@
+"""Shippers: one thread per sink moves records from the spool to the sink, acking after
+each delivery, backing off exponentially while the sink fails."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from agents.spool import Spool
+
+log = logging.getLogger("finops_agent.shipping")
+
+Deliver = Callable[[list[dict[str, Any]], list[str]], None]
+
+
+class Shipper(threading.Thread):
+    """Delivers `sink`'s undelivered spool records in batches of `batch_records`."""
+
+    def __init__(
+        self,
+        spool: Spool,
+        sink: str,
+        deliver: Deliver,
+        *,
+        batch_records: int,
+        interval_seconds: float,
+        max_backoff_seconds: float,
+        is_throttle: Callable[[BaseException], bool] = lambda exc: False,
+    ) -> None:
+        super().__init__(name=f"ship-{sink}", daemon=True)
+        self.spool = spool
+        self.sink = sink
+        self.deliver = deliver
+        self.batch_records = max(1, batch_records)
+        self.interval = interval_seconds
+        self.max_backoff = max_backoff_seconds
+        self.is_throttle = is_throttle
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self.delivered_records_total = 0
+        self.failures_total = 0
+        self.throttled_total = 0
+        self.last_success_unixtime = 0.0
+        self._failures_in_a_row = 0
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            delay = self.ship_once()
+            if delay is None:
+                continue  # more is waiting: go on at once
+            self.wake.wait(delay)
+            self.wake.clear()
+
+    def ship_once(self) -> float | None:
+        """Deliver one batch. Returns how long to wait, or None when more is waiting."""
+        lines, position = self.spool.read(self.sink, self.batch_records)
+        if not lines:
+            return self.interval
+        records = [json.loads(line) for line in lines]
+        try:
+            self.deliver(records, lines)
+        except Exception as exc:
+            self.failures_total += 1
+            self._failures_in_a_row += 1
+            throttled = self.is_throttle(exc)
+            self.throttled_total += int(throttled)
+            delay = min(
+                self.max_backoff,
+                (4.0 if throttled else 1.0) * 2 ** min(self._failures_in_a_row, 16),
+            )
+            delay *= random.uniform(0.5, 1.0)  # jitter: a fleet must not retry in step
+            log.warning(
+                "delivery failed, will retry",
+                extra={
+                    "sink": self.sink,
+                    "error": str(exc)[:300],
+                    "retry_in_s": round(delay, 2),
+                    "throttled": throttled,
+                    "pending": self.spool.depth(self.sink),
+                },
+            )
+            return delay
+        self.spool.ack(self.sink, position)
+        self.delivered_records_total += len(lines)
+        self._failures_in_a_row = 0
+        import time
+
+        self.last_success_unixtime = time.time()
+        return None if len(lines) >= self.batch_records else self.interval
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+
+class ExportFile:
+    """Appends delivered records to the JSON Lines export file, rotating at `max_bytes`."""
+
+    def __init__(self, path: str | Path, max_bytes: int, fsync: bool = True) -> None:
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.fsync = fsync
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def deliver(self, records: list[dict[str, Any]], lines: list[str]) -> None:
+        data = "".join(lines).encode("utf-8")
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            size = 0
+        if size and size + len(data) > self.max_bytes:
+            os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+        with open(self.path, "ab") as f:
+            f.write(data)
+            f.flush()
+            if self.fsync:
+                os.fsync(f.fileno())
