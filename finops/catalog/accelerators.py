@@ -7,6 +7,23 @@ from finops.catalog.models import AcceleratorInfo
 
 ACCELERATORS_FILE = "accelerators.csv"
 
+# Other spellings people and cloud APIs use -> canonical model (compared case-insensitively).
+ALIASES = {
+    "a100-40gb": "A100",
+    "h100-80gb": "H100",
+    "v100-16gb": "V100",
+    "inferentia": "Inferentia1",
+    "trainium": "Trainium1",
+    # GCP accelerator type names
+    "nvidia-tesla-t4": "T4",
+    "nvidia-l4": "L4",
+    "nvidia-tesla-v100": "V100",
+    "nvidia-tesla-a100": "A100",
+    "nvidia-a100-80gb": "A100-80GB",
+    "nvidia-h100-80gb": "H100",
+    "nvidia-h200-141gb": "H200",
+}
+
 
 def load_accelerators() -> dict[str, AcceleratorInfo]:
     """Every accelerator model in the table, keyed by its canonical `model` name."""

@@ -142,7 +142,8 @@ def load_ec2(accelerators: Mapping[str, AcceleratorInfo]) -> Iterator[InstanceIn
 
 
 def load_sagemaker(ec2: list[InstanceInfo]) -> Iterator[InstanceInfo]:
-    """SageMaker real-time hosting `ml.*` rows; specs come from the EC2 type of the same name."""
+    """SageMaker real-time hosting `ml.*` rows; specs and family ("g5" for "ml.g5.xlarge")
+    come from the EC2 type of the same name."""
     specs = {info.instance_type: info for info in ec2}
     for row in data_rows(SAGEMAKER_FILE):
         instance_type = row["instance_type"]
@@ -164,6 +165,6 @@ def load_sagemaker(ec2: list[InstanceInfo]) -> Iterator[InstanceInfo]:
             spot_savings_percent=None,
             interruption_index=None,
             interruption_range=None,
-            family=family_of(instance_type),
+            family=base.family,
             generation=base.generation,
         )

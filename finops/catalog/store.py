@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from finops.catalog import aws, azure, gcp
-from finops.catalog.accelerators import load_accelerators
+from finops.catalog.accelerators import ALIASES, load_accelerators
 from finops.catalog.models import AcceleratorInfo, InstanceInfo
 from finops.catalog.overlay import apply_overlay
 from finops.errors import CatalogError, did_you_mean
@@ -156,7 +156,8 @@ def regions(instance_type: str) -> list[str]:
 
 
 def accelerator(model: str) -> AcceleratorInfo:
-    """The accelerator `model` (case-insensitive); `CatalogError` with close matches on a miss."""
+    """The accelerator `model`, case-insensitive, also under common aliases ("A100-40GB",
+    GCP's "nvidia-tesla-t4"...); `CatalogError` with close matches on a miss."""
     return _find_accelerator(model)
 
 
@@ -165,7 +166,7 @@ def _find_accelerator(model: str) -> AcceleratorInfo:
     if model in table:
         return table[model]
     folded = {key.lower(): key for key in table}
-    key = folded.get(model.lower())
+    key = folded.get(model.lower()) or ALIASES.get(model.lower())
     if key is None:
         raise CatalogError(f"unknown accelerator {model!r}{did_you_mean(model, table)}")
     return table[key]

@@ -109,6 +109,13 @@ def test_throughput_follows_compute_within_a_vendor_generation() -> None:
     assert scores == sorted(scores)
 
 
+def test_accelerator_aliases() -> None:
+    assert catalog.accelerator("nvidia-tesla-t4").model == "T4"
+    assert catalog.accelerator("A100-40GB").model == "A100"
+    assert catalog.accelerator("nvidia-a100-80gb").model == "A100-80GB"
+    assert catalog.cheapest("nvidia-l4", 1, cloud="gcp")[0].accelerator == "L4"
+
+
 def test_unknown_accelerator_suggests_close_models() -> None:
     with pytest.raises(CatalogError, match=r"unknown accelerator 'H10O' \(did you mean H100"):
         catalog.accelerator("H10O")
@@ -134,6 +141,7 @@ def test_sagemaker_hosting_has_no_spot_and_ec2_specs() -> None:
             hosted = catalog.lookup(f"ml.inf2.{size}", region)
             plain = catalog.lookup(f"inf2.{size}", region)
             assert hosted.service == "sagemaker"
+            assert hosted.family == plain.family == "inf2"
             assert hosted.spot_usd_per_hour is None
             assert (hosted.accelerator, hosted.accelerator_count, hosted.vcpus) == (
                 plain.accelerator,
