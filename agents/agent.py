@@ -237,6 +237,7 @@ class Agent:
             cw, self.host.region if self.host.region != "unknown" else "us-east-1"
         )
         per_record = publisher.metrics_per_record(len(cw.tag_dimensions))
+
         def deliver(records: list[dict[str, Any]], lines: list[str]) -> None:
             publisher.publish(records)
 

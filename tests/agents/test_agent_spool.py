@@ -42,7 +42,7 @@ def test_each_sink_reads_everything_once_in_order(tmp_path: Path) -> None:
 def test_unacked_records_survive_a_restart_and_acked_ones_are_not_resent(tmp_path: Path) -> None:
     spool = open_spool(tmp_path)
     spool.append(lines(0, 50, pad=100))  # spans several segments
-    got, pos = spool.read("a", 20)
+    _, pos = spool.read("a", 20)
     spool.ack("a", pos)
     del spool
     reopened = open_spool(tmp_path)
@@ -84,7 +84,7 @@ def test_delivered_segments_are_deleted_and_not_counted_as_drops(tmp_path: Path)
     spool = open_spool(tmp_path, max_bytes=64 * 1024, segment_bytes=8 * 1024, sinks=["a"])
     for n in range(200):
         spool.append(lines(n, 1, pad=1000))
-        got, pos = spool.read("a", 10)
+        _, pos = spool.read("a", 10)
         spool.ack("a", pos)
     assert spool.dropped_records_total == 0
     assert len(list(tmp_path.glob("seg-*.jsonl"))) == 1
