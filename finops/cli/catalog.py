@@ -15,6 +15,7 @@ from finops.catalog.store import CLOUDS, DEFAULT_REGIONS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `finops catalog list|show|refresh` to the `finops` parser."""
     parser = subparsers.add_parser(
         "catalog",
         help="instance types, accelerators and prices",
@@ -109,6 +110,7 @@ def _as_dict(info: InstanceInfo) -> dict[str, Any]:
 
 
 def run_list(args: argparse.Namespace) -> int:
+    """Print the matching rows as a rich table or a JSON list (prices USD per hour)."""
     rows = _listed_rows(args)
     if args.format == "json":
         print(json.dumps([_as_dict(info) for info in rows], indent=1))
@@ -154,6 +156,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    """Print one type in one region: accelerator, prices, throughput, regions offered."""
     info = catalog.lookup(args.instance_type, args.region)
     chip = info.accelerator_info
     if args.format == "json":
@@ -202,6 +205,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_refresh(args: argparse.Namespace) -> int:
+    """Fetch AWS EC2 prices with a progress bar and write the overlay file."""
     from rich.progress import Progress
 
     from finops.catalog.overlay import default_overlay_path, overlay_path
