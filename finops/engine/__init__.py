@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import runpy
 import sys
 import threading
@@ -73,6 +74,8 @@ class StackRun:
     resources: list[EngineResource]
     invokes: list[str]
     exports: dict[str, Any]
+    messages: list[tuple[str, str]] = field(default_factory=list)
+    """(level, text) the program logged through `pulumi.log` (info, warning, error)."""
 
     def by_urn(self) -> dict[str, EngineResource]:
         return {r.urn: r for r in self.resources}
@@ -279,6 +282,15 @@ def _config_strings(raw_config: Mapping[str, Any]) -> dict[str, str]:
 _RUN_LOCK = threading.Lock()
 
 
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.messages: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append((record.levelname.lower(), record.getMessage()))
+
+
 def run_program(
     program: Callable[[], None] | Path,
     stack: str,
@@ -311,6 +323,11 @@ def run_program(
     with _RUN_LOCK:
         mocks = OfflineMocks(regions)
         monitor = TransformingMonitor(mocks)
+        capture = _Capture()
+        logger = logging.getLogger(f"finops.engine.program.{stack}")
+        logger.propagate = False
+        logger.setLevel(logging.INFO)
+        logger.handlers = [capture]
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         try:
@@ -338,4 +355,5 @@ def run_program(
         resources=monitor.records,
         invokes=mocks.invokes,
         exports=exports,
+        messages=capture.messages,
     )

@@ -1,0 +1,478 @@
+"""The cost model: monthly USD per resource, in total, and by Project/Team/Environment/ModelVersion.
+
+Prices come from the catalog (USD per hour, per region). A resource's monthly cost is its
+expected node count x blended hourly price x hours per month. What is assumed is said in the
+`basis` of each figure and in `CostReport.assumptions`, and printed with the figures:
+
+- Hours: 730 per month unless the stack config gives a fleet's or endpoint's `hoursPerMonth`.
+- Auto Scaling groups run at `desiredCapacity` (else `minSize`). The on-demand part is
+  `onDemandBaseCapacity` plus `onDemandPercentageAboveBaseCapacity` of the rest (AWS's default
+  for the percentage is 100). Spot nodes are priced at the mean spot price over every
+  instance-type override (price-capacity-optimized spreads over the cheap pools that have
+  capacity; the mean is the conservative figure); on-demand nodes at the first override
+  (`prioritized`, the default) or the cheapest (`lowest-price`). `weightedCapacity` divides
+  the nodes an override needs.
+- An on-demand fallback group at zero costs nothing until spot runs short.
+- SageMaker endpoints are priced on their endpoint configuration's production variants at
+  `initialInstanceCount`. GCP managed instance groups at `targetSize` with their template's
+  machine type, attached GPUs and provisioning model; TPU VMs by accelerator type and spot
+  flag; Azure scale sets by `sku.capacity` with their priority and priority-mix policy.
+- Everything else (IAM, buckets, budgets, functions) is usage-based or free and shown at $0
+  with "not priced" as its basis.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from finops import catalog
+from finops import tags as tag_schema
+from finops.config import HOURS_PER_MONTH
+from finops.errors import CatalogError
+from finops.taggability import tag_property
+
+if TYPE_CHECKING:
+    from finops.config import StackConfig
+    from finops.engine import StackRun
+
+REPORT_TAG_KEYS = ("Project", "Team", "Environment", "ModelVersion")
+UNTAGGED = "(untagged)"
+Related = Mapping[str, tuple[str, Mapping[str, Any]]]
+
+
+@dataclass(frozen=True)
+class PricedResource:
+    """What one resource is expected to cost at its planned size."""
+
+    hourly_usd: float
+    monthly_usd: float
+    basis: str
+    instance_types: tuple[str, ...] = ()
+    nodes: float = 0.0
+    spot_share: float = 0.0
+    unpriced_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ResourceCost:
+    urn: str
+    type: str
+    name: str
+    monthly_usd: float
+    hourly_usd: float
+    basis: str
+    tags: dict[str, str]
+    component: str | None
+    priced: bool
+
+
+@dataclass
+class CostReport:
+    resources: list[ResourceCost]
+    total_monthly_usd: float
+    by_tag: dict[str, dict[str, float]]
+    assumptions: list[str] = field(default_factory=list)
+
+
+def _get(data: Any, *path: str | int) -> Any:
+    for key in path:
+        if isinstance(data, Mapping):
+            data = data.get(key)
+        elif isinstance(data, list) and isinstance(key, int) and key < len(data):
+            data = data[key]
+        else:
+            return None
+    return data
+
+
+def _num(value: Any, default: float) -> float:
+    try:
+        return float(value) if value is not None else default
+    except (TypeError, ValueError):
+        return default
+
+
+def _unpriced(reason: str) -> PricedResource:
+    return PricedResource(0.0, 0.0, f"not priced: {reason}", unpriced_reason=reason)
+
+
+def _info(instance_type: str, region: str, cloud: str) -> catalog.InstanceInfo:
+    return catalog.lookup(instance_type, region, cloud=cloud)
+
+
+def _spot_price(info: catalog.InstanceInfo) -> float:
+    return (
+        info.spot_usd_per_hour
+        if info.spot_usd_per_hour is not None
+        else info.on_demand_usd_per_hour
+    )
+
+
+def _mixed(
+    types: Sequence[tuple[str, float]],
+    nodes: float,
+    on_demand_nodes: float,
+    on_demand_strategy: str,
+    region: str,
+    cloud: str,
+    hours: float,
+    what: str,
+) -> PricedResource:
+    """Blend spot and on-demand prices over instance types [(type, weight)]."""
+    infos = [(_info(t, region, cloud), max(w, 1e-9)) for t, w in types]
+    spot_nodes = max(nodes - on_demand_nodes, 0.0)
+    spot_hourly = sum(_spot_price(i) / w for i, w in infos) / len(infos)
+    if on_demand_strategy == "lowest-price":
+        od_info, od_weight = min(infos, key=lambda iw: iw[0].on_demand_usd_per_hour / iw[1])
+    else:
+        od_info, od_weight = infos[0]
+    od_hourly = od_info.on_demand_usd_per_hour / od_weight
+    hourly = spot_nodes * spot_hourly + on_demand_nodes * od_hourly
+    names = "/".join(i.instance_type for i, _ in infos)
+    basis = (
+        f"{nodes:g} {what} x {hours:g} h: {spot_nodes:g} spot at ${spot_hourly:.3f}/h "
+        f"(mean over {names}), {on_demand_nodes:g} on-demand at ${od_hourly:.3f}/h "
+        f"({od_info.instance_type})"
+    )
+    if nodes == 0:
+        basis = f"0 {what} at steady state ({names}): $0 until scaled up"
+    return PricedResource(
+        hourly_usd=hourly,
+        monthly_usd=hourly * hours,
+        basis=basis,
+        instance_types=tuple(i.instance_type for i, _ in infos),
+        nodes=nodes,
+        spot_share=(spot_nodes / nodes) if nodes else 0.0,
+    )
+
+
+def _related_inputs(
+    related: Related | None, reference: Any, type_token: str
+) -> Mapping[str, Any] | None:
+    if not related or reference is None:
+        return None
+    found = related.get(str(reference))
+    if found and found[0] == type_token:
+        return found[1]
+    return None
+
+
+def _aws_asg(
+    inputs: Mapping[str, Any], region: str, hours: float, related: Related | None
+) -> PricedResource:
+    nodes = _num(inputs.get("desiredCapacity"), _num(inputs.get("minSize"), 0.0))
+    policy = inputs.get("mixedInstancesPolicy")
+    template_ref = None
+    types: list[tuple[str, float]] = []
+    spot_only_template = False
+    if policy:
+        spec = _get(policy, "launchTemplate", "launchTemplateSpecification") or {}
+        template_ref = spec.get("launchTemplateId") or spec.get("launchTemplateName")
+        for override in _get(policy, "launchTemplate", "overrides") or []:
+            if override.get("instanceType"):
+                types.append(
+                    (override["instanceType"], _num(override.get("weightedCapacity"), 1.0))
+                )
+        distribution = policy.get("instancesDistribution") or {}
+        base = _num(distribution.get("onDemandBaseCapacity"), 0.0)
+        percent = _num(distribution.get("onDemandPercentageAboveBaseCapacity"), 100.0)
+        strategy = str(distribution.get("onDemandAllocationStrategy") or "prioritized")
+    else:
+        template_ref = _get(inputs, "launchTemplate", "id") or _get(
+            inputs, "launchTemplate", "name"
+        )
+        base, percent, strategy = 0.0, 100.0, "prioritized"
+    template = _related_inputs(related, template_ref, "aws:ec2/launchTemplate:LaunchTemplate")
+    if not types and template and template.get("instanceType"):
+        types = [(str(template["instanceType"]), 1.0)]
+        spot_only_template = _get(template, "instanceMarketOptions", "marketType") == "spot"
+    if not types:
+        return _unpriced("Auto Scaling group with no resolvable instance type")
+    on_demand = min(nodes, base) + max(nodes - base, 0.0) * percent / 100.0
+    if spot_only_template:
+        on_demand = 0.0
+    return _mixed(types, nodes, on_demand, strategy, region, "aws", hours, "nodes")
+
+
+def _aws_instance(
+    inputs: Mapping[str, Any], region: str, hours: float, related: Related | None
+) -> PricedResource:
+    instance_type = inputs.get("instanceType")
+    if not instance_type:
+        return _unpriced("instance with no instanceType")
+    spot = _get(inputs, "instanceMarketOptions", "marketType") == "spot"
+    return _mixed(
+        [(str(instance_type), 1.0)],
+        1.0,
+        0.0 if spot else 1.0,
+        "prioritized",
+        region,
+        "aws",
+        hours,
+        "node",
+    )
+
+
+def _sagemaker_config(
+    inputs: Mapping[str, Any], region: str, hours: float, related: Related | None
+) -> PricedResource:
+    variants = [v for v in inputs.get("productionVariants") or [] if v.get("instanceType")]
+    if not variants:
+        return _unpriced(
+            "endpoint configuration with no instance-backed variant (serverless is per request)"
+        )
+    hourly = 0.0
+    parts = []
+    types = []
+    nodes = 0.0
+    for variant in variants:
+        info = _info(str(variant["instanceType"]), region, "aws")
+        count = _num(variant.get("initialInstanceCount"), 1.0)
+        hourly += count * info.on_demand_usd_per_hour
+        nodes += count
+        types.append(info.instance_type)
+        parts.append(f"{count:g} x {info.instance_type} at ${info.on_demand_usd_per_hour:.3f}/h")
+    return PricedResource(
+        hourly, hourly * hours, f"{'; '.join(parts)} x {hours:g} h", tuple(types), nodes, 0.0
+    )
+
+
+def _gcp_machine(template: Mapping[str, Any]) -> tuple[str, bool]:
+    """(catalog type, spot?) of a GCP instance template's or instance's inputs."""
+    machine = str(template.get("machineType") or "")
+    accelerators = template.get("guestAccelerators") or []
+    if accelerators:
+        first = accelerators[0]
+        machine = catalog.gcp_attached_type(
+            machine, str(first.get("type")), int(_num(first.get("count"), 1))
+        )
+    scheduling = template.get("scheduling") or {}
+    spot = scheduling.get("provisioningModel") == "SPOT" or bool(scheduling.get("preemptible"))
+    return machine, spot
+
+
+def _gcp_mig(
+    inputs: Mapping[str, Any], region: str, hours: float, related: Related | None
+) -> PricedResource:
+    nodes = _num(inputs.get("targetSize"), 0.0)
+    references = [v.get("instanceTemplate") for v in inputs.get("versions") or []]
+    references.append(inputs.get("instanceTemplate"))
+    template = None
+    for reference in references:
+        template = _related_inputs(
+            related, reference, "gcp:compute/instanceTemplate:InstanceTemplate"
+        )
+        if template:
+            break
+    if template is None:
+        return _unpriced("instance group whose template is not in this stack")
+    machine, spot = _gcp_machine(template)
+    return _mixed(
+        [(machine, 1.0)], nodes, 0.0 if spot else nodes, "prioritized", region, "gcp", hours, "VMs"
+    )
+
+
+def _gcp_instance(
+    inputs: Mapping[str, Any], region: str, hours: float, related: Related | None
+) -> PricedResource:
+    machine, spot = _gcp_machine(inputs)
+    return _mixed(
+        [(machine, 1.0)], 1.0, 0.0 if spot else 1.0, "prioritized", region, "gcp", hours, "VM"
+    )
+
+
+_TPU_CONFIG_PREFIX = {"V5LITE_POD": "v5litepod", "V5P": "v5p", "V6E": "v6e"}
+
+
+def _gcp_tpu(
+    inputs: Mapping[str, Any], region: str, hours: float, related: Related | None
+) -> PricedResource:
+    accelerator_type = inputs.get("acceleratorType")
+    config = inputs.get("acceleratorConfig")
+    if not accelerator_type and config:
+        chips = 1
+        for part in str(config.get("topology") or "1").split("x"):
+            chips *= int(part)
+        accelerator_type = f"{_TPU_CONFIG_PREFIX.get(str(config.get('type')), str(config.get('type')).lower())}-{chips}"
+    if not accelerator_type:
+        return _unpriced("TPU VM with no accelerator type")
+    scheduling = inputs.get("schedulingConfig") or {}
+    spot = bool(scheduling.get("spot") or scheduling.get("preemptible"))
+    return _mixed(
+        [(str(accelerator_type), 1.0)],
+        1.0,
+        0.0 if spot else 1.0,
+        "prioritized",
+        region,
+        "gcp",
+        hours,
+        "TPU VM",
+    )
+
+
+def _azure_vmss(
+    inputs: Mapping[str, Any], region: str, hours: float, related: Related | None
+) -> PricedResource:
+    sku = inputs.get("sku") or {}
+    size = sku.get("name")
+    if not size:
+        return _unpriced("scale set with no sku.name")
+    nodes = _num(sku.get("capacity"), 0.0)
+    spot = _get(inputs, "virtualMachineProfile", "priority") in ("Spot", "Low")
+    mix = inputs.get("priorityMixPolicy")
+    if spot and mix:
+        base = _num(mix.get("baseRegularPriorityCount"), 0.0)
+        percent = _num(mix.get("regularPriorityPercentageAboveBase"), 50.0)
+        regular = min(nodes, base) + max(nodes - base, 0.0) * percent / 100.0
+    else:
+        regular = 0.0 if spot else nodes
+    return _mixed([(str(size), 1.0)], nodes, regular, "prioritized", region, "azure", hours, "VMs")
+
+
+def _azure_vm(
+    inputs: Mapping[str, Any], region: str, hours: float, related: Related | None
+) -> PricedResource:
+    size = _get(inputs, "hardwareProfile", "vmSize")
+    if not size:
+        return _unpriced("VM with no hardwareProfile.vmSize")
+    spot = inputs.get("priority") in ("Spot", "Low")
+    return _mixed(
+        [(str(size), 1.0)], 1.0, 0.0 if spot else 1.0, "prioritized", region, "azure", hours, "VM"
+    )
+
+
+_PRICERS = {
+    "aws:autoscaling/group:Group": _aws_asg,
+    "aws:ec2/instance:Instance": _aws_instance,
+    "aws:sagemaker/endpointConfiguration:EndpointConfiguration": _sagemaker_config,
+    "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager": _gcp_mig,
+    "gcp:compute/instanceGroupManager:InstanceGroupManager": _gcp_mig,
+    "gcp:compute/instance:Instance": _gcp_instance,
+    "gcp:tpu/v2Vm:V2Vm": _gcp_tpu,
+    "azure-native:compute:VirtualMachineScaleSet": _azure_vmss,
+    "azure-native:compute:VirtualMachine": _azure_vm,
+}
+PRICED_TYPES = frozenset(_PRICERS)
+
+
+def region_of(type_token: str, inputs: Mapping[str, Any], default_region: str) -> str:
+    """A resource's own region/location input when it has one, else the stack's."""
+    for key in ("region", "location"):
+        value = inputs.get(key)
+        if isinstance(value, str) and value:
+            return value
+    zone = inputs.get("zone")
+    if isinstance(zone, str) and zone.count("-") >= 2:
+        return zone.rsplit("-", 1)[0]
+    return default_region
+
+
+def price_resource(
+    type_token: str,
+    inputs: Mapping[str, Any],
+    *,
+    region: str,
+    hours_per_month: float = HOURS_PER_MONTH,
+    related: Related | None = None,
+) -> PricedResource | None:
+    """Expected cost of one resource from its inputs (wire names), or None when the type is
+    not priced (free or usage-based). An instance type missing from the catalog gives an
+    unpriced result whose reason names it, never an exception."""
+    pricer = _PRICERS.get(type_token)
+    if pricer is None:
+        return None
+    try:
+        return pricer(inputs, region_of(type_token, inputs, region), hours_per_month, related)
+    except CatalogError as exc:
+        return _unpriced(str(exc))
+
+
+def canonical_tags(type_token: str, inputs: Mapping[str, Any]) -> dict[str, str]:
+    """A resource's tags under canonical keys (GCP's `model-version` -> `ModelVersion`)."""
+    where = tag_property(type_token)
+    cloud = tag_schema.cloud_of(type_token)
+    if where is None or cloud is None:
+        return {}
+    raw = inputs.get(where.property)
+    if where.shape == "list":
+        items = {
+            str(i.get("key")): str(i.get("value")) for i in raw or [] if isinstance(i, Mapping)
+        }
+    elif isinstance(raw, Mapping):
+        items = {str(k): str(v) for k, v in raw.items()}
+    else:
+        items = {}
+    spelled_to_canonical = {tag_schema.spell_key(key, cloud): key for key in tag_schema.ALL_KEYS}
+    return {spelled_to_canonical.get(key, key): value for key, value in items.items()}
+
+
+def _related_index(run: StackRun) -> dict[str, tuple[str, Mapping[str, Any]]]:
+    index: dict[str, tuple[str, Mapping[str, Any]]] = {}
+    for resource in run.custom_resources():
+        entry = (resource.type, resource.inputs)
+        for key in (
+            resource.id,
+            resource.outputs.get("arn"),
+            resource.outputs.get("selfLink"),
+            resource.outputs.get("selfLinkUnique"),
+            resource.outputs.get("name"),
+            resource.name,
+        ):
+            if isinstance(key, str) and key:
+                index.setdefault(key, entry)
+    return index
+
+
+def estimate(run: StackRun, config: StackConfig) -> CostReport:
+    """Monthly cost of every resource of a stack run, in total and by tag."""
+    related = _related_index(run)
+    hours_by_name = config.hours_by_name()
+    costs: list[ResourceCost] = []
+    for resource in run.custom_resources():
+        component = run.component_of(resource)
+        component_name = component.name if component else None
+        hours = hours_by_name.get(component_name or "", HOURS_PER_MONTH)
+        cloud = tag_schema.cloud_of(resource.type) or "aws"
+        priced = price_resource(
+            resource.type,
+            resource.inputs,
+            region=config.region(cloud),
+            hours_per_month=hours,
+            related=related,
+        )
+        costs.append(
+            ResourceCost(
+                urn=resource.urn,
+                type=resource.type,
+                name=resource.name,
+                monthly_usd=priced.monthly_usd if priced else 0.0,
+                hourly_usd=priced.hourly_usd if priced else 0.0,
+                basis=priced.basis if priced else "not priced: free or usage-based",
+                tags=canonical_tags(resource.type, resource.inputs),
+                component=component_name,
+                priced=bool(priced and priced.unpriced_reason is None),
+            )
+        )
+    by_tag: dict[str, dict[str, float]] = {key: defaultdict(float) for key in REPORT_TAG_KEYS}
+    for cost in costs:
+        if cost.monthly_usd == 0:
+            continue
+        for key in REPORT_TAG_KEYS:
+            by_tag[key][cost.tags.get(key) or UNTAGGED] += cost.monthly_usd
+    assumptions = [
+        f"{HOURS_PER_MONTH:g} hours per month unless a fleet or endpoint sets hoursPerMonth",
+        "Auto Scaling groups at desiredCapacity; spot nodes at the mean spot price over all "
+        "overrides, on-demand nodes at the first (prioritized) or cheapest (lowest-price) override",
+        "on-demand fallback groups at 0 nodes cost $0 until spot runs short",
+        f"catalog snapshot {catalog.SNAPSHOT_DATE}; spot prices move (run `finops catalog refresh`)",
+        "storage, requests, data transfer and other usage-based charges are not estimated",
+    ]
+    return CostReport(
+        resources=costs,
+        total_monthly_usd=sum(c.monthly_usd for c in costs),
+        by_tag={key: dict(values) for key, values in by_tag.items()},
+        assumptions=assumptions,
+    )
