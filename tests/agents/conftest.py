@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -34,9 +33,3 @@ def fake_nvml(monkeypatch: pytest.MonkeyPatch) -> Callable[..., ModuleType]:
         return module
 
     return install
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

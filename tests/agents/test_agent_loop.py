@@ -10,7 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from agent_procs import free_port
 
 from agents.agent import Agent, ReplaySource, sample_to_json
 from agents.cloudwatch import datums_for
