@@ -412,7 +412,10 @@ def read_stack_file(path: Path) -> dict[str, Any]:
     try:
         document = YAML(typ="safe").load(text) or {}
     except YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: not valid YAML: {problem}") from None
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: expected a mapping with a 'config:' key")
     config = document.get("config") or {}

@@ -334,7 +334,7 @@ def run_program(
             pulumi.runtime.settings.ROOT.set(None)
             pulumi.runtime.set_all_config(_config_strings(raw_config))
             pulumi_mocks.set_mocks(
-                mocks, project=project, stack=stack, preview=True, monitor=monitor
+                mocks, project=project, stack=stack, preview=True, monitor=monitor, logger=logger
             )
             exports: dict[str, Any] = {}
             loop.run_until_complete(pulumi.runtime.stack.run_pulumi_func(run_body))

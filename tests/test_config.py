@@ -1,0 +1,120 @@
+import pytest
+
+from finops import config
+from finops.errors import ConfigError
+
+TAGS = {"Project": "vision", "Team": "ml", "Environment": "dev"}
+FLEET = {
+    "name": "train",
+    "cloud": "aws",
+    "instanceTypes": ["g5.xlarge"],
+    "nodes": {"min": 0, "max": 4, "desired": 2},
+    "modelVersion": "v1",
+}
+
+
+def parse(**overrides):
+    raw = {"finops:tags": TAGS, "finops:trainingFleets": [FLEET], "aws:region": "us-east-1"}
+    raw.update(overrides)
+    return config.parse(raw, source="Pulumi.dev.yaml")
+
+
+def error_lines(**overrides):
+    with pytest.raises(ConfigError) as caught:
+        parse(**overrides)
+    return str(caught.value).splitlines()
+
+
+def test_valid_config_and_json_strings_as_the_cli_passes_them():
+    import json
+
+    parsed = config.parse(
+        {"finops:tags": json.dumps(TAGS), "finops:trainingFleets": json.dumps([FLEET])}
+    )
+    assert parsed.training_fleets[0].nodes.desired == 2
+    assert parsed.training_fleets[0].capacity == config.Capacity.SPOT_WITH_FALLBACK
+    assert parsed.region("aws") == "us-east-1"
+
+
+def test_unknown_instance_type_names_the_key_and_suggests():
+    lines = error_lines(**{"finops:trainingFleets": [{**FLEET, "instanceTypes": ["g5.xlarg"]}]})
+    assert lines == [
+        "Pulumi.dev.yaml: finops:trainingFleets[0].instanceTypes[0]: unknown instance type 'g5.xlarg' "
+        + lines[0].split("unknown instance type 'g5.xlarg' ", 1)[1]
+    ]
+    assert "did you mean g5.xlarge" in lines[0]
+
+
+def test_negative_node_count():
+    assert error_lines(
+        **{"finops:trainingFleets": [{**FLEET, "nodes": {"min": -1, "max": 4, "desired": 2}}]}
+    ) == [
+        "Pulumi.dev.yaml: finops:trainingFleets[0].nodes.min: Input should be greater than or equal to 0 (got -1)"
+    ]
+
+
+def test_missing_tag():
+    assert error_lines(**{"finops:tags": {"Project": "vision", "Environment": "dev"}}) == [
+        "Pulumi.dev.yaml: finops:tags.Team: required key is missing"
+    ]
+
+
+def test_unknown_cloud():
+    assert error_lines(**{"finops:trainingFleets": [{**FLEET, "cloud": "oracle"}]}) == [
+        "Pulumi.dev.yaml: finops:trainingFleets[0].cloud: Input should be 'aws', 'gcp' or 'azure' (got 'oracle')"
+    ]
+
+
+def test_bad_environment_and_unknown_keys_each_get_a_line():
+    lines = error_lines(
+        **{
+            "finops:tags": {**TAGS, "Environment": "qa"},
+            "finops:trainingFleets": [{**FLEET, "nodez": 1}],
+        }
+    )
+    assert (
+        lines[0]
+        == "Pulumi.dev.yaml: finops:tags.Environment: Input should be 'dev', 'staging' or 'prod' (got 'qa')"
+    )
+    assert lines[1].startswith(
+        "Pulumi.dev.yaml: finops:trainingFleets[0].nodez: unknown key (did you mean nodes?)"
+    )
+
+
+def test_unknown_top_level_key_suggests():
+    assert error_lines(**{"finops:budget": []}) == [
+        "Pulumi.dev.yaml: finops:budget: unknown key (did you mean budgets?); allowed: finops:tags, "
+        "finops:trainingFleets, finops:inferenceEndpoints, finops:budgets, finops:costCeilingUsd"
+    ]
+
+
+def test_desired_outside_min_max():
+    lines = error_lines(
+        **{"finops:trainingFleets": [{**FLEET, "nodes": {"min": 2, "max": 4, "desired": 5}}]}
+    )
+    assert lines == [
+        "Pulumi.dev.yaml: finops:trainingFleets[0].nodes: must satisfy min <= desired <= max (got min=2, desired=5, max=4)"
+    ]
+
+
+def test_hardware_must_be_given_exactly_once():
+    lines = error_lines(**{"finops:trainingFleets": [{**FLEET, "accelerator": "A10G"}]})
+    assert "give exactly one of instanceTypes or accelerator" in lines[0]
+
+
+def test_stack_file_errors_name_the_file(tmp_path):
+    missing = tmp_path / "Pulumi.nope.yaml"
+    with pytest.raises(ConfigError, match="Pulumi.nope.yaml: stack file not found"):
+        config.load(missing)
+    bad = tmp_path / "Pulumi.bad.yaml"
+    bad.write_text("config: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"Pulumi.bad.yaml(:\d+)?: not valid YAML"):
+        config.load(bad)
+
+
+def test_stack_names_and_paths():
+    from pathlib import Path
+
+    assert config.resolve_stack_file("dev", Path("/p")) == Path("/p/Pulumi.dev.yaml")
+    assert config.resolve_stack_file("x/Pulumi.qa.yaml", Path("/p")) == Path("x/Pulumi.qa.yaml")
+    assert config.stack_name_of(Path("x/Pulumi.multi.cloud.yaml")) == "multi.cloud"

@@ -1,0 +1,198 @@
+import pulumi_aws as aws
+import pytest
+
+from finops import catalog
+from finops.config import parse
+from finops.cost import canonical_tags, estimate, price_resource
+from finops.engine import run_program
+
+REGION = "us-east-1"
+
+
+def spot(t):
+    return catalog.lookup(t, REGION).spot_usd_per_hour
+
+
+def od(t):
+    return catalog.lookup(t, REGION).on_demand_usd_per_hour
+
+
+def asg(desired, base, percent, types, strategy=None):
+    distribution = {"onDemandBaseCapacity": base, "onDemandPercentageAboveBaseCapacity": percent}
+    if strategy:
+        distribution["onDemandAllocationStrategy"] = strategy
+    return {
+        "desiredCapacity": desired,
+        "mixedInstancesPolicy": {
+            "instancesDistribution": distribution,
+            "launchTemplate": {"overrides": [{"instanceType": t} for t in types]},
+        },
+    }
+
+
+def test_asg_blends_every_override_and_the_spot_on_demand_split():
+    types = ["g5.xlarge", "g6.xlarge", "g5.2xlarge"]
+    priced = price_resource("aws:autoscaling/group:Group", asg(4, 1, 0, types), region=REGION)
+    mean_spot = sum(spot(t) for t in types) / 3
+    assert priced.hourly_usd == pytest.approx(3 * mean_spot + od("g5.xlarge"))
+    assert priced.monthly_usd == pytest.approx(priced.hourly_usd * 730)
+    assert priced.spot_share == pytest.approx(0.75)
+
+
+def test_asg_percentage_above_base_and_lowest_price_on_demand():
+    types = ["g5.2xlarge", "g5.xlarge"]
+    priced = price_resource(
+        "aws:autoscaling/group:Group", asg(5, 1, 50, types, "lowest-price"), region=REGION
+    )
+    mean_spot = sum(spot(t) for t in types) / 2
+    # 1 base + 50% of the 4 above it = 3 on-demand at the cheapest override, 2 spot
+    assert priced.hourly_usd == pytest.approx(2 * mean_spot + 3 * od("g5.xlarge"))
+
+
+def test_aws_default_on_demand_percentage_is_100():
+    priced = price_resource(
+        "aws:autoscaling/group:Group",
+        {
+            "desiredCapacity": 2,
+            "mixedInstancesPolicy": {
+                "launchTemplate": {"overrides": [{"instanceType": "g5.xlarge"}]}
+            },
+        },
+        region=REGION,
+    )
+    assert priced.hourly_usd == pytest.approx(2 * od("g5.xlarge"))
+
+
+def test_fallback_group_at_zero_costs_nothing():
+    priced = price_resource(
+        "aws:autoscaling/group:Group", asg(0, 0, 100, ["g5.xlarge"]), region=REGION
+    )
+    assert priced.monthly_usd == 0
+    assert "0 nodes at steady state" in priced.basis
+
+
+def test_hours_per_month_scale_the_month():
+    priced = price_resource(
+        "aws:ec2/instance:Instance",
+        {"instanceType": "p3.2xlarge"},
+        region=REGION,
+        hours_per_month=200,
+    )
+    assert priced.monthly_usd == pytest.approx(200 * od("p3.2xlarge"))
+
+
+def test_sagemaker_endpoint_configuration():
+    priced = price_resource(
+        "aws:sagemaker/endpointConfiguration:EndpointConfiguration",
+        {"productionVariants": [{"instanceType": "ml.inf2.xlarge", "initialInstanceCount": 2}]},
+        region=REGION,
+    )
+    assert priced.hourly_usd == pytest.approx(
+        2 * catalog.lookup("ml.inf2.xlarge", REGION).on_demand_usd_per_hour
+    )
+
+
+def test_gcp_tpu_spot_and_azure_priority_mix():
+    tpu = price_resource(
+        "gcp:tpu/v2Vm:V2Vm",
+        {"acceleratorType": "v5litepod-8", "schedulingConfig": {"spot": True}},
+        region="us-central1",
+    )
+    assert tpu.hourly_usd == pytest.approx(
+        catalog.lookup("v5litepod-8", "us-central1").spot_usd_per_hour
+    )
+    tpu_config = price_resource(
+        "gcp:tpu/v2Vm:V2Vm",
+        {"acceleratorConfig": {"type": "V5LITE_POD", "topology": "2x4"}},
+        region="us-central1",
+    )
+    assert tpu_config.hourly_usd == pytest.approx(
+        catalog.lookup("v5litepod-8", "us-central1").on_demand_usd_per_hour
+    )
+    size = "Standard_NC4as_T4_v3"
+    info = catalog.lookup(size, "eastus")
+    vmss = price_resource(
+        "azure-native:compute:VirtualMachineScaleSet",
+        {
+            "sku": {"name": size, "capacity": 5},
+            "virtualMachineProfile": {"priority": "Spot"},
+            "priorityMixPolicy": {
+                "baseRegularPriorityCount": 1,
+                "regularPriorityPercentageAboveBase": 25,
+            },
+        },
+        region="eastus",
+    )
+    assert vmss.hourly_usd == pytest.approx(
+        2 * info.on_demand_usd_per_hour + 3 * info.spot_usd_per_hour
+    )
+
+
+def test_unknown_types_are_unpriced_with_the_reason_never_a_crash():
+    priced = price_resource(
+        "aws:ec2/instance:Instance", {"instanceType": "g5.xlarg"}, region=REGION
+    )
+    assert priced.monthly_usd == 0
+    assert "did you mean g5.xlarge" in priced.unpriced_reason
+    assert price_resource("aws:iam/role:Role", {}, region=REGION) is None
+
+
+def test_estimate_resolves_launch_templates_and_totals_by_tag():
+    config = parse(
+        {
+            "finops:tags": {"Project": "vision", "Team": "ml", "Environment": "dev"},
+            "finops:trainingFleets": [
+                {
+                    "name": "train",
+                    "cloud": "aws",
+                    "instanceTypes": ["g5.xlarge"],
+                    "nodes": {"min": 0, "max": 2, "desired": 2},
+                    "modelVersion": "v1",
+                    "hoursPerMonth": 100,
+                }
+            ],
+        }
+    )
+
+    import pulumi
+
+    class Fleet(pulumi.ComponentResource):
+        def __init__(self, name):
+            super().__init__("test:index:Fleet", name, None)
+            lt = aws.ec2.LaunchTemplate(
+                f"{name}-lt", instance_type="g5.xlarge", opts=pulumi.ResourceOptions(parent=self)
+            )
+            aws.autoscaling.Group(
+                f"{name}-asg",
+                desired_capacity=2,
+                max_size=2,
+                min_size=0,
+                launch_template=aws.autoscaling.GroupLaunchTemplateArgs(id=lt.id),
+                tags=[
+                    aws.autoscaling.GroupTagArgs(
+                        key="Project", value="vision", propagate_at_launch=True
+                    )
+                ],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.register_outputs({})
+
+    run = run_program(lambda: Fleet("train"), "dev", {}, {"aws": REGION})
+    report = estimate(run, config)
+    asg_cost = next(c for c in report.resources if c.type == "aws:autoscaling/group:Group")
+    assert asg_cost.component == "train"
+    assert asg_cost.monthly_usd == pytest.approx(
+        2 * od("g5.xlarge") * 100
+    )  # hoursPerMonth of the fleet
+    assert report.total_monthly_usd == pytest.approx(asg_cost.monthly_usd)
+    assert report.by_tag["Project"] == {"vision": pytest.approx(asg_cost.monthly_usd)}
+    assert report.by_tag["Team"] == {"(untagged)": pytest.approx(asg_cost.monthly_usd)}
+
+
+def test_canonical_tags_map_gcp_spelling_back():
+    assert canonical_tags(
+        "gcp:tpu/v2Vm:V2Vm", {"labels": {"model-version": "v1", "project": "p"}}
+    ) == {
+        "ModelVersion": "v1",
+        "Project": "p",
+    }
