@@ -1,0 +1,241 @@
+"""Spot interruptions as a hazard rate: expected rework, run time and cost, and a Monte Carlo.
+
+The AWS Spot Advisor range is the share of a type's spot instances interrupted in a month.
+It is turned into a constant per-hour hazard, `lambda = -ln(1 - share) / 730`, never read as
+the chance that one run is interrupted. With checkpoints every `tau` hours of work (each
+costing `c` hours) and `d` hours lost to relaunch after an interruption, the expected wall
+time of one segment is `(1/lambda + d) * (exp(lambda * (tau + c)) - 1)` (the exponential
+failure model behind Young/Daly checkpointing); a run is its segments in turn.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from finops.catalog import InstanceInfo
+from finops.config import HOURS_PER_MONTH
+
+MONTHLY_INTERRUPTION_SHARE = {0: 0.05, 1: 0.10, 2: 0.15, 3: 0.20, 4: 0.30}
+"""Spot Advisor range index -> share interrupted per month used here: each range's upper
+bound (<5% -> 5%, ..., 15-20% -> 20%); the open range >20% is taken as 30%."""
+UNKNOWN_RANGE_INDEX = 4
+"""Where no range is published (GCP, Azure, types missing from the feed): the worst range."""
+
+
+def hourly_hazard(monthly_share: float, hours_per_month: float = HOURS_PER_MONTH) -> float:
+    """Per-hour interruption rate of one instance whose monthly interruption share is given."""
+    if not 0 <= monthly_share < 1:
+        raise ValueError(f"monthly interruption share must be in [0, 1), got {monthly_share}")
+    return -math.log1p(-monthly_share) / hours_per_month
+
+
+def hazard_of(info: InstanceInfo) -> float:
+    """Per-hour interruption rate of `info` on spot, from its Spot Advisor range."""
+    index = info.interruption_index
+    share = MONTHLY_INTERRUPTION_SHARE[UNKNOWN_RANGE_INDEX if index is None else index]
+    return hourly_hazard(share)
+
+
+@dataclass(frozen=True)
+class Checkpointing:
+    """How a job survives interruptions; hours throughout."""
+
+    interval_hours: float = 0.5
+    """Work between periodic checkpoints."""
+    write_hours: float = 1 / 60
+    """Wall time to write one checkpoint."""
+    restart_hours: float = 10 / 60
+    """Wall time from interruption to running again (relaunch, reload the checkpoint)."""
+
+
+def expected_wall_hours(work_hours: float, hazard: float, ckpt: Checkpointing) -> float:
+    """Expected wall time to finish `work_hours` of work at interruption rate `hazard`/h."""
+    if work_hours <= 0:
+        return 0.0
+    full, rest = divmod(work_hours, ckpt.interval_hours)
+    segments = [ckpt.interval_hours] * int(full) + ([rest] if rest > 1e-12 else [])
+    total = 0.0
+    for segment in segments:
+        span = segment + ckpt.write_hours
+        if hazard == 0:
+            total += span
+        else:
+            total += (1 / hazard + ckpt.restart_hours) * math.expm1(hazard * span)
+    return total
+
+
+def expected_interruptions(work_hours: float, hazard: float, ckpt: Checkpointing) -> float:
+    """Expected number of interruptions while finishing `work_hours` of work."""
+    full, rest = divmod(work_hours, ckpt.interval_hours)
+    spans = [ckpt.interval_hours] * int(full) + ([rest] if rest > 1e-12 else [])
+    return sum(math.expm1(hazard * (s + ckpt.write_hours)) for s in spans)
+
+
+@dataclass(frozen=True)
+class RunOption:
+    """One way to run a job: an instance type bought on-demand or on spot."""
+
+    instance_type: str
+    spot: bool
+    usd_per_hour: float
+    work_hours: float
+    """Hours of uninterrupted compute the run needs on this type (throughput-adjusted)."""
+    expected_wall_hours: float
+    expected_interruptions: float
+    expected_usd_per_run: float
+    interruption_range: str | None
+    monthly_interruption_share: float | None
+
+    @property
+    def label(self) -> str:
+        return f"{self.instance_type} {'spot' if self.spot else 'on-demand'}"
+
+
+def run_option(
+    info: InstanceInfo,
+    baseline_work_hours: float,
+    baseline_throughput: float,
+    *,
+    spot: bool,
+    checkpointing: Checkpointing,
+) -> RunOption:
+    """Price one run of a job that takes `baseline_work_hours` at `baseline_throughput`
+    (relative V100 throughput of the node it was measured on) on `info`.
+
+    Spot pays for the relaunch time and the rework after each interruption.
+    """
+    work_hours = baseline_work_hours * baseline_throughput / info.throughput_per_node
+    price = info.usd_per_hour(spot)
+    if spot:
+        index = info.interruption_index
+        share = MONTHLY_INTERRUPTION_SHARE[UNKNOWN_RANGE_INDEX if index is None else index]
+        hazard = hourly_hazard(share)
+        wall = expected_wall_hours(work_hours, hazard, checkpointing)
+        interruptions = expected_interruptions(work_hours, hazard, checkpointing)
+    else:
+        share = None
+        # on-demand still writes its checkpoints; it is never interrupted
+        wall = expected_wall_hours(work_hours, 0.0, checkpointing)
+        interruptions = 0.0
+    return RunOption(
+        instance_type=info.instance_type,
+        spot=spot,
+        usd_per_hour=price,
+        work_hours=work_hours,
+        expected_wall_hours=wall,
+        expected_interruptions=interruptions,
+        expected_usd_per_run=price * wall,
+        interruption_range=info.interruption_range if spot else None,
+        monthly_interruption_share=share,
+    )
+
+
+def run_options(
+    baseline: InstanceInfo,
+    run_hours: float,
+    candidates: Iterable[InstanceInfo],
+    *,
+    checkpointing: Checkpointing,
+    min_accelerator_memory_gib: float,
+) -> list[RunOption]:
+    """Every candidate on-demand and (where sold) on spot, for a job that runs `run_hours` on
+    on-demand `baseline`; candidates whose accelerator memory is below
+    `min_accelerator_memory_gib` (observed peak plus headroom) are left out. Cheapest first."""
+    options = []
+    for info in candidates:
+        if info.accelerator_memory_gib < min_accelerator_memory_gib:
+            continue
+        for spot in (False, True):
+            if spot and info.spot_usd_per_hour is None:
+                continue
+            options.append(
+                run_option(
+                    info,
+                    run_hours,
+                    baseline.throughput_per_node,
+                    spot=spot,
+                    checkpointing=checkpointing,
+                )
+            )
+    return sorted(options, key=lambda o: (o.expected_usd_per_run, o.expected_wall_hours))
+
+
+@dataclass(frozen=True)
+class SimulatedRun:
+    wall_hours: float
+    usd: float
+    interruptions: int
+    on_demand_hours: float
+
+
+@dataclass(frozen=True)
+class SpotScenario:
+    """What one simulated run of a checkpointing job on spot does; hours and USD per hour."""
+
+    work_hours: float
+    spot_usd_per_hour: float
+    on_demand_usd_per_hour: float
+    hazard_per_hour: float
+    checkpointing: Checkpointing
+    capacity_gap_mean_hours: float = 0.75
+    """After an interruption, spot capacity of the type comes back after an exponential time
+    with this mean (the pool was reclaimed because it ran short)."""
+    checkpoint_on_notice: bool = True
+    """The agent's hook checkpoints in the 2-minute notice: no work is lost."""
+    fallback_after_hours: float | None = 10 / 60
+    """The fallback controller moves to on-demand when spot has not come back within this
+    time, and finishes there; None: wait for spot."""
+
+
+def simulate_run(scenario: SpotScenario, rng: random.Random) -> SimulatedRun:
+    """One Monte Carlo run: interruptions arrive as a Poisson process at the hazard rate."""
+    s = scenario
+    ckpt = s.checkpointing
+    done = 0.0  # work hours completed
+    saved = 0.0  # work hours safe in a checkpoint
+    wall = spot_hours = od_hours = 0.0
+    interruptions = 0
+    while done < s.work_hours:
+        until_interrupt = rng.expovariate(s.hazard_per_hour) if s.hazard_per_hour else math.inf
+        # run segment by segment until the interruption or the end
+        while done < s.work_hours:
+            segment = min(ckpt.interval_hours, s.work_hours - done)
+            span = segment + ckpt.write_hours
+            if span > until_interrupt:
+                progressed = min(segment, until_interrupt)
+                wall += until_interrupt
+                spot_hours += until_interrupt
+                done += progressed
+                break
+            until_interrupt -= span
+            wall += span
+            spot_hours += span
+            done += segment
+            saved = done
+        else:
+            break
+        interruptions += 1
+        done = done if s.checkpoint_on_notice else saved
+        saved = done
+        gap = rng.expovariate(1 / s.capacity_gap_mean_hours)
+        if s.fallback_after_hours is not None and gap > s.fallback_after_hours:
+            # the controller falls back: finish on on-demand, never interrupted
+            remaining = s.work_hours - done
+            od = ckpt.restart_hours + expected_wall_hours(remaining, 0.0, ckpt)
+            wall += s.fallback_after_hours + od
+            od_hours += od
+            done = s.work_hours
+            break
+        wall += gap + ckpt.restart_hours
+        spot_hours += ckpt.restart_hours
+    usd = spot_hours * s.spot_usd_per_hour + od_hours * s.on_demand_usd_per_hour
+    return SimulatedRun(wall, usd, interruptions, od_hours)
+
+
+def simulate(scenario: SpotScenario, runs: int, seed: int) -> list[SimulatedRun]:
+    """`runs` independent runs of `scenario`, reproducible for a given seed."""
+    rng = random.Random(seed)
+    return [simulate_run(scenario, rng) for _ in range(runs)]
