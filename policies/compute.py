@@ -1,0 +1,170 @@
+"""Accelerator rules: oversized instances and fleets, on-demand training, previous-generation
+chips, and inference that a cheaper chip could serve."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from finops.catalog import InstanceInfo
+from policies import facts
+from policies.context import Context, environment_of
+from policies.model import ENDPOINT, FLEET, INFERENCE, TRAINING, Finding, Resource
+
+OVERSIZED = "gpu-instance-oversized"
+SPOT = "training-on-spot"
+PREVIOUS = "previous-generation-accelerator"
+CHEAPER_CHIP = "inference-on-cheaper-chip"
+
+
+def accelerator_types(resource: Resource) -> list[InstanceInfo]:
+    """Catalog rows of the resource's instance types that carry accelerators (others skipped)."""
+    found = []
+    for name in resource.instance_types:
+        info = facts.instance(name, resource.region, resource.cloud)
+        if info is not None:
+            found.append(info)
+    return found
+
+
+def _unknown(policy: str, resource: Resource, what: str) -> list[Finding]:
+    return [Finding(policy, resource.name, f"{what} unknown until apply", resource.urn, True)]
+
+
+def _describe(info: InstanceInfo) -> str:
+    return (
+        f"{info.instance_type} ({info.accelerator_count:g} x {info.accelerator}, "
+        f"${info.on_demand_usd_per_hour:.2f}/h)"
+    )
+
+
+def gpu_instance_oversized(
+    resource: Resource, config: Mapping[str, Any], context: Context
+) -> list[Finding]:
+    """Instance types above the environment's accelerator count, model, price or allow-list,
+    and fleets whose largest size exceeds the environment's accelerator limit."""
+    if "instance_types" in resource.unknown:
+        return _unknown(OVERSIZED, resource, "instance type is")
+    infos = accelerator_types(resource)
+    if not infos:
+        return []
+    env = environment_of(resource, context)
+    limits = (config.get("limits") or {}).get(env) or {}
+    max_count = limits.get("maxAcceleratorsPerInstance")
+    max_price = limits.get("maxUsdPerHour")
+    denied = [str(m).lower() for m in limits.get("deniedAccelerators") or []]
+    allowed = limits.get("allowedInstanceTypes")
+    messages = []
+    for info in infos:
+        reasons = []
+        if max_count is not None and info.accelerator_count > max_count:
+            reasons.append(f"{info.accelerator_count:g} accelerators > {max_count} allowed")
+        if info.accelerator.lower() in denied:
+            reasons.append(f"{info.accelerator} is not allowed")
+        if max_price is not None and info.on_demand_usd_per_hour > max_price:
+            reasons.append(f"${info.on_demand_usd_per_hour:.2f}/h > ${max_price:.2f}/h")
+        if allowed is not None and not facts.matches_any(info.instance_type, list(allowed)):
+            reasons.append("not in the allow-list")
+        if reasons:
+            messages.append(f"{_describe(info)} in {env}: {', '.join(reasons)}")
+    fleet_limit = limits.get("maxAcceleratorsPerFleet")
+    if resource.kind == FLEET and fleet_limit is not None and resource.nodes_max:
+        biggest = max(infos, key=lambda i: i.accelerator_count)
+        total = biggest.accelerator_count * resource.nodes_max
+        if total > fleet_limit:
+            messages.append(
+                f"fleet can scale to {resource.nodes_max} x {biggest.instance_type} = "
+                f"{total:g} accelerators > {fleet_limit} allowed in {env}"
+            )
+    if not messages:
+        return []
+    return [Finding(OVERSIZED, resource.name, "; ".join(messages), resource.urn)]
+
+
+def training_on_spot(
+    resource: Resource, config: Mapping[str, Any], context: Context
+) -> list[Finding]:
+    """Training fleets outside the exempt environments buy capacity above the base on spot."""
+    if resource.kind != FLEET or resource.workload != TRAINING:
+        return []
+    env = environment_of(resource, context)
+    if env in (config.get("exemptEnvironments") or []):
+        return []
+    if "instance_types" not in resource.unknown and not accelerator_types(resource):
+        return []
+    if "on_demand_percent_above_base" in resource.unknown:
+        return _unknown(SPOT, resource, "on-demand share is")
+    if resource.nodes_desired == 0:
+        return []  # a fallback group at zero: runs only while spot cannot fill
+    share = resource.on_demand_percent_above_base
+    limit = float(config.get("maxOnDemandPercentAboveBase", 20.0))
+    if share is None or share <= limit:
+        return []
+    return [
+        Finding(
+            SPOT,
+            resource.name,
+            f"{share:g}% of capacity above the on-demand base ({resource.on_demand_base or 0} "
+            f"nodes) is on demand; at most {limit:g}% allowed in {env}",
+            resource.urn,
+        )
+    ]
+
+
+def previous_generation_accelerator(
+    resource: Resource, config: Mapping[str, Any], context: Context
+) -> list[Finding]:
+    """Previous-generation accelerators (K80, M60, V100: p2, p3, g3...), with the current type
+    that does the same work for less and the monthly difference per unit of work."""
+    hours = float(config.get("hoursPerMonth", 730.0))
+    exclude = tuple(config.get("excludeFamilies") or ())
+    messages = []
+    for info in accelerator_types(resource):
+        if info.generation != "previous":
+            continue
+        replacement = facts.current_replacement(info.instance_type, info.region, exclude)
+        if replacement is None:
+            messages.append(f"{_describe(info)} is a previous generation with no current match")
+            continue
+        old = info.usd_per_throughput_hour()
+        new = replacement.usd_per_throughput_hour()
+        messages.append(
+            f"{_describe(info)} is a previous generation at ${old:.2f}/h per V100-equivalent; "
+            f"{_describe(replacement)} does the same work at ${new:.2f}/h: "
+            f"${(old - new) * hours:,.0f}/month less per V100-equivalent of throughput"
+        )
+    if not messages:
+        return []
+    return [Finding(PREVIOUS, resource.name, "; ".join(messages), resource.urn)]
+
+
+def inference_on_cheaper_chip(
+    resource: Resource, config: Mapping[str, Any], context: Context
+) -> list[Finding]:
+    """GPU inference where an Inferentia or TPU type with enough memory costs less."""
+    if resource.workload != INFERENCE and resource.kind != ENDPOINT:
+        return []
+    hours = float(config.get("hoursPerMonth", 730.0))
+    min_saving = float(config.get("minSavingPercent", 10.0))
+    count = resource.nodes_max or 1
+    messages = []
+    for info in accelerator_types(resource):
+        if info.accelerator_info.kind != "gpu":
+            continue
+        memory = info.node_accelerator_memory_gib
+        other = facts.cheaper_chip(info.instance_type, info.region, memory, ("inferentia", "tpu"))
+        if other is None:
+            continue
+        price, other_price = info.on_demand_usd_per_hour, other.on_demand_usd_per_hour
+        if other_price > price * (1 - min_saving / 100):
+            continue
+        saving = (price - other_price) * hours * count
+        messages.append(
+            f"{_describe(info)} with {memory:g} GiB could be {_describe(other)} with "
+            f"{other.node_accelerator_memory_gib:g} GiB: ${saving:,.0f}/month less for {count} "
+            f"instance{'s' if count != 1 else ''} (needs the model compiled for "
+            f"{other.accelerator_info.kind})"
+        )
+    if not messages:
+        return []
+    return [Finding(CHEAPER_CHIP, resource.name, "; ".join(messages), resource.urn)]

@@ -1,0 +1,47 @@
+"""`imdsv2-required`: GPU launch templates and instances accept only IMDSv2 tokens.
+
+Stolen instance credentials on a GPU host are spent on GPUs: a cost incident as much as a
+security one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from policies.compute import accelerator_types
+from policies.context import Context
+from policies.model import INSTANCE, LAUNCH_TEMPLATE, Finding, Resource
+
+NAME = "imdsv2-required"
+
+
+def imdsv2_required(
+    resource: Resource, config: Mapping[str, Any], context: Context
+) -> list[Finding]:
+    """A GPU launch template or instance must set metadata httpTokens to "required"."""
+    if resource.cloud != "aws" or resource.kind not in (LAUNCH_TEMPLATE, INSTANCE):
+        return []
+    if "instance_types" not in resource.unknown and not accelerator_types(resource):
+        return []
+    if "http_tokens" in resource.unknown or "instance_types" in resource.unknown:
+        return [
+            Finding(
+                NAME,
+                resource.name,
+                "instance type or metadata options unknown until apply",
+                resource.urn,
+                True,
+            )
+        ]
+    if resource.http_tokens == "required":
+        return []
+    found = f"is {resource.http_tokens!r}" if resource.http_tokens else "is not set"
+    return [
+        Finding(
+            NAME,
+            resource.name,
+            f'metadata httpTokens {found}, so IMDSv1 is allowed; set it to "required"',
+            resource.urn,
+        )
+    ]

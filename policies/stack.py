@@ -1,0 +1,104 @@
+"""The offline engine's stack run -> normalised resources -> violations."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from finops.tags import cloud_of
+from policies import pricing
+from policies.context import Context
+from policies.evaluate import Violation, evaluate
+from policies.model import Resource
+from policies.normalize.wire import KINDS, normalize
+
+if TYPE_CHECKING:
+    from finops.config import StackConfig
+    from finops.engine import EngineResource, StackRun
+
+# What a fleet launches: the kinds whose inputs a group's instance types and capacity come from.
+_TEMPLATE_TOKENS = {token for token, kind in KINDS.items() if kind == "launch-template"}
+
+
+def _strings(value: Any) -> set[str]:
+    if isinstance(value, str):
+        return {value, value.rsplit("/", 1)[-1]}
+    if isinstance(value, Mapping):
+        return set().union(*(_strings(v) for v in value.values())) if value else set()
+    if isinstance(value, list | tuple):
+        return set().union(*(_strings(v) for v in value)) if value else set()
+    return set()
+
+
+def related_templates(
+    resource: EngineResource, templates: list[EngineResource]
+) -> list[tuple[str, Mapping[str, Any]]]:
+    """Templates `resource` names by id, name or self-link; else its siblings in a component."""
+    if not templates:
+        return []
+    mentioned = _strings(resource.inputs)
+    named = [
+        t
+        for t in templates
+        if {t.id, t.name, str(t.outputs.get("id", "")), str(t.outputs.get("name", "")),
+            str(t.outputs.get("selfLink", ""))} & mentioned
+    ]  # fmt: skip
+    if not named and resource.parent and "pulumi:pulumi:Stack" not in resource.parent:
+        named = [t for t in templates if t.parent == resource.parent]
+    return [(t.type, t.inputs) for t in named]
+
+
+def resources_of(run: StackRun, config: StackConfig) -> list[Resource]:
+    """The run's custom resources, normalised (unpriced)."""
+    custom = run.custom_resources()
+    templates = [r for r in custom if r.type in _TEMPLATE_TOKENS]
+    found = []
+    for resource in custom:
+        cloud = cloud_of(resource.type)
+        component = run.component_of(resource)
+        found.append(
+            normalize(
+                resource.type,
+                resource.name,
+                resource.inputs,
+                urn=resource.urn,
+                region=config.region(cloud) if cloud else None,
+                component=component.type if component is not None else "",
+                related=related_templates(resource, templates),
+            )
+        )
+    return found
+
+
+def _costed(resources: list[Resource], costs: Any) -> list[Resource]:
+    if costs is None:
+        return [pricing.priced(r) for r in resources]
+    by_urn = {c.urn: c.monthly_usd for c in costs.resources}
+    return [replace(r, monthly_usd=by_urn[r.urn]) if by_urn.get(r.urn) else r for r in resources]
+
+
+def _cost_report(run: StackRun, config: StackConfig) -> Any:
+    try:
+        from finops import cost
+    except ImportError:
+        return None
+    return cost.estimate(run, config)
+
+
+def evaluate_run(
+    run: StackRun,
+    config: StackConfig,
+    costs: Any | None = None,
+    settings: dict[str, Any] | None = None,
+) -> list[Violation]:
+    """See `policies.evaluate_stack`."""
+    if costs is None:
+        costs = _cost_report(run, config)
+    tags = config.tags.as_dict()
+    context = Context(
+        environment=tags.get("Environment", "dev"),
+        stack_tags=tags,
+        cost_ceiling_usd=config.cost_ceiling_usd,
+    )
+    return evaluate(_costed(resources_of(run, config), costs), context, settings)
