@@ -33,6 +33,9 @@ from finops.errors import CatalogError
 from finops.rightsizing.spot import Checkpointing, expected_wall_hours, hazard_of
 from finops.rightsizing.usage import GpuUsage
 
+ARM_HOST_ACCELERATORS = frozenset({"T4G"})
+"""Accelerators sold only on arm64 hosts (g5g: Graviton): not a drop-in move for x86 images."""
+
 
 class Kind(StrEnum):
     SMALLER_ACCELERATOR = "smaller-accelerator"
@@ -443,6 +446,10 @@ class _Builder:
                     continue
                 if row.accelerator_count < 1 or row.throughput_per_node <= 0:
                     continue
+                if (row.accelerator in ARM_HOST_ACCELERATORS) != (
+                    info.accelerator in ARM_HOST_ACCELERATORS
+                ):
+                    continue
                 found.append(row)
         return found
 
@@ -592,7 +599,7 @@ class _Builder:
             proposed,
             f"{info.instance_type} on spot with on-demand fallback: interrupted {info.interruption_range} "
             f"a month, checkpoints every {self.ckpt.interval_hours * 60:.0f} min "
-            f"(expected rework +{overhead - 1:.1%})",
+            f"(expected rework +{overhead - 1:.2%})",
             {"capacity": Capacity.SPOT_WITH_FALLBACK.value, "onDemandBase": 0},
             work_ratio=1.0,
         )

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from finops.errors import FinopsError
-from finops.rightsizing.usage import GIB, INTERVAL_SECONDS, GpuUsage, IntervalPeak, summarise
+from finops.rightsizing.usage import (
+    GIB,
+    INTERVAL_SECONDS,
+    GpuUsage,
+    IntervalPeak,
+    idle_hours_share,
+    summarise,
+)
 
 FLEET_TAG = "finops:fleet"
 
@@ -132,6 +139,11 @@ def read_usage(
         host_seconds[host][start] = stop - start
         if r.get("work_units"):
             work[host][start] = {str(k): float(v) for k, v in r["work_units"].items()}
+    host_peaks: dict[str, list[IntervalPeak]] = defaultdict(list)
+    for (host, _index), gpu in series.items():
+        host_peaks[host] += [
+            IntervalPeak(i * INTERVAL_SECONDS, slot["util"], None) for i, slot in gpu.peaks.items()
+        ]
     usages = []
     for (host, index), gpu in sorted(series.items()):
         hours = sum(host_seconds[host].values()) / 3600.0
@@ -162,6 +174,7 @@ def read_usage(
                 work_per_hour={u: t / hours for u, t in totals.items()} if hours else {},
                 lifecycle=gpu.lifecycle,
                 source="agent files",
+                host_idle_hours_share=idle_hours_share(host_peaks[host]),
             )
         )
     return usages

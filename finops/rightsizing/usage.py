@@ -108,6 +108,7 @@ def summarise(
     work_per_hour: Mapping[str, float] | None = None,
     lifecycle: str = "unknown",
     source: str = "",
+    host_idle_hours_share: float | None = None,
 ) -> GpuUsage:
     """Fold one GPU's 5-minute interval peaks into a `GpuUsage`; raises ValueError when no
     interval has a utilisation reading."""
@@ -134,4 +135,5 @@ def summarise(
         work_per_hour=dict(work_per_hour or {}),
         lifecycle=lifecycle,
         source=source,
+        host_idle_hours_share=host_idle_hours_share,
     )
