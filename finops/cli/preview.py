@@ -48,7 +48,7 @@ def evaluate_policies(
 ) -> tuple[bool, str, list[Verdict]]:
     """Run policies.evaluate_stack when the policy room provides it."""
     try:
-        from policies import evaluate_stack  # type: ignore[attr-defined]
+        from policies import evaluate_stack
     except ImportError:
         return False, "no policies ran: the policies package provides no evaluate_stack yet", []
     verdicts = [
