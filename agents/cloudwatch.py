@@ -43,11 +43,17 @@ def datums_for(record: Mapping[str, Any], section: CloudWatchSection) -> list[di
     if count == 0:
         return []  # lost for the whole window: nothing measured, nothing to say
     timestamp = dt.datetime.fromtimestamp(float(record["window_start"]), dt.UTC)
+    extra = {
+        "name": str(record.get("gpu_name", "")),
+        "host": str(record.get("hostname", "")),
+        "InstanceType": str(record.get("instance_type", "")),
+    }
     series = [
         [
             {"Name": "InstanceId", "Value": str(record["instance_id"])},
             {"Name": "index", "Value": str(record["gpu_index"])},
         ]
+        + [{"Name": key, "Value": extra[key]} for key in section.extra_dimensions]
     ]
     if section.tag_dimensions:
         tags = record.get("tags") or {}

@@ -18,6 +18,8 @@ METADATA_PROVIDERS = ("aws", "gcp", "azure", "none")
 HOOK_MODES = ("none", "command", "signal", "file")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("json", "text")
+# dimensions the CloudWatch agent can put on nvidia_smi_* besides InstanceId and index
+CW_EXTRA_DIMENSIONS = ("name", "host", "InstanceType")
 
 
 class ConfigError(ValueError):
@@ -71,6 +73,7 @@ class CloudWatchSection:
     namespace: str = "CWAgent"
     region: str = ""  # "" = the instance's region from metadata
     endpoint_url: str = ""  # "" = AWS; tests point it at moto_server
+    extra_dimensions: tuple[str, ...] = ()  # of CW_EXTRA_DIMENSIONS, added to InstanceId+index
     tag_dimensions: tuple[str, ...] = ()
     storage_resolution_seconds: int = 60
     max_metrics_per_request: int = 1000
@@ -293,6 +296,8 @@ def _check_values(cfg: AgentConfig, source: str) -> None:
         "at most 28 keys (CloudWatch allows 30 dimensions)",
         cw.tag_dimensions,
     )
+    for key in cw.extra_dimensions:
+        _one_of(key, CW_EXTRA_DIMENSIONS, bad("cloudwatch", "extra_dimensions"))
     for key in cw.tag_dimensions:
         need(key in cfg.tags, "cloudwatch", "tag_dimensions", "keys present in [tags]", key)
     _one_of(cfg.metadata.provider, METADATA_PROVIDERS, bad("metadata", "provider"))

@@ -111,7 +111,7 @@ def main() -> int:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(FAKE_NVML), str(REPO)]),
-        "FINOPS_FAKE_NVML": "healthy8",
+        "FINOPS_FAKE_NVML": "healthy8",  # ignored with --real-nvml (no stub on the path)
         "FINOPS_FAKE_NVML_GPUS": str(args.gpus),
         "AWS_ACCESS_KEY_ID": "bench",
         "AWS_SECRET_ACCESS_KEY": "bench",
@@ -153,25 +153,43 @@ def main() -> int:
             moto.terminate()
             moto.wait(timeout=10)
     share = (cpu1 - cpu0) / (t1 - t0) * 100
-    print(f"command:  {shlex.join([sys.executable, *sys.argv])}")
+    source = (
+        "real NVML"
+        if args.real_nvml
+        else f"PYTHONPATH=tests/agents/fake_nvml, {args.gpus} stubbed GPUs"
+    )
+    figures = {
+        "command": shlex.join([sys.executable, *sys.argv]),
+        "agent_command": shlex.join(command),
+        "source": source,
+        "cloudwatch": args.cloudwatch,
+        "measured_seconds": round(t1 - t0, 1),
+        "startup_cpu_seconds": round(startup_cpu, 3),
+        "cpu_seconds": round(cpu1 - cpu0, 3),
+        "cpu_percent_of_one_core": round(share, 3),
+        "rss_mib": round(mem["VmRSS"] / 1024, 1),
+        "rss_peak_mib": round(mem["VmHWM"] / 1024, 1),
+        "window_records_exported": samples,
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+    }
+    print(f"command:  {figures['command']}")
+    print(f"agent:    {figures['agent_command']}")
     print(
-        f"agent:    {shlex.join(command)}  (PYTHONPATH=tests/agents/fake_nvml, {args.gpus} stubbed GPUs, "
-        f"1 Hz, 10 s windows, /metrics scraped every 15 s, export file on, "
-        f"CloudWatch {'on (moto_server)' if args.cloudwatch else 'off'})"
+        f"setup:    {source}; 1 Hz, 10 s windows, /metrics scraped every 15 s, export file on, "
+        f"CloudWatch {'on (moto_server)' if args.cloudwatch else 'off'}"
     )
     print(
-        f"measured: {t1 - t0:.1f} s after {args.warmup:.0f} s warm-up; startup CPU {startup_cpu:.2f} s"
+        f"measured: {t1 - t0:.1f} s after {args.warmup:.0f} s warm-up; startup {startup_cpu:.2f} s CPU"
     )
+    print(f"cpu:      {cpu1 - cpu0:.2f} s CPU = {share:.3f} % of one core (goal < 0.5 %)")
     print(
-        f"cpu:      {cpu1 - cpu0:.2f} s CPU in {t1 - t0:.1f} s = {share:.3f} % of one core (goal < 0.5 %)"
-    )
-    print(
-        f"rss:      {mem['VmRSS'] / 1024:.1f} MiB now, {mem['VmHWM'] / 1024:.1f} MiB peak (goal < 50 MB)"
+        f"rss:      {mem['VmRSS'] / 1024:.1f} MiB, peak {mem['VmHWM'] / 1024:.1f} MiB (goal < 50 MB)"
     )
     print(f"records:  {samples} window records exported")
-    print(
-        f"python:   {sys.version.split()[0]} on {os.uname().sysname} {os.uname().machine}, {os.cpu_count()} CPUs"
-    )
+    print(f"python:   {figures['python']} on {os.uname().machine}, {os.cpu_count()} CPUs")
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
     return 0 if share < 0.5 and mem["VmHWM"] < 50 * 1000 else 1
 
 

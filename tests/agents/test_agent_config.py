@@ -70,6 +70,10 @@ def test_json_config_is_accepted(tmp_path: Path) -> None:
         ("[cloudwatch]\ntag_dimensions = ['team']\n", r"tag_dimensions must be keys present"),
         ("[agent]\nsample_interval_seconds = 5\nwindow_seconds = 1\n", r"window_seconds must be"),
         ("[spool]\nfsync = 1\n", r"\[spool\] fsync must be true or false"),
+        (
+            "[cloudwatch]\nextra_dimensions = ['Name']\n",
+            r"extra_dimensions must be one of .*did you mean 'name'",
+        ),
         ("agent = 3\n", r"\[agent\] must be a table"),
     ],
 )

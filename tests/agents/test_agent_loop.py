@@ -330,3 +330,10 @@ def test_cloudwatch_datums_have_compute_optimizer_names_units_and_dimensions() -
     free = by_name["nvidia_smi_memory_free"][0]["StatisticValues"]
     assert free["Minimum"] == pytest.approx((85520809984 - 72000000000) / 2**20)
     assert datums_for({**record, "sample_count": 0}, CloudWatchSection()) == []
+    mirrored = datums_for(record, CloudWatchSection(extra_dimensions=("name", "host")))[0]
+    assert mirrored["Dimensions"] == [
+        {"Name": "InstanceId", "Value": "i-0abc123"},
+        {"Name": "index", "Value": "3"},
+        {"Name": "name", "Value": "NVIDIA H100 80GB HBM3"},
+        {"Name": "host", "Value": "ip-10-0-0-5"},
+    ]
