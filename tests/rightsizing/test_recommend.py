@@ -8,14 +8,14 @@ import pytest
 from rightsizing_helpers import endpoint, fleet, gpu, stack
 
 from finops import catalog
-from finops.rightsizing import Kind, Settings, recommend, recommend_host
+from finops.rightsizing import Kind, Recommendation, Settings, recommend, recommend_host
 from finops.rightsizing.recommend import fold, is_memory_safe
 from finops.rightsizing.spot import Checkpointing
 
 HOURS = 730.0
 
 
-def only(recommendations: list, kind: Kind):  # type: ignore[no-untyped-def]
+def only(recommendations: list[Recommendation], kind: Kind) -> Recommendation:
     found = [r for r in recommendations if r.kind == kind]
     assert len(found) == 1, [r.kind for r in recommendations]
     return found[0]
