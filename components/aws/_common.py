@@ -1,0 +1,169 @@
+"""What the AWS components share: argument checks, tags, IAM documents, Lambda packaging."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from finops import tags as tag_schema
+from finops.errors import did_you_mean
+
+LAMBDA_DIR = Path(__file__).parent / "lambdas"
+LAMBDA_RUNTIME = "python3.12"
+LOG_RETENTION_DAYS = 30
+
+
+def invalid(field: str, value: object, allowed: Iterable[object] | str) -> ValueError:
+    """`ValueError` naming the field, the bad value and what is allowed (with close matches)."""
+    if isinstance(allowed, str):
+        return ValueError(f"{field}: {value!r} is not allowed; {allowed}")
+    choices = [str(a) for a in allowed]
+    hint = did_you_mean(str(value), choices)
+    shown = ", ".join(choices[:12]) + (", ..." if len(choices) > 12 else "")
+    return ValueError(f"{field}: {value!r} is not allowed{hint}; allowed: {shown}")
+
+
+def require(args: Mapping[str, Any], field: str) -> Any:
+    if args.get(field) in (None, ""):
+        raise ValueError(f"{field}: required (got {args.get(field)!r})")
+    return args[field]
+
+
+def check_int(field: str, value: object, low: int, high: int | None = None) -> int:
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        upper = f"..{high}" if high is not None else " or more"
+        raise invalid(field, value, f"allowed: an integer {low}{upper}")
+    return value
+
+
+def resource_tags(
+    stack_tags: Mapping[str, str] | None, model_version: str | None, **extra: str
+) -> dict[str, str]:
+    """The tags every child carries: the stack's, `ModelVersion` for workloads, then `extra`."""
+    merged = {str(k): str(v) for k, v in (stack_tags or {}).items()}
+    if model_version:
+        merged["ModelVersion"] = model_version
+    merged.update(extra)
+    return merged
+
+
+def check_tags(stack_tags: Mapping[str, str] | None, workload: bool) -> None:
+    """The stack tags must carry the required keys (the schema in finops.tags)."""
+    missing = tag_schema.missing_keys(stack_tags or {}, "aws", workload=False)
+    if missing:
+        raise invalid(
+            "tags",
+            dict(stack_tags or {}),
+            f"missing {', '.join(missing)}; required: "
+            f"{', '.join(tag_schema.required_keys(workload=False))}",
+        )
+    problems = tag_schema.invalid_values(stack_tags or {}, "aws")
+    if problems:
+        raise invalid("tags", dict(stack_tags or {}), "; ".join(problems))
+
+
+def assume_role_policy(service: str) -> str:
+    """Trust policy letting one AWS service assume a role."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": service},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+    )
+
+
+def policy_document(statements: list[dict[str, Any]]) -> pulumi.Output[str]:
+    """An IAM policy document from statements that may hold Outputs."""
+    return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def lambda_function(
+    name: str,
+    module: str,
+    *,
+    description: str,
+    role_statements: list[dict[str, Any]],
+    environment: Mapping[str, pulumi.Input[str]],
+    tags: Mapping[str, str],
+    parent: pulumi.Resource,
+    region: str | None = None,
+    timeout_seconds: int = 60,
+    reserved_concurrency: int | None = None,
+) -> tuple[aws.lambda_.Function, aws.iam.Role]:
+    """A Lambda function from `lambdas/<module>.py` with its own role, log group and policy.
+
+    The role gets `role_statements` plus writing to its own log group, nothing else (no
+    AWSLambdaBasicExecutionRole, which allows every log group in the account).
+    """
+    opts = pulumi.ResourceOptions(parent=parent)
+    log_group = aws.cloudwatch.LogGroup(
+        f"{name}-logs",
+        aws.cloudwatch.LogGroupArgs(
+            name=f"/finops/lambda/{name}",
+            retention_in_days=LOG_RETENTION_DAYS,
+            region=region,
+            tags=dict(tags),
+        ),
+        opts=opts,
+    )
+    role = aws.iam.Role(
+        f"{name}-role",
+        aws.iam.RoleArgs(
+            assume_role_policy=assume_role_policy("lambda.amazonaws.com"),
+            description=f"finops {module} Lambda for {name}",
+            tags=dict(tags),
+        ),
+        opts=opts,
+    )
+    logs_statement = {
+        "Sid": "OwnLogGroup",
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": log_group.arn.apply(lambda arn: f"{arn}:*"),
+    }
+    policy = aws.iam.RolePolicy(
+        f"{name}-policy",
+        aws.iam.RolePolicyArgs(
+            role=role.id, policy=policy_document([*role_statements, logs_statement])
+        ),
+        opts=opts,
+    )
+    source = LAMBDA_DIR / f"{module}.py"
+    function = aws.lambda_.Function(
+        f"{name}-function",
+        aws.lambda_.FunctionArgs(
+            description=description,
+            runtime=LAMBDA_RUNTIME,
+            architectures=["arm64"],
+            handler=f"{module}.handler",
+            code=pulumi.AssetArchive({f"{module}.py": pulumi.FileAsset(str(source))}),
+            role=role.arn,
+            timeout=timeout_seconds,
+            memory_size=256,
+            reserved_concurrent_executions=reserved_concurrency,
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables=dict(environment)),
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(
+                log_format="JSON", log_group=log_group.name
+            ),
+            region=region,
+            tags=dict(tags),
+        ),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[policy, log_group]),
+    )
+    return function, role

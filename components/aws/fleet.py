@@ -1,0 +1,790 @@
+"""`finops:aws:GpuTrainingFleet`: a GPU training fleet on EC2 spot, with a real fallback to
+on-demand and back (see lambdas/fallback_controller.py and docs/components-aws.md)."""
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any, NotRequired, TypedDict
+
+import pulumi
+import pulumi_aws as aws
+from components.aws import _common
+from components.aws.lambdas import fallback_controller
+from components.aws.user_data import AGENT_METRIC_NAMESPACE, FLEET_TAG, user_data
+from finops import catalog
+from finops.config import Capacity, StackConfig, TrainingFleet
+from finops.errors import CatalogError
+
+TYPE_TOKEN = "finops:aws:GpuTrainingFleet"
+MIN_OVERRIDES = 3  # spot pools the issue asks for at the least
+PREFERRED_OVERRIDES = 4  # more pools, fewer interruptions; more would add dearer types
+MAX_OVERRIDES = 6
+CHECKPOINT_PREFIX = "checkpoints/"
+SPOT_ALLOCATION_STRATEGY = "price-capacity-optimized"
+ON_DEMAND_ALLOCATION_STRATEGY = "lowest-price"
+# AWS Deep Learning Base AMI (NVIDIA driver, CUDA, Amazon Linux 2023), published by Amazon.
+DEFAULT_AMI_NAME = "Deep Learning Base OSS Nvidia Driver GPU AMI (Amazon Linux 2023) *"
+DEFAULT_AGENT_PACKAGE = "finops[agent]"
+CONTROLLER_SCHEDULE = "rate(1 minute)"
+LAUNCH_EVENTS = (
+    "EC2 Instance Launch Unsuccessful",
+    "EC2 Instance Launch Successful",
+    "EC2 Instance Terminate Successful",
+)
+
+
+class GpuTrainingFleetArgs(TypedDict):
+    """Arguments of `finops:aws:GpuTrainingFleet`. Give `instance_types` or `accelerator`."""
+
+    nodes_max: int
+    """Most nodes the fleet ever runs, spot and on-demand together (1..1000)."""
+    model_version: str
+    """`ModelVersion` tag of every resource (the model this fleet trains)."""
+    tags: dict[str, str]
+    """The stack's tags (Project, Team, Environment, optional CostCenter); written on every
+    taggable child, launched instances, volumes and network interfaces included."""
+    instance_types: NotRequired[list[str] | None]
+    """EC2 instance types, preferred first; padded with catalog equivalents to at least three."""
+    accelerator: NotRequired[str | None]
+    """Accelerator model from the catalog ("A10G", "L4", "H100"...); the catalog picks the
+    types."""
+    accelerators_per_node: NotRequired[int | None]
+    """Accelerators per node with `accelerator` (default 1)."""
+    nodes_min: NotRequired[int]
+    """Fewest nodes (default 0)."""
+    nodes_desired: NotRequired[int]
+    """Nodes to run (default `nodes_min`)."""
+    capacity: NotRequired[Capacity]
+    """spot-with-fallback (default), spot-only or on-demand."""
+    on_demand_base_nodes: NotRequired[int]
+    """Nodes always bought on-demand in the main group (default 0)."""
+    region: NotRequired[str | None]
+    """AWS region (default: the provider's)."""
+    checkpoint_retention_days: NotRequired[int]
+    """Checkpoints older than this many days are deleted (default 14)."""
+    fallback_after_minutes: NotRequired[int]
+    """Minutes spot may fall short before on-demand covers it (default 10, 1..120)."""
+    vpc_id: NotRequired[str | None]
+    """VPC of the fleet (default: the region's default VPC)."""
+    subnet_ids: NotRequired[list[str] | None]
+    """Subnets to launch in, ideally private with a NAT or VPC endpoints (default: the default
+    VPC's subnets). Give `vpc_id` with them."""
+    associate_public_ip: NotRequired[bool]
+    """Give instances a public IPv4 address (default false: private subnets with egress)."""
+    ami_id: NotRequired[str | None]
+    """AMI (default: the latest AWS Deep Learning Base OSS NVIDIA AMI, Amazon Linux 2023)."""
+    root_volume_size_gib: NotRequired[int]
+    """Size of the encrypted gp3 root volume, GiB (default 200)."""
+    agent_package: NotRequired[str]
+    """pip requirement that installs the finops agent (default "finops[agent]")."""
+
+
+@dataclass(frozen=True)
+class FleetPlan:
+    """The validated, catalog-resolved arguments."""
+
+    instance_types: list[str]
+    capacity: Capacity
+    nodes_min: int
+    nodes_desired: int
+    nodes_max: int
+    on_demand_base: int
+    region: str | None
+    catalog_region: str
+    retention_days: int
+    fallback_after_minutes: int
+    root_volume_size_gib: int
+    associate_public_ip: bool
+
+    @property
+    def has_fallback(self) -> bool:
+        return self.capacity == Capacity.SPOT_WITH_FALLBACK
+
+    @property
+    def buys_spot(self) -> bool:
+        return self.capacity != Capacity.ON_DEMAND
+
+
+def _catalog_region(region: str | None) -> str:
+    return region or pulumi.Config("aws").get("region") or catalog.default_region("aws")
+
+
+def _same_shape(base: catalog.InstanceInfo, spot: bool) -> list[str]:
+    """`base` and its catalog equivalents with as many accelerators (a job's world size
+    holds on every type), cheapest first."""
+    found = [
+        info
+        for info in catalog.equivalents(base.instance_type, base.region, spot=spot)
+        if info.accelerator_count == base.accelerator_count
+    ]
+    found.sort(key=lambda i: (i.usd_per_hour(spot), i.instance_type))
+    names = [base.instance_type]
+    names += [i.instance_type for i in found if i.instance_type != base.instance_type]
+    return names
+
+
+def pick_instance_types(
+    instance_types: list[str] | None,
+    accelerator: str | None,
+    accelerators_per_node: int,
+    region: str,
+    spot: bool,
+) -> list[str]:
+    """Overrides for the Auto Scaling group: at least three interchangeable types.
+
+    From `instance_types` (kept first, in order, padded with equivalents of the first), or the
+    cheapest type with `accelerators_per_node` x `accelerator` and its equivalents.
+    """
+    if instance_types:
+        for i, name in enumerate(instance_types):
+            try:
+                info = catalog.lookup(name, region, cloud="aws")
+            except CatalogError as exc:
+                raise _common.invalid(
+                    f"instance_types[{i}]", name, f"{exc} (EC2 types in {region})"
+                ) from None
+            if info.service != "ec2":
+                raise _common.invalid(
+                    f"instance_types[{i}]", name, "an EC2 instance type (not a SageMaker ml.*)"
+                )
+        chosen = list(dict.fromkeys(instance_types))
+        base = catalog.lookup(chosen[0], region, cloud="aws")
+    else:
+        assert accelerator is not None
+        try:
+            model = catalog.accelerator(accelerator).model
+        except CatalogError:
+            known = sorted({i.accelerator for i in _ec2_rows(region)})
+            raise _common.invalid("accelerator", accelerator, known) from None
+        rows = catalog.cheapest(
+            model, accelerators_per_node, spot=spot, cloud="aws", region=region, service="ec2"
+        )
+        exact = [i for i in rows if i.accelerator_count == accelerators_per_node]
+        if not rows:
+            raise _common.invalid(
+                "accelerator",
+                accelerator,
+                f"no EC2 type in {region} has {accelerators_per_node} x {model}"
+                + (" with a spot price" if spot else ""),
+            )
+        base = (exact or rows)[0]
+        chosen = [base.instance_type]
+    for name in _same_shape(base, spot):
+        if len(chosen) >= max(PREFERRED_OVERRIDES, len(instance_types or [])):
+            break
+        if name not in chosen:
+            chosen.append(name)
+    chosen = chosen[: max(MAX_OVERRIDES, len(instance_types or []))]
+    if len(chosen) < MIN_OVERRIDES:
+        raise _common.invalid(
+            "instance_types" if instance_types else "accelerator",
+            instance_types or accelerator,
+            f"the catalog has only {len(chosen)} interchangeable type(s) in {region} "
+            f"({', '.join(chosen)}); a spot fleet needs at least {MIN_OVERRIDES} pools: "
+            "name more instance types",
+        )
+    return chosen
+
+
+def _ec2_rows(region: str) -> list[catalog.InstanceInfo]:
+    return [
+        catalog.lookup(name, region)
+        for name in catalog.instance_types(cloud="aws", service="ec2")
+        if region in catalog.regions(name)
+    ]
+
+
+def plan_fleet(args: GpuTrainingFleetArgs) -> FleetPlan:
+    """Validate `args` (ValueError naming the field, the value and what is allowed)."""
+    raw: dict[str, Any] = dict(args)
+    known = set(GpuTrainingFleetArgs.__annotations__)
+    for key in raw:
+        if key not in known:
+            raise _common.invalid("args", key, sorted(known))
+    _common.require(raw, "model_version")
+    _common.check_tags(raw.get("tags"), workload=True)
+    capacity_value = raw.get("capacity") or Capacity.SPOT_WITH_FALLBACK
+    try:
+        capacity = Capacity(capacity_value)
+    except ValueError:
+        raise _common.invalid("capacity", capacity_value, [c.value for c in Capacity]) from None
+    nodes_max = _common.check_int("nodes_max", raw.get("nodes_max"), 1, 1000)
+    nodes_min = _common.check_int("nodes_min", raw.get("nodes_min", 0), 0, nodes_max)
+    nodes_desired = _common.check_int(
+        "nodes_desired", raw.get("nodes_desired", nodes_min), nodes_min, nodes_max
+    )
+    base = _common.check_int(
+        "on_demand_base_nodes", raw.get("on_demand_base_nodes", 0), 0, nodes_max
+    )
+    retention = _common.check_int(
+        "checkpoint_retention_days", raw.get("checkpoint_retention_days", 14), 1, 3650
+    )
+    fallback = _common.check_int(
+        "fallback_after_minutes", raw.get("fallback_after_minutes", 10), 1, 120
+    )
+    root_gib = _common.check_int(
+        "root_volume_size_gib", raw.get("root_volume_size_gib", 200), 30, 16384
+    )
+    instance_types = raw.get("instance_types") or None
+    accelerator = raw.get("accelerator") or None
+    if bool(instance_types) == bool(accelerator):
+        raise _common.invalid(
+            "instance_types/accelerator",
+            {"instance_types": instance_types, "accelerator": accelerator},
+            "give exactly one of instance_types or accelerator",
+        )
+    per_node = raw.get("accelerators_per_node") or 1
+    _common.check_int("accelerators_per_node", per_node, 1, 16)
+    if raw.get("subnet_ids") and not raw.get("vpc_id"):
+        raise _common.invalid("vpc_id", None, "give the VPC of subnet_ids")
+    region = raw.get("region") or None
+    where = _catalog_region(region)
+    types = pick_instance_types(
+        instance_types, accelerator, per_node, where, capacity != Capacity.ON_DEMAND
+    )
+    return FleetPlan(
+        instance_types=types,
+        capacity=capacity,
+        nodes_min=nodes_min,
+        nodes_desired=nodes_desired,
+        nodes_max=nodes_max,
+        on_demand_base=base,
+        region=region,
+        catalog_region=where,
+        retention_days=retention,
+        fallback_after_minutes=fallback,
+        root_volume_size_gib=root_gib,
+        associate_public_ip=bool(raw.get("associate_public_ip", False)),
+    )
+
+
+def instance_policy_statements(
+    bucket_arn: pulumi.Input[str],
+) -> list[dict[str, Any]]:
+    """The instance role's permissions: the agent's metrics, the checkpoint prefix, tags."""
+    return [
+        {
+            "Sid": "AgentMetricsOnly",
+            "Effect": "Allow",
+            "Action": "cloudwatch:PutMetricData",
+            "Resource": "*",  # PutMetricData has no resource type; the namespace is the scope
+            "Condition": {"StringEquals": {"cloudwatch:namespace": AGENT_METRIC_NAMESPACE}},
+        },
+        {
+            "Sid": "CheckpointObjects",
+            "Effect": "Allow",
+            "Action": [
+                "s3:GetObject",
+                "s3:PutObject",
+                "s3:DeleteObject",
+                "s3:AbortMultipartUpload",
+                "s3:ListMultipartUploadParts",
+            ],
+            "Resource": pulumi.Output.concat(bucket_arn, "/", CHECKPOINT_PREFIX, "*"),
+        },
+        {
+            "Sid": "CheckpointListing",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": bucket_arn,
+            "Condition": {"StringLike": {"s3:prefix": [f"{CHECKPOINT_PREFIX}*"]}},
+        },
+        {
+            "Sid": "OwnTags",
+            "Effect": "Allow",
+            "Action": "ec2:DescribeTags",
+            "Resource": "*",  # DescribeTags has no resource-level permissions
+        },
+    ]
+
+
+def controller_policy_statements(
+    group_arn: pulumi.Input[str], on_demand_arn: pulumi.Input[str]
+) -> list[dict[str, Any]]:
+    """The fallback controller's permissions: read groups, size these two, its one tag."""
+    return [
+        {
+            "Sid": "ReadGroups",
+            "Effect": "Allow",
+            "Action": "autoscaling:DescribeAutoScalingGroups",
+            "Resource": "*",  # Describe* has no resource-level permissions
+        },
+        {
+            "Sid": "SizeFleetGroups",
+            "Effect": "Allow",
+            "Action": "autoscaling:UpdateAutoScalingGroup",
+            "Resource": [group_arn, on_demand_arn],
+        },
+        {
+            "Sid": "ShortfallClockTag",
+            "Effect": "Allow",
+            "Action": ["autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"],
+            "Resource": group_arn,
+            "Condition": {
+                "ForAllValues:StringEquals": {
+                    "aws:TagKeys": [fallback_controller.SHORTFALL_SINCE_TAG]
+                }
+            },
+        },
+    ]
+
+
+class GpuTrainingFleet(pulumi.ComponentResource):
+    """A GPU training fleet: launch template, Auto Scaling groups, checkpoint bucket, instance
+    role, and (spot-with-fallback) an on-demand group plus the fallback controller."""
+
+    instance_types: pulumi.Output[list[str]]
+    """Instance types of the groups' overrides, preferred first."""
+    group_name: pulumi.Output[str]
+    """The main Auto Scaling group (spot above the on-demand base)."""
+    on_demand_group_name: pulumi.Output[str]
+    """The fallback on-demand group ("" without spot-with-fallback)."""
+    launch_template_id: pulumi.Output[str]
+    checkpoint_bucket: pulumi.Output[str]
+    """Bucket name; checkpoints go under `checkpoints/`."""
+    instance_role_arn: pulumi.Output[str]
+    controller_function_name: pulumi.Output[str]
+    """The fallback controller Lambda ("" without spot-with-fallback)."""
+
+    def __init__(
+        self,
+        name: str,
+        args: GpuTrainingFleetArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        plan = plan_fleet(args)
+        super().__init__(TYPE_TOKEN, name, None, opts)
+        tags = _common.resource_tags(args["tags"], args["model_version"], **{FLEET_TAG: name})
+        child = pulumi.ResourceOptions(parent=self)
+        region = plan.region
+
+        vpc_id, subnet_ids = self._network(args, region)
+        bucket = self._checkpoint_bucket(name, plan, tags)
+        role = aws.iam.Role(
+            f"{name}-instance-role",
+            aws.iam.RoleArgs(
+                assume_role_policy=_common.assume_role_policy("ec2.amazonaws.com"),
+                description=f"finops training fleet {name}: agent metrics, checkpoints",
+                tags=tags,
+            ),
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-instance-policy",
+            aws.iam.RolePolicyArgs(
+                role=role.id, policy=_common.policy_document(instance_policy_statements(bucket.arn))
+            ),
+            opts=child,
+        )
+        profile = aws.iam.InstanceProfile(
+            f"{name}-instance-profile",
+            aws.iam.InstanceProfileArgs(role=role.name, tags=tags),
+            opts=child,
+        )
+        security_group = aws.ec2.SecurityGroup(
+            f"{name}-security-group",
+            aws.ec2.SecurityGroupArgs(
+                description=f"finops training fleet {name}: no inbound, outbound for agent and data",
+                vpc_id=vpc_id,
+                region=region,
+                tags=tags,
+            ),
+            opts=child,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-egress",
+            aws.vpc.SecurityGroupEgressRuleArgs(
+                security_group_id=security_group.id,
+                ip_protocol="-1",
+                cidr_ipv4="0.0.0.0/0",
+                description="package installs, S3, CloudWatch, the training job's data",
+                region=region,
+                tags=tags,
+            ),
+            opts=child,
+        )
+        template = self._launch_template(name, args, plan, tags, profile, security_group, region)
+        group = self._group(name, "group", plan, tags, template, subnet_ids, on_demand=False)
+        self.instance_types = pulumi.Output.from_input(plan.instance_types)
+        self.group_name = group.name
+        self.launch_template_id = template.id
+        self.checkpoint_bucket = bucket.bucket
+        self.instance_role_arn = role.arn
+        self.on_demand_group_name = pulumi.Output.from_input("")
+        self.controller_function_name = pulumi.Output.from_input("")
+        if plan.has_fallback:
+            on_demand = self._group(
+                name, "on-demand", plan, tags, template, subnet_ids, on_demand=True
+            )
+            function = self._controller(name, plan, tags, group, on_demand)
+            self.on_demand_group_name = on_demand.name
+            self.controller_function_name = function.name
+        self.register_outputs(
+            {
+                "instanceTypes": self.instance_types,
+                "groupName": self.group_name,
+                "onDemandGroupName": self.on_demand_group_name,
+                "launchTemplateId": self.launch_template_id,
+                "checkpointBucket": self.checkpoint_bucket,
+                "instanceRoleArn": self.instance_role_arn,
+                "controllerFunctionName": self.controller_function_name,
+            }
+        )
+
+    def _network(
+        self, args: GpuTrainingFleetArgs, region: str | None
+    ) -> tuple[pulumi.Input[str], pulumi.Input[list[str]]]:
+        if args.get("subnet_ids"):
+            return str(args.get("vpc_id")), list(args.get("subnet_ids") or [])
+        invoke = pulumi.InvokeOptions(parent=self)
+        vpc = aws.ec2.get_vpc_output(default=True, region=region, opts=invoke)
+        subnets = aws.ec2.get_subnets_output(
+            filters=[aws.ec2.GetSubnetsFilterArgs(name="vpc-id", values=[vpc.id])],
+            region=region,
+            opts=invoke,
+        )
+        return vpc.id, subnets.ids
+
+    def _checkpoint_bucket(self, name: str, plan: FleetPlan, tags: dict[str, str]) -> aws.s3.Bucket:
+        child = pulumi.ResourceOptions(parent=self)
+        bucket = aws.s3.Bucket(
+            f"{name}-checkpoints",
+            aws.s3.BucketArgs(bucket_prefix=f"{name}-ckpt-", region=plan.region, tags=tags),
+            opts=child,
+        )
+        aws.s3.BucketPublicAccessBlock(
+            f"{name}-checkpoints-public-access",
+            aws.s3.BucketPublicAccessBlockArgs(
+                bucket=bucket.id,
+                block_public_acls=True,
+                block_public_policy=True,
+                ignore_public_acls=True,
+                restrict_public_buckets=True,
+                region=plan.region,
+            ),
+            opts=child,
+        )
+        aws.s3.BucketOwnershipControls(
+            f"{name}-checkpoints-ownership",
+            aws.s3.BucketOwnershipControlsArgs(
+                bucket=bucket.id,
+                rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+                region=plan.region,
+            ),
+            opts=child,
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-checkpoints-encryption",
+            # its resource args class is named *InitArgs: *Args is a nested type of Bucket
+            aws.s3.BucketServerSideEncryptionConfigurationInitArgs(
+                bucket=bucket.id,
+                rules=[
+                    aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                        apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                            sse_algorithm="aws:kms"  # the account's aws/s3 key
+                        ),
+                        bucket_key_enabled=True,  # one KMS call per object, not per part
+                    )
+                ],
+                region=plan.region,
+            ),
+            opts=child,
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-checkpoints-lifecycle",
+            aws.s3.BucketLifecycleConfigurationArgs(
+                bucket=bucket.id,
+                rules=[
+                    aws.s3.BucketLifecycleConfigurationRuleArgs(
+                        id="expire-old-checkpoints",
+                        status="Enabled",
+                        filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(
+                            prefix=CHECKPOINT_PREFIX
+                        ),
+                        expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
+                            days=plan.retention_days
+                        ),
+                    ),
+                    aws.s3.BucketLifecycleConfigurationRuleArgs(
+                        id="abort-incomplete-uploads",
+                        status="Enabled",
+                        filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                        abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                            days_after_initiation=1
+                        ),
+                    ),
+                ],
+                region=plan.region,
+            ),
+            opts=child,
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-checkpoints-tls-only",
+            aws.s3.BucketPolicyArgs(
+                bucket=bucket.id,
+                policy=_common.policy_document(
+                    [
+                        {
+                            "Sid": "DenyInsecureTransport",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "s3:*",
+                            "Resource": [bucket.arn, pulumi.Output.concat(bucket.arn, "/*")],
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        }
+                    ]
+                ),
+                region=plan.region,
+            ),
+            opts=child,
+        )
+        return bucket
+
+    def _launch_template(
+        self,
+        name: str,
+        args: GpuTrainingFleetArgs,
+        plan: FleetPlan,
+        tags: dict[str, str],
+        profile: aws.iam.InstanceProfile,
+        security_group: aws.ec2.SecurityGroup,
+        region: str | None,
+    ) -> aws.ec2.LaunchTemplate:
+        if args.get("ami_id"):
+            image_id: pulumi.Input[str] = str(args.get("ami_id"))
+            root_device: pulumi.Input[str] = "/dev/xvda"
+        else:
+            ami = aws.ec2.get_ami_output(
+                most_recent=True,
+                owners=["amazon"],
+                filters=[
+                    aws.ec2.GetAmiFilterArgs(name="name", values=[DEFAULT_AMI_NAME]),
+                    aws.ec2.GetAmiFilterArgs(name="architecture", values=["x86_64"]),
+                ],
+                region=region,
+                opts=pulumi.InvokeOptions(parent=self),
+            )
+            image_id, root_device = ami.id, ami.root_device_name
+        script = user_data(name, tags, args.get("agent_package") or DEFAULT_AGENT_PACKAGE)
+        return aws.ec2.LaunchTemplate(
+            f"{name}-launch-template",
+            aws.ec2.LaunchTemplateArgs(
+                name_prefix=f"{name}-",
+                description=f"finops training fleet {name}",
+                image_id=image_id,
+                update_default_version=True,
+                ebs_optimized="true",
+                iam_instance_profile=aws.ec2.LaunchTemplateIamInstanceProfileArgs(arn=profile.arn),
+                metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                    http_endpoint="enabled",
+                    http_tokens="required",  # IMDSv2 only
+                    # training containers on the Docker bridge are one hop further away
+                    http_put_response_hop_limit=2,
+                ),
+                block_device_mappings=[
+                    aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                        device_name=root_device,
+                        ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                            volume_type="gp3",
+                            volume_size=plan.root_volume_size_gib,
+                            encrypted="true",
+                            delete_on_termination="true",
+                        ),
+                    )
+                ],
+                network_interfaces=[
+                    aws.ec2.LaunchTemplateNetworkInterfaceArgs(
+                        device_index=0,
+                        associate_public_ip_address=str(plan.associate_public_ip).lower(),
+                        delete_on_termination="true",
+                        security_groups=[security_group.id],
+                    )
+                ],
+                # Tags on the group alone never reach volumes and network interfaces.
+                tag_specifications=[
+                    aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags)
+                    for kind in ("instance", "volume", "network-interface")
+                ],
+                user_data=base64.b64encode(script.encode()).decode(),
+                region=region,
+                tags=tags,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _group(
+        self,
+        name: str,
+        role: str,
+        plan: FleetPlan,
+        tags: dict[str, str],
+        template: aws.ec2.LaunchTemplate,
+        subnet_ids: pulumi.Input[list[str]],
+        *,
+        on_demand: bool,
+    ) -> aws.autoscaling.Group:
+        all_on_demand = on_demand or not plan.buys_spot
+        group_tags = [
+            aws.autoscaling.GroupTagArgs(key=key, value=value, propagate_at_launch=True)
+            for key, value in tags.items()
+        ]
+        if plan.has_fallback:
+            # The controller owns both groups' desired capacity; Pulumi owns these two.
+            group_tags += [
+                aws.autoscaling.GroupTagArgs(
+                    key=fallback_controller.FLEET_DESIRED_TAG,
+                    value=str(plan.nodes_desired),
+                    propagate_at_launch=False,
+                ),
+                aws.autoscaling.GroupTagArgs(
+                    key=fallback_controller.FLEET_MAX_TAG,
+                    value=str(plan.nodes_max),
+                    propagate_at_launch=False,
+                ),
+            ]
+        if on_demand:
+            sizes = {"min_size": 0, "desired_capacity": 0}
+        elif plan.has_fallback:  # the controller may lower it below nodes_min (see its doc)
+            sizes = {"min_size": 0, "desired_capacity": plan.nodes_desired}
+        else:
+            sizes = {"min_size": plan.nodes_min, "desired_capacity": plan.nodes_desired}
+        return aws.autoscaling.Group(
+            f"{name}-{role}",
+            aws.autoscaling.GroupArgs(
+                max_size=plan.nodes_max,
+                **sizes,
+                vpc_zone_identifiers=subnet_ids,
+                capacity_rebalance=not all_on_demand,
+                health_check_type="EC2",
+                # do not block `pulumi up` until spot capacity shows up
+                wait_for_capacity_timeout="0",
+                mixed_instances_policy=aws.autoscaling.GroupMixedInstancesPolicyArgs(
+                    launch_template=aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateArgs(
+                        launch_template_specification=aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateLaunchTemplateSpecificationArgs(
+                            launch_template_id=template.id, version="$Latest"
+                        ),
+                        overrides=[
+                            aws.autoscaling.GroupMixedInstancesPolicyLaunchTemplateOverrideArgs(
+                                instance_type=instance_type
+                            )
+                            for instance_type in plan.instance_types
+                        ],
+                    ),
+                    instances_distribution=aws.autoscaling.GroupMixedInstancesPolicyInstancesDistributionArgs(
+                        on_demand_base_capacity=0 if on_demand else plan.on_demand_base,
+                        on_demand_percentage_above_base_capacity=100 if all_on_demand else 0,
+                        on_demand_allocation_strategy=ON_DEMAND_ALLOCATION_STRATEGY,
+                        spot_allocation_strategy=SPOT_ALLOCATION_STRATEGY,
+                    ),
+                ),
+                region=plan.region,
+                tags=group_tags,
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                ignore_changes=["desiredCapacity"] if plan.has_fallback else None,
+            ),
+        )
+
+    def _controller(
+        self,
+        name: str,
+        plan: FleetPlan,
+        tags: dict[str, str],
+        group: aws.autoscaling.Group,
+        on_demand: aws.autoscaling.Group,
+    ) -> aws.lambda_.Function:
+        child = pulumi.ResourceOptions(parent=self)
+        function, _role = _common.lambda_function(
+            f"{name}-fallback",
+            "fallback_controller",
+            description=f"finops spot fallback and reversion for fleet {name}",
+            role_statements=controller_policy_statements(group.arn, on_demand.arn),
+            environment={
+                "SPOT_GROUP_NAME": group.name,
+                "ON_DEMAND_GROUP_NAME": on_demand.name,
+                "FALLBACK_AFTER_MINUTES": str(plan.fallback_after_minutes),
+            },
+            tags=tags,
+            parent=self,
+            region=plan.region,
+            reserved_concurrency=1,  # events and schedule never race each other
+        )
+        pattern = pulumi.Output.json_dumps(
+            {
+                "source": ["aws.autoscaling"],
+                "detail-type": list(LAUNCH_EVENTS),
+                "detail": {"AutoScalingGroupName": [group.name]},
+            }
+        )
+        rules = {
+            "launch-events": aws.cloudwatch.EventRuleArgs(
+                description=f"spot launches and failures of fleet {name}",
+                event_pattern=pattern,
+                region=plan.region,
+                tags=tags,
+            ),
+            "schedule": aws.cloudwatch.EventRuleArgs(
+                description=f"periodic fallback check of fleet {name}",
+                schedule_expression=CONTROLLER_SCHEDULE,
+                region=plan.region,
+                tags=tags,
+            ),
+        }
+        for role, rule_args in rules.items():
+            rule = aws.cloudwatch.EventRule(f"{name}-{role}", rule_args, opts=child)
+            aws.cloudwatch.EventTarget(
+                f"{name}-{role}-target",
+                aws.cloudwatch.EventTargetArgs(
+                    rule=rule.name, arn=function.arn, region=plan.region
+                ),
+                opts=child,
+            )
+            aws.lambda_.Permission(
+                f"{name}-{role}-invoke",
+                aws.lambda_.PermissionArgs(
+                    action="lambda:InvokeFunction",
+                    function=function.name,
+                    principal="events.amazonaws.com",
+                    source_arn=rule.arn,
+                    region=plan.region,
+                ),
+                opts=child,
+            )
+        return function
+
+
+def from_config(fleet: TrainingFleet, config: StackConfig) -> GpuTrainingFleetArgs:
+    """Arguments for one `finops:trainingFleets` entry of a stack."""
+    args: GpuTrainingFleetArgs = {
+        "nodes_min": fleet.nodes.min,
+        "nodes_desired": fleet.nodes.desired,
+        "nodes_max": fleet.nodes.max,
+        "model_version": fleet.model_version,
+        "tags": config.tags.as_dict(),
+        "capacity": fleet.capacity,
+        "on_demand_base_nodes": fleet.on_demand_base,
+        "region": config.region(fleet.cloud, fleet.region),
+        "checkpoint_retention_days": fleet.checkpoint_retention_days,
+        "fallback_after_minutes": fleet.fallback_after_minutes,
+    }
+    if fleet.instance_types:
+        args["instance_types"] = list(fleet.instance_types)
+    else:
+        args["accelerator"] = fleet.accelerator
+        args["accelerators_per_node"] = fleet.accelerators_per_node or 1
+    return args
+
+
+def describe(args: GpuTrainingFleetArgs) -> dict[str, Any]:
+    """What the fleet will buy, for previews (no resources created)."""
+    plan = plan_fleet(args)
+    return json.loads(
+        json.dumps(
+            {
+                "instance_types": plan.instance_types,
+                "capacity": plan.capacity.value,
+                "nodes": [plan.nodes_min, plan.nodes_desired, plan.nodes_max],
+            }
+        )
+    )

@@ -1,0 +1,226 @@
+"""Spot fallback controller for one `GpuTrainingFleet`: on-demand while spot cannot fill, back
+to spot as soon as it can.
+
+Neither an Auto Scaling group nor Karpenter does this: a group's spot/on-demand split is fixed,
+and Karpenter never moves a node from on-demand back to spot. The fleet is two groups on one
+launch template: the *spot group* (spot above its on-demand base) and the *on-demand group*
+(100 % on-demand, normally at zero). This controller runs on every "EC2 Instance Launch
+Unsuccessful"/"Successful" event of the spot group and on a one-minute schedule.
+
+Every decision is a pure function of what it observes (`decide`), so running it twice, or on
+a burst of repeated events, changes nothing the second time:
+
+- `fleet_desired` (D) and `fleet_max` (M): tags on the spot group, written by Pulumi;
+- `spot_in_service` (S): instances of the spot group that are pending or in service;
+- `on_demand_desired`: the on-demand group's desired capacity;
+- `shortfall_since`: when the spot group first failed to provide D nodes; kept as a tag on the
+  spot group, the only state the controller keeps, so a restart loses nothing.
+
+The rules (all counts are nodes):
+
+- missing = D - S. While missing on-demand nodes are not yet requested, the shortfall clock
+  runs; after `fallback_after_minutes` the on-demand group is raised to cover it.
+- Spot coming back lowers `missing`, and the on-demand group is lowered with it at once
+  (drained: the group terminates its newest instances first is not guaranteed; the group's
+  termination policy decides).
+- The fleet maximum holds at all times: on-demand <= M - S, and spot desired + on-demand desired
+  <= M. When both cannot fit, the spot group's desired is lowered to what it actually runs
+  plus whatever headroom is left; that headroom is how spot is tried again, so a fleet whose
+  desired equals its maximum stays on on-demand until capacity is freed (documented in
+  docs/components-aws.md: leave max above desired).
+- A `finops:budget-enforced` tag (written by the budget enforcer) stops the fleet: both
+  desired capacities 0, nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+FLEET_DESIRED_TAG = "finops:fleet-desired"
+FLEET_MAX_TAG = "finops:fleet-max"
+SHORTFALL_SINCE_TAG = "finops:spot-shortfall-since"
+BUDGET_ENFORCED_TAG = "finops:budget-enforced"
+# Instances the group is providing or about to provide; Standby, Terminating... are not.
+RUNNING_STATES = frozenset(
+    {"Pending", "Pending:Wait", "Pending:Proceed", "InService", "Warmed:Pending"}
+)
+
+logger = logging.getLogger("finops.fallback_controller")
+logger.setLevel(logging.INFO)
+
+
+@dataclass(frozen=True)
+class FleetState:
+    """What the controller observes; the only input of `decide`."""
+
+    fleet_desired: int
+    fleet_max: int
+    spot_desired: int
+    spot_in_service: int
+    on_demand_desired: int
+    shortfall_since: datetime | None
+    budget_enforced: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the two groups should be set to, and the shortfall clock to persist."""
+
+    spot_desired: int
+    on_demand_desired: int
+    shortfall_since: datetime | None
+    reason: str
+
+
+def decide(state: FleetState, now: datetime, fallback_after: timedelta) -> Decision:
+    """The target of both groups for `state` at `now` (pure; see the module docstring)."""
+    if state.budget_enforced:
+        return Decision(0, 0, None, "budget enforced: fleet held at zero")
+    fleet_max = max(0, state.fleet_max)
+    desired = min(max(0, state.fleet_desired), fleet_max)
+    spot = max(0, state.spot_in_service)
+    missing = max(0, desired - spot)
+    on_demand = min(state.on_demand_desired, missing)  # spot returned: drain the excess now
+    since = state.shortfall_since
+    if missing > on_demand:
+        since = since or now
+        if now - since >= fallback_after:
+            on_demand = missing
+            reason = f"spot short by {missing} for {now - since}: on-demand raised to cover it"
+            since = None
+        else:
+            reason = (
+                f"spot short by {missing - on_demand}; waiting {fallback_after} before on-demand"
+            )
+    else:
+        since = None
+        if on_demand < state.on_demand_desired:
+            reason = f"spot provides {spot} of {desired}: on-demand drained to {on_demand}"
+        elif on_demand:
+            reason = f"on-demand covers {on_demand} missing spot nodes"
+        else:
+            reason = "spot provides the fleet"
+    on_demand = max(0, min(on_demand, fleet_max - spot))
+    spot_desired = max(0, min(desired, fleet_max - on_demand))
+    return Decision(spot_desired, on_demand, since, reason)
+
+
+def _tags(group: dict[str, Any]) -> dict[str, str]:
+    return {tag["Key"]: tag["Value"] for tag in group.get("Tags", [])}
+
+
+def _describe(client: Any, name: str) -> dict[str, Any]:
+    groups = client.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
+    if not groups:
+        raise LookupError(f"Auto Scaling group {name!r} not found")
+    return groups[0]
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def observe(client: Any, spot_group: str, on_demand_group: str) -> FleetState:
+    """Read both groups (one DescribeAutoScalingGroups call each)."""
+    spot = _describe(client, spot_group)
+    on_demand = _describe(client, on_demand_group)
+    tags = _tags(spot)
+    running = sum(1 for i in spot.get("Instances", []) if i["LifecycleState"] in RUNNING_STATES)
+    return FleetState(
+        fleet_desired=int(tags.get(FLEET_DESIRED_TAG, spot["DesiredCapacity"])),
+        fleet_max=int(tags.get(FLEET_MAX_TAG, spot["MaxSize"])),
+        spot_desired=int(spot["DesiredCapacity"]),
+        spot_in_service=running,
+        on_demand_desired=int(on_demand["DesiredCapacity"]),
+        shortfall_since=_parse_time(tags.get(SHORTFALL_SINCE_TAG)),
+        budget_enforced=BUDGET_ENFORCED_TAG in tags or BUDGET_ENFORCED_TAG in _tags(on_demand),
+    )
+
+
+def apply(
+    client: Any, spot_group: str, on_demand_group: str, state: FleetState, decision: Decision
+) -> list[str]:
+    """Make the groups match `decision`; only what differs is written. Returns the changes."""
+    changes = []
+    # Lower before raising so the sum of desired capacities never passes the maximum.
+    steps = [
+        (on_demand_group, state.on_demand_desired, decision.on_demand_desired),
+        (spot_group, state.spot_desired, decision.spot_desired),
+    ]
+    steps.sort(key=lambda step: step[2] - step[1])
+    for group, current, target in steps:
+        if current != target:
+            client.update_auto_scaling_group(AutoScalingGroupName=group, DesiredCapacity=target)
+            changes.append(f"{group}: desired {current} -> {target}")
+    if decision.shortfall_since != state.shortfall_since:
+        if decision.shortfall_since is None:
+            client.delete_tags(
+                Tags=[
+                    {
+                        "ResourceId": spot_group,
+                        "ResourceType": "auto-scaling-group",
+                        "Key": SHORTFALL_SINCE_TAG,
+                    }
+                ]
+            )
+            changes.append(f"{spot_group}: shortfall clock cleared")
+        else:
+            client.create_or_update_tags(
+                Tags=[
+                    {
+                        "ResourceId": spot_group,
+                        "ResourceType": "auto-scaling-group",
+                        "Key": SHORTFALL_SINCE_TAG,
+                        "Value": decision.shortfall_since.isoformat(),
+                        "PropagateAtLaunch": False,
+                    }
+                ]
+            )
+            changes.append(f"{spot_group}: shortfall clock started")
+    return changes
+
+
+def reconcile(
+    client: Any,
+    spot_group: str,
+    on_demand_group: str,
+    fallback_after: timedelta,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Observe, decide, apply; returns the record that is also logged (one JSON line)."""
+    state = observe(client, spot_group, on_demand_group)
+    decision = decide(state, now or datetime.now(UTC), fallback_after)
+    changes = apply(client, spot_group, on_demand_group, state, decision)
+    record = {
+        "controller": "finops-spot-fallback",
+        "spot_group": spot_group,
+        "on_demand_group": on_demand_group,
+        "observed": asdict(state),
+        "decision": asdict(decision),
+        "changes": changes,
+    }
+    logger.info(json.dumps(record, default=str))
+    return record
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Lambda entry point (EventBridge launch events and the schedule carry no needed data)."""
+    import boto3
+
+    return reconcile(
+        boto3.client("autoscaling"),
+        os.environ["SPOT_GROUP_NAME"],
+        os.environ["ON_DEMAND_GROUP_NAME"],
+        timedelta(minutes=float(os.environ.get("FALLBACK_AFTER_MINUTES", "10"))),
+    )
