@@ -1,0 +1,36 @@
+"""GCP components: GPU training fleets on Spot VMs, TPU inference endpoints, project budgets.
+
+Classes carry the cloud in their name (`GcpGpuTrainingFleet`) because a component provider
+host names every hosted component by its class name in one `index` module, where the AWS and
+Azure fleets also live; the short names (`components.gcp.GpuTrainingFleet`) are aliases of
+the same classes. The Pulumi type tokens are `finops:gcp:<Type>`.
+"""
+
+from components.gcp.budget import GcpProjectBudget, GcpProjectBudgetArgs
+from components.gcp.tpu_endpoint import GcpTpuInferenceEndpoint, TpuInferenceEndpointArgs
+from components.gcp.training_fleet import (
+    GcpGpuTrainingFleet,
+    GcpGpuTrainingFleetArgs,
+    GcpTerminationAction,
+)
+
+GpuTrainingFleet = GcpGpuTrainingFleet
+GpuTrainingFleetArgs = GcpGpuTrainingFleetArgs
+TpuInferenceEndpoint = GcpTpuInferenceEndpoint
+ProjectBudget = GcpProjectBudget
+ProjectBudgetArgs = GcpProjectBudgetArgs
+
+__all__ = [
+    "GcpGpuTrainingFleet",
+    "GcpGpuTrainingFleetArgs",
+    "GcpProjectBudget",
+    "GcpProjectBudgetArgs",
+    "GcpTerminationAction",
+    "GcpTpuInferenceEndpoint",
+    "GpuTrainingFleet",
+    "GpuTrainingFleetArgs",
+    "ProjectBudget",
+    "ProjectBudgetArgs",
+    "TpuInferenceEndpoint",
+    "TpuInferenceEndpointArgs",
+]

@@ -1,0 +1,192 @@
+"""What the GCP components share: labels in GCP spelling, region and project defaults, the
+catalog lookups that turn a fleet's or endpoint's hardware into a machine, and the
+least-privilege service account."""
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TypeVar
+
+import pulumi
+import pulumi_gcp as gcp
+
+from finops import catalog
+from finops import tags as tag_schema
+from finops.catalog import InstanceInfo
+from finops.errors import CatalogError, did_you_mean
+
+DEFAULT_REGION = "us-central1"
+CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+_ACCOUNT_ID = re.compile(r"[^a-z0-9-]+")
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def labels(tags: Mapping[str, str] | None, model_version: str | None) -> dict[str, str]:
+    """Canonical tags plus ModelVersion, spelled as GCP labels (`model-version`, lower case)."""
+    canonical = {str(k): str(v) for k, v in (tags or {}).items()}
+    if model_version:
+        canonical["ModelVersion"] = model_version
+    return tag_schema.spell(canonical, "gcp")
+
+
+def region_of(region: str | None) -> str:
+    """The component's region: its own, else the stack's `gcp:region`, else us-central1."""
+    return region or pulumi.Config("gcp").get("region") or DEFAULT_REGION
+
+
+def project_of(project: str | None) -> pulumi.Input[str]:
+    """The project id: given, else the stack's `gcp:project`, else the provider's project."""
+    if project:
+        return project
+    configured = pulumi.Config("gcp").get("project")
+    if configured:
+        return configured
+    return gcp.organizations.get_project_output().project_id
+
+
+def enum_arg(component: str, field: str, value: object, enum: type[E], default: E) -> E:
+    """`value` as a member of `enum` (strings accepted); ValueError naming the allowed values."""
+    if value is None:
+        return default
+    try:
+        return enum(str(value))
+    except ValueError:
+        allowed = [member.value for member in enum]
+        raise ValueError(
+            f"{component}: {field} {value!r} is not one of {', '.join(allowed)}"
+            f"{did_you_mean(str(value), allowed)}"
+        ) from None
+
+
+def account_id(name: str, role: str) -> str:
+    """A service account id (6-30 characters of a-z0-9-, starting with a letter)."""
+    base = _ACCOUNT_ID.sub("-", f"{name}-{role}".lower()).strip("-")
+    if not base[:1].isalpha():
+        base = "f-" + base
+    base = base[:30].rstrip("-")
+    return base if len(base) >= 6 else (base + "-finops")[:30]
+
+
+@dataclass(frozen=True)
+class GceMachine:
+    """A GCE machine as a template spells it: A2/A3/G2 carry their GPUs, N1 attaches them."""
+
+    info: InstanceInfo
+    machine_type: str
+    attached_accelerator: str | None
+    attached_count: int
+
+    @property
+    def catalog_type(self) -> str:
+        return self.info.instance_type
+
+
+def _split_attached(name: str) -> tuple[str, str | None, int]:
+    """`n1-standard-8+nvidia-tesla-t4:1` -> ("n1-standard-8", "nvidia-tesla-t4", 1)."""
+    if "+" not in name:
+        return name, None, 0
+    machine, attached = name.split("+", 1)
+    accelerator, count = attached.rsplit(":", 1)
+    return machine, accelerator, int(count)
+
+
+def gce_machine(
+    component: str,
+    region: str,
+    *,
+    instance_type: str | None,
+    accelerator: str | None,
+    accelerators_per_node: int,
+    spot: bool,
+) -> GceMachine:
+    """The machine a fleet runs: `instance_type` validated against the catalog, or the
+    cheapest GCE type in `region` with exactly (else at least) `accelerators_per_node`
+    `accelerator`s, priced at spot when `spot`."""
+    if bool(instance_type) == bool(accelerator):
+        raise ValueError(
+            f"{component}: give exactly one of instance_type or accelerator "
+            f"(got instance_type={instance_type!r}, accelerator={accelerator!r})"
+        )
+    if instance_type:
+        try:
+            info = catalog.lookup(instance_type, region, cloud="gcp")
+        except CatalogError as exc:
+            raise ValueError(f"{component}: instance_type {instance_type!r}: {exc}") from None
+        if info.service != "gce":
+            raise ValueError(
+                f"{component}: instance_type {instance_type!r} is a {info.service} type; "
+                "training fleets run on GCE GPU machines, e.g. 'g2-standard-8', "
+                "'a2-highgpu-1g' or 'n1-standard-8+nvidia-tesla-t4:1'"
+            )
+    else:
+        assert accelerator is not None
+        if accelerators_per_node < 1:
+            raise ValueError(
+                f"{component}: accelerators_per_node must be >= 1 (got {accelerators_per_node})"
+            )
+        try:
+            offers = catalog.cheapest(
+                accelerator,
+                accelerators_per_node,
+                spot=spot,
+                cloud="gcp",
+                region=region,
+                service="gce",
+            )
+        except CatalogError as exc:
+            raise ValueError(f"{component}: accelerator {accelerator!r}: {exc}") from None
+        if not offers:
+            elsewhere = sorted(
+                {
+                    i.region
+                    for i in catalog.cheapest(
+                        accelerator, accelerators_per_node, cloud="gcp", service="gce"
+                    )
+                }
+            )
+            raise ValueError(
+                f"{component}: no GCE machine with {accelerators_per_node} x {accelerator} "
+                f"in {region}; offered in: {', '.join(elsewhere) or 'no region'}"
+            )
+        exact = [i for i in offers if i.accelerator_count == accelerators_per_node]
+        info = (exact or offers)[0]
+    machine, attached, count = _split_attached(info.instance_type)
+    return GceMachine(
+        info=info, machine_type=machine, attached_accelerator=attached, attached_count=count
+    )
+
+
+def service_account(
+    component: str,
+    name: str,
+    role: str,
+    project: pulumi.Input[str],
+    parent: pulumi.Resource,
+    project_roles: tuple[str, ...] = ("roles/monitoring.metricWriter",),
+) -> gcp.serviceaccount.Account:
+    """A dedicated service account with only `project_roles` on the project; bucket access is
+    granted on the bucket itself by the caller."""
+    account = gcp.serviceaccount.Account(
+        f"{name}-sa",
+        account_id=account_id(name, role),
+        display_name=f"finops {component} {name}",
+        description=f"{component} {name}: least privilege ({', '.join(project_roles)})",
+        project=project,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    for project_role in project_roles:
+        short = project_role.rsplit("/", 1)[-1].split(".")[-1]
+        gcp.projects.IAMMember(
+            f"{name}-{_kebab(short)}",
+            project=project,
+            role=project_role,
+            member=account.email.apply(lambda email: f"serviceAccount:{email}"),
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+    return account
+
+
+def _kebab(word: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", word).lower()

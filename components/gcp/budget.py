@@ -1,0 +1,177 @@
+"""`finops:gcp:ProjectBudget`: a monthly Cloud Billing budget for one project's labelled spend.
+
+What it creates (children named `<name>-<role>`):
+
+- `<name>-budget`: a `gcp.billing.Budget` on the billing account, filtered to resources
+  labelled `project=<project>` (the GCP spelling of the `Project` tag every component and the
+  stack transform write), a calendar-month amount in USD, one `CURRENT_SPEND` threshold rule
+  per `thresholds_percent` and one `FORECASTED_SPEND` rule at `forecast_threshold_percent`
+  (100 by default: warn when the month is on course to exceed the budget).
+- `<name>-alerts`: a Pub/Sub topic that receives every budget update (schema 1.0), for
+  automation (Cloud Billing grants itself publish rights on it).
+- `<name>-email-<i>`: one e-mail notification channel per address (at most 5, the budget
+  API's limit), in the project's Cloud Monitoring.
+
+The billing account is an argument: the infra program reads it from the stack config key
+`finops:gcpBillingAccount` (see infra/build_gcp.py). The budget only sees costs of resources
+that carry the label; unlabelled spend of the same project is not counted.
+
+Enforcement (scale the project's fleets to zero at 100 %) is not built on GCP: it would be a
+Cloud Function subscribed to the topic. The budget alerts only.
+"""
+
+import re
+from typing import Required, TypedDict
+
+import pulumi
+import pulumi_gcp as gcp
+
+from components.gcp import _common
+from finops import tags as tag_schema
+
+MAX_CHANNELS = 5
+_BILLING_ACCOUNT = re.compile(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class GcpProjectBudgetArgs(TypedDict, total=False):
+    """Arguments of `finops:gcp:ProjectBudget`."""
+
+    project: Required[str]
+    """Value of the `Project` tag whose spend the budget counts (label `project`)."""
+    monthly_limit_usd: Required[float]
+    """Budget per calendar month, USD."""
+    billing_account: Required[str]
+    """Cloud Billing account id, `XXXXXX-XXXXXX-XXXXXX`."""
+    notify_emails: Required[list[str]]
+    """Addresses e-mailed at each threshold (1 to 5)."""
+    thresholds_percent: list[float]
+    """Percentages of the limit at which actual spend alerts; default [80, 100]."""
+    forecast_threshold_percent: float
+    """Percentage of the limit that forecast spend alerts at; default 100, 0 turns it off."""
+    project_id: str
+    """GCP project holding the topic and channels; default the stack's `gcp:project`."""
+    tags: dict[str, str]
+    """Extra canonical tags written as labels on the topic and channels."""
+
+
+_COMPONENT = "finops:gcp:ProjectBudget"
+
+
+def _amount(usd: float) -> gcp.billing.BudgetAmountSpecifiedAmountArgs:
+    units = int(usd)
+    return gcp.billing.BudgetAmountSpecifiedAmountArgs(
+        currency_code="USD", units=str(units), nanos=round((usd - units) * 1e9)
+    )
+
+
+class GcpProjectBudget(pulumi.ComponentResource):
+    """A monthly budget for one project's labelled GCP spend, alerting by e-mail and Pub/Sub."""
+
+    budget_name: pulumi.Output[str]
+    """Resource name of the budget (`billingAccounts/.../budgets/...`)."""
+    topic: pulumi.Output[str]
+    """Id of the Pub/Sub topic receiving budget updates."""
+    label_filter: pulumi.Output[dict[str, str]]
+    """The label the budget filters on (`{"project": "<value>"}`)."""
+
+    def __init__(
+        self,
+        name: str,
+        args: GcpProjectBudgetArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        where = f"{_COMPONENT} {name!r}"
+        project = str(args.get("project") or "")
+        if not project:
+            raise ValueError(f"{where}: project is required (got {project!r})")
+        limit = float(args["monthly_limit_usd"])
+        if limit <= 0:
+            raise ValueError(f"{where}: monthly_limit_usd must be > 0 (got {limit:g})")
+        billing_account = str(args.get("billing_account") or "")
+        if not _BILLING_ACCOUNT.match(billing_account):
+            raise ValueError(
+                f"{where}: billing_account {billing_account!r} is not a Cloud Billing account "
+                "id like 012345-6789AB-CDEF01"
+            )
+        emails = list(args.get("notify_emails") or [])
+        if not 1 <= len(emails) <= MAX_CHANNELS:
+            raise ValueError(
+                f"{where}: notify_emails needs 1 to {MAX_CHANNELS} addresses (the budget "
+                f"API's channel limit); got {len(emails)}"
+            )
+        for email in emails:
+            if not _EMAIL.match(email):
+                raise ValueError(f"{where}: notify_emails: {email!r} is not an e-mail address")
+        thresholds = sorted(float(t) for t in args.get("thresholds_percent") or [80.0, 100.0])
+        forecast = float(args.get("forecast_threshold_percent", 100.0))
+        for field, value in [("thresholds_percent", t) for t in thresholds] + [
+            ("forecast_threshold_percent", forecast)
+        ]:
+            if not 0 <= value <= 1000 or (value == 0 and field == "thresholds_percent"):
+                raise ValueError(
+                    f"{where}: {field} {value:g} must be in (0, 1000] percent"
+                    + (" (0 turns the forecast rule off)" if field.startswith("forecast") else "")
+                )
+
+        super().__init__("finops:gcp:ProjectBudget", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        project_id = _common.project_of(args.get("project_id"))
+        labels = _common.labels({**(args.get("tags") or {}), "Project": project}, None)
+        label_filter = tag_schema.spell({"Project": project}, "gcp")
+
+        topic = gcp.pubsub.Topic(f"{name}-alerts", project=project_id, labels=labels, opts=child)
+        channels = [
+            gcp.monitoring.NotificationChannel(
+                f"{name}-email-{index}",
+                project=project_id,
+                type="email",
+                display_name=f"{project} budget: {email}",
+                # `labels` of a channel is its configuration; cost labels go in user_labels.
+                labels={"email_address": email},
+                user_labels=labels,
+                opts=child,
+            )
+            for index, email in enumerate(emails)
+        ]
+        threshold_rules = [
+            gcp.billing.BudgetThresholdRuleArgs(
+                threshold_percent=percent / 100.0, spend_basis="CURRENT_SPEND"
+            )
+            for percent in thresholds
+        ]
+        if forecast > 0:
+            threshold_rules.append(
+                gcp.billing.BudgetThresholdRuleArgs(
+                    threshold_percent=forecast / 100.0, spend_basis="FORECASTED_SPEND"
+                )
+            )
+        budget = gcp.billing.Budget(
+            f"{name}-budget",
+            billing_account=billing_account,
+            display_name=f"finops {project} monthly"[:60],
+            budget_filter=gcp.billing.BudgetBudgetFilterArgs(
+                labels=label_filter,
+                calendar_period="MONTH",
+                credit_types_treatment="INCLUDE_ALL_CREDITS",
+            ),
+            amount=gcp.billing.BudgetAmountArgs(specified_amount=_amount(limit)),
+            threshold_rules=threshold_rules,
+            all_updates_rule=gcp.billing.BudgetAllUpdatesRuleArgs(
+                pubsub_topic=topic.id,
+                schema_version="1.0",
+                monitoring_notification_channels=[channel.id for channel in channels],
+            ),
+            opts=child,
+        )
+
+        self.budget_name = budget.name
+        self.topic = topic.id
+        self.label_filter = pulumi.Output.from_input(label_filter)
+        self.register_outputs(
+            {
+                "budget_name": self.budget_name,
+                "topic": self.topic,
+                "label_filter": self.label_filter,
+            }
+        )

@@ -1,0 +1,338 @@
+"""`finops:gcp:GpuTrainingFleet`: GPU training nodes on Spot VMs with an on-demand fallback group.
+
+What it creates (children named `<name>-<role>`):
+
+- `<name>-checkpoints`: a regional bucket beside the fleet, uniform access, public access
+  prevention enforced, objects deleted after `checkpoint_retention_days`, soft delete off
+  (checkpoints are large and rewritten often; soft-deleted copies would be billed for a week).
+- `<name>-sa`: the nodes' service account with `roles/monitoring.metricWriter` on the
+  project and `roles/storage.objectUser` on the checkpoint bucket only.
+- `<name>-spot-template` + `<name>-spot`: an instance template with
+  `provisioning_model=SPOT`, `instance_termination_action` (DELETE by default, see
+  `GcpTerminationAction`), `on_host_maintenance=TERMINATE` (required for GPUs) and
+  `automatic_restart=False` (required for Spot), and a regional managed instance group at the
+  spot share of `node_count`.
+- `<name>-on-demand-template` + `<name>-on-demand`: the same machine on `STANDARD`
+  provisioning, in a second regional MIG sized `on_demand_base` (0 by default): the fallback.
+
+Capacity: `spot-with-fallback` creates both groups, `spot-only` the spot group only,
+`on-demand` the on-demand group only, at `node_count`.
+
+Fallback: a MIG has one provisioning model, so the fallback is a second group, as on AWS. The
+AWS fleet's controller (components/aws/lambdas/fallback_controller.py, a pure `decide`
+function over observed counts) is the pattern: run on a schedule, compare the spot group's
+running VMs with `node_count`, raise the on-demand group after `fallback_after_minutes`
+of shortfall and lower it as soon as spot returns. On GCP that would be a Cloud Run job or
+Cloud Function on a Cloud Scheduler trigger calling `regionInstanceGroupManagers.resize`.
+**It is not built yet**: today the on-demand group stays at `on_demand_base` until an operator
+(or a later controller) resizes it; preempted spot VMs are recreated by the spot MIG itself
+when capacity returns. See docs/components-gcp-azure.md.
+
+Nodes have no external IP by default (`assign_external_ip=False`): the subnetwork needs
+Cloud NAT (or Private Google Access plus a package mirror) for the startup script to
+install the agent. Every node boots the finops agent with `[metadata] provider = "gcp"`, which
+watches `instance/preempted` and writes `/run/finops-agent/interruption.json` for the job.
+"""
+
+from enum import StrEnum
+from typing import Required, TypedDict
+
+import pulumi
+import pulumi_gcp as gcp
+
+from components.gcp import _common
+from components.gcp.agent_script import agent_bootstrap_script
+from finops.config import Capacity
+
+DEFAULT_IMAGE = "projects/deeplearning-platform-release/global/images/family/common-cu124-debian-11"
+
+
+class GcpTerminationAction(StrEnum):
+    """What Compute Engine does with a Spot VM it preempts."""
+
+    DELETE = "DELETE"
+    """The VM is deleted and nothing is billed until the MIG recreates it from the template
+    when capacity returns; checkpoints live in the bucket, not on the boot disk. Default."""
+    STOP = "STOP"
+    """The VM is stopped and its boot disk kept (and billed); useful when the disk holds a
+    dataset cache that is slow to rebuild."""
+
+
+class GcpGpuTrainingFleetArgs(TypedDict, total=False):
+    """Arguments of `finops:gcp:GpuTrainingFleet`."""
+
+    model_version: Required[str]
+    """The model version the fleet trains; written as the `model-version` label."""
+    node_count: Required[int]
+    """Nodes the fleet runs (the stack config's `nodes.desired`)."""
+    instance_type: str
+    """A GCE GPU machine from the catalog: `g2-standard-8`, `a2-highgpu-1g`, `a3-highgpu-8g`,
+    or N1 with attached GPUs as `n1-standard-8+nvidia-tesla-t4:1`. Or give `accelerator`."""
+    accelerator: str
+    """An accelerator model (`T4`, `L4`, `A100`...): the cheapest GCE machine with
+    `accelerators_per_node` of them in the region is used."""
+    accelerators_per_node: int
+    """Accelerators per node when picking by `accelerator`; default 1."""
+    capacity: Capacity
+    """spot-with-fallback (default), spot-only or on-demand."""
+    on_demand_base: int
+    """Nodes always on STANDARD (on-demand) VMs; the rest of `node_count` is spot. Default 0."""
+    region: str
+    """GCP region; default the stack's `gcp:region`, else us-central1."""
+    project: str
+    """GCP project id; default the stack's `gcp:project`, else the provider's."""
+    termination_action: GcpTerminationAction
+    """What happens to a preempted Spot VM: DELETE (default) or STOP."""
+    checkpoint_retention_days: int
+    """Days a checkpoint object is kept before the bucket's lifecycle rule deletes it; default 14."""
+    network: str
+    """VPC network of the nodes; default `default`."""
+    subnetwork: str
+    """Subnetwork of the nodes (in `region`); default the network's auto subnet."""
+    assign_external_ip: bool
+    """Give nodes an ephemeral external IP; default False (egress through Cloud NAT)."""
+    spread_across_zones: bool
+    """Spread nodes over the region's zones (target shape ANY) for spot obtainability;
+    default False: one zone per group (ANY_SINGLE_ZONE), no cross-zone traffic charges and
+    lower latency between nodes of a multi-node job."""
+    source_image: str
+    """Boot image or image family; default the Deep Learning VM CUDA 12.4 family."""
+    boot_disk_size_gb: int
+    """Boot disk size, GB; default 200."""
+    secure_boot: bool
+    """Shielded VM Secure Boot; default False because the GPU driver the image installs at
+    boot is not signed for it. vTPM and integrity monitoring are always on."""
+    agent_package: str
+    """pip requirement the startup script installs the agent from; default `finops[agent]`."""
+    tags: dict[str, str]
+    """Extra canonical tags (Project, Team, Environment...), written as GCP labels; the stack's
+    tags are added by the stack transform."""
+
+
+_COMPONENT = "finops:gcp:GpuTrainingFleet"
+
+
+class GcpGpuTrainingFleet(pulumi.ComponentResource):
+    """GPU training nodes on GCE Spot VMs in a regional MIG, with an on-demand fallback MIG,
+    a checkpoint bucket, a least-privilege service account and the finops agent."""
+
+    machine_type: pulumi.Output[str]
+    """Catalog name of the node type (N1 + GPUs as `n1-standard-8+nvidia-tesla-t4:1`)."""
+    spot_group: pulumi.Output[str] | None
+    """Self link of the spot MIG (absent with capacity on-demand)."""
+    on_demand_group: pulumi.Output[str] | None
+    """Self link of the on-demand (fallback) MIG (absent with capacity spot-only)."""
+    checkpoint_bucket: pulumi.Output[str]
+    """Name of the checkpoint bucket."""
+    service_account_email: pulumi.Output[str]
+    """E-mail of the nodes' service account."""
+
+    def __init__(
+        self,
+        name: str,
+        args: GcpGpuTrainingFleetArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        where = f"{_COMPONENT} {name!r}"
+        capacity = _common.enum_arg(
+            where, "capacity", args.get("capacity"), Capacity, Capacity.SPOT_WITH_FALLBACK
+        )
+        termination = _common.enum_arg(
+            where,
+            "termination_action",
+            args.get("termination_action"),
+            GcpTerminationAction,
+            GcpTerminationAction.DELETE,
+        )
+        node_count = int(args["node_count"])
+        on_demand_base = int(args.get("on_demand_base") or 0)
+        retention_days = int(args.get("checkpoint_retention_days") or 14)
+        disk_gb = int(args.get("boot_disk_size_gb") or 200)
+        model_version = args.get("model_version") or ""
+        if not model_version:
+            raise ValueError(f"{where}: model_version is required (got {model_version!r})")
+        if node_count < 0:
+            raise ValueError(f"{where}: node_count must be >= 0 (got {node_count})")
+        if not 0 <= on_demand_base <= node_count:
+            raise ValueError(
+                f"{where}: on_demand_base must be between 0 and node_count ({node_count}) "
+                f"(got {on_demand_base})"
+            )
+        if capacity == Capacity.SPOT_ONLY and on_demand_base:
+            raise ValueError(
+                f"{where}: on_demand_base {on_demand_base} contradicts capacity spot-only; "
+                "use capacity spot-with-fallback or on_demand_base 0"
+            )
+        if retention_days < 1:
+            raise ValueError(
+                f"{where}: checkpoint_retention_days must be >= 1 (got {retention_days})"
+            )
+        if disk_gb < 10:
+            raise ValueError(f"{where}: boot_disk_size_gb must be >= 10 (got {disk_gb})")
+        region = _common.region_of(args.get("region"))
+        machine = _common.gce_machine(
+            where,
+            region,
+            instance_type=args.get("instance_type"),
+            accelerator=args.get("accelerator"),
+            accelerators_per_node=int(args.get("accelerators_per_node") or 1),
+            spot=capacity != Capacity.ON_DEMAND,
+        )
+        agent_package = args.get("agent_package") or "finops[agent]"
+
+        super().__init__("finops:gcp:GpuTrainingFleet", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        project = _common.project_of(args.get("project"))
+        canonical_tags = {**(args.get("tags") or {}), "ModelVersion": model_version}
+        labels = _common.labels(canonical_tags, None)
+
+        bucket = gcp.storage.Bucket(
+            f"{name}-checkpoints",
+            location=region.upper(),
+            project=project,
+            uniform_bucket_level_access=True,
+            public_access_prevention="enforced",
+            soft_delete_policy=gcp.storage.BucketSoftDeletePolicyArgs(retention_duration_seconds=0),
+            lifecycle_rules=[
+                gcp.storage.BucketLifecycleRuleArgs(
+                    action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
+                    condition=gcp.storage.BucketLifecycleRuleConditionArgs(age=retention_days),
+                )
+            ],
+            force_destroy=False,
+            labels=labels,
+            opts=child,
+        )
+        account = _common.service_account(where, name, "train", project, self)
+        gcp.storage.BucketIAMMember(
+            f"{name}-checkpoint-access",
+            bucket=bucket.name,
+            role="roles/storage.objectUser",
+            member=account.email.apply(lambda email: f"serviceAccount:{email}"),
+            opts=child,
+        )
+
+        startup_script = agent_bootstrap_script(
+            "gcp", {**canonical_tags, "finops:fleet": name}, agent_package
+        )
+        network_interface = gcp.compute.InstanceTemplateNetworkInterfaceArgs(
+            network=args.get("network") or "default",
+            subnetwork=args.get("subnetwork"),
+            access_configs=(
+                [gcp.compute.InstanceTemplateNetworkInterfaceAccessConfigArgs()]
+                if args.get("assign_external_ip")
+                else []
+            ),
+        )
+        guest_accelerators = (
+            [
+                gcp.compute.InstanceTemplateGuestAcceleratorArgs(
+                    type=machine.attached_accelerator, count=machine.attached_count
+                )
+            ]
+            if machine.attached_accelerator
+            else []
+        )
+
+        def template(role: str, spot: bool) -> gcp.compute.InstanceTemplate:
+            scheduling = (
+                gcp.compute.InstanceTemplateSchedulingArgs(
+                    provisioning_model="SPOT",
+                    preemptible=True,
+                    instance_termination_action=termination.value,
+                    on_host_maintenance="TERMINATE",
+                    automatic_restart=False,
+                )
+                if spot
+                else gcp.compute.InstanceTemplateSchedulingArgs(
+                    provisioning_model="STANDARD",
+                    on_host_maintenance="TERMINATE",
+                    automatic_restart=True,
+                )
+            )
+            return gcp.compute.InstanceTemplate(
+                f"{name}-{role}-template",
+                description=f"{name}: {machine.catalog_type} on {'Spot' if spot else 'on-demand'} VMs",
+                project=project,
+                region=region,
+                machine_type=machine.machine_type,
+                guest_accelerators=guest_accelerators,
+                scheduling=scheduling,
+                disks=[
+                    gcp.compute.InstanceTemplateDiskArgs(
+                        boot=True,
+                        auto_delete=True,
+                        source_image=args.get("source_image") or DEFAULT_IMAGE,
+                        disk_size_gb=disk_gb,
+                        disk_type="pd-balanced",
+                        labels=labels,
+                    )
+                ],
+                network_interfaces=[network_interface],
+                service_account=gcp.compute.InstanceTemplateServiceAccountArgs(
+                    email=account.email, scopes=[_common.CLOUD_PLATFORM_SCOPE]
+                ),
+                shielded_instance_config=gcp.compute.InstanceTemplateShieldedInstanceConfigArgs(
+                    enable_secure_boot=bool(args.get("secure_boot")),
+                    enable_vtpm=True,
+                    enable_integrity_monitoring=True,
+                ),
+                metadata={
+                    "install-nvidia-driver": "True",
+                    "enable-oslogin": "TRUE",
+                    "block-project-ssh-keys": "TRUE",
+                    "finops-checkpoint-bucket": bucket.name,
+                },
+                metadata_startup_script=startup_script,
+                labels=labels,
+                opts=child,
+            )
+
+        def group(role: str, spot: bool, size: int) -> gcp.compute.RegionInstanceGroupManager:
+            instance_template = template(role, spot)
+            return gcp.compute.RegionInstanceGroupManager(
+                f"{name}-{role}",
+                base_instance_name=f"{name}-{role}",
+                project=project,
+                region=region,
+                versions=[
+                    gcp.compute.RegionInstanceGroupManagerVersionArgs(
+                        name=role, instance_template=instance_template.self_link_unique
+                    )
+                ],
+                target_size=size,
+                distribution_policy_target_shape=(
+                    "ANY" if args.get("spread_across_zones") else "ANY_SINGLE_ZONE"
+                ),
+                # Running training nodes are never replaced by a template change: new nodes
+                # get the new template. Shapes ANY/ANY_SINGLE_ZONE need redistribution off.
+                update_policy=gcp.compute.RegionInstanceGroupManagerUpdatePolicyArgs(
+                    type="OPPORTUNISTIC",
+                    minimal_action="REPLACE",
+                    instance_redistribution_type="NONE",
+                ),
+                wait_for_instances=False,
+                opts=child,
+            )
+
+        spot_group = on_demand_group = None
+        if capacity != Capacity.ON_DEMAND:
+            spot_group = group("spot", True, node_count - on_demand_base)
+        if capacity != Capacity.SPOT_ONLY:
+            on_demand_size = node_count if capacity == Capacity.ON_DEMAND else on_demand_base
+            on_demand_group = group("on-demand", False, on_demand_size)
+
+        self.machine_type = pulumi.Output.from_input(machine.catalog_type)
+        self.spot_group = spot_group.self_link if spot_group else None
+        self.on_demand_group = on_demand_group.self_link if on_demand_group else None
+        self.checkpoint_bucket = bucket.name
+        self.service_account_email = account.email
+        self.register_outputs(
+            {
+                "machine_type": self.machine_type,
+                "spot_group": self.spot_group,
+                "on_demand_group": self.on_demand_group,
+                "checkpoint_bucket": self.checkpoint_bucket,
+                "service_account_email": self.service_account_email,
+            }
+        )
