@@ -1,0 +1,172 @@
+"""The Prometheus source against a real Debian `prometheus` on 127.0.0.1.
+
+Fourteen days of history are backfilled with `promtool tsdb create-blocks-from openmetrics`
+(one sample per 5 minutes, the agent's metric names and labels), then the source's PromQL
+runs on the server. Skipped with the reason when the binaries are absent.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from finops import config as stack_config
+from finops.rightsizing import Kind, recommend
+from finops.rightsizing.prometheus import PrometheusSource, read_usage
+from finops.rightsizing.spool import SourceError
+
+pytestmark = pytest.mark.integration
+
+PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
+PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "rightsizing" / "Pulumi.rs.yaml"
+STEP = 300
+DAYS = 14
+END = (int(time.time()) // 3600) * 3600 - 3600  # a whole hour, in the recent past
+SAMPLES = DAYS * 86400 // STEP
+
+HOSTS = {
+    # instance label: (instance id, type, fleet, per-GPU (util, FB MiB) before/after half-time)
+    "10.0.0.1:9401": (
+        "i-aaa",
+        "p3.8xlarge",
+        "train-a",
+        [(25, 10240), (0, 300), (0, 300), (0, 300)],
+    ),
+    "10.0.0.2:9401": ("i-bbb", "g4dn.12xlarge", "train-b", [(85, 12288)] * 4),
+}
+
+
+def _openmetrics() -> str:
+    lines = [
+        "# TYPE DCGM_FI_DEV_GPU_UTIL gauge",
+    ]
+    util, fb, total, info, work = [], [], [], [], []
+    for target, (instance_id, instance_type, fleet, gpus) in HOSTS.items():
+        for k in range(SAMPLES):
+            t = END - (SAMPLES - 1 - k) * STEP
+            idle_half = fleet == "train-b" and k < SAMPLES // 2  # train-b idle the first week
+            for index, (busy, memory) in enumerate(gpus):
+                labels = (
+                    f'instance="{target}",job="finops-agent",fleet="{fleet}",gpu="{index}",'
+                    f'UUID="GPU-{instance_id}-{index}",device="nvidia{index}",modelName="Tesla",Hostname="h"'
+                )
+                util.append(f"DCGM_FI_DEV_GPU_UTIL{{{labels}}} {0 if idle_half else busy} {t}")
+                fb.append(f"DCGM_FI_DEV_FB_USED{{{labels}}} {memory} {t}")
+                total.append(f"finops_agent_gpu_memory_total_bytes{{{labels}}} {16 * 1024**3} {t}")
+            info.append(
+                f'finops_agent_info{{instance="{target}",job="finops-agent",version="1",driver="550",'
+                f'instance_id="{instance_id}",instance_type="{instance_type}",lifecycle="on-demand",'
+                f'cloud="aws"}} 1 {t}'
+            )
+            if fleet == "train-a":
+                work.append(
+                    f'finops_agent_work_units_total{{instance="{target}",job="finops-agent",unit="steps"}} '
+                    f"{100 * k} {t}"
+                )
+    lines += util
+    lines += ["# TYPE DCGM_FI_DEV_FB_USED gauge", *fb]
+    lines += ["# TYPE finops_agent_gpu_memory_total_bytes gauge", *total]
+    lines += ["# TYPE finops_agent_info gauge", *info]
+    lines += ["# TYPE finops_agent_work_units counter", *work]
+    return "\n".join(lines) + "\n# EOF\n"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not (Path(PROMETHEUS).exists() and Path(PROMTOOL).exists()):
+        pytest.skip("prometheus/promtool not installed (Debian: apt-get install prometheus)")
+    folder = tmp_path_factory.mktemp("prom")
+    data = folder / "data"
+    source = folder / "history.om"
+    source.write_text(_openmetrics())
+    subprocess.run(
+        [PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", "-q", str(source), str(data)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    (folder / "prometheus.yml").write_text("global:\n  scrape_interval: 1h\nscrape_configs: []\n")
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            PROMETHEUS,
+            f"--config.file={folder / 'prometheus.yml'}",
+            f"--storage.tsdb.path={data}",
+            "--storage.tsdb.retention.time=90d",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(folder / "prometheus.log").open("w"),
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail(
+                "prometheus did not become ready: "
+                + (folder / "prometheus.log").read_text()[-2000:]
+            )
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_per_gpu_figures_are_aggregated_on_the_server(prometheus: str) -> None:
+    usages = read_usage(PrometheusSource(prometheus), lookback_days=DAYS, end=END)
+    by_key = {(u.host, u.gpu_index): u for u in usages}
+    assert sorted(by_key) == [("i-aaa", i) for i in range(4)] + [("i-bbb", i) for i in range(4)]
+    a0 = by_key[("i-aaa", 0)]
+    assert (a0.instance_type, a0.fleet, a0.lifecycle) == ("p3.8xlarge", "train-a", "on-demand")
+    assert a0.util_p95_percent == 25
+    assert a0.util_mean_percent == pytest.approx(25)
+    assert a0.memory_peak_gib == pytest.approx(10.0)
+    assert a0.memory_total_gib == pytest.approx(16.0)
+    assert a0.intervals in (SAMPLES - 1, SAMPLES)
+    assert a0.idle_hours_share == 0
+    assert a0.work_per_hour["steps"] == pytest.approx(1200, rel=0.01)
+    assert by_key[("i-aaa", 1)].util_p95_percent == 0
+    assert by_key[("i-aaa", 1)].idle_hours_share == 1
+    assert a0.host_idle_hours_share == 0  # one busy GPU keeps the host busy
+    b0 = by_key[("i-bbb", 0)]
+    assert b0.util_p95_percent == 85
+    assert b0.util_mean_percent == pytest.approx(42.5, abs=0.1)
+    assert b0.host_idle_hours_share == pytest.approx(0.5, abs=0.01)
+    assert b0.sm_active_p95 is None  # no DCGM_FI_PROF_SM_ACTIVE before Hopper
+
+
+def test_prometheus_usage_drives_the_recommendations(prometheus: str) -> None:
+    usages = read_usage(PrometheusSource(prometheus), lookback_days=DAYS, end=END)
+    recs = recommend(stack_config.load(FIXTURE), usages)
+    assert [(r.target, r.kind) for r in recs] == [
+        ("train-a", Kind.SMALLER_ACCELERATOR),
+        ("train-b", Kind.SPOT_WITH_FALLBACK),
+        ("train-b", Kind.SCALE_TO_ZERO),
+    ]
+    assert recs[0].evidence.source == f"prometheus {prometheus}"
+
+
+def test_unreachable_server_is_one_clear_error() -> None:
+    port = _free_port()
+    with pytest.raises(SourceError, match=r"cannot connect .* check --source prometheus:URL"):
+        read_usage(PrometheusSource(f"http://127.0.0.1:{port}", timeout_seconds=2), end=END)
