@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -24,7 +25,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
         monkeypatch.setenv(key, "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     with mock_aws():
-        ec2 = boto3.client("ec2", region_name=REGION)
+        ec2: Any = boto3.client("ec2", region_name=REGION)
         image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
         ids = {}
         for name, instance_type in (("a", "p3.8xlarge"), ("b", "g5.xlarge")):
@@ -47,7 +48,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
 
 def _datum(
     name: str, instance: str, index: int, t: float, low: float, mean: float, high: float
-) -> dict:  # type: ignore[type-arg]
+) -> dict[str, Any]:
     return {
         "MetricName": name,
         "Dimensions": [
@@ -61,7 +62,7 @@ def _datum(
 
 def _publish(ids: dict[str, str]) -> None:
     """One datum per GPU per 5 minutes, as the agent's window records become datums."""
-    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    cloudwatch: Any = boto3.client("cloudwatch", region_name=REGION)
     datums = []
     for k in range(SAMPLES):
         t = END - (SAMPLES - k) * STEP
