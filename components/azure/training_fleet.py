@@ -1,0 +1,406 @@
+"""`finops:azure:GpuTrainingFleet`: GPU training nodes in a Flexible scale set with Spot Priority Mix.
+
+What it creates (children named `<name>-<role>`):
+
+- `<name>-rg`: a resource group, unless `resource_group_name` names an existing one.
+- `<name>-nsg`, `<name>-vnet`, `<name>-subnet`: a private network (no inbound rule beyond
+  Azure's defaults), unless `subnet_id` names an existing subnet. Nodes get no public IP, so
+  the subnet needs outbound access (NAT gateway or firewall) for cloud-init to install the
+  agent; Azure's implicit default outbound access is being retired.
+- `<name>-vmss`: a `VirtualMachineScaleSet` in Flexible orchestration, `sku.capacity =
+  node_count`, a system-assigned managed identity (it holds no role: grant
+  `identity_principal_id` `Storage Blob Data Contributor` on your checkpoint container),
+  `priority = "Spot"`, `eviction_policy` (Delete by default), `max_price = -1`
+  (pay up to the pay-as-you-go price: evicted for capacity only, never for price), custom data
+  that installs the finops agent with `[metadata] provider = "azure"` (it watches Scheduled
+  Events for `Preempt`), and tags on every resource.
+
+How on-demand fallback works on Azure: Spot Priority Mix makes one scale set a real mixed
+fleet. `base_regular_priority_count = on_demand_base` VMs are always regular (pay-as-you-go)
+and `regular_priority_percentage_above_base` of the rest too (0 by default: the rest is spot).
+When Azure evicts spot VMs, the scale set's spot restore policy (`spot_restore_policy`,
+enabled, for `spot_restore_timeout_minutes`) keeps trying to re-create them as spot VMs when
+capacity returns, so reversion to spot is the platform's job, not a controller's. What Azure
+does not do is replace missing spot VMs with regular ones: the guaranteed floor is the
+regular part of the mix. A fleet that must not shrink sets `on_demand_base` (or
+`regular_percent_above_base`) to what it cannot lose. Capacity `on-demand` is a plain
+Regular-priority scale set; `spot-only` has no regular VMs at all.
+"""
+
+import base64
+from enum import StrEnum
+from typing import Required, TypedDict, TypeVar
+
+import pulumi
+import pulumi_azure_native as azure_native
+
+from components.gcp.agent_script import agent_bootstrap_script
+from finops import catalog
+from finops import tags as tag_schema
+from finops.catalog import InstanceInfo
+from finops.config import Capacity
+from finops.errors import CatalogError, did_you_mean
+
+DEFAULT_LOCATION = "eastus"
+# Ubuntu 22.04 HPC image (Microsoft's DSVM publisher): NVIDIA driver, CUDA, InfiniBand stack.
+DEFAULT_IMAGE = ("microsoft-dsvm", "ubuntu-hpc", "2204", "latest")
+NETWORK_API_VERSION = "2020-11-01"  # required by Flexible scale sets that create their NICs
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class AzureEvictionPolicy(StrEnum):
+    """What Azure does with an evicted Spot VM."""
+
+    DELETE = "Delete"
+    """The VM and its disks are deleted: nothing is billed and no core quota held until spot
+    restore re-creates it. Default."""
+    DEALLOCATE = "Deallocate"
+    """The VM is stopped and deallocated: its disks are kept (and billed) and its cores still
+    count against the Spot quota."""
+
+
+class AzureGpuTrainingFleetArgs(TypedDict, total=False):
+    """Arguments of `finops:azure:GpuTrainingFleet`."""
+
+    model_version: Required[str]
+    """The model version the fleet trains; written as the `ModelVersion` tag."""
+    node_count: Required[int]
+    """VMs in the scale set (`sku.capacity`; the stack config's `nodes.desired`)."""
+    admin_ssh_public_key: Required[str]
+    """OpenSSH public key of the admin user (password login is disabled)."""
+    vm_size: str
+    """A GPU VM size from the catalog: `Standard_NC4as_T4_v3`, `Standard_NV36ads_A10_v5`,
+    `Standard_NC24ads_A100_v4`... Or give `accelerator`."""
+    accelerator: str
+    """An accelerator model (`T4`, `A10`, `A100-80GB`...): the cheapest size in the location
+    with `accelerators_per_node` of them is used."""
+    accelerators_per_node: int
+    """Accelerators per VM when picking by `accelerator`; default 1."""
+    capacity: Capacity
+    """spot-with-fallback (default), spot-only or on-demand."""
+    on_demand_base: int
+    """VMs always on regular priority (`base_regular_priority_count`); default 0."""
+    regular_percent_above_base: int
+    """Percent of the VMs above the base on regular priority
+    (`regular_priority_percentage_above_base`); default 0 (all spot)."""
+    location: str
+    """Azure region; default the stack's `azure-native:location`, else eastus."""
+    resource_group_name: str
+    """Existing resource group to use; default: one is created."""
+    subnet_id: str
+    """Existing subnet (ARM id) with outbound access; default: a VNet and subnet are created."""
+    eviction_policy: AzureEvictionPolicy
+    """Delete (default) or Deallocate."""
+    spot_restore_timeout_minutes: int
+    """How long spot restore keeps trying to re-create evicted spot VMs; default 60."""
+    admin_username: str
+    """Admin user; default `azureuser`."""
+    os_disk_size_gb: int
+    """OS disk size, GB; default 128."""
+    image_publisher: str
+    """Marketplace image publisher; default `microsoft-dsvm`."""
+    image_offer: str
+    """Marketplace image offer; default `ubuntu-hpc`."""
+    image_sku: str
+    """Marketplace image SKU; default `2204`."""
+    image_version: str
+    """Marketplace image version; default `latest`."""
+    agent_package: str
+    """pip requirement cloud-init installs the agent from; default `finops[agent]`."""
+    tags: dict[str, str]
+    """Extra canonical tags (Project, Team, Environment...); the stack transform adds the
+    stack's tags too."""
+
+
+_COMPONENT = "finops:azure:GpuTrainingFleet"
+
+
+def _vm_size(
+    where: str,
+    location: str,
+    vm_size: str | None,
+    accelerator: str | None,
+    count: int,
+    spot: bool,
+) -> InstanceInfo:
+    if bool(vm_size) == bool(accelerator):
+        raise ValueError(
+            f"{where}: give exactly one of vm_size or accelerator "
+            f"(got vm_size={vm_size!r}, accelerator={accelerator!r})"
+        )
+    if vm_size:
+        try:
+            return catalog.lookup(vm_size, location, cloud="azure")
+        except CatalogError as exc:
+            raise ValueError(f"{where}: vm_size {vm_size!r}: {exc}") from None
+    assert accelerator is not None
+    if count < 1:
+        raise ValueError(f"{where}: accelerators_per_node must be >= 1 (got {count})")
+    try:
+        offers = catalog.cheapest(accelerator, count, spot=spot, cloud="azure", region=location)
+    except CatalogError as exc:
+        raise ValueError(f"{where}: accelerator {accelerator!r}: {exc}") from None
+    if not offers:
+        elsewhere = sorted({i.region for i in catalog.cheapest(accelerator, count, cloud="azure")})
+        raise ValueError(
+            f"{where}: no Azure VM size with {count} x {accelerator} in {location}; "
+            f"offered in: {', '.join(elsewhere) or 'no location'}"
+        )
+    exact = [i for i in offers if i.accelerator_count == count]
+    return (exact or offers)[0]
+
+
+def _enum_arg(where: str, field: str, value: object, enum: type[E], default: E) -> E:
+    """`value` as a member of `enum` (strings accepted); ValueError naming the allowed values."""
+    if value is None:
+        return default
+    try:
+        return enum(str(value))
+    except ValueError:
+        allowed = [member.value for member in enum]
+        raise ValueError(
+            f"{where}: {field} {value!r} is not one of {', '.join(allowed)}"
+            f"{did_you_mean(str(value), allowed)}"
+        ) from None
+
+
+class AzureGpuTrainingFleet(pulumi.ComponentResource):
+    """GPU training VMs in a Flexible scale set: Spot Priority Mix (regular base + spot),
+    spot restore, managed identity, no public IP, and the finops agent."""
+
+    vm_size: pulumi.Output[str]
+    """The VM size of every node."""
+    scale_set_id: pulumi.Output[str]
+    """ARM id of the scale set."""
+    resource_group_name: pulumi.Output[str]
+    """Resource group of the fleet."""
+    identity_principal_id: pulumi.Output[str]
+    """Principal id of the nodes' managed identity (for role assignments)."""
+
+    def __init__(
+        self,
+        name: str,
+        args: AzureGpuTrainingFleetArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        where = f"{_COMPONENT} {name!r}"
+        model_version = args.get("model_version") or ""
+        if not model_version:
+            raise ValueError(f"{where}: model_version is required (got {model_version!r})")
+        ssh_key = (args.get("admin_ssh_public_key") or "").strip()
+        if not ssh_key.startswith(("ssh-rsa ", "ssh-ed25519 ", "ecdsa-sha2-")):
+            raise ValueError(
+                f"{where}: admin_ssh_public_key must be an OpenSSH public key "
+                f"('ssh-rsa ...' or 'ssh-ed25519 ...'); got {ssh_key[:20]!r}"
+            )
+        capacity = _enum_arg(
+            where, "capacity", args.get("capacity"), Capacity, Capacity.SPOT_WITH_FALLBACK
+        )
+        eviction = _enum_arg(
+            where,
+            "eviction_policy",
+            args.get("eviction_policy"),
+            AzureEvictionPolicy,
+            AzureEvictionPolicy.DELETE,
+        )
+        node_count = int(args["node_count"])
+        on_demand_base = int(args.get("on_demand_base") or 0)
+        percent_above = int(args.get("regular_percent_above_base") or 0)
+        restore_minutes = int(args.get("spot_restore_timeout_minutes") or 60)
+        disk_gb = int(args.get("os_disk_size_gb") or 128)
+        if node_count < 0:
+            raise ValueError(f"{where}: node_count must be >= 0 (got {node_count})")
+        if not 0 <= on_demand_base <= node_count:
+            raise ValueError(
+                f"{where}: on_demand_base must be between 0 and node_count ({node_count}) "
+                f"(got {on_demand_base})"
+            )
+        if not 0 <= percent_above <= 100:
+            raise ValueError(
+                f"{where}: regular_percent_above_base must be 0..100 (got {percent_above})"
+            )
+        if capacity == Capacity.SPOT_ONLY and (on_demand_base or percent_above):
+            raise ValueError(
+                f"{where}: on_demand_base {on_demand_base} / regular_percent_above_base "
+                f"{percent_above} contradict capacity spot-only; use spot-with-fallback"
+            )
+        if restore_minutes < 1:
+            raise ValueError(
+                f"{where}: spot_restore_timeout_minutes must be >= 1 (got {restore_minutes})"
+            )
+        if disk_gb < 30:
+            raise ValueError(f"{where}: os_disk_size_gb must be >= 30 (got {disk_gb})")
+        location = (
+            args.get("location")
+            or pulumi.Config("azure-native").get("location")
+            or DEFAULT_LOCATION
+        )
+        info = _vm_size(
+            where,
+            location,
+            args.get("vm_size"),
+            args.get("accelerator"),
+            int(args.get("accelerators_per_node") or 1),
+            capacity != Capacity.ON_DEMAND,
+        )
+        admin = args.get("admin_username") or "azureuser"
+        agent_package = args.get("agent_package") or "finops[agent]"
+
+        super().__init__("finops:azure:GpuTrainingFleet", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        canonical_tags = {**(args.get("tags") or {}), "ModelVersion": model_version}
+        tags = tag_schema.spell(canonical_tags, "azure")
+
+        group_name: pulumi.Input[str]
+        if args.get("resource_group_name"):
+            group_name = str(args["resource_group_name"])
+        else:
+            group = azure_native.resources.ResourceGroup(
+                f"{name}-rg", location=location, tags=tags, opts=child
+            )
+            group_name = group.name
+
+        subnet_id: pulumi.Input[str]
+        if args.get("subnet_id"):
+            subnet_id = str(args["subnet_id"])
+        else:
+            nsg = azure_native.network.NetworkSecurityGroup(
+                f"{name}-nsg",
+                resource_group_name=group_name,
+                location=location,
+                security_rules=[],
+                tags=tags,
+                opts=child,
+            )
+            vnet = azure_native.network.VirtualNetwork(
+                f"{name}-vnet",
+                resource_group_name=group_name,
+                location=location,
+                address_space=azure_native.network.AddressSpaceArgs(
+                    address_prefixes=["10.42.0.0/16"]
+                ),
+                tags=tags,
+                opts=child.merge(pulumi.ResourceOptions(ignore_changes=["subnets"])),
+            )
+            subnet = azure_native.network.Subnet(
+                f"{name}-subnet",
+                resource_group_name=group_name,
+                virtual_network_name=vnet.name,
+                address_prefix="10.42.0.0/20",
+                network_security_group=azure_native.network.NetworkSecurityGroupArgs(id=nsg.id),
+                opts=child,
+            )
+            subnet_id = subnet.id
+
+        spot = capacity != Capacity.ON_DEMAND
+        script = agent_bootstrap_script(
+            "azure", {**canonical_tags, "finops:fleet": name}, agent_package
+        )
+        publisher, offer, sku, version = DEFAULT_IMAGE
+        profile = azure_native.compute.VirtualMachineScaleSetVMProfileArgs(
+            priority="Spot" if spot else "Regular",
+            eviction_policy=eviction.value if spot else None,
+            billing_profile=azure_native.compute.BillingProfileArgs(max_price=-1) if spot else None,
+            os_profile=azure_native.compute.VirtualMachineScaleSetOSProfileArgs(
+                computer_name_prefix=name[:15],
+                admin_username=admin,
+                custom_data=base64.b64encode(script.encode()).decode(),
+                linux_configuration=azure_native.compute.LinuxConfigurationArgs(
+                    disable_password_authentication=True,
+                    ssh=azure_native.compute.SshConfigurationArgs(
+                        public_keys=[
+                            azure_native.compute.SshPublicKeyArgs(
+                                path=f"/home/{admin}/.ssh/authorized_keys", key_data=ssh_key
+                            )
+                        ]
+                    ),
+                ),
+            ),
+            storage_profile=azure_native.compute.VirtualMachineScaleSetStorageProfileArgs(
+                image_reference=azure_native.compute.ImageReferenceArgs(
+                    publisher=args.get("image_publisher") or publisher,
+                    offer=args.get("image_offer") or offer,
+                    sku=args.get("image_sku") or sku,
+                    version=args.get("image_version") or version,
+                ),
+                os_disk=azure_native.compute.VirtualMachineScaleSetOSDiskArgs(
+                    create_option="FromImage",
+                    caching=azure_native.compute.CachingTypes.READ_WRITE,
+                    delete_option="Delete",
+                    disk_size_gb=disk_gb,
+                    managed_disk=azure_native.compute.VirtualMachineScaleSetManagedDiskParametersArgs(
+                        storage_account_type="StandardSSD_LRS"
+                    ),
+                ),
+            ),
+            network_profile=azure_native.compute.VirtualMachineScaleSetNetworkProfileArgs(
+                network_api_version=NETWORK_API_VERSION,
+                network_interface_configurations=[
+                    azure_native.compute.VirtualMachineScaleSetNetworkConfigurationArgs(
+                        name=f"{name}-nic",
+                        primary=True,
+                        delete_option="Delete",
+                        ip_configurations=[
+                            # No public_ip_address_configuration: nodes have no public IP.
+                            azure_native.compute.VirtualMachineScaleSetIPConfigurationArgs(
+                                name=f"{name}-ip",
+                                primary=True,
+                                subnet=azure_native.compute.ApiEntityReferenceArgs(id=subnet_id),
+                            )
+                        ],
+                    )
+                ],
+            ),
+            scheduled_events_profile=azure_native.compute.ScheduledEventsProfileArgs(
+                terminate_notification_profile=azure_native.compute.TerminateNotificationProfileArgs(
+                    enable=True, not_before_timeout="PT5M"
+                )
+            ),
+        )
+        scale_set = azure_native.compute.VirtualMachineScaleSet(
+            f"{name}-vmss",
+            resource_group_name=group_name,
+            location=location,
+            orchestration_mode="Flexible",
+            platform_fault_domain_count=1,
+            sku=azure_native.compute.SkuArgs(
+                name=info.instance_type, tier="Standard", capacity=node_count
+            ),
+            identity=azure_native.compute.VirtualMachineScaleSetIdentityArgs(
+                type=azure_native.compute.ResourceIdentityType.SYSTEM_ASSIGNED
+            ),
+            priority_mix_policy=(
+                azure_native.compute.PriorityMixPolicyArgs(
+                    base_regular_priority_count=on_demand_base,
+                    regular_priority_percentage_above_base=percent_above,
+                )
+                if spot
+                else None
+            ),
+            spot_restore_policy=(
+                azure_native.compute.SpotRestorePolicyArgs(
+                    enabled=True, restore_timeout=f"PT{restore_minutes}M"
+                )
+                if spot
+                else None
+            ),
+            virtual_machine_profile=profile,
+            tags=tags,
+            opts=child,
+        )
+
+        self.vm_size = pulumi.Output.from_input(info.instance_type)
+        self.scale_set_id = scale_set.id
+        self.resource_group_name = pulumi.Output.from_input(group_name)
+        self.identity_principal_id = scale_set.identity.apply(
+            lambda identity: (identity.principal_id if identity else None) or ""
+        )
+        self.register_outputs(
+            {
+                "vm_size": self.vm_size,
+                "scale_set_id": self.scale_set_id,
+                "resource_group_name": self.resource_group_name,
+                "identity_principal_id": self.identity_principal_id,
+            }
+        )
