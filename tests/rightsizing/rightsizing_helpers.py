@@ -74,3 +74,60 @@ def gpu(
         idle_hours_share=idle,
         work_per_hour=work or {},
     )
+
+
+def window_record(
+    *,
+    instance_id: str,
+    instance_type: str,
+    fleet_name: str,
+    gpu_index: int,
+    start: float,
+    util: float,
+    memory_gib: float,
+    work: dict[str, float] | None = None,
+    seconds: float = 60.0,
+) -> dict[str, Any]:
+    """One agent window record (agents/SPOOL_FORMAT.md, schema_version 1)."""
+    memory = memory_gib * 1024**3
+
+    def stats(value: float, low: float | None = None) -> dict[str, float]:
+        return {"min": value if low is None else low, "mean": value, "p95": value, "max": value}
+
+    return {
+        "schema_version": 1,
+        "record_id": f"{instance_id}/GPU-{gpu_index}/{start:.3f}",
+        "window_start": start,
+        "window_end": start + seconds,
+        "cloud": "aws",
+        "instance_id": instance_id,
+        "instance_type": instance_type,
+        "region": "us-east-1",
+        "lifecycle": "on-demand",
+        "hostname": "ip-10-0-0-5",
+        "tags": {"finops:fleet": fleet_name},
+        "gpu_index": gpu_index,
+        "gpu_uuid": f"GPU-{gpu_index}",
+        "gpu_name": "Tesla V100-SXM2-16GB",
+        "lost": False,
+        "sample_count": 60,
+        "memory_total_bytes": 16 * 1024**3,
+        "gpu_util_percent": stats(util, 0.0),
+        "mem_util_percent": stats(util / 2),
+        "memory_used_bytes": stats(memory),
+        "power_watts": stats(100.0),
+        "temperature_celsius": stats(50.0),
+        "sm_clock_mhz": stats(1300.0),
+        "sm_active_ratio": None,
+        "tensor_active_ratio": None,
+        "process_count": stats(1.0),
+        "idle": util == 0,
+        "idle_sample_ratio": 1.0 if util == 0 else 0.0,
+        "ecc_corrected_volatile": 0,
+        "ecc_uncorrected_volatile": 0,
+        "xid_error_count": 0,
+        "xid_last": None,
+        "work_units": work or {},
+        "interruption_action": None,
+        "a_future_field": "ignored",
+    }
