@@ -1,12 +1,77 @@
-"""Compose the AZURE components a stack's config asks for."""
+"""Compose the Azure components a stack's config asks for.
+
+Every training fleet with `cloud: azure` -> `components.azure.GpuTrainingFleet`, named as the
+fleet. (Inference endpoints and budgets support aws and gcp only; the stack-config schema
+rejects `cloud: azure` endpoints.)
+
+The admin SSH public key of the fleets comes from the stack config key
+`finops:azureSshPublicKey`. When it is absent during a preview (the offline engine,
+`pulumi preview`) a placeholder key is used and a warning says so; an update without it stops
+with an error.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from finops.config import StackConfig
+import pulumi
+
+from components.azure import AzureGpuTrainingFleetArgs, GpuTrainingFleet
+from finops.config import Cloud, StackConfig
+
+SSH_KEY_KEY = "azureSshPublicKey"
+PLACEHOLDER_SSH_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFinopsPreviewPlaceholderKeyNotForUse preview"
+)
+
+
+def admin_ssh_public_key() -> str:
+    """`finops:azureSshPublicKey`, or a placeholder during a preview (with a warning)."""
+    configured = pulumi.Config("finops").get(SSH_KEY_KEY)
+    if configured:
+        return configured
+    if pulumi.runtime.is_dry_run():
+        pulumi.log.warn(
+            f"finops:{SSH_KEY_KEY} is not set: Azure fleets use a placeholder admin SSH key in "
+            "this preview; set it before `pulumi up`"
+        )
+        return PLACEHOLDER_SSH_KEY
+    raise ValueError(
+        f"finops:{SSH_KEY_KEY} is required for Azure fleets: "
+        f'pulumi config set finops:{SSH_KEY_KEY} "$(cat ~/.ssh/id_ed25519.pub)"'
+    )
 
 
 def build(config: StackConfig) -> dict[str, Any]:
-    """Create the AZURE resources of `config`; returns the stack exports."""
-    return {}
+    """Create the Azure resources of `config`; returns the stack exports."""
+    exports: dict[str, Any] = {}
+    fleets = [f for f in config.training_fleets if f.cloud == Cloud.AZURE]
+    if not fleets:
+        return exports
+    ssh_key = admin_ssh_public_key()
+    tags = config.tags.as_dict()
+    for fleet in fleets:
+        if fleet.instance_types and len(fleet.instance_types) > 1:
+            raise ValueError(
+                f"finops:trainingFleets {fleet.name!r}: an Azure fleet takes one VM size "
+                f"(a scale set's sku has one); got {fleet.instance_types}"
+            )
+        fleet_args: AzureGpuTrainingFleetArgs = {
+            "model_version": fleet.model_version,
+            "node_count": fleet.nodes.desired,
+            "admin_ssh_public_key": ssh_key,
+            "capacity": fleet.capacity,
+            "on_demand_base": fleet.on_demand_base,
+            "location": config.region(Cloud.AZURE, fleet.region),
+            "tags": tags,
+        }
+        if fleet.instance_types:
+            fleet_args["vm_size"] = fleet.instance_types[0]
+        else:
+            assert fleet.accelerator is not None
+            fleet_args["accelerator"] = fleet.accelerator
+            fleet_args["accelerators_per_node"] = fleet.accelerators_per_node or 1
+        component = GpuTrainingFleet(fleet.name, fleet_args)
+        exports[f"{fleet.name}-vm-size"] = component.vm_size
+        exports[f"{fleet.name}-scale-set"] = component.scale_set_id
+    return exports

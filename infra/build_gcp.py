@@ -1,12 +1,130 @@
-"""Compose the GCP components a stack's config asks for."""
+"""Compose the GCP components a stack's config asks for.
+
+- every training fleet with `cloud: gcp` -> `components.gcp.GpuTrainingFleet`, named as the fleet;
+- every inference endpoint with `cloud: gcp` -> `components.gcp.TpuInferenceEndpoint` (GCP
+  endpoints run on TPU VMs: `instanceType` is a TPU type such as `v5litepod-4`, or
+  `accelerator` a TPU generation such as `TPU-v5e`);
+- every budget with `cloud: gcp` -> `components.gcp.ProjectBudget`, named `<project>-budget`.
+
+The billing account of the budgets comes from the stack config key `finops:gcpBillingAccount`.
+When it is absent during a preview (the offline engine, `pulumi preview`) a placeholder id is
+used and a warning says so; an update without it stops with an error.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from finops.config import StackConfig
+import pulumi
+
+from components.gcp import (
+    GcpGpuTrainingFleetArgs,
+    GcpProjectBudgetArgs,
+    GpuTrainingFleet,
+    ProjectBudget,
+    TpuInferenceEndpoint,
+    TpuInferenceEndpointArgs,
+)
+from finops.config import Cloud, StackConfig
+
+BILLING_ACCOUNT_KEY = "gcpBillingAccount"
+PLACEHOLDER_BILLING_ACCOUNT = "000000-000000-000000"
+
+
+def billing_account() -> str:
+    """`finops:gcpBillingAccount`, or a placeholder during a preview (with a warning)."""
+    configured = pulumi.Config("finops").get(BILLING_ACCOUNT_KEY)
+    if configured:
+        return configured
+    if pulumi.runtime.is_dry_run():
+        pulumi.log.warn(
+            f"finops:{BILLING_ACCOUNT_KEY} is not set: GCP budgets use the placeholder billing "
+            f"account {PLACEHOLDER_BILLING_ACCOUNT} in this preview; set it before `pulumi up`"
+        )
+        return PLACEHOLDER_BILLING_ACCOUNT
+    raise ValueError(
+        f"finops:{BILLING_ACCOUNT_KEY} is required for GCP budgets: "
+        f"pulumi config set finops:{BILLING_ACCOUNT_KEY} XXXXXX-XXXXXX-XXXXXX"
+    )
 
 
 def build(config: StackConfig) -> dict[str, Any]:
     """Create the GCP resources of `config`; returns the stack exports."""
-    return {}
+    exports: dict[str, Any] = {}
+    tags = config.tags.as_dict()
+    for fleet in config.training_fleets:
+        if fleet.cloud != Cloud.GCP:
+            continue
+        if fleet.instance_types and len(fleet.instance_types) > 1:
+            raise ValueError(
+                f"finops:trainingFleets {fleet.name!r}: a GCP fleet takes one instance type "
+                f"(a managed instance group's template has one machine type); "
+                f"got {fleet.instance_types}"
+            )
+        fleet_args: GcpGpuTrainingFleetArgs = {
+            "model_version": fleet.model_version,
+            "node_count": fleet.nodes.desired,
+            "capacity": fleet.capacity,
+            "on_demand_base": fleet.on_demand_base,
+            "region": config.region(Cloud.GCP, fleet.region),
+            "checkpoint_retention_days": fleet.checkpoint_retention_days,
+            "tags": tags,
+        }
+        if fleet.instance_types:
+            fleet_args["instance_type"] = fleet.instance_types[0]
+        else:
+            assert fleet.accelerator is not None
+            fleet_args["accelerator"] = fleet.accelerator
+            fleet_args["accelerators_per_node"] = fleet.accelerators_per_node or 1
+        component = GpuTrainingFleet(fleet.name, fleet_args)
+        exports[f"{fleet.name}-machine-type"] = component.machine_type
+        exports[f"{fleet.name}-checkpoint-bucket"] = component.checkpoint_bucket
+        if component.spot_group is not None:
+            exports[f"{fleet.name}-spot-group"] = component.spot_group
+        if component.on_demand_group is not None:
+            exports[f"{fleet.name}-on-demand-group"] = component.on_demand_group
+
+    for endpoint in config.inference_endpoints:
+        if endpoint.cloud != Cloud.GCP:
+            continue
+        endpoint_args: TpuInferenceEndpointArgs = {
+            "model_version": endpoint.model_version,
+            "replicas_min": endpoint.replicas.min,
+            "replicas_max": endpoint.replicas.max,
+            "region": config.region(Cloud.GCP, endpoint.region),
+            "tags": tags,
+        }
+        if endpoint.instance_type:
+            endpoint_args["accelerator_type"] = endpoint.instance_type
+        else:
+            assert endpoint.accelerator is not None
+            endpoint_args["accelerator"] = endpoint.accelerator
+        if endpoint.model_memory_gib:
+            endpoint_args["model_memory_gib"] = endpoint.model_memory_gib
+        if endpoint.image:
+            endpoint_args["image"] = endpoint.image
+        if endpoint.model_data_url:
+            endpoint_args["model_data_url"] = endpoint.model_data_url
+        tpu = TpuInferenceEndpoint(endpoint.name, endpoint_args)
+        exports[f"{endpoint.name}-accelerator-type"] = tpu.accelerator_type
+        exports[f"{endpoint.name}-vms"] = tpu.vm_names
+
+    gcp_budgets = [b for b in config.budgets if b.cloud == Cloud.GCP]
+    account = billing_account() if gcp_budgets else ""
+    for budget in gcp_budgets:
+        if budget.enforce:
+            pulumi.log.warn(
+                f"finops:budgets {budget.project!r}: enforce is not built on GCP; "
+                "the budget alerts (e-mail, Pub/Sub) but scales nothing down"
+            )
+        budget_args: GcpProjectBudgetArgs = {
+            "project": budget.project,
+            "monthly_limit_usd": budget.monthly_limit_usd,
+            "billing_account": account,
+            "notify_emails": list(budget.notify),
+            "thresholds_percent": list(budget.thresholds_percent),
+            "tags": tags,
+        }
+        component_budget = ProjectBudget(f"{budget.project}-budget", budget_args)
+        exports[f"{budget.project}-gcp-budget"] = component_budget.budget_name
+    return exports
