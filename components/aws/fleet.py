@@ -8,6 +8,7 @@ from typing import Any, NotRequired, TypedDict
 
 import pulumi
 import pulumi_aws as aws
+
 from components.aws import _common
 from components.aws.lambdas import fallback_controller
 from components.aws.user_data import AGENT_METRIC_NAMESPACE, FLEET_TAG, user_data

@@ -10,7 +10,9 @@ topic that the budget notifies only at 100 % of ACTUAL cost. For every group tag
   desired, when, why) the first time, so an operator can restore them and a second run does
   not overwrite them with zeros;
 - sets MinSize and DesiredCapacity to 0 (MaxSize is kept so that restoring is one call);
-- logs one JSON line per group and returns the whole record.
+- logs one JSON line per group, publishes the whole record to the project's alerts topic
+  (`ALERTS_TOPIC_ARN`, when set) so that whoever gets the budget alerts learns what stopped,
+  and returns it.
 
 The spot fallback controller honours the tag and keeps a stopped fleet at zero. Running it
 again changes nothing (idempotent). To resume: restore the sizes and delete the tag.
@@ -95,4 +97,16 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda entry point for the enforcement topic's messages."""
     import boto3
 
-    return enforce(boto3.client("autoscaling"), os.environ["PROJECT"], _reason(event))
+    project = os.environ["PROJECT"]
+    record = enforce(boto3.client("autoscaling"), project, _reason(event))
+    topic = os.environ.get("ALERTS_TOPIC_ARN")
+    if topic:
+        report(boto3.client("sns"), topic, record)
+    return record
+
+
+def report(client: Any, topic_arn: str, record: dict[str, Any]) -> None:
+    """Publish what `enforce` did to the alerts topic."""
+    stopped = [g["group"] for g in record["groups"] if g["changed"]]
+    subject = f"finops: budget enforced for {record['project']}: {len(stopped)} group(s) to zero"
+    client.publish(TopicArn=topic_arn, Subject=subject[:100], Message=json.dumps(record, indent=2))

@@ -1,0 +1,428 @@
+"""`finops:aws:ProjectBudget`: a monthly AWS Budgets cost budget on the project's
+cost-allocation tag, anomaly detection, and optional enforcement (fleets to zero)."""
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, NotRequired, TypedDict
+
+import pulumi
+import pulumi_aws as aws
+
+from components.aws import _common
+from components.aws.lambdas import budget_enforcer
+from finops import tags as tag_schema
+from finops.config import Budget, StackConfig
+
+TYPE_TOKEN = "finops:aws:ProjectBudget"
+PROJECT_TAG = "Project"
+NOTIFICATION_TYPES = ("ACTUAL", "FORECASTED")
+MAX_NOTIFICATIONS = 5  # AWS Budgets: notifications per budget
+MAX_EMAILS = 10  # AWS Budgets: e-mail subscribers per notification
+ENFORCE_AT_PERCENT = 100.0
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Cost-allocation tags finops resources carry; a budget filter on one of them sees nothing
+# until it is activated in the account's billing console or by `CostAllocationTag`.
+COST_ALLOCATION_TAG_KEYS = tag_schema.ALL_KEYS
+
+
+class ProjectBudgetArgs(TypedDict):
+    """Arguments of `finops:aws:ProjectBudget`."""
+
+    project: str
+    """Value of the `Project` cost-allocation tag the budget follows."""
+    monthly_limit_usd: float
+    """Monthly cost limit, USD."""
+    notify_emails: list[str]
+    """E-mail addresses for every notification (at most 10)."""
+    tags: dict[str, str]
+    """The stack's tags, written on every taggable child."""
+    thresholds_percent: NotRequired[list[float]]
+    """Notification thresholds, percent of the limit, each ACTUAL and FORECASTED (default
+    80, 100; at most 5 notifications per budget in all)."""
+    enforce: NotRequired[bool]
+    """At 100 % of ACTUAL cost, scale every Auto Scaling group tagged `Project=<project>` to
+    zero (default false)."""
+    anomaly_threshold_usd: NotRequired[float | None]
+    """Smallest total impact of a cost anomaly worth an alert, USD (default 5 % of the limit,
+    at least 10)."""
+    activate_cost_allocation_tags: NotRequired[bool]
+    """Activate the finops tag keys as cost-allocation tags (default true). Once per account:
+    set false on every other budget of the same account."""
+
+
+@dataclass(frozen=True)
+class BudgetPlan:
+    project: str
+    limit_usd: float
+    emails: list[str]
+    thresholds: list[float]
+    enforce: bool
+    anomaly_threshold_usd: float
+    activate_tags: bool
+
+    def notifications(self) -> list[tuple[str, float]]:
+        """(type, threshold) pairs; enforcement adds ACTUAL 100 % when it is missing."""
+        pairs = [(kind, t) for t in self.thresholds for kind in NOTIFICATION_TYPES]
+        if self.enforce and ("ACTUAL", ENFORCE_AT_PERCENT) not in pairs:
+            pairs.append(("ACTUAL", ENFORCE_AT_PERCENT))
+        return pairs
+
+
+def plan_budget(args: ProjectBudgetArgs) -> BudgetPlan:
+    """Validate `args` (ValueError naming the field, the value and what is allowed)."""
+    raw: dict[str, Any] = dict(args)
+    known = set(ProjectBudgetArgs.__annotations__)
+    for key in raw:
+        if key not in known:
+            raise _common.invalid("args", key, sorted(known))
+    project = str(_common.require(raw, "project"))
+    _common.check_tags(raw.get("tags"), workload=False)
+    limit = raw.get("monthly_limit_usd")
+    if isinstance(limit, bool) or not isinstance(limit, int | float) or limit <= 0:
+        raise _common.invalid("monthly_limit_usd", limit, "allowed: a number of USD above 0")
+    emails = list(raw.get("notify_emails") or [])
+    if not emails or len(emails) > MAX_EMAILS:
+        raise _common.invalid("notify_emails", emails, f"allowed: 1 to {MAX_EMAILS} addresses")
+    for i, email in enumerate(emails):
+        if not _EMAIL.match(str(email)):
+            raise _common.invalid(f"notify_emails[{i}]", email, "allowed: an e-mail address")
+    thresholds = sorted(float(t) for t in raw.get("thresholds_percent") or [80.0, 100.0])
+    for t in thresholds:
+        if not 0 < t <= 1000:
+            raise _common.invalid("thresholds_percent", t, "allowed: percent in (0, 1000]")
+    anomaly = raw.get("anomaly_threshold_usd")
+    if anomaly is None:
+        anomaly = max(10.0, round(float(limit) * 0.05, 2))
+    elif isinstance(anomaly, bool) or not isinstance(anomaly, int | float) or anomaly <= 0:
+        raise _common.invalid("anomaly_threshold_usd", anomaly, "allowed: USD above 0")
+    plan = BudgetPlan(
+        project=project,
+        limit_usd=float(limit),
+        emails=emails,
+        thresholds=list(dict.fromkeys(thresholds)),
+        enforce=bool(raw.get("enforce", False)),
+        anomaly_threshold_usd=float(anomaly),
+        activate_tags=bool(raw.get("activate_cost_allocation_tags", True)),
+    )
+    if len(plan.notifications()) > MAX_NOTIFICATIONS:
+        raise _common.invalid(
+            "thresholds_percent",
+            plan.thresholds,
+            f"AWS Budgets allows {MAX_NOTIFICATIONS} notifications per budget and each "
+            "threshold makes two (ACTUAL, FORECASTED)"
+            + (" plus ACTUAL 100 for enforcement" if plan.enforce else "")
+            + ": give at most 2 thresholds",
+        )
+    return plan
+
+
+def cost_filter_value(project: str) -> str:
+    """The Budgets `TagKeyValue` filter of a project: `user:Project$<project>`."""
+    return f"user:{PROJECT_TAG}${project}"
+
+
+def enforcer_policy_statements(
+    project: str, alerts_topic_arn: pulumi.Input[str], key_arn: pulumi.Input[str]
+) -> list[dict[str, Any]]:
+    """The enforcer may resize and tag only groups tagged with its project."""
+    own_groups = {"StringEquals": {f"autoscaling:ResourceTag/{PROJECT_TAG}": project}}
+    return [
+        {
+            "Sid": "ReadGroups",
+            "Effect": "Allow",
+            "Action": "autoscaling:DescribeAutoScalingGroups",
+            "Resource": "*",  # Describe* has no resource-level permissions
+        },
+        {
+            "Sid": "StopProjectGroups",
+            "Effect": "Allow",
+            "Action": "autoscaling:UpdateAutoScalingGroup",
+            "Resource": "*",
+            "Condition": own_groups,
+        },
+        {
+            "Sid": "RecordOnProjectGroups",
+            "Effect": "Allow",
+            "Action": "autoscaling:CreateOrUpdateTags",
+            "Resource": "*",
+            "Condition": {
+                **own_groups,
+                "ForAllValues:StringEquals": {"aws:TagKeys": [budget_enforcer.ENFORCED_TAG]},
+            },
+        },
+        {
+            "Sid": "ReportToAlerts",
+            "Effect": "Allow",
+            "Action": "sns:Publish",
+            "Resource": alerts_topic_arn,
+        },
+        {
+            "Sid": "EncryptedTopic",
+            "Effect": "Allow",
+            "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+            "Resource": key_arn,
+        },
+    ]
+
+
+class ProjectBudget(pulumi.ComponentResource):
+    """A project's monthly cost budget (ACTUAL and FORECASTED notifications to e-mail and an
+    encrypted SNS topic), a cost anomaly monitor, and optional enforcement."""
+
+    budget_name: pulumi.Output[str]
+    alerts_topic_arn: pulumi.Output[str]
+    """SNS topic of every notification; subscribe chat or paging to it."""
+    anomaly_monitor_arn: pulumi.Output[str]
+    enforcer_function_name: pulumi.Output[str]
+    """The enforcement Lambda ("" without `enforce`)."""
+    cost_allocation_note: pulumi.Output[str]
+    """What must be true in the account for the tag filter to see costs."""
+
+    def __init__(
+        self,
+        name: str,
+        args: ProjectBudgetArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        plan = plan_budget(args)
+        super().__init__(TYPE_TOKEN, name, None, opts)
+        tags = _common.resource_tags(args["tags"], None)
+        child = pulumi.ResourceOptions(parent=self)
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self)).account_id
+
+        key = aws.kms.Key(
+            f"{name}-topic-key",
+            aws.kms.KeyArgs(
+                description=f"finops budget {plan.project}: encrypts its SNS topics",
+                enable_key_rotation=True,
+                deletion_window_in_days=30,
+                policy=account.apply(_key_policy),
+                tags=tags,
+            ),
+            opts=child,
+        )
+        alerts = self._topic(name, "alerts", key, account, tags)
+        enforcement = self._topic(name, "enforcement", key, account, tags) if plan.enforce else None
+
+        notifications = []
+        for kind, threshold in plan.notifications():
+            target = alerts
+            if enforcement is not None and kind == "ACTUAL" and threshold == ENFORCE_AT_PERCENT:
+                target = enforcement  # one SNS subscriber per notification (AWS Budgets)
+            notifications.append(
+                aws.budgets.BudgetNotificationArgs(
+                    notification_type=kind,
+                    comparison_operator="GREATER_THAN",
+                    threshold=threshold,
+                    threshold_type="PERCENTAGE",
+                    subscriber_email_addresses=plan.emails,
+                    subscriber_sns_topic_arns=[target.arn],
+                )
+            )
+        budget = aws.budgets.Budget(
+            f"{name}-budget",
+            aws.budgets.BudgetArgs(
+                budget_type="COST",
+                time_unit="MONTHLY",
+                limit_amount=f"{plan.limit_usd:.2f}",
+                limit_unit="USD",
+                cost_filters=[
+                    aws.budgets.BudgetCostFilterArgs(
+                        name="TagKeyValue", values=[cost_filter_value(plan.project)]
+                    )
+                ],
+                notifications=notifications,
+                tags=tags,
+            ),
+            opts=child,
+        )
+        monitor = aws.costexplorer.AnomalyMonitor(
+            f"{name}-anomaly-monitor",
+            aws.costexplorer.AnomalyMonitorArgs(
+                monitor_type="CUSTOM",
+                monitor_specification=json.dumps(
+                    {
+                        "Tags": {
+                            "Key": PROJECT_TAG,
+                            "Values": [plan.project],
+                            "MatchOptions": ["EQUALS"],
+                        }
+                    }
+                ),
+                tags=tags,
+            ),
+            opts=child,
+        )
+        aws.costexplorer.AnomalySubscription(
+            f"{name}-anomaly-subscription",
+            aws.costexplorer.AnomalySubscriptionArgs(
+                frequency="IMMEDIATE",  # SNS subscribers only; e-mail needs DAILY or WEEKLY
+                monitor_arn_lists=[monitor.arn],
+                subscribers=[
+                    aws.costexplorer.AnomalySubscriptionSubscriberArgs(
+                        type="SNS", address=alerts.arn
+                    )
+                ],
+                threshold_expression=aws.costexplorer.AnomalySubscriptionThresholdExpressionArgs(
+                    dimension=aws.costexplorer.AnomalySubscriptionThresholdExpressionDimensionArgs(
+                        key="ANOMALY_TOTAL_IMPACT_ABSOLUTE",
+                        match_options=["GREATER_THAN_OR_EQUAL"],
+                        values=[f"{plan.anomaly_threshold_usd:g}"],
+                    )
+                ),
+                tags=tags,
+            ),
+            opts=child,
+        )
+        note = (
+            f"budget {plan.project}: filters on cost-allocation tag user:{PROJECT_TAG}, which "
+            "sees no cost until the tag key is active in the account's billing (once per "
+            "account; a key can be activated only after it has appeared on a bill, up to "
+            "24 hours after the first tagged resource)"
+        )
+        if plan.activate_tags:
+            for tag_key in COST_ALLOCATION_TAG_KEYS:
+                aws.costexplorer.CostAllocationTag(
+                    f"{name}-cost-tag-{tag_key.lower()}",
+                    aws.costexplorer.CostAllocationTagArgs(tag_key=tag_key, status="Active"),
+                    opts=child,
+                )
+            note += f"; this stack activates {', '.join(COST_ALLOCATION_TAG_KEYS)}"
+        else:
+            note += "; activation is left to another stack (activate_cost_allocation_tags=false)"
+        pulumi.log.info(note, resource=self)
+
+        self.enforcer_function_name = pulumi.Output.from_input("")
+        if enforcement is not None:
+            self.enforcer_function_name = self._enforcer(name, plan, tags, enforcement, alerts, key)
+        self.budget_name = budget.name
+        self.alerts_topic_arn = alerts.arn
+        self.anomaly_monitor_arn = monitor.arn
+        self.cost_allocation_note = pulumi.Output.from_input(note)
+        self.register_outputs(
+            {
+                "budgetName": self.budget_name,
+                "alertsTopicArn": self.alerts_topic_arn,
+                "anomalyMonitorArn": self.anomaly_monitor_arn,
+                "enforcerFunctionName": self.enforcer_function_name,
+                "costAllocationNote": self.cost_allocation_note,
+            }
+        )
+
+    def _topic(
+        self,
+        name: str,
+        role: str,
+        key: aws.kms.Key,
+        account: pulumi.Output[str],
+        tags: dict[str, str],
+    ) -> aws.sns.Topic:
+        child = pulumi.ResourceOptions(parent=self)
+        topic = aws.sns.Topic(
+            f"{name}-{role}",
+            aws.sns.TopicArgs(kms_master_key_id=key.arn, tags=tags),
+            opts=child,
+        )
+        aws.sns.TopicPolicy(
+            f"{name}-{role}-policy",
+            aws.sns.TopicPolicyArgs(
+                arn=topic.arn,
+                policy=_common.policy_document(
+                    [
+                        {
+                            "Sid": "BudgetsAndAnomalyAlertsPublish",
+                            "Effect": "Allow",
+                            "Principal": {
+                                "Service": ["budgets.amazonaws.com", "costalerts.amazonaws.com"]
+                            },
+                            "Action": "SNS:Publish",
+                            "Resource": topic.arn,
+                            "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+                        }
+                    ]
+                ),
+            ),
+            opts=child,
+        )
+        return topic
+
+    def _enforcer(
+        self,
+        name: str,
+        plan: BudgetPlan,
+        tags: dict[str, str],
+        enforcement: aws.sns.Topic,
+        alerts: aws.sns.Topic,
+        key: aws.kms.Key,
+    ) -> pulumi.Output[str]:
+        child = pulumi.ResourceOptions(parent=self)
+        function, _role = _common.lambda_function(
+            f"{name}-enforcer",
+            "budget_enforcer",
+            description=f"finops budget {plan.project}: scale the project's fleets to zero",
+            role_statements=enforcer_policy_statements(plan.project, alerts.arn, key.arn),
+            environment={"PROJECT": plan.project, "ALERTS_TOPIC_ARN": alerts.arn},
+            tags=tags,
+            parent=self,
+            reserved_concurrency=1,
+        )
+        permission = aws.lambda_.Permission(
+            f"{name}-enforcer-invoke",
+            aws.lambda_.PermissionArgs(
+                action="lambda:InvokeFunction",
+                function=function.name,
+                principal="sns.amazonaws.com",
+                source_arn=enforcement.arn,
+            ),
+            opts=child,
+        )
+        aws.sns.TopicSubscription(
+            f"{name}-enforcer-subscription",
+            aws.sns.TopicSubscriptionArgs(
+                topic=enforcement.arn, protocol="lambda", endpoint=function.arn
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[permission]),
+        )
+        return function.name
+
+
+def _key_policy(account_id: str) -> str:
+    """The topics' key: the account administers it; Budgets and anomaly alerts encrypt with it."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AccountAdministers",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "BudgetsAndAnomalyAlertsEncrypt",
+                    "Effect": "Allow",
+                    "Principal": {"Service": ["budgets.amazonaws.com", "costalerts.amazonaws.com"]},
+                    "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                },
+            ],
+        }
+    )
+
+
+def from_config(
+    budget: Budget, config: StackConfig, *, activate_cost_allocation_tags: bool = True
+) -> ProjectBudgetArgs:
+    """Arguments for one `finops:budgets` entry of a stack."""
+    return {
+        "project": budget.project,
+        "monthly_limit_usd": budget.monthly_limit_usd,
+        "notify_emails": list(budget.notify),
+        "thresholds_percent": list(budget.thresholds_percent),
+        "enforce": budget.enforce,
+        "tags": config.tags.as_dict(),
+        "activate_cost_allocation_tags": activate_cost_allocation_tags,
+    }

@@ -1,0 +1,655 @@
+"""`finops:aws:InferenceEndpoint`: a SageMaker real-time endpoint on Inferentia by default,
+auto-scaled on invocations per instance, able to scale to zero, least-privilege role."""
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, NotRequired, TypedDict
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_aws_native as aws_native
+
+from components.aws import _common
+from finops import catalog
+from finops import config as stack_config
+from finops.config import HOURS_PER_MONTH, StackConfig
+from finops.errors import CatalogError
+
+TYPE_TOKEN = "finops:aws:InferenceEndpoint"
+DEFAULT_INSTANCE_TYPE = "ml.inf2.xlarge"
+VARIANT = "primary"
+# AWS Deep Learning Containers for Hugging Face text generation (account 763104351884).
+DLC_REPOSITORY = "huggingface-pytorch-tgi-inference"
+DLC_TAGS = {
+    "inferentia": "2.1.2-optimum0.0.28-neuronx-py310-ubuntu22.04",
+    "gpu": "2.4.0-tgi3.0.1-gpu-py311-cu124-ubuntu22.04",
+}
+_ECR_IMAGE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
+    r"(?P<repo>[a-z0-9._/-]+?)(?::[\w.-]+|@sha256:[0-9a-f]{64})$"
+)
+_S3_URL = re.compile(r"^s3://(?P<bucket>[a-z0-9.-]{3,63})/(?P<key>.+)$")
+SCALE_IN_COOLDOWN_SECONDS = 300
+SCALE_OUT_COOLDOWN_SECONDS = 60
+COLD_START_NOTE = (
+    "scale to zero: with no copy running, the first request fails "
+    "(NoCapacityInvocationFailures) and starts an instance; the endpoint serves again after "
+    "instance launch + image pull + model load, typically 5-15 minutes on ml.inf2/ml.g5 for "
+    "a 7-13B model. Clients must retry; not for latency-bound traffic."
+)
+
+
+class InferenceEndpointArgs(TypedDict):
+    """Arguments of `finops:aws:InferenceEndpoint`."""
+
+    model_version: str
+    """`ModelVersion` tag of every resource (the model this endpoint serves)."""
+    tags: dict[str, str]
+    """The stack's tags, written on every taggable child."""
+    model_data_url: str
+    """s3:// URL of the model artifact (a .tar.gz, or a prefix ending in "/" for uncompressed
+    models); the execution role may read exactly this."""
+    image: NotRequired[str | None]
+    """ECR image URI of the serving container (default: the AWS Hugging Face TGI container,
+    Neuron build on Inferentia)."""
+    instance_type: NotRequired[str | None]
+    """SageMaker hosting type from the catalog, "ml.*" (default ml.inf2.xlarge)."""
+    accelerator: NotRequired[str | None]
+    """Accelerator model instead of `instance_type`: the catalog's cheapest SageMaker type."""
+    replicas_min: NotRequired[int]
+    """Fewest instances (default 1); 0 scales to zero through an inference component."""
+    replicas_max: NotRequired[int]
+    """Most instances (default 1, at most 100)."""
+    target_invocations_per_instance: NotRequired[int]
+    """Target-tracking goal, invocations per instance per minute (default 100)."""
+    model_memory_gib: NotRequired[float | None]
+    """Accelerator memory the model needs, GiB (for the cheaper-Inferentia advice and the
+    inference component's memory reservation)."""
+    hours_per_month: NotRequired[float]
+    """Hours a month the endpoint runs, for the monthly figures (default 730)."""
+    region: NotRequired[str | None]
+    """AWS region (default: the provider's)."""
+    environment: NotRequired[dict[str, str] | None]
+    """Environment variables of the serving container."""
+
+
+@dataclass(frozen=True)
+class EndpointPlan:
+    instance: catalog.InstanceInfo
+    replicas_min: int
+    replicas_max: int
+    target_invocations: int
+    model_memory_gib: float | None
+    hours_per_month: float
+    region: str | None
+    catalog_region: str
+    model_bucket: str
+    model_key: str
+    image: str | None
+
+    @property
+    def scales_to_zero(self) -> bool:
+        return self.replicas_min == 0
+
+
+def _sagemaker_types(region: str) -> list[str]:
+    return [
+        name
+        for name in catalog.instance_types(cloud="aws", service="sagemaker")
+        if region in catalog.regions(name)
+    ]
+
+
+def resolve_instance(
+    instance_type: str | None, accelerator: str | None, region: str
+) -> catalog.InstanceInfo:
+    """The catalog row of the endpoint's instance type (ValueError naming the field)."""
+    if instance_type and accelerator:
+        raise _common.invalid(
+            "instance_type/accelerator",
+            {"instance_type": instance_type, "accelerator": accelerator},
+            "give one of instance_type or accelerator",
+        )
+    if accelerator:
+        try:
+            model = catalog.accelerator(accelerator).model
+        except CatalogError:
+            known = sorted(
+                {catalog.lookup(t, region).accelerator for t in _sagemaker_types(region)}
+            )
+            raise _common.invalid("accelerator", accelerator, known) from None
+        rows = catalog.cheapest(model, 1, cloud="aws", region=region, service="sagemaker")
+        if not rows:
+            raise _common.invalid(
+                "accelerator", accelerator, f"no SageMaker hosting type with {model} in {region}"
+            )
+        return rows[0]
+    name = instance_type or DEFAULT_INSTANCE_TYPE
+    if not name.startswith("ml."):
+        raise _common.invalid(
+            "instance_type", name, f"a SageMaker type such as ml.{name} (catalog ml.* types)"
+        )
+    try:
+        info = catalog.lookup(name, region, cloud="aws")
+    except CatalogError:
+        raise _common.invalid("instance_type", name, _sagemaker_types(region)) from None
+    if info.service != "sagemaker":
+        raise _common.invalid("instance_type", name, _sagemaker_types(region))
+    return info
+
+
+def plan_endpoint(args: InferenceEndpointArgs) -> EndpointPlan:
+    """Validate `args` (ValueError naming the field, the value and what is allowed)."""
+    raw: dict[str, Any] = dict(args)
+    known = set(InferenceEndpointArgs.__annotations__)
+    for key in raw:
+        if key not in known:
+            raise _common.invalid("args", key, sorted(known))
+    _common.require(raw, "model_version")
+    _common.check_tags(raw.get("tags"), workload=True)
+    url = str(_common.require(raw, "model_data_url"))
+    match = _S3_URL.match(url)
+    if not match:
+        raise _common.invalid("model_data_url", url, "allowed: s3://<bucket>/<key>")
+    image = raw.get("image") or None
+    if image and not _ECR_IMAGE.match(image):
+        raise _common.invalid(
+            "image",
+            image,
+            "allowed: an ECR image URI <account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>",
+        )
+    region = raw.get("region") or None
+    where = region or pulumi.Config("aws").get("region") or catalog.default_region("aws")
+    instance = resolve_instance(raw.get("instance_type"), raw.get("accelerator"), where)
+    replicas_max = _common.check_int("replicas_max", raw.get("replicas_max", 1), 1, 100)
+    replicas_min = _common.check_int("replicas_min", raw.get("replicas_min", 1), 0, replicas_max)
+    target = _common.check_int(
+        "target_invocations_per_instance", raw.get("target_invocations_per_instance", 100), 1
+    )
+    memory = raw.get("model_memory_gib")
+    if memory is not None and (
+        isinstance(memory, bool) or not isinstance(memory, int | float) or memory <= 0
+    ):
+        raise _common.invalid("model_memory_gib", memory, "allowed: GiB above 0")
+    if memory is not None and memory > instance.node_accelerator_memory_gib:
+        raise _common.invalid(
+            "model_memory_gib",
+            memory,
+            f"{instance.instance_type} has {instance.node_accelerator_memory_gib:g} GiB of "
+            "accelerator memory: pick a larger instance_type",
+        )
+    hours = raw.get("hours_per_month", HOURS_PER_MONTH)
+    if isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 < hours <= 744:
+        raise _common.invalid("hours_per_month", hours, "allowed: hours in (0, 744]")
+    return EndpointPlan(
+        instance=instance,
+        replicas_min=replicas_min,
+        replicas_max=replicas_max,
+        target_invocations=target,
+        model_memory_gib=float(memory) if memory is not None else None,
+        hours_per_month=float(hours),
+        region=region,
+        catalog_region=where,
+        model_bucket=match["bucket"],
+        model_key=match["key"],
+        image=image,
+    )
+
+
+def cheaper_inferentia_option(
+    instance_type: str,
+    region: str | None,
+    model_memory_gib: float | None,
+    hours: float = HOURS_PER_MONTH,
+) -> dict[str, Any] | None:
+    """The cheapest SageMaker Inferentia type with enough accelerator memory, when
+    `instance_type` is a GPU type and that Inferentia type costs less; else None.
+
+    Enough memory: `model_memory_gib` when known, else all the GPU type's accelerator memory.
+    Prices are on-demand USD; monthly figures are per instance for `hours` hours.
+    """
+    current = catalog.lookup(instance_type, region)
+    if current.service != "sagemaker" or current.accelerator_info.kind != "gpu":
+        return None
+    need = model_memory_gib or current.node_accelerator_memory_gib
+    candidates = [
+        row
+        for chip in catalog.accelerators()
+        if chip.kind == "inferentia"
+        for row in catalog.cheapest(
+            chip.model, 1, cloud="aws", region=current.region, service="sagemaker"
+        )
+        if row.node_accelerator_memory_gib >= need
+        and row.on_demand_usd_per_hour < current.on_demand_usd_per_hour
+    ]
+    if not candidates:
+        return None
+    best = min(candidates, key=lambda r: (r.on_demand_usd_per_hour, r.instance_type))
+    current_monthly = current.on_demand_usd_per_hour * hours
+    best_monthly = best.on_demand_usd_per_hour * hours
+    return {
+        "instance_type": best.instance_type,
+        "current_instance_type": current.instance_type,
+        "region": current.region,
+        "accelerator_memory_gib": best.node_accelerator_memory_gib,
+        "needed_memory_gib": need,
+        "monthly_usd": round(best_monthly, 2),
+        "current_monthly_usd": round(current_monthly, 2),
+        "monthly_savings_usd": round(current_monthly - best_monthly, 2),
+        "hours_per_month": hours,
+        "note": "Inferentia runs models compiled with the Neuron SDK (optimum-neuron)",
+    }
+
+
+def _default_image_tag(instance: catalog.InstanceInfo) -> str:
+    kind = instance.accelerator_info.kind
+    return DLC_TAGS["inferentia" if kind in ("inferentia", "trainium") else "gpu"]
+
+
+def execution_role_statements(
+    plan: EndpointPlan,
+    repository_arn: pulumi.Input[str],
+    logs_arn: pulumi.Input[str],
+) -> list[dict[str, Any]]:
+    """The endpoint's execution role: pull its image, read its model, write its logs."""
+    key = plan.model_key
+    model_resource = f"arn:aws:s3:::{plan.model_bucket}/{key}" + ("*" if key.endswith("/") else "")
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "PullServingImage",
+            "Effect": "Allow",
+            "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+            "Resource": repository_arn,
+        },
+        {
+            "Sid": "EcrLogin",
+            "Effect": "Allow",
+            "Action": "ecr:GetAuthorizationToken",
+            "Resource": "*",  # no resource-level permissions
+        },
+        {
+            "Sid": "ReadModel",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": model_resource,
+        },
+        {
+            "Sid": "EndpointLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": logs_arn,
+        },
+    ]
+    if key.endswith("/"):
+        statements.append(
+            {
+                "Sid": "ListModelPrefix",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": f"arn:aws:s3:::{plan.model_bucket}",
+                "Condition": {"StringLike": {"s3:prefix": [f"{key}*"]}},
+            }
+        )
+    return statements
+
+
+class InferenceEndpoint(pulumi.ComponentResource):
+    """A SageMaker endpoint (model, endpoint configuration, endpoint) with Application Auto
+    Scaling on invocations per instance; replicas_min 0 scales to zero."""
+
+    endpoint_name: pulumi.Output[str]
+    instance_type: pulumi.Output[str]
+    execution_role_arn: pulumi.Output[str]
+    cheaper_instance_type: pulumi.Output[str]
+    """Cheaper Inferentia type with enough accelerator memory ("" when none)."""
+    cheaper_monthly_savings_usd: pulumi.Output[float]
+    """Monthly saving per instance of `cheaper_instance_type`, USD (0 when none)."""
+
+    def __init__(
+        self,
+        name: str,
+        args: InferenceEndpointArgs,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        plan = plan_endpoint(args)
+        super().__init__(TYPE_TOKEN, name, None, opts)
+        tags = _common.resource_tags(args["tags"], args["model_version"])
+        child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOptions(parent=self)
+        region = plan.region
+        self.cheaper_option = cheaper_inferentia_option(
+            plan.instance.instance_type,
+            plan.catalog_region,
+            plan.model_memory_gib,
+            plan.hours_per_month,
+        )
+        if self.cheaper_option:
+            option = self.cheaper_option
+            pulumi.log.info(
+                f"InferenceEndpoint {name}: {option['instance_type']} "
+                f"({option['accelerator_memory_gib']:g} GiB Inferentia) would cost "
+                f"${option['monthly_usd']:,.2f}/month per instance instead of "
+                f"${option['current_monthly_usd']:,.2f} for {option['current_instance_type']}: "
+                f"${option['monthly_savings_usd']:,.2f} less ({option['note']})",
+                resource=self,
+            )
+        if plan.scales_to_zero:
+            pulumi.log.info(f"InferenceEndpoint {name}: {COLD_START_NOTE}", resource=self)
+
+        account = aws.get_caller_identity_output(opts=invoke).account_id
+        region_name = (
+            pulumi.Output.from_input(region)
+            if region
+            else aws.get_region_output(opts=invoke).region
+        )
+        if plan.image:
+            image: pulumi.Input[str] = plan.image
+            parts = _ECR_IMAGE.match(plan.image)
+            assert parts is not None
+            repository_arn: pulumi.Input[str] = (
+                f"arn:aws:ecr:{parts['region']}:{parts['account']}:repository/{parts['repo']}"
+            )
+        else:
+            prebuilt = aws.sagemaker.get_prebuilt_ecr_image_output(
+                repository_name=DLC_REPOSITORY,
+                image_tag=_default_image_tag(plan.instance),
+                region=region,
+                opts=invoke,
+            )
+            image = prebuilt.registry_path
+            repository_arn = pulumi.Output.concat(
+                "arn:aws:ecr:",
+                region_name,
+                ":",
+                prebuilt.registry_id,
+                ":repository/",
+                DLC_REPOSITORY,
+            )
+        logs_arn = pulumi.Output.concat(
+            "arn:aws:logs:", region_name, ":", account, ":log-group:/aws/sagemaker/*"
+        )
+        role = aws.iam.Role(
+            f"{name}-execution-role",
+            aws.iam.RoleArgs(
+                assume_role_policy=_common.assume_role_policy("sagemaker.amazonaws.com"),
+                description=f"finops inference endpoint {name}: image, model, logs",
+                tags=tags,
+            ),
+            opts=child,
+        )
+        policy = aws.iam.RolePolicy(
+            f"{name}-execution-policy",
+            aws.iam.RolePolicyArgs(
+                role=role.id,
+                policy=_common.policy_document(
+                    execution_role_statements(plan, repository_arn, logs_arn)
+                ),
+            ),
+            opts=child,
+        )
+        model = aws.sagemaker.Model(
+            f"{name}-model",
+            aws.sagemaker.ModelArgs(
+                execution_role_arn=role.arn,
+                primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
+                    image=image,
+                    model_data_url=args["model_data_url"],
+                    environment=dict(args.get("environment") or {}),
+                ),
+                region=region,
+                tags=tags,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )
+        variant = aws.sagemaker.EndpointConfigurationProductionVariantArgs(
+            variant_name=VARIANT,
+            instance_type=plan.instance.instance_type,
+            initial_instance_count=max(1, plan.replicas_min),
+            **(
+                {
+                    "managed_instance_scaling": aws.sagemaker.EndpointConfigurationProductionVariantManagedInstanceScalingArgs(
+                        status="ENABLED",
+                        min_instance_count=0,
+                        max_instance_count=plan.replicas_max,
+                    ),
+                    "routing_configs": [
+                        aws.sagemaker.EndpointConfigurationProductionVariantRoutingConfigArgs(
+                            routing_strategy="LEAST_OUTSTANDING_REQUESTS"
+                        )
+                    ],
+                }
+                if plan.scales_to_zero
+                else {"model_name": model.name, "initial_variant_weight": 1.0}
+            ),
+        )
+        config = aws.sagemaker.EndpointConfiguration(
+            f"{name}-endpoint-config",
+            aws.sagemaker.EndpointConfigurationArgs(
+                production_variants=[variant],
+                # inference components run with the configuration's role
+                execution_role_arn=role.arn if plan.scales_to_zero else None,
+                region=region,
+                tags=tags,
+            ),
+            opts=child,
+        )
+        endpoint = aws.sagemaker.Endpoint(
+            f"{name}-endpoint",
+            aws.sagemaker.EndpointArgs(endpoint_config_name=config.name, region=region, tags=tags),
+            opts=child,
+        )
+        if plan.scales_to_zero:
+            self._inference_component(name, plan, tags, endpoint, model, region)
+        else:
+            self._variant_scaling(name, plan, tags, endpoint, region)
+
+        self.endpoint_name = endpoint.name
+        self.instance_type = pulumi.Output.from_input(plan.instance.instance_type)
+        self.execution_role_arn = role.arn
+        self.cheaper_instance_type = pulumi.Output.from_input(
+            self.cheaper_option["instance_type"] if self.cheaper_option else ""
+        )
+        self.cheaper_monthly_savings_usd = pulumi.Output.from_input(
+            float(self.cheaper_option["monthly_savings_usd"]) if self.cheaper_option else 0.0
+        )
+        self.register_outputs(
+            {
+                "endpointName": self.endpoint_name,
+                "instanceType": self.instance_type,
+                "executionRoleArn": self.execution_role_arn,
+                "cheaperInstanceType": self.cheaper_instance_type,
+                "cheaperMonthlySavingsUsd": self.cheaper_monthly_savings_usd,
+            }
+        )
+
+    def _variant_scaling(
+        self,
+        name: str,
+        plan: EndpointPlan,
+        tags: dict[str, str],
+        endpoint: aws.sagemaker.Endpoint,
+        region: str | None,
+    ) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        target = aws.appautoscaling.Target(
+            f"{name}-scaling-target",
+            aws.appautoscaling.TargetArgs(
+                service_namespace="sagemaker",
+                scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+                resource_id=pulumi.Output.concat("endpoint/", endpoint.name, f"/variant/{VARIANT}"),
+                min_capacity=plan.replicas_min,
+                max_capacity=plan.replicas_max,
+                region=region,
+                tags=tags,
+            ),
+            opts=child,
+        )
+        aws.appautoscaling.Policy(
+            f"{name}-invocations-policy",
+            aws.appautoscaling.PolicyArgs(
+                policy_type="TargetTrackingScaling",
+                service_namespace=target.service_namespace,
+                scalable_dimension=target.scalable_dimension,
+                resource_id=target.resource_id,
+                target_tracking_scaling_policy_configuration=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
+                    target_value=float(plan.target_invocations),
+                    predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
+                        predefined_metric_type="SageMakerVariantInvocationsPerInstance"
+                    ),
+                    scale_in_cooldown=SCALE_IN_COOLDOWN_SECONDS,
+                    scale_out_cooldown=SCALE_OUT_COOLDOWN_SECONDS,
+                ),
+                region=region,
+            ),
+            opts=child,
+        )
+
+    def _inference_component(
+        self,
+        name: str,
+        plan: EndpointPlan,
+        tags: dict[str, str],
+        endpoint: aws.sagemaker.Endpoint,
+        model: aws.sagemaker.Model,
+        region: str | None,
+    ) -> None:
+        """Scale to zero: one inference component (one copy per instance) on an endpoint with
+        managed instance scaling; copies track invocations, a step policy wakes it from zero."""
+        child = pulumi.ResourceOptions(parent=self)
+        component_name = f"{name}-{pulumi.get_stack()}"[:63]
+        memory_gib = plan.model_memory_gib or plan.instance.memory_gib / 2
+        component = aws_native.sagemaker.InferenceComponent(
+            f"{name}-inference-component",
+            aws_native.sagemaker.InferenceComponentArgs(
+                inference_component_name=component_name,
+                endpoint_name=endpoint.name,
+                variant_name=VARIANT,
+                specification=aws_native.sagemaker.InferenceComponentSpecificationArgs(
+                    model_name=model.name,
+                    compute_resource_requirements=aws_native.sagemaker.InferenceComponentComputeResourceRequirementsArgs(
+                        min_memory_required_in_mb=int(
+                            min(memory_gib, plan.instance.memory_gib / 2) * 1024
+                        ),
+                        number_of_accelerator_devices_required=max(
+                            1.0, plan.instance.accelerator_count
+                        ),
+                    ),
+                ),
+                runtime_config=aws_native.sagemaker.InferenceComponentRuntimeConfigArgs(
+                    copy_count=1
+                ),
+                tags=[aws_native.TagArgs(key=k, value=v) for k, v in tags.items()],
+            ),
+            opts=child,
+        )
+        resource_id = pulumi.Output.concat("inference-component/", component_name)
+        target = aws.appautoscaling.Target(
+            f"{name}-scaling-target",
+            aws.appautoscaling.TargetArgs(
+                service_namespace="sagemaker",
+                scalable_dimension="sagemaker:inference-component:DesiredCopyCount",
+                resource_id=resource_id,
+                min_capacity=0,
+                max_capacity=plan.replicas_max,
+                region=region,
+                tags=tags,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[component]),
+        )
+        aws.appautoscaling.Policy(
+            f"{name}-invocations-policy",
+            aws.appautoscaling.PolicyArgs(
+                policy_type="TargetTrackingScaling",
+                service_namespace=target.service_namespace,
+                scalable_dimension=target.scalable_dimension,
+                resource_id=target.resource_id,
+                target_tracking_scaling_policy_configuration=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
+                    target_value=float(plan.target_invocations),
+                    predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
+                        predefined_metric_type="SageMakerInferenceComponentInvocationsPerCopy"
+                    ),
+                    scale_in_cooldown=SCALE_IN_COOLDOWN_SECONDS,
+                    scale_out_cooldown=SCALE_OUT_COOLDOWN_SECONDS,
+                ),
+                region=region,
+            ),
+            opts=child,
+        )
+        wake = aws.appautoscaling.Policy(
+            f"{name}-wake-from-zero",
+            aws.appautoscaling.PolicyArgs(
+                policy_type="StepScaling",
+                service_namespace=target.service_namespace,
+                scalable_dimension=target.scalable_dimension,
+                resource_id=target.resource_id,
+                step_scaling_policy_configuration=aws.appautoscaling.PolicyStepScalingPolicyConfigurationArgs(
+                    adjustment_type="ChangeInCapacity",
+                    metric_aggregation_type="Maximum",
+                    cooldown=SCALE_OUT_COOLDOWN_SECONDS,
+                    step_adjustments=[
+                        aws.appautoscaling.PolicyStepScalingPolicyConfigurationStepAdjustmentArgs(
+                            metric_interval_lower_bound="0", scaling_adjustment=1
+                        )
+                    ],
+                ),
+                region=region,
+            ),
+            opts=child,
+        )
+        aws.cloudwatch.MetricAlarm(
+            f"{name}-no-capacity-alarm",
+            aws.cloudwatch.MetricAlarmArgs(
+                alarm_description=f"requests to {name} found no copy: start one",
+                namespace="AWS/SageMaker",
+                metric_name="NoCapacityInvocationFailures",
+                dimensions={"InferenceComponentName": component_name},
+                statistic="Maximum",
+                period=60,
+                evaluation_periods=1,
+                threshold=1,
+                comparison_operator="GreaterThanOrEqualToThreshold",
+                treat_missing_data="missing",
+                alarm_actions=[wake.arn],
+                region=region,
+                tags=tags,
+            ),
+            opts=child,
+        )
+
+
+def from_config(
+    endpoint: stack_config.InferenceEndpoint, config: StackConfig
+) -> InferenceEndpointArgs:
+    """Arguments for one `finops:inferenceEndpoints` entry of a stack (cloud aws)."""
+    if not endpoint.model_data_url:
+        raise ValueError(
+            f"inferenceEndpoints {endpoint.name}: modelDataUrl is required on AWS "
+            "(s3://<bucket>/<key> of the model artifact)"
+        )
+    args: InferenceEndpointArgs = {
+        "model_version": endpoint.model_version,
+        "tags": config.tags.as_dict(),
+        "model_data_url": endpoint.model_data_url,
+        "replicas_min": endpoint.replicas.min,
+        "replicas_max": endpoint.replicas.max,
+        "target_invocations_per_instance": endpoint.target_invocations_per_instance,
+        "hours_per_month": endpoint.hours_per_month,
+        "region": config.region(endpoint.cloud, endpoint.region),
+    }
+    if endpoint.instance_type:
+        args["instance_type"] = endpoint.instance_type
+    if endpoint.accelerator:
+        args["accelerator"] = endpoint.accelerator
+    if endpoint.image:
+        args["image"] = endpoint.image
+    if endpoint.model_memory_gib:
+        args["model_memory_gib"] = endpoint.model_memory_gib
+    return args
+
+
+def describe_cheaper_option(option: dict[str, Any] | None) -> str:
+    """One line for a preview, or "" when there is nothing cheaper."""
+    if not option:
+        return ""
+    return json.dumps(option, sort_keys=True)
