@@ -239,3 +239,9 @@ def simulate(scenario: SpotScenario, runs: int, seed: int) -> list[SimulatedRun]
     """`runs` independent runs of `scenario`, reproducible for a given seed."""
     rng = random.Random(seed)
     return [simulate_run(scenario, rng) for _ in range(runs)]
+
+
+def best_option(options: Iterable[RunOption], max_wall_hours: float) -> RunOption | None:
+    """The cheapest option per completed run whose expected wall time is within the limit."""
+    fitting = [o for o in options if o.expected_wall_hours <= max_wall_hours]
+    return min(fitting, key=lambda o: (o.expected_usd_per_run, o.expected_wall_hours), default=None)
