@@ -113,11 +113,13 @@ class CloudWatchPublisher:
     """Sends datums with PutMetricData; raises on failure so the shipper backs off and retries."""
 
     def __init__(self, section: CloudWatchSection, region: str) -> None:
-        import boto3
+        # botocore (boto3's engine) directly: boto3's resource layer is not needed here and
+        # costs ~1.5 MB of RSS on every GPU host
+        import botocore.session
         from botocore.config import Config
 
         self.section = section
-        self.client: Any = boto3.client(
+        self.client: Any = botocore.session.get_session().create_client(
             "cloudwatch",
             region_name=section.region or region,
             endpoint_url=section.endpoint_url or None,
@@ -127,6 +129,7 @@ class CloudWatchPublisher:
                 retries={"mode": "standard", "max_attempts": 2},
             ),
         )
+        release_freed_memory()
 
     def metrics_per_record(self, tag_dimensions: int) -> int:
         """Upper bound of datums one record produces (sizes a batch to one request)."""
@@ -142,6 +145,21 @@ class CloudWatchPublisher:
                 Namespace=self.section.namespace, MetricData=datums[start : start + limit]
             )
         return len(datums)
+
+
+def release_freed_memory() -> None:
+    """Return the heap freed after loading botocore's JSON models to the OS (glibc only).
+
+    Creating the client parses several MB of JSON that is dropped right after; without
+    this the agent keeps ~2.5 MB more RSS for its whole life.
+    """
+    import contextlib
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def is_throttle(exc: BaseException) -> bool:

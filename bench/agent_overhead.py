@@ -78,6 +78,8 @@ def main() -> int:
     parser.add_argument(
         "--cloudwatch", action="store_true", help="also ship to a local moto_server"
     )
+    parser.add_argument("--real-nvml", action="store_true", help="use the host's real NVML")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="agent-bench-"))

@@ -191,7 +191,7 @@ def test_prometheus_scrapes_the_agent_and_quantile_over_time_answers(
     prom_port = free_port()
     target = agent.metrics_url.split("/")[2]
     (tmp_path / "prometheus.yml").write_text(
-        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        "global: {scrape_interval: 500ms, evaluation_interval: 1s}\n"
         "scrape_configs:\n"
         f"  - job_name: finops-agent\n    static_configs: [{{targets: ['{target}']}}]\n"
     )

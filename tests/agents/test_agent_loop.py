@@ -240,8 +240,8 @@ def test_replay_runs_a_recorded_trace_through_the_pipeline(tmp_path: Path, fake_
     agent.start()
     agent.run(duration_seconds=10)  # stops when the trace ends
     assert source.exhausted
+    agent.close()  # waits for the export shipper to deliver
     exported = [json.loads(line) for line in (tmp_path / "windows.jsonl").read_text().splitlines()]
-    agent.close()
     assert sum(r["sample_count"] for r in exported if r["gpu_index"] == 4) == 3
     assert {r["gpu_util_percent"]["max"] for r in exported if r["gpu_index"] == 4} == {45.0}
 
