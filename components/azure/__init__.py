@@ -15,7 +15,11 @@ from components.azure.training_fleet import (
 GpuTrainingFleet = AzureGpuTrainingFleet
 GpuTrainingFleetArgs = AzureGpuTrainingFleetArgs
 
+# What components/__main__.py hosts for other languages (tokens finops:index:<class name>).
+COMPONENTS = [AzureGpuTrainingFleet]
+
 __all__ = [
+    "COMPONENTS",
     "AzureEvictionPolicy",
     "AzureGpuTrainingFleet",
     "AzureGpuTrainingFleetArgs",

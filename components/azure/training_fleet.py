@@ -28,6 +28,7 @@ Regular-priority scale set; `spot-only` has no regular VMs at all.
 """
 
 import base64
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Required, TypedDict, TypeVar
 
@@ -151,6 +152,12 @@ def _vm_size(
     return (exact or offers)[0]
 
 
+def _int_arg(args: Mapping[str, object], key: str, default: int) -> int:
+    """`args[key]` as an int, `default` only when absent or None (0 stays 0)."""
+    value = args.get(key)
+    return default if value is None else int(str(value))
+
+
 def _enum_arg(where: str, field: str, value: object, enum: type[E], default: E) -> E:
     """`value` as a member of `enum` (strings accepted); ValueError naming the allowed values."""
     if value is None:
@@ -205,10 +212,10 @@ class AzureGpuTrainingFleet(pulumi.ComponentResource):
             AzureEvictionPolicy.DELETE,
         )
         node_count = int(args["node_count"])
-        on_demand_base = int(args.get("on_demand_base") or 0)
-        percent_above = int(args.get("regular_percent_above_base") or 0)
-        restore_minutes = int(args.get("spot_restore_timeout_minutes") or 60)
-        disk_gb = int(args.get("os_disk_size_gb") or 128)
+        on_demand_base = _int_arg(args, "on_demand_base", 0)
+        percent_above = _int_arg(args, "regular_percent_above_base", 0)
+        restore_minutes = _int_arg(args, "spot_restore_timeout_minutes", 60)
+        disk_gb = _int_arg(args, "os_disk_size_gb", 128)
         if node_count < 0:
             raise ValueError(f"{where}: node_count must be >= 0 (got {node_count})")
         if not 0 <= on_demand_base <= node_count:
@@ -241,7 +248,7 @@ class AzureGpuTrainingFleet(pulumi.ComponentResource):
             location,
             args.get("vm_size"),
             args.get("accelerator"),
-            int(args.get("accelerators_per_node") or 1),
+            _int_arg(args, "accelerators_per_node", 1),
             capacity != Capacity.ON_DEMAND,
         )
         admin = args.get("admin_username") or "azureuser"

@@ -20,7 +20,11 @@ TpuInferenceEndpoint = GcpTpuInferenceEndpoint
 ProjectBudget = GcpProjectBudget
 ProjectBudgetArgs = GcpProjectBudgetArgs
 
+# What components/__main__.py hosts for other languages (tokens finops:index:<class name>).
+COMPONENTS = [GcpGpuTrainingFleet, GcpTpuInferenceEndpoint, GcpProjectBudget]
+
 __all__ = [
+    "COMPONENTS",
     "GcpGpuTrainingFleet",
     "GcpGpuTrainingFleetArgs",
     "GcpProjectBudget",

@@ -46,6 +46,12 @@ def project_of(project: str | None) -> pulumi.Input[str]:
     return gcp.organizations.get_project_output().project_id
 
 
+def int_arg(args: Mapping[str, object], key: str, default: int) -> int:
+    """`args[key]` as an int, `default` only when absent or None (0 stays 0)."""
+    value = args.get(key)
+    return default if value is None else int(str(value))
+
+
 def enum_arg(component: str, field: str, value: object, enum: type[E], default: E) -> E:
     """`value` as a member of `enum` (strings accepted); ValueError naming the allowed values."""
     if value is None:

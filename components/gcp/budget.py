@@ -103,7 +103,10 @@ class GcpProjectBudget(pulumi.ComponentResource):
         for email in emails:
             if not _EMAIL.match(email):
                 raise ValueError(f"{where}: notify_emails: {email!r} is not an e-mail address")
-        thresholds = sorted(float(t) for t in args.get("thresholds_percent") or [80.0, 100.0])
+        given = args.get("thresholds_percent")
+        thresholds = sorted(float(t) for t in ([80.0, 100.0] if given is None else given))
+        if not thresholds:
+            raise ValueError(f"{where}: thresholds_percent needs at least one percentage")
         forecast = float(args.get("forecast_threshold_percent", 100.0))
         for field, value in [("thresholds_percent", t) for t in thresholds] + [
             ("forecast_threshold_percent", forecast)

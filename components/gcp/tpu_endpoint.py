@@ -187,7 +187,7 @@ class GcpTpuInferenceEndpoint(pulumi.ComponentResource):
         if not model_version:
             raise ValueError(f"{where}: model_version is required (got {model_version!r})")
         replicas_min = int(args["replicas_min"])
-        replicas_max = int(args.get("replicas_max") or replicas_min)
+        replicas_max = _common.int_arg(args, "replicas_max", replicas_min)
         if not 0 <= replicas_min <= replicas_max <= MAX_REPLICAS:
             raise ValueError(
                 f"{where}: need 0 <= replicas_min <= replicas_max <= {MAX_REPLICAS} "

@@ -145,9 +145,9 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
             GcpTerminationAction.DELETE,
         )
         node_count = int(args["node_count"])
-        on_demand_base = int(args.get("on_demand_base") or 0)
-        retention_days = int(args.get("checkpoint_retention_days") or 14)
-        disk_gb = int(args.get("boot_disk_size_gb") or 200)
+        on_demand_base = _common.int_arg(args, "on_demand_base", 0)
+        retention_days = _common.int_arg(args, "checkpoint_retention_days", 14)
+        disk_gb = _common.int_arg(args, "boot_disk_size_gb", 200)
         model_version = args.get("model_version") or ""
         if not model_version:
             raise ValueError(f"{where}: model_version is required (got {model_version!r})")
@@ -175,7 +175,7 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
             region,
             instance_type=args.get("instance_type"),
             accelerator=args.get("accelerator"),
-            accelerators_per_node=int(args.get("accelerators_per_node") or 1),
+            accelerators_per_node=_common.int_arg(args, "accelerators_per_node", 1),
             spot=capacity != Capacity.ON_DEMAND,
         )
         agent_package = args.get("agent_package") or "finops[agent]"
