@@ -1,0 +1,180 @@
+"""finops:azure:GpuTrainingFleet under the offline engine: Flexible scale set, Spot Priority
+Mix numbers, spot restore, Spot priority and eviction policy, no public IP, tags, the agent in
+custom data, and bad args."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from azure_engine import (
+    SSH_KEY,
+    STACK_TAGS,
+    custom_data_script,
+    one,
+    run_components,
+    toml_in_script,
+)
+
+from agents.config import parse_config
+from components.azure import AzureEvictionPolicy, GpuTrainingFleet, GpuTrainingFleetArgs
+from finops import tags as tag_schema
+from finops.config import Capacity
+from finops.engine import StackRun
+from finops.taggability import tag_property
+
+VMSS = "azure-native:compute:VirtualMachineScaleSet"
+
+
+def fleet_run(**overrides: Any) -> StackRun:
+    args: GpuTrainingFleetArgs = {
+        "model_version": "vit-b16-v3",
+        "node_count": 5,
+        "on_demand_base": 2,
+        "vm_size": "Standard_NC24ads_A100_v4",
+        "admin_ssh_public_key": SSH_KEY,
+        "location": "eastus",
+    }
+    args.update(overrides)  # type: ignore[typeddict-item]
+    return run_components(lambda: GpuTrainingFleet("train", args))
+
+
+@pytest.fixture(scope="module")
+def run() -> StackRun:
+    return fleet_run()
+
+
+@pytest.fixture(scope="module")
+def scale_set(run) -> dict[str, Any]:
+    return one(run, "train-vmss").inputs
+
+
+def test_children_are_named_by_role_and_parented_to_the_component(run):
+    component = one(run, "train")
+    assert component.type == "finops:azure:GpuTrainingFleet"
+    children = [r for r in run.resources if r is not component]
+    assert {r.name for r in children} == {
+        "train-rg",
+        "train-nsg",
+        "train-vnet",
+        "train-subnet",
+        "train-vmss",
+    }
+    assert all(r.parent == component.urn for r in children)
+
+
+def test_flexible_scale_set_of_the_size_at_node_count(scale_set):
+    assert scale_set["orchestrationMode"] == "Flexible"
+    assert scale_set["sku"]["name"] == "Standard_NC24ads_A100_v4"
+    assert scale_set["sku"]["capacity"] == 5
+    assert scale_set["identity"]["type"] == "SystemAssigned"
+
+
+def test_spot_priority_mix_keeps_the_on_demand_base_regular(scale_set):
+    assert scale_set["priorityMixPolicy"] == {
+        "baseRegularPriorityCount": 2,
+        "regularPriorityPercentageAboveBase": 0,
+    }
+    profile = scale_set["virtualMachineProfile"]
+    assert profile["priority"] == "Spot"
+    assert profile["evictionPolicy"] == "Delete"
+    assert profile["billingProfile"]["maxPrice"] == -1
+
+
+def test_spot_restore_brings_evicted_vms_back_as_spot(scale_set):
+    assert scale_set["spotRestorePolicy"] == {"enabled": True, "restoreTimeout": "PT60M"}
+
+
+def test_no_public_ip_and_password_login_off(run, scale_set):
+    profile = scale_set["virtualMachineProfile"]
+    nics = profile["networkProfile"]["networkInterfaceConfigurations"]
+    ip_configs = [ip for nic in nics for ip in nic["ipConfigurations"]]
+    assert ip_configs and all("publicIPAddressConfiguration" not in ip for ip in ip_configs)
+    assert ip_configs[0]["subnet"]["id"] == one(run, "train-subnet").id
+    linux = profile["osProfile"]["linuxConfiguration"]
+    assert linux["disablePasswordAuthentication"] is True
+    assert linux["ssh"]["publicKeys"][0]["keyData"] == SSH_KEY
+
+
+def test_every_taggable_resource_carries_the_tags(run):
+    checked = 0
+    for resource in run.custom_resources():
+        where = tag_property(resource.type)
+        if where is None:
+            continue
+        tags = resource.inputs[where.property]
+        assert tag_schema.missing_keys(tags, "azure", workload=True) == [], resource.name
+        assert tags["ModelVersion"] == "vit-b16-v3"
+        assert all(tags[key] == value for key, value in STACK_TAGS.items())
+        checked += 1
+    assert checked == 4  # resource group, NSG, VNet, scale set
+
+
+def test_custom_data_installs_the_agent_watching_scheduled_events(scale_set):
+    script = custom_data_script(scale_set)
+    config = parse_config(toml_in_script(script), source="custom-data")
+    assert config.metadata.provider == "azure"
+    assert dict(config.tags)["finops:fleet"] == "train"
+    assert "systemctl enable --now finops-agent.service" in script
+
+
+def test_on_demand_is_a_regular_scale_set_without_spot_settings():
+    scale_set = one(fleet_run(capacity=Capacity.ON_DEMAND, on_demand_base=0), "train-vmss").inputs
+    profile = scale_set["virtualMachineProfile"]
+    assert profile["priority"] == "Regular"
+    assert "evictionPolicy" not in profile and "billingProfile" not in profile
+    assert "priorityMixPolicy" not in scale_set and "spotRestorePolicy" not in scale_set
+
+
+def test_existing_group_and_subnet_are_used_and_deallocate_is_passed_on():
+    subnet = "/subscriptions/x/resourceGroups/net/providers/Microsoft.Network/virtualNetworks/v/subnets/gpu"
+    run = fleet_run(
+        resource_group_name="ml-rg",
+        subnet_id=subnet,
+        accelerator="T4",
+        vm_size=None,
+        capacity="spot-only",
+        on_demand_base=0,
+        eviction_policy=AzureEvictionPolicy.DEALLOCATE,
+        spot_restore_timeout_minutes=30,
+    )
+    assert [r.name for r in run.custom_resources()] == ["train-vmss"]
+    scale_set = one(run, "train-vmss").inputs
+    assert scale_set["resourceGroupName"] == "ml-rg"
+    assert scale_set["sku"]["name"] == "Standard_NC4as_T4_v3"  # cheapest 1 x T4 in eastus
+    assert scale_set["priorityMixPolicy"]["baseRegularPriorityCount"] == 0
+    assert scale_set["virtualMachineProfile"]["evictionPolicy"] == "Deallocate"
+    assert scale_set["spotRestorePolicy"]["restoreTimeout"] == "PT30M"
+    nic = scale_set["virtualMachineProfile"]["networkProfile"]["networkInterfaceConfigurations"][0]
+    assert nic["ipConfigurations"][0]["subnet"]["id"] == subnet
+
+
+BASE: dict[str, Any] = {
+    "model_version": "v1",
+    "node_count": 2,
+    "admin_ssh_public_key": SSH_KEY,
+    "location": "eastus",
+}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"vm_size": "Standard_NC4as_T4_v4"}, r"did you mean .*Standard_NC4as_T4_v3"),
+        ({"vm_size": "Standard_NC4as_T4_v3", "accelerator": "T4"}, "exactly one of"),
+        ({"accelerator": "H200"}, "no Azure VM size with 1 x H200 in eastus"),
+        ({"vm_size": "Standard_NC4as_T4_v3", "admin_ssh_public_key": "hunter2"}, "OpenSSH"),
+        ({"vm_size": "Standard_NC4as_T4_v3", "capacity": "spot"}, "is not one of"),
+        ({"vm_size": "Standard_NC4as_T4_v3", "eviction_policy": "Stop"}, "Delete, Deallocate"),
+        ({"vm_size": "Standard_NC4as_T4_v3", "on_demand_base": 3}, "between 0 and node_count"),
+        (
+            {"vm_size": "Standard_NC4as_T4_v3", "capacity": "spot-only", "on_demand_base": 1},
+            "contradict capacity spot-only",
+        ),
+        ({"vm_size": "Standard_NC4as_T4_v3", "regular_percent_above_base": 101}, "0..100"),
+    ],
+)
+def test_bad_args_are_refused_with_the_field_and_value(overrides, message):
+    with pytest.raises(ValueError, match=message) as caught:
+        GpuTrainingFleet("bad", {**BASE, **overrides})  # type: ignore[typeddict-item]
+    assert "finops:azure:GpuTrainingFleet 'bad'" in str(caught.value)

@@ -1,0 +1,188 @@
+"""finops:gcp:GpuTrainingFleet under the offline engine: the resource graph, spot scheduling,
+the on-demand fallback group, no external IP, shielded VM, labels, the agent, and bad args."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from gcp_engine import assert_gcp_labels, names_of, one, run_components, toml_in_script
+
+from agents.config import parse_config
+from components.gcp import GcpTerminationAction, GpuTrainingFleet, GpuTrainingFleetArgs
+from finops.config import Capacity
+from finops.engine import StackRun
+
+TEMPLATE = "gcp:compute/instanceTemplate:InstanceTemplate"
+MIG = "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager"
+
+
+def fleet_run(**overrides: Any) -> StackRun:
+    args: GpuTrainingFleetArgs = {
+        "model_version": "ResNet50-v1.2",
+        "node_count": 4,
+        "on_demand_base": 1,
+        "accelerator": "T4",
+        "region": "us-central1",
+        "checkpoint_retention_days": 9,
+    }
+    args.update(overrides)  # type: ignore[typeddict-item]
+    return run_components(lambda: GpuTrainingFleet("train", args))
+
+
+@pytest.fixture(scope="module")
+def run() -> StackRun:
+    return fleet_run()
+
+
+def test_children_are_named_by_role_and_parented_to_the_component(run):
+    component = one(run, "train")
+    assert component.type == "finops:gcp:GpuTrainingFleet"
+    children = [r for r in run.resources if r is not component]
+    assert {r.name for r in children} == {
+        "train-checkpoints",
+        "train-sa",
+        "train-metric-writer",
+        "train-checkpoint-access",
+        "train-spot-template",
+        "train-spot",
+        "train-on-demand-template",
+        "train-on-demand",
+    }
+    assert all(r.parent == component.urn for r in children)
+
+
+def test_spot_template_schedules_spot_with_the_termination_action(run):
+    scheduling = one(run, "train-spot-template").inputs["scheduling"]
+    assert scheduling["provisioningModel"] == "SPOT"
+    assert scheduling["instanceTerminationAction"] == "DELETE"
+    assert scheduling["onHostMaintenance"] == "TERMINATE"
+    assert scheduling["automaticRestart"] is False
+    assert scheduling["preemptible"] is True
+
+
+def test_fallback_template_is_standard_and_restarts(run):
+    scheduling = one(run, "train-on-demand-template").inputs["scheduling"]
+    assert scheduling["provisioningModel"] == "STANDARD"
+    assert scheduling["onHostMaintenance"] == "TERMINATE"
+    assert "instanceTerminationAction" not in scheduling
+
+
+def test_n1_nodes_attach_their_gpus(run):
+    template = one(run, "train-spot-template").inputs
+    assert template["machineType"] == "n1-standard-4"
+    assert template["guestAccelerators"] == [{"type": "nvidia-tesla-t4", "count": 1}]
+
+
+def test_groups_split_the_nodes_and_point_at_their_own_template(run):
+    for group, template, size in (
+        ("train-spot", "train-spot-template", 3),
+        ("train-on-demand", "train-on-demand-template", 1),
+    ):
+        inputs = one(run, group).inputs
+        assert inputs["targetSize"] == size
+        assert inputs["region"] == "us-central1"
+        assert (
+            inputs["versions"][0]["instanceTemplate"]
+            == (one(run, template).outputs["selfLinkUnique"])
+        )
+        assert inputs["distributionPolicyTargetShape"] == "ANY_SINGLE_ZONE"
+        assert inputs["updatePolicy"]["type"] == "OPPORTUNISTIC"
+
+
+def test_nodes_have_no_external_ip_and_a_shielded_vm(run):
+    for name in ("train-spot-template", "train-on-demand-template"):
+        inputs = one(run, name).inputs
+        assert [nic.get("accessConfigs") or [] for nic in inputs["networkInterfaces"]] == [[]]
+        shielded = inputs["shieldedInstanceConfig"]
+        assert shielded["enableVtpm"] is True
+        assert shielded["enableIntegrityMonitoring"] is True
+
+
+def test_every_taggable_resource_carries_gcp_labels(run):
+    assert assert_gcp_labels(run, workload=True) == 3  # bucket and two templates
+    template = one(run, "train-spot-template").inputs
+    assert template["labels"]["model-version"] == "resnet50-v1-2"
+    assert template["disks"][0]["labels"]["model-version"] == "resnet50-v1-2"
+
+
+def test_checkpoint_bucket_is_private_and_expires_objects(run):
+    bucket = one(run, "train-checkpoints").inputs
+    assert bucket["uniformBucketLevelAccess"] is True
+    assert bucket["publicAccessPrevention"] == "enforced"
+    assert bucket["lifecycleRules"] == [{"action": {"type": "Delete"}, "condition": {"age": 9}}]
+    assert bucket["softDeletePolicy"]["retentionDurationSeconds"] == 0
+
+
+def test_service_account_has_metric_writer_and_the_bucket_only(run):
+    roles = [r.inputs["role"] for r in run.of_type("gcp:projects/iAMMember:IAMMember")]
+    assert roles == ["roles/monitoring.metricWriter"]
+    access = one(run, "train-checkpoint-access").inputs
+    assert access["role"] == "roles/storage.objectUser"
+    assert access["bucket"] == one(run, "train-checkpoints").outputs["name"]
+
+
+def test_startup_script_installs_and_starts_the_agent_watching_gcp(run):
+    script = one(run, "train-spot-template").inputs["metadataStartupScript"]
+    raw = toml_in_script(script)
+    config = parse_config(raw, source="startup-script")
+    assert config.metadata.provider == "gcp"
+    assert config.checkpoint.hook.mode == "file"
+    assert dict(config.tags)["finops:fleet"] == "train"
+    assert dict(config.tags)["ModelVersion"] == "ResNet50-v1.2"
+    assert "pip install --quiet --upgrade 'finops[agent]'" in script
+    assert "ExecStart=/usr/local/bin/finops-agent" in script
+    assert script.rstrip().endswith("systemctl enable --now finops-agent.service")
+
+
+def test_accelerator_optimized_machines_carry_their_gpus():
+    run = fleet_run(accelerator=None, instance_type="a2-highgpu-1g")
+    template = one(run, "train-spot-template").inputs
+    assert template["machineType"] == "a2-highgpu-1g"
+    assert not template.get("guestAccelerators")
+
+
+def test_spot_only_has_no_fallback_group_and_stop_is_passed_on():
+    run = fleet_run(
+        capacity=Capacity.SPOT_ONLY, on_demand_base=0, termination_action=GcpTerminationAction.STOP
+    )
+    assert names_of(run, MIG) == ["train-spot"]
+    assert one(run, "train-spot").inputs["targetSize"] == 4
+    scheduling = one(run, "train-spot-template").inputs["scheduling"]
+    assert scheduling["instanceTerminationAction"] == "STOP"
+
+
+def test_on_demand_is_one_standard_group_at_node_count():
+    run = fleet_run(capacity="on-demand", on_demand_base=0)
+    assert names_of(run, MIG) == ["train-on-demand"]
+    assert names_of(run, TEMPLATE) == ["train-on-demand-template"]
+    assert one(run, "train-on-demand").inputs["targetSize"] == 4
+
+
+BASE: dict[str, Any] = {"model_version": "v1", "node_count": 2, "region": "us-central1"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"accelerator": "T4", "instance_type": "g2-standard-8"}, "exactly one of"),
+        ({}, "exactly one of"),
+        ({"instance_type": "g2-standard-7"}, r"did you mean .*g2-standard-"),
+        ({"instance_type": "v5litepod-4"}, "is a tpu type"),
+        ({"accelerator": "H100", "region": "europe-west1"}, "no GCE machine|not offered"),
+        ({"accelerator": "T4", "capacity": "spot"}, r"capacity 'spot' is not one of .*spot-only"),
+        ({"accelerator": "T4", "termination_action": "HIBERNATE"}, "STOP, DELETE|DELETE, STOP"),
+        ({"accelerator": "T4", "on_demand_base": 3}, "on_demand_base must be between 0 and"),
+        (
+            {"accelerator": "T4", "capacity": "spot-only", "on_demand_base": 1},
+            "contradicts capacity spot-only",
+        ),
+        ({"accelerator": "T4", "checkpoint_retention_days": 0}, "checkpoint_retention_days"),
+        ({"accelerators_per_node": 0, "accelerator": "T4"}, "accelerators_per_node must be >= 1"),
+        ({"accelerator": "T4", "model_version": ""}, "model_version is required"),
+    ],
+)
+def test_bad_args_are_refused_with_the_field_and_value(overrides, message):
+    with pytest.raises(ValueError, match=message) as caught:
+        GpuTrainingFleet("bad", {**BASE, **overrides})  # type: ignore[typeddict-item]
+    assert "finops:gcp:GpuTrainingFleet 'bad'" in str(caught.value)
