@@ -1,12 +1,75 @@
-"""Compose the AWS components a stack's config asks for."""
+"""Compose the AWS components a stack's config asks for.
+
+- every training fleet with `cloud: aws` -> `components.aws.GpuTrainingFleet`, named as the fleet;
+- every inference endpoint with `cloud: aws` -> `components.aws.InferenceEndpoint`;
+- every budget with `cloud: aws` -> `components.aws.ProjectBudget`, named `<project>-budget`;
+  the first one activates the finops tag keys as cost-allocation tags (once per account).
+
+All of them use one explicit AWS provider whose `default_tags` carry the stack's tags, so that
+resources created outside these components (and anything a component forgets) are tagged too;
+the stack transform in `__main__.py` writes the same tags into every resource's inputs, where
+the policy pack and checkov look.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from finops.config import StackConfig
+import pulumi
+import pulumi_aws as aws
+
+from components.aws import budget as aws_budget
+from components.aws import fleet as aws_fleet
+from components.aws import inference as aws_inference
+from finops.config import Cloud, StackConfig
+
+
+def provider(config: StackConfig) -> aws.Provider:
+    """The stack's AWS provider: its region and its tags as `default_tags`."""
+    return aws.Provider(
+        "aws-finops",
+        aws.ProviderArgs(
+            region=config.region(Cloud.AWS),
+            default_tags=aws.ProviderDefaultTagsArgs(tags=config.tags.as_dict()),
+        ),
+    )
 
 
 def build(config: StackConfig) -> dict[str, Any]:
     """Create the AWS resources of `config`; returns the stack exports."""
-    return {}
+    fleets = [f for f in config.training_fleets if f.cloud == Cloud.AWS]
+    endpoints = [e for e in config.inference_endpoints if e.cloud == Cloud.AWS]
+    budgets = [b for b in config.budgets if b.cloud == Cloud.AWS]
+    if not (fleets or endpoints or budgets):
+        return {}
+    opts = pulumi.ResourceOptions(providers={"aws": provider(config)})
+    exports: dict[str, Any] = {}
+
+    for fleet in fleets:
+        component = aws_fleet.AwsGpuTrainingFleet(
+            fleet.name, aws_fleet.from_config(fleet, config), opts
+        )
+        exports[f"{fleet.name}-instance-types"] = component.instance_types
+        exports[f"{fleet.name}-group"] = component.group_name
+        exports[f"{fleet.name}-on-demand-group"] = component.on_demand_group_name
+        exports[f"{fleet.name}-checkpoint-bucket"] = component.checkpoint_bucket
+
+    for endpoint in endpoints:
+        endpoint_component = aws_inference.AwsInferenceEndpoint(
+            endpoint.name, aws_inference.from_config(endpoint, config), opts
+        )
+        exports[f"{endpoint.name}-endpoint"] = endpoint_component.endpoint_name
+        exports[f"{endpoint.name}-instance-type"] = endpoint_component.instance_type
+        if endpoint_component.cheaper_option:
+            exports[f"{endpoint.name}-cheaper-option"] = endpoint_component.cheaper_option
+
+    for i, budget in enumerate(budgets):
+        budget_component = aws_budget.AwsProjectBudget(
+            f"{budget.project}-budget",
+            aws_budget.from_config(budget, config, activate_cost_allocation_tags=i == 0),
+            opts,
+        )
+        exports[f"{budget.project}-aws-budget"] = budget_component.budget_name
+        exports[f"{budget.project}-alerts-topic"] = budget_component.alerts_topic_arn
+        exports[f"{budget.project}-cost-allocation"] = budget_component.cost_allocation_note
+    return exports

@@ -1,18 +1,38 @@
 """AWS components: `finops:aws:GpuTrainingFleet`, `finops:aws:InferenceEndpoint`,
-`finops:aws:ProjectBudget` (docs/components-aws.md)."""
+`finops:aws:ProjectBudget` (docs/components-aws.md).
 
-from components.aws.budget import ProjectBudget, ProjectBudgetArgs
-from components.aws.fleet import GpuTrainingFleet, GpuTrainingFleetArgs
+Classes carry the cloud in their name (`AwsGpuTrainingFleet`) because a component provider
+host names every hosted component by its class name in one `index` module, where the GCP and
+Azure fleets also live; the short names (`components.aws.GpuTrainingFleet`) are aliases of the
+same classes.
+"""
+
+from components.aws.budget import AwsProjectBudget, AwsProjectBudgetArgs
+from components.aws.fleet import AwsGpuTrainingFleet, AwsGpuTrainingFleetArgs
 from components.aws.inference import (
-    InferenceEndpoint,
-    InferenceEndpointArgs,
+    AwsInferenceEndpoint,
+    AwsInferenceEndpointArgs,
     cheaper_inferentia_option,
 )
 
-COMPONENTS = [GpuTrainingFleet, InferenceEndpoint, ProjectBudget]
+GpuTrainingFleet = AwsGpuTrainingFleet
+GpuTrainingFleetArgs = AwsGpuTrainingFleetArgs
+InferenceEndpoint = AwsInferenceEndpoint
+InferenceEndpointArgs = AwsInferenceEndpointArgs
+ProjectBudget = AwsProjectBudget
+ProjectBudgetArgs = AwsProjectBudgetArgs
+
+COMPONENTS = [AwsGpuTrainingFleet, AwsInferenceEndpoint, AwsProjectBudget]
+"""What `components/__main__.py` hosts for other languages."""
 
 __all__ = [
     "COMPONENTS",
+    "AwsGpuTrainingFleet",
+    "AwsGpuTrainingFleetArgs",
+    "AwsInferenceEndpoint",
+    "AwsInferenceEndpointArgs",
+    "AwsProjectBudget",
+    "AwsProjectBudgetArgs",
     "GpuTrainingFleet",
     "GpuTrainingFleetArgs",
     "InferenceEndpoint",

@@ -18,6 +18,15 @@ LAMBDA_RUNTIME = "python3.12"
 LOG_RETENTION_DAYS = 30
 
 
+def type_token(cls: type, cloud_token: str) -> str:
+    """The component's type token: `finops:aws:<Type>` in a Pulumi program; under
+    `component_provider_host`, which serves one `index` module whose resources are named by
+    class, `finops:index:<ClassName>`, the token its schema gives the component."""
+    from pulumi.provider.experimental import host
+
+    return f"finops:index:{cls.__name__}" if host.is_hosting else cloud_token
+
+
 def invalid(field: str, value: object, allowed: Iterable[object] | str) -> ValueError:
     """`ValueError` naming the field, the bad value and what is allowed (with close matches)."""
     if isinstance(allowed, str):

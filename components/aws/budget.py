@@ -26,7 +26,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 COST_ALLOCATION_TAG_KEYS = tag_schema.ALL_KEYS
 
 
-class ProjectBudgetArgs(TypedDict):
+class AwsProjectBudgetArgs(TypedDict):
     """Arguments of `finops:aws:ProjectBudget`."""
 
     project: str
@@ -69,10 +69,10 @@ class BudgetPlan:
         return pairs
 
 
-def plan_budget(args: ProjectBudgetArgs) -> BudgetPlan:
+def plan_budget(args: AwsProjectBudgetArgs) -> BudgetPlan:
     """Validate `args` (ValueError naming the field, the value and what is allowed)."""
     raw: dict[str, Any] = dict(args)
-    known = set(ProjectBudgetArgs.__annotations__)
+    known = set(AwsProjectBudgetArgs.__annotations__)
     for key in raw:
         if key not in known:
             raise _common.invalid("args", key, sorted(known))
@@ -166,7 +166,7 @@ def enforcer_policy_statements(
     ]
 
 
-class ProjectBudget(pulumi.ComponentResource):
+class AwsProjectBudget(pulumi.ComponentResource):
     """A project's monthly cost budget (ACTUAL and FORECASTED notifications to e-mail and an
     encrypted SNS topic), a cost anomaly monitor, and optional enforcement."""
 
@@ -182,11 +182,11 @@ class ProjectBudget(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        args: ProjectBudgetArgs,
+        args: AwsProjectBudgetArgs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         plan = plan_budget(args)
-        super().__init__(TYPE_TOKEN, name, None, opts)
+        super().__init__(_common.type_token(type(self), TYPE_TOKEN), name, None, opts)
         tags = _common.resource_tags(args["tags"], None)
         child = pulumi.ResourceOptions(parent=self)
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self)).account_id
@@ -415,7 +415,7 @@ def _key_policy(account_id: str) -> str:
 
 def from_config(
     budget: Budget, config: StackConfig, *, activate_cost_allocation_tags: bool = True
-) -> ProjectBudgetArgs:
+) -> AwsProjectBudgetArgs:
     """Arguments for one `finops:budgets` entry of a stack."""
     return {
         "project": budget.project,

@@ -34,7 +34,7 @@ LAUNCH_EVENTS = (
 )
 
 
-class GpuTrainingFleetArgs(TypedDict):
+class AwsGpuTrainingFleetArgs(TypedDict):
     """Arguments of `finops:aws:GpuTrainingFleet`. Give `instance_types` or `accelerator`."""
 
     nodes_max: int
@@ -195,10 +195,10 @@ def _ec2_rows(region: str) -> list[catalog.InstanceInfo]:
     ]
 
 
-def plan_fleet(args: GpuTrainingFleetArgs) -> FleetPlan:
+def plan_fleet(args: AwsGpuTrainingFleetArgs) -> FleetPlan:
     """Validate `args` (ValueError naming the field, the value and what is allowed)."""
     raw: dict[str, Any] = dict(args)
-    known = set(GpuTrainingFleetArgs.__annotations__)
+    known = set(AwsGpuTrainingFleetArgs.__annotations__)
     for key in raw:
         if key not in known:
             raise _common.invalid("args", key, sorted(known))
@@ -330,7 +330,7 @@ def controller_policy_statements(
     ]
 
 
-class GpuTrainingFleet(pulumi.ComponentResource):
+class AwsGpuTrainingFleet(pulumi.ComponentResource):
     """A GPU training fleet: launch template, Auto Scaling groups, checkpoint bucket, instance
     role, and (spot-with-fallback) an on-demand group plus the fallback controller."""
 
@@ -350,11 +350,11 @@ class GpuTrainingFleet(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        args: GpuTrainingFleetArgs,
+        args: AwsGpuTrainingFleetArgs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         plan = plan_fleet(args)
-        super().__init__(TYPE_TOKEN, name, None, opts)
+        super().__init__(_common.type_token(type(self), TYPE_TOKEN), name, None, opts)
         tags = _common.resource_tags(args["tags"], args["model_version"], **{FLEET_TAG: name})
         child = pulumi.ResourceOptions(parent=self)
         region = plan.region
@@ -433,14 +433,17 @@ class GpuTrainingFleet(pulumi.ComponentResource):
         )
 
     def _network(
-        self, args: GpuTrainingFleetArgs, region: str | None
+        self, args: AwsGpuTrainingFleetArgs, region: str | None
     ) -> tuple[pulumi.Input[str], pulumi.Input[list[str]]]:
         if args.get("subnet_ids"):
-            return str(args.get("vpc_id")), list(args.get("subnet_ids") or [])
+            subnet_ids: list[str] = list(args.get("subnet_ids") or [])
+            return str(args.get("vpc_id")), subnet_ids
         invoke = pulumi.InvokeOptions(parent=self)
         vpc = aws.ec2.get_vpc_output(default=True, region=region, opts=invoke)
         subnets = aws.ec2.get_subnets_output(
-            filters=[aws.ec2.GetSubnetsFilterArgs(name="vpc-id", values=[vpc.id])],
+            filters=vpc.id.apply(
+                lambda vpc_id: [aws.ec2.GetSubnetsFilterArgs(name="vpc-id", values=[vpc_id])]
+            ),
             region=region,
             opts=invoke,
         )
@@ -544,7 +547,7 @@ class GpuTrainingFleet(pulumi.ComponentResource):
     def _launch_template(
         self,
         name: str,
-        args: GpuTrainingFleetArgs,
+        args: AwsGpuTrainingFleetArgs,
         plan: FleetPlan,
         tags: dict[str, str],
         profile: aws.iam.InstanceProfile,
@@ -643,17 +646,16 @@ class GpuTrainingFleet(pulumi.ComponentResource):
                     propagate_at_launch=False,
                 ),
             ]
-        if on_demand:
-            sizes = {"min_size": 0, "desired_capacity": 0}
-        elif plan.has_fallback:  # the controller may lower it below nodes_min (see its doc)
-            sizes = {"min_size": 0, "desired_capacity": plan.nodes_desired}
-        else:
-            sizes = {"min_size": plan.nodes_min, "desired_capacity": plan.nodes_desired}
+        # The controller owns both groups' desired capacity and may lower the main group's
+        # below nodes_min (see its docstring): with a fallback, the floor is its job.
+        min_size = 0 if on_demand or plan.has_fallback else plan.nodes_min
+        desired_capacity = 0 if on_demand else plan.nodes_desired
         return aws.autoscaling.Group(
             f"{name}-{role}",
             aws.autoscaling.GroupArgs(
                 max_size=plan.nodes_max,
-                **sizes,
+                min_size=min_size,
+                desired_capacity=desired_capacity,
                 vpc_zone_identifiers=subnet_ids,
                 capacity_rebalance=not all_on_demand,
                 health_check_type="EC2",
@@ -755,9 +757,9 @@ class GpuTrainingFleet(pulumi.ComponentResource):
         return function
 
 
-def from_config(fleet: TrainingFleet, config: StackConfig) -> GpuTrainingFleetArgs:
+def from_config(fleet: TrainingFleet, config: StackConfig) -> AwsGpuTrainingFleetArgs:
     """Arguments for one `finops:trainingFleets` entry of a stack."""
-    args: GpuTrainingFleetArgs = {
+    args: AwsGpuTrainingFleetArgs = {
         "nodes_min": fleet.nodes.min,
         "nodes_desired": fleet.nodes.desired,
         "nodes_max": fleet.nodes.max,
@@ -777,7 +779,7 @@ def from_config(fleet: TrainingFleet, config: StackConfig) -> GpuTrainingFleetAr
     return args
 
 
-def describe(args: GpuTrainingFleetArgs) -> dict[str, Any]:
+def describe(args: AwsGpuTrainingFleetArgs) -> dict[str, Any]:
     """What the fleet will buy, for previews (no resources created)."""
     plan = plan_fleet(args)
     return json.loads(

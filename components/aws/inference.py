@@ -40,7 +40,7 @@ COLD_START_NOTE = (
 )
 
 
-class InferenceEndpointArgs(TypedDict):
+class AwsInferenceEndpointArgs(TypedDict):
     """Arguments of `finops:aws:InferenceEndpoint`."""
 
     model_version: str
@@ -139,10 +139,10 @@ def resolve_instance(
     return info
 
 
-def plan_endpoint(args: InferenceEndpointArgs) -> EndpointPlan:
+def plan_endpoint(args: AwsInferenceEndpointArgs) -> EndpointPlan:
     """Validate `args` (ValueError naming the field, the value and what is allowed)."""
     raw: dict[str, Any] = dict(args)
-    known = set(InferenceEndpointArgs.__annotations__)
+    known = set(AwsInferenceEndpointArgs.__annotations__)
     for key in raw:
         if key not in known:
             raise _common.invalid("args", key, sorted(known))
@@ -294,7 +294,7 @@ def execution_role_statements(
     return statements
 
 
-class InferenceEndpoint(pulumi.ComponentResource):
+class AwsInferenceEndpoint(pulumi.ComponentResource):
     """A SageMaker endpoint (model, endpoint configuration, endpoint) with Application Auto
     Scaling on invocations per instance; replicas_min 0 scales to zero."""
 
@@ -309,11 +309,11 @@ class InferenceEndpoint(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        args: InferenceEndpointArgs,
+        args: AwsInferenceEndpointArgs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         plan = plan_endpoint(args)
-        super().__init__(TYPE_TOKEN, name, None, opts)
+        super().__init__(_common.type_token(type(self), TYPE_TOKEN), name, None, opts)
         tags = _common.resource_tags(args["tags"], args["model_version"])
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOptions(parent=self)
@@ -406,22 +406,21 @@ class InferenceEndpoint(pulumi.ComponentResource):
             variant_name=VARIANT,
             instance_type=plan.instance.instance_type,
             initial_instance_count=max(1, plan.replicas_min),
-            **(
-                {
-                    "managed_instance_scaling": aws.sagemaker.EndpointConfigurationProductionVariantManagedInstanceScalingArgs(
-                        status="ENABLED",
-                        min_instance_count=0,
-                        max_instance_count=plan.replicas_max,
-                    ),
-                    "routing_configs": [
-                        aws.sagemaker.EndpointConfigurationProductionVariantRoutingConfigArgs(
-                            routing_strategy="LEAST_OUTSTANDING_REQUESTS"
-                        )
-                    ],
-                }
-                if plan.scales_to_zero
-                else {"model_name": model.name, "initial_variant_weight": 1.0}
-            ),
+            # scale to zero: the endpoint holds no model; its inference component does
+            model_name=None if plan.scales_to_zero else model.name,
+            initial_variant_weight=None if plan.scales_to_zero else 1.0,
+            managed_instance_scaling=aws.sagemaker.EndpointConfigurationProductionVariantManagedInstanceScalingArgs(
+                status="ENABLED", min_instance_count=0, max_instance_count=plan.replicas_max
+            )
+            if plan.scales_to_zero
+            else None,
+            routing_configs=[
+                aws.sagemaker.EndpointConfigurationProductionVariantRoutingConfigArgs(
+                    routing_strategy="LEAST_OUTSTANDING_REQUESTS"
+                )
+            ]
+            if plan.scales_to_zero
+            else None,
         )
         config = aws.sagemaker.EndpointConfiguration(
             f"{name}-endpoint-config",
@@ -620,14 +619,14 @@ class InferenceEndpoint(pulumi.ComponentResource):
 
 def from_config(
     endpoint: stack_config.InferenceEndpoint, config: StackConfig
-) -> InferenceEndpointArgs:
+) -> AwsInferenceEndpointArgs:
     """Arguments for one `finops:inferenceEndpoints` entry of a stack (cloud aws)."""
     if not endpoint.model_data_url:
         raise ValueError(
             f"inferenceEndpoints {endpoint.name}: modelDataUrl is required on AWS "
             "(s3://<bucket>/<key> of the model artifact)"
         )
-    args: InferenceEndpointArgs = {
+    args: AwsInferenceEndpointArgs = {
         "model_version": endpoint.model_version,
         "tags": config.tags.as_dict(),
         "model_data_url": endpoint.model_data_url,
