@@ -1,0 +1,172 @@
+"""examples/Pulumi.multicloud.yaml runs through the real program (infra/) offline, and the GCP
+and Azure builders compose what the stack config asks for."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from finops import config as stack_config
+from finops import tags as tag_schema
+from finops.engine import EngineError, StackRun, run_program
+from finops.engine.stack import run_stack
+from finops.taggability import tag_property
+
+ROOT = Path(__file__).resolve().parents[3]
+EXAMPLE = ROOT / "examples" / "Pulumi.multicloud.yaml"
+STACK_TAGS = {"Project": "vision", "Team": "ml-platform", "Environment": "staging"}
+LABEL_PROPERTY = {"gcp:monitoring/notificationChannel:NotificationChannel": "userLabels"}
+
+
+def infra_module(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, ROOT / "infra" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def run() -> StackRun:
+    _, _, run = run_stack(str(EXAMPLE), ROOT)
+    return run
+
+
+def test_the_example_composes_one_of_each_component(run):
+    components = sorted((r.type, r.name) for r in run.resources if not r.custom)
+    assert components == [
+        ("finops:azure:GpuTrainingFleet", "azure-t4-train"),
+        ("finops:gcp:GpuTrainingFleet", "gcp-l4-train"),
+        ("finops:gcp:ProjectBudget", "vision-budget"),
+        ("finops:gcp:TpuInferenceEndpoint", "gcp-tpu-serve"),
+    ]
+
+
+def test_fleet_and_endpoint_sizes_follow_the_config(run):
+    groups = {
+        r.name: r.inputs["targetSize"]
+        for r in run.of_type("gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager")
+    }
+    assert groups == {"gcp-l4-train-spot": 3, "gcp-l4-train-on-demand": 1}
+    assert len(run.of_type("gcp:tpu/v2Vm:V2Vm")) == 2
+    (scale_set,) = run.of_type("azure-native:compute:VirtualMachineScaleSet")
+    assert scale_set.inputs["sku"] == {
+        "name": "Standard_NC4as_T4_v3",
+        "tier": "Standard",
+        "capacity": 2,
+    }
+    assert scale_set.inputs["priorityMixPolicy"]["baseRegularPriorityCount"] == 1
+
+
+def test_every_taggable_resource_has_the_stack_tags_in_its_clouds_spelling(run):
+    checked = 0
+    for resource in run.custom_resources():
+        where = tag_property(resource.type)
+        cloud = tag_schema.cloud_of(resource.type)
+        if where is None or cloud is None:
+            continue
+        tags = resource.inputs[LABEL_PROPERTY.get(resource.type, where.property)]
+        assert tag_schema.missing_keys(tags, cloud, workload=False) == [], resource.name
+        assert tags == {**tags, **tag_schema.spell(STACK_TAGS, cloud)}, resource.name
+        checked += 1
+    assert checked >= 10
+
+
+def test_workloads_carry_the_model_version(run):
+    for name in ("gcp-l4-train-spot-template", "gcp-tpu-serve-0"):
+        (resource,) = [r for r in run.resources if r.name == name]
+        assert resource.inputs["labels"]["model-version"] == "vit-b16-v3"
+    (scale_set,) = run.of_type("azure-native:compute:VirtualMachineScaleSet")
+    assert scale_set.inputs["tags"]["ModelVersion"] == "vit-b16-v3"
+
+
+def test_missing_billing_account_and_ssh_key_are_placeholders_with_warnings(run):
+    (budget,) = run.of_type("gcp:billing/budget:Budget")
+    assert budget.inputs["billingAccount"] == "000000-000000-000000"
+    assert budget.inputs["budgetFilter"]["labels"] == {"project": "vision"}
+    warnings = [text for level, text in run.messages if level == "warning"]
+    assert any("finops:gcpBillingAccount is not set" in text for text in warnings)
+    assert any("finops:azureSshPublicKey is not set" in text for text in warnings)
+
+
+def _config(**finops: object) -> stack_config.StackConfig:
+    raw = {f"finops:{key}": value for key, value in finops.items()}
+    raw["finops:tags"] = STACK_TAGS
+    return stack_config.parse(raw, source="test")
+
+
+FLEET = {
+    "name": "train",
+    "cloud": "gcp",
+    "nodes": {"min": 0, "max": 4, "desired": 2},
+    "modelVersion": "v1",
+}
+
+
+def test_configured_billing_account_is_used_and_enforce_warns():
+    build_gcp = infra_module("build_gcp")
+    config = _config(
+        budgets=[
+            {
+                "project": "vision",
+                "cloud": "gcp",
+                "monthlyLimitUsd": 100,
+                "notify": ["a@example.com"],
+                "enforce": True,
+            }
+        ]
+    )
+    run = run_program(
+        lambda: build_gcp.build(config),
+        "test",
+        {"finops:gcpBillingAccount": "0A1B2C-3D4E5F-6A7B8C"},
+        {"gcp": "us-central1"},
+    )
+    (budget,) = run.of_type("gcp:billing/budget:Budget")
+    assert budget.inputs["billingAccount"] == "0A1B2C-3D4E5F-6A7B8C"
+    assert any("enforce is not built on GCP" in text for _, text in run.messages)
+
+
+def test_a_gcp_fleet_with_two_instance_types_is_refused():
+    build_gcp = infra_module("build_gcp")
+    config = _config(
+        trainingFleets=[{**FLEET, "instanceTypes": ["g2-standard-8", "g2-standard-12"]}]
+    )
+    with pytest.raises(EngineError, match="a GCP fleet takes one instance type"):
+        run_program(lambda: build_gcp.build(config), "test", {}, {"gcp": "us-central1"})
+
+
+def test_accelerator_fleets_and_tpu_generations_are_resolved_from_the_catalog():
+    build_gcp = infra_module("build_gcp")
+    build_azure = infra_module("build_azure")
+    config = _config(
+        trainingFleets=[
+            {**FLEET, "accelerator": "L4", "acceleratorsPerNode": 2},
+            {**FLEET, "name": "az", "cloud": "azure", "accelerator": "A10"},
+        ],
+        inferenceEndpoints=[
+            {
+                "name": "serve",
+                "cloud": "gcp",
+                "accelerator": "TPU-v5e",
+                "modelMemoryGib": 100,
+                "replicas": {"min": 1, "max": 1},
+                "modelVersion": "v1",
+            }
+        ],
+    )
+
+    def program() -> None:
+        build_gcp.build(config)
+        build_azure.build(config)
+
+    run = run_program(program, "test", {}, {"gcp": "us-central1", "azure": "eastus"})
+    (template,) = [r for r in run.resources if r.name == "train-spot-template"]
+    assert template.inputs["machineType"] == "g2-standard-24"  # the 2 x L4 G2 shape
+    (vm,) = run.of_type("gcp:tpu/v2Vm:V2Vm")
+    assert vm.inputs["acceleratorType"] == "v5litepod-8"  # 128 GiB of HBM >= 100 GiB
+    (scale_set,) = run.of_type("azure-native:compute:VirtualMachineScaleSet")
+    assert scale_set.inputs["sku"]["name"] == "Standard_NV36ads_A10_v5"
