@@ -53,9 +53,11 @@ def memory_kib(pid: int) -> dict[str, int]:
     return out
 
 
-def wait_http(url: str, timeout: float) -> None:
+def wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit(f"the agent exited {proc.returncode} before serving {url}")
         try:
             urllib.request.urlopen(url, timeout=1).read()
             return
@@ -112,7 +114,9 @@ def main() -> int:
     config_path.write_text(json.dumps(config))
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(FAKE_NVML), str(REPO)]),
+        "PYTHONPATH": os.pathsep.join(
+            [str(REPO)] if args.real_nvml else [str(FAKE_NVML), str(REPO)]
+        ),
         "FINOPS_FAKE_NVML": "healthy8",  # ignored with --real-nvml (no stub on the path)
         "FINOPS_FAKE_NVML_GPUS": str(args.gpus),
         "AWS_ACCESS_KEY_ID": "bench",
@@ -133,7 +137,12 @@ def main() -> int:
     log = (work / "agent.log").open("wb")
     agent = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log)
     try:
-        wait_http(f"http://127.0.0.1:{metrics_port}/metrics", 20)
+        try:
+            wait_http(f"http://127.0.0.1:{metrics_port}/metrics", 20, agent)
+        except SystemExit:
+            log.close()
+            print((work / "agent.log").read_text()[-2000:], file=sys.stderr)
+            raise
         startup_cpu = cpu_seconds(agent.pid)
         time.sleep(max(0.0, started + args.warmup - time.monotonic()))
         cpu0, t0 = cpu_seconds(agent.pid), time.monotonic()
