@@ -493,13 +493,16 @@ class _Builder:
         proposed = _plan(
             self.t, best, self.t.nodes, self.t.capacity, self.t.on_demand_base, self.ckpt
         )
-        ratio = best.throughput_per_node / info.throughput_per_node if saturated else 1.0
+        if saturated:
+            # the same work takes fewer node-hours on the faster type (money at the same work)
+            speedup = best.throughput_per_node / info.throughput_per_node
+            proposed = replace(proposed, monthly_usd=proposed.monthly_usd / speedup)
+            why.append(f"priced at the same work ({speedup:.2f}x faster)")
         return self.make(
             Kind.LARGER_TYPE,
             proposed,
-            f"{info.instance_type} -> {best.instance_type}: {' and '.join(why)}",
+            f"{info.instance_type} -> {best.instance_type}: {', '.join(why)}",
             self.type_changes(best),
-            work_ratio=ratio,
         )
 
     def downsize(self) -> Recommendation | None:
@@ -515,11 +518,13 @@ class _Builder:
         need_throughput = per_gpu * busy * demand * ((1 + s.memory_headroom) if low else 1.0)
         if not low and busy >= info.accelerator_count:
             return None
+        # each busy GPU's share of work must fit one accelerator of the new type
+        need_per_accelerator = per_gpu * demand * ((1 + s.memory_headroom) if low else 1.0)
         options = [
             row
             for row in self.candidates((info.accelerator_info.kind,))
             if row.accelerator_count >= busy
-            and (low or row.accelerator == info.accelerator)
+            and row.accelerator_info.relative_training_throughput >= need_per_accelerator
             and is_memory_safe(row, u, s.memory_headroom)
             and row.throughput_per_node >= need_throughput
         ]
@@ -534,12 +539,17 @@ class _Builder:
         proposed = _plan(
             self.t, best, self.t.nodes, self.t.capacity, self.t.on_demand_base, self.ckpt
         )
-        if best.accelerator == info.accelerator and best.accelerator_count < info.accelerator_count:
+        fewer = best.accelerator_count < info.accelerator_count
+        if fewer and (best.accelerator == info.accelerator or not low):
             kind = Kind.FEWER_ACCELERATORS
             summary = (
                 f"{info.instance_type} -> {best.instance_type}: at most {busy} of "
                 f"{info.accelerator_count:g} GPUs busy per node"
             )
+            if best.accelerator != info.accelerator:
+                summary += (
+                    f" ({best.accelerator_count:g} x {best.accelerator} at least as fast each)"
+                )
         else:
             kind = Kind.SMALLER_ACCELERATOR
             summary = (

@@ -59,7 +59,7 @@ def test_edit_keeps_comments_order_and_quotes_and_changes_only_the_named_keys() 
     ]
     assert diff == [
         "-        - p3.8xlarge   # four V100s",
-        "+        - p3.2xlarge   # four V100s",
+        "+        - g6e.xlarge   # four V100s",
         "-      capacity: on-demand",
         "+      capacity: spot-with-fallback",
         "+      onDemandBase: 0",
@@ -67,7 +67,7 @@ def test_edit_keeps_comments_order_and_quotes_and_changes_only_the_named_keys() 
         "+      instanceType: ml.inf2.xlarge # A10G",  # the comment moves right, not away
     ]
     config = stack_config.parse(stack_config.read_stack_file(_write(edited)))
-    assert config.training_fleets[0].instance_types == ["p3.2xlarge"]
+    assert config.training_fleets[0].instance_types == ["g6e.xlarge"]
     assert config.training_fleets[1].capacity.value == "spot-with-fallback"
 
 
@@ -123,18 +123,20 @@ def test_apply_refuses_the_change_that_breaks_a_mandatory_policy_and_keeps_the_r
     assert result.written
     text = stack_file.read_text()
     assert "instanceType: ml.g5.xlarge  # A10G" in text
-    assert "- p3.2xlarge   # four V100s" in text
+    assert "- g6e.xlarge   # four V100s" in text
     assert "# A stack for the rightsizing tests" in text
     assert result.before is not None and result.after is not None
     assert result.before.total_monthly_usd == pytest.approx(12.24 * 2 * 730 + 3.912 * 730)
-    assert result.cost_delta_usd == pytest.approx((3.06 - 12.24) * 2 * 730 + (1.4083 - 3.912) * 730)
+    assert result.cost_delta_usd == pytest.approx(
+        (1.861 - 12.24) * 2 * 730 + (1.4083 - 3.912) * 730
+    )
     body = pull_request_body(result, "rs")
     assert "### Refused" in body
     assert (
         "- serve-a inference-accelerator: breaks mandatory policy approved-instance-types" in body
     )
     assert "- **advisory** `spot-needs-checkpoints` train-b: checkpoint bucket unverified" in body
-    assert "| train-a | fewer-accelerators: p3.8xlarge -> p3.2xlarge" in body
+    assert "| train-a | fewer-accelerators: p3.8xlarge -> g6e.xlarge" in body
 
 
 def test_apply_without_write_leaves_the_file_alone(tmp_path: Path) -> None:

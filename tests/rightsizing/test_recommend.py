@@ -56,9 +56,22 @@ def test_idle_gpus_on_the_node_give_fewer_accelerators() -> None:
     usages += [gpu(index=i, util=1, memory=0.3, instance_type="p3.8xlarge") for i in (1, 2, 3)]
     recs = recommend(stack([fleet(instanceTypes=["p3.8xlarge"])]), usages)
     assert [r.kind for r in recs] == [Kind.FEWER_ACCELERATORS]
-    assert recs[0].proposed.instance_type == "p3.2xlarge"
-    assert recs[0].summary == "p3.8xlarge -> p3.2xlarge: at most 1 of 4 GPUs busy per node"
-    assert recs[0].monthly_saving_usd == pytest.approx((12.24 - 3.06) * 2 * HOURS)
+    # one busy V100: a single L40S (1.67 x V100, 48 GiB) is cheaper than a single V100
+    assert recs[0].proposed.instance_type == "g6e.xlarge"
+    assert recs[0].summary == (
+        "p3.8xlarge -> g6e.xlarge: at most 1 of 4 GPUs busy per node "
+        "(1 x L40S at least as fast each)"
+    )
+    assert recs[0].monthly_saving_usd == pytest.approx((12.24 - 1.861) * 2 * HOURS)
+
+
+def test_fewer_accelerators_of_the_same_model() -> None:
+    usages = [gpu(index=i, util=90, memory=12, instance_type="g4dn.12xlarge") for i in (0,)]
+    usages += [gpu(index=i, util=0, memory=0.2, instance_type="g4dn.12xlarge") for i in (1, 2, 3)]
+    config = stack([fleet(instanceTypes=["g4dn.12xlarge"], capacity="spot-with-fallback")])
+    rec = only(recommend(config, usages), Kind.FEWER_ACCELERATORS)
+    assert rec.proposed.instance_type == "g4dn.xlarge"
+    assert rec.summary == "g4dn.12xlarge -> g4dn.xlarge: at most 1 of 4 GPUs busy per node"
 
 
 def test_on_demand_checkpointing_fleet_with_acceptable_interruptions_goes_spot() -> None:
@@ -132,7 +145,11 @@ def test_saturated_gpus_give_a_larger_type_and_no_downsizing() -> None:
     usages = [gpu(util=97, memory=12, sm=0.9, instance_type="g5.xlarge")]
     recs = recommend(stack([fleet(instanceTypes=["g5.xlarge"])]), usages)
     assert [r.kind for r in recs] == [Kind.LARGER_TYPE]
-    assert recs[0].summary == "g5.xlarge -> g6e.xlarge: GPU p95 97%"
+    assert recs[0].summary == (
+        "g5.xlarge -> g6e.xlarge: GPU p95 97%, priced at the same work (2.74x faster)"
+    )
+    # the same work on 2.74x the throughput takes 1/2.74 of the node-hours
+    assert recs[0].proposed.monthly_usd == pytest.approx(1.861 * 2 * HOURS * 0.61 / 1.67)
     # more work per hour on the larger type: cost per unit of work falls though the bill rises
     assert recs[0].usd_per_work_after < recs[0].usd_per_work_before  # type: ignore[operator]
 

@@ -147,6 +147,25 @@ def test_rightsize_apply_refuses_a_policy_breaking_change(
         return []
 
     monkeypatch.setattr(policies, "evaluate_stack", evaluate_stack)
+    # the offline Pulumi run and the cost model are others' rooms: stand-ins keep this test
+    # about the wiring (config in, verdicts and totals out)
+    from finops import config as stack_config
+    from finops import cost
+    from finops.engine import stack as engine_stack
+
+    def run_stack(stack: str, project_dir: Any = None) -> tuple[Path, Any, Any]:
+        path = Path(stack)
+        return path, stack_config.load(path), object()
+
+    class Report:
+        def __init__(self, total: float) -> None:
+            self.total_monthly_usd = total
+
+    def estimate(run: Any, config: Any) -> Report:
+        return Report(float(len(config.training_fleets[0].instance_types[0])))
+
+    monkeypatch.setattr(engine_stack, "run_stack", run_stack)
+    monkeypatch.setattr(cost, "estimate", estimate)
     stack_file = stack_copy(tmp_path)
     body = tmp_path / "pr.md"
     code = main(
@@ -161,13 +180,15 @@ def test_rightsize_apply_refuses_a_policy_breaking_change(
             str(body),
         ]
     )
-    out = capsys.readouterr().out
-    assert code == 0
+    captured = capsys.readouterr()
+    out = captured.out
+    assert code == 0, captured.err
     assert f"applied: 1 change(s) to {stack_file}" in out
     assert (
         "refused serve-a inference-accelerator: breaks mandatory policy approved-instance-types on "
         "serve-a: ml.inf2.xlarge is not approved" in out
     )
+    assert "preview cost: 10 -> 11 USD/month" in out  # the stand-in's total: len(type name)
     text = stack_file.read_text()
     assert "- g4dn.xlarge  # four V100s" in text  # the comment keeps its column
     assert "instanceType: ml.g5.xlarge  # A10G" in text
