@@ -156,8 +156,7 @@ def _run(
         log.info("stopping", extra={"signal": signal.Signals(signum).name})
         agent.stop()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     log.info(
         "agent running",
         extra={
@@ -170,6 +169,8 @@ def _run(
         agent.run(duration_seconds=duration)
     finally:
         agent.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0
 
 
