@@ -1,0 +1,8 @@
+"""The CrossGuard pack's entry point: `python -m pulumi.policy <engine-address> .` runs this file.
+
+It serves the Analyzer protocol until the engine stops it; the adapter is `policies.pack`.
+"""
+
+from policies.pack import serve
+
+serve()
