@@ -14,7 +14,7 @@ from components.aws.lambdas import fallback_controller
 from components.aws.user_data import AGENT_METRIC_NAMESPACE, FLEET_TAG, user_data
 from finops import catalog
 from finops.config import Capacity, StackConfig, TrainingFleet
-from finops.errors import CatalogError
+from finops.errors import CatalogError, did_you_mean
 
 TYPE_TOKEN = "finops:aws:GpuTrainingFleet"
 MIN_OVERRIDES = 3  # spot pools the issue asks for at the least
@@ -162,11 +162,13 @@ def pick_instance_types(
         )
         exact = [i for i in rows if i.accelerator_count == accelerators_per_node]
         if not rows:
-            raise _common.invalid(
-                "accelerator",
-                accelerator,
-                f"no EC2 type in {region} has {accelerators_per_node} x {model}"
-                + (" with a spot price" if spot else ""),
+            known = sorted({i.accelerator for i in _ec2_rows(region)})
+            hint = did_you_mean(accelerator, known)
+            raise ValueError(
+                f"accelerator: {accelerator!r}: no EC2 type in {region} has "
+                f"{accelerators_per_node} x {model}"
+                + (" with a spot price" if spot else "")
+                + f"{hint}; EC2 accelerators in {region}: {', '.join(known)}"
             )
         base = (exact or rows)[0]
         chosen = [base.instance_type]

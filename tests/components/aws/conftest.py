@@ -9,11 +9,9 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_helpers import REGION
 from moto import mock_aws
 from moto.autoscaling import models as asg_models
-
-STACK_TAGS = {"Project": "vision", "Team": "ml-platform", "Environment": "dev"}
-REGION = "us-east-1"
 
 
 @dataclass
