@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from policies.evaluate import Violation, evaluate
 from policies.registry import BY_NAME, POLICIES, Policy
+from policies.verdicts import Violation, evaluate
 
 if TYPE_CHECKING:
     from finops.config import StackConfig

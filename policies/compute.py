@@ -58,7 +58,7 @@ def gpu_instance_oversized(
     for info in infos:
         reasons = []
         if max_count is not None and info.accelerator_count > max_count:
-            reasons.append(f"{info.accelerator_count:g} accelerators > {max_count} allowed")
+            reasons.append(f"{info.accelerator_count:g} accelerators > {max_count:g} allowed")
         if info.accelerator.lower() in denied:
             reasons.append(f"{info.accelerator} is not allowed")
         if max_price is not None and info.on_demand_usd_per_hour > max_price:
@@ -74,7 +74,7 @@ def gpu_instance_oversized(
         if total > fleet_limit:
             messages.append(
                 f"fleet can scale to {resource.nodes_max} x {biggest.instance_type} = "
-                f"{total:g} accelerators > {fleet_limit} allowed in {env}"
+                f"{total:g} accelerators > {fleet_limit:g} allowed in {env}"
             )
     if not messages:
         return []
@@ -104,7 +104,7 @@ def training_on_spot(
         Finding(
             SPOT,
             resource.name,
-            f"{share:g}% of capacity above the on-demand base ({resource.on_demand_base or 0} "
+            f"{share:g}% of capacity above the on-demand base ({resource.on_demand_base or 0:g} "
             f"nodes) is on demand; at most {limit:g}% allowed in {env}",
             resource.urn,
         )

@@ -17,13 +17,18 @@ from finops.errors import CatalogError
 
 @lru_cache(maxsize=4096)
 def instance(instance_type: str, region: str | None, cloud: str | None) -> InstanceInfo | None:
-    """The catalog row of `instance_type` in `region` (else the cloud's default region), or None."""
+    """The catalog row of `instance_type` in `region`, else in the cloud's default region, else in
+    the first region offering it; None when the catalog does not know the type."""
     for where in (region, None) if region else (None,):
         try:
             return catalog.lookup(instance_type, where, cloud=cloud)
         except CatalogError:
             continue
-    return None
+    try:  # offered elsewhere only (TPU v5p): its specs hold, its price is the first region's
+        offered = catalog.regions(instance_type)
+        return catalog.lookup(instance_type, offered[0], cloud=cloud) if offered else None
+    except CatalogError:
+        return None
 
 
 def matches_any(instance_type: str, patterns: list[str]) -> bool:

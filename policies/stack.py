@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 from finops.tags import cloud_of
 from policies import pricing
 from policies.context import Context
-from policies.evaluate import Violation, evaluate
 from policies.model import Resource
 from policies.normalize.wire import KINDS, normalize
+from policies.verdicts import Violation, evaluate
 
 if TYPE_CHECKING:
     from finops.config import StackConfig

@@ -99,9 +99,7 @@ def configure(
     for name, value in levels.items():
         level, properties = (value, {}) if isinstance(value, str) else value
         request.policyConfig[name].CopyFrom(
-            analyzer_pb2.PolicyConfig(
-                enforcementLevel=LEVELS[level], properties=struct(properties)
-            )
+            analyzer_pb2.PolicyConfig(enforcementLevel=LEVELS[level], properties=struct(properties))
         )
     stub.Configure(request)
 
@@ -122,7 +120,9 @@ def analyze(
             properties=struct(properties),
         )
     )
-    return [(d.policyName, LEVEL_NAMES[d.enforcementLevel], d.message) for d in response.diagnostics]
+    return [
+        (d.policyName, LEVEL_NAMES[d.enforcementLevel], d.message) for d in response.diagnostics
+    ]
 
 
 def analyze_stack(
@@ -144,4 +144,6 @@ def analyze_stack(
         ]
     )
     response = stub.AnalyzeStack(request)
-    return [(d.policyName, LEVEL_NAMES[d.enforcementLevel], d.message) for d in response.diagnostics]
+    return [
+        (d.policyName, LEVEL_NAMES[d.enforcementLevel], d.message) for d in response.diagnostics
+    ]
