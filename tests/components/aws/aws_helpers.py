@@ -15,10 +15,14 @@ STACK_TAGS = {"Project": "vision", "Team": "ml-platform", "Environment": "dev"}
 REGION = "us-east-1"
 
 
-def run_components(program: Callable[[], None]) -> StackRun:
+def run_components(program: Callable[[], object]) -> StackRun:
     """Run `program` (which constructs components) under the offline engine, no transforms:
     what it shows is what the components themselves write."""
-    return run_program(program, "test", {"aws:region": REGION}, {"aws": REGION})
+
+    def body() -> None:
+        program()
+
+    return run_program(body, "test", {"aws:region": REGION}, {"aws": REGION})
 
 
 def only(run: StackRun, type_token: str, name: str | None = None) -> EngineResource:

@@ -1,0 +1,269 @@
+"""`finops:aws:ProjectBudget` under the offline engine, and its enforcement Lambda on moto."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_helpers import STACK_TAGS, only, policy_statements, run_components, untagged
+
+from components.aws import ProjectBudget, ProjectBudgetArgs
+from components.aws.budget import plan_budget
+from components.aws.lambdas import budget_enforcer, fallback_controller
+from finops.engine import StackRun
+
+BUDGET = "aws:budgets/budget:Budget"
+
+
+def budget_args(**overrides: Any) -> ProjectBudgetArgs:
+    args: dict[str, Any] = {
+        "project": "vision",
+        "monthly_limit_usd": 3000,
+        "notify_emails": ["ml-platform@example.com", "lead@example.com"],
+        "thresholds_percent": [80, 100],
+        "enforce": True,
+        "tags": STACK_TAGS,
+    }
+    args.update(overrides)
+    return args  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="module")
+def run() -> StackRun:
+    return run_components(lambda: ProjectBudget("vision-budget", budget_args()))
+
+
+def topic_arn(run: StackRun, role: str) -> str:
+    return str(only(run, "aws:sns/topic:Topic", f"vision-budget-{role}").outputs["arn"])
+
+
+def test_monthly_cost_budget_on_the_project_tag(run: StackRun) -> None:
+    budget = only(run, BUDGET).inputs
+    assert budget["budgetType"] == "COST"
+    assert budget["timeUnit"] == "MONTHLY"
+    assert (budget["limitAmount"], budget["limitUnit"]) == ("3000.00", "USD")
+    assert budget["costFilters"] == [{"name": "TagKeyValue", "values": ["user:Project$vision"]}]
+
+
+def test_actual_and_forecasted_notifications_at_each_threshold(run: StackRun) -> None:
+    notifications = {
+        (n["notificationType"], n["threshold"]): n
+        for n in only(run, BUDGET).inputs["notifications"]
+    }
+    assert set(notifications) == {
+        ("ACTUAL", 80),
+        ("FORECASTED", 80),
+        ("ACTUAL", 100),
+        ("FORECASTED", 100),
+    }
+    for (kind, threshold), notification in notifications.items():
+        assert notification["comparisonOperator"] == "GREATER_THAN"
+        assert notification["thresholdType"] == "PERCENTAGE"
+        assert notification["subscriberEmailAddresses"] == [
+            "ml-platform@example.com",
+            "lead@example.com",
+        ]
+        expected = "enforcement" if (kind, threshold) == ("ACTUAL", 100) else "alerts"
+        assert notification["subscriberSnsTopicArns"] == [topic_arn(run, expected)]
+
+
+def test_topics_encrypted_and_open_to_budgets_and_anomaly_alerts_only(run: StackRun) -> None:
+    key = only(run, "aws:kms/key:Key")
+    assert key.inputs["enableKeyRotation"] is True
+    for topic in run.of_type("aws:sns/topic:Topic"):
+        assert topic.inputs["kmsMasterKeyId"] == key.outputs["arn"]
+    for policy in run.of_type("aws:sns/topicPolicy:TopicPolicy"):
+        (statement,) = policy_statements(policy).values()
+        assert statement["Principal"] == {
+            "Service": ["budgets.amazonaws.com", "costalerts.amazonaws.com"]
+        }
+        assert statement["Action"] == "SNS:Publish"
+        assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+
+
+def test_anomaly_monitor_and_subscription(run: StackRun) -> None:
+    monitor = only(run, "aws:costexplorer/anomalyMonitor:AnomalyMonitor")
+    assert monitor.inputs["monitorType"] == "CUSTOM"
+    assert json.loads(monitor.inputs["monitorSpecification"]) == {
+        "Tags": {"Key": "Project", "Values": ["vision"], "MatchOptions": ["EQUALS"]}
+    }
+    subscription = only(run, "aws:costexplorer/anomalySubscription:AnomalySubscription").inputs
+    assert subscription["monitorArnLists"] == [monitor.outputs["arn"]]
+    assert subscription["subscribers"] == [{"type": "SNS", "address": topic_arn(run, "alerts")}]
+    assert subscription["frequency"] == "IMMEDIATE"
+    dimension = subscription["thresholdExpression"]["dimension"]
+    assert dimension["key"] == "ANOMALY_TOTAL_IMPACT_ABSOLUTE"
+    assert dimension["values"] == ["150"]  # 5 % of 3000
+
+
+def test_cost_allocation_tags_activated_and_said_so(run: StackRun) -> None:
+    tags = {
+        r.inputs["tagKey"]: r.inputs["status"]
+        for r in run.of_type("aws:costexplorer/costAllocationTag:CostAllocationTag")
+    }
+    assert tags == {
+        k: "Active" for k in ("Project", "Team", "Environment", "ModelVersion", "CostCenter")
+    }
+    assert any("user:Project" in m and "activates" in m for _, m in run.messages)
+    other = run_components(
+        lambda: ProjectBudget("b", budget_args(activate_cost_allocation_tags=False))
+    )
+    assert other.of_type("aws:costexplorer/costAllocationTag:CostAllocationTag") == []
+    assert any("left to another stack" in m for _, m in other.messages)
+
+
+def test_enforcer_lambda_least_privilege(run: StackRun) -> None:
+    function = only(run, "aws:lambda/function:Function")
+    assert function.inputs["handler"] == "budget_enforcer.handler"
+    assert function.inputs["environment"]["variables"] == {
+        "PROJECT": "vision",
+        "ALERTS_TOPIC_ARN": topic_arn(run, "alerts"),
+    }
+    subscription = only(run, "aws:sns/topicSubscription:TopicSubscription").inputs
+    assert subscription == {
+        "topic": topic_arn(run, "enforcement"),
+        "protocol": "lambda",
+        "endpoint": function.outputs["arn"],
+    } | {k: v for k, v in subscription.items() if k not in ("topic", "protocol", "endpoint")}
+    permission = only(run, "aws:lambda/permission:Permission").inputs
+    assert permission["principal"] == "sns.amazonaws.com"
+    assert permission["sourceArn"] == topic_arn(run, "enforcement")
+    statements = policy_statements(only(run, "aws:iam/rolePolicy:RolePolicy"))
+    project_only = {"StringEquals": {"autoscaling:ResourceTag/Project": "vision"}}
+    assert statements["StopProjectGroups"] == {
+        "Sid": "StopProjectGroups",
+        "Effect": "Allow",
+        "Action": "autoscaling:UpdateAutoScalingGroup",
+        "Resource": "*",
+        "Condition": project_only,
+    }
+    assert statements["RecordOnProjectGroups"]["Condition"] == {
+        **project_only,
+        "ForAllValues:StringEquals": {"aws:TagKeys": ["finops:budget-enforced"]},
+    }
+    assert statements["ReportToAlerts"]["Resource"] == topic_arn(run, "alerts")
+    assert statements["EncryptedTopic"]["Resource"] == only(run, "aws:kms/key:Key").outputs["arn"]
+    assert set(statements) == {
+        "ReadGroups",
+        "StopProjectGroups",
+        "RecordOnProjectGroups",
+        "ReportToAlerts",
+        "EncryptedTopic",
+        "OwnLogGroup",
+    }
+
+
+def test_tags_everywhere(run: StackRun) -> None:
+    assert untagged(run, workload=False) == []
+
+
+def test_without_enforcement_no_lambda_and_actual_100_goes_to_alerts() -> None:
+    run = run_components(lambda: ProjectBudget("b", budget_args(enforce=False)))
+    assert run.of_type("aws:lambda/function:Function") == []
+    assert len(run.of_type("aws:sns/topic:Topic")) == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"thresholds_percent": [50, 80, 100]},
+            r"thresholds_percent: .*5 notifications per budget",
+        ),
+        (
+            {"notify_emails": ["not-an-email"]},
+            r"notify_emails\[0\]: 'not-an-email'.*e-mail address",
+        ),
+        ({"notify_emails": []}, r"notify_emails: \[\] is not allowed; allowed: 1 to 10"),
+        ({"monthly_limit_usd": 0}, r"monthly_limit_usd: 0 is not allowed"),
+        ({"thresholds_percent": [0]}, r"thresholds_percent: 0.0 is not allowed"),
+        ({"enforced": True}, r"args: 'enforced' is not allowed \(did you mean enforce"),
+    ],
+)
+def test_bad_arguments_name_the_field_and_the_allowed_values(
+    overrides: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        plan_budget(budget_args(**overrides))
+
+
+# --- the enforcement Lambda on moto -----------------------------------------------------
+
+
+def group_sizes(client: Any, name: str) -> tuple[int, int, int]:
+    group = client.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][
+        0
+    ]
+    return group["MinSize"], group["DesiredCapacity"], group["MaxSize"]
+
+
+def group_tags(client: Any, name: str) -> dict[str, str]:
+    group = client.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][
+        0
+    ]
+    return {t["Key"]: t["Value"] for t in group["Tags"]}
+
+
+@pytest.fixture
+def groups(aws_client: Any, fleet_groups: Any) -> Any:
+    asg, ec2 = aws_client("autoscaling"), aws_client("ec2")
+    vision = fleet_groups(asg, ec2, fleet="vision-train", desired=3, maximum=5)
+    other = fleet_groups(asg, ec2, fleet="other-train", desired=2, maximum=2, project="other")
+    asg.update_auto_scaling_group(AutoScalingGroupName=vision[1], DesiredCapacity=1)
+    return asg, vision, other
+
+
+def test_enforcer_scales_the_projects_groups_to_zero_and_records_them(groups: Any) -> None:
+    asg, vision, other = groups
+    record = budget_enforcer.enforce(asg, "vision", "budget at 100%")
+    assert {a["group"] for a in record["groups"]} == set(vision)
+    for name, before in zip(vision, [(0, 3, 5), (0, 1, 5)], strict=True):
+        assert group_sizes(asg, name) == (0, 0, 5)
+        recorded = json.loads(group_tags(asg, name)[budget_enforcer.ENFORCED_TAG])
+        assert (recorded["min"], recorded["desired"], recorded["max"]) == before
+        assert recorded["reason"] == "budget at 100%"
+    assert group_sizes(asg, other[0]) == (0, 2, 2)  # another project's fleet is untouched
+    assert budget_enforcer.ENFORCED_TAG not in group_tags(asg, other[0])
+
+
+def test_enforcer_is_idempotent(groups: Any) -> None:
+    asg, vision, _ = groups
+    budget_enforcer.enforce(asg, "vision", "first")
+    first = group_tags(asg, vision[0])[budget_enforcer.ENFORCED_TAG]
+    again = budget_enforcer.enforce(asg, "vision", "second")
+    assert [a["changed"] for a in again["groups"]] == [False, False]
+    assert group_tags(asg, vision[0])[budget_enforcer.ENFORCED_TAG] == first  # sizes kept
+
+
+def test_enforced_fleet_is_held_at_zero_by_the_fallback_controller(groups: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    asg, vision, _ = groups
+    budget_enforcer.enforce(asg, "vision", "budget")
+    record = fallback_controller.reconcile(
+        asg, vision[0], vision[1], timedelta(minutes=10), now=datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    assert record["decision"]["reason"].startswith("budget enforced")
+    assert group_sizes(asg, vision[0])[1] == 0 and group_sizes(asg, vision[1])[1] == 0
+
+
+def test_handler_reports_to_the_alerts_topic(
+    groups: Any, aws_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sns, sqs = aws_client("sns"), aws_client("sqs")
+    topic = sns.create_topic(Name="alerts")["TopicArn"]
+    queue = sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    monkeypatch.setenv("PROJECT", "vision")
+    monkeypatch.setenv("ALERTS_TOPIC_ARN", topic)
+    event = {"Records": [{"Sns": {"Subject": "AWS Budgets: vision-budget has exceeded"}}]}
+    record = budget_enforcer.handler(event, None)
+    assert all(a["recorded"]["reason"].startswith("AWS Budgets") for a in record["groups"])
+    (message,) = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    body = json.loads(message["Body"])
+    assert body["Subject"] == "finops: budget enforced for vision: 2 group(s) to zero"
+    assert json.loads(body["Message"])["project"] == "vision"
