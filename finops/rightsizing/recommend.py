@@ -637,17 +637,24 @@ class _Builder:
 
 
 def recommend_target(t: _Target, usage: TargetUsage, settings: Settings) -> list[Recommendation]:
+    """Every rule's recommendation for one target, the one to apply first.
+
+    A bottleneck comes first: a larger type, unless a cheaper downsizing also clears it (a
+    downsizing always holds the memory peak plus headroom, so it cures memory running full;
+    saturated GPUs get no downsizing). Otherwise the biggest saving first.
+    """
     b = _Builder(t, usage, settings)
-    found: list[Recommendation | None]
     larger = b.larger()
-    if larger is not None:
+    down = b.downsize()
+    found: list[Recommendation | None]
+    if larger is not None and down is None:
         found = [larger, b.spot()]
     else:
-        found = [b.inference_accelerator(), b.downsize(), b.spot(), b.scale_to_zero()]
-    return sorted(
-        (r for r in found if r is not None),
-        key=lambda r: -r.monthly_saving_usd if r.kind != Kind.LARGER_TYPE else float("-inf"),
-    )
+        found = [b.inference_accelerator(), down, b.spot(), b.scale_to_zero()]
+    recs = [r for r in found if r is not None]
+    if larger is not None and down is None:
+        return recs
+    return sorted(recs, key=lambda r: -r.monthly_saving_usd)
 
 
 def _group(
