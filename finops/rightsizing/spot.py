@@ -190,44 +190,52 @@ class SpotScenario:
     time, and finishes there; None: wait for spot."""
 
 
+def _wall_for(work: float, ckpt: Checkpointing) -> float:
+    """Uninterrupted wall hours for `work` hours, a checkpoint written after every interval."""
+    full, rest = divmod(work, ckpt.interval_hours)
+    return full * (ckpt.interval_hours + ckpt.write_hours) + (
+        rest + ckpt.write_hours if rest > 1e-12 else 0.0
+    )
+
+
 def simulate_run(scenario: SpotScenario, rng: random.Random) -> SimulatedRun:
-    """One Monte Carlo run: interruptions arrive as a Poisson process at the hazard rate."""
+    """One Monte Carlo run: interruptions arrive as a Poisson process at the hazard rate.
+
+    Between interruptions the job works in checkpoint intervals; at an interruption it keeps
+    the work up to its last checkpoint, or everything when the hook checkpoints in the
+    notice. It then waits for spot capacity (exponential gap) and relaunches, or, with the
+    fallback controller, moves to on-demand once the gap passes `fallback_after_hours` and
+    finishes there. Instances are not held (nor paid) while waiting.
+    """
     s = scenario
     ckpt = s.checkpointing
-    done = 0.0  # work hours completed
-    saved = 0.0  # work hours safe in a checkpoint
-    wall = spot_hours = od_hours = 0.0
+    segment_wall = ckpt.interval_hours + ckpt.write_hours
+    done = wall = spot_hours = od_hours = 0.0
     interruptions = 0
-    while done < s.work_hours:
-        until_interrupt = rng.expovariate(s.hazard_per_hour) if s.hazard_per_hour else math.inf
-        # run segment by segment until the interruption or the end
-        while done < s.work_hours:
-            segment = min(ckpt.interval_hours, s.work_hours - done)
-            span = segment + ckpt.write_hours
-            if span > until_interrupt:
-                progressed = min(segment, until_interrupt)
-                wall += until_interrupt
-                spot_hours += until_interrupt
-                done += progressed
-                break
-            until_interrupt -= span
-            wall += span
-            spot_hours += span
-            done += segment
-            saved = done
-        else:
+    while True:
+        remaining = s.work_hours - done
+        needed = _wall_for(remaining, ckpt)
+        until = rng.expovariate(s.hazard_per_hour) if s.hazard_per_hour > 0 else math.inf
+        if until >= needed:
+            wall += needed
+            spot_hours += needed
             break
+        wall += until
+        spot_hours += until
         interruptions += 1
-        done = done if s.checkpoint_on_notice else saved
-        saved = done
-        gap = rng.expovariate(1 / s.capacity_gap_mean_hours)
+        segments = math.floor(until / segment_wall)
+        saved = min(segments * ckpt.interval_hours, remaining)
+        if s.checkpoint_on_notice:
+            partial = until - segments * segment_wall
+            saved = min(remaining, saved + min(partial, ckpt.interval_hours))
+        done += saved
+        gap = (
+            rng.expovariate(1 / s.capacity_gap_mean_hours) if s.capacity_gap_mean_hours > 0 else 0.0
+        )
         if s.fallback_after_hours is not None and gap > s.fallback_after_hours:
-            # the controller falls back: finish on on-demand, never interrupted
-            remaining = s.work_hours - done
-            od = ckpt.restart_hours + expected_wall_hours(remaining, 0.0, ckpt)
+            od = ckpt.restart_hours + _wall_for(s.work_hours - done, ckpt)
             wall += s.fallback_after_hours + od
             od_hours += od
-            done = s.work_hours
             break
         wall += gap + ckpt.restart_hours
         spot_hours += ckpt.restart_hours
