@@ -1,0 +1,112 @@
+"""The dev stack's AWS part, run through infra/ exactly as `pulumi preview` would (offline):
+one fleet, one ml.inf2 endpoint, one budget, every resource tagged, every one priced."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from finops import cost
+from finops import tags as tag_schema
+from finops.config import StackConfig
+from finops.engine import EngineResource, StackRun
+from finops.engine.stack import run_stack
+from finops.taggability import tag_property
+
+STACK_TAGS = {
+    "Project": "vision",
+    "Team": "ml-platform",
+    "Environment": "dev",
+    "CostCenter": "cc-1234",
+}
+
+
+@pytest.fixture(scope="module")
+def dev() -> tuple[StackConfig, StackRun]:
+    _path, config, run = run_stack("dev")
+    return config, run
+
+
+def components(run: StackRun, token: str) -> list[EngineResource]:
+    return run.of_type(token)
+
+
+def children_of(run: StackRun, component: EngineResource) -> list[EngineResource]:
+    return [r for r in run.custom_resources() if run.component_of(r) == component]
+
+
+def test_one_fleet_one_inf2_endpoint_one_budget(dev: tuple[StackConfig, StackRun]) -> None:
+    _config, run = dev
+    assert [c.name for c in components(run, "finops:aws:GpuTrainingFleet")] == ["vision-train"]
+    assert [c.name for c in components(run, "finops:aws:InferenceEndpoint")] == ["vision-serve"]
+    assert [c.name for c in components(run, "finops:aws:ProjectBudget")] == ["vision-budget"]
+    (endpoint_config,) = run.of_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration")
+    (variant,) = endpoint_config.inputs["productionVariants"]
+    assert variant["instanceType"].startswith("ml.inf2.")
+    (budget,) = run.of_type("aws:budgets/budget:Budget")
+    assert budget.inputs["costFilters"] == [
+        {"name": "TagKeyValue", "values": ["user:Project$vision"]}
+    ]
+    kinds = {n["notificationType"] for n in budget.inputs["notifications"]}
+    assert kinds == {"ACTUAL", "FORECASTED"}
+
+
+def test_every_aws_resource_tagged_in_its_inputs(dev: tuple[StackConfig, StackRun]) -> None:
+    _config, run = dev
+    workload = {
+        r.urn
+        for token in ("finops:aws:GpuTrainingFleet", "finops:aws:InferenceEndpoint")
+        for c in components(run, token)
+        for r in children_of(run, c)
+    }
+    problems = []
+    checked = 0
+    for resource in run.custom_resources():
+        where = tag_property(resource.type)
+        if where is None or tag_schema.cloud_of(resource.type) != "aws":
+            continue
+        checked += 1
+        value = resource.inputs.get(where.property) or {}
+        if where.shape == "list":
+            value = {t["key"]: t["value"] for t in value if t.get("propagateAtLaunch")}
+        missing = tag_schema.missing_keys(value, "aws", workload=resource.urn in workload)
+        if missing or value.get("CostCenter") != "cc-1234":
+            problems.append(f"{resource.name}: missing {missing}")
+    assert checked >= 25  # the fleet, the endpoint and the budget have that many
+    assert problems == []
+
+
+def test_one_provider_with_default_tags_for_everything_aws(
+    dev: tuple[StackConfig, StackRun],
+) -> None:
+    _config, run = dev
+    (provider,) = run.of_type("pulumi:providers:aws")
+    assert json.loads(provider.inputs["defaultTags"]) == {"tags": STACK_TAGS}
+    assert provider.inputs["region"] == "us-east-1"
+    for resource in run.custom_resources():
+        if resource.type.startswith("aws:"):
+            assert resource.options["provider"].startswith(provider.urn), resource.name
+
+
+def test_priced_monthly(dev: tuple[StackConfig, StackRun]) -> None:
+    config, run = dev
+    report = cost.estimate(run, config)
+    by_name = {c.name: c for c in report.resources}
+    assert by_name["vision-train-group"].monthly_usd > 0
+    assert by_name["vision-train-on-demand"].monthly_usd == 0  # at zero until spot runs short
+    assert by_name["vision-serve-endpoint-config"].monthly_usd == pytest.approx(
+        0.99 * 730, rel=0.01
+    )
+    assert report.by_tag["Project"]["vision"] >= (
+        by_name["vision-train-group"].monthly_usd
+        + by_name["vision-serve-endpoint-config"].monthly_usd
+    )
+
+
+def test_the_preview_is_told_about_cost_allocation_tags(
+    dev: tuple[StackConfig, StackRun],
+) -> None:
+    _config, run = dev
+    notes = [text for level, text in run.messages if level == "info"]
+    assert any("user:Project" in n and "activates Project" in n for n in notes)
