@@ -337,3 +337,23 @@ def test_cloudwatch_datums_have_compute_optimizer_names_units_and_dimensions() -
         {"Name": "name", "Value": "NVIDIA H100 80GB HBM3"},
         {"Name": "host", "Value": "ip-10-0-0-5"},
     ]
+
+
+def test_spool_bound_drops_are_counted_and_exported(tmp_path: Path, fake_nvml) -> None:
+    from prometheus_client import generate_latest
+
+    from agents.prom import build_registry
+
+    agent = started_agent(tmp_path, fake_nvml, spool={"max_bytes": 65536, "segment_bytes": 8192})
+    for shipper in agent.shippers:  # the sink is down: nothing leaves the spool
+        shipper.stop()
+        shipper.join(timeout=5)
+    for window in range(12):  # 12 windows x 8 records x ~1.4 kB > 64 kB
+        agent.tick(9000.0 + window)
+        agent.close_window(9000.0 + window, 9001.0 + window)
+    assert agent.spool is not None
+    dropped = agent.spool.dropped_records_total
+    assert dropped > 0 and dropped + agent.spool.depth("export") == 96
+    text = generate_latest(build_registry(agent)).decode()
+    assert f"finops_agent_spool_dropped_records_total {float(dropped)}" in text
+    agent.close(flush_seconds=0)
