@@ -251,8 +251,9 @@ def run(args: argparse.Namespace) -> int:
     with _progress(f"reading usage from {', '.join(specs)}"):
         usages = read_sources(specs, args.lookback_days, _end(args.end))
     recs = recommend(config, usages, settings)
-    if args.format == "json" and not args.apply:
-        print(json.dumps([_as_json(r) for r in recs], indent=1, default=str))
+    if args.format == "json":
+        if not args.apply:
+            print(json.dumps([_as_json(r) for r in recs], indent=1, default=str))
     elif args.format == "markdown":
         print(_markdown(recs))
     else:
@@ -266,5 +267,29 @@ def run(args: argparse.Namespace) -> int:
     stack = stack_config.stack_name_of(stack_file)
     body_path = args.pr_body or stack_file.with_name(f"rightsize-{stack}.md")
     body_path.write_text(pull_request_body(result, stack))
-    _report_apply(result, args, body_path)
+    if args.format == "json":
+        print(json.dumps(_apply_json(recs, result, body_path), indent=1, default=str))
+    else:
+        _report_apply(result, args, body_path)
     return 0
+
+
+def _apply_json(recs: list[Recommendation], result: ApplyResult, body_path: Path) -> dict[str, Any]:
+    def preview(p: PreviewResult | None) -> dict[str, Any] | None:
+        if p is None:
+            return None
+        return {
+            "total_monthly_usd": p.total_monthly_usd,
+            "findings": [dataclasses.asdict(f) for f in p.findings],
+        }
+
+    return {
+        "recommendations": [_as_json(r) for r in recs],
+        "applied": [r.ref for r in result.applied],
+        "refused": [{"ref": r.ref, "reason": reason} for r, reason in result.refused],
+        "stack_file": str(result.stack_file),
+        "written": result.written,
+        "before": preview(result.before),
+        "after": preview(result.after),
+        "pull_request_body": str(body_path),
+    }

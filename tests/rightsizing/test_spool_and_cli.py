@@ -219,3 +219,46 @@ def test_bad_source_spec_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert capsys.readouterr().err == (
         "error: --source 'graphite:x': expected agent:PATH, prometheus:URL or cloudwatch:REGION\n"
     )
+
+
+def test_rightsize_apply_json_is_one_document(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from finops.cli import rightsize
+    from finops.rightsizing.apply import Finding, PreviewResult
+
+    def preview(path: Path) -> PreviewResult:
+        text = path.read_text()
+        findings = (
+            (Finding("approved-instance-types", "serve-a", "mandatory", "no inf2"),)
+            if "inf2" in text
+            else ()
+        )
+        return PreviewResult(float(len(text)), findings)
+
+    monkeypatch.setattr(rightsize, "policy_preview", lambda project: preview)
+    stack_file = stack_copy(tmp_path)
+    code = main(
+        [
+            "rightsize",
+            "--stack",
+            str(stack_file),
+            "--source",
+            f"agent:{tmp_path}",
+            "--apply",
+            "--format",
+            "json",
+        ]
+    )
+    assert code == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["applied"] == ["train-a:smaller-accelerator"]
+    assert document["refused"] == [
+        {
+            "ref": "serve-a:inference-accelerator",
+            "reason": "breaks mandatory policy approved-instance-types on serve-a: no inf2",
+        }
+    ]
+    assert document["written"] is True
+    assert document["after"]["total_monthly_usd"] == len(stack_file.read_text())
+    assert Path(document["pull_request_body"]) == tmp_path / "rightsize-rs.md"
