@@ -166,6 +166,7 @@ class Agent:
         self._work_server: WorkServer | None = None
         self._work_file: WorkFileFollower | None = None
         self._prom_server: Any = None
+        self.cloudwatch_publisher: Any = None
         self.prometheus_port = 0
         self.work_port = 0
         self._lock = threading.Lock()
@@ -237,6 +238,8 @@ class Agent:
             cw, self.host.region if self.host.region != "unknown" else "us-east-1"
         )
         per_record = publisher.metrics_per_record(len(cw.tag_dimensions))
+
+        self.cloudwatch_publisher = publisher
 
         def deliver(records: list[dict[str, Any]], lines: list[str]) -> None:
             publisher.publish(records)
@@ -328,10 +331,10 @@ class Agent:
             self.latest = samples
         if self._work_file is not None:
             self._work_file.poll()
-        if any(n.kind == "interruption" for n in self.notices.values()):
-            self._window_notice = next(
-                n.action for n in self.notices.values() if n.kind == "interruption"
-            )
+        notices = list(self.notices.values())  # one snapshot: the watcher thread adds to it
+        interruption = next((n for n in notices if n.kind == "interruption"), None)
+        if interruption is not None:
+            self._window_notice = interruption.action
         self._check_host_idle(now)
 
     def gpu_idle(self, index: int, now: float) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -19,6 +20,10 @@ from agents.config import CloudWatchSection
 log = logging.getLogger("finops_agent.cloudwatch")
 
 MIB = 1024 * 1024
+# PutMetricData refuses data points older than two weeks; keep a day of margin
+MAX_AGE_SECONDS = 13 * 86400
+# error codes that mean "this batch will never be accepted", as opposed to outage/throttling
+PERMANENT_ERRORS = ("InvalidParameterValue", "InvalidParameterCombination", "MissingParameter")
 
 # CloudWatch agent metric name -> (record field, scale applied to the stats)
 CO_METRICS: tuple[tuple[str, str, float], ...] = (
@@ -119,6 +124,7 @@ class CloudWatchPublisher:
         from botocore.config import Config
 
         self.section = section
+        self.too_old_records_total = 0
         self.client: Any = botocore.session.get_session().create_client(
             "cloudwatch",
             region_name=section.region or region,
@@ -136,14 +142,31 @@ class CloudWatchPublisher:
         per_series = len(CO_METRICS) + len(OWN_METRICS) + 3
         return per_series * (2 if tag_dimensions else 1)
 
-    def publish(self, records: Iterable[Mapping[str, Any]]) -> int:
-        """PutMetricData for the records, in requests of at most max_metrics_per_request."""
-        datums = [d for record in records for d in datums_for(record, self.section)]
+    def publish(self, records: Iterable[Mapping[str, Any]], now: float | None = None) -> int:
+        """PutMetricData for the records, in requests of at most max_metrics_per_request.
+
+        Records older than CloudWatch accepts are skipped (counted in `too_old_records_total`);
+        a permanent refusal raises RejectedBatch, anything else propagates for a retry.
+        """
+        from botocore.exceptions import ClientError
+
+        from agents.shipping import RejectedBatch
+
+        records = list(records)
+        oldest = (time.time() if now is None else now) - MAX_AGE_SECONDS
+        fresh = [r for r in records if float(r["window_start"]) >= oldest]
+        self.too_old_records_total += sum(1 for r in records if float(r["window_start"]) < oldest)
+        datums = [d for record in fresh for d in datums_for(record, self.section)]
         limit = self.section.max_metrics_per_request
         for start in range(0, len(datums), limit):
-            self.client.put_metric_data(
-                Namespace=self.section.namespace, MetricData=datums[start : start + limit]
-            )
+            try:
+                self.client.put_metric_data(
+                    Namespace=self.section.namespace, MetricData=datums[start : start + limit]
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in PERMANENT_ERRORS:
+                    raise RejectedBatch(str(exc)) from exc
+                raise
         return len(datums)
 
 

@@ -177,7 +177,17 @@ class AgentCollector(Collector):
             failures.add_metric([shipper.sink], float(shipper.failures_total))
             throttled.add_metric([shipper.sink], float(shipper.throttled_total))
             last_ok.add_metric([shipper.sink], shipper.last_success_unixtime)
-        yield from (depth, delivered, failures, throttled, last_ok)
+        rejected = CounterMetricFamily(
+            "finops_agent_delivery_rejected_records",
+            "Records a sink refused for good (e.g. older than CloudWatch accepts), skipped.",
+            labels=["sink"],
+        )
+        for shipper in agent.shippers:
+            too_old = 0
+            if shipper.sink == "cloudwatch" and agent.cloudwatch_publisher is not None:
+                too_old = agent.cloudwatch_publisher.too_old_records_total
+            rejected.add_metric([shipper.sink], float(shipper.rejected_records_total + too_old))
+        yield from (depth, delivered, failures, throttled, last_ok, rejected)
         if spool is not None:
             yield CounterMetricFamily(
                 "finops_agent_spool_dropped_records",

@@ -8,6 +8,7 @@ import logging
 import os
 import random
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,15 @@ from agents.spool import Spool
 
 log = logging.getLogger("finops_agent.shipping")
 
-Deliver = Callable[[list[dict[str, Any]], list[str]], None]
+Deliver = Callable[[list[dict[str, Any]], list[str]], object]  # return value ignored
+
+
+class RejectedBatch(Exception):
+    """The sink refused the batch for good (e.g. a 400 for a too-old timestamp).
+
+    Retrying would block every later record behind it, so the shipper acks the batch,
+    counts it in `rejected_records_total` and logs an error.
+    """
 
 
 class Shipper(threading.Thread):
@@ -46,6 +55,7 @@ class Shipper(threading.Thread):
         self.delivered_records_total = 0
         self.failures_total = 0
         self.throttled_total = 0
+        self.rejected_records_total = 0
         self.last_success_unixtime = 0.0
         self._failures_in_a_row = 0
 
@@ -65,6 +75,14 @@ class Shipper(threading.Thread):
         records = [json.loads(line) for line in lines]
         try:
             self.deliver(records, lines)
+        except RejectedBatch as exc:
+            self.spool.ack(self.sink, position)
+            self.rejected_records_total += len(lines)
+            log.error(
+                "sink rejected a batch for good: skipped",
+                extra={"sink": self.sink, "records": len(lines), "error": str(exc)[:300]},
+            )
+            return None
         except Exception as exc:
             self.failures_total += 1
             self._failures_in_a_row += 1
@@ -89,8 +107,6 @@ class Shipper(threading.Thread):
         self.spool.ack(self.sink, position)
         self.delivered_records_total += len(lines)
         self._failures_in_a_row = 0
-        import time
-
         self.last_success_unixtime = time.time()
         return None if len(lines) >= self.batch_records else self.interval
 

@@ -158,3 +158,60 @@ def test_json_log_lines_carry_the_extra_fields() -> None:
     line = json.loads(JsonFormatter().format(record))
     assert line["level"] == "warning" and line["msg"] == "gpu lost"
     assert line["gpu"] == 5 and line["uuid"] == "GPU-5" and line["ts"].endswith("Z")
+
+
+def test_cloudwatch_skips_too_old_records_and_a_permanent_refusal_does_not_block(
+    tmp_path: Path,
+) -> None:
+    from botocore.exceptions import ClientError
+
+    from agents.cloudwatch import CloudWatchPublisher
+    from agents.config import CloudWatchSection
+
+    sent: list[list[dict]] = []
+
+    class Client:
+        refuse = False
+
+        def put_metric_data(self, Namespace: str, MetricData: list[dict]) -> None:
+            if self.refuse:
+                error = {"Error": {"Code": "InvalidParameterValue", "Message": "bad timestamp"}}
+                raise ClientError(error, "PutMetricData")  # type: ignore[arg-type]
+            sent.append(MetricData)
+
+    publisher = CloudWatchPublisher(
+        CloudWatchSection(endpoint_url="http://127.0.0.1:9"), "us-east-1"
+    )
+    publisher.client = Client()
+    now = 2_000_000_000.0
+    fresh = {
+        "window_start": now - 60,
+        "instance_id": "i-1",
+        "gpu_index": 0,
+        "sample_count": 2,
+        "instance_type": "p5.48xlarge",
+        "gpu_util_percent": {"min": 1, "mean": 2, "p95": 3, "max": 3},
+    }
+    old = {**fresh, "window_start": now - 15 * 86400}
+    assert publisher.publish([old, fresh], now=now) > 0
+    assert publisher.too_old_records_total == 1
+    assert all(d["Timestamp"].timestamp() == now - 60 for d in sent[0])
+
+    spool = Spool(
+        tmp_path, max_bytes=1 << 20, segment_bytes=4096, sinks=["cloudwatch"], fsync=False
+    )
+    spool.append([json.dumps(fresh) + "\n", json.dumps({**fresh, "gpu_index": 1}) + "\n"])
+    publisher.client.refuse = True
+    shipper = Shipper(
+        spool,
+        "cloudwatch",
+        lambda records, lines: publisher.publish(records, now=now),
+        batch_records=1,
+        interval_seconds=1.0,
+        max_backoff_seconds=5.0,
+    )
+    assert shipper.ship_once() is None  # refused for good: skipped at once, not retried
+    assert shipper.rejected_records_total == 1 and spool.depth("cloudwatch") == 1
+    publisher.client.refuse = False
+    shipper.ship_once()
+    assert spool.depth("cloudwatch") == 0 and shipper.delivered_records_total == 1

@@ -81,7 +81,9 @@ def test_bound_drops_oldest_segments_and_counts_undelivered_records(tmp_path: Pa
 
 
 def test_delivered_segments_are_deleted_and_not_counted_as_drops(tmp_path: Path) -> None:
-    spool = open_spool(tmp_path, max_bytes=64 * 1024, segment_bytes=8 * 1024, sinks=["a"])
+    spool = open_spool(
+        tmp_path, max_bytes=64 * 1024, segment_bytes=8 * 1024, sinks=["a"], fsync=False
+    )
     for n in range(200):
         spool.append(lines(n, 1, pad=1000))
         _, pos = spool.read("a", 10)
