@@ -86,8 +86,8 @@ def _as_json(cfg: AgentConfig) -> dict[str, Any]:
 
 
 def _once(cfg: AgentConfig) -> int:
-    from agents.agent import sample_to_json
     from agents.metadata import make_client, resolve_host
+    from agents.replay import sample_to_json
 
     sampler = NvmlSampler()
     try:
@@ -129,7 +129,8 @@ def _once(cfg: AgentConfig) -> int:
 def _run(
     cfg: AgentConfig, *, replay: str | None, record: str | None, duration: float | None
 ) -> int:
-    from agents.agent import Agent, ReplaySource, SampleSource
+    from agents.agent import Agent, SampleSource
+    from agents.replay import ReplaySource
 
     source: SampleSource
     if replay:
@@ -186,7 +187,7 @@ class _Recording:
         return list(self.inner.start())
 
     def sample(self, now: float | None = None) -> list[Any]:
-        from agents.agent import sample_to_json
+        from agents.replay import sample_to_json
 
         samples = list(self.inner.sample(now))
         self.driver_version = getattr(self.inner, "driver_version", "")

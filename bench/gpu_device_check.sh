@@ -60,7 +60,7 @@ fi
 # 3. NVML latency per reading of all GPUs
 timeout 60 "$PY" - "$OUT/latency.json" >>"$summary" 2>"$OUT/latency.log" <<'EOF'
 import json, statistics, sys, time
-from agents.agent import sample_to_json
+from agents.replay import sample_to_json
 from agents.nvml import NvmlSampler
 sampler = NvmlSampler()
 gpus = sampler.start()

@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 from agent_procs import free_port
 
-from agents.agent import Agent, ReplaySource, sample_to_json
+from agents.agent import Agent
 from agents.cloudwatch import datums_for
 from agents.config import AgentConfig, CloudWatchSection, parse_config
 from agents.metadata import Notice
 from agents.nvml import NvmlSampler
 from agents.records import HostInfo
+from agents.replay import ReplaySource, sample_to_json
 
 
 class FakeMetadata:
