@@ -100,12 +100,13 @@ def training_on_spot(
     limit = float(config.get("maxOnDemandPercentAboveBase", 20.0))
     if share is None or share <= limit:
         return []
+    base = resource.on_demand_base or 0
     return [
         Finding(
             SPOT,
             resource.name,
-            f"{share:g}% of capacity above the on-demand base ({resource.on_demand_base or 0:g} "
-            f"nodes) is on demand; at most {limit:g}% allowed in {env}",
+            f"{share:g}% of capacity above an on-demand base of {base} node"
+            f"{'' if base == 1 else 's'} is on demand; at most {limit:g}% allowed in {env}",
             resource.urn,
         )
     ]

@@ -152,7 +152,7 @@ def test_analyze_reads_the_component_from_the_urn(pack) -> None:
         diagnostic(
             "training-on-spot",
             "mandatory",
-            "100% of capacity above the on-demand base (0 nodes) is on demand; at most 20% "
+            "100% of capacity above an on-demand base of 0 nodes is on demand; at most 20% "
             "allowed in dev",
         )
     ]

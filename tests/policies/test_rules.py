@@ -210,7 +210,7 @@ def test_training_on_spot_flags_on_demand_above_base() -> None:
         (
             "training-on-spot",
             MANDATORY,
-            "100% of capacity above the on-demand base (0 nodes) is on demand; at most 20% "
+            "100% of capacity above an on-demand base of 0 nodes is on demand; at most 20% "
             "allowed in dev",
         )
     ]
@@ -223,7 +223,7 @@ def test_training_on_spot_plain_group_of_an_on_demand_template() -> None:
         (
             "training-on-spot",
             MANDATORY,
-            "100% of capacity above the on-demand base (0 nodes) is on demand; at most 20% "
+            "100% of capacity above an on-demand base of 0 nodes is on demand; at most 20% "
             "allowed in dev",
         )
     ]
@@ -251,7 +251,7 @@ def test_training_on_spot_gcp_group_follows_its_template() -> None:
         (
             "training-on-spot",
             MANDATORY,
-            "100% of capacity above the on-demand base (0 nodes) is on demand; at most 20% "
+            "100% of capacity above an on-demand base of 0 nodes is on demand; at most 20% "
             "allowed in dev",
         )
     ]

@@ -1,0 +1,1 @@
+"""Exports of an offline stack run for other tools (Terraform plan JSON for checkov)."""

@@ -1,0 +1,5 @@
+"""CKV_FINOPS_2 (CloudFormation): the `gpu-instance-oversized` policy."""
+
+from finops_checkov_base import ALL_CLOUDFORMATION, FinopsCloudFormationCheck
+
+check = FinopsCloudFormationCheck("gpu-instance-oversized", "CKV_FINOPS_2", ALL_CLOUDFORMATION)
