@@ -36,13 +36,13 @@ def _policy_of(resource: str) -> tuple[str, str] | None:
 
 def test_every_pass_and_fail_fixture_gets_its_verdict(results) -> None:
     resources = {resource for _, resource in results}
-    named = {r: _policy_of(r) for r in resources if _policy_of(r)}
+    named = {r: found for r in resources if (found := _policy_of(r)) is not None}
     assert len(named) == 23  # every pass_*/fail_* fixture was scanned
-    wrong = {
-        resource: (expected, results.get((CHECK_IDS[policy], resource)))
-        for resource, (expected, policy) in named.items()
-        if (results.get((CHECK_IDS[policy], resource)) or ("missing",))[0] != expected
-    }
+    wrong = {}
+    for resource, (expected, policy) in named.items():
+        got = results.get((CHECK_IDS[policy], resource))
+        if got is None or got[0] != expected:
+            wrong[resource] = (expected, got)
     assert wrong == {}
 
 
