@@ -29,8 +29,9 @@ def test_readme_minimal_example_is_valid(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, install.group(1)))
     assert cfg.metadata.provider == "aws"
     assert cfg.cloudwatch.enabled is True
-    assert cfg.checkpoint.hook.mode == "signal"
-    assert cfg.checkpoint.hook.pid_file == "/run/train/train.pid"
+    assert cfg.checkpoint.hook.mode == "file"
+    assert cfg.checkpoint.hook.file == "/run/finops-agent/interruption.json"
+    assert cfg.work.listen == "127.0.0.1:9402"
     assert cfg.tags == {"finops:fleet": "train-a"}
 
 
