@@ -18,15 +18,14 @@ What it creates (children named `<name>-<role>`):
 Capacity: `spot-with-fallback` creates both groups, `spot-only` the spot group only,
 `on-demand` the on-demand group only, at `node_count`.
 
-Fallback: a MIG has one provisioning model, so the fallback is a second group, as on AWS. The
-AWS fleet's controller (components/aws/lambdas/fallback_controller.py, a pure `decide`
-function over observed counts) is the pattern: run on a schedule, compare the spot group's
-running VMs with `node_count`, raise the on-demand group after `fallback_after_minutes`
-of shortfall and lower it as soon as spot returns. On GCP that would be a Cloud Run job or
-Cloud Function on a Cloud Scheduler trigger calling `regionInstanceGroupManagers.resize`.
-**It is not built yet**: today the on-demand group stays at `on_demand_base` until an operator
-(or a later controller) resizes it; preempted spot VMs are recreated by the spot MIG itself
-when capacity returns. See docs/components-gcp-azure.md.
+Fallback: a MIG has one provisioning model, so the fallback is a second group, as on AWS, and
+the same controller decides (components/gcp/fallback.py): with spot-with-fallback a Cloud
+Function, called every minute by Cloud Scheduler, applies the AWS fleet's pure `decide` to
+the two groups: after `fallback_after_minutes` of spot shortfall it raises the on-demand group
+above its base by what spot is missing, and lowers it as soon as spot returns, within
+`node_count_max`. The controller then owns both groups' target sizes
+(`ignore_changes=["targetSize"]`); `node_count` reaches it through its environment.
+`fallback_controller=False` leaves the groups at their planned sizes.
 
 Nodes have no external IP by default (`assign_external_ip=False`): the subnetwork needs
 Cloud NAT (or Private Google Access plus a package mirror) for the startup script to
@@ -42,6 +41,7 @@ import pulumi_gcp as gcp
 
 from components.gcp import _common
 from components.gcp.agent_script import agent_bootstrap_script
+from components.gcp.fallback import fallback_controller
 from finops.config import Capacity
 
 DEFAULT_IMAGE = "projects/deeplearning-platform-release/global/images/family/common-cu124-debian-11"
@@ -65,6 +65,10 @@ class GcpGpuTrainingFleetArgs(TypedDict, total=False):
     """The model version the fleet trains; written as the `model-version` label."""
     node_count: Required[int]
     """Nodes the fleet runs (the stack config's `nodes.desired`)."""
+    node_count_max: int
+    """Most nodes the fleet may run, spot and fallback together (`nodes.max`); default
+    `node_count`. Leave room above `node_count`: that headroom is how the fallback controller
+    tries spot again while on-demand covers a shortfall."""
     instance_type: str
     """A GCE GPU machine from the catalog: `g2-standard-8`, `a2-highgpu-1g`, `a3-highgpu-8g`,
     or N1 with attached GPUs as `n1-standard-8+nvidia-tesla-t4:1`. Or give `accelerator`."""
@@ -81,6 +85,11 @@ class GcpGpuTrainingFleetArgs(TypedDict, total=False):
     """GCP region; default the stack's `gcp:region`, else us-central1."""
     project: str
     """GCP project id; default the stack's `gcp:project`, else the provider's."""
+    fallback_controller: bool
+    """With spot-with-fallback, deploy the controller that raises the on-demand group while spot
+    is short and lowers it when spot returns (Cloud Function + Cloud Scheduler); default True."""
+    fallback_after_minutes: int
+    """How long spot may stay short before on-demand fills in; default 10."""
     termination_action: GcpTerminationAction
     """What happens to a preempted Spot VM: DELETE (default) or STOP."""
     checkpoint_retention_days: int
@@ -126,6 +135,8 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
     """Name of the checkpoint bucket."""
     service_account_email: pulumi.Output[str]
     """E-mail of the nodes' service account."""
+    fallback_controller: pulumi.Output[str] | None
+    """URL of the fallback controller function (spot-with-fallback only)."""
 
     def __init__(
         self,
@@ -146,6 +157,8 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
         )
         node_count = int(args["node_count"])
         on_demand_base = _common.int_arg(args, "on_demand_base", 0)
+        node_count_max = _common.int_arg(args, "node_count_max", int(args["node_count"]))
+        fallback_after = _common.int_arg(args, "fallback_after_minutes", 10)
         retention_days = _common.int_arg(args, "checkpoint_retention_days", 14)
         disk_gb = _common.int_arg(args, "boot_disk_size_gb", 200)
         model_version = args.get("model_version") or ""
@@ -153,6 +166,14 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
             raise ValueError(f"{where}: model_version is required (got {model_version!r})")
         if node_count < 0:
             raise ValueError(f"{where}: node_count must be >= 0 (got {node_count})")
+        if node_count_max < node_count:
+            raise ValueError(
+                f"{where}: node_count_max ({node_count_max}) must be >= node_count ({node_count})"
+            )
+        if not 1 <= fallback_after <= 120:
+            raise ValueError(
+                f"{where}: fallback_after_minutes must be 1..120 (got {fallback_after})"
+            )
         if not 0 <= on_demand_base <= node_count:
             raise ValueError(
                 f"{where}: on_demand_base must be between 0 and node_count ({node_count}) "
@@ -288,6 +309,10 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
                 opts=child,
             )
 
+        controlled = (
+            capacity == Capacity.SPOT_WITH_FALLBACK and args.get("fallback_controller") is not False
+        )
+
         def group(role: str, spot: bool, size: int) -> gcp.compute.RegionInstanceGroupManager:
             instance_template = template(role, spot)
             return gcp.compute.RegionInstanceGroupManager(
@@ -312,7 +337,10 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
                     instance_redistribution_type="NONE",
                 ),
                 wait_for_instances=False,
-                opts=child,
+                # The fallback controller owns the sizes once the groups exist.
+                opts=child.merge(
+                    pulumi.ResourceOptions(ignore_changes=["targetSize"] if controlled else None)
+                ),
             )
 
         spot_group = on_demand_group = None
@@ -322,11 +350,32 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
             on_demand_size = node_count if capacity == Capacity.ON_DEMAND else on_demand_base
             on_demand_group = group("on-demand", False, on_demand_size)
 
+        controller = None
+        if controlled and spot_group is not None and on_demand_group is not None:
+            controller = fallback_controller(
+                name,
+                parent=self,
+                project=project,
+                region=region,
+                labels=labels,
+                spot_group=spot_group,
+                on_demand_group=on_demand_group,
+                state_bucket=bucket,
+                env={
+                    "FLEET_DESIRED": str(node_count),
+                    "FLEET_MAX": str(node_count_max),
+                    "ON_DEMAND_BASE": str(on_demand_base),
+                    "FALLBACK_AFTER_MINUTES": str(fallback_after),
+                    "STATE_OBJECT": f"finops-controller/{name}.json",
+                },
+            )
+
         self.machine_type = pulumi.Output.from_input(machine.catalog_type)
         self.spot_group = spot_group.self_link if spot_group else None
         self.on_demand_group = on_demand_group.self_link if on_demand_group else None
         self.checkpoint_bucket = bucket.name
         self.service_account_email = account.email
+        self.fallback_controller = controller.url if controller else None
         self.register_outputs(
             {
                 "machine_type": self.machine_type,
@@ -334,5 +383,6 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
                 "on_demand_group": self.on_demand_group,
                 "checkpoint_bucket": self.checkpoint_bucket,
                 "service_account_email": self.service_account_email,
+                "fallback_controller": self.fallback_controller,
             }
         )

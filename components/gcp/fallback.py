@@ -1,0 +1,160 @@
+"""The spot fallback controller of a GCP `GpuTrainingFleet`: a Cloud Function that a Cloud
+Scheduler job calls every minute (components/gcp/functions/mig_fallback.py; the decision is the
+AWS fleet's pure `decide`, shipped beside it).
+
+What it creates (children of the fleet, named `<fleet>-controller-*`):
+
+- `<fleet>-controller-sa`: the function's identity, with one custom role on the project holding
+  only `compute.instanceGroupManagers.get` and `.update` (read and resize the MIGs), object
+  access on the checkpoint bucket (its state object), and `roles/run.invoker` on the function
+  itself (the scheduler calls with this identity's OIDC token).
+- `<fleet>-controller-code` (bucket) + `<fleet>-controller-source` (zip): the function source.
+- `<fleet>-controller`: the function (Python 3.12, one instance at most, 256 MB).
+- `<fleet>-controller-schedule`: the Cloud Scheduler job, every minute.
+
+The project needs the Cloud Functions, Cloud Build, Cloud Run, Artifact Registry and Cloud
+Scheduler APIs enabled. Cost: about 43,800 invocations a month of under a second each, inside
+the Cloud Functions free tier; a Cloud Scheduler job is free up to 3 per billing account, then
+$0.10 a month.
+"""
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import pulumi
+import pulumi_gcp as gcp
+
+import components.aws.lambdas.fallback_controller as decision_module
+from components.gcp import _common
+from components.gcp.functions import mig_fallback
+
+RESIZER_PERMISSIONS = ("compute.instanceGroupManagers.get", "compute.instanceGroupManagers.update")
+_ROLE_ID = re.compile(r"[^a-zA-Z0-9_]")
+
+
+def source_archive() -> pulumi.AssetArchive:
+    """The function's source: the adapter as `main.py`, the decision beside it."""
+    return pulumi.AssetArchive(
+        {
+            "main.py": pulumi.FileAsset(str(Path(mig_fallback.__file__))),
+            "fallback_decision.py": pulumi.FileAsset(str(Path(decision_module.__file__))),
+        }
+    )
+
+
+def fallback_controller(
+    name: str,
+    *,
+    parent: pulumi.Resource,
+    project: pulumi.Input[str],
+    region: str,
+    labels: Mapping[str, str],
+    spot_group: gcp.compute.RegionInstanceGroupManager,
+    on_demand_group: gcp.compute.RegionInstanceGroupManager,
+    state_bucket: gcp.storage.Bucket,
+    env: Mapping[str, str],
+) -> gcp.cloudfunctionsv2.Function:
+    """Deploy the controller of fleet `name`; returns the function."""
+    child = pulumi.ResourceOptions(parent=parent)
+    account = gcp.serviceaccount.Account(
+        f"{name}-controller-sa",
+        account_id=_common.account_id(name, "fallback"),
+        display_name=f"finops spot fallback controller {name}",
+        description=f"{name}: reads and resizes the fleet's two MIGs, nothing else",
+        project=project,
+        opts=child,
+    )
+    member = account.email.apply(lambda email: f"serviceAccount:{email}")
+    role = gcp.projects.IAMCustomRole(
+        f"{name}-controller-role",
+        project=project,
+        role_id=_ROLE_ID.sub("_", f"finops_{name}_mig_resizer")[:64],
+        title=f"finops {name} MIG resizer",
+        description="Read and resize managed instance groups (finops spot fallback controller)",
+        permissions=list(RESIZER_PERMISSIONS),
+        opts=child,
+    )
+    gcp.projects.IAMMember(
+        f"{name}-controller-resizer", project=project, role=role.name, member=member, opts=child
+    )
+    gcp.storage.BucketIAMMember(
+        f"{name}-controller-state",
+        bucket=state_bucket.name,
+        role="roles/storage.objectUser",
+        member=member,
+        opts=child,
+    )
+    code_bucket = gcp.storage.Bucket(
+        f"{name}-controller-code",
+        location=region.upper(),
+        project=project,
+        uniform_bucket_level_access=True,
+        public_access_prevention="enforced",
+        labels=dict(labels),
+        opts=child,
+    )
+    source = gcp.storage.BucketObject(
+        f"{name}-controller-source",
+        bucket=code_bucket.name,
+        name="mig-fallback.zip",
+        source=source_archive(),
+        opts=child,
+    )
+    function = gcp.cloudfunctionsv2.Function(
+        f"{name}-controller",
+        location=region,
+        project=project,
+        description=f"finops spot fallback controller of fleet {name}",
+        build_config=gcp.cloudfunctionsv2.FunctionBuildConfigArgs(
+            runtime="python312",
+            entry_point="reconcile_http",
+            source=gcp.cloudfunctionsv2.FunctionBuildConfigSourceArgs(
+                storage_source=gcp.cloudfunctionsv2.FunctionBuildConfigSourceStorageSourceArgs(
+                    bucket=code_bucket.name, object=source.name
+                )
+            ),
+        ),
+        service_config=gcp.cloudfunctionsv2.FunctionServiceConfigArgs(
+            max_instance_count=1,
+            available_memory="256M",
+            timeout_seconds=120,
+            service_account_email=account.email,
+            environment_variables={
+                **env,
+                "PROJECT": project,
+                "REGION": region,
+                "SPOT_GROUP": spot_group.name,
+                "ON_DEMAND_GROUP": on_demand_group.name,
+                "STATE_BUCKET": state_bucket.name,
+            },
+        ),
+        labels=dict(labels),
+        opts=child,
+    )
+    gcp.cloudrunv2.ServiceIamMember(
+        f"{name}-controller-invoker",
+        project=project,
+        location=region,
+        name=function.name,
+        role="roles/run.invoker",
+        member=member,
+        opts=child,
+    )
+    gcp.cloudscheduler.Job(
+        f"{name}-controller-schedule",
+        project=project,
+        region=region,
+        description=f"finops: run the spot fallback controller of fleet {name} every minute",
+        schedule="* * * * *",
+        attempt_deadline="120s",
+        http_target=gcp.cloudscheduler.JobHttpTargetArgs(
+            uri=function.url,
+            http_method="POST",
+            oidc_token=gcp.cloudscheduler.JobHttpTargetOidcTokenArgs(
+                service_account_email=account.email, audience=function.url
+            ),
+        ),
+        opts=child,
+    )
+    return function

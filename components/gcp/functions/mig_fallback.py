@@ -1,0 +1,224 @@
+"""Spot fallback controller for one GCP `GpuTrainingFleet`, run as a Cloud Function every minute.
+
+The fleet is two regional MIGs on one machine type: the *spot group* (SPOT template) and the
+*on-demand group* (STANDARD template) holding `on_demand_base` nodes. The decision is the AWS
+fleet's, unchanged: `decide` in components/aws/lambdas/fallback_controller.py, a pure function
+of what is observed (shipped beside this file as `fallback_decision.py`). This module only
+observes the MIGs and applies the decision, through the Compute Engine REST API:
+
+- D (fleet desired) and M (fleet max) are the fleet's `node_count` and `node_count_max`
+  minus `on_demand_base`, from the environment (Pulumi rewrites them on `pulumi up`);
+- S: spot VMs that exist (`listManagedInstances`, instanceStatus PROVISIONING, STAGING or
+  RUNNING; a VM the MIG cannot create for lack of capacity has no status);
+- the on-demand group's target size above its base;
+- `shortfall_since`: the controller's only state, a JSON object in the checkpoint bucket
+  (`finops-controller/<fleet>.json`), since MIGs carry no labels.
+
+The decision's on-demand count is applied on top of the base; sizes are lowered before they
+are raised. Running it twice changes nothing the second time. Standard library only: the
+token comes from the metadata server of the function's runtime.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+try:  # in the deployed function, the decision module ships beside this file
+    from fallback_decision import Decision, FleetState, decide
+except ImportError:  # in this repository
+    from components.aws.lambdas.fallback_controller import Decision, FleetState, decide
+
+COMPUTE = "https://compute.googleapis.com/compute/v1"
+STORAGE = "https://storage.googleapis.com/storage/v1"
+UPLOAD = "https://storage.googleapis.com/upload/storage/v1"
+TOKEN_URL = (
+    "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token"
+)
+EXISTING = frozenset({"PROVISIONING", "STAGING", "RUNNING"})
+
+logger = logging.getLogger("finops.gcp_fallback_controller")
+logger.setLevel(logging.INFO)
+
+Opener = Callable[[urllib.request.Request], Any]
+
+
+def _open(request: urllib.request.Request) -> Any:
+    return urllib.request.urlopen(request, timeout=20)
+
+
+class GcpApi:
+    """The few Compute Engine and Cloud Storage calls the controller makes."""
+
+    def __init__(self, project: str, region: str, opener: Opener = _open) -> None:
+        self.project = project
+        self.region = region
+        self._opener = opener
+        self._token: str | None = None
+
+    def _bearer(self) -> str:
+        if self._token is None:
+            request = urllib.request.Request(TOKEN_URL, headers={"Metadata-Flavor": "Google"})
+            with self._opener(request) as response:
+                self._token = str(json.loads(response.read())["access_token"])
+        return self._token
+
+    def _call(self, method: str, url: str, body: bytes | None = None) -> Any:
+        headers = {"Authorization": f"Bearer {self._bearer()}"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(url, data=body, method=method, headers=headers)
+        with self._opener(request) as response:
+            payload = response.read()
+        return json.loads(payload) if payload else {}
+
+    def _group_url(self, group: str) -> str:
+        return (
+            f"{COMPUTE}/projects/{self.project}/regions/{self.region}/instanceGroupManagers/"
+            f"{urllib.parse.quote(group)}"
+        )
+
+    def target_size(self, group: str) -> int:
+        return int(self._call("GET", self._group_url(group)).get("targetSize", 0))
+
+    def existing_instances(self, group: str) -> int:
+        """Managed instances whose VM exists (provisioning, staging or running)."""
+        count, token = 0, ""
+        while True:
+            query = f"?pageToken={urllib.parse.quote(token)}" if token else ""
+            page = self._call("POST", f"{self._group_url(group)}/listManagedInstances{query}")
+            count += sum(
+                1 for i in page.get("managedInstances", []) if i.get("instanceStatus") in EXISTING
+            )
+            token = page.get("nextPageToken", "")
+            if not token:
+                return count
+
+    def resize(self, group: str, size: int) -> None:
+        self._call("POST", f"{self._group_url(group)}/resize?size={size}")
+
+    def read_state(self, bucket: str, name: str) -> dict[str, Any]:
+        url = f"{STORAGE}/b/{bucket}/o/{urllib.parse.quote(name, safe='')}?alt=media"
+        try:
+            data = self._call("GET", url)
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return {}
+            raise
+        return data if isinstance(data, dict) else {}
+
+    def write_state(self, bucket: str, name: str, state: Mapping[str, Any]) -> None:
+        query = urllib.parse.urlencode({"uploadType": "media", "name": name})
+        self._call("POST", f"{UPLOAD}/b/{bucket}/o?{query}", json.dumps(state).encode())
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def observe(
+    api: GcpApi,
+    spot_group: str,
+    on_demand_group: str,
+    *,
+    fleet_desired: int,
+    fleet_max: int,
+    on_demand_base: int,
+    state: Mapping[str, Any],
+) -> FleetState:
+    """The fleet as `decide` sees it: counts above the on-demand base."""
+    return FleetState(
+        fleet_desired=fleet_desired - on_demand_base,
+        fleet_max=fleet_max - on_demand_base,
+        spot_desired=api.target_size(spot_group),
+        spot_in_service=api.existing_instances(spot_group),
+        on_demand_desired=max(0, api.target_size(on_demand_group) - on_demand_base),
+        shortfall_since=_parse_time(state.get("shortfall_since")),
+        budget_enforced=bool(state.get("budget_enforced")),
+    )
+
+
+def apply(
+    api: GcpApi,
+    spot_group: str,
+    on_demand_group: str,
+    on_demand_base: int,
+    state: FleetState,
+    decision: Decision,
+) -> list[str]:
+    """Resize what differs, lowering before raising; returns the changes made."""
+    base = 0 if state.budget_enforced else on_demand_base
+    steps = [
+        (
+            on_demand_group,
+            state.on_demand_desired + on_demand_base,
+            decision.on_demand_desired + base,
+        ),
+        (spot_group, state.spot_desired, decision.spot_desired),
+    ]
+    steps.sort(key=lambda step: step[2] - step[1])
+    changes = []
+    for group, current, target in steps:
+        if current != target:
+            api.resize(group, target)
+            changes.append(f"{group}: target size {current} -> {target}")
+    return changes
+
+
+def reconcile(
+    api: GcpApi,
+    env: Mapping[str, str],
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Observe, decide, apply, remember the shortfall clock; returns the logged record."""
+    spot_group, on_demand_group = env["SPOT_GROUP"], env["ON_DEMAND_GROUP"]
+    bucket, state_object = env["STATE_BUCKET"], env["STATE_OBJECT"]
+    base = int(env.get("ON_DEMAND_BASE", "0"))
+    stored = api.read_state(bucket, state_object)
+    observed = observe(
+        api,
+        spot_group,
+        on_demand_group,
+        fleet_desired=int(env["FLEET_DESIRED"]),
+        fleet_max=int(env["FLEET_MAX"]),
+        on_demand_base=base,
+        state=stored,
+    )
+    fallback_after = timedelta(minutes=float(env.get("FALLBACK_AFTER_MINUTES", "10")))
+    decision = decide(observed, now or datetime.now(UTC), fallback_after)
+    changes = apply(api, spot_group, on_demand_group, base, observed, decision)
+    if decision.shortfall_since != observed.shortfall_since:
+        since = decision.shortfall_since.isoformat() if decision.shortfall_since else None
+        api.write_state(bucket, state_object, {**stored, "shortfall_since": since})
+        changes.append(f"shortfall clock {'started' if since else 'cleared'}")
+    record = {
+        "controller": "finops-gcp-spot-fallback",
+        "spot_group": spot_group,
+        "on_demand_group": on_demand_group,
+        "observed": asdict(observed),
+        "decision": asdict(decision),
+        "changes": changes,
+    }
+    logger.info(json.dumps(record, default=str))
+    return record
+
+
+def reconcile_http(request: object) -> tuple[str, int]:
+    """Cloud Functions (HTTP) entry point, called by Cloud Scheduler; the body is ignored."""
+    api = GcpApi(os.environ["PROJECT"], os.environ["REGION"])
+    record = reconcile(api, os.environ)
+    return json.dumps(record, default=str), 200
