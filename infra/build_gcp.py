@@ -64,7 +64,9 @@ def build(config: StackConfig) -> dict[str, Any]:
         fleet_args: GcpGpuTrainingFleetArgs = {
             "model_version": fleet.model_version,
             "node_count": fleet.nodes.desired,
+            "node_count_max": fleet.nodes.max,
             "capacity": fleet.capacity,
+            "fallback_after_minutes": fleet.fallback_after_minutes,
             "on_demand_base": fleet.on_demand_base,
             "region": config.region(Cloud.GCP, fleet.region),
             "checkpoint_retention_days": fleet.checkpoint_retention_days,
