@@ -48,6 +48,16 @@ def test_children_are_named_by_role_and_parented_to_the_component(run):
         "train-spot",
         "train-on-demand-template",
         "train-on-demand",
+        # the fallback controller (tested in test_gcp_fallback_controller.py)
+        "train-controller-sa",
+        "train-controller-role",
+        "train-controller-resizer",
+        "train-controller-state",
+        "train-controller-code",
+        "train-controller-source",
+        "train-controller",
+        "train-controller-invoker",
+        "train-controller-schedule",
     }
     assert all(r.parent == component.urn for r in children)
 
@@ -100,7 +110,8 @@ def test_nodes_have_no_external_ip_and_a_shielded_vm(run):
 
 
 def test_every_taggable_resource_carries_gcp_labels(run):
-    assert assert_gcp_labels(run, workload=True) == 3  # bucket and two templates
+    # checkpoint bucket, two templates, the controller's code bucket and function
+    assert assert_gcp_labels(run, workload=True) == 5
     template = one(run, "train-spot-template").inputs
     assert template["labels"]["model-version"] == "resnet50-v1-2"
     assert template["disks"][0]["labels"]["model-version"] == "resnet50-v1-2"
@@ -115,8 +126,11 @@ def test_checkpoint_bucket_is_private_and_expires_objects(run):
 
 
 def test_service_account_has_metric_writer_and_the_bucket_only(run):
-    roles = [r.inputs["role"] for r in run.of_type("gcp:projects/iAMMember:IAMMember")]
-    assert roles == ["roles/monitoring.metricWriter"]
+    roles = {r.name: r.inputs["role"] for r in run.of_type("gcp:projects/iAMMember:IAMMember")}
+    assert roles == {
+        "train-metric-writer": "roles/monitoring.metricWriter",  # the nodes
+        "train-controller-resizer": one(run, "train-controller-role").outputs["name"],
+    }
     access = one(run, "train-checkpoint-access").inputs
     assert access["role"] == "roles/storage.objectUser"
     assert access["bucket"] == one(run, "train-checkpoints").outputs["name"]

@@ -1,0 +1,247 @@
+"""The GCP spot fallback controller: the AWS fleet's `decide` applied to two MIGs through the
+Compute Engine REST API, its shortfall clock in GCS, the shipped function source, and the
+resources the fleet deploys for it."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import urllib.error
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+from gcp_engine import names_of, one, run_components
+
+from components.gcp import GpuTrainingFleet
+from components.gcp.fallback import RESIZER_PERMISSIONS, source_archive
+from components.gcp.functions import mig_fallback
+
+T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+ENV = {
+    "SPOT_GROUP": "train-spot",
+    "ON_DEMAND_GROUP": "train-on-demand",
+    "STATE_BUCKET": "ckpt",
+    "STATE_OBJECT": "finops-controller/train.json",
+    "FLEET_DESIRED": "4",
+    "FLEET_MAX": "6",
+    "ON_DEMAND_BASE": "1",
+    "FALLBACK_AFTER_MINUTES": "10",
+}
+
+
+class FakeMigs(mig_fallback.GcpApi):
+    """Two MIGs and one GCS object in memory; `existing` is what spot capacity allows."""
+
+    def __init__(self, spot_target: int, spot_existing: int, on_demand_target: int) -> None:
+        super().__init__("p", "us-central1")
+        self.targets = {"train-spot": spot_target, "train-on-demand": on_demand_target}
+        self.spot_existing = spot_existing
+        self.state: dict[str, Any] = {}
+        self.resizes: list[tuple[str, int]] = []
+
+    def target_size(self, group: str) -> int:
+        return self.targets[group]
+
+    def existing_instances(self, group: str) -> int:
+        if group == "train-spot":
+            return min(self.spot_existing, self.targets[group])
+        return self.targets[group]
+
+    def resize(self, group: str, size: int) -> None:
+        self.resizes.append((group, size))
+        self.targets[group] = size
+
+    def read_state(self, bucket: str, name: str) -> dict[str, Any]:
+        assert (bucket, name) == ("ckpt", "finops-controller/train.json")
+        return dict(self.state)
+
+    def write_state(self, bucket: str, name: str, state: Any) -> None:
+        self.state = dict(state)
+
+
+def test_short_spot_waits_then_on_demand_covers_it_on_top_of_the_base():
+    migs = FakeMigs(spot_target=3, spot_existing=1, on_demand_target=1)
+    first = mig_fallback.reconcile(migs, ENV, now=T0)
+    assert migs.resizes == [] and first["changes"] == ["shortfall clock started"]
+    assert migs.state["shortfall_since"] == T0.isoformat()
+
+    mig_fallback.reconcile(migs, ENV, now=T0 + timedelta(minutes=5))
+    assert migs.resizes == []  # still inside fallbackAfterMinutes
+
+    mig_fallback.reconcile(migs, ENV, now=T0 + timedelta(minutes=11))
+    assert migs.targets == {"train-spot": 3, "train-on-demand": 3}  # base 1 + 2 missing
+    assert migs.state["shortfall_since"] is None
+
+
+def test_spot_returning_drains_on_demand_down_to_the_base_and_reruns_change_nothing():
+    migs = FakeMigs(spot_target=3, spot_existing=3, on_demand_target=3)
+    record = mig_fallback.reconcile(migs, ENV, now=T0)
+    assert migs.resizes == [("train-on-demand", 1)]
+    assert record["decision"]["on_demand_desired"] == 0
+    migs.resizes.clear()
+    mig_fallback.reconcile(migs, ENV, now=T0 + timedelta(minutes=1))
+    assert migs.resizes == []
+
+
+def test_the_fleet_maximum_caps_both_groups_and_lowering_comes_first():
+    migs = FakeMigs(spot_target=3, spot_existing=1, on_demand_target=1)
+    migs.state = {"shortfall_since": (T0 - timedelta(minutes=30)).isoformat()}
+    mig_fallback.reconcile(migs, {**ENV, "FLEET_MAX": "4"}, now=T0)
+    # spot share 3, max 3 above the base: on-demand +2, spot lowered to what it runs
+    assert migs.resizes == [("train-spot", 1), ("train-on-demand", 3)]
+
+
+def test_a_budget_stop_in_the_state_holds_the_fleet_at_zero():
+    migs = FakeMigs(spot_target=3, spot_existing=3, on_demand_target=1)
+    migs.state = {"budget_enforced": True}
+    mig_fallback.reconcile(migs, ENV, now=T0)
+    assert migs.targets == {"train-spot": 0, "train-on-demand": 0}
+
+
+class Recorder:
+    """Stands in for urllib: answers the metadata token, MIG and GCS calls, records requests."""
+
+    def __init__(self, pages: list[dict[str, Any]]) -> None:
+        self.pages = pages
+        self.requests: list[tuple[str, str, bytes | None]] = []
+
+    def __call__(self, request: Any) -> Any:
+        url, method = request.full_url, request.get_method()
+        self.requests.append((method, url, request.data))
+        if url.startswith("http://metadata.google.internal"):
+            assert request.get_header("Metadata-flavor") == "Google"
+            return io.BytesIO(json.dumps({"access_token": "tok"}).encode())
+        assert request.get_header("Authorization") == "Bearer tok"
+        if "listManagedInstances" in url:
+            return io.BytesIO(json.dumps(self.pages.pop(0)).encode())
+        if "alt=media" in url:
+            raise urllib.error.HTTPError(url, 404, "Not Found", None, None)  # type: ignore[arg-type]
+        if url.endswith("instanceGroupManagers/train-spot"):
+            return io.BytesIO(b'{"targetSize": 3}')
+        return io.BytesIO(b"{}")
+
+
+def test_rest_calls_paginate_count_existing_vms_and_resize():
+    pages: list[dict[str, Any]] = [
+        {
+            "managedInstances": [
+                {"instanceStatus": "RUNNING"},
+                {"currentAction": "CREATING"},  # no capacity: no VM yet
+            ],
+            "nextPageToken": "p2",
+        },
+        {"managedInstances": [{"instanceStatus": "STAGING"}, {"instanceStatus": "STOPPING"}]},
+    ]
+    recorder = Recorder(pages)
+    api = mig_fallback.GcpApi("proj", "us-central1", opener=recorder)
+    assert api.target_size("train-spot") == 3
+    assert api.existing_instances("train-spot") == 2
+    api.resize("train-on-demand", 5)
+    assert api.read_state("ckpt", "finops-controller/train.json") == {}
+    api.write_state("ckpt", "finops-controller/train.json", {"shortfall_since": None})
+    group = "https://compute.googleapis.com/compute/v1/projects/proj/regions/us-central1/instanceGroupManagers"
+    calls = [(m, u) for m, u, _ in recorder.requests if "metadata" not in u]
+    assert calls == [
+        ("GET", f"{group}/train-spot"),
+        ("POST", f"{group}/train-spot/listManagedInstances"),
+        ("POST", f"{group}/train-spot/listManagedInstances?pageToken=p2"),
+        ("POST", f"{group}/train-on-demand/resize?size=5"),
+        (
+            "GET",
+            "https://storage.googleapis.com/storage/v1/b/ckpt/o/"
+            "finops-controller%2Ftrain.json?alt=media",
+        ),
+        (
+            "POST",
+            "https://storage.googleapis.com/upload/storage/v1/b/ckpt/o?uploadType=media&"
+            "name=finops-controller%2Ftrain.json",
+        ),
+    ]
+    assert recorder.requests[-1][2] == b'{"shortfall_since": null}'
+    assert sum("metadata" in u for _, u, _ in recorder.requests) == 1  # token fetched once
+
+
+def test_shipped_source_imports_with_the_standard_library_alone(tmp_path: Path):
+    archive = source_archive()
+    assert sorted(archive.assets) == ["fallback_decision.py", "main.py"]
+    for name, asset in archive.assets.items():
+        assert isinstance(asset, pulumi.FileAsset)
+        (tmp_path / name).write_text(Path(asset.path).read_text())
+    check = (
+        "import sys; sys.path.insert(0, '.'); import main, fallback_decision; "
+        "assert main.decide is fallback_decision.decide; "
+        "assert callable(main.reconcile_http)"
+    )
+    # -I -S: no site-packages, no repository on the path; the standard library alone
+    subprocess.run([sys.executable, "-I", "-S", "-c", check], cwd=tmp_path, check=True)
+
+
+def fleet(**overrides: Any) -> Any:
+    args = {
+        "model_version": "v1",
+        "node_count": 4,
+        "node_count_max": 6,
+        "on_demand_base": 1,
+        "instance_type": "g2-standard-8",
+        "region": "us-central1",
+        "fallback_after_minutes": 15,
+        **overrides,
+    }
+    return run_components(lambda: GpuTrainingFleet("train", args))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def run() -> Any:
+    return fleet()
+
+
+def test_the_fleet_deploys_the_controller_with_its_numbers(run):
+    env = one(run, "train-controller").inputs["serviceConfig"]["environmentVariables"]
+    assert {k: env[k] for k in ("FLEET_DESIRED", "FLEET_MAX", "ON_DEMAND_BASE")} == {
+        "FLEET_DESIRED": "4",
+        "FLEET_MAX": "6",
+        "ON_DEMAND_BASE": "1",
+    }
+    assert env["FALLBACK_AFTER_MINUTES"] == "15"
+    assert env["SPOT_GROUP"] == one(run, "train-spot").outputs["name"]
+    assert env["ON_DEMAND_GROUP"] == one(run, "train-on-demand").outputs["name"]
+    assert env["STATE_BUCKET"] == one(run, "train-checkpoints").outputs["name"]
+    assert one(run, "train-controller-schedule").inputs["schedule"] == "* * * * *"
+
+
+def test_the_controller_owns_the_group_sizes_and_may_only_resize_them(run):
+    for group in ("train-spot", "train-on-demand"):
+        assert one(run, group).options.get("ignoreChanges") == ["targetSize"]
+    role = one(run, "train-controller-role").inputs
+    assert role["permissions"] == list(RESIZER_PERMISSIONS)
+    invoker = one(run, "train-controller-invoker").inputs
+    assert invoker["role"] == "roles/run.invoker"
+
+
+def test_no_controller_without_fallback_and_groups_keep_their_sizes():
+    for overrides in (
+        {"fallback_controller": False},
+        {"capacity": "on-demand", "on_demand_base": 0},
+    ):
+        run = fleet(**overrides)
+        assert names_of(run, "gcp:cloudfunctionsv2/function:Function") == []
+        groups = run.of_type("gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager")
+        assert groups and all(not g.options.get("ignoreChanges") for g in groups)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"node_count_max": 3}, r"node_count_max \(3\) must be >= node_count \(4\)"),
+        ({"fallback_after_minutes": 0}, "fallback_after_minutes must be 1..120"),
+    ],
+)
+def test_bad_controller_args(overrides, message):
+    args = {"model_version": "v1", "node_count": 4, "accelerator": "L4", "region": "us-central1"}
+    with pytest.raises(ValueError, match=message):
+        GpuTrainingFleet("bad", {**args, **overrides})  # type: ignore[typeddict-item]
