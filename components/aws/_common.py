@@ -124,7 +124,8 @@ def lambda_function(
     log_group = aws.cloudwatch.LogGroup(
         f"{name}-logs",
         aws.cloudwatch.LogGroupArgs(
-            name=f"/finops/lambda/{name}",
+            # one per stack: the same fleet name may exist in dev and prod of one account
+            name=f"/finops/lambda/{pulumi.get_project()}-{pulumi.get_stack()}/{name}",
             retention_in_days=LOG_RETENTION_DAYS,
             region=region,
             tags=dict(tags),

@@ -189,7 +189,9 @@ class AwsProjectBudget(pulumi.ComponentResource):
         super().__init__(_common.type_token(type(self), TYPE_TOKEN), name, None, opts)
         tags = _common.resource_tags(args["tags"], None)
         child = pulumi.ResourceOptions(parent=self)
-        account = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self)).account_id
+        invoke = pulumi.InvokeOptions(parent=self)
+        account = aws.get_caller_identity_output(opts=invoke).account_id
+        partition = aws.get_partition_output(opts=invoke).partition
 
         key = aws.kms.Key(
             f"{name}-topic-key",
@@ -197,7 +199,9 @@ class AwsProjectBudget(pulumi.ComponentResource):
                 description=f"finops budget {plan.project}: encrypts its SNS topics",
                 enable_key_rotation=True,
                 deletion_window_in_days=30,
-                policy=account.apply(_key_policy),
+                policy=pulumi.Output.all(account, partition).apply(
+                    lambda found: _key_policy(found[0], found[1])
+                ),
                 tags=tags,
             ),
             opts=child,
@@ -387,7 +391,7 @@ class AwsProjectBudget(pulumi.ComponentResource):
         return function.name
 
 
-def _key_policy(account_id: str) -> str:
+def _key_policy(account_id: str, partition: str) -> str:
     """The topics' key: the account administers it; Budgets and anomaly alerts encrypt with it."""
     return json.dumps(
         {
@@ -396,7 +400,7 @@ def _key_policy(account_id: str) -> str:
                 {
                     "Sid": "AccountAdministers",
                     "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                    "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
                     "Action": "kms:*",
                     "Resource": "*",
                 },

@@ -2,7 +2,6 @@
 on-demand and back (see lambdas/fallback_controller.py and docs/components-aws.md)."""
 
 import base64
-import json
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
@@ -779,17 +778,3 @@ def from_config(fleet: TrainingFleet, config: StackConfig) -> AwsGpuTrainingFlee
         args["accelerator"] = fleet.accelerator
         args["accelerators_per_node"] = fleet.accelerators_per_node or 1
     return args
-
-
-def describe(args: AwsGpuTrainingFleetArgs) -> dict[str, Any]:
-    """What the fleet will buy, for previews (no resources created)."""
-    plan = plan_fleet(args)
-    return json.loads(
-        json.dumps(
-            {
-                "instance_types": plan.instance_types,
-                "capacity": plan.capacity.value,
-                "nodes": [plan.nodes_min, plan.nodes_desired, plan.nodes_max],
-            }
-        )
-    )

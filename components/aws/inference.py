@@ -1,7 +1,6 @@
 """`finops:aws:InferenceEndpoint`: a SageMaker real-time endpoint on Inferentia by default,
 auto-scaled on invocations per instance, able to scale to zero, least-privilege role."""
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
@@ -251,10 +250,12 @@ def execution_role_statements(
     plan: EndpointPlan,
     repository_arn: pulumi.Input[str],
     logs_arn: pulumi.Input[str],
+    partition: str = "aws",
 ) -> list[dict[str, Any]]:
     """The endpoint's execution role: pull its image, read its model, write its logs."""
     key = plan.model_key
-    model_resource = f"arn:aws:s3:::{plan.model_bucket}/{key}" + ("*" if key.endswith("/") else "")
+    bucket_arn = f"arn:{partition}:s3:::{plan.model_bucket}"
+    model_resource = f"{bucket_arn}/{key}" + ("*" if key.endswith("/") else "")
     statements: list[dict[str, Any]] = [
         {
             "Sid": "PullServingImage",
@@ -287,7 +288,7 @@ def execution_role_statements(
                 "Sid": "ListModelPrefix",
                 "Effect": "Allow",
                 "Action": "s3:ListBucket",
-                "Resource": f"arn:aws:s3:::{plan.model_bucket}",
+                "Resource": bucket_arn,
                 "Condition": {"StringLike": {"s3:prefix": [f"{key}*"]}},
             }
         )
@@ -338,6 +339,7 @@ class AwsInferenceEndpoint(pulumi.ComponentResource):
             pulumi.log.info(f"InferenceEndpoint {name}: {COLD_START_NOTE}", resource=self)
 
         account = aws.get_caller_identity_output(opts=invoke).account_id
+        partition = aws.get_partition_output(opts=invoke).partition
         region_name = (
             pulumi.Output.from_input(region)
             if region
@@ -347,8 +349,11 @@ class AwsInferenceEndpoint(pulumi.ComponentResource):
             image: pulumi.Input[str] = plan.image
             parts = _ECR_IMAGE.match(plan.image)
             assert parts is not None
-            repository_arn: pulumi.Input[str] = (
-                f"arn:aws:ecr:{parts['region']}:{parts['account']}:repository/{parts['repo']}"
+            repository_arn: pulumi.Input[str] = pulumi.Output.concat(
+                "arn:",
+                partition,
+                f":ecr:{parts['region']}:{parts['account']}:repository/",
+                parts["repo"],
             )
         else:
             prebuilt = aws.sagemaker.get_prebuilt_ecr_image_output(
@@ -359,7 +364,9 @@ class AwsInferenceEndpoint(pulumi.ComponentResource):
             )
             image = prebuilt.registry_path
             repository_arn = pulumi.Output.concat(
-                "arn:aws:ecr:",
+                "arn:",
+                partition,
+                ":ecr:",
                 region_name,
                 ":",
                 prebuilt.registry_id,
@@ -367,7 +374,7 @@ class AwsInferenceEndpoint(pulumi.ComponentResource):
                 DLC_REPOSITORY,
             )
         logs_arn = pulumi.Output.concat(
-            "arn:aws:logs:", region_name, ":", account, ":log-group:/aws/sagemaker/*"
+            "arn:", partition, ":logs:", region_name, ":", account, ":log-group:/aws/sagemaker/*"
         )
         role = aws.iam.Role(
             f"{name}-execution-role",
@@ -382,8 +389,10 @@ class AwsInferenceEndpoint(pulumi.ComponentResource):
             f"{name}-execution-policy",
             aws.iam.RolePolicyArgs(
                 role=role.id,
-                policy=_common.policy_document(
-                    execution_role_statements(plan, repository_arn, logs_arn)
+                policy=partition.apply(
+                    lambda name: _common.policy_document(
+                        execution_role_statements(plan, repository_arn, logs_arn, name)
+                    )
                 ),
             ),
             opts=child,
@@ -645,10 +654,3 @@ def from_config(
     if endpoint.model_memory_gib:
         args["model_memory_gib"] = endpoint.model_memory_gib
     return args
-
-
-def describe_cheaper_option(option: dict[str, Any] | None) -> str:
-    """One line for a preview, or "" when there is nothing cheaper."""
-    if not option:
-        return ""
-    return json.dumps(option, sort_keys=True)

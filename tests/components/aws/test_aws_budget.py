@@ -71,6 +71,14 @@ def test_actual_and_forecasted_notifications_at_each_threshold(run: StackRun) ->
 def test_topics_encrypted_and_open_to_budgets_and_anomaly_alerts_only(run: StackRun) -> None:
     key = only(run, "aws:kms/key:Key")
     assert key.inputs["enableKeyRotation"] is True
+    key_policy = policy_statements(key)
+    assert key_policy["AccountAdministers"]["Principal"] == {
+        "AWS": "arn:aws:iam::123456789012:root"
+    }
+    assert key_policy["BudgetsAndAnomalyAlertsEncrypt"]["Action"] == [
+        "kms:GenerateDataKey*",
+        "kms:Decrypt",
+    ]
     for topic in run.of_type("aws:sns/topic:Topic"):
         assert topic.inputs["kmsMasterKeyId"] == key.outputs["arn"]
     for policy in run.of_type("aws:sns/topicPolicy:TopicPolicy"):
