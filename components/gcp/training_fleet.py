@@ -320,9 +320,12 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
                 base_instance_name=f"{name}-{role}",
                 project=project,
                 region=region,
+                # The template's self link: templates are auto-named, so a replaced template
+                # has a new one; the cost model and the policies resolve the group's
+                # machine through it.
                 versions=[
                     gcp.compute.RegionInstanceGroupManagerVersionArgs(
-                        name=role, instance_template=instance_template.self_link_unique
+                        name=role, instance_template=instance_template.self_link
                     )
                 ],
                 target_size=size,

@@ -92,10 +92,7 @@ def test_groups_split_the_nodes_and_point_at_their_own_template(run):
         inputs = one(run, group).inputs
         assert inputs["targetSize"] == size
         assert inputs["region"] == "us-central1"
-        assert (
-            inputs["versions"][0]["instanceTemplate"]
-            == (one(run, template).outputs["selfLinkUnique"])
-        )
+        assert inputs["versions"][0]["instanceTemplate"] == (one(run, template).outputs["selfLink"])
         assert inputs["distributionPolicyTargetShape"] == "ANY_SINGLE_ZONE"
         assert inputs["updatePolicy"]["type"] == "OPPORTUNISTIC"
 
