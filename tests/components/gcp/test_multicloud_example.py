@@ -50,7 +50,7 @@ def test_fleet_and_endpoint_sizes_follow_the_config(run):
         r.name: r.inputs["targetSize"]
         for r in run.of_type("gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager")
     }
-    assert groups == {"gcp-l4-train-spot": 3, "gcp-l4-train-on-demand": 1}
+    assert groups == {"gcp-l4-train-spot": 4, "gcp-l4-train-on-demand": 0}
     assert len(run.of_type("gcp:tpu/v2Vm:V2Vm")) == 2
     (scale_set,) = run.of_type("azure-native:compute:VirtualMachineScaleSet")
     assert scale_set.inputs["sku"] == {
