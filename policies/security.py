@@ -11,7 +11,7 @@ from typing import Any
 
 from policies.compute import accelerator_types
 from policies.context import Context
-from policies.model import INSTANCE, LAUNCH_TEMPLATE, Finding, Resource
+from policies.model import INFERENCE, INSTANCE, LAUNCH_TEMPLATE, TRAINING, Finding, Resource
 
 NAME = "imdsv2-required"
 
@@ -19,10 +19,12 @@ NAME = "imdsv2-required"
 def imdsv2_required(
     resource: Resource, config: Mapping[str, Any], context: Context
 ) -> list[Finding]:
-    """A GPU launch template or instance must set metadata httpTokens to "required"."""
+    """A GPU launch template or instance (an accelerator type, or part of a training or inference
+    component) must set metadata httpTokens to "required"."""
     if resource.cloud != "aws" or resource.kind not in (LAUNCH_TEMPLATE, INSTANCE):
         return []
-    if "instance_types" not in resource.unknown and not accelerator_types(resource):
+    accelerated = bool(accelerator_types(resource)) or resource.workload in (TRAINING, INFERENCE)
+    if "instance_types" not in resource.unknown and not accelerated:
         return []
     if "http_tokens" in resource.unknown or "instance_types" in resource.unknown:
         return [

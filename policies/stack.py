@@ -34,8 +34,13 @@ def _strings(value: Any) -> set[str]:
 def related_templates(
     resource: EngineResource, templates: list[EngineResource]
 ) -> list[tuple[str, Mapping[str, Any]]]:
+    """(type, inputs) of the templates `resource` launches (see `_related`)."""
+    return [(t.type, t.inputs) for t in _related(resource, templates)]
+
+
+def _related(resource: EngineResource, templates: list[EngineResource]) -> list[EngineResource]:
     """Templates `resource` names by id, name or self-link; else its siblings in a component."""
-    if not templates:
+    if not templates or resource.type in _TEMPLATE_TOKENS:
         return []
     mentioned = _strings(resource.inputs)
     named = [
@@ -46,13 +51,15 @@ def related_templates(
     ]  # fmt: skip
     if not named and resource.parent and "pulumi:pulumi:Stack" not in resource.parent:
         named = [t for t in templates if t.parent == resource.parent]
-    return [(t.type, t.inputs) for t in named]
+    return named
 
 
 def resources_of(run: StackRun, config: StackConfig) -> list[Resource]:
-    """The run's custom resources, normalised (unpriced)."""
+    """The run's custom resources, normalised (unpriced). A template that names no instance
+    type takes those of the fleets that launch it (EC2 fleets list types in overrides)."""
     custom = run.custom_resources()
     templates = [r for r in custom if r.type in _TEMPLATE_TOKENS]
+    launched_types: dict[str, list[str]] = {}
     found = []
     for resource in custom:
         cloud = cloud_of(resource.type)
@@ -68,7 +75,15 @@ def resources_of(run: StackRun, config: StackConfig) -> list[Resource]:
                 related=related_templates(resource, templates),
             )
         )
-    return found
+        if found[-1].kind == "fleet":
+            for template in _related(resource, templates):
+                launched_types.setdefault(template.urn, []).extend(found[-1].instance_types)
+    return [
+        replace(r, instance_types=tuple(dict.fromkeys(launched_types[r.urn])))
+        if r.urn in launched_types and not r.instance_types
+        else r
+        for r in found
+    ]
 
 
 def _costed(resources: list[Resource], costs: Any) -> list[Resource]:

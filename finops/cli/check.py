@@ -1,0 +1,278 @@
+"""`finops check`: the cost policies on a Pulumi stack and on Terraform/CloudFormation paths,
+as one Markdown summary fit for a pull-request comment. Exit 1 on a mandatory violation.
+
+    finops check --stack dev --base-ref origin/main infra/terraform cfn/template.yaml
+
+- The stack runs offline (finops.engine) and the CrossGuard pack (`policies/`) judges it
+  through the engine's Analyzer protocol: `Analyze` per resource, then `AnalyzeStack`.
+- Paths go to checkov (its own virtualenv: FINOPS_CHECKOV or `.venv-checkov/bin/checkov`)
+  with the finops external checks (`policies/checkov`); `--checkov-builtin` adds checkov's own.
+- The cost delta compares the stack's monthly estimate with `--base-stack` (another stack
+  file) or `--base-ref` (the same stack at a git ref: its stack file and program, run with
+  this checkout's libraries).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+from finops.config import read_stack_file
+from finops.errors import FinopsError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Row:
+    level: str
+    policy: str
+    where: str
+    resource: str
+    message: str
+
+
+@dataclass(frozen=True)
+class StackCosts:
+    total_usd: float
+    by_resource: dict[str, float]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "check",
+        help="policies on a stack and Terraform/CloudFormation paths; Markdown for a PR",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("paths", nargs="*", help="Terraform folders, CloudFormation templates "
+                        "or Terraform plan JSON files for checkov")  # fmt: skip
+    parser.add_argument("--stack", default="dev", help="stack name or Pulumi.<stack>.yaml path")
+    parser.add_argument("--no-stack", action="store_true", help="check only the given paths")
+    parser.add_argument("--project-dir", type=Path, help="folder holding Pulumi.yaml")
+    base = parser.add_mutually_exclusive_group()
+    base.add_argument("--base-stack", help="stack to compare the monthly cost against")
+    base.add_argument("--base-ref", help="git ref whose version of the stack is the base")
+    parser.add_argument("--policy-config", type=Path, help="JSON policy settings (pack shape)")
+    parser.add_argument("--checkov-builtin", action="store_true",
+                        help="also run checkov's built-in checks (their failures are advisory)")  # fmt: skip
+    parser.add_argument("-o", "--output", type=Path, help="also write the Markdown here")
+    parser.set_defaults(func=run)
+
+
+def _settings(path: Path | None) -> dict[str, dict[str, Any]]:
+    from policies import settings as policy_settings
+
+    if path is None:
+        return policy_settings.resolve(None)
+    try:
+        return policy_settings.resolve(json.loads(path.read_text()))
+    except (OSError, json.JSONDecodeError, policy_settings.SettingsError) as exc:
+        raise FinopsError(f"{path}: {exc}") from None
+
+
+def _strip_description(message: str) -> str:
+    return message.split("\n", 1)[1] if "\n" in message else message
+
+
+def stack_rows(
+    stack: str, project_dir: Path | None, settings: dict[str, dict[str, Any]]
+) -> tuple[str, list[Row], StackCosts]:
+    """Run the stack offline, then the pack over it through the Analyzer protocol."""
+    from finops.cost import estimate
+    from finops.engine.stack import run_stack
+    from policies.analyzer import running_pack
+    from policies.stack import _related
+
+    stack_file, config, stack_run = run_stack(stack, project_dir)
+    costs = estimate(stack_run, config)
+    custom = stack_run.custom_resources()
+    templates = [r for r in custom if "Template" in r.type]
+    dependencies = {r.urn: [t.urn for t in _related(r, templates)] for r in custom}
+    names = {r.urn: r.name for r in custom}
+    rows: list[Row] = []
+    where = f"stack `{stack_run.stack}`"
+    with running_pack(read_stack_file(stack_file)) as pack:
+        pack.configure(settings)
+        diagnostics = []
+        for resource in custom:
+            diagnostics += pack.analyze(resource.type, resource.name, resource.urn, resource.inputs)
+        diagnostics += pack.analyze_stack(custom, dependencies)
+    for d in diagnostics:
+        rows.append(
+            Row(d.level, d.policy, where, names.get(d.urn, ""), _strip_description(d.message))
+        )
+    by_resource = {c.name: c.monthly_usd for c in costs.resources if c.monthly_usd}
+    return stack_run.stack, rows, StackCosts(costs.total_monthly_usd, by_resource)
+
+
+def checkov_binary() -> Path:
+    return Path(os.environ.get("FINOPS_CHECKOV") or ROOT / ".venv-checkov" / "bin" / "checkov")
+
+
+def checkov_rows(paths: list[str], settings: dict[str, dict[str, Any]], builtin: bool) -> list[Row]:
+    """checkov over `paths` with the finops checks; failures as rows (levels from settings)."""
+    from policies.registry import POLICIES
+
+    binary = checkov_binary()
+    if not binary.exists():
+        raise FinopsError(f"checkov not found at {binary}: run ./dev setup or set FINOPS_CHECKOV")
+    by_id = {p.checkov_id: p.name for p in POLICIES if p.checkov_id}
+    command = [str(binary), "-o", "json", "--skip-download", "--compact"]
+    command += ["--external-checks-dir", str(ROOT / "policies" / "checkov")]
+    command += ["--framework", "terraform", "terraform_plan", "cloudformation"]
+    for path in paths:
+        if not Path(path).exists():
+            raise FinopsError(f"{path}: no such file or folder")
+        command += ["-d" if Path(path).is_dir() else "-f", path]
+    if not builtin:
+        command += ["--check", ",".join(by_id)]
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump(settings, handle)
+    env = {**os.environ, "FINOPS_POLICY_CONFIG": handle.name}
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
+    finally:
+        os.unlink(handle.name)
+    if done.returncode not in (0, 1):
+        raise FinopsError(f"checkov failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
+    reports: Any = json.loads(done.stdout or "[]")
+    rows = []
+    for report in reports if isinstance(reports, list) else [reports]:
+        for result in (report.get("results") or {}).get("failed_checks", []):
+            policy = by_id.get(result["check_id"])
+            level = settings[policy]["enforcementLevel"] if policy else "advisory"
+            if level == "disabled":
+                continue
+            level = "mandatory" if level == "remediate" else level
+            lines = result.get("file_line_range") or [0, 0]
+            where = f"`{_relative(result.get('file_abs_path') or result['file_path'])}:{lines[0]}`"
+            message = "; ".join(result.get("details") or []) or result["check_name"]
+            rows.append(
+                Row(level, policy or result["check_id"], where, result["resource"], message)
+            )
+    return rows
+
+
+def _relative(path: str) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path
+
+
+def _preview_costs(stack: str, project_dir: Path | None) -> StackCosts:
+    """A stack's cost through `finops preview --format json` in a fresh process."""
+    command = [sys.executable, "-m", "finops", "preview", "--stack", stack, "--format", "json"]
+    command += ["--no-policies"] + (["--project-dir", str(project_dir)] if project_dir else [])
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise FinopsError(f"base stack {stack!r} failed to preview: {done.stderr.strip()[-500:]}")
+    document = json.loads(done.stdout)
+    return StackCosts(
+        document["totals"]["monthlyUsd"],
+        {r["name"]: r["monthlyUsd"] for r in document["resources"] if r["monthlyUsd"]},
+    )
+
+
+def base_costs(args: argparse.Namespace) -> tuple[str, StackCosts] | None:
+    if args.base_stack:
+        return f"stack `{args.base_stack}`", _preview_costs(args.base_stack, args.project_dir)
+    if not args.base_ref:
+        return None
+    from finops.engine.stack import find_project_dir
+
+    project = find_project_dir(args.project_dir)
+    top = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, cwd=project
+    )
+    if top.returncode != 0:
+        raise FinopsError(f"--base-ref needs a git checkout: {top.stderr.strip()}")
+    toplevel = Path(top.stdout.strip())
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", args.base_ref], capture_output=True, cwd=toplevel
+    )
+    if archive.returncode != 0:
+        raise FinopsError(f"--base-ref {args.base_ref}: {archive.stderr.decode().strip()}")
+    with tempfile.TemporaryDirectory() as folder:
+        with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
+            tar.extractall(folder, filter="data")
+        base_project = Path(folder) / project.resolve().relative_to(toplevel.resolve())
+        stack = args.stack if "/" not in args.stack else Path(args.stack).name
+        return f"`{args.base_ref}`", _preview_costs(stack, base_project)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(
+    stack: str | None,
+    rows: list[Row],
+    costs: StackCosts | None,
+    base: tuple[str, StackCosts] | None,
+) -> str:
+    mandatory = [r for r in rows if r.level == "mandatory"]
+    advisory = [r for r in rows if r.level == "advisory"]
+    title = f"## finops check: stack `{stack}`" if stack else "## finops check"
+    verdict = (
+        f"**FAIL**: {len(mandatory)} mandatory violation{'s' if len(mandatory) != 1 else ''}"
+        if mandatory
+        else "**PASS**: no mandatory violations"
+    )
+    lines = [title, "", f"{verdict}, {len(advisory)} advisory.", ""]
+    if costs is not None:
+        line = f"**Monthly cost: ${costs.total_usd:,.2f}**"
+        if base is not None:
+            label, before = base
+            delta = costs.total_usd - before.total_usd
+            share = f" ({delta / before.total_usd:+.1%})" if before.total_usd else ""
+            line += f" (base {label}: ${before.total_usd:,.2f}; **{delta:+,.2f} USD/month{share}**)"
+        lines += [line, ""]
+        if base is not None:
+            changes = []
+            for name in sorted(set(costs.by_resource) | set(base[1].by_resource)):
+                old, new = base[1].by_resource.get(name, 0.0), costs.by_resource.get(name, 0.0)
+                if abs(new - old) >= 0.01:
+                    changes.append((abs(new - old), name, old, new))
+            if changes:
+                lines += ["| resource | base $/month | $/month | delta |", "|---|---:|---:|---:|"]
+                for _, name, old, new in sorted(changes, reverse=True)[:15]:
+                    lines.append(f"| `{name}` | {old:,.2f} | {new:,.2f} | {new - old:+,.2f} |")
+                lines.append("")
+    if rows:
+        lines += ["### Violations", "", "| level | policy | where | resource | message |"]
+        lines.append("|---|---|---|---|---|")
+        order = {"mandatory": 0, "advisory": 1}
+        for r in sorted(rows, key=lambda r: (order.get(r.level, 2), r.where, r.policy)):
+            lines.append(
+                f"| {r.level} | `{r.policy}` | {r.where} | `{r.resource or '(stack)'}` | "
+                f"{_cell(r.message)} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = _settings(args.policy_config)
+    rows: list[Row] = []
+    stack_name, costs = None, None
+    if not args.no_stack:
+        stack_name, stack_found, costs = stack_rows(args.stack, args.project_dir, settings)
+        rows += stack_found
+    if args.paths:
+        rows += checkov_rows(list(args.paths), settings, args.checkov_builtin)
+    base = base_costs(args) if costs is not None else None
+    text = markdown(stack_name, rows, costs, base)
+    sys.stdout.write(text)
+    if args.output:
+        args.output.write_text(text)
+    return 1 if any(r.level == "mandatory" for r in rows) else 0
