@@ -193,7 +193,10 @@ def _section(cls: type[Any], raw: Mapping[str, Any], name: str, source: str) -> 
 
 
 def _hooked(cls: type[Any], raw: Mapping[str, Any], name: str, source: str) -> Any:
-    table = dict(raw.get(name, {}))
+    raw_table = raw.get(name, {})
+    if not isinstance(raw_table, dict):
+        raise ConfigError(f"{source}: [{name}] must be a table, not {type(raw_table).__name__}")
+    table = dict(raw_table)
     hook_raw = table.pop("hook", {})
     if not isinstance(hook_raw, dict):
         raise ConfigError(f"{source}: [{name}.hook] must be a table")

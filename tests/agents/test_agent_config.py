@@ -76,6 +76,8 @@ def test_json_config_is_accepted(tmp_path: Path) -> None:
             r"extra_dimensions must be one of .*did you mean 'name'",
         ),
         ("agent = 3\n", r"\[agent\] must be a table"),
+        ("checkpoint = 'now'\n", r"\[checkpoint\] must be a table"),
+        ("[idle]\nhook = 1\n", r"\[idle.hook\] must be a table"),
     ],
 )
 def test_bad_values_name_the_file_and_key(tmp_path: Path, text: str, message: str) -> None:
