@@ -61,7 +61,11 @@ class Shipper(threading.Thread):
 
     def run(self) -> None:
         while not self.stopping.is_set():
-            delay = self.ship_once()
+            try:
+                delay = self.ship_once()
+            except Exception:  # a bug or a disk error must not end shipping for good
+                log.exception("shipper error", extra={"sink": self.sink})
+                delay = self.max_backoff
             if delay is None:
                 continue  # more is waiting: go on at once
             self.wake.wait(delay)
@@ -72,7 +76,15 @@ class Shipper(threading.Thread):
         lines, position = self.spool.read(self.sink, self.batch_records)
         if not lines:
             return self.interval
-        records = [json.loads(line) for line in lines]
+        records = []
+        for line in lines:
+            try:
+                records.append(json.loads(line))
+            except ValueError:  # a damaged line (disk error): skip it rather than block the queue
+                self.rejected_records_total += 1
+                log.error(
+                    "unreadable spool line skipped", extra={"sink": self.sink, "line": line[:200]}
+                )
         try:
             self.deliver(records, lines)
         except RejectedBatch as exc:

@@ -215,3 +215,19 @@ def test_cloudwatch_skips_too_old_records_and_a_permanent_refusal_does_not_block
     publisher.client.refuse = False
     shipper.ship_once()
     assert spool.depth("cloudwatch") == 0 and shipper.delivered_records_total == 1
+
+
+def test_a_damaged_spool_line_is_skipped_not_a_blocked_queue(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, max_bytes=1 << 20, segment_bytes=4096, sinks=["s"], fsync=False)
+    spool.append(['{"n": 1}\n', '{"n": 2, "torn\n', '{"n": 3}\n'])
+    got: list[int] = []
+    shipper = Shipper(
+        spool,
+        "s",
+        lambda records, lines: got.extend(r["n"] for r in records),
+        batch_records=10,
+        interval_seconds=1.0,
+        max_backoff_seconds=1.0,
+    )
+    shipper.ship_once()
+    assert got == [1, 3] and shipper.rejected_records_total == 1 and spool.depth("s") == 0
