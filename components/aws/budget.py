@@ -286,13 +286,20 @@ class AwsProjectBudget(pulumi.ComponentResource):
             "24 hours after the first tagged resource)"
         )
         if plan.activate_tags:
-            for tag_key in COST_ALLOCATION_TAG_KEYS:
+            # Only keys that appear on resources: AWS refuses to activate a key it has never
+            # seen in billing data (CostCenter is optional in the tag schema).
+            keys = [
+                k
+                for k in COST_ALLOCATION_TAG_KEYS
+                if k in tags or k in tag_schema.required_keys(workload=True)
+            ]
+            for tag_key in keys:
                 aws.costexplorer.CostAllocationTag(
                     f"{name}-cost-tag-{tag_key.lower()}",
                     aws.costexplorer.CostAllocationTagArgs(tag_key=tag_key, status="Active"),
                     opts=child,
                 )
-            note += f"; this stack activates {', '.join(COST_ALLOCATION_TAG_KEYS)}"
+            note += f"; this stack activates {', '.join(keys)}"
         else:
             note += "; activation is left to another stack (activate_cost_allocation_tags=false)"
         pulumi.log.info(note, resource=self)

@@ -110,8 +110,14 @@ def test_cost_allocation_tags_activated_and_said_so(run: StackRun) -> None:
         r.inputs["tagKey"]: r.inputs["status"]
         for r in run.of_type("aws:costexplorer/costAllocationTag:CostAllocationTag")
     }
-    assert tags == {
-        k: "Active" for k in ("Project", "Team", "Environment", "ModelVersion", "CostCenter")
+    # CostCenter is optional and absent from these stack tags: never seen, never activated
+    assert tags == {k: "Active" for k in ("Project", "Team", "Environment", "ModelVersion")}
+    with_cost_center = run_components(
+        lambda: ProjectBudget("c", budget_args(tags={**STACK_TAGS, "CostCenter": "cc-1"}))
+    )
+    assert "CostCenter" in {
+        r.inputs["tagKey"]
+        for r in with_cost_center.of_type("aws:costexplorer/costAllocationTag:CostAllocationTag")
     }
     assert any("user:Project" in m and "activates" in m for _, m in run.messages)
     other = run_components(
