@@ -1,0 +1,94 @@
+"""The policies on whole stacks: `finops preview`, `finops check`, and the dev stack."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = ROOT / "tests" / "fixtures" / "policies" / "untagged_p5"
+
+
+def finops(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "finops", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+
+
+def test_preview_fails_an_untagged_p5_fleet_naming_resource_and_rule() -> None:
+    done = finops(
+        "preview",
+        "--stack",
+        str(FIXTURE / "Pulumi.dev.yaml"),
+        "--project-dir",
+        str(FIXTURE),
+        "--format",
+        "markdown",
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "6 mandatory policy violation(s): required-tags on p5-template; required-tags on "
+        "p5-fleet; gpu-instance-oversized on p5-template; gpu-instance-oversized on p5-fleet; "
+        "training-on-spot on p5-fleet; imdsv2-required on p5-template"
+    )
+    assert (
+        "| mandatory | `gpu-instance-oversized` | `p5-fleet` | p5.48xlarge (8 x H100, "
+        "$55.04/h) in dev: 8 accelerators > 1 allowed, H100 is not allowed, $55.04/h > "
+        "$5.00/h; fleet can scale to 2 x p5.48xlarge = 16 accelerators > 4 allowed in dev |"
+    ) in done.stdout.splitlines()
+
+
+def test_check_runs_the_pack_and_shows_the_cost_delta() -> None:
+    done = finops(
+        "check",
+        "--stack",
+        str(FIXTURE / "Pulumi.dev.yaml"),
+        "--project-dir",
+        str(FIXTURE),
+        "--base-stack",
+        str(FIXTURE / "Pulumi.base.yaml"),
+    )
+    assert done.returncode == 1, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[:3] == [
+        "## finops check: stack `dev`",
+        "",
+        "**FAIL**: 4 mandatory violations, 0 advisory.",
+    ]
+    assert lines[4] == (
+        f"**Monthly cost: $40,179.20** (base stack `{FIXTURE / 'Pulumi.base.yaml'}`: $0.00; "
+        "**+40,179.20 USD/month**)"
+    )
+    assert "| `p5-fleet` | 0.00 | 40,179.20 | +40,179.20 |" in lines
+    assert (
+        "| mandatory | `imdsv2-required` | stack `dev` | `p5-template` | metadata httpTokens is "
+        'not set, so IMDSv1 is allowed; set it to "required" |'
+    ) in lines
+    assert (
+        "| mandatory | `required-tags` | stack `dev` | `p5-fleet` | tags: missing Project, Team, "
+        "Environment |"
+    ) in lines
+
+
+def test_check_passes_when_thresholds_allow_it(tmp_path: Path) -> None:
+    settings = tmp_path / "policies.json"
+    settings.write_text(
+        '{"required-tags": "disabled", "imdsv2-required": "advisory",'
+        ' "gpu-instance-oversized": {"enforcementLevel": "advisory"}}'
+    )
+    done = finops(
+        "check",
+        "--stack",
+        str(FIXTURE / "Pulumi.dev.yaml"),
+        "--project-dir",
+        str(FIXTURE),
+        "--policy-config",
+        str(settings),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "**PASS**: no mandatory violations, 2 advisory." in done.stdout
