@@ -113,7 +113,6 @@ def lambda_function(
     parent: pulumi.Resource,
     region: str | None = None,
     timeout_seconds: int = 60,
-    reserved_concurrency: int | None = None,
 ) -> tuple[aws.lambda_.Function, aws.iam.Role]:
     """A Lambda function from `lambdas/<module>.py` with its own role, log group and policy.
 
@@ -166,7 +165,6 @@ def lambda_function(
             role=role.arn,
             timeout=timeout_seconds,
             memory_size=256,
-            reserved_concurrent_executions=reserved_concurrency,
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=dict(environment)),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(
                 log_format="JSON", log_group=log_group.name

@@ -376,7 +376,6 @@ class AwsProjectBudget(pulumi.ComponentResource):
             environment={"PROJECT": plan.project, "ALERTS_TOPIC_ARN": alerts.arn},
             tags=tags,
             parent=self,
-            reserved_concurrency=1,
         )
         permission = aws.lambda_.Permission(
             f"{name}-enforcer-invoke",

@@ -454,7 +454,10 @@ class AwsGpuTrainingFleet(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         bucket = aws.s3.Bucket(
             f"{name}-checkpoints",
-            aws.s3.BucketArgs(bucket_prefix=f"{name}-ckpt-", region=plan.region, tags=tags),
+            # bucket_prefix: lower case, at most 37 characters
+            aws.s3.BucketArgs(
+                bucket_prefix=f"{name.lower()[:31]}-ckpt-", region=plan.region, tags=tags
+            ),
             opts=child,
         )
         aws.s3.BucketPublicAccessBlock(
@@ -712,7 +715,6 @@ class AwsGpuTrainingFleet(pulumi.ComponentResource):
             tags=tags,
             parent=self,
             region=plan.region,
-            reserved_concurrency=1,  # events and schedule never race each other
         )
         pattern = pulumi.Output.json_dumps(
             {

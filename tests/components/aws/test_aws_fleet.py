@@ -263,7 +263,9 @@ def test_controller_role_least_privilege(run: StackRun) -> None:
 def test_controller_lambda_events_and_schedule(run: StackRun) -> None:
     function = only(run, "aws:lambda/function:Function").inputs
     assert function["handler"] == "fallback_controller.handler"
-    assert function["reservedConcurrentExecutions"] == 1
+    # no reserved concurrency: new accounts (10 concurrent executions) refuse it, and two
+    # overlapping runs write the same absolute sizes
+    assert "reservedConcurrentExecutions" not in function
     variables = function["environment"]["variables"]
     assert variables["FALLBACK_AFTER_MINUTES"] == "7"
     assert variables["SPOT_GROUP_NAME"] == only(run, ASG, "train-group").outputs["name"]
