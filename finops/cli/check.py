@@ -207,7 +207,16 @@ def base_costs(args: argparse.Namespace) -> tuple[str, StackCosts] | None:
         with tarfile.open(fileobj=BytesIO(archive.stdout)) as tar:
             tar.extractall(folder, filter="data")
         base_project = Path(folder) / project.resolve().relative_to(toplevel.resolve())
-        stack = args.stack if "/" not in args.stack else Path(args.stack).name
+        stack = args.stack
+        if (
+            Path(stack).suffix in (".yaml", ".yml") or "/" in stack
+        ):  # a stack file: same path at the ref
+            relative = Path(stack).resolve().relative_to(toplevel.resolve())
+            stack = str(Path(folder) / relative)
+        from finops.config import resolve_stack_file
+
+        if not resolve_stack_file(stack, base_project).exists():
+            return f"`{args.base_ref}` (no such stack there)", StackCosts(0.0, {})
         return f"`{args.base_ref}`", _preview_costs(stack, base_project)
 
 
