@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,23 @@ def invalid(field: str, value: object, allowed: Iterable[object] | str) -> Value
     hint = did_you_mean(str(value), choices)
     shown = ", ".join(choices[:12]) + (", ..." if len(choices) > 12 else "")
     return ValueError(f"{field}: {value!r} is not allowed{hint}; allowed: {shown}")
+
+
+_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
+MAX_NAME = 40
+
+
+def check_name(name: str) -> None:
+    """A component name every derived AWS name accepts: children are auto-named
+    `<name>-<role>-<7 hex>` and IAM roles, Lambda functions and SageMaker resources stop at
+    63-64 characters; SageMaker allows only letters, digits and inner hyphens."""
+    if not isinstance(name, str) or len(name) > MAX_NAME or not _NAME.match(name):
+        raise invalid(
+            "name",
+            name,
+            f"allowed: 1-{MAX_NAME} letters, digits and inner hyphens "
+            "(AWS names derived from it stop at 64 characters)",
+        )
 
 
 def require(args: Mapping[str, Any], field: str) -> Any:
@@ -155,7 +173,7 @@ def lambda_function(
     )
     source = LAMBDA_DIR / f"{module}.py"
     function = aws.lambda_.Function(
-        f"{name}-function",
+        name,  # auto-named from this: Lambda names stop at 64 characters
         aws.lambda_.FunctionArgs(
             description=description,
             runtime=LAMBDA_RUNTIME,

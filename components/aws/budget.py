@@ -185,6 +185,7 @@ class AwsProjectBudget(pulumi.ComponentResource):
         args: AwsProjectBudgetArgs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        _common.check_name(name)
         plan = plan_budget(args)
         super().__init__(_common.type_token(type(self), TYPE_TOKEN), name, None, opts)
         tags = _common.resource_tags(args["tags"], None)

@@ -354,6 +354,7 @@ class AwsGpuTrainingFleet(pulumi.ComponentResource):
         args: AwsGpuTrainingFleetArgs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        _common.check_name(name)
         plan = plan_fleet(args)
         super().__init__(_common.type_token(type(self), TYPE_TOKEN), name, None, opts)
         tags = _common.resource_tags(args["tags"], args["model_version"], **{FLEET_TAG: name})

@@ -313,6 +313,7 @@ class AwsInferenceEndpoint(pulumi.ComponentResource):
         args: AwsInferenceEndpointArgs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        _common.check_name(name)
         plan = plan_endpoint(args)
         super().__init__(_common.type_token(type(self), TYPE_TOKEN), name, None, opts)
         tags = _common.resource_tags(args["tags"], args["model_version"])
@@ -432,7 +433,7 @@ class AwsInferenceEndpoint(pulumi.ComponentResource):
             else None,
         )
         config = aws.sagemaker.EndpointConfiguration(
-            f"{name}-endpoint-config",
+            f"{name}-config",  # short: SageMaker names stop at 63 characters
             aws.sagemaker.EndpointConfigurationArgs(
                 production_variants=[variant],
                 # inference components run with the configuration's role

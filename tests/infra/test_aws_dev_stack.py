@@ -95,12 +95,12 @@ def test_priced_monthly(dev: tuple[StackConfig, StackRun]) -> None:
     by_name = {c.name: c for c in report.resources}
     assert by_name["vision-train-group"].monthly_usd > 0
     assert by_name["vision-train-on-demand"].monthly_usd == 0  # at zero until spot runs short
-    assert by_name["vision-serve-endpoint-config"].monthly_usd == pytest.approx(
+    assert by_name["vision-serve-config"].monthly_usd == pytest.approx(
         0.99 * 730, rel=0.01
     )
     assert report.by_tag["Project"]["vision"] >= (
         by_name["vision-train-group"].monthly_usd
-        + by_name["vision-serve-endpoint-config"].monthly_usd
+        + by_name["vision-serve-config"].monthly_usd
     )
 
 

@@ -63,7 +63,7 @@ def test_resource_graph(run: StackRun) -> None:
         "train-fallback-logs": "aws:cloudwatch/logGroup:LogGroup",
         "train-fallback-role": "aws:iam/role:Role",
         "train-fallback-policy": "aws:iam/rolePolicy:RolePolicy",
-        "train-fallback-function": "aws:lambda/function:Function",
+        "train-fallback": "aws:lambda/function:Function",
         "train-launch-events": "aws:cloudwatch/eventRule:EventRule",
         "train-launch-events-target": "aws:cloudwatch/eventTarget:EventTarget",
         "train-launch-events-invoke": "aws:lambda/permission:Permission",
@@ -354,3 +354,18 @@ def test_the_constructor_validates_before_creating_anything() -> None:
     run = run_components(program)
     assert run.resources == []
     assert created and "capacity: 'spotty'" in created[0]
+
+
+@pytest.mark.parametrize("name", ["x" * 41, "Train_1", "-train", "train-"])
+def test_names_aws_cannot_derive_from_are_refused(name: str) -> None:
+    errors: list[str] = []
+
+    def program() -> None:
+        try:
+            GpuTrainingFleet(name, fleet_args())
+        except ValueError as exc:
+            errors.append(str(exc))
+
+    run = run_components(program)
+    assert run.resources == []
+    assert errors and errors[0].startswith(f"name: {name!r} is not allowed; allowed: 1-40")
