@@ -2,6 +2,7 @@
 on-demand and back (see lambdas/fallback_controller.py and docs/components-aws.md)."""
 
 import base64
+import re
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
@@ -19,6 +20,7 @@ TYPE_TOKEN = "finops:aws:GpuTrainingFleet"
 MIN_OVERRIDES = 3  # spot pools the issue asks for at the least
 PREFERRED_OVERRIDES = 4  # more pools, fewer interruptions; more would add dearer types
 MAX_OVERRIDES = 6
+_GRAVITON_FAMILY = re.compile(r"^[a-z]+\d+g")
 CHECKPOINT_PREFIX = "checkpoints/"
 SPOT_ALLOCATION_STRATEGY = "price-capacity-optimized"
 ON_DEMAND_ALLOCATION_STRATEGY = "lowest-price"
@@ -109,18 +111,39 @@ def _catalog_region(region: str | None) -> str:
     return region or pulumi.Config("aws").get("region") or catalog.default_region("aws")
 
 
-def _same_shape(base: catalog.InstanceInfo, spot: bool) -> list[str]:
-    """`base` and its catalog equivalents with as many accelerators (a job's world size
-    holds on every type), cheapest first."""
-    found = [
-        info
-        for info in catalog.equivalents(base.instance_type, base.region, spot=spot)
-        if info.accelerator_count == base.accelerator_count
-    ]
-    found.sort(key=lambda i: (i.usd_per_hour(spot), i.instance_type))
-    names = [base.instance_type]
-    names += [i.instance_type for i in found if i.instance_type != base.instance_type]
-    return names
+def is_arm(info: catalog.InstanceInfo) -> bool:
+    """Graviton families (g5g, c7g...) need arm64 AMIs; the fleet's AMI is x86_64."""
+    return _GRAVITON_FAMILY.match(info.family) is not None
+
+
+def interchangeable(base: catalog.InstanceInfo, spot: bool) -> tuple[list[str], list[str]]:
+    """Types that can run `base`'s job: as many accelerators (the job's world size holds), at
+    least as much accelerator memory, same vendor and kind, x86_64; cheapest first.
+
+    First list: also at least 90 % of `base`'s training throughput for at most twice its
+    price. Second: the rest, only to reach the minimum number of spot pools.
+    """
+    close: list[catalog.InstanceInfo] = []
+    rest: list[catalog.InstanceInfo] = []
+    price = base.usd_per_hour(spot)
+    for info in catalog.equivalents(base.instance_type, base.region, spot=spot):
+        if info.instance_type == base.instance_type or is_arm(info):
+            continue
+        if info.accelerator_count != base.accelerator_count:
+            continue
+        similar = (
+            info.throughput_per_node >= 0.9 * base.throughput_per_node
+            and info.usd_per_hour(spot) <= 2 * price
+        )
+        (close if similar else rest).append(info)
+
+    def by_price(infos: list[catalog.InstanceInfo]) -> list[str]:
+        return [
+            i.instance_type
+            for i in sorted(infos, key=lambda i: (i.usd_per_hour(spot), i.instance_type))
+        ]
+
+    return by_price(close), by_price(rest)
 
 
 def pick_instance_types(
@@ -130,7 +153,7 @@ def pick_instance_types(
     region: str,
     spot: bool,
 ) -> list[str]:
-    """Overrides for the Auto Scaling group: at least three interchangeable types.
+    """Overrides for the Auto Scaling group: at least three interchangeable types for spot.
 
     From `instance_types` (kept first, in order, padded with equivalents of the first), or the
     cheapest type with `accelerators_per_node` x `accelerator` and its equivalents.
@@ -146,6 +169,10 @@ def pick_instance_types(
             if info.service != "ec2":
                 raise _common.invalid(
                     f"instance_types[{i}]", name, "an EC2 instance type (not a SageMaker ml.*)"
+                )
+            if is_arm(info):
+                raise _common.invalid(
+                    f"instance_types[{i}]", name, "an x86_64 type (the fleet's AMI is x86_64)"
                 )
         chosen = list(dict.fromkeys(instance_types))
         base = catalog.lookup(chosen[0], region, cloud="aws")
@@ -171,19 +198,20 @@ def pick_instance_types(
             )
         base = (exact or rows)[0]
         chosen = [base.instance_type]
-    for name in _same_shape(base, spot):
-        if len(chosen) >= max(PREFERRED_OVERRIDES, len(instance_types or [])):
-            break
-        if name not in chosen:
-            chosen.append(name)
+    close, rest = interchangeable(base, spot)
+    wanted = max(PREFERRED_OVERRIDES, len(chosen))
+    chosen += [name for name in close if name not in chosen][: max(0, wanted - len(chosen))]
+    needed = MIN_OVERRIDES if spot else 1  # pools matter to spot; on-demand needs one type
+    if len(chosen) < needed:
+        chosen += [name for name in rest if name not in chosen][: needed - len(chosen)]
     chosen = chosen[: max(MAX_OVERRIDES, len(instance_types or []))]
-    if len(chosen) < MIN_OVERRIDES:
+    if len(chosen) < needed:
         raise _common.invalid(
             "instance_types" if instance_types else "accelerator",
             instance_types or accelerator,
             f"the catalog has only {len(chosen)} interchangeable type(s) in {region} "
             f"({', '.join(chosen)}); a spot fleet needs at least {MIN_OVERRIDES} pools: "
-            "name more instance types",
+            "name more instance types, or use capacity on-demand",
         )
     return chosen
 

@@ -295,6 +295,30 @@ def test_on_demand_capacity_has_no_fallback_machinery() -> None:
     assert run.of_type("aws:lambda/function:Function") == []
 
 
+def test_graviton_types_never_join_an_x86_fleet() -> None:
+    plan = plan_fleet(fleet_args(accelerator="T4"))
+    assert plan.instance_types[0] == "g4dn.xlarge"
+    assert not any(t.startswith("g5g.") for t in plan.instance_types)  # T4G, arm64
+    with pytest.raises(ValueError, match=r"instance_types\[1\]: 'g5g.xlarge'.*x86_64"):
+        plan_fleet(fleet_args(accelerator=None, instance_types=["g4dn.xlarge", "g5g.xlarge"]))
+
+
+def test_padding_prefers_similar_throughput_at_similar_price() -> None:
+    plan = plan_fleet(fleet_args(accelerator="V100"))
+    base = catalog.lookup(plan.instance_types[0], "us-east-1")
+    for name in plan.instance_types[1:]:
+        info = catalog.lookup(name, "us-east-1")
+        assert info.throughput_per_node >= 0.9 * base.throughput_per_node  # no T4 for a V100
+        assert info.usd_per_hour(spot=True) <= 2 * base.usd_per_hour(spot=True)
+
+
+def test_too_few_pools_for_spot_but_fine_on_demand() -> None:
+    with pytest.raises(ValueError, match=r"accelerator: 'H200'.*at least 3 pools.*on-demand"):
+        plan_fleet(fleet_args(accelerator="H200", accelerators_per_node=8))
+    plan = plan_fleet(fleet_args(accelerator="H200", accelerators_per_node=8, capacity="on-demand"))
+    assert plan.instance_types[0] == "p5en.48xlarge"  # on-demand needs no spread of pools
+
+
 def test_given_instance_types_lead_and_are_padded_to_three() -> None:
     plan = plan_fleet(fleet_args(accelerator=None, instance_types=["g6.xlarge"]))
     assert plan.instance_types[0] == "g6.xlarge"
