@@ -105,6 +105,8 @@ def test_tag_specifications_reach_instances_volumes_and_interfaces(run: StackRun
 
 def test_user_data_installs_configures_and_starts_the_agent(run: StackRun) -> None:
     script = base64.b64decode(only(run, LT).inputs["userData"]).decode()
+    assert len(script.encode()) < 16 * 1024  # EC2's user-data limit
+    assert script.startswith("#!/bin/bash\n") and "set -euo pipefail" in script
     assert "pip install --quiet 'finops[agent]'" in script
     assert "finops-agent --config /etc/finops-agent.toml --check" in script
     assert "systemctl enable --now finops-agent.service" in script
