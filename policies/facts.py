@@ -61,11 +61,15 @@ def current_replacement(
 def cheaper_chip(
     instance_type: str, region: str, memory_gib: float, kinds: tuple[str, ...]
 ) -> InstanceInfo | None:
-    """The cheapest type of the same cloud, service and region whose accelerators are of `kinds`
-    (Inferentia, TPU...) with at least `memory_gib` accelerator memory per node, or None."""
+    """The cheapest type of the same cloud, service (GCE GPUs: also TPU VMs) and region whose
+    accelerators are of `kinds` (Inferentia, TPU...) with at least `memory_gib` accelerator
+    memory per node, or None."""
     base = catalog.lookup(instance_type, region)
+    # GCP serves models on TPU VMs (service "tpu") as well as on GCE GPU machines
+    services = (base.service, "tpu") if base.cloud == "gcp" else (base.service,)
+    names = [n for service in services for n in catalog.instance_types(base.cloud, service)]
     found = []
-    for name in catalog.instance_types(base.cloud, base.service):
+    for name in names:
         info = instance(name, region, base.cloud)
         if info is None or info.region != region:
             continue

@@ -336,9 +336,12 @@ def normalize(
         priority = reader.known(
             "on_demand_percent_above_base", dig(inputs, "virtualMachineProfile", "priority")
         )
-        on_demand_base = 0
+        mix = obj(inputs.get("priorityMixPolicy"))
+        on_demand_base = _int(dig(mix, "baseRegularPriorityCount")) or 0 if mix else 0
         if "on_demand_percent_above_base" not in reader.unknown:
-            on_demand_percent = 0.0 if str(priority or "").lower() == "spot" else 100.0
+            regular = _number(dig(mix, "regularPriorityPercentageAboveBase")) if mix else None
+            spot = str(priority or "").lower() == "spot"
+            on_demand_percent = (regular or 0.0) if spot else 100.0
     elif type_token == "azure-native:compute:VirtualMachine":
         size = reader.known("instance_types", dig(inputs, "hardwareProfile", "vmSize"))
         instance_types = (str(size),) if size else ()

@@ -1,0 +1,75 @@
+"""GCP and Azure components through the real program: the normaliser reads what they create."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from finops.engine.stack import run_stack
+from policies import evaluate_stack
+from policies.stack import resources_of
+
+STACK = (
+    Path(__file__).resolve().parents[2] / "tests/fixtures/policies/multicloud/Pulumi.staging.yaml"
+)
+
+
+@pytest.fixture(scope="module")
+def stack() -> tuple:
+    _, config, run = run_stack(str(STACK))
+    return config, run
+
+
+def test_gcp_and_azure_resources_are_understood(stack) -> None:
+    config, run = stack
+    facts = {
+        r.name: (
+            r.kind,
+            r.instance_types,
+            r.workload,
+            r.nodes_desired,
+            r.on_demand_percent_above_base,
+        )
+        for r in resources_of(run, config)
+        if r.kind in ("fleet", "tpu")
+    }
+    assert facts == {
+        "gcp-serve-0": ("tpu", ("v5litepod-4",), "inference", None, None),
+        "gcp-train-spot": ("fleet", ("g2-standard-4",), "training", 2, 0.0),
+        "gcp-train-on-demand": ("fleet", ("g2-standard-4",), "training", 0, 100.0),
+        "azure-train-vmss": ("fleet", ("Standard_NC24ads_A100_v4",), "training", 2, 0.0),
+    }
+    budgets = [r for r in resources_of(run, config) if r.kind == "budget"]
+    assert [(b.name, b.budget_projects, b.budget_limit_usd) for b in budgets] == [
+        ("vision-budget-budget", ("vision",), 5000.0)
+    ]
+
+
+def test_multicloud_stack_verdicts(stack) -> None:
+    config, run = stack
+    found = [
+        (v.policy, v.resource, v.level, v.message)
+        for v in evaluate_stack(run, config)
+        if v.resource != "vision-budget-email-0"  # see the xfail below
+    ]
+    assert found == [
+        (
+            "stack-cost-ceiling",
+            "",
+            "mandatory",
+            "estimated $6,010.22/month exceeds the budget of $5,000.00/month by $1,010.22; by "
+            "resource: gcp-serve-0 $3,504.00, azure-train-vmss $2,145.03, gcp-train-spot $361.19",
+        )
+    ]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="finops/data/taggable_types.json names `labels` as the cost labels of "
+    "gcp:monitoring/notificationChannel:NotificationChannel; there `labels` is the channel's "
+    "configuration (email_address) and the labels are `userLabels` (reported to the lead)",
+)
+def test_notification_channel_labels_are_its_configuration(stack) -> None:
+    config, run = stack
+    assert [v for v in evaluate_stack(run, config) if v.resource == "vision-budget-email-0"] == []
