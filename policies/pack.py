@@ -2,7 +2,7 @@
 
 - Resource policies normalise one resource's inputs (`policies.normalize.wire`) and run the
   rule; stack policies normalise every resource, relate fleets to their templates through the
-  engine's dependencies, price them from the catalog and run the stack rule.
+  engine's dependencies, price them with the cost model and run the stack rule.
 - A value unknown during preview never crashes a policy: the rule says what it could not read
   and the pack reports it as the SDK reports unknowns, an advisory diagnostic.
 - `required-tags` set to `remediate` adds the stack's `finops:tags` (spelled for the cloud)
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import pulumi
@@ -31,11 +32,12 @@ from pulumi_policy import proxy as policy_proxy
 
 from finops import tagging
 from finops.config import DEFAULT_REGION, REGION_KEYS
+from finops.cost import price_resource
 from finops.tags import ENVIRONMENTS, cloud_of
 from policies import pricing
 from policies import settings as policy_settings
 from policies.context import Context
-from policies.model import Finding
+from policies.model import Finding, Resource
 from policies.normalize.wire import KINDS, UNKNOWN, normalize
 from policies.registry import POLICIES, Policy
 
@@ -204,10 +206,34 @@ def _stack_validator(policy: Policy) -> Any:
                 component=_component(r.urn),
                 related=related,
             )
-            resources.append(pricing.priced(normalized))
+            resources.append(_priced(normalized, r.resource_type, plain(r.props)))
         _report(rule(resources, _config(policy, args.get_config()), context()), report_violation)
 
     return validate
+
+
+def _without_unknowns(value: Any) -> Any:
+    if value is UNKNOWN:
+        return None
+    if isinstance(value, Mapping):
+        return {k: _without_unknowns(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_unknowns(v) for v in value]
+    return value
+
+
+def _priced(resource: Resource, type_token: str, inputs: Mapping[str, Any]) -> Resource:
+    """The resource with the cost model's monthly estimate (as `finops preview` prices it),
+    or the catalog estimate of `policies.pricing` when the cost model cannot price it."""
+    try:
+        priced = price_resource(
+            type_token, _without_unknowns(inputs), region=resource.region or "us-east-1"
+        )
+    except Exception:  # the pack must never crash on a resource the cost model cannot read
+        priced = None
+    if priced is None or not priced.monthly_usd:
+        return pricing.priced(resource)
+    return replace(resource, monthly_usd=priced.monthly_usd)
 
 
 def _schema(policy: Policy) -> PolicyConfigSchema:
