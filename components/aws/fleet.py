@@ -22,6 +22,7 @@ PREFERRED_OVERRIDES = 4  # more pools, fewer interruptions; more would add deare
 MAX_OVERRIDES = 6
 _GRAVITON_FAMILY = re.compile(r"^[a-z]+\d+g")
 CHECKPOINT_PREFIX = "checkpoints/"
+NONCURRENT_CHECKPOINT_DAYS = 1
 SPOT_ALLOCATION_STRATEGY = "price-capacity-optimized"
 ON_DEMAND_ALLOCATION_STRATEGY = "lowest-price"
 # AWS Deep Learning Base AMI (NVIDIA driver, CUDA, Amazon Linux 2023), published by Amazon.
@@ -527,6 +528,19 @@ class AwsGpuTrainingFleet(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        # A job that overwrites its only checkpoint with a corrupt one can go back one
+        # version; old versions expire after a day, so storage stays bounded.
+        versioning = aws.s3.BucketVersioning(
+            f"{name}-checkpoints-versioning",
+            aws.s3.BucketVersioningInitArgs(
+                bucket=bucket.id,
+                versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
+                    status="Enabled"
+                ),
+                region=plan.region,
+            ),
+            opts=child,
+        )
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-checkpoints-lifecycle",
             aws.s3.BucketLifecycleConfigurationArgs(
@@ -541,6 +555,9 @@ class AwsGpuTrainingFleet(pulumi.ComponentResource):
                         expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(
                             days=plan.retention_days
                         ),
+                        noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                            noncurrent_days=NONCURRENT_CHECKPOINT_DAYS
+                        ),
                     ),
                     aws.s3.BucketLifecycleConfigurationRuleArgs(
                         id="abort-incomplete-uploads",
@@ -553,7 +570,8 @@ class AwsGpuTrainingFleet(pulumi.ComponentResource):
                 ],
                 region=plan.region,
             ),
-            opts=child,
+            # S3 refuses noncurrent-version rules until versioning is on
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
         )
         aws.s3.BucketPolicy(
             f"{name}-checkpoints-tls-only",

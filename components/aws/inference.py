@@ -71,6 +71,9 @@ class AwsInferenceEndpointArgs(TypedDict):
     """AWS region (default: the provider's)."""
     environment: NotRequired[dict[str, str] | None]
     """Environment variables of the serving container."""
+    network_isolation: NotRequired[bool]
+    """Run the container without network access (default true: SageMaker downloads the image
+    and the model itself); false for images that fetch weights at start."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ class EndpointPlan:
     model_bucket: str
     model_key: str
     image: str | None
+    network_isolation: bool
 
     @property
     def scales_to_zero(self) -> bool:
@@ -193,6 +197,7 @@ def plan_endpoint(args: AwsInferenceEndpointArgs) -> EndpointPlan:
         model_bucket=match["bucket"],
         model_key=match["key"],
         image=image,
+        network_isolation=bool(raw.get("network_isolation", True)),
     )
 
 
@@ -402,6 +407,9 @@ class AwsInferenceEndpoint(pulumi.ComponentResource):
             f"{name}-model",
             aws.sagemaker.ModelArgs(
                 execution_role_arn=role.arn,
+                # SageMaker fetches the image and model_data_url itself; the container needs
+                # no network (an image that downloads weights at start needs this off)
+                enable_network_isolation=plan.network_isolation,
                 primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
                     image=image,
                     model_data_url=args["model_data_url"],

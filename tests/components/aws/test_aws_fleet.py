@@ -56,6 +56,7 @@ def test_resource_graph(run: StackRun) -> None:
         "train-checkpoints-ownership": "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
         "train-checkpoints-encryption": "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
         "train-checkpoints-lifecycle": "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+        "train-checkpoints-versioning": "aws:s3/bucketVersioning:BucketVersioning",
         "train-checkpoints-tls-only": "aws:s3/bucketPolicy:BucketPolicy",
         "train-launch-template": LT,
         "train-group": ASG,
@@ -194,6 +195,12 @@ def test_checkpoint_bucket_encrypted_private_expiring(run: StackRun) -> None:
     assert expire["status"] == "Enabled"
     assert expire["expiration"]["days"] == 9
     assert expire["filter"]["prefix"] == "checkpoints/"
+    assert expire["noncurrentVersionExpiration"]["noncurrentDays"] == 1
+    assert rules["abort-incomplete-uploads"]["abortIncompleteMultipartUpload"] == {
+        "daysAfterInitiation": 1
+    }
+    versioning = only(run, "aws:s3/bucketVersioning:BucketVersioning").inputs
+    assert versioning["versioningConfiguration"]["status"] == "Enabled"
     tls = policy_statements(only(run, "aws:s3/bucketPolicy:BucketPolicy"))["DenyInsecureTransport"]
     assert tls["Effect"] == "Deny"
     assert tls["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}

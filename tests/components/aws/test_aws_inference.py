@@ -49,6 +49,7 @@ def test_sagemaker_model_config_endpoint_on_inf2_by_default(run: StackRun) -> No
     model = only(run, "aws:sagemaker/model:Model")
     role = only(run, "aws:iam/role:Role")
     assert model.inputs["executionRoleArn"] == role.outputs["arn"]
+    assert model.inputs["enableNetworkIsolation"] is True
     container = model.inputs["primaryContainer"]
     assert container["modelDataUrl"] == "s3://models-bucket/llama/model.tar.gz"
     assert "neuronx" in container["image"]  # the Neuron build of the serving container
