@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from finops.engine import EngineResource, StackRun
 
 # What a fleet launches: the kinds whose inputs a group's instance types and capacity come from.
-_TEMPLATE_TOKENS = {token for token, kind in KINDS.items() if kind == "launch-template"}
+TEMPLATE_TOKENS = {token for token, kind in KINDS.items() if kind == "launch-template"}
 
 
 def _strings(value: Any) -> set[str]:
@@ -35,12 +35,14 @@ def related_templates(
     resource: EngineResource, templates: list[EngineResource]
 ) -> list[tuple[str, Mapping[str, Any]]]:
     """(type, inputs) of the templates `resource` launches (see `_related`)."""
-    return [(t.type, t.inputs) for t in _related(resource, templates)]
+    return [(t.type, t.inputs) for t in related_resources(resource, templates)]
 
 
-def _related(resource: EngineResource, templates: list[EngineResource]) -> list[EngineResource]:
+def related_resources(
+    resource: EngineResource, templates: list[EngineResource]
+) -> list[EngineResource]:
     """Templates `resource` names by id, name or self-link; else its siblings in a component."""
-    if not templates or resource.type in _TEMPLATE_TOKENS:
+    if not templates or resource.type in TEMPLATE_TOKENS:
         return []
     mentioned = _strings(resource.inputs)
     named = [
@@ -58,7 +60,7 @@ def resources_of(run: StackRun, config: StackConfig) -> list[Resource]:
     """The run's custom resources, normalised (unpriced). A template that names no instance
     type takes those of the fleets that launch it (EC2 fleets list types in overrides)."""
     custom = run.custom_resources()
-    templates = [r for r in custom if r.type in _TEMPLATE_TOKENS]
+    templates = [r for r in custom if r.type in TEMPLATE_TOKENS]
     launched_types: dict[str, list[str]] = {}
     found = []
     for resource in custom:
@@ -76,7 +78,7 @@ def resources_of(run: StackRun, config: StackConfig) -> list[Resource]:
             )
         )
         if found[-1].kind == "fleet":
-            for template in _related(resource, templates):
+            for template in related_resources(resource, templates):
                 launched_types.setdefault(template.urn, []).extend(found[-1].instance_types)
     return [
         replace(r, instance_types=tuple(dict.fromkeys(launched_types[r.urn])))

@@ -4,7 +4,9 @@ as one Markdown summary fit for a pull-request comment. Exit 1 on a mandatory vi
     finops check --stack dev --base-ref origin/main infra/terraform cfn/template.yaml
 
 - The stack runs offline (finops.engine) and the CrossGuard pack (`policies/`) judges it
-  through the engine's Analyzer protocol: `Analyze` per resource, then `AnalyzeStack`.
+  through the engine's Analyzer protocol: `Analyze` per resource, then `AnalyzeStack`. What one
+  resource cannot show (a group whose instance types are in its launch template) comes from
+  the same rules over the whole run (`policies.evaluate_stack`), as `finops preview` shows it.
 - Paths go to checkov (its own virtualenv: FINOPS_CHECKOV or `.venv-checkov/bin/checkov`)
   with the finops external checks (`policies/checkov`); `--checkov-builtin` adds checkov's own.
 - The cost delta compares the stack's monthly estimate with `--base-stack` (another stack
@@ -90,14 +92,15 @@ def stack_rows(
     """Run the stack offline, then the pack over it through the Analyzer protocol."""
     from finops.cost import estimate
     from finops.engine.stack import run_stack
+    from policies import evaluate_stack
     from policies.analyzer import running_pack
-    from policies.stack import _related
+    from policies.stack import TEMPLATE_TOKENS, related_resources
 
     stack_file, config, stack_run = run_stack(stack, project_dir)
     costs = estimate(stack_run, config)
     custom = stack_run.custom_resources()
-    templates = [r for r in custom if "Template" in r.type]
-    dependencies = {r.urn: [t.urn for t in _related(r, templates)] for r in custom}
+    templates = [r for r in custom if r.type in TEMPLATE_TOKENS]
+    dependencies = {r.urn: [t.urn for t in related_resources(r, templates)] for r in custom}
     names = {r.urn: r.name for r in custom}
     rows: list[Row] = []
     where = f"stack `{stack_run.stack}`"
@@ -111,6 +114,12 @@ def stack_rows(
         rows.append(
             Row(d.level, d.policy, where, names.get(d.urn, ""), _strip_description(d.message))
         )
+    # `Analyze` sees one resource: a group whose instance types live only in its launch template
+    # is judged by the same rules over the whole run, for the pairs the pack could not judge.
+    judged = {(r.policy, r.resource) for r in rows}
+    for v in evaluate_stack(stack_run, config, costs, settings):
+        if (v.policy, v.resource) not in judged and v.level != "disabled":
+            rows.append(Row(v.level, v.policy, where, v.resource, v.message))
     by_resource = {c.name: c.monthly_usd for c in costs.resources if c.monthly_usd}
     return stack_run.stack, rows, StackCosts(costs.total_monthly_usd, by_resource)
 

@@ -58,7 +58,7 @@ def test_check_runs_the_pack_and_shows_the_cost_delta() -> None:
     assert lines[:3] == [
         "## finops check: stack `dev`",
         "",
-        "**FAIL**: 4 mandatory violations, 0 advisory.",
+        "**FAIL**: 6 mandatory violations, 0 advisory.",
     ]
     assert lines[4] == (
         f"**Monthly cost: $40,179.20** (base stack `{FIXTURE / 'Pulumi.base.yaml'}`: $0.00; "
@@ -73,13 +73,18 @@ def test_check_runs_the_pack_and_shows_the_cost_delta() -> None:
         "| mandatory | `required-tags` | stack `dev` | `p5-fleet` | tags: missing Project, Team, "
         "Environment |"
     ) in lines
+    # from the whole run: the group's type is in its launch template
+    assert (
+        "| mandatory | `training-on-spot` | stack `dev` | `p5-fleet` | 100% of capacity above an "
+        "on-demand base of 0 nodes is on demand; at most 20% allowed in dev |"
+    ) in lines
 
 
 def test_check_passes_when_thresholds_allow_it(tmp_path: Path) -> None:
     settings = tmp_path / "policies.json"
     settings.write_text(
         '{"required-tags": "disabled", "imdsv2-required": "advisory",'
-        ' "gpu-instance-oversized": {"enforcementLevel": "advisory"}}'
+        ' "gpu-instance-oversized": {"enforcementLevel": "advisory"}, "training-on-spot": "advisory"}'
     )
     done = finops(
         "check",
@@ -91,4 +96,4 @@ def test_check_passes_when_thresholds_allow_it(tmp_path: Path) -> None:
         str(settings),
     )
     assert done.returncode == 0, done.stderr
-    assert "**PASS**: no mandatory violations, 2 advisory." in done.stdout
+    assert "**PASS**: no mandatory violations, 4 advisory." in done.stdout
