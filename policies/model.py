@@ -6,13 +6,16 @@ names, Terraform's wrapped values or CloudFormation intrinsics. A field an adapt
 (a value unknown during preview, a `Ref`) is named in `unknown` and left at its empty value,
 so a rule can say "cannot tell yet" instead of guessing.
 
-Standard library only: the checkov checks import this inside checkov's own virtualenv.
+Standard library and finops' stdlib-only core: the checkov checks import this inside checkov's
+own virtualenv.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from finops.tags import spell_key
 
 # Resource kinds the rules distinguish.
 INSTANCE = "instance"  # one VM (aws_instance, google_compute_instance)
@@ -69,8 +72,6 @@ class Resource:
 
     def tag(self, key: str) -> str | None:
         """A tag by canonical key (`Environment`), in this resource's cloud spelling."""
-        from finops.tags import spell_key
-
         value = self.tags.get(spell_key(key, self.cloud or "aws"))
         return str(value) if value not in (None, "") else None
 
