@@ -5,7 +5,8 @@
 - every budget with `cloud: aws` -> `components.aws.ProjectBudget`, named `<project>-budget`;
   the first one activates the finops tag keys as cost-allocation tags (once per account).
 
-All of them use one explicit AWS provider whose `default_tags` carry the stack's tags, so that
+All of them use one explicit AWS provider (and, for scale-to-zero endpoints, one aws-native
+provider) whose `default_tags` carry the stack's tags, so that
 resources created outside these components (and anything a component forgets) are tagged too;
 the stack transform in `__main__.py` writes the same tags into every resource's inputs, where
 the policy pack and checkov look.
@@ -17,6 +18,7 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_aws_native as aws_native
 
 from components.aws import budget as aws_budget
 from components.aws import fleet as aws_fleet
@@ -35,6 +37,18 @@ def provider(config: StackConfig) -> aws.Provider:
     )
 
 
+def native_provider(config: StackConfig) -> aws_native.Provider:
+    """The aws-native provider (only scale-to-zero endpoints use it: their inference
+    component), with the same region and tags."""
+    return aws_native.Provider(
+        "aws-native-finops",
+        aws_native.ProviderArgs(
+            region=config.region(Cloud.AWS),
+            default_tags=aws_native.ProviderDefaultTagsArgs(tags=config.tags.as_dict()),
+        ),
+    )
+
+
 def build(config: StackConfig) -> dict[str, Any]:
     """Create the AWS resources of `config`; returns the stack exports."""
     fleets = [f for f in config.training_fleets if f.cloud == Cloud.AWS]
@@ -42,7 +56,10 @@ def build(config: StackConfig) -> dict[str, Any]:
     budgets = [b for b in config.budgets if b.cloud == Cloud.AWS]
     if not (fleets or endpoints or budgets):
         return {}
-    opts = pulumi.ResourceOptions(providers={"aws": provider(config)})
+    providers: dict[str, pulumi.ProviderResource] = {"aws": provider(config)}
+    if any(e.replicas.min == 0 for e in endpoints):
+        providers["aws-native"] = native_provider(config)
+    opts = pulumi.ResourceOptions(providers=providers)
     exports: dict[str, Any] = {}
 
     for fleet in fleets:

@@ -3,15 +3,16 @@ one fleet, one ml.inf2 endpoint, one budget, every resource tagged, every one pr
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
 
 from finops import cost
 from finops import tags as tag_schema
-from finops.config import StackConfig
-from finops.engine import EngineResource, StackRun
-from finops.engine.stack import run_stack
+from finops.config import StackConfig, parse, read_stack_file
+from finops.engine import EngineResource, StackRun, run_program
+from finops.engine.stack import find_project_dir, program_dir, run_stack
 from finops.taggability import tag_property
 
 STACK_TAGS = {
@@ -95,12 +96,9 @@ def test_priced_monthly(dev: tuple[StackConfig, StackRun]) -> None:
     by_name = {c.name: c for c in report.resources}
     assert by_name["vision-train-group"].monthly_usd > 0
     assert by_name["vision-train-on-demand"].monthly_usd == 0  # at zero until spot runs short
-    assert by_name["vision-serve-config"].monthly_usd == pytest.approx(
-        0.99 * 730, rel=0.01
-    )
+    assert by_name["vision-serve-config"].monthly_usd == pytest.approx(0.99 * 730, rel=0.01)
     assert report.by_tag["Project"]["vision"] >= (
-        by_name["vision-train-group"].monthly_usd
-        + by_name["vision-serve-config"].monthly_usd
+        by_name["vision-train-group"].monthly_usd + by_name["vision-serve-config"].monthly_usd
     )
 
 
@@ -110,3 +108,15 @@ def test_the_preview_is_told_about_cost_allocation_tags(
     _config, run = dev
     notes = [text for level, text in run.messages if level == "info"]
     assert any("user:Project" in n and "activates Project" in n for n in notes)
+
+
+def test_scale_to_zero_endpoint_gets_a_tagged_aws_native_provider() -> None:
+    project = find_project_dir()
+    raw = copy.deepcopy(read_stack_file(project / "Pulumi.dev.yaml"))
+    raw["finops:inferenceEndpoints"][0]["replicas"]["min"] = 0
+    config = parse(raw, source="Pulumi.zero.yaml")
+    run = run_program(program_dir(project), "zero", raw, config.regions)
+    (native,) = run.of_type("pulumi:providers:aws-native")
+    assert json.loads(native.inputs["defaultTags"]) == {"tags": STACK_TAGS}
+    (component,) = run.of_type("aws-native:sagemaker:InferenceComponent")
+    assert component.options["provider"].startswith(native.urn)
