@@ -207,8 +207,15 @@ class AwsProjectBudget(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        alerts = self._topic(name, "alerts", key, account, tags)
-        enforcement = self._topic(name, "enforcement", key, account, tags) if plan.enforce else None
+        alerts, alerts_policy = self._topic(name, "alerts", key, account, tags)
+        # AWS Budgets and anomaly subscriptions check at creation that they may publish
+        published = pulumi.ResourceOptions(parent=self, depends_on=[alerts_policy])
+        enforcement = None
+        if plan.enforce:
+            enforcement, enforcement_policy = self._topic(name, "enforcement", key, account, tags)
+            published = pulumi.ResourceOptions(
+                parent=self, depends_on=[alerts_policy, enforcement_policy]
+            )
 
         notifications = []
         for kind, threshold in plan.notifications():
@@ -240,7 +247,7 @@ class AwsProjectBudget(pulumi.ComponentResource):
                 notifications=notifications,
                 tags=tags,
             ),
-            opts=child,
+            opts=published,
         )
         monitor = aws.costexplorer.AnomalyMonitor(
             f"{name}-anomaly-monitor",
@@ -278,7 +285,7 @@ class AwsProjectBudget(pulumi.ComponentResource):
                 ),
                 tags=tags,
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[alerts_policy]),
         )
         note = (
             f"budget {plan.project}: filters on cost-allocation tag user:{PROJECT_TAG}, which "
@@ -329,14 +336,14 @@ class AwsProjectBudget(pulumi.ComponentResource):
         key: aws.kms.Key,
         account: pulumi.Output[str],
         tags: dict[str, str],
-    ) -> aws.sns.Topic:
+    ) -> tuple[aws.sns.Topic, aws.sns.TopicPolicy]:
         child = pulumi.ResourceOptions(parent=self)
         topic = aws.sns.Topic(
             f"{name}-{role}",
             aws.sns.TopicArgs(kms_master_key_id=key.arn, tags=tags),
             opts=child,
         )
-        aws.sns.TopicPolicy(
+        policy = aws.sns.TopicPolicy(
             f"{name}-{role}-policy",
             aws.sns.TopicPolicyArgs(
                 arn=topic.arn,
@@ -357,7 +364,7 @@ class AwsProjectBudget(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        return topic
+        return topic, policy
 
     def _enforcer(
         self,

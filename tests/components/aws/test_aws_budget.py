@@ -90,6 +90,14 @@ def test_topics_encrypted_and_open_to_budgets_and_anomaly_alerts_only(run: Stack
         assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
 
 
+def test_budget_waits_for_the_topic_policies(run: StackRun) -> None:
+    policies = {p.urn for p in run.of_type("aws:sns/topicPolicy:TopicPolicy")}
+    assert len(policies) == 2
+    assert set(only(run, BUDGET).options["dependsOn"]) >= policies
+    subscription = only(run, "aws:costexplorer/anomalySubscription:AnomalySubscription")
+    assert any(urn in policies for urn in subscription.options["dependsOn"])
+
+
 def test_anomaly_monitor_and_subscription(run: StackRun) -> None:
     monitor = only(run, "aws:costexplorer/anomalyMonitor:AnomalyMonitor")
     assert monitor.inputs["monitorType"] == "CUSTOM"
