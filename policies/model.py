@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from finops.tags import spell_key
 
@@ -85,3 +86,26 @@ class Finding:
     message: str
     urn: str = ""
     unknown: bool = False
+
+
+def to_record(resource: Resource) -> dict[str, Any]:
+    """A JSON-ready dict of `resource` (the checkov inventory hands resources over this way)."""
+    record = {name: getattr(resource, name) for name in resource.__dataclass_fields__}
+    record["tags"] = dict(resource.tags)
+    if resource.launch_tags is not None:
+        record["launch_tags"] = {k: dict(v) for k, v in resource.launch_tags.items()}
+    record["instance_types"] = list(resource.instance_types)
+    if resource.budget_projects is not None:
+        record["budget_projects"] = list(resource.budget_projects)
+    record["unknown"] = sorted(resource.unknown)
+    return record
+
+
+def from_record(record: Mapping[str, Any]) -> Resource:
+    """The inverse of `to_record`."""
+    data = dict(record)
+    data["instance_types"] = tuple(data.get("instance_types") or ())
+    if data.get("budget_projects") is not None:
+        data["budget_projects"] = tuple(data["budget_projects"])
+    data["unknown"] = frozenset(data.get("unknown") or ())
+    return Resource(**data)

@@ -38,8 +38,10 @@ def evaluate(
     context: Context,
     settings: Mapping[str, Any] | None = None,
     include_disabled: bool = False,
+    stack_only: bool = False,
 ) -> list[Violation]:
-    """Every policy over `resources`, in policy order then resource order."""
+    """Every policy over `resources`, in policy order then resource order; `stack_only`: only
+    the stack policies (the resource ones already ran elsewhere, e.g. in checkov)."""
     resolved = policy_settings.resolve(settings)
     found: list[Violation] = []
     for policy in POLICIES:
@@ -48,7 +50,7 @@ def evaluate(
         if level == policy_settings.DISABLED and not include_disabled:
             continue
         findings: list[Finding] = []
-        if policy.resource_rule is not None:
+        if policy.resource_rule is not None and not stack_only:
             for resource in resources:
                 findings += policy.resource_rule(resource, config, context)
         if policy.stack_rule is not None:

@@ -9,6 +9,8 @@ as one Markdown summary fit for a pull-request comment. Exit 1 on a mandatory vi
   the same rules over the whole run (`policies.evaluate_stack`), as `finops preview` shows it.
 - Paths go to checkov (its own virtualenv: FINOPS_CHECKOV or `.venv-checkov/bin/checkov`)
   with the finops external checks (`policies/checkov`); `--checkov-builtin` adds checkov's own.
+  The stack policies (a budget for every project, the cost ceiling) then run over every
+  resource checkov saw (its inventory check, CKV_FINOPS_0).
 - The cost delta compares the stack's monthly estimate with `--base-stack` (another stack
   file) or `--base-ref` (the same stack at a git ref: its stack file and program, run with
   this checkout's libraries).
@@ -32,6 +34,7 @@ from finops.config import read_stack_file
 from finops.errors import FinopsError
 
 ROOT = Path(__file__).resolve().parents[2]
+CHECKOV_INVENTORY_ID = "CKV_FINOPS_0"  # policies/checkov/finops_*_inventory.py
 
 
 @dataclass(frozen=True)
@@ -144,14 +147,17 @@ def checkov_rows(paths: list[str], settings: dict[str, dict[str, Any]], builtin:
             raise FinopsError(f"{path}: no such file or folder")
         command += ["-d" if Path(path).is_dir() else "-f", path]
     if not builtin:
-        command += ["--check", ",".join(by_id)]
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
-        json.dump(settings, handle)
-    env = {**os.environ, "FINOPS_POLICY_CONFIG": handle.name}
-    try:
+        command += ["--check", ",".join([CHECKOV_INVENTORY_ID, *by_id])]
+    with tempfile.TemporaryDirectory() as folder:
+        settings_file, inventory = Path(folder, "settings.json"), Path(folder, "inventory.jsonl")
+        settings_file.write_text(json.dumps(settings))
+        env = {
+            **os.environ,
+            "FINOPS_POLICY_CONFIG": str(settings_file),
+            "FINOPS_INVENTORY": str(inventory),
+        }
         done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-    finally:
-        os.unlink(handle.name)
+        records = inventory.read_text().splitlines() if inventory.exists() else []
     if done.returncode not in (0, 1):
         raise FinopsError(f"checkov failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
     reports: Any = json.loads(done.stdout or "[]")
@@ -169,7 +175,24 @@ def checkov_rows(paths: list[str], settings: dict[str, dict[str, Any]], builtin:
             rows.append(
                 Row(level, policy or result["check_id"], where, result["resource"], message)
             )
-    return rows
+    return rows + inventory_rows(records, settings)
+
+
+def inventory_rows(records: list[str], settings: dict[str, dict[str, Any]]) -> list[Row]:
+    """The stack policies over every resource checkov saw (its per-resource checks cannot)."""
+    from policies.context import Context
+    from policies.model import Resource, from_record
+    from policies.verdicts import evaluate
+
+    resources: dict[str, Resource] = {}
+    for line in records:
+        resource = from_record(json.loads(line))
+        resources.setdefault(resource.urn, resource)  # one resource, several frameworks
+    context = Context(environment=os.environ.get("FINOPS_ENVIRONMENT", "dev"))
+    return [
+        Row(v.level, v.policy, "checkov paths", v.resource, v.message)
+        for v in evaluate(list(resources.values()), context, settings, stack_only=True)
+    ]
 
 
 def _relative(path: str) -> str:

@@ -6,10 +6,16 @@ checkout. Verdicts: a finding -> FAILED (its message in the result's `details`);
 cannot read a value (a `${var...}` reference, a CloudFormation `Ref`) -> UNKNOWN; else PASSED.
 Thresholds come from the JSON file named by FINOPS_POLICY_CONFIG; the stack environment for
 resources without an Environment tag from FINOPS_ENVIRONMENT (default: dev, the strictest).
+
+The stack policies (every project has a budget, the cost stays under the ceiling) need every
+resource at once, which a checkov check never sees: with FINOPS_INVENTORY set to a file, the
+inventory checks (CKV_FINOPS_0, no verdict of their own) append each normalised, priced
+resource to it as a JSON line, and `finops check` runs the stack policies over them.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -27,9 +33,10 @@ from checkov.terraform.checks.resource.base_resource_check import (  # noqa: E40
     BaseResourceCheck as TerraformCheck,
 )
 
+from policies import pricing  # noqa: E402
 from policies import settings as policy_settings  # noqa: E402
 from policies.context import Context  # noqa: E402
-from policies.model import Finding, Resource  # noqa: E402
+from policies.model import Finding, Resource, to_record  # noqa: E402
 from policies.normalize.cloudformation import CFN_TO_PULUMI, normalize_cloudformation  # noqa: E402
 from policies.normalize.terraform import normalize_terraform  # noqa: E402
 from policies.registry import BY_NAME, Policy  # noqa: E402
@@ -54,6 +61,8 @@ BUDGET_TERRAFORM = (
     "azurerm_consumption_budget_resource_group",
 )
 ALL_CLOUDFORMATION = tuple(CFN_TO_PULUMI)
+INVENTORY_ENV = "FINOPS_INVENTORY"
+INVENTORY_ID = "CKV_FINOPS_0"
 
 
 def _context() -> Context:
@@ -110,7 +119,24 @@ class FinopsTerraformCheck(TerraformCheck):
         return verdict(self, self.policy, normalize_terraform(self.entity_type, conf))
 
 
-class FinopsCloudFormationCheck(CloudFormationCheck):
+class _NamedCloudFormationCheck(CloudFormationCheck):
+    """checkov hands a CloudFormation check no logical ID; `run` has it, so keep it."""
+
+    logical_name = ""
+
+    def run(
+        self,
+        scanned_file: str,
+        entity_configuration: dict[str, Any],
+        entity_name: str,
+        entity_type: str,
+        skip_info: Any,
+    ) -> Any:
+        self.logical_name = f"{entity_type}.{entity_name}"
+        return super().run(scanned_file, entity_configuration, entity_name, entity_type, skip_info)
+
+
+class FinopsCloudFormationCheck(_NamedCloudFormationCheck):
     def __init__(self, policy_name: str, check_id: str, resources: tuple[str, ...]) -> None:
         self.policy = BY_NAME[policy_name]
         super().__init__(
@@ -124,6 +150,45 @@ class FinopsCloudFormationCheck(CloudFormationCheck):
     def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
         self.details: list[str] = []
         resource = normalize_cloudformation(
-            self.entity_type, conf.get("Properties") or {}, self.entity_type
+            self.entity_type, conf.get("Properties") or {}, self.logical_name or self.entity_type
         )
         return verdict(self, self.policy, resource)
+
+
+def record(resource: Resource | None) -> CheckResult:
+    """Append the resource to the FINOPS_INVENTORY file (when set); never a verdict."""
+    path = os.environ.get(INVENTORY_ENV)
+    if path and resource is not None:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(to_record(pricing.priced(resource))) + "\n")
+    return CheckResult.UNKNOWN
+
+
+class TerraformInventory(TerraformCheck):
+    def __init__(self) -> None:
+        super().__init__(
+            name="finops inventory: resources for the stack policies (FINOPS_INVENTORY)",
+            id=INVENTORY_ID,
+            categories=[CheckCategories.GENERAL_SECURITY],
+            supported_resources=ALL_TERRAFORM,
+            guideline=GUIDELINE,
+        )
+
+    def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
+        return record(normalize_terraform(self.entity_type, conf))
+
+
+class CloudFormationInventory(_NamedCloudFormationCheck):
+    def __init__(self) -> None:
+        super().__init__(
+            name="finops inventory: resources for the stack policies (FINOPS_INVENTORY)",
+            id=INVENTORY_ID,
+            categories=[CheckCategories.GENERAL_SECURITY],
+            supported_resources=ALL_CLOUDFORMATION,
+            guideline=GUIDELINE,
+        )
+
+    def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
+        properties = conf.get("Properties") or {}
+        name = self.logical_name or self.entity_type
+        return record(normalize_cloudformation(self.entity_type, properties, name))

@@ -43,7 +43,7 @@ def test_preview_fails_an_untagged_p5_fleet_naming_resource_and_rule() -> None:
     ) in done.stdout.splitlines()
 
 
-def test_check_runs_the_pack_and_shows_the_cost_delta() -> None:
+def test_check_runs_the_pack_and_checkov_and_shows_the_cost_delta() -> None:
     done = finops(
         "check",
         "--stack",
@@ -52,14 +52,29 @@ def test_check_runs_the_pack_and_shows_the_cost_delta() -> None:
         str(FIXTURE),
         "--base-stack",
         str(FIXTURE / "Pulumi.base.yaml"),
+        "tests/fixtures/policies/terraform",
     )
     assert done.returncode == 1, done.stderr
     lines = done.stdout.splitlines()
+    # 6 on the stack, 14 on the Terraform fixtures (checkov), the Terraform cost ceiling
     assert lines[:3] == [
         "## finops check: stack `dev`",
         "",
-        "**FAIL**: 6 mandatory violations, 0 advisory.",
+        "**FAIL**: 21 mandatory violations, 2 advisory.",
     ]
+    assert (
+        "| mandatory | `gpu-instance-oversized` | `tests/fixtures/policies/terraform/main.tf:84` | "
+        "`aws_instance.fail_gpu_instance_oversized_p5` | p5.48xlarge (8 x H100, $55.04/h) in "
+        "dev: 8 accelerators > 1 allowed, H100 is not allowed, $55.04/h > $5.00/h |"
+    ) in lines
+    # the stack policies over every resource checkov saw: two budgets of $1,000 are the
+    # ceiling, nine priced resources
+    ceiling = next(line for line in lines if "`stack-cost-ceiling` | checkov paths" in line)
+    assert ceiling.startswith(
+        "| mandatory | `stack-cost-ceiling` | checkov paths | `(stack)` | estimated "
+        "$96,437.01/month exceeds the budget of $2,000.00/month by $94,437.01; by resource: "
+        "aws_instance.fail_gpu_instance_oversized_p5 $40,179.20, "
+    )
     assert lines[4] == (
         f"**Monthly cost: $40,179.20** (base stack `{FIXTURE / 'Pulumi.base.yaml'}`: $0.00; "
         "**+40,179.20 USD/month**)"
