@@ -1,46 +1,24 @@
 """Drive the CrossGuard pack as the Pulumi engine does, over gRPC.
 
-A tiny fake engine (the Engine service's `Log`, which the pack calls for diagnostics) listens
-on a local port; the pack is started as the engine starts it
-(`python -u -m pulumi.policy <engine-address> .` in the pack folder) and prints its own port;
-calls go through `pulumi.runtime.proto`'s `AnalyzerStub`.
+`policies.analyzer.running_pack` starts a tiny fake engine (the Engine service's `Log`, which
+the pack calls for diagnostics) and the pack as the engine starts it
+(`python -u -m pulumi.policy <engine-address> .` in the pack folder); the tests then build
+the protocol's own requests and call `pulumi.runtime.proto`'s `AnalyzerStub` directly.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator, Mapping
-from concurrent import futures
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
-import grpc
-from google.protobuf import empty_pb2, struct_pb2
-from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, engine_pb2_grpc
+from google.protobuf import struct_pb2
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
-PACK_DIR = Path(__file__).resolve().parents[2] / "policies"
-LEVELS = {
-    "advisory": analyzer_pb2.ADVISORY,
-    "mandatory": analyzer_pb2.MANDATORY,
-    "remediate": analyzer_pb2.REMEDIATE,
-    "disabled": analyzer_pb2.DISABLED,
-}
-LEVEL_NAMES = {value: name for name, value in LEVELS.items()}
+from policies import analyzer
 
-
-class FakeEngine(engine_pb2_grpc.EngineServicer):
-    """Records what the pack logs."""
-
-    def __init__(self) -> None:
-        self.logs: list[str] = []
-
-    def Log(self, request: Any, context: Any) -> empty_pb2.Empty:
-        self.logs.append(request.message)
-        return empty_pb2.Empty()
+LEVELS = analyzer.LEVELS
+LEVEL_NAMES = analyzer.LEVEL_NAMES
 
 
 def struct(value: Mapping[str, Any]) -> struct_pb2.Struct:
@@ -56,39 +34,9 @@ def urn(type_token: str, name: str, parent_types: tuple[str, ...] = ()) -> str:
 
 @contextmanager
 def running_pack(stack_config: Mapping[str, Any]) -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
-    """Start a fake engine and the pack; yield an Analyzer stub; stop both."""
-    engine = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    fake = FakeEngine()
-    engine_pb2_grpc.add_EngineServicer_to_server(fake, engine)
-    engine_port = engine.add_insecure_port("127.0.0.1:0")
-    engine.start()
-    env = dict(os.environ)
-    env["PULUMI_CONFIG"] = json.dumps(
-        {k: v if isinstance(v, str) else json.dumps(v) for k, v in stack_config.items()}
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-u", "-m", "pulumi.policy", f"127.0.0.1:{engine_port}", "."],
-        cwd=PACK_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline().strip()
-        if not line.isdigit():
-            process.kill()
-            _, err = process.communicate(timeout=10)
-            raise RuntimeError(f"policy pack did not start: {line!r}\n{err}")
-        channel = grpc.insecure_channel(f"127.0.0.1:{line}")
-        grpc.channel_ready_future(channel).result(timeout=30)
-        yield analyzer_pb2_grpc.AnalyzerStub(channel)
-        channel.close()
-    finally:
-        process.kill()
-        process.communicate(timeout=10)
-        engine.stop(0)
+    """Start a fake engine and the pack (`policies.analyzer`); yield the raw Analyzer stub."""
+    with analyzer.running_pack(stack_config) as client:
+        yield client.stub
 
 
 def configure(
