@@ -38,8 +38,9 @@ from policies import pricing
 from policies import settings as policy_settings
 from policies.context import Context
 from policies.model import Finding, Resource
-from policies.normalize.wire import KINDS, UNKNOWN, normalize
+from policies.normalize.wire import UNKNOWN, normalize
 from policies.registry import POLICIES, Policy
+from policies.stack import TEMPLATE_TOKENS
 
 PACK_NAME = "finops"
 _SENTINELS = {
@@ -63,7 +64,6 @@ _LEVEL = {
     policy_settings.REMEDIATE: EnforcementLevel.REMEDIATE,
     policy_settings.DISABLED: EnforcementLevel.DISABLED,
 }
-_TEMPLATE_TOKENS = {token for token, kind in KINDS.items() if kind == "launch-template"}
 
 
 class PreviewUnknown(policy_proxy.UnknownValueError):
@@ -189,7 +189,7 @@ def _stack_validator(policy: Policy) -> Any:
         templates = {
             r.urn: (r.resource_type, plain(r.props))
             for r in args.resources
-            if r.resource_type in _TEMPLATE_TOKENS
+            if r.resource_type in TEMPLATE_TOKENS
         }
         resources = []
         for r in args.resources:

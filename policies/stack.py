@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from finops.tags import cloud_of
 from policies import pricing
 from policies.context import Context
-from policies.model import Resource
+from policies.model import FLEET, LAUNCH_TEMPLATE, Resource
 from policies.normalize.wire import KINDS, normalize
 from policies.verdicts import Violation, evaluate
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from finops.engine import EngineResource, StackRun
 
 # What a fleet launches: the kinds whose inputs a group's instance types and capacity come from.
-TEMPLATE_TOKENS = {token for token, kind in KINDS.items() if kind == "launch-template"}
+TEMPLATE_TOKENS = {token for token, kind in KINDS.items() if kind == LAUNCH_TEMPLATE}
 
 
 def _strings(value: Any) -> set[str]:
@@ -77,7 +77,7 @@ def resources_of(run: StackRun, config: StackConfig) -> list[Resource]:
                 related=related_templates(resource, templates),
             )
         )
-        if found[-1].kind == "fleet":
+        if found[-1].kind == FLEET:
             for template in related_resources(resource, templates):
                 launched_types.setdefault(template.urn, []).extend(found[-1].instance_types)
     return [

@@ -34,7 +34,6 @@ from finops.config import read_stack_file
 from finops.errors import FinopsError
 
 ROOT = Path(__file__).resolve().parents[2]
-CHECKOV_INVENTORY_ID = "CKV_FINOPS_0"  # policies/checkov/finops_*_inventory.py
 
 
 @dataclass(frozen=True)
@@ -133,7 +132,7 @@ def checkov_binary() -> Path:
 
 def checkov_rows(paths: list[str], settings: dict[str, dict[str, Any]], builtin: bool) -> list[Row]:
     """checkov over `paths` with the finops checks; failures as rows (levels from settings)."""
-    from policies.registry import POLICIES
+    from policies.registry import INVENTORY_CHECK_ID, POLICIES
 
     binary = checkov_binary()
     if not binary.exists():
@@ -147,7 +146,7 @@ def checkov_rows(paths: list[str], settings: dict[str, dict[str, Any]], builtin:
             raise FinopsError(f"{path}: no such file or folder")
         command += ["-d" if Path(path).is_dir() else "-f", path]
     if not builtin:
-        command += ["--check", ",".join([CHECKOV_INVENTORY_ID, *by_id])]
+        command += ["--check", ",".join([INVENTORY_CHECK_ID, *by_id])]
     with tempfile.TemporaryDirectory() as folder:
         settings_file, inventory = Path(folder, "settings.json"), Path(folder, "inventory.jsonl")
         settings_file.write_text(json.dumps(settings))

@@ -39,7 +39,7 @@ from policies.context import Context  # noqa: E402
 from policies.model import Finding, Resource, to_record  # noqa: E402
 from policies.normalize.cloudformation import CFN_TO_PULUMI, normalize_cloudformation  # noqa: E402
 from policies.normalize.terraform import normalize_terraform  # noqa: E402
-from policies.registry import BY_NAME, Policy  # noqa: E402
+from policies.registry import BY_NAME, INVENTORY_CHECK_ID, Policy  # noqa: E402
 
 GUIDELINE = "docs/policies.md in the finops repository"
 ALL_TERRAFORM = ("aws_*", "google_*", "azurerm_*")
@@ -62,7 +62,6 @@ BUDGET_TERRAFORM = (
 )
 ALL_CLOUDFORMATION = tuple(CFN_TO_PULUMI)
 INVENTORY_ENV = "FINOPS_INVENTORY"
-INVENTORY_ID = "CKV_FINOPS_0"
 
 
 def _context() -> Context:
@@ -168,7 +167,7 @@ class TerraformInventory(TerraformCheck):
     def __init__(self) -> None:
         super().__init__(
             name="finops inventory: resources for the stack policies (FINOPS_INVENTORY)",
-            id=INVENTORY_ID,
+            id=INVENTORY_CHECK_ID,
             categories=[CheckCategories.GENERAL_SECURITY],
             supported_resources=ALL_TERRAFORM,
             guideline=GUIDELINE,
@@ -182,7 +181,7 @@ class CloudFormationInventory(_NamedCloudFormationCheck):
     def __init__(self) -> None:
         super().__init__(
             name="finops inventory: resources for the stack policies (FINOPS_INVENTORY)",
-            id=INVENTORY_ID,
+            id=INVENTORY_CHECK_ID,
             categories=[CheckCategories.GENERAL_SECURITY],
             supported_resources=ALL_CLOUDFORMATION,
             guideline=GUIDELINE,
