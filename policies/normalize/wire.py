@@ -214,7 +214,8 @@ def _budget_projects(type_token: str, inputs: Mapping[str, Any], reader: _Reader
     tag_filter = obj(tag_filter)
     if tag_filter.get("name") != "Project":
         return None
-    return tuple(str(v) for v in tag_filter.get("values") or []) or None
+    values = tag_filter.get("values") or []
+    return tuple(str(v) for v in ([values] if isinstance(values, str) else values)) or None
 
 
 def _budget_limit(type_token: str, inputs: Mapping[str, Any]) -> float | None:
