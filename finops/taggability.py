@@ -88,8 +88,15 @@ def introspect_package(package: str) -> tuple[str, dict[str, dict[str, str] | No
 
 
 def introspect_class(resource_class: type, argument: str) -> dict[str, str] | None:
-    """Tag property of one resource class from its `_internal_init` signature."""
+    """Tag property of one resource class from its `_internal_init` signature.
+
+    On GCP, `labels` is also the name of things that are not resource labels (a notification
+    channel's configuration, a metric descriptor's label schema). Resource labels are the ones
+    the provider manages with `effective_labels`, so that output is required as well.
+    """
     params = inspect.signature(resource_class._internal_init).parameters  # type: ignore[attr-defined]
     if argument not in params:
+        return None
+    if argument == "labels" and not hasattr(resource_class, "effective_labels"):
         return None
     return {"property": argument, "shape": _shape_of(params[argument].annotation)}

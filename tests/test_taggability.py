@@ -54,3 +54,10 @@ def test_known_answers():
     assert tag_property("aws:iam/rolePolicy:RolePolicy") is None
     assert tag_property("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock") is None
     assert tag_property("finops:aws:GpuTrainingFleet") is None
+
+
+def test_gcp_labels_that_are_not_resource_labels_are_not_taggable():
+    # a notification channel's `labels` are its configuration (e.g. email_address)
+    assert tag_property("gcp:monitoring/notificationChannel:NotificationChannel") is None
+    assert tag_property("gcp:monitoring/metricDescriptor:MetricDescriptor") is None
+    assert tag_property("gcp:storage/bucket:Bucket").property == "labels"
