@@ -46,7 +46,7 @@ def gcp_labels_of(resource: EngineResource) -> dict[str, str] | None:
     where = tag_property(resource.type)
     if where is None:
         return None
-    return resource.inputs.get(LABEL_PROPERTY.get(resource.type, where.property)) or {}
+    return resource.inputs.get(where.property) or {}
 
 
 def assert_gcp_labels(run: StackRun, workload: bool) -> int:

@@ -68,8 +68,16 @@ def test_updates_go_to_the_topic_and_one_email_channel_per_address(run):
 
 
 def test_topic_and_channels_carry_labels(run):
-    assert assert_gcp_labels(run, workload=False) == 3
+    assert assert_gcp_labels(run, workload=False) == 1  # the topic
     assert names_of(run, BUDGET) == ["vision-budget-budget"]
+    for channel in run.of_type(CHANNEL):
+        # a channel's `labels` are its configuration; its cost labels are `user_labels`
+        assert set(channel.inputs["labels"]) == {"email_address"}
+        assert channel.inputs["userLabels"] == {
+            "project": "vision",
+            "team": "ml-platform",
+            "environment": "dev",
+        }
 
 
 def test_forecast_rule_can_be_turned_off():

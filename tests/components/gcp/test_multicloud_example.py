@@ -18,7 +18,6 @@ from finops.taggability import tag_property
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "examples" / "Pulumi.multicloud.yaml"
 STACK_TAGS = {"Project": "vision", "Team": "ml-platform", "Environment": "staging"}
-LABEL_PROPERTY = {"gcp:monitoring/notificationChannel:NotificationChannel": "userLabels"}
 
 
 def infra_module(name: str) -> ModuleType:
@@ -68,7 +67,7 @@ def test_every_taggable_resource_has_the_stack_tags_in_its_clouds_spelling(run):
         cloud = tag_schema.cloud_of(resource.type)
         if where is None or cloud is None:
             continue
-        tags = resource.inputs[LABEL_PROPERTY.get(resource.type, where.property)]
+        tags = resource.inputs[where.property]
         assert tag_schema.missing_keys(tags, cloud, workload=False) == [], resource.name
         assert tags == {**tags, **tag_schema.spell(STACK_TAGS, cloud)}, resource.name
         checked += 1
