@@ -4,6 +4,7 @@ and Azure builders compose what the stack config asks for."""
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 from types import ModuleType
 
@@ -169,3 +170,15 @@ def test_accelerator_fleets_and_tpu_generations_are_resolved_from_the_catalog():
     assert vm.inputs["acceleratorType"] == "v5litepod-8"  # 128 GiB of HBM >= 100 GiB
     (scale_set,) = run.of_type("azure-native:compute:VirtualMachineScaleSet")
     assert scale_set.inputs["sku"]["name"] == "Standard_NV36ads_A10_v5"
+
+
+def test_finops_preview_prices_the_example_and_every_policy_passes(capsys):
+    from finops.cli import main
+
+    rc = main(["preview", "--stack", str(EXAMPLE), "--format", "json", "--project-dir", str(ROOT)])
+    out = json.loads(capsys.readouterr().out)
+    assert out["violations"] == [] and rc == 0
+    monthly = {r["name"]: r["monthlyUsd"] for r in out["resources"]}
+    assert monthly["gcp-l4-train-spot"] > 0  # 4 spot g2-standard-8
+    assert monthly["gcp-l4-train-on-demand"] == 0  # the fallback waits at zero
+    assert monthly["gcp-tpu-serve-0"] > 0 and monthly["azure-t4-train-vmss"] > 0
