@@ -310,7 +310,7 @@ class AzureGpuTrainingFleet(pulumi.ComponentResource):
             eviction_policy=eviction.value if spot else None,
             billing_profile=azure_native.compute.BillingProfileArgs(max_price=-1) if spot else None,
             os_profile=azure_native.compute.VirtualMachineScaleSetOSProfileArgs(
-                computer_name_prefix=name[:15],
+                computer_name_prefix=name[:15].rstrip("-"),
                 admin_username=admin,
                 custom_data=base64.b64encode(script.encode()).decode(),
                 linux_configuration=azure_native.compute.LinuxConfigurationArgs(
