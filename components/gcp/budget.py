@@ -16,6 +16,8 @@ The billing account is an argument: the infra program reads it from the stack co
 `finops:gcpBillingAccount` (see infra/build_gcp.py). The budget only sees costs of resources
 that carry the label; unlabelled spend of the same project is not counted.
 
+Cost anomaly alerts are not created: pulumi-gcp 10.2.0 has no resource for Cloud Billing's
+anomaly detection (set up in the Billing console); the forecast rule is the early warning.
 Enforcement (scale the project's fleets to zero at 100 %) is not built on GCP: it would be a
 Cloud Function subscribed to the topic. The budget alerts only.
 """
