@@ -152,10 +152,16 @@ def _vm_size(
     return (exact or offers)[0]
 
 
-def _int_arg(args: Mapping[str, object], key: str, default: int) -> int:
-    """`args[key]` as an int, `default` only when absent or None (0 stays 0)."""
+def _int_arg(where: str, args: Mapping[str, object], key: str, default: int) -> int:
+    """`args[key]` as an int, `default` only when absent or None (0 stays 0). Whole floats are
+    accepted: the component provider host passes integers as floats."""
     value = args.get(key)
-    return default if value is None else int(str(value))
+    if value is None:
+        return default
+    number = float(value) if isinstance(value, int | float) else float(str(value))
+    if not number.is_integer():
+        raise ValueError(f"{where}: {key} must be a whole number (got {value!r})")
+    return int(number)
 
 
 def _enum_arg(where: str, field: str, value: object, enum: type[E], default: E) -> E:
@@ -211,11 +217,13 @@ class AzureGpuTrainingFleet(pulumi.ComponentResource):
             AzureEvictionPolicy,
             AzureEvictionPolicy.DELETE,
         )
-        node_count = int(args["node_count"])
-        on_demand_base = _int_arg(args, "on_demand_base", 0)
-        percent_above = _int_arg(args, "regular_percent_above_base", 0)
-        restore_minutes = _int_arg(args, "spot_restore_timeout_minutes", 60)
-        disk_gb = _int_arg(args, "os_disk_size_gb", 128)
+        if args.get("node_count") is None:
+            raise ValueError(f"{where}: node_count is required")
+        node_count = _int_arg(where, args, "node_count", 0)
+        on_demand_base = _int_arg(where, args, "on_demand_base", 0)
+        percent_above = _int_arg(where, args, "regular_percent_above_base", 0)
+        restore_minutes = _int_arg(where, args, "spot_restore_timeout_minutes", 60)
+        disk_gb = _int_arg(where, args, "os_disk_size_gb", 128)
         if node_count < 0:
             raise ValueError(f"{where}: node_count must be >= 0 (got {node_count})")
         if not 0 <= on_demand_base <= node_count:
@@ -248,7 +256,7 @@ class AzureGpuTrainingFleet(pulumi.ComponentResource):
             location,
             args.get("vm_size"),
             args.get("accelerator"),
-            _int_arg(args, "accelerators_per_node", 1),
+            _int_arg(where, args, "accelerators_per_node", 1),
             capacity != Capacity.ON_DEMAND,
         )
         admin = args.get("admin_username") or "azureuser"

@@ -46,10 +46,23 @@ def project_of(project: str | None) -> pulumi.Input[str]:
     return gcp.organizations.get_project_output().project_id
 
 
-def int_arg(args: Mapping[str, object], key: str, default: int) -> int:
-    """`args[key]` as an int, `default` only when absent or None (0 stays 0)."""
+def int_arg(where: str, args: Mapping[str, object], key: str, default: int) -> int:
+    """`args[key]` as an int, `default` only when absent or None (0 stays 0). Whole floats are
+    accepted: the component provider host passes integers as floats."""
     value = args.get(key)
-    return default if value is None else int(str(value))
+    if value is None:
+        return default
+    number = float(value) if isinstance(value, int | float) else float(str(value))
+    if not number.is_integer():
+        raise ValueError(f"{where}: {key} must be a whole number (got {value!r})")
+    return int(number)
+
+
+def required_int(where: str, args: Mapping[str, object], key: str) -> int:
+    """`args[key]` as an int; ValueError naming the field when it is missing."""
+    if args.get(key) is None:
+        raise ValueError(f"{where}: {key} is required")
+    return int_arg(where, args, key, 0)
 
 
 def enum_arg(component: str, field: str, value: object, enum: type[E], default: E) -> E:

@@ -87,6 +87,8 @@ class GcpProjectBudget(pulumi.ComponentResource):
         project = str(args.get("project") or "")
         if not project:
             raise ValueError(f"{where}: project is required (got {project!r})")
+        if args.get("monthly_limit_usd") is None:
+            raise ValueError(f"{where}: monthly_limit_usd is required")
         limit = float(args["monthly_limit_usd"])
         if limit <= 0:
             raise ValueError(f"{where}: monthly_limit_usd must be > 0 (got {limit:g})")

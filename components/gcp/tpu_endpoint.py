@@ -186,8 +186,8 @@ class GcpTpuInferenceEndpoint(pulumi.ComponentResource):
         model_version = args.get("model_version") or ""
         if not model_version:
             raise ValueError(f"{where}: model_version is required (got {model_version!r})")
-        replicas_min = int(args["replicas_min"])
-        replicas_max = _common.int_arg(args, "replicas_max", replicas_min)
+        replicas_min = _common.required_int(where, args, "replicas_min")
+        replicas_max = _common.int_arg(where, args, "replicas_max", replicas_min)
         if not 0 <= replicas_min <= replicas_max <= MAX_REPLICAS:
             raise ValueError(
                 f"{where}: need 0 <= replicas_min <= replicas_max <= {MAX_REPLICAS} "

@@ -155,12 +155,12 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
             GcpTerminationAction,
             GcpTerminationAction.DELETE,
         )
-        node_count = int(args["node_count"])
-        on_demand_base = _common.int_arg(args, "on_demand_base", 0)
-        node_count_max = _common.int_arg(args, "node_count_max", int(args["node_count"]))
-        fallback_after = _common.int_arg(args, "fallback_after_minutes", 10)
-        retention_days = _common.int_arg(args, "checkpoint_retention_days", 14)
-        disk_gb = _common.int_arg(args, "boot_disk_size_gb", 200)
+        node_count = _common.required_int(where, args, "node_count")
+        on_demand_base = _common.int_arg(where, args, "on_demand_base", 0)
+        node_count_max = _common.int_arg(where, args, "node_count_max", node_count)
+        fallback_after = _common.int_arg(where, args, "fallback_after_minutes", 10)
+        retention_days = _common.int_arg(where, args, "checkpoint_retention_days", 14)
+        disk_gb = _common.int_arg(where, args, "boot_disk_size_gb", 200)
         model_version = args.get("model_version") or ""
         if not model_version:
             raise ValueError(f"{where}: model_version is required (got {model_version!r})")
@@ -196,7 +196,7 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
             region,
             instance_type=args.get("instance_type"),
             accelerator=args.get("accelerator"),
-            accelerators_per_node=_common.int_arg(args, "accelerators_per_node", 1),
+            accelerators_per_node=_common.int_arg(where, args, "accelerators_per_node", 1),
             spot=capacity != Capacity.ON_DEMAND,
         )
         agent_package = args.get("agent_package") or "finops[agent]"
