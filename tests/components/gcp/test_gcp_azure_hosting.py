@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pulumi.provider.experimental.analyzer import Analyzer
+from pulumi.provider.experimental.component import ComponentProvider
 from pulumi.provider.experimental.schema import generate_schema
 
 import components.azure
 import components.gcp
+from finops.engine import run_program
 
 MINE = [*components.gcp.COMPONENTS, *components.azure.COMPONENTS]
 HOST = Path(__file__).resolve().parents[3] / "components" / "__main__.py"
@@ -68,3 +71,54 @@ def test_the_provider_host_lists_them_and_analyses_every_cloud_together():
     assert all(component in hosted for component in MINE)
     names = Analyzer("finops").analyze(hosted)["component_definitions"]
     assert {c.__name__ for c in MINE} <= set(names)
+
+
+def test_inputs_as_the_host_maps_them_build_the_components():
+    """The host hands a component a dict with integers as floats and enums as members."""
+    host = ComponentProvider(MINE, "finops")
+
+    def mapped(component: str, inputs: dict[str, Any]) -> Any:
+        return host.map_inputs(inputs, host._component_defs[component])
+
+    fleet_args = mapped(
+        "GcpGpuTrainingFleet",
+        {
+            "modelVersion": "v1",
+            "nodeCount": 4.0,
+            "onDemandBase": 1.0,
+            "nodeCountMax": 6.0,
+            "accelerator": "L4",
+            "capacity": "spot-with-fallback",
+            "terminationAction": "STOP",
+            "region": "us-central1",
+        },
+    )
+    assert fleet_args["node_count"] == 4.0 and isinstance(fleet_args["node_count"], float)
+    azure_args = mapped(
+        "AzureGpuTrainingFleet",
+        {
+            "modelVersion": "v1",
+            "nodeCount": 2.0,
+            "adminSshPublicKey": "ssh-ed25519 AAAA key",
+            "vmSize": "Standard_NC4as_T4_v3",
+            "onDemandBase": 1.0,
+            "evictionPolicy": "Deallocate",
+            "location": "eastus",
+        },
+    )
+
+    def program() -> None:
+        components.gcp.GcpGpuTrainingFleet("hosted", fleet_args)
+        components.azure.AzureGpuTrainingFleet("hosted-az", azure_args)
+
+    run = run_program(program, "test", {}, {"gcp": "us-central1", "azure": "eastus"})
+    sizes = {
+        r.name: r.inputs["targetSize"]
+        for r in run.of_type("gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager")
+    }
+    assert sizes == {"hosted-spot": 3, "hosted-on-demand": 1}
+    (template,) = [r for r in run.resources if r.name == "hosted-spot-template"]
+    assert template.inputs["scheduling"]["instanceTerminationAction"] == "STOP"
+    (scale_set,) = run.of_type("azure-native:compute:VirtualMachineScaleSet")
+    assert scale_set.inputs["priorityMixPolicy"]["baseRegularPriorityCount"] == 1
+    assert scale_set.inputs["virtualMachineProfile"]["evictionPolicy"] == "Deallocate"

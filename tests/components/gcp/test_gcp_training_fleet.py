@@ -184,6 +184,7 @@ BASE: dict[str, Any] = {"model_version": "v1", "node_count": 2, "region": "us-ce
         ({"accelerator": "T4", "capacity": "spot"}, r"capacity 'spot' is not one of .*spot-only"),
         ({"accelerator": "T4", "termination_action": "HIBERNATE"}, "STOP, DELETE|DELETE, STOP"),
         ({"accelerator": "T4", "on_demand_base": 3}, "on_demand_base must be between 0 and"),
+        ({"accelerator": "T4", "on_demand_base": 0.5}, "on_demand_base must be a whole number"),
         (
             {"accelerator": "T4", "capacity": "spot-only", "on_demand_base": 1},
             "contradicts capacity spot-only",
@@ -191,6 +192,7 @@ BASE: dict[str, Any] = {"model_version": "v1", "node_count": 2, "region": "us-ce
         ({"accelerator": "T4", "checkpoint_retention_days": 0}, "checkpoint_retention_days"),
         ({"accelerators_per_node": 0, "accelerator": "T4"}, "accelerators_per_node must be >= 1"),
         ({"accelerator": "T4", "model_version": ""}, "model_version is required"),
+        ({"accelerator": "T4", "node_count": None}, "node_count is required"),
     ],
 )
 def test_bad_args_are_refused_with_the_field_and_value(overrides, message):
