@@ -18,6 +18,7 @@ the Cloud Functions free tier; a Cloud Scheduler job is free up to 3 per billing
 $0.10 a month.
 """
 
+import hashlib
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,14 +34,26 @@ RESIZER_PERMISSIONS = ("compute.instanceGroupManagers.get", "compute.instanceGro
 _ROLE_ID = re.compile(r"[^a-zA-Z0-9_]")
 
 
+SOURCE_FILES = {
+    "main.py": Path(mig_fallback.__file__),
+    "fallback_decision.py": Path(decision_module.__file__),
+}
+
+
 def source_archive() -> pulumi.AssetArchive:
     """The function's source: the adapter as `main.py`, the decision beside it."""
     return pulumi.AssetArchive(
-        {
-            "main.py": pulumi.FileAsset(str(Path(mig_fallback.__file__))),
-            "fallback_decision.py": pulumi.FileAsset(str(Path(decision_module.__file__))),
-        }
+        {name: pulumi.FileAsset(str(path)) for name, path in SOURCE_FILES.items()}
     )
+
+
+def source_object_name() -> str:
+    """`mig-fallback-<hash>.zip`: a new name for new code, so the function is redeployed (the
+    function only sees its source object's name)."""
+    digest = hashlib.sha256()
+    for name, path in sorted(SOURCE_FILES.items()):
+        digest.update(name.encode() + b"\0" + path.read_bytes())
+    return f"mig-fallback-{digest.hexdigest()[:12]}.zip"
 
 
 def fallback_controller(
@@ -97,7 +110,7 @@ def fallback_controller(
     source = gcp.storage.BucketObject(
         f"{name}-controller-source",
         bucket=code_bucket.name,
-        name="mig-fallback.zip",
+        name=source_object_name(),
         source=source_archive(),
         opts=child,
     )

@@ -18,7 +18,7 @@ import pytest
 from gcp_engine import names_of, one, run_components
 
 from components.gcp import GpuTrainingFleet
-from components.gcp.fallback import RESIZER_PERMISSIONS, source_archive
+from components.gcp.fallback import RESIZER_PERMISSIONS, source_archive, source_object_name
 from components.gcp.functions import mig_fallback
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -212,6 +212,11 @@ def test_the_fleet_deploys_the_controller_with_its_numbers(run):
     assert env["ON_DEMAND_GROUP"] == one(run, "train-on-demand").outputs["name"]
     assert env["STATE_BUCKET"] == one(run, "train-checkpoints").outputs["name"]
     assert one(run, "train-controller-schedule").inputs["schedule"] == "* * * * *"
+    # new code, new object name: the function only redeploys when its source object changes
+    source = one(run, "train-controller-source").inputs["name"]
+    assert source == source_object_name() and source.startswith("mig-fallback-")
+    storage = one(run, "train-controller").inputs["buildConfig"]["source"]["storageSource"]
+    assert storage["object"] == source
 
 
 def test_the_controller_owns_the_group_sizes_and_may_only_resize_them(run):
@@ -245,3 +250,18 @@ def test_bad_controller_args(overrides, message):
     args = {"model_version": "v1", "node_count": 4, "accelerator": "L4", "region": "us-central1"}
     with pytest.raises(ValueError, match=message):
         GpuTrainingFleet("bad", {**args, **overrides})  # type: ignore[typeddict-item]
+
+
+def test_the_source_object_name_follows_the_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from components.gcp import fallback
+
+    main, decision = tmp_path / "main.py", tmp_path / "decision.py"
+    main.write_text("x = 1\n")
+    decision.write_text("y = 1\n")
+    monkeypatch.setattr(
+        fallback, "SOURCE_FILES", {"main.py": main, "fallback_decision.py": decision}
+    )
+    before = fallback.source_object_name()
+    assert fallback.source_object_name() == before
+    decision.write_text("y = 2\n")
+    assert fallback.source_object_name() != before
