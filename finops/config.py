@@ -217,6 +217,10 @@ class StackConfig(_Model):
     )
     budgets: list[Budget] = Field(default_factory=list)
     cost_ceiling_usd: float | None = Field(default=None, alias="costCeilingUsd", gt=0)
+    gcp_billing_account: str | None = Field(
+        default=None, alias="gcpBillingAccount", pattern=r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$"
+    )
+    azure_ssh_public_key: str | None = Field(default=None, alias="azureSshPublicKey", min_length=16)
     regions: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -250,7 +254,11 @@ FINOPS_KEYS = {
     "inferenceEndpoints": "inferenceEndpoints",
     "budgets": "budgets",
     "costCeilingUsd": "costCeilingUsd",
+    "gcpBillingAccount": "gcpBillingAccount",
+    "azureSshPublicKey": "azureSshPublicKey",
 }
+# Plain values, never JSON: the CLI passes them to programs as they are.
+SCALAR_KEYS = frozenset({"costCeilingUsd", "gcpBillingAccount", "azureSshPublicKey"})
 
 
 def _format_location(loc: tuple[Any, ...]) -> str:
@@ -374,7 +382,9 @@ def parse(
                 f"allowed: {', '.join(f'{NAMESPACE}:{k}' for k in FINOPS_KEYS)}"
             )
             continue
-        if isinstance(value, str) and name != "costCeilingUsd":
+        if isinstance(value, dict) and "secure" in value:
+            continue  # an encrypted value: set, but only the Pulumi CLI can read it
+        if isinstance(value, str) and name not in SCALAR_KEYS:
             try:
                 value = json.loads(value)
             except json.JSONDecodeError:

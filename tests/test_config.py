@@ -84,7 +84,8 @@ def test_bad_environment_and_unknown_keys_each_get_a_line():
 def test_unknown_top_level_key_suggests():
     assert error_lines(**{"finops:budget": []}) == [
         "Pulumi.dev.yaml: finops:budget: unknown key (did you mean budgets?); allowed: finops:tags, "
-        "finops:trainingFleets, finops:inferenceEndpoints, finops:budgets, finops:costCeilingUsd"
+        "finops:trainingFleets, finops:inferenceEndpoints, finops:budgets, finops:costCeilingUsd, "
+        "finops:gcpBillingAccount, finops:azureSshPublicKey"
     ]
 
 
@@ -118,3 +119,12 @@ def test_stack_names_and_paths():
     assert config.resolve_stack_file("dev", Path("/p")) == Path("/p/Pulumi.dev.yaml")
     assert config.resolve_stack_file("x/Pulumi.qa.yaml", Path("/p")) == Path("x/Pulumi.qa.yaml")
     assert config.stack_name_of(Path("x/Pulumi.multi.cloud.yaml")) == "multi.cloud"
+
+
+def test_cloud_account_keys_are_plain_strings_and_may_be_secrets():
+    parsed = parse(**{"finops:gcpBillingAccount": "0A1B2C-3D4E5F-6A7B8C", "finops:azureSshPublicKey": {"secure": "AAEAA..."}})
+    assert parsed.gcp_billing_account == "0A1B2C-3D4E5F-6A7B8C"
+    assert parsed.azure_ssh_public_key is None  # encrypted: only the Pulumi CLI can read it
+    assert error_lines(**{"finops:gcpBillingAccount": "billing-1"})[0].startswith(
+        "Pulumi.dev.yaml: finops:gcpBillingAccount: String should match pattern"
+    )
