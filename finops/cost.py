@@ -409,6 +409,30 @@ def canonical_tags(type_token: str, inputs: Mapping[str, Any]) -> dict[str, str]
     return {spelled_to_canonical.get(key, key): value for key, value in items.items()}
 
 
+_GCP_GROUPS = (
+    "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager",
+    "gcp:compute/instanceGroupManager:InstanceGroupManager",
+)
+
+
+def _tags_for_report(
+    type_token: str, inputs: Mapping[str, Any], related: Related
+) -> dict[str, str]:
+    """A resource's tags; a GCP instance group (which carries no labels) reports its template's."""
+    tags = canonical_tags(type_token, inputs)
+    if tags or type_token not in _GCP_GROUPS:
+        return tags
+    for version in inputs.get("versions") or []:
+        template = _related_inputs(
+            related,
+            version.get("instanceTemplate"),
+            "gcp:compute/instanceTemplate:InstanceTemplate",
+        )
+        if template:
+            return canonical_tags("gcp:compute/instanceTemplate:InstanceTemplate", template)
+    return {}
+
+
 def _related_index(run: StackRun) -> dict[str, tuple[str, Mapping[str, Any]]]:
     index: dict[str, tuple[str, Mapping[str, Any]]] = {}
     for resource in run.custom_resources():
@@ -451,7 +475,7 @@ def estimate(run: StackRun, config: StackConfig) -> CostReport:
                 monthly_usd=priced.monthly_usd if priced else 0.0,
                 hourly_usd=priced.hourly_usd if priced else 0.0,
                 basis=priced.basis if priced else "not priced: free or usage-based",
-                tags=canonical_tags(resource.type, resource.inputs),
+                tags=_tags_for_report(resource.type, resource.inputs, related),
                 component=component_name,
                 priced=bool(priced and priced.unpriced_reason is None),
             )

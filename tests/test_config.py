@@ -122,7 +122,12 @@ def test_stack_names_and_paths():
 
 
 def test_cloud_account_keys_are_plain_strings_and_may_be_secrets():
-    parsed = parse(**{"finops:gcpBillingAccount": "0A1B2C-3D4E5F-6A7B8C", "finops:azureSshPublicKey": {"secure": "AAEAA..."}})
+    parsed = parse(
+        **{
+            "finops:gcpBillingAccount": "0A1B2C-3D4E5F-6A7B8C",
+            "finops:azureSshPublicKey": {"secure": "AAEAA..."},
+        }
+    )
     assert parsed.gcp_billing_account == "0A1B2C-3D4E5F-6A7B8C"
     assert parsed.azure_ssh_public_key is None  # encrypted: only the Pulumi CLI can read it
     assert error_lines(**{"finops:gcpBillingAccount": "billing-1"})[0].startswith(

@@ -196,3 +196,44 @@ def test_canonical_tags_map_gcp_spelling_back():
         "ModelVersion": "v1",
         "Project": "p",
     }
+
+
+def test_gcp_instance_groups_report_their_templates_labels():
+    import pulumi_gcp as gcp
+
+    config = parse(
+        {
+            "finops:tags": {"Project": "vision", "Team": "ml", "Environment": "dev"},
+            "gcp:region": "us-central1",
+        }
+    )
+
+    def program():
+        template = gcp.compute.InstanceTemplate(
+            "tpl",
+            machine_type="g2-standard-8",
+            disks=[gcp.compute.InstanceTemplateDiskArgs(source_image="debian-12", boot=True)],
+            scheduling=gcp.compute.InstanceTemplateSchedulingArgs(
+                provisioning_model="SPOT", preemptible=True, automatic_restart=False
+            ),
+            labels={"project": "vision", "model-version": "v7"},
+        )
+        gcp.compute.RegionInstanceGroupManager(
+            "mig",
+            base_instance_name="train",
+            region="us-central1",
+            target_size=3,
+            versions=[
+                gcp.compute.RegionInstanceGroupManagerVersionArgs(
+                    instance_template=template.self_link
+                )
+            ],
+        )
+
+    report = estimate(run_program(program, "dev", {}, {"gcp": "us-central1"}), config)
+    group = next(c for c in report.resources if c.name == "mig")
+    assert group.tags == {"Project": "vision", "ModelVersion": "v7"}
+    assert group.monthly_usd == pytest.approx(
+        3 * catalog.lookup("g2-standard-8", "us-central1").spot_usd_per_hour * 730
+    )
+    assert report.by_tag["ModelVersion"] == {"v7": pytest.approx(group.monthly_usd)}
