@@ -105,7 +105,7 @@ def test_hardware_must_be_given_exactly_once():
 
 def test_stack_file_errors_name_the_file(tmp_path):
     missing = tmp_path / "Pulumi.nope.yaml"
-    with pytest.raises(ConfigError, match="Pulumi.nope.yaml: stack file not found"):
+    with pytest.raises(ConfigError, match=r"Pulumi\.nope\.yaml: stack file not found"):
         config.load(missing)
     bad = tmp_path / "Pulumi.bad.yaml"
     bad.write_text("config: [unclosed\n")
