@@ -52,7 +52,8 @@ def stack_text(fleets: int, endpoints: int) -> str:
         for i in range(endpoints):
             lines.append(
                 f"    - {{name: endpoint-{i}, cloud: aws, instanceType: ml.inf2.xlarge, "
-                f"replicas: {{min: 1, max: 2}}, modelVersion: v{i}}}"
+                f"replicas: {{min: 1, max: 2}}, modelVersion: v{i}, "
+                f"modelDataUrl: s3://bench-models/endpoint-{i}/model.tar.gz}}"
             )
     return "\n".join(lines) + "\n"
 

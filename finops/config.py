@@ -241,6 +241,14 @@ class StackConfig(_Model):
         cloud_name = cloud.value if isinstance(cloud, Cloud) else cloud
         return override or self.regions.get(cloud_name) or DEFAULT_REGION[cloud_name]
 
+    def clouds(self) -> list[str]:
+        """The clouds this stack creates anything on, in a stable order."""
+        used = {
+            item.cloud.value
+            for item in (*self.training_fleets, *self.inference_endpoints, *self.budgets)
+        }
+        return [cloud.value for cloud in Cloud if cloud.value in used]
+
     def hours_by_name(self) -> dict[str, float]:
         """Component name -> hours per month it runs (for the cost model)."""
         hours = {f.name: f.hours_per_month for f in self.training_fleets}

@@ -1,12 +1,12 @@
 """The Pulumi program: read the stack's `finops:` config, tag everything, compose components.
 
 Thin on purpose: what exists is decided by `Pulumi.<stack>.yaml`, how it is built by the
-components. Each cloud's composition lives in `build_<cloud>.py` beside this file.
+components. Each cloud's composition lives in `build_<cloud>.py` beside this file and is
+imported only when the stack uses that cloud (a provider SDK costs seconds to import).
 """
 
-import build_aws
-import build_azure
-import build_gcp
+import importlib
+
 import pulumi
 
 from finops.config import from_pulumi_config
@@ -18,6 +18,7 @@ config = from_pulumi_config()
 # inputs (where the policy pack and checkov look), as the engine applies stack transforms.
 pulumi.runtime.register_resource_transform(tagging_transform(config.tags.as_dict()))
 
-for build in (build_aws.build, build_gcp.build, build_azure.build):
-    for key, value in build(config).items():
+for cloud in config.clouds():
+    builder = importlib.import_module(f"build_{cloud}")
+    for key, value in builder.build(config).items():
         pulumi.export(key, value)

@@ -20,6 +20,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+
+# gRPC core logs an INFO line on stderr when the program's callback server shuts down under
+# the engine's open channel (GOAWAY); that is the normal end of a run, not news for a user.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 import runpy
 import sys
 import threading
