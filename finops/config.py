@@ -243,10 +243,9 @@ class StackConfig(_Model):
 
     def clouds(self) -> list[str]:
         """The clouds this stack creates anything on, in a stable order."""
-        used = {
-            item.cloud.value
-            for item in (*self.training_fleets, *self.inference_endpoints, *self.budgets)
-        }
+        used = {fleet.cloud.value for fleet in self.training_fleets}
+        used |= {endpoint.cloud.value for endpoint in self.inference_endpoints}
+        used |= {budget.cloud.value for budget in self.budgets}
         return [cloud.value for cloud in Cloud if cloud.value in used]
 
     def hours_by_name(self) -> dict[str, float]:
