@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from finops.taggability import PROVIDER_PACKAGES, REGISTRY_PATH, introspect_package  # noqa: E402
+from finops.taggability import PROVIDER_PACKAGES, REGISTRY_PATH, introspect_package
 
 
 def main() -> int:
@@ -28,8 +28,11 @@ def main() -> int:
         version, types = introspect_package(package)
         registry["generatedFrom"][package] = version  # type: ignore[index]
         registry["types"].update(types)  # type: ignore[attr-defined]
-        print(f"{package} {version}: {sum(1 for t in types.values() if t)} taggable "
-              f"of {len(types)} resource types", file=sys.stderr)
+        print(
+            f"{package} {version}: {sum(1 for t in types.values() if t)} taggable "
+            f"of {len(types)} resource types",
+            file=sys.stderr,
+        )
     REGISTRY_PATH.write_text(json.dumps(registry, indent=0, sort_keys=True) + "\n")
     print(f"wrote {REGISTRY_PATH}", file=sys.stderr)
     return 0
