@@ -14,7 +14,8 @@ expected node count x blended hourly price x hours per month. What is assumed is
   the nodes an override needs.
 - An on-demand fallback group at zero costs nothing until spot runs short.
 - SageMaker endpoints are priced on their endpoint configuration's production variants at
-  `initialInstanceCount`. GCP managed instance groups at `targetSize` with their template's
+  `initialInstanceCount`, or at the managed-instance-scaling floor when inference components
+  scale it (a floor of 0 costs $0 at rest: the cost then follows traffic). GCP managed instance groups at `targetSize` with their template's
   machine type, attached GPUs and provisioning model; TPU VMs by accelerator type and spot
   flag; Azure scale sets by `sku.capacity` with their priority and priority-mix policy.
 - Everything else (IAM, buckets, budgets, functions) is usage-based or free and shown at $0
@@ -231,10 +232,20 @@ def _sagemaker_config(
     for variant in variants:
         info = _info(str(variant["instanceType"]), region, "aws")
         count = _num(variant.get("initialInstanceCount"), 1.0)
+        scaling = variant.get("managedInstanceScaling") or {}
+        at_rest = ""
+        if scaling.get("status") == "ENABLED" and scaling.get("minInstanceCount") is not None:
+            # inference components on managed instance scaling: the floor is what runs at rest
+            count = _num(scaling.get("minInstanceCount"), count)
+            at_rest = (
+                " (managed scaling floor; each active instance adds the same)" if count == 0 else ""
+            )
         hourly += count * info.on_demand_usd_per_hour
         nodes += count
         types.append(info.instance_type)
-        parts.append(f"{count:g} x {info.instance_type} at ${info.on_demand_usd_per_hour:.3f}/h")
+        parts.append(
+            f"{count:g} x {info.instance_type} at ${info.on_demand_usd_per_hour:.3f}/h{at_rest}"
+        )
     return PricedResource(
         hourly, hourly * hours, f"{'; '.join(parts)} x {hours:g} h", tuple(types), nodes, 0.0
     )

@@ -237,3 +237,31 @@ def test_gcp_instance_groups_report_their_templates_labels():
         3 * catalog.lookup("g2-standard-8", "us-central1").spot_usd_per_hour * 730
     )
     assert report.by_tag["ModelVersion"] == {"v7": pytest.approx(group.monthly_usd)}
+
+
+def test_scale_to_zero_endpoints_cost_nothing_at_rest():
+    variant = {
+        "instanceType": "ml.inf2.xlarge",
+        "initialInstanceCount": 1,
+        "managedInstanceScaling": {
+            "status": "ENABLED",
+            "minInstanceCount": 0,
+            "maxInstanceCount": 2,
+        },
+    }
+    priced = price_resource(
+        "aws:sagemaker/endpointConfiguration:EndpointConfiguration",
+        {"productionVariants": [variant]},
+        region=REGION,
+    )
+    assert priced.monthly_usd == 0
+    assert "managed scaling floor" in priced.basis
+    variant["managedInstanceScaling"]["minInstanceCount"] = 1
+    priced = price_resource(
+        "aws:sagemaker/endpointConfiguration:EndpointConfiguration",
+        {"productionVariants": [variant]},
+        region=REGION,
+    )
+    assert priced.hourly_usd == pytest.approx(
+        catalog.lookup("ml.inf2.xlarge", REGION).on_demand_usd_per_hour
+    )
