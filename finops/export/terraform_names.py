@@ -72,6 +72,8 @@ RENAMES: dict[str, dict[tuple[str, ...], str]] = {
         ("mixed_instances_policy", "launch_template", "overrides"): "override",
     },
     "aws_budgets_budget": {("cost_filters",): "cost_filter", ("notifications",): "notification"},
+    "aws_s3_bucket_lifecycle_configuration": {("rules",): "rule"},
+    "aws_s3_bucket_server_side_encryption_configuration": {("rules",): "rule"},
     "google_compute_instance_template": {
         ("guest_accelerators",): "guest_accelerator",
         ("disks",): "disk",

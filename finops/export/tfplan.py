@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from finops.export.terraform_names import terraform_type, to_terraform
+from finops.export.terraform_names import snake, terraform_type, to_terraform
 
 FORMAT_VERSION = "1.2"
 TERRAFORM_VERSION = "1.9.8"
@@ -44,13 +44,48 @@ def _clean(inputs: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in inputs.items() if not str(k).startswith("__")}
 
 
+def _identities(resource: Any) -> list[tuple[str, str]]:
+    """(value, attribute) pairs by which other resources refer to this one: its id, and the
+    name/ARN/self link the provider computes."""
+    found = [(str(getattr(resource, "id", "") or ""), "id")]
+    outputs = getattr(resource, "outputs", None) or {}
+    for attribute in ("arn", "name", "selfLink"):
+        value = outputs.get(attribute)
+        if isinstance(value, str):
+            found.append((value, snake(attribute)))
+    return [(value, attribute) for value, attribute in found if value]
+
+
+def _expressions(values: Any, identities: Mapping[str, tuple[str, str]], own: str) -> Any:
+    """Terraform `configuration` expressions for plan `values`: an attribute (at any depth,
+    blocks included) whose value is another resource's identity becomes a reference, so
+    checkov's graph connects the two (a bucket and its public-access block, a launch template
+    and its security group). None when nothing refers to another resource."""
+    if isinstance(values, Mapping):
+        nested = {key: _expressions(item, identities, own) for key, item in values.items()}
+        return {key: item for key, item in nested.items() if item is not None} or None
+    items = values if isinstance(values, list) else [values]
+    if any(isinstance(item, Mapping) for item in items):
+        blocks = [_expressions(item, identities, own) or {} for item in items]
+        return blocks if any(blocks) else None
+    references: list[str] = []
+    for item in items:
+        if isinstance(item, str) and item in identities and identities[item][0] != own:
+            target, attribute = identities[item]
+            references += [f"{target}.{attribute}", target]
+    return {"references": references} if references else None
+
+
 def plan_document(resources: Iterable[Any], stack: str = "") -> dict[str, Any]:
     """Terraform plan JSON for engine resources (objects with `type`, `name`, `urn`, `custom`,
-    `inputs`, as `finops.engine.EngineResource`)."""
+    `inputs`, and optionally `id`/`outputs`, as `finops.engine.EngineResource`)."""
     planned: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
+    configured: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
     taken_by_type: dict[str, set[str]] = {}
+    addressed: list[tuple[Any, str, str, str]] = []
+    identities: dict[str, tuple[str, str]] = {}
     for resource in resources:
         if not resource.custom:
             continue
@@ -60,6 +95,10 @@ def plan_document(resources: Iterable[Any], stack: str = "") -> dict[str, Any]:
             continue
         name = _resource_name(resource.name, taken_by_type.setdefault(tf_type, set()))
         address = f"{tf_type}.{name}"
+        addressed.append((resource, tf_type, name, address))
+        for value, attribute in _identities(resource):
+            identities.setdefault(value, (address, attribute))
+    for resource, tf_type, name, address in addressed:
         provider = _PROVIDERS.get(tf_type.split("_", 1)[0], "")
         values = to_terraform(tf_type, _clean(resource.inputs))
         common = {"address": address, "mode": "managed", "type": tf_type, "name": name}
@@ -82,12 +121,22 @@ def plan_document(resources: Iterable[Any], stack: str = "") -> dict[str, Any]:
                 "finops_urn": resource.urn,
             }
         )
+        configured.append(
+            {
+                "address": address,
+                "mode": "managed",
+                "type": tf_type,
+                "name": name,
+                "provider_config_key": tf_type.split("_", 1)[0],
+                "expressions": _expressions(values, identities, address) or {},
+            }
+        )
     return {
         "format_version": FORMAT_VERSION,
         "terraform_version": TERRAFORM_VERSION,
         "planned_values": {"root_module": {"resources": planned}},
         "resource_changes": changes,
-        "configuration": {"root_module": {}},
+        "configuration": {"root_module": {"resources": configured}},
         "finops_stack": stack,
         "finops_skipped": skipped,
     }

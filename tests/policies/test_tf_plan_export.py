@@ -82,6 +82,20 @@ def test_plan_document_shape(plans: dict[str, Path]) -> None:
         ["create"],
     ]
     assert document["finops_skipped"] == []
+    # references, as `terraform show -json` writes them, let checkov's graph join resources
+    group = document["configuration"]["root_module"]["resources"][1]
+    assert group["expressions"] == {
+        "launch_template": [
+            {
+                "id": {
+                    "references": [
+                        "aws_launch_template.p5-template.id",
+                        "aws_launch_template.p5-template",
+                    ]
+                }
+            }
+        ]
+    }
 
 
 @pytest.mark.skipif(not checkov_binary().exists(), reason="checkov's virtualenv is missing")
@@ -104,6 +118,15 @@ def test_checkov_builtin_and_finops_checks_scan_the_exported_stacks(plans: dict[
         "FAILED",
         ["tags: missing Project, Team, Environment"],
     )
+    # graph checks see the bucket's separate public-access-block, lifecycle and encryption
+    # resources, and the security group the launch template uses, through the references
+    for check, resource in (
+        ("CKV2_AWS_6", "aws_s3_bucket.vision-train-checkpoints"),
+        ("CKV2_AWS_61", "aws_s3_bucket.vision-train-checkpoints"),
+        ("CKV_AWS_300", "aws_s3_bucket_lifecycle_configuration.vision-train-checkpoints-lifecycle"),
+        ("CKV2_AWS_5", "aws_security_group.vision-train-security-group"),
+    ):
+        assert results[(check, resource)][0] == "PASSED", (check, resource)
     dev_finops = {
         key: verdict
         for key, verdict in results.items()
