@@ -9,9 +9,14 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 import pulumi_aws as aws
 
+from components.agent_bootstrap import (
+    AGENT_METRIC_NAMESPACE,
+    FLEET_TAG,
+    agent_bootstrap_script,
+    agent_config,
+)
 from components.aws import _common
 from components.aws.lambdas import fallback_controller
-from components.aws.user_data import AGENT_METRIC_NAMESPACE, FLEET_TAG, user_data
 from finops import catalog
 from finops.config import Capacity, StackConfig, TrainingFleet
 from finops.errors import CatalogError, did_you_mean
@@ -620,7 +625,10 @@ class AwsGpuTrainingFleet(pulumi.ComponentResource):
                 opts=pulumi.InvokeOptions(parent=self),
             )
             image_id, root_device = ami.id, ami.root_device_name
-        script = user_data(name, tags, args.get("agent_package") or DEFAULT_AGENT_PACKAGE)
+        script = agent_bootstrap_script(
+            agent_config("aws", name, tags, cloudwatch=True, on_rebalance=True),
+            args.get("agent_package") or DEFAULT_AGENT_PACKAGE,
+        )
         return aws.ec2.LaunchTemplate(
             f"{name}-launch-template",
             aws.ec2.LaunchTemplateArgs(

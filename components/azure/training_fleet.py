@@ -35,7 +35,7 @@ from typing import Required, TypedDict, TypeVar
 import pulumi
 import pulumi_azure_native as azure_native
 
-from components.gcp.agent_script import agent_bootstrap_script
+from components.agent_bootstrap import agent_bootstrap_script, agent_config
 from finops import catalog
 from finops import tags as tag_schema
 from finops.catalog import InstanceInfo
@@ -310,7 +310,7 @@ class AzureGpuTrainingFleet(pulumi.ComponentResource):
 
         spot = capacity != Capacity.ON_DEMAND
         script = agent_bootstrap_script(
-            "azure", {**canonical_tags, "finops:fleet": name}, agent_package
+            agent_config("azure", name, canonical_tags), agent_package, upgrade=True
         )
         publisher, offer, sku, version = DEFAULT_IMAGE
         profile = azure_native.compute.VirtualMachineScaleSetVMProfileArgs(

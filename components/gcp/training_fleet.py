@@ -39,8 +39,8 @@ from typing import Required, TypedDict
 import pulumi
 import pulumi_gcp as gcp
 
+from components.agent_bootstrap import agent_bootstrap_script, agent_config
 from components.gcp import _common
-from components.gcp.agent_script import agent_bootstrap_script
 from components.gcp.fallback import fallback_controller
 from finops.config import Capacity
 
@@ -233,8 +233,9 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
             opts=child,
         )
 
+        # A startup script runs on every boot: --upgrade follows an unpinned agent_package.
         startup_script = agent_bootstrap_script(
-            "gcp", {**canonical_tags, "finops:fleet": name}, agent_package
+            agent_config("gcp", name, canonical_tags), agent_package, upgrade=True
         )
         network_interface = gcp.compute.InstanceTemplateNetworkInterfaceArgs(
             network=args.get("network") or "default",

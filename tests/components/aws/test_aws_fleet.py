@@ -112,7 +112,7 @@ def test_user_data_installs_configures_and_starts_the_agent(run: StackRun) -> No
     assert "finops-agent --config /etc/finops-agent.toml --check" in script
     assert "systemctl enable --now finops-agent.service" in script
     assert "ExecStart=/usr/local/bin/finops-agent" in script  # the unit from agents/deploy
-    toml = script.split("<<'FINOPS_AGENT_CONFIG'\n", 1)[1].split("FINOPS_AGENT_CONFIG\n", 1)[0]
+    toml = script.split("<<'FINOPS_AGENT_TOML'\n", 1)[1].split("FINOPS_AGENT_TOML\n", 1)[0]
     config = parse_config(tomllib.loads(toml), source="user data")
     assert config.metadata.provider == "aws"
     assert config.cloudwatch.enabled and config.cloudwatch.namespace == "CWAgent"
