@@ -28,26 +28,24 @@ Regular-priority scale set; `spot-only` has no regular VMs at all.
 """
 
 import base64
-from collections.abc import Mapping
 from enum import StrEnum
-from typing import Required, TypedDict, TypeVar
+from typing import Required, TypedDict
 
 import pulumi
 import pulumi_azure_native as azure_native
 
+from components import _args
 from components.agent_bootstrap import agent_bootstrap_script, agent_config
 from finops import catalog
 from finops import tags as tag_schema
 from finops.catalog import InstanceInfo
 from finops.config import Capacity
-from finops.errors import CatalogError, did_you_mean
+from finops.errors import CatalogError
 
 DEFAULT_LOCATION = "eastus"
 # Ubuntu 22.04 HPC image (Microsoft's DSVM publisher): NVIDIA driver, CUDA, InfiniBand stack.
 DEFAULT_IMAGE = ("microsoft-dsvm", "ubuntu-hpc", "2204", "latest")
 NETWORK_API_VERSION = "2020-11-01"  # required by Flexible scale sets that create their NICs
-
-E = TypeVar("E", bound=StrEnum)
 
 
 class AzureEvictionPolicy(StrEnum):
@@ -152,32 +150,6 @@ def _vm_size(
     return (exact or offers)[0]
 
 
-def _int_arg(where: str, args: Mapping[str, object], key: str, default: int) -> int:
-    """`args[key]` as an int, `default` only when absent or None (0 stays 0). Whole floats are
-    accepted: the component provider host passes integers as floats."""
-    value = args.get(key)
-    if value is None:
-        return default
-    number = float(value) if isinstance(value, int | float) else float(str(value))
-    if not number.is_integer():
-        raise ValueError(f"{where}: {key} must be a whole number (got {value!r})")
-    return int(number)
-
-
-def _enum_arg(where: str, field: str, value: object, enum: type[E], default: E) -> E:
-    """`value` as a member of `enum` (strings accepted); ValueError naming the allowed values."""
-    if value is None:
-        return default
-    try:
-        return enum(str(value))
-    except ValueError:
-        allowed = [member.value for member in enum]
-        raise ValueError(
-            f"{where}: {field} {value!r} is not one of {', '.join(allowed)}"
-            f"{did_you_mean(str(value), allowed)}"
-        ) from None
-
-
 class AzureGpuTrainingFleet(pulumi.ComponentResource):
     """GPU training VMs in a Flexible scale set: Spot Priority Mix (regular base + spot),
     spot restore, managed identity, no public IP, and the finops agent."""
@@ -198,32 +170,28 @@ class AzureGpuTrainingFleet(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         where = f"{_COMPONENT} {name!r}"
-        model_version = args.get("model_version") or ""
-        if not model_version:
-            raise ValueError(f"{where}: model_version is required (got {model_version!r})")
+        model_version = _args.required_str(where, args, "model_version")
         ssh_key = (args.get("admin_ssh_public_key") or "").strip()
         if not ssh_key.startswith(("ssh-rsa ", "ssh-ed25519 ", "ecdsa-sha2-")):
             raise ValueError(
                 f"{where}: admin_ssh_public_key must be an OpenSSH public key "
                 f"('ssh-rsa ...' or 'ssh-ed25519 ...'); got {ssh_key[:20]!r}"
             )
-        capacity = _enum_arg(
+        capacity = _args.enum_arg(
             where, "capacity", args.get("capacity"), Capacity, Capacity.SPOT_WITH_FALLBACK
         )
-        eviction = _enum_arg(
+        eviction = _args.enum_arg(
             where,
             "eviction_policy",
             args.get("eviction_policy"),
             AzureEvictionPolicy,
             AzureEvictionPolicy.DELETE,
         )
-        if args.get("node_count") is None:
-            raise ValueError(f"{where}: node_count is required")
-        node_count = _int_arg(where, args, "node_count", 0)
-        on_demand_base = _int_arg(where, args, "on_demand_base", 0)
-        percent_above = _int_arg(where, args, "regular_percent_above_base", 0)
-        restore_minutes = _int_arg(where, args, "spot_restore_timeout_minutes", 60)
-        disk_gb = _int_arg(where, args, "os_disk_size_gb", 128)
+        node_count = _args.required_int(where, args, "node_count")
+        on_demand_base = _args.int_arg(where, args, "on_demand_base", 0)
+        percent_above = _args.int_arg(where, args, "regular_percent_above_base", 0)
+        restore_minutes = _args.int_arg(where, args, "spot_restore_timeout_minutes", 60)
+        disk_gb = _args.int_arg(where, args, "os_disk_size_gb", 128)
         if node_count < 0:
             raise ValueError(f"{where}: node_count must be >= 0 (got {node_count})")
         if not 0 <= on_demand_base <= node_count:
@@ -256,7 +224,7 @@ class AzureGpuTrainingFleet(pulumi.ComponentResource):
             location,
             args.get("vm_size"),
             args.get("accelerator"),
-            _int_arg(where, args, "accelerators_per_node", 1),
+            _args.int_arg(where, args, "accelerators_per_node", 1),
             capacity != Capacity.ON_DEMAND,
         )
         admin = args.get("admin_username") or "azureuser"

@@ -5,8 +5,6 @@ least-privilege service account."""
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import TypeVar
 
 import pulumi
 import pulumi_gcp as gcp
@@ -14,13 +12,11 @@ import pulumi_gcp as gcp
 from finops import catalog
 from finops import tags as tag_schema
 from finops.catalog import InstanceInfo
-from finops.errors import CatalogError, did_you_mean
+from finops.errors import CatalogError
 
 DEFAULT_REGION = "us-central1"
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 _ACCOUNT_ID = re.compile(r"[^a-z0-9-]+")
-
-E = TypeVar("E", bound=StrEnum)
 
 
 def labels(tags: Mapping[str, str] | None, model_version: str | None) -> dict[str, str]:
@@ -44,39 +40,6 @@ def project_of(project: str | None) -> pulumi.Input[str]:
     if configured:
         return configured
     return gcp.organizations.get_project_output().project_id
-
-
-def int_arg(where: str, args: Mapping[str, object], key: str, default: int) -> int:
-    """`args[key]` as an int, `default` only when absent or None (0 stays 0). Whole floats are
-    accepted: the component provider host passes integers as floats."""
-    value = args.get(key)
-    if value is None:
-        return default
-    number = float(value) if isinstance(value, int | float) else float(str(value))
-    if not number.is_integer():
-        raise ValueError(f"{where}: {key} must be a whole number (got {value!r})")
-    return int(number)
-
-
-def required_int(where: str, args: Mapping[str, object], key: str) -> int:
-    """`args[key]` as an int; ValueError naming the field when it is missing."""
-    if args.get(key) is None:
-        raise ValueError(f"{where}: {key} is required")
-    return int_arg(where, args, key, 0)
-
-
-def enum_arg(component: str, field: str, value: object, enum: type[E], default: E) -> E:
-    """`value` as a member of `enum` (strings accepted); ValueError naming the allowed values."""
-    if value is None:
-        return default
-    try:
-        return enum(str(value))
-    except ValueError:
-        allowed = [member.value for member in enum]
-        raise ValueError(
-            f"{component}: {field} {value!r} is not one of {', '.join(allowed)}"
-            f"{did_you_mean(str(value), allowed)}"
-        ) from None
 
 
 def account_id(name: str, role: str) -> str:

@@ -28,6 +28,7 @@ from typing import Required, TypedDict
 import pulumi
 import pulumi_gcp as gcp
 
+from components import _args
 from components.gcp import _common
 from finops import tags as tag_schema
 
@@ -84,9 +85,7 @@ class GcpProjectBudget(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         where = f"{_COMPONENT} {name!r}"
-        project = str(args.get("project") or "")
-        if not project:
-            raise ValueError(f"{where}: project is required (got {project!r})")
+        project = _args.required_str(where, args, "project")
         if args.get("monthly_limit_usd") is None:
             raise ValueError(f"{where}: monthly_limit_usd is required")
         limit = float(args["monthly_limit_usd"])

@@ -27,6 +27,7 @@ from urllib.parse import urlparse
 import pulumi
 import pulumi_gcp as gcp
 
+from components import _args
 from components.gcp import _common
 from finops import catalog
 from finops.catalog import InstanceInfo
@@ -183,11 +184,9 @@ class GcpTpuInferenceEndpoint(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         where = f"{_COMPONENT} {name!r}"
-        model_version = args.get("model_version") or ""
-        if not model_version:
-            raise ValueError(f"{where}: model_version is required (got {model_version!r})")
-        replicas_min = _common.required_int(where, args, "replicas_min")
-        replicas_max = _common.int_arg(where, args, "replicas_max", replicas_min)
+        model_version = _args.required_str(where, args, "model_version")
+        replicas_min = _args.required_int(where, args, "replicas_min")
+        replicas_max = _args.int_arg(where, args, "replicas_max", replicas_min)
         if not 0 <= replicas_min <= replicas_max <= MAX_REPLICAS:
             raise ValueError(
                 f"{where}: need 0 <= replicas_min <= replicas_max <= {MAX_REPLICAS} "

@@ -39,6 +39,7 @@ from typing import Required, TypedDict
 import pulumi
 import pulumi_gcp as gcp
 
+from components import _args
 from components.agent_bootstrap import agent_bootstrap_script, agent_config
 from components.gcp import _common
 from components.gcp.fallback import fallback_controller
@@ -145,25 +146,23 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         where = f"{_COMPONENT} {name!r}"
-        capacity = _common.enum_arg(
+        capacity = _args.enum_arg(
             where, "capacity", args.get("capacity"), Capacity, Capacity.SPOT_WITH_FALLBACK
         )
-        termination = _common.enum_arg(
+        termination = _args.enum_arg(
             where,
             "termination_action",
             args.get("termination_action"),
             GcpTerminationAction,
             GcpTerminationAction.DELETE,
         )
-        node_count = _common.required_int(where, args, "node_count")
-        on_demand_base = _common.int_arg(where, args, "on_demand_base", 0)
-        node_count_max = _common.int_arg(where, args, "node_count_max", node_count)
-        fallback_after = _common.int_arg(where, args, "fallback_after_minutes", 10)
-        retention_days = _common.int_arg(where, args, "checkpoint_retention_days", 14)
-        disk_gb = _common.int_arg(where, args, "boot_disk_size_gb", 200)
-        model_version = args.get("model_version") or ""
-        if not model_version:
-            raise ValueError(f"{where}: model_version is required (got {model_version!r})")
+        node_count = _args.required_int(where, args, "node_count")
+        on_demand_base = _args.int_arg(where, args, "on_demand_base", 0)
+        node_count_max = _args.int_arg(where, args, "node_count_max", node_count)
+        fallback_after = _args.int_arg(where, args, "fallback_after_minutes", 10)
+        retention_days = _args.int_arg(where, args, "checkpoint_retention_days", 14)
+        disk_gb = _args.int_arg(where, args, "boot_disk_size_gb", 200)
+        model_version = _args.required_str(where, args, "model_version")
         if node_count < 0:
             raise ValueError(f"{where}: node_count must be >= 0 (got {node_count})")
         if node_count_max < node_count:
@@ -196,7 +195,7 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
             region,
             instance_type=args.get("instance_type"),
             accelerator=args.get("accelerator"),
-            accelerators_per_node=_common.int_arg(where, args, "accelerators_per_node", 1),
+            accelerators_per_node=_args.int_arg(where, args, "accelerators_per_node", 1),
             spot=capacity != Capacity.ON_DEMAND,
         )
         agent_package = args.get("agent_package") or "finops[agent]"
