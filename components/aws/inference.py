@@ -502,24 +502,8 @@ class AwsInferenceEndpoint(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        aws.appautoscaling.Policy(
-            f"{name}-invocations-policy",
-            aws.appautoscaling.PolicyArgs(
-                policy_type="TargetTrackingScaling",
-                service_namespace=target.service_namespace,
-                scalable_dimension=target.scalable_dimension,
-                resource_id=target.resource_id,
-                target_tracking_scaling_policy_configuration=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
-                    target_value=float(plan.target_invocations),
-                    predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
-                        predefined_metric_type="SageMakerVariantInvocationsPerInstance"
-                    ),
-                    scale_in_cooldown=SCALE_IN_COOLDOWN_SECONDS,
-                    scale_out_cooldown=SCALE_OUT_COOLDOWN_SECONDS,
-                ),
-                region=region,
-            ),
-            opts=child,
+        _invocations_policy(
+            name, target, plan, "SageMakerVariantInvocationsPerInstance", region, child
         )
 
     def _inference_component(
@@ -574,24 +558,8 @@ class AwsInferenceEndpoint(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[component]),
         )
-        aws.appautoscaling.Policy(
-            f"{name}-invocations-policy",
-            aws.appautoscaling.PolicyArgs(
-                policy_type="TargetTrackingScaling",
-                service_namespace=target.service_namespace,
-                scalable_dimension=target.scalable_dimension,
-                resource_id=target.resource_id,
-                target_tracking_scaling_policy_configuration=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
-                    target_value=float(plan.target_invocations),
-                    predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
-                        predefined_metric_type="SageMakerInferenceComponentInvocationsPerCopy"
-                    ),
-                    scale_in_cooldown=SCALE_IN_COOLDOWN_SECONDS,
-                    scale_out_cooldown=SCALE_OUT_COOLDOWN_SECONDS,
-                ),
-                region=region,
-            ),
-            opts=child,
+        _invocations_policy(
+            name, target, plan, "SageMakerInferenceComponentInvocationsPerCopy", region, child
         )
         wake = aws.appautoscaling.Policy(
             f"{name}-wake-from-zero",
@@ -663,3 +631,33 @@ def from_config(
     if endpoint.model_memory_gib:
         args["model_memory_gib"] = endpoint.model_memory_gib
     return args
+
+
+def _invocations_policy(
+    name: str,
+    target: aws.appautoscaling.Target,
+    plan: EndpointPlan,
+    metric_type: str,
+    region: str | None,
+    child: pulumi.ResourceOptions,
+) -> aws.appautoscaling.Policy:
+    """Target tracking on invocations (per instance, or per inference-component copy)."""
+    return aws.appautoscaling.Policy(
+        f"{name}-invocations-policy",
+        aws.appautoscaling.PolicyArgs(
+            policy_type="TargetTrackingScaling",
+            service_namespace=target.service_namespace,
+            scalable_dimension=target.scalable_dimension,
+            resource_id=target.resource_id,
+            target_tracking_scaling_policy_configuration=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
+                target_value=float(plan.target_invocations),
+                predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
+                    predefined_metric_type=metric_type
+                ),
+                scale_in_cooldown=SCALE_IN_COOLDOWN_SECONDS,
+                scale_out_cooldown=SCALE_OUT_COOLDOWN_SECONDS,
+            ),
+            region=region,
+        ),
+        opts=child,
+    )
