@@ -18,6 +18,7 @@ expected node count x blended hourly price x hours per month. What is assumed is
   scale it (a floor of 0 costs $0 at rest: the cost then follows traffic). GCP managed instance groups at `targetSize` with their template's
   machine type, attached GPUs and provisioning model; TPU VMs by accelerator type and spot
   flag; Azure scale sets by `sku.capacity` with their priority and priority-mix policy.
+- KMS keys and CloudWatch alarms at their flat monthly list price.
 - Everything else (IAM, buckets, budgets, functions) is usage-based or free and shown at $0
   with "not priced" as its basis.
 """
@@ -366,7 +367,13 @@ _PRICERS = {
     "azure-native:compute:VirtualMachineScaleSet": _azure_vmss,
     "azure-native:compute:VirtualMachine": _azure_vm,
 }
-PRICED_TYPES = frozenset(_PRICERS)
+# Resources with a fixed monthly list price (AWS, us-east-1 list prices; the same in most
+# regions): a customer-managed KMS key, a standard-resolution CloudWatch alarm.
+FLAT_MONTHLY_USD = {
+    "aws:kms/key:Key": (1.00, "customer-managed KMS key: $1.00/month (requests extra)"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": (0.10, "standard-resolution alarm: $0.10/month"),
+}
+PRICED_TYPES = frozenset(_PRICERS) | frozenset(FLAT_MONTHLY_USD)
 
 
 def region_of(type_token: str, inputs: Mapping[str, Any], default_region: str) -> str:
@@ -392,6 +399,10 @@ def price_resource(
     """Expected cost of one resource from its inputs (wire names), or None when the type is
     not priced (free or usage-based). An instance type missing from the catalog gives an
     unpriced result whose reason names it, never an exception."""
+    flat = FLAT_MONTHLY_USD.get(type_token)
+    if flat is not None:
+        monthly, basis = flat
+        return PricedResource(monthly / HOURS_PER_MONTH, monthly, basis)
     pricer = _PRICERS.get(type_token)
     if pricer is None:
         return None

@@ -265,3 +265,11 @@ def test_scale_to_zero_endpoints_cost_nothing_at_rest():
     assert priced.hourly_usd == pytest.approx(
         catalog.lookup("ml.inf2.xlarge", REGION).on_demand_usd_per_hour
     )
+
+
+def test_flat_priced_resources():
+    assert price_resource("aws:kms/key:Key", {}, region=REGION).monthly_usd == 1.00
+    assert (
+        price_resource("aws:cloudwatch/metricAlarm:MetricAlarm", {}, region=REGION).monthly_usd
+        == 0.10
+    )

@@ -16,7 +16,7 @@ from typing import Any
 
 from finops.config import StackConfig
 from finops.cost import CostReport, estimate
-from finops.engine import StackRun
+from finops.engine import EngineResource, StackRun
 from finops.engine.stack import run_stack
 
 
@@ -74,10 +74,19 @@ def build_preview(
     return preview
 
 
+def ordered_resources(preview: Preview) -> list[EngineResource]:
+    """Resources grouped by component (stack-level ones first), the costliest first in each."""
+    costs = {c.urn: c for c in preview.costs.resources}
+    return sorted(
+        preview.run.custom_resources(),
+        key=lambda r: (costs[r.urn].component or "", -costs[r.urn].monthly_usd, r.type, r.name),
+    )
+
+
 def to_json(preview: Preview) -> dict[str, Any]:
     costs = {c.urn: c for c in preview.costs.resources}
     resources = []
-    for resource in preview.run.custom_resources():
+    for resource in ordered_resources(preview):
         cost = costs[resource.urn]
         resources.append(
             {
@@ -121,7 +130,7 @@ def to_markdown(preview: Preview) -> str:
     lines = [f"## finops preview: stack `{preview.run.stack}`", ""]
     lines += ["| resource | type | component | $/month | basis |", "|---|---|---|---:|---|"]
     costs = {c.urn: c for c in preview.costs.resources}
-    for resource in preview.run.custom_resources():
+    for resource in ordered_resources(preview):
         cost = costs[resource.urn]
         lines.append(
             f"| `{resource.name}` | {_short_type(resource.type)} | {cost.component or ''} | "
@@ -165,7 +174,7 @@ def print_table(preview: Preview) -> None:
     table.add_column("component")
     table.add_column("$/month", justify="right")
     table.add_column("basis", overflow="fold")
-    for resource in preview.run.custom_resources():
+    for resource in ordered_resources(preview):
         cost = costs[resource.urn]
         table.add_row(
             resource.name,
