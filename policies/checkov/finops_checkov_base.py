@@ -102,10 +102,12 @@ def _budget_findings(policy: Policy, resource: Resource) -> list[Finding]:
     return []
 
 
-class FinopsTerraformCheck(TerraformCheck):
+class _FinopsCheck:
+    """What every finops check declares to checkov: one policy, its ID and its resource types."""
+
     def __init__(self, policy_name: str, check_id: str, resources: tuple[str, ...]) -> None:
         self.policy = BY_NAME[policy_name]
-        super().__init__(
+        super().__init__(  # type: ignore[call-arg]  # the checkov base class is next in the MRO
             name=f"finops {policy_name}: {self.policy.description}",
             id=check_id,
             categories=[CheckCategories.GENERAL_SECURITY],
@@ -113,6 +115,8 @@ class FinopsTerraformCheck(TerraformCheck):
             guideline=GUIDELINE,
         )
 
+
+class FinopsTerraformCheck(_FinopsCheck, TerraformCheck):
     def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
         self.details: list[str] = []
         return verdict(self, self.policy, normalize_terraform(self.entity_type, conf))
@@ -135,17 +139,7 @@ class _NamedCloudFormationCheck(CloudFormationCheck):
         return super().run(scanned_file, entity_configuration, entity_name, entity_type, skip_info)
 
 
-class FinopsCloudFormationCheck(_NamedCloudFormationCheck):
-    def __init__(self, policy_name: str, check_id: str, resources: tuple[str, ...]) -> None:
-        self.policy = BY_NAME[policy_name]
-        super().__init__(
-            name=f"finops {policy_name}: {self.policy.description}",
-            id=check_id,
-            categories=[CheckCategories.GENERAL_SECURITY],
-            supported_resources=resources,
-            guideline=GUIDELINE,
-        )
-
+class FinopsCloudFormationCheck(_FinopsCheck, _NamedCloudFormationCheck):
     def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
         self.details: list[str] = []
         resource = normalize_cloudformation(
