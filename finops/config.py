@@ -278,23 +278,12 @@ def _format_location(loc: tuple[Any, ...]) -> str:
     return path
 
 
-def _lookup_value(data: Mapping[str, Any], loc: tuple[Any, ...]) -> Any:
-    value: Any = data
-    for part in loc:
-        try:
-            value = value[part]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return value
-
-
-def _error_lines(source: str, data: Mapping[str, Any], exc: ValidationError) -> list[str]:
+def _error_lines(source: str, exc: ValidationError) -> list[str]:
     lines = []
     for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if p not in ("function-after[_ordered(), NodeCount]",))
+        loc = tuple(err["loc"])
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            parent = _lookup_value(data, loc[:-1])
             model_keys = _allowed_keys_at(loc[:-1])
             hint = did_you_mean(str(loc[-1]), model_keys)
             message = (
@@ -302,7 +291,6 @@ def _error_lines(source: str, data: Mapping[str, Any], exc: ValidationError) -> 
                 if model_keys
                 else "unknown key"
             )
-            del parent
         elif err["type"] == "enum":
             message = f"{message} (got {err.get('input')!r})"
         elif err["type"] == "missing":
@@ -412,7 +400,7 @@ def parse(
     try:
         config = StackConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError("\n".join(_error_lines(source, data, exc))) from None
+        raise ConfigError("\n".join(_error_lines(source, exc))) from None
     if check_catalog:
         catalog_problems = _check_catalog(config)
         if catalog_problems:

@@ -373,7 +373,6 @@ FLAT_MONTHLY_USD = {
     "aws:kms/key:Key": (1.00, "customer-managed KMS key: $1.00/month (requests extra)"),
     "aws:cloudwatch/metricAlarm:MetricAlarm": (0.10, "standard-resolution alarm: $0.10/month"),
 }
-PRICED_TYPES = frozenset(_PRICERS) | frozenset(FLAT_MONTHLY_USD)
 
 
 def region_of(type_token: str, inputs: Mapping[str, Any], default_region: str) -> str:

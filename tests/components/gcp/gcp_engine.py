@@ -18,9 +18,6 @@ from finops.tagging import tagging_transform
 STACK_TAGS = {"Project": "Vision", "Team": "ML-Platform", "Environment": "dev"}
 REGIONS = {"gcp": "us-central1"}
 CONFIG = {"gcp:project": "finops-test", "gcp:region": "us-central1"}
-# A notification channel's `labels` are its configuration (email_address); its cost labels
-# are `user_labels`.
-LABEL_PROPERTY = {"gcp:monitoring/notificationChannel:NotificationChannel": "userLabels"}
 
 
 def run_components(body: Callable[[], object]) -> StackRun:
