@@ -20,6 +20,7 @@ from agents.hooks import run_hook
 from agents.metadata import MetadataClient, Notice, make_client, resolve_host
 from agents.records import GpuSample, HostInfo, WindowRecord, aggregate, is_idle_sample
 from agents.shipping import ExportFile, Shipper
+from agents.snapshot import GpuState, MetricsSnapshot, NoticeState, SinkState
 from agents.spool import Spool
 from agents.work import WorkCounter, WorkFileFollower, WorkServer
 
@@ -189,7 +190,7 @@ class Agent:
         from agents.prom import build_registry
 
         host, port = split_host_port(self.cfg.prometheus.listen)
-        server, _thread = start_http_server(port, addr=host, registry=build_registry(self))
+        server, _thread = start_http_server(port, addr=host, registry=build_registry(self.snapshot))
         self._prom_server = server
         self.prometheus_port = int(server.server_address[1])
 
@@ -381,3 +382,53 @@ class Agent:
     def window_records(self) -> Iterator[WindowRecord]:
         with self._lock:
             yield from self.latest_windows.values()
+
+    def snapshot(self) -> MetricsSnapshot:
+        """Everything the exporters render, read once (called from the scrape thread)."""
+        now = self.clock()
+        c = self.counters
+        spool = self.spool
+        gpus = [
+            GpuState(
+                sample=s,
+                idle=self.gpu_idle(s.gpu_index, now),
+                idle_seconds=self.idle[s.gpu_index].seconds(now)
+                if s.gpu_index in self.idle
+                else 0.0,
+                last_xid=self.last_xid.get(s.gpu_index, 0),
+            )
+            for s in self.latest_samples()
+        ]
+        sinks = []
+        for shipper in self.shippers:
+            rejected = shipper.rejected_records_total
+            if shipper.sink == "cloudwatch" and self.cloudwatch_publisher is not None:
+                rejected += self.cloudwatch_publisher.too_old_records_total
+            sinks.append(
+                SinkState(
+                    sink=shipper.sink,
+                    depth_records=spool.depth(shipper.sink) if spool is not None else 0,
+                    delivered_records_total=shipper.delivered_records_total,
+                    failures_total=shipper.failures_total,
+                    throttled_total=shipper.throttled_total,
+                    rejected_records_total=rejected,
+                    last_success_unixtime=shipper.last_success_unixtime,
+                )
+            )
+        return MetricsSnapshot(
+            agent_version=AGENT_VERSION,
+            driver_version=self.source.driver_version,
+            host=self.host,
+            gpus=gpus,
+            windows=list(self.window_records()),
+            sinks=sinks,
+            spool_dropped_records_total=spool.dropped_records_total if spool is not None else 0,
+            spool_bytes=spool.size_bytes() if spool is not None else 0,
+            samples_total=c.samples_total,
+            samples_dropped_total=c.samples_dropped_total,
+            windows_total=c.windows_total,
+            last_sample_seconds=c.last_sample_seconds,
+            notices=[NoticeState(n.kind, n.action, n.time) for n in list(self.notices.values())],
+            hook_runs=dict(c.hook_runs),
+            work_units_total=self.work.totals(),
+        )

@@ -1,24 +1,21 @@
 """Prometheus `/metrics`: dcgm-exporter's names where one exists, plus the agent's own.
 
-Values are read from the agent at scrape time (a custom collector), so sampling costs
-nothing extra when nobody scrapes. dcgm-exporter's units are kept (framebuffer in MiB,
+Values are rendered at scrape time from a `MetricsSnapshot` the agent hands over (a custom
+collector), so sampling costs nothing extra when nobody scrapes. dcgm-exporter's units are kept (framebuffer in MiB,
 power in W, PROF_* as ratios 0-1) and its labels (`gpu`, `UUID`, `device`, `modelName`,
 `Hostname`), so dashboards and alerts built for it work unchanged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from agents.records import STAT_METRICS
-
-if TYPE_CHECKING:
-    from agents.agent import Agent
+from agents.snapshot import MetricsSnapshot
 
 MIB = 1024 * 1024
 GPU_LABELS = ["gpu", "UUID", "device", "modelName", "Hostname"]
@@ -59,14 +56,15 @@ DCGM_GAUGES: tuple[tuple[str, str, float, str], ...] = (
 
 
 class AgentCollector(Collector):
-    def __init__(self, agent: Agent) -> None:
-        self.agent = agent
+    """Renders the snapshot `take_snapshot()` returns at each scrape."""
+
+    def __init__(self, take_snapshot: Callable[[], MetricsSnapshot]) -> None:
+        self.take_snapshot = take_snapshot
 
     def collect(self) -> Iterator[Metric]:
-        agent = self.agent
-        samples = agent.latest_samples()
-        host = agent.host.hostname
-        now = agent.clock()
+        snap = self.take_snapshot()
+        samples = [g.sample for g in snap.gpus]
+        host = snap.host.hostname
 
         def labels(index: int, uuid: str, name: str) -> list[str]:
             return [str(index), uuid, f"nvidia{index}", name, host]
@@ -108,14 +106,13 @@ class AgentCollector(Collector):
         total = GaugeMetricFamily(
             "finops_agent_gpu_memory_total_bytes", "Framebuffer size (bytes).", labels=GPU_LABELS
         )
-        for s in samples:
+        for gpu in snap.gpus:
+            s = gpu.sample
             lab = labels(s.gpu_index, s.gpu_uuid, s.gpu_name)
-            xid.add_metric(lab, float(agent.last_xid.get(s.gpu_index, 0)))
+            xid.add_metric(lab, float(gpu.last_xid))
             lost.add_metric(lab, 1.0 if s.lost else 0.0)
-            idle.add_metric(lab, 1.0 if agent.gpu_idle(s.gpu_index, now) else 0.0)
-            idle_s.add_metric(
-                lab, agent.idle[s.gpu_index].seconds(now) if s.gpu_index in agent.idle else 0.0
-            )
+            idle.add_metric(lab, 1.0 if gpu.idle else 0.0)
+            idle_s.add_metric(lab, gpu.idle_seconds)
             if s.lost:
                 continue
             if s.memory_total_bytes is not None and s.memory_used_bytes is not None:
@@ -131,7 +128,7 @@ class AgentCollector(Collector):
             "Last completed window's aggregate per GPU: metric (record field), stat (min|mean|p95|max).",
             labels=[*GPU_LABELS, "metric", "stat"],
         )
-        for r in agent.window_records():
+        for r in snap.windows:
             for name in STAT_METRICS:
                 st = r.stats.get(name)
                 if st is None:
@@ -143,127 +140,115 @@ class AgentCollector(Collector):
                     )
         yield window
 
-        yield from self._agent_metrics()
-
-    def _agent_metrics(self) -> Iterator[Metric]:
-        agent = self.agent
-        c = agent.counters
-        spool = agent.spool
-        depth = GaugeMetricFamily(
-            "finops_agent_spool_depth_records",
-            "Window records spooled and not yet delivered, per sink.",
-            labels=["sink"],
-        )
-        delivered = CounterMetricFamily(
-            "finops_agent_delivered_records", "Window records delivered, per sink.", labels=["sink"]
-        )
-        failures = CounterMetricFamily(
-            "finops_agent_delivery_failures", "Failed delivery attempts, per sink.", labels=["sink"]
-        )
-        throttled = CounterMetricFamily(
-            "finops_agent_delivery_throttled",
-            "Delivery attempts refused for throttling, per sink.",
-            labels=["sink"],
-        )
-        last_ok = GaugeMetricFamily(
-            "finops_agent_last_delivery_timestamp_seconds",
-            "Unix time of the last successful delivery, per sink.",
-            labels=["sink"],
-        )
-        for shipper in agent.shippers:
-            if spool is not None:
-                depth.add_metric([shipper.sink], float(spool.depth(shipper.sink)))
-            delivered.add_metric([shipper.sink], float(shipper.delivered_records_total))
-            failures.add_metric([shipper.sink], float(shipper.failures_total))
-            throttled.add_metric([shipper.sink], float(shipper.throttled_total))
-            last_ok.add_metric([shipper.sink], shipper.last_success_unixtime)
-        rejected = CounterMetricFamily(
-            "finops_agent_delivery_rejected_records",
-            "Records a sink refused for good (e.g. older than CloudWatch accepts), skipped.",
-            labels=["sink"],
-        )
-        for shipper in agent.shippers:
-            too_old = 0
-            if shipper.sink == "cloudwatch" and agent.cloudwatch_publisher is not None:
-                too_old = agent.cloudwatch_publisher.too_old_records_total
-            rejected.add_metric([shipper.sink], float(shipper.rejected_records_total + too_old))
-        yield from (depth, delivered, failures, throttled, last_ok, rejected)
-        if spool is not None:
-            yield CounterMetricFamily(
-                "finops_agent_spool_dropped_records",
-                "Spooled records deleted before delivery because the spool hit its bound (oldest first).",
-                value=float(spool.dropped_records_total),
-            )
-            yield GaugeMetricFamily(
-                "finops_agent_spool_bytes",
-                "Bytes on disk in the spool.",
-                value=float(spool.size_bytes()),
-            )
-        yield CounterMetricFamily(
-            "finops_agent_samples",
-            "GPU readings taken (one per tick, all GPUs).",
-            value=float(c.samples_total),
-        )
-        yield CounterMetricFamily(
-            "finops_agent_samples_dropped",
-            "Ticks skipped because a reading overran its interval.",
-            value=float(c.samples_dropped_total),
-        )
-        yield CounterMetricFamily(
-            "finops_agent_windows", "Windows closed and spooled.", value=float(c.windows_total)
-        )
-        yield GaugeMetricFamily(
-            "finops_agent_sample_duration_seconds",
-            "Duration of the last reading of all GPUs (s).",
-            value=c.last_sample_seconds,
-        )
-        notice = GaugeMetricFamily(
-            "finops_agent_interruption_notice",
-            "1 while a spot interruption / preemption (kind=interruption) or rebalance notice is active.",
-            labels=["kind", "action", "time"],
-        )
-        for n in list(agent.notices.values()):
-            notice.add_metric([n.kind, n.action, n.time], 1.0)
-        yield notice
-        hooks = CounterMetricFamily(
-            "finops_agent_hook_runs", "Hook runs by event and outcome.", labels=["event", "outcome"]
-        )
-        for (event, outcome), count in sorted(c.hook_runs.items()):
-            hooks.add_metric([event, outcome], float(count))
-        yield hooks
-        work = CounterMetricFamily(
-            "finops_agent_work_units",
-            "Units of work reported by the job since the agent started.",
-            labels=["unit"],
-        )
-        for unit, amount in sorted(agent.work.totals().items()):
-            work.add_metric([unit], amount)
-        yield work
-        info = GaugeMetricFamily(
-            "finops_agent_info",
-            "Agent and host facts (value 1).",
-            labels=["version", "driver", "instance_id", "instance_type", "lifecycle", "cloud"],
-        )
-        h = agent.host
-        from agents.agent import AGENT_VERSION
-
-        info.add_metric(
-            [
-                AGENT_VERSION,
-                agent.source.driver_version,
-                h.instance_id,
-                h.instance_type,
-                h.lifecycle,
-                h.cloud,
-            ],
-            1.0,
-        )
-        yield info
+        yield from _agent_metrics(snap)
 
 
-def build_registry(agent: Agent) -> CollectorRegistry:
+def _agent_metrics(snap: MetricsSnapshot) -> Iterator[Metric]:
+    depth = GaugeMetricFamily(
+        "finops_agent_spool_depth_records",
+        "Window records spooled and not yet delivered, per sink.",
+        labels=["sink"],
+    )
+    delivered = CounterMetricFamily(
+        "finops_agent_delivered_records", "Window records delivered, per sink.", labels=["sink"]
+    )
+    failures = CounterMetricFamily(
+        "finops_agent_delivery_failures", "Failed delivery attempts, per sink.", labels=["sink"]
+    )
+    throttled = CounterMetricFamily(
+        "finops_agent_delivery_throttled",
+        "Delivery attempts refused for throttling, per sink.",
+        labels=["sink"],
+    )
+    last_ok = GaugeMetricFamily(
+        "finops_agent_last_delivery_timestamp_seconds",
+        "Unix time of the last successful delivery, per sink.",
+        labels=["sink"],
+    )
+    rejected = CounterMetricFamily(
+        "finops_agent_delivery_rejected_records",
+        "Records a sink refused for good (e.g. older than CloudWatch accepts), skipped.",
+        labels=["sink"],
+    )
+    for sink in snap.sinks:
+        depth.add_metric([sink.sink], float(sink.depth_records))
+        delivered.add_metric([sink.sink], float(sink.delivered_records_total))
+        failures.add_metric([sink.sink], float(sink.failures_total))
+        throttled.add_metric([sink.sink], float(sink.throttled_total))
+        last_ok.add_metric([sink.sink], sink.last_success_unixtime)
+        rejected.add_metric([sink.sink], float(sink.rejected_records_total))
+    yield from (depth, delivered, failures, throttled, last_ok, rejected)
+    yield CounterMetricFamily(
+        "finops_agent_spool_dropped_records",
+        "Spooled records deleted before delivery because the spool hit its bound (oldest first).",
+        value=float(snap.spool_dropped_records_total),
+    )
+    yield GaugeMetricFamily(
+        "finops_agent_spool_bytes", "Bytes on disk in the spool.", value=float(snap.spool_bytes)
+    )
+    yield CounterMetricFamily(
+        "finops_agent_samples",
+        "GPU readings taken (one per tick, all GPUs).",
+        value=float(snap.samples_total),
+    )
+    yield CounterMetricFamily(
+        "finops_agent_samples_dropped",
+        "Ticks skipped because a reading overran its interval.",
+        value=float(snap.samples_dropped_total),
+    )
+    yield CounterMetricFamily(
+        "finops_agent_windows", "Windows closed and spooled.", value=float(snap.windows_total)
+    )
+    yield GaugeMetricFamily(
+        "finops_agent_sample_duration_seconds",
+        "Duration of the last reading of all GPUs (s).",
+        value=snap.last_sample_seconds,
+    )
+    notice = GaugeMetricFamily(
+        "finops_agent_interruption_notice",
+        "1 while a spot interruption / preemption (kind=interruption) or rebalance notice is active.",
+        labels=["kind", "action", "time"],
+    )
+    for n in snap.notices:
+        notice.add_metric([n.kind, n.action, n.time], 1.0)
+    yield notice
+    hooks = CounterMetricFamily(
+        "finops_agent_hook_runs", "Hook runs by event and outcome.", labels=["event", "outcome"]
+    )
+    for (event, outcome), count in sorted(snap.hook_runs.items()):
+        hooks.add_metric([event, outcome], float(count))
+    yield hooks
+    work = CounterMetricFamily(
+        "finops_agent_work_units",
+        "Units of work reported by the job since the agent started.",
+        labels=["unit"],
+    )
+    for unit, amount in sorted(snap.work_units_total.items()):
+        work.add_metric([unit], amount)
+    yield work
+    info = GaugeMetricFamily(
+        "finops_agent_info",
+        "Agent and host facts (value 1).",
+        labels=["version", "driver", "instance_id", "instance_type", "lifecycle", "cloud"],
+    )
+    h = snap.host
+    info.add_metric(
+        [
+            snap.agent_version,
+            snap.driver_version,
+            h.instance_id,
+            h.instance_type,
+            h.lifecycle,
+            h.cloud,
+        ],
+        1.0,
+    )
+    yield info
+
+
+def build_registry(take_snapshot: Callable[[], MetricsSnapshot]) -> CollectorRegistry:
     """A registry with the agent's collector and the process collector (CPU, RSS)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(AgentCollector(agent))
+    registry.register(AgentCollector(take_snapshot))
     ProcessCollector(registry=registry)
     return registry

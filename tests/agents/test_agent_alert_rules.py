@@ -70,7 +70,9 @@ def test_alert_rules_only_use_metrics_the_agent_exports(tmp_path: Path, fake_nvm
     agent = Agent(cfg, NvmlSampler())
     agent.start()
     agent.tick(1.0)
-    exposed = set(re.findall(r"^(\w+)[{ ]", generate_latest(build_registry(agent)).decode(), re.M))
+    exposed = set(
+        re.findall(r"^(\w+)[{ ]", generate_latest(build_registry(agent.snapshot)).decode(), re.M)
+    )
     agent.close()
     used = set(re.findall(r"\b(finops_agent_\w+|DCGM_FI_\w+)", RULES.read_text()))
     assert used and used <= exposed, used - exposed

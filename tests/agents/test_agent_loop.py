@@ -263,7 +263,7 @@ def test_prometheus_collector_uses_dcgm_names_and_agent_metrics(tmp_path: Path, 
     agent.tick(8000.0)
     agent.tick(8001.0)
     agent.close_window(8000.0, 8002.0)
-    text = generate_latest(build_registry(agent)).decode()
+    text = generate_latest(build_registry(agent.snapshot)).decode()
     agent.close()
 
     def value(line_start: str) -> float:
@@ -355,6 +355,6 @@ def test_spool_bound_drops_are_counted_and_exported(tmp_path: Path, fake_nvml) -
     assert agent.spool is not None
     dropped = agent.spool.dropped_records_total
     assert dropped > 0 and dropped + agent.spool.depth("export") == 96
-    text = generate_latest(build_registry(agent)).decode()
+    text = generate_latest(build_registry(agent.snapshot)).decode()
     assert f"finops_agent_spool_dropped_records_total {float(dropped)}" in text
     agent.close(flush_seconds=0)
