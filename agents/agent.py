@@ -19,7 +19,7 @@ from agents.config import AgentConfig, split_host_port
 from agents.hooks import run_hook
 from agents.metadata import MetadataClient, Notice, make_client, resolve_host
 from agents.records import GpuSample, HostInfo, WindowRecord, aggregate, is_idle_sample
-from agents.shipping import ExportFile, Shipper
+from agents.shipping import ExportFile, Shipper, host_phase
 from agents.snapshot import GpuState, MetricsSnapshot, NoticeState, SinkState
 from agents.spool import Spool
 from agents.work import WorkCounter, WorkFileFollower, WorkServer
@@ -174,6 +174,7 @@ class Agent:
         def deliver(records: list[dict[str, Any]], lines: list[str]) -> None:
             publisher.publish(records)
 
+        host_key = self.host_key()
         return Shipper(
             spool,
             "cloudwatch",
@@ -182,7 +183,17 @@ class Agent:
             interval_seconds=cw.ship_interval_seconds,
             max_backoff_seconds=cw.max_backoff_seconds,
             is_throttle=is_throttle,
+            # every host's windows close in the same second: each ships at its own moment
+            # of the following ship interval
+            phase_seconds=host_phase(host_key, "cloudwatch") * cw.ship_interval_seconds,
+            jitter_seed=host_key,
         )
+
+    def host_key(self) -> str:
+        """What identifies this host to its fleet: the instance id, else the hostname."""
+        if self.host.instance_id != "unknown":
+            return self.host.instance_id
+        return self.host.hostname or socket.gethostname()
 
     def _start_prometheus(self) -> None:
         from prometheus_client import start_http_server
@@ -201,7 +212,7 @@ class Agent:
         """Give the shippers a moment to deliver, then stop every thread and NVML."""
         deadline = time.monotonic() + flush_seconds
         for shipper in self.shippers:
-            shipper.wake.set()
+            shipper.flush()
         while self.spool and self.spool.depth() and time.monotonic() < deadline:
             time.sleep(0.05)
         for shipper in self.shippers:

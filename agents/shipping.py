@@ -1,8 +1,16 @@
 """Shippers: one thread per sink moves records from the spool to the sink, acking after
-each delivery, backing off exponentially while the sink fails."""
+each delivery, backing off exponentially while the sink fails.
+
+Windows close on the same second on every host of a fleet (they align to the clock), so a
+shipper that sent on every window close would make the whole fleet call CloudWatch in the
+same second, and retry a dead endpoint once per window. Instead each host ships at its own
+phase after new records (`host_phase`), and a backoff, once started, holds until it expires
+whatever closes in the meantime.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -28,8 +36,23 @@ class RejectedBatch(Exception):
     """
 
 
+def host_phase(host_key: str, sink: str) -> float:
+    """A stable fraction in [0, 1) for this host and sink, spread evenly across hosts.
+
+    `host_key` is the instance id (or the hostname without metadata); the same host always
+    gets the same phase, so its shipping time is predictable from its logs.
+    """
+    digest = hashlib.sha256(f"{host_key}\0{sink}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
 class Shipper(threading.Thread):
-    """Delivers `sink`'s undelivered spool records in batches of `batch_records`."""
+    """Delivers `sink`'s undelivered spool records in batches of `batch_records`.
+
+    `phase_seconds`: how long to wait after new records (and at start) before shipping, so
+    hosts whose windows close together do not call the sink together. `jitter_seed` seeds
+    the backoff jitter (the host key: retries are spread across hosts, reproducible on one).
+    """
 
     def __init__(
         self,
@@ -41,6 +64,8 @@ class Shipper(threading.Thread):
         interval_seconds: float,
         max_backoff_seconds: float,
         is_throttle: Callable[[BaseException], bool] = lambda exc: False,
+        phase_seconds: float = 0.0,
+        jitter_seed: str = "",
     ) -> None:
         super().__init__(name=f"ship-{sink}", daemon=True)
         self.spool = spool
@@ -50,8 +75,11 @@ class Shipper(threading.Thread):
         self.interval = interval_seconds
         self.max_backoff = max_backoff_seconds
         self.is_throttle = is_throttle
-        self.wake = threading.Event()
+        self.phase_seconds = max(0.0, phase_seconds)
+        self.wake = threading.Event()  # new records were spooled
         self.stopping = threading.Event()
+        self._hurry = threading.Event()  # the agent is closing: ship without the phase wait
+        self._rng = random.Random(f"{jitter_seed}\0{sink}")
         self.delivered_records_total = 0
         self.failures_total = 0
         self.throttled_total = 0
@@ -60,16 +88,33 @@ class Shipper(threading.Thread):
         self._failures_in_a_row = 0
 
     def run(self) -> None:
+        self._hurry.wait(self.phase_seconds)  # a fleet restarted together starts spread out
         while not self.stopping.is_set():
             try:
                 delay = self.ship_once()
             except Exception:  # a bug or a disk error must not end shipping for good
                 log.exception("shipper error", extra={"sink": self.sink})
-                delay = self.max_backoff
+                self.failures_total += 1
+                delay = self._backoff(throttled=False)
             if delay is None:
                 continue  # more is waiting: go on at once
-            self.wake.wait(delay)
-            self.wake.clear()
+            if self._failures_in_a_row:
+                # backing off: new records must not cut the wait short (a dead endpoint
+                # would otherwise be retried on every window close)
+                self.stopping.wait(delay)
+                continue
+            if self.wake.wait(delay):
+                self.wake.clear()
+                self._hurry.wait(self.phase_seconds)
+
+    def _backoff(self, *, throttled: bool) -> float:
+        """The wait before the next attempt after a failure: exponential, capped, jittered."""
+        self._failures_in_a_row += 1
+        delay = min(
+            self.max_backoff,
+            (4.0 if throttled else 1.0) * 2 ** min(self._failures_in_a_row, 16),
+        )
+        return delay * self._rng.uniform(0.5, 1.0)  # jitter: a fleet must not retry in step
 
     def ship_once(self) -> float | None:
         """Deliver one batch. Returns how long to wait, or None when more is waiting."""
@@ -97,14 +142,9 @@ class Shipper(threading.Thread):
             return None
         except Exception as exc:
             self.failures_total += 1
-            self._failures_in_a_row += 1
             throttled = self.is_throttle(exc)
             self.throttled_total += int(throttled)
-            delay = min(
-                self.max_backoff,
-                (4.0 if throttled else 1.0) * 2 ** min(self._failures_in_a_row, 16),
-            )
-            delay *= random.uniform(0.5, 1.0)  # jitter: a fleet must not retry in step
+            delay = self._backoff(throttled=throttled)
             log.warning(
                 "delivery failed, will retry",
                 extra={
@@ -122,8 +162,14 @@ class Shipper(threading.Thread):
         self.last_success_unixtime = time.time()
         return None if len(lines) >= self.batch_records else self.interval
 
+    def flush(self) -> None:
+        """Ship what is spooled now, without the phase wait (backoff still holds)."""
+        self._hurry.set()
+        self.wake.set()
+
     def stop(self) -> None:
         self.stopping.set()
+        self._hurry.set()
         self.wake.set()
 
 
