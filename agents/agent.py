@@ -307,9 +307,10 @@ class Agent:
         if not records:
             return []
         assert self.spool is not None
-        self.spool.append([r.to_line() for r in records])
-        with self._lock:
+        with self._lock:  # /metrics shows the window even when the disk refused it
             self.latest_windows = {r.gpu_index: r for r in records}
+        if not self.spool.append([r.to_line() for r in records]):
+            return records  # disk full: counted by the spool, tried again next window
         self.counters.windows_total += 1
         self.counters.records_spooled_total += len(records)
         for shipper in self.shippers:
@@ -434,6 +435,8 @@ class Agent:
             windows=list(self.window_records()),
             sinks=sinks,
             spool_dropped_records_total=spool.dropped_records_total if spool is not None else 0,
+            spool_unspooled_records_total=spool.unspooled_records_total if spool else 0,
+            spool_save_failures_total=spool.save_failures_total if spool else 0,
             spool_bytes=spool.size_bytes() if spool is not None else 0,
             samples_total=c.samples_total,
             samples_dropped_total=c.samples_dropped_total,

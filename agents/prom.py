@@ -183,6 +183,16 @@ def _agent_metrics(snap: MetricsSnapshot) -> Iterator[Metric]:
         "Spooled records deleted before delivery because the spool hit its bound (oldest first).",
         value=float(snap.spool_dropped_records_total),
     )
+    yield CounterMetricFamily(
+        "finops_agent_spool_unspooled_records",
+        "Window records a failed disk write (full disk, I/O error) kept out of the spool: lost.",
+        value=float(snap.spool_unspooled_records_total),
+    )
+    yield CounterMetricFamily(
+        "finops_agent_spool_save_failures",
+        "Cursor or state files the spool could not save (kept in memory; a restart may resend).",
+        value=float(snap.spool_save_failures_total),
+    )
     yield GaugeMetricFamily(
         "finops_agent_spool_bytes", "Bytes on disk in the spool.", value=float(snap.spool_bytes)
     )

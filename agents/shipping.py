@@ -118,26 +118,37 @@ class Shipper(threading.Thread):
 
     def ship_once(self) -> float | None:
         """Deliver one batch. Returns how long to wait, or None when more is waiting."""
-        lines, position = self.spool.read(self.sink, self.batch_records)
+        lines, position, undecodable = self.spool.read(self.sink, self.batch_records)
+        if undecodable:  # a disk error flipped a byte: skip the line rather than block the queue
+            self.rejected_records_total += undecodable
+            log.error(
+                "spool line that is not UTF-8 skipped",
+                extra={"sink": self.sink, "lines": undecodable},
+            )
         if not lines:
+            if undecodable:
+                self.spool.ack(self.sink, position)
+                return None
             return self.interval
         records = []
+        good_lines = []
         for line in lines:
             try:
                 records.append(json.loads(line))
+                good_lines.append(line)
             except ValueError:  # a damaged line (disk error): skip it rather than block the queue
                 self.rejected_records_total += 1
                 log.error(
                     "unreadable spool line skipped", extra={"sink": self.sink, "line": line[:200]}
                 )
         try:
-            self.deliver(records, lines)
+            self.deliver(records, good_lines)
         except RejectedBatch as exc:
             self.spool.ack(self.sink, position)
-            self.rejected_records_total += len(lines)
+            self.rejected_records_total += len(good_lines)
             log.error(
                 "sink rejected a batch for good: skipped",
-                extra={"sink": self.sink, "records": len(lines), "error": str(exc)[:300]},
+                extra={"sink": self.sink, "records": len(good_lines), "error": str(exc)[:300]},
             )
             return None
         except Exception as exc:
@@ -157,10 +168,10 @@ class Shipper(threading.Thread):
             )
             return delay
         self.spool.ack(self.sink, position)
-        self.delivered_records_total += len(lines)
+        self.delivered_records_total += len(good_lines)
         self._failures_in_a_row = 0
         self.last_success_unixtime = time.time()
-        return None if len(lines) >= self.batch_records else self.interval
+        return None if len(lines) + undecodable >= self.batch_records else self.interval
 
     def flush(self) -> None:
         """Ship what is spooled now, without the phase wait (backoff still holds)."""

@@ -51,6 +51,8 @@ class MetricsSnapshot:
     windows: Sequence[WindowRecord]  # the last completed window, one record per GPU
     sinks: Sequence[SinkState]
     spool_dropped_records_total: int
+    spool_unspooled_records_total: int  # records a failed disk write kept out of the spool
+    spool_save_failures_total: int  # cursor/state files that could not be saved
     spool_bytes: int
     samples_total: int
     samples_dropped_total: int

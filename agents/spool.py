@@ -5,6 +5,12 @@ the export file) has its own cursor, saved atomically after each delivery, so an
 a `kill -9` or a reboot loses nothing that reached the spool: delivery resumes from the
 cursor (at least once). When the spool outgrows its bound, whole segments go oldest first
 and the records some sink had not delivered are counted as dropped.
+
+A full disk (or any write error) is not fatal: the records that could not be written are
+counted (`unspooled_records_total`) and the next append simply tries again, so the agent
+keeps sampling and serving `/metrics` and recovers by itself when space returns. A cursor
+or state file that cannot be saved stays correct in memory (`save_failures_total`); after a
+restart that only means a batch delivered twice, never one lost.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 log = logging.getLogger("finops_agent.spool")
 
@@ -28,6 +35,14 @@ class Position:
 
     segment: int
     offset: int
+
+
+class Batch(NamedTuple):
+    """What `Spool.read` hands a sink: decoded lines, where they end, and lines skipped."""
+
+    lines: list[str]
+    position: Position
+    undecodable: int  # lines that were not UTF-8 (a disk error): skipped, never delivered
 
 
 @dataclass
@@ -61,6 +76,9 @@ class Spool:
         self.segment_bytes = segment_bytes
         self.sinks = list(sinks)
         self.fsync = fsync
+        self.unspooled_records_total = 0  # records a failed write kept out of the spool
+        self.save_failures_total = 0  # cursor/state saves that failed (kept in memory)
+        self._write_failing = False
         self._lock = threading.Lock()
         self.dir.mkdir(parents=True, exist_ok=True)
         self._segments: list[_Segment] = self._open_segments()
@@ -69,34 +87,78 @@ class Spool:
         self._collect_garbage()
 
     # -- writing ---------------------------------------------------------------------------
-    def append(self, lines: list[str]) -> None:
-        """Append complete JSON lines (each ending in a newline) durably, then enforce the bound."""
+    def append(self, lines: list[str]) -> bool:
+        """Append complete JSON lines (each ending in a newline) durably, then enforce the bound.
+
+        Returns False when the disk refused them (full, I/O error): they are counted in
+        `unspooled_records_total` and the segment is left as it was.
+        """
         if not lines:
-            return
+            return True
         if any(not line.endswith("\n") or "\n" in line[:-1] for line in lines):
             raise ValueError("spool lines must be single lines ending in a newline")
         data = "".join(lines).encode("utf-8")
         with self._lock:
-            active = self._segments[-1] if self._segments else None
-            if active is None or (active.size and active.size + len(data) > self.segment_bytes):
-                active = self._new_segment()
-            with open(active.path, "ab") as f:
-                f.write(data)
-                f.flush()
-                if self.fsync:
-                    os.fsync(f.fileno())
+            try:
+                active = self._segments[-1] if self._segments else None
+                if active is None or (active.size and active.size + len(data) > self.segment_bytes):
+                    active = self._new_segment()
+                self._write_segment(active, data)
+            except OSError as exc:
+                self._write_refused(len(lines), exc)
+                return False
+            if self._write_failing:
+                self._write_failing = False
+                log.warning(
+                    "spool writable again",
+                    extra={"unspooled_records_total": self.unspooled_records_total},
+                )
             offset = active.size
             for line in lines:
                 offset += len(line.encode("utf-8"))
                 active.line_ends.append(offset)
             self._enforce_bound()
+            return True
+
+    def _write_segment(self, segment: _Segment, data: bytes) -> None:
+        """Append `data` to the segment, or leave it exactly as it was and raise OSError."""
+        fd = os.open(segment.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            try:
+                _write_all(fd, data)
+                if self.fsync:
+                    os.fsync(fd)
+            except OSError:
+                # a partial write would glue the next record to a torn line: take it back
+                try:
+                    os.ftruncate(fd, segment.size)
+                except OSError as undo:
+                    log.error("spool: cannot undo a partial write", extra={"error": str(undo)})
+                raise
+        finally:
+            os.close(fd)
+
+    def _write_refused(self, records: int, exc: OSError) -> None:
+        self.unspooled_records_total += records
+        if not self._write_failing:  # once per episode: a full disk must not flood the journal
+            self._write_failing = True
+            log.error(
+                "spool write failed: records not spooled until the disk takes writes again",
+                extra={"error": str(exc), "errno": exc.errno, "records": records},
+            )
 
     # -- reading ---------------------------------------------------------------------------
-    def read(self, sink: str, max_records: int) -> tuple[list[str], Position]:
-        """Up to `max_records` undelivered lines for `sink`, and the position after them."""
+    def read(self, sink: str, max_records: int) -> Batch:
+        """Up to `max_records` undelivered lines for `sink`, and the position after them.
+
+        A line that is not UTF-8 is skipped (and counted in the batch) rather than returned:
+        it can never be delivered, and it must not stop the lines behind it.
+        """
         with self._lock:
             cursor = self._cursors[sink]
             out: list[str] = []
+            undecodable = 0
+            taken = 0
             position = cursor
             for seg in self._segments:
                 if seg.seq < cursor.segment:
@@ -105,15 +167,20 @@ class Spool:
                 ends = [e for e in seg.line_ends if e > start]
                 if not ends:
                     continue
-                ends = ends[: max_records - len(out)]
+                ends = ends[: max_records - taken]
                 with open(seg.path, "rb") as f:
                     f.seek(start)
                     blob = f.read(ends[-1] - start)
-                out.extend(line + "\n" for line in blob.decode("utf-8").split("\n")[:-1])
+                for raw in blob.split(b"\n")[:-1]:
+                    try:
+                        out.append(raw.decode("utf-8") + "\n")
+                    except UnicodeDecodeError:
+                        undecodable += 1
+                taken += len(ends)
                 position = Position(seg.seq, ends[-1])
-                if len(out) >= max_records:
+                if taken >= max_records:
                     break
-            return out, position
+            return Batch(out, position, undecodable)
 
     def ack(self, sink: str, position: Position) -> None:
         """Record that `sink` delivered everything before `position` (durable, atomic)."""
@@ -121,10 +188,8 @@ class Spool:
             if position <= self._cursors[sink]:
                 return
             self._cursors[sink] = position
-            _write_json_atomically(
-                self.dir / f"cursor-{sink}.json",
-                {"segment": position.segment, "offset": position.offset},
-                fsync=self.fsync,
+            self._save(
+                f"cursor-{sink}.json", {"segment": position.segment, "offset": position.offset}
             )
             self._collect_garbage()
 
@@ -169,6 +234,8 @@ class Spool:
         seq = self._segments[-1].seq + 1 if self._segments else self._first_sequence()
         seg = _Segment(seq, self.dir / f"seg-{seq:020d}.jsonl", [])
         seg.path.touch()
+        if self.fsync:  # the new name must survive a crash, or its records vanish with it
+            fsync_directory(self.dir)
         self._segments.append(seg)
         return seg
 
@@ -257,14 +324,47 @@ class Spool:
             return {}
 
     def _save_state(self) -> None:
-        _write_json_atomically(self.dir / "state.json", self._state, fsync=self.fsync)
+        self._save("state.json", self._state)
+
+    def _save(self, name: str, value: object) -> None:
+        """Write a small JSON file atomically; on a full disk keep going on the memory copy."""
+        try:
+            write_json_atomically(self.dir / name, value, fsync=self.fsync)
+        except OSError as exc:
+            self.save_failures_total += 1
+            log.error("spool: cannot save %s (kept in memory)", name, extra={"error": str(exc)})
 
 
-def _write_json_atomically(path: Path, value: object, *, fsync: bool) -> None:
+def _write_all(fd: int, data: bytes) -> None:
+    """os.write until every byte is written (a write may take only part)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def fsync_directory(path: Path) -> None:
+    """Make a new or renamed entry in `path` durable (fsync of the file alone does not)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_json_atomically(path: Path, value: object, *, fsync: bool) -> None:
+    """Write, fsync, rename, fsync the directory; a failed write leaves no temp file behind."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(value, f)
-        f.flush()
-        if fsync:
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+        try:
+            _write_all(fd, json.dumps(value).encode("utf-8"))
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+    if fsync:
+        fsync_directory(path.parent)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+import agents.spool as spool_module
+from agents.shipping import Shipper
 from agents.spool import Spool
 
 
@@ -28,10 +34,10 @@ def test_each_sink_reads_everything_once_in_order(tmp_path: Path) -> None:
     spool = open_spool(tmp_path)
     spool.append(lines(0, 5))
     spool.append(lines(5, 5))
-    got, pos = spool.read("a", 3)
+    got, pos, _ = spool.read("a", 3)
     assert numbers(got) == [0, 1, 2]
     spool.ack("a", pos)
-    got, pos = spool.read("a", 100)
+    got, pos, _ = spool.read("a", 100)
     assert numbers(got) == [3, 4, 5, 6, 7, 8, 9]
     spool.ack("a", pos)
     assert spool.read("a", 100)[0] == []
@@ -42,7 +48,7 @@ def test_each_sink_reads_everything_once_in_order(tmp_path: Path) -> None:
 def test_unacked_records_survive_a_restart_and_acked_ones_are_not_resent(tmp_path: Path) -> None:
     spool = open_spool(tmp_path)
     spool.append(lines(0, 50, pad=100))  # spans several segments
-    _, pos = spool.read("a", 20)
+    _, pos, _ = spool.read("a", 20)
     spool.ack("a", pos)
     del spool
     reopened = open_spool(tmp_path)
@@ -86,7 +92,7 @@ def test_delivered_segments_are_deleted_and_not_counted_as_drops(tmp_path: Path)
     )
     for n in range(200):
         spool.append(lines(n, 1, pad=1000))
-        _, pos = spool.read("a", 10)
+        _, pos, _ = spool.read("a", 10)
         spool.ack("a", pos)
     assert spool.dropped_records_total == 0
     assert len(list(tmp_path.glob("seg-*.jsonl"))) == 1
@@ -100,3 +106,90 @@ def test_state_survives_restart(tmp_path: Path) -> None:
 def test_multi_line_strings_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="single lines"):
         open_spool(tmp_path).append(["a\nb\n"])
+
+
+def enospc_after(limit_bytes: int) -> Callable[[int, bytes], None]:
+    """A `_write_all` for a disk with `limit_bytes` free: writes what fits, then ENOSPC."""
+
+    def write_all(fd: int, data: bytes) -> None:
+        os.write(fd, bytes(data[:limit_bytes]))
+        if len(data) > limit_bytes:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    return write_all
+
+
+def test_full_disk_counts_unspooled_records_and_recovers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spool = open_spool(tmp_path)
+    assert spool.append(lines(0, 3))
+    segment = sorted(tmp_path.glob("seg-*.jsonl"))[-1]
+    size = segment.stat().st_size
+    monkeypatch.setattr(spool_module, "_write_all", enospc_after(7))  # part of a line fits
+    assert spool.append(lines(3, 2)) is False
+    assert spool.unspooled_records_total == 2
+    assert segment.stat().st_size == size  # the partial line was taken back
+    monkeypatch.undo()
+    assert spool.append(lines(5, 2))  # space is back: spooling resumes by itself
+    assert numbers(spool.read("a", 100)[0]) == [0, 1, 2, 5, 6]
+    assert numbers(open_spool(tmp_path).read("a", 100)[0]) == [0, 1, 2, 5, 6]
+
+
+def test_full_disk_on_cursor_save_keeps_the_cursor_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spool = open_spool(tmp_path)
+    spool.append(lines(0, 4))
+    _, pos, _ = spool.read("a", 2)
+    monkeypatch.setattr(spool_module, "_write_all", enospc_after(0))
+    spool.ack("a", pos)  # must not raise: the sink did deliver
+    spool.set_state("hooks_fired", ["aws:i:terminate"])
+    assert spool.save_failures_total == 2
+    assert not list(tmp_path.glob("*.tmp"))  # no half-written temp file left behind
+    assert numbers(spool.read("a", 100)[0]) == [2, 3]
+    assert spool.get_state("hooks_fired") == ["aws:i:terminate"]
+
+
+def test_a_line_that_is_not_utf8_is_skipped_and_counted(tmp_path: Path) -> None:
+    spool = open_spool(tmp_path)
+    spool.append(lines(0, 3))
+    segment = sorted(tmp_path.glob("seg-*.jsonl"))[-1]
+    data = segment.read_bytes()
+    second = data.index(b'{"n": 1')
+    segment.write_bytes(data[: second + 2] + b"\xff" + data[second + 3 :])  # one flipped byte
+    got, _, undecodable = spool.read("a", 100)
+    assert numbers(got) == [0, 2] and undecodable == 1
+    delivered: list[dict] = []
+    shipper = Shipper(
+        spool,
+        "a",
+        lambda records, _lines: delivered.extend(records),
+        batch_records=100,
+        interval_seconds=1.0,
+        max_backoff_seconds=1.0,
+    )
+    shipper.ship_once()
+    assert [r["n"] for r in delivered] == [0, 2]
+    assert shipper.rejected_records_total == 1 and spool.depth("a") == 0
+
+
+def test_directory_is_fsynced_after_segment_creation_and_rename(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced: list[tuple[str, bool]] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append((os.readlink(f"/proc/self/fd/{fd}"), stat.S_ISDIR(os.fstat(fd).st_mode)))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    spool = open_spool(tmp_path)
+    spool.append(lines(0, 1))
+    assert (str(tmp_path), True) in synced  # the new segment's name is durable
+    synced.clear()
+    _, pos, _ = spool.read("a", 1)
+    spool.ack("a", pos)
+    cursor_file = str(tmp_path / "cursor-a.json.tmp")
+    assert synced == [(cursor_file, False), (str(tmp_path), True)]  # data, then the rename
