@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agents.spool import Spool
+from agents.spool import Spool, fsync_directory, write_all
 
 log = logging.getLogger("finops_agent.shipping")
 
@@ -185,24 +185,74 @@ class Shipper(threading.Thread):
 
 
 class ExportFile:
-    """Appends delivered records to the JSON Lines export file, rotating at `max_bytes`."""
+    """Appends delivered records to the JSON Lines export file, rotating at `max_bytes`.
+
+    The file only ever holds complete lines: a write that fails part-way (full disk) is
+    taken back at once, and a torn last line left by a crash is cut off before the next
+    append, as the spool does with its segments (readers would otherwise refuse the file).
+    """
 
     def __init__(self, path: str | Path, max_bytes: int, fsync: bool = True) -> None:
         self.path = Path(path)
         self.max_bytes = max_bytes
         self.fsync = fsync
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tail_checked = False
 
     def deliver(self, records: list[dict[str, Any]], lines: list[str]) -> None:
         data = "".join(lines).encode("utf-8")
+        if not self._tail_checked:
+            truncate_torn_tail(self.path)
+            self._tail_checked = True
         try:
             size = self.path.stat().st_size
         except FileNotFoundError:
             size = 0
         if size and size + len(data) > self.max_bytes:
             os.replace(self.path, self.path.with_name(self.path.name + ".1"))
-        with open(self.path, "ab") as f:
-            f.write(data)
-            f.flush()
             if self.fsync:
-                os.fsync(f.fileno())
+                fsync_directory(self.path.parent)
+            size = 0
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            try:
+                write_all(fd, data)
+                if self.fsync:
+                    os.fsync(fd)
+            except OSError:
+                try:
+                    os.ftruncate(fd, size)
+                except OSError:
+                    self._tail_checked = False  # cut it before the next append instead
+                raise
+        finally:
+            os.close(fd)
+
+
+def truncate_torn_tail(path: Path) -> int:
+    """Cut a last line that has no newline (its writer died mid-line); returns bytes cut."""
+    try:
+        f = open(path, "r+b")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return 0
+    with f:
+        size = f.seek(0, os.SEEK_END)
+        if size == 0:
+            return 0
+        end = size
+        while end > 0:
+            start = max(0, end - 65536)
+            f.seek(start)
+            chunk = f.read(end - start)
+            if end == size and chunk.endswith(b"\n"):
+                return 0
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                end = start + newline + 1
+                break
+            end = start
+        f.truncate(end)
+    log.warning(
+        "export file: cut an incomplete last line", extra={"file": str(path), "bytes": size - end}
+    )
+    return size - end

@@ -125,7 +125,7 @@ class Spool:
         fd = os.open(segment.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         try:
             try:
-                _write_all(fd, data)
+                write_all(fd, data)
                 if self.fsync:
                     os.fsync(fd)
             except OSError:
@@ -335,7 +335,7 @@ class Spool:
             log.error("spool: cannot save %s (kept in memory)", name, extra={"error": str(exc)})
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
     """os.write until every byte is written (a write may take only part)."""
     view = memoryview(data)
     while view:
@@ -357,7 +357,7 @@ def write_json_atomically(path: Path, value: object, *, fsync: bool) -> None:
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
         try:
-            _write_all(fd, json.dumps(value).encode("utf-8"))
+            write_all(fd, json.dumps(value).encode("utf-8"))
             if fsync:
                 os.fsync(fd)
         finally:

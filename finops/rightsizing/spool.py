@@ -1,13 +1,15 @@
 """Read the agent's window records (export file or spool segments; agents/SPOOL_FORMAT.md).
 
 Parsed with the standard library only. Records are deduplicated on `record_id` (delivery is
-at least once), an unterminated last line is skipped (the writer was killed mid-line), and
-unknown fields are ignored.
+at least once), an unterminated last line is skipped (the writer was killed mid-line), a
+line that is not JSON is skipped and counted (`SkippedLinesWarning`), and unknown fields are
+ignored.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -45,21 +47,36 @@ def record_files(path: Path) -> list[Path]:
     return files
 
 
-def iter_records(paths: Iterable[Path]) -> Iterator[dict[str, Any]]:
-    """Every complete, distinct window record in `paths` (files or folders)."""
+class SkippedLinesWarning(UserWarning):
+    """Some lines of the agent's files could not be read and were skipped."""
+
+
+def iter_records(
+    paths: Iterable[Path], skipped: list[str] | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every complete, distinct window record in `paths` (files or folders).
+
+    A line that is not a JSON object (a disk error, a torn write) is skipped, never fatal:
+    its `path:line: reason` is appended to `skipped` when given.
+    """
     seen: set[str] = set()
     for given in paths:
         for path in record_files(given):
-            text = path.read_text(encoding="utf-8")
-            lines = text.split("\n")
-            # The last element is "" when the file ends in a newline, else an incomplete line.
-            for number, line in enumerate(lines[:-1], start=1):
-                if not line.strip():
+            lines = path.read_bytes().split(b"\n")
+            # The last element is b"" when the file ends in a newline, else an incomplete line.
+            for number, raw in enumerate(lines[:-1], start=1):
+                if not raw.strip():
                     continue
                 try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise SourceError(f"{path}:{number}: not a JSON window record: {exc}") from None
+                    record = json.loads(raw.decode("utf-8"))
+                except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                    if skipped is not None:
+                        skipped.append(f"{path}:{number}: not a JSON window record: {exc}")
+                    continue
+                if not isinstance(record, dict):
+                    if skipped is not None:
+                        skipped.append(f"{path}:{number}: not a JSON object")
+                    continue
                 record_id = str(record.get("record_id", ""))
                 if record_id in seen:
                     continue
@@ -101,7 +118,14 @@ def read_usage(
     `end` (unix seconds; default the newest window's end) and `lookback_days` (default: all)
     bound the window. Records of a lost GPU with no samples are skipped.
     """
-    records = list(iter_records(paths))
+    skipped: list[str] = []
+    records = list(iter_records(paths, skipped))
+    if skipped:
+        warnings.warn(
+            f"{len(skipped)} unreadable line(s) skipped in the agent's files, first: {skipped[0]}",
+            SkippedLinesWarning,
+            stacklevel=2,
+        )
     if not records:
         return []
     newest = max(float(r["window_end"]) for r in records)

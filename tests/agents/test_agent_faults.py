@@ -16,11 +16,13 @@ from agent_procs import AgentProcess, FakeImds, agent_config, exported_records, 
 from prometheus_client import generate_latest
 from test_agent_loop import FakeMetadata, config
 
+import agents.shipping as shipping_module
 import agents.spool as spool_module
 from agents.agent import Agent
 from agents.metadata import Notice
 from agents.nvml import NvmlSampler
 from agents.prom import build_registry
+from agents.shipping import ExportFile
 
 
 @pytest.fixture
@@ -48,7 +50,7 @@ def test_full_disk_keeps_sampling_metrics_and_the_interruption_hook(
     cfg = config(tmp_path, {"checkpoint": {"hook": {"mode": "file", "file": str(marker)}}})
     agent = Agent(cfg, NvmlSampler(), metadata=FakeMetadata())
     agent.start()
-    monkeypatch.setattr(spool_module, "_write_all", no_space)  # the spool's disk is full
+    monkeypatch.setattr(spool_module, "write_all", no_space)  # the spool's disk is full
     for t in range(3):
         agent.tick(1000.0 + t)
     records = agent.close_window(1000.0, 1003.0)  # must not raise
@@ -145,3 +147,30 @@ def test_agent_on_a_really_full_disk_keeps_serving_and_recovers(
         assert later - refused <= 8  # at most the window being written as space returned
     finally:
         imds.stop()
+
+
+def test_export_file_cuts_a_torn_tail_before_appending(tmp_path: Path) -> None:
+    export = tmp_path / "windows.jsonl"
+    export.write_text('{"n": 0}\n{"n": 1}\n{"n": 2, "pad": "xx')  # the last writer died here
+    ExportFile(export, max_bytes=1 << 20, fsync=True).deliver([], ['{"n": 3}\n'])
+    assert [json.loads(ln)["n"] for ln in export.read_text().splitlines()] == [0, 1, 3]
+
+
+def test_export_file_takes_back_a_partial_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    export = tmp_path / "windows.jsonl"
+    writer = ExportFile(export, max_bytes=1 << 20, fsync=False)
+    writer.deliver([], ['{"n": 0}\n'])
+
+    def half_then_full(fd: int, data: bytes) -> None:
+        os.write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(shipping_module, "write_all", half_then_full)
+    with pytest.raises(OSError):
+        writer.deliver([], ['{"n": 1}\n', '{"n": 2}\n'])
+    assert export.read_text() == '{"n": 0}\n'  # nothing torn is left for the retry to follow
+    monkeypatch.undo()
+    writer.deliver([], ['{"n": 1}\n', '{"n": 2}\n'])  # the shipper's retry
+    assert [json.loads(ln)["n"] for ln in export.read_text().splitlines()] == [0, 1, 2]

@@ -109,7 +109,7 @@ def test_multi_line_strings_are_refused(tmp_path: Path) -> None:
 
 
 def enospc_after(limit_bytes: int) -> Callable[[int, bytes], None]:
-    """A `_write_all` for a disk with `limit_bytes` free: writes what fits, then ENOSPC."""
+    """A `write_all` for a disk with `limit_bytes` free: writes what fits, then ENOSPC."""
 
     def write_all(fd: int, data: bytes) -> None:
         os.write(fd, bytes(data[:limit_bytes]))
@@ -126,7 +126,7 @@ def test_full_disk_counts_unspooled_records_and_recovers(
     assert spool.append(lines(0, 3))
     segment = sorted(tmp_path.glob("seg-*.jsonl"))[-1]
     size = segment.stat().st_size
-    monkeypatch.setattr(spool_module, "_write_all", enospc_after(7))  # part of a line fits
+    monkeypatch.setattr(spool_module, "write_all", enospc_after(7))  # part of a line fits
     assert spool.append(lines(3, 2)) is False
     assert spool.unspooled_records_total == 2
     assert segment.stat().st_size == size  # the partial line was taken back
@@ -142,7 +142,7 @@ def test_full_disk_on_cursor_save_keeps_the_cursor_in_memory(
     spool = open_spool(tmp_path)
     spool.append(lines(0, 4))
     _, pos, _ = spool.read("a", 2)
-    monkeypatch.setattr(spool_module, "_write_all", enospc_after(0))
+    monkeypatch.setattr(spool_module, "write_all", enospc_after(0))
     spool.ack("a", pos)  # must not raise: the sink did deliver
     spool.set_state("hooks_fired", ["aws:i:terminate"])
     assert spool.save_failures_total == 2

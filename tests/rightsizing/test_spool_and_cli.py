@@ -11,7 +11,7 @@ import pytest
 from rightsizing_helpers import window_record
 
 from finops.cli import main
-from finops.rightsizing.spool import SourceError, read_usage
+from finops.rightsizing.spool import SkippedLinesWarning, SourceError, read_usage
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "rightsizing" / "Pulumi.rs.yaml"
 T0 = 1_764_000_000.0 - (1_764_000_000 % 3600)
@@ -76,11 +76,18 @@ def test_agent_files_fold_into_usage(tmp_path: Path) -> None:
     assert {u.intervals for u in recent} == {12}
 
 
-def test_a_broken_line_names_the_file_and_line(tmp_path: Path) -> None:
-    bad = tmp_path / "windows.jsonl"
-    bad.write_text("{not json}\n")
-    with pytest.raises(SourceError, match=r"windows.jsonl:1: not a JSON window record"):
-        read_usage([bad])
+def test_a_broken_line_is_skipped_and_counted_naming_the_file_and_line(tmp_path: Path) -> None:
+    export = tmp_path / "windows.jsonl"
+    write_windows(export)
+    good = read_usage([export])
+    text = export.read_bytes()
+    # a torn write glued to the next record, and a byte flipped by a disk error
+    export.write_bytes(b'{"schema_version":1,"rec\n' + text.replace(b"train-a", b"tr\xffin-a", 1))
+    with pytest.warns(
+        SkippedLinesWarning, match=r"2 unreadable line\(s\).*windows.jsonl:1: not a JSON"
+    ):
+        usages = read_usage([export])
+    assert {(u.host, u.gpu_index) for u in usages} == {(u.host, u.gpu_index) for u in good}
     with pytest.raises(SourceError, match="no such file or folder"):
         read_usage([tmp_path / "missing"])
 
