@@ -89,7 +89,7 @@ def _once(cfg: AgentConfig) -> int:
     from agents.metadata import make_client, resolve_host
     from agents.replay import sample_to_json
 
-    sampler = NvmlSampler()
+    sampler = NvmlSampler(gpm=cfg.agent.gpm)
     try:
         sampler.start()
     except NvmlUnavailable as exc:
@@ -118,7 +118,9 @@ def _once(cfg: AgentConfig) -> int:
             "hostname": host.hostname,
         },
         "driver_version": sampler.driver_version,
-        "gpm_gpus": sampler.gpm_gpus(),
+        "gpm_gpus": sampler.gpm_gpus(),  # GPUs whose GPM sample this user really read
+        "failed_gpus": {str(k): v for k, v in sampler.failed_gpus().items()},
+        "mig_gpus": [s.gpu_index for s in samples if s.mig_enabled],
         "sample_latency_ms": {"first": round(first_ms, 3), "second": round(second_ms, 3)},
         "gpus": [sample_to_json(s) for s in samples],
     }
@@ -138,7 +140,7 @@ def _run(
         if cfg.metadata.provider != "none":  # a demo must not wait on a metadata server
             cfg = replace(cfg, metadata=replace(cfg.metadata, provider="none"))
     else:
-        source = NvmlSampler()
+        source = NvmlSampler(gpm=cfg.agent.gpm)
     if record:
         source = _Recording(source, Path(record))
     agent = Agent(cfg, source)

@@ -20,6 +20,8 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("json", "text")
 # dimensions the CloudWatch agent can put on nvidia_smi_* besides InstanceId and index
 CW_EXTRA_DIMENSIONS = ("name", "host", "InstanceType")
+# NVML GPM rates over shorter spans are noise (agents/nvml.py keeps the same figure)
+GPM_MIN_INTERVAL_SECONDS = 0.1
 
 
 class ConfigError(ValueError):
@@ -43,6 +45,7 @@ class HookConfig:
 class AgentSection:
     sample_interval_seconds: float = 1.0
     window_seconds: float = 60.0
+    gpm: bool = True  # GPM SM/tensor activity on GPUs that have it (Hopper and newer)
     log_level: str = "info"
     log_format: str = "json"
 
@@ -254,6 +257,13 @@ def _check_values(cfg: AgentConfig, source: str) -> None:
     a = cfg.agent
     interval = a.sample_interval_seconds
     need(0.05 <= interval <= 60, "agent", "sample_interval_seconds", "0.05..60", interval)
+    if a.gpm and interval < GPM_MIN_INTERVAL_SECONDS:
+        raise bad(
+            "agent",
+            f"sample_interval_seconds {interval} is under GPM's {GPM_MIN_INTERVAL_SECONDS} s "
+            "minimum (rates over shorter spans are noise): use at least "
+            f"{GPM_MIN_INTERVAL_SECONDS}, or set gpm = false",
+        )
     need(
         interval <= a.window_seconds <= 3600,
         "agent",

@@ -11,7 +11,7 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 SCHEMA_VERSION = 1
 
@@ -27,6 +27,21 @@ STAT_METRICS: tuple[str, ...] = (
     "tensor_active_ratio",
     "process_count",
 )
+
+# A CUDA context holds a few hundred MiB of framebuffer as soon as it exists, so a GPU whose
+# used memory (nvmlMemory_v2, driver reservation excluded) is below this holds no context:
+# no process, even where the process list needs privileges the agent does not have.
+NO_CONTEXT_MEMORY_BYTES = 64 * 1024 * 1024
+
+
+class MigInstance(NamedTuple):
+    """One MIG GPU instance of a MIG-enabled GPU, read through its own device handle."""
+
+    gpu_instance_id: int
+    uuid: str
+    memory_used_bytes: int | None
+    memory_total_bytes: int | None
+    process_count: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +67,11 @@ class GpuSample:
     ecc_corrected_volatile: int | None = None
     ecc_uncorrected_volatile: int | None = None
     xid_events: tuple[int, ...] = ()  # XID codes seen since the previous sample
+    pci_bus_id: str = ""  # "00000000:3B:00.0", as nvidia-smi and dcgm-exporter print it
+    memory_reserved_bytes: int | None = None  # driver reservation (nvmlMemory_v2); None on v1
+    mig_enabled: bool | None = None  # None: the GPU cannot tell (no MIG support)
+    mig_instances: tuple[MigInstance, ...] = ()
+    unsupported: tuple[tuple[str, str], ...] = ()  # (field, why) for values this GPU cannot give
 
     @property
     def activity_percent(self) -> float | None:
@@ -135,6 +155,7 @@ class WindowRecord:
     sample_count: int
     stats: Mapping[str, Stats | None]  # keys: STAT_METRICS
     memory_total_bytes: int | None
+    memory_reserved_bytes: int | None
     idle: bool
     idle_sample_ratio: float
     ecc_corrected_volatile: int | None
@@ -143,6 +164,9 @@ class WindowRecord:
     xid_last: int | None
     work_units: Mapping[str, float]  # host-wide units of work reported in the window
     interruption_action: str | None
+    mig_enabled: bool | None = None
+    mig_instances: tuple[Mapping[str, Any], ...] = ()  # per GPU instance, see SPOOL_FORMAT.md
+    unsupported: Mapping[str, str] = field(default_factory=dict)  # field -> why it is null
 
     @property
     def record_id(self) -> str:
@@ -168,6 +192,7 @@ class WindowRecord:
             "lost": self.lost,
             "sample_count": self.sample_count,
             "memory_total_bytes": self.memory_total_bytes,
+            "memory_reserved_bytes": self.memory_reserved_bytes,
         }
         for name in STAT_METRICS:
             stat = self.stats.get(name)
@@ -182,6 +207,9 @@ class WindowRecord:
                 "xid_last": self.xid_last,
                 "work_units": dict(self.work_units),
                 "interruption_action": self.interruption_action,
+                "mig_enabled": self.mig_enabled,
+                "mig_instances": [dict(m) for m in self.mig_instances],
+                "unsupported": dict(self.unsupported),
             }
         )
         return out
@@ -218,6 +246,7 @@ class WindowRecord:
             sample_count=int(raw["sample_count"]),
             stats={name: Stats.from_json(raw.get(name)) for name in STAT_METRICS},
             memory_total_bytes=raw.get("memory_total_bytes"),
+            memory_reserved_bytes=raw.get("memory_reserved_bytes"),
             idle=bool(raw["idle"]),
             idle_sample_ratio=float(raw["idle_sample_ratio"]),
             ecc_corrected_volatile=raw.get("ecc_corrected_volatile"),
@@ -226,6 +255,9 @@ class WindowRecord:
             xid_last=raw.get("xid_last"),
             work_units={k: float(v) for k, v in raw.get("work_units", {}).items()},
             interruption_action=raw.get("interruption_action"),
+            mig_enabled=raw.get("mig_enabled"),
+            mig_instances=tuple(dict(m) for m in raw.get("mig_instances") or ()),
+            unsupported={str(k): str(v) for k, v in (raw.get("unsupported") or {}).items()},
         )
 
     @classmethod
@@ -258,6 +290,10 @@ def aggregate(
         (s.memory_total_bytes for s in reversed(samples) if s.memory_total_bytes is not None),
         None,
     )
+    reserved = next(
+        (s.memory_reserved_bytes for s in reversed(samples) if s.memory_reserved_bytes is not None),
+        None,
+    )
     return WindowRecord(
         window_start=window_start,
         window_end=window_end,
@@ -269,6 +305,7 @@ def aggregate(
         sample_count=sum(1 for s in samples if not s.lost),
         stats=stats,
         memory_total_bytes=total,
+        memory_reserved_bytes=reserved,
         idle=idle,
         idle_sample_ratio=idle_samples / len(samples),
         ecc_corrected_volatile=last.ecc_corrected_volatile,
@@ -277,12 +314,55 @@ def aggregate(
         xid_last=xids[-1] if xids else None,
         work_units=dict(work_units),
         interruption_action=interruption_action,
+        mig_enabled=last.mig_enabled,
+        mig_instances=_mig_summary(samples),
+        unsupported=dict(last.unsupported),
     )
 
 
+def _mig_summary(samples: Sequence[GpuSample]) -> tuple[dict[str, Any], ...]:
+    """Per MIG instance of the window: its size, peak memory used and peak process count."""
+    by_id: dict[int, dict[str, Any]] = {}
+    for s in samples:
+        for m in s.mig_instances:
+            row = by_id.setdefault(
+                m.gpu_instance_id,
+                {
+                    "gpu_instance_id": m.gpu_instance_id,
+                    "uuid": m.uuid,
+                    "memory_total_bytes": m.memory_total_bytes,
+                    "memory_used_bytes_max": None,
+                    "process_count_max": None,
+                },
+            )
+            for key, value in (
+                ("memory_used_bytes_max", m.memory_used_bytes),
+                ("process_count_max", m.process_count),
+            ):
+                if value is not None:
+                    row[key] = value if row[key] is None else max(row[key], value)
+    return tuple(by_id[k] for k in sorted(by_id))
+
+
 def is_idle_sample(sample: GpuSample, threshold_percent: float) -> bool:
-    """No compute process and activity under the threshold; unknown activity is not idle."""
-    if sample.lost or sample.process_count is None or sample.process_count > 0:
+    """No compute process and activity under the threshold.
+
+    Unknown activity is not idle, except on a MIG-enabled GPU with no process in any
+    instance (NVML gives no utilisation under MIG, and nothing can run without a process).
+    Where the process list needs privileges, a GPU holding no CUDA context's worth of
+    memory (`NO_CONTEXT_MEMORY_BYTES`, v2 reading) counts as having no process.
+    """
+    if sample.lost:
+        return False
+    processes = sample.process_count
+    if processes is None:
+        used = sample.memory_used_bytes
+        if sample.memory_reserved_bytes is None or used is None or used >= NO_CONTEXT_MEMORY_BYTES:
+            return False
+        processes = 0
+    if processes > 0:
         return False
     activity = sample.activity_percent
-    return activity is not None and activity < threshold_percent
+    if activity is None:
+        return sample.mig_enabled is True
+    return activity < threshold_percent

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.records import GpuSample
+from agents.records import GpuSample, MigInstance
 
 
 class ReplaySource:
@@ -74,6 +74,8 @@ def sample_to_json(sample: GpuSample) -> dict[str, Any]:
     out = {name: getattr(sample, name) for name in GpuSample.__dataclass_fields__}
     out["process_memory_bytes"] = [list(p) for p in sample.process_memory_bytes]
     out["xid_events"] = list(sample.xid_events)
+    out["mig_instances"] = [m._asdict() for m in sample.mig_instances]
+    out["unsupported"] = dict(sample.unsupported)
     return out
 
 
@@ -81,4 +83,6 @@ def sample_from_json(raw: dict[str, Any]) -> GpuSample:
     values = {k: v for k, v in raw.items() if k in GpuSample.__dataclass_fields__}
     values["process_memory_bytes"] = tuple(tuple(p) for p in values.get("process_memory_bytes", ()))
     values["xid_events"] = tuple(values.get("xid_events", ()))
+    values["mig_instances"] = tuple(MigInstance(**m) for m in values.get("mig_instances", ()))
+    values["unsupported"] = tuple(sorted(dict(values.get("unsupported") or {}).items()))
     return GpuSample(**values)

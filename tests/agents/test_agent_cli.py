@@ -12,7 +12,7 @@ from agents.cli import EXIT_CONFIG, EXIT_NO_GPU, main
 
 def write_config(tmp_path: Path, **extra: object) -> Path:
     config = {
-        "agent": {"sample_interval_seconds": 0.05, "window_seconds": 0.2, "log_format": "text"},
+        "agent": {"sample_interval_seconds": 0.1, "window_seconds": 0.3, "log_format": "text"},
         "spool": {"dir": str(tmp_path / "spool"), "fsync": False},
         "export": {"path": str(tmp_path / "windows.jsonl")},
         "prometheus": {"enabled": False},
@@ -28,7 +28,7 @@ def test_check_prints_the_effective_config(
 ) -> None:
     assert main(["--config", str(write_config(tmp_path)), "--check"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed["agent"]["window_seconds"] == 0.2
+    assert printed["agent"]["window_seconds"] == 0.3
     assert printed["cloudwatch"]["namespace"] == "CWAgent"
 
 

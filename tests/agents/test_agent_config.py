@@ -76,6 +76,10 @@ def test_json_config_is_accepted(tmp_path: Path) -> None:
             r"extra_dimensions must be one of .*did you mean 'name'",
         ),
         ("agent = 3\n", r"\[agent\] must be a table"),
+        (
+            "[agent]\nsample_interval_seconds = 0.05\n",
+            r"\[agent\] sample_interval_seconds 0.05 is under GPM's 0.1 s minimum.*gpm = false",
+        ),
         ("checkpoint = 'now'\n", r"\[checkpoint\] must be a table"),
         ("[idle]\nhook = 1\n", r"\[idle.hook\] must be a table"),
     ],
@@ -85,6 +89,11 @@ def test_bad_values_name_the_file_and_key(tmp_path: Path, text: str, message: st
     with pytest.raises(ConfigError, match=message) as err:
         load_config(path)
     assert str(err.value).startswith(str(path))
+
+
+def test_short_sample_intervals_need_gpm_off(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, "[agent]\nsample_interval_seconds = 0.05\ngpm = false\n"))
+    assert cfg.agent.sample_interval_seconds == 0.05 and cfg.agent.gpm is False
 
 
 def test_unparsable_and_missing_files(tmp_path: Path) -> None:

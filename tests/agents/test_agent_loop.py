@@ -36,7 +36,7 @@ class FakeMetadata:
 
 def config(tmp_path: Path, extra: dict | None = None) -> AgentConfig:
     raw: dict = {
-        "agent": {"sample_interval_seconds": 0.05, "window_seconds": 1.0},
+        "agent": {"sample_interval_seconds": 0.1, "window_seconds": 1.0},
         "spool": {"dir": str(tmp_path / "spool"), "fsync": False},
         "export": {"path": str(tmp_path / "windows.jsonl")},
         "prometheus": {"enabled": False},
@@ -100,7 +100,7 @@ def test_host_idle_hook_runs_when_every_gpu_is_idle(tmp_path: Path, fake_nvml) -
     marker = tmp_path / "idle.json"
     nv = fake_nvml("healthy8", gpus=8)
     nv.util_percent = lambda index: 0.0  # every GPU at 0 %...
-    nv.nvmlDeviceGetComputeRunningProcesses = lambda handle: []  # ...and no process
+    nv.nvmlDeviceGetComputeRunningProcesses_v3 = lambda handle: []  # ...and no process
     cfg = config(
         tmp_path, {"idle": {"minutes": 0.5, "hook": {"mode": "file", "file": str(marker)}}}
     )

@@ -13,6 +13,7 @@ from agents.records import (
     STAT_METRICS,
     GpuSample,
     HostInfo,
+    MigInstance,
     Stats,
     WindowRecord,
     aggregate,
@@ -143,3 +144,40 @@ def test_unknown_schema_version_is_refused() -> None:
     raw = documented_example() | {"schema_version": 2}
     with pytest.raises(ValueError, match="schema_version 2"):
         WindowRecord.from_json(raw)
+
+
+def test_mig_instances_and_unsupported_reasons_reach_the_record() -> None:
+    def mig_sample(t: float, used: int, procs: int) -> GpuSample:
+        return sample(
+            t,
+            None,
+            mig_enabled=True,
+            memory_reserved_bytes=512,
+            mig_instances=(MigInstance(1, "MIG-a", used, 20_000, procs),),
+            unsupported=(("utilization", "not supported under MIG"),),
+        )
+
+    rec = aggregate(
+        [mig_sample(1.0, 700, 1), mig_sample(2.0, 900, 0), mig_sample(3.0, 800, 2)],
+        window_start=0.0,
+        window_end=3.0,
+        host=HostInfo(),
+        idle=False,
+        idle_threshold_percent=5.0,
+        work_units={},
+        interruption_action=None,
+    )
+    raw = json.loads(rec.to_line())
+    assert raw["mig_enabled"] is True and raw["memory_reserved_bytes"] == 512
+    assert raw["mig_instances"] == [
+        {
+            "gpu_instance_id": 1,
+            "uuid": "MIG-a",
+            "memory_total_bytes": 20_000,
+            "memory_used_bytes_max": 900,
+            "process_count_max": 2,
+        }
+    ]
+    assert raw["unsupported"] == {"utilization": "not supported under MIG"}
+    assert raw["gpu_util_percent"] is None
+    assert WindowRecord.from_json(raw).to_json() == raw
