@@ -1,10 +1,16 @@
 """CloudWatch publisher in the shape AWS Compute Optimizer reads for GPU instances.
 
 Compute Optimizer reads the CloudWatch agent's NVIDIA metrics: namespace `CWAgent`, names
-`nvidia_smi_*` (memory in MB, as nvidia-smi reports it), one series per GPU with the
-dimensions `InstanceId` and `index` (agents/README.md quotes the sources). Each window
-record becomes one datum per metric with StatisticValues (SampleCount, Sum, Minimum,
-Maximum), so CloudWatch's Average and Maximum over any period are exact.
+`nvidia_smi_*` (memory in MB, as nvidia-smi reports it), one series per GPU. Two dimension
+sets are published for them (agents/README.md says which is which and quotes the sources):
+
+* `InstanceId, index` (+ `extra_dimensions`): one series per GPU, the finops set;
+* `host, index, name, InstanceId` (`cwagent_dimensions`): exactly what the CloudWatch agent
+  emits for `nvidia_smi` (its telegraf tags minus uuid/pstate/compute_mode, plus the
+  `append_dimensions` InstanceId), so existing dashboards and Compute Optimizer see them.
+
+Each window record becomes one datum per metric and set with StatisticValues (SampleCount,
+Sum, Minimum, Maximum), so CloudWatch's Average and Maximum over any period are exact.
 """
 
 from __future__ import annotations
@@ -24,6 +30,10 @@ MIB = 1024 * 1024
 MAX_AGE_SECONDS = 13 * 86400
 # error codes that mean "this batch will never be accepted", as opposed to outage/throttling
 PERMANENT_ERRORS = ("InvalidParameterValue", "InvalidParameterCombination", "MissingParameter")
+# the dimension names the CloudWatch agent puts on nvidia_smi_* (amazon-cloudwatch-agent:
+# translator/.../gpu/nvidiaSmi.go keeps telegraf's name/index/host tags, drops
+# compute_mode/pstate/uuid; append_dimensions adds InstanceId)
+CWAGENT_DIMENSIONS = ("host", "index", "name", "InstanceId")
 
 # CloudWatch agent metric name -> (record field, scale applied to the stats)
 CO_METRICS: tuple[tuple[str, str, float], ...] = (
@@ -48,38 +58,43 @@ def datums_for(record: Mapping[str, Any], section: CloudWatchSection) -> list[di
     if count == 0:
         return []  # lost for the whole window: nothing measured, nothing to say
     timestamp = dt.datetime.fromtimestamp(float(record["window_start"]), dt.UTC)
-    extra = {
-        "name": str(record.get("gpu_name", "")),
-        "host": str(record.get("hostname", "")),
-        "InstanceType": str(record.get("instance_type", "")),
+    values = {
+        "InstanceId": dimension_value(record.get("instance_id")),
+        "index": dimension_value(record.get("gpu_index")),
+        "name": dimension_value(record.get("gpu_name")),
+        "host": dimension_value(record.get("hostname")),
+        "InstanceType": dimension_value(record.get("instance_type")),
     }
-    series = [
-        [
-            {"Name": "InstanceId", "Value": str(record["instance_id"])},
-            {"Name": "index", "Value": str(record["gpu_index"])},
-        ]
-        + [{"Name": key, "Value": extra[key]} for key in section.extra_dimensions]
-    ]
+
+    def dims(names: Iterable[str]) -> list[dict[str, str]]:
+        return [{"Name": name, "Value": values[name]} for name in names]
+
+    finops_set = dims(("InstanceId", "index", *section.extra_dimensions))
+    cwagent_set = dims(CWAGENT_DIMENSIONS) if section.cwagent_dimensions else None
+    fleet_set = None
     if section.tag_dimensions:
         tags = record.get("tags") or {}
-        series.append(
-            [{"Name": key, "Value": str(tags.get(key, ""))} for key in section.tag_dimensions]
-            + [{"Name": "InstanceType", "Value": str(record["instance_type"])}]
-        )
+        fleet_set = [
+            {"Name": key, "Value": dimension_value(tags.get(key))} for key in section.tag_dimensions
+        ] + dims(("InstanceType",))
     out: list[dict[str, Any]] = []
 
-    def add(name: str, values: dict[str, float], unit: str | None = None) -> None:
-        for dims in series:
-            datum: dict[str, Any] = {
-                "MetricName": name,
-                "Dimensions": dims,
-                "Timestamp": timestamp,
-                "StatisticValues": values,
-                "StorageResolution": section.storage_resolution_seconds,
-            }
-            if unit:
-                datum["Unit"] = unit
-            out.append(datum)
+    def add(name: str, statistics: dict[str, float]) -> None:
+        sets = [finops_set]
+        if cwagent_set is not None and name.startswith("nvidia_smi_"):
+            sets.append(cwagent_set)
+        if fleet_set is not None:
+            sets.append(fleet_set)
+        for dimensions in sets:
+            out.append(
+                {
+                    "MetricName": name,
+                    "Dimensions": dimensions,
+                    "Timestamp": timestamp,
+                    "StatisticValues": statistics,
+                    "StorageResolution": section.storage_resolution_seconds,
+                }
+            )
 
     for name, field, scale in CO_METRICS + OWN_METRICS:
         stats = record.get(field)
@@ -99,6 +114,17 @@ def datums_for(record: Mapping[str, Any], section: CloudWatchSection) -> list[di
             add("nvidia_smi_memory_free", _statistic_values(free, count, 1.0 / MIB))
     add("finops_gpu_idle", _constant(1.0 if record.get("idle") else 0.0, count))
     return out
+
+
+def dimension_value(value: object) -> str:
+    """A value CloudWatch accepts: ASCII, no control characters, 1..1024 characters.
+
+    Host facts come from the machine (hostname, GPU name); a value CloudWatch would refuse
+    becomes "unknown" rather than a batch refused for good.
+    """
+    text = "" if value is None else str(value)
+    text = "".join(c if c.isascii() and c.isprintable() else "?" for c in text)[:1024]
+    return text if text.strip() else "unknown"
 
 
 def _statistic_values(stats: Mapping[str, float], count: int, scale: float) -> dict[str, float]:
@@ -139,8 +165,10 @@ class CloudWatchPublisher:
 
     def metrics_per_record(self, tag_dimensions: int) -> int:
         """Upper bound of datums one record produces (sizes a batch to one request)."""
-        per_series = len(CO_METRICS) + len(OWN_METRICS) + 3
-        return per_series * (2 if tag_dimensions else 1)
+        nvidia_smi = len(CO_METRICS) + 2  # + memory_total, memory_free
+        per_set = nvidia_smi + len(OWN_METRICS) + 1  # + finops_gpu_idle
+        total = per_set * (2 if tag_dimensions else 1)
+        return total + (nvidia_smi if self.section.cwagent_dimensions else 0)
 
     def publish(self, records: Iterable[Mapping[str, Any]], now: float | None = None) -> int:
         """PutMetricData for the records, in requests of at most max_metrics_per_request.
@@ -148,7 +176,7 @@ class CloudWatchPublisher:
         Records older than CloudWatch accepts are skipped (counted in `too_old_records_total`);
         a permanent refusal raises RejectedBatch, anything else propagates for a retry.
         """
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import ClientError, ParamValidationError
 
         from agents.shipping import RejectedBatch
 
@@ -163,6 +191,8 @@ class CloudWatchPublisher:
                 self.client.put_metric_data(
                     Namespace=self.section.namespace, MetricData=datums[start : start + limit]
                 )
+            except ParamValidationError as exc:  # refused before sending: it never will be accepted
+                raise RejectedBatch(str(exc)) from exc
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") in PERMANENT_ERRORS:
                     raise RejectedBatch(str(exc)) from exc

@@ -77,6 +77,8 @@ class CloudWatchSection:
     region: str = ""  # "" = the instance's region from metadata
     endpoint_url: str = ""  # "" = AWS; tests point it at moto_server
     extra_dimensions: tuple[str, ...] = ()  # of CW_EXTRA_DIMENSIONS, added to InstanceId+index
+    # also publish nvidia_smi_* with the CloudWatch agent's own set: host, index, name, InstanceId
+    cwagent_dimensions: bool = True
     tag_dimensions: tuple[str, ...] = ()
     storage_resolution_seconds: int = 60
     max_metrics_per_request: int = 1000
@@ -311,8 +313,27 @@ def _check_values(cfg: AgentConfig, source: str) -> None:
     )
     for key in cw.extra_dimensions:
         _one_of(key, CW_EXTRA_DIMENSIONS, bad("cloudwatch", "extra_dimensions"))
+    namespace_problem = _cloudwatch_text_problem(cw.namespace, 255)
+    if namespace_problem or cw.namespace.startswith(":"):
+        raise bad(
+            "cloudwatch",
+            f"namespace {cw.namespace!r}: {namespace_problem or 'must not start with a colon'}",
+        )
     for key in cw.tag_dimensions:
         need(key in cfg.tags, "cloudwatch", "tag_dimensions", "keys present in [tags]", key)
+        # CloudWatch refuses these for good (botocore before sending): a record carrying one
+        # would be retried forever, so refuse the config instead
+        problem = _cloudwatch_text_problem(key, 255) or (
+            "must not start with a colon" if key.startswith(":") else ""
+        )
+        if problem:
+            raise bad("cloudwatch", f"tag_dimensions: {key!r} as a dimension name {problem}")
+        problem = _cloudwatch_text_problem(cfg.tags[key], 1024)
+        if problem:
+            raise ConfigError(
+                f"{source}: [tags] {key!r} = {cfg.tags[key]!r} is a CloudWatch dimension value "
+                f"([cloudwatch] tag_dimensions) and {problem}"
+            )
     _one_of(cfg.metadata.provider, METADATA_PROVIDERS, bad("metadata", "provider"))
     lifecycle = cfg.metadata.lifecycle
     need(
@@ -325,6 +346,18 @@ def _check_values(cfg: AgentConfig, source: str) -> None:
     need(cfg.idle.minutes > 0, "idle", "minutes", "positive", cfg.idle.minutes)
     _check_hook(cfg.checkpoint.hook, bad, "checkpoint.hook")
     _check_hook(cfg.idle.hook, bad, "idle.hook")
+
+
+def _cloudwatch_text_problem(text: str, max_length: int) -> str:
+    """Why CloudWatch would refuse `text` as a dimension name/value or namespace ("" if fine):
+    ASCII only, no control characters, at least one non-whitespace, 1..max_length."""
+    if not text.strip():
+        return "is empty (CloudWatch needs at least one non-whitespace character)"
+    if len(text) > max_length:
+        return f"is longer than CloudWatch's {max_length} characters"
+    if not text.isascii() or any(ord(c) < 32 or ord(c) == 127 for c in text):
+        return "has a character CloudWatch refuses (ASCII only, no control characters)"
+    return ""
 
 
 def _check_hook(hook: HookConfig, bad: Any, where: str) -> None:

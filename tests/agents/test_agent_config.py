@@ -91,6 +91,27 @@ def test_bad_values_name_the_file_and_key(tmp_path: Path, text: str, message: st
     assert str(err.value).startswith(str(path))
 
 
+@pytest.mark.parametrize(
+    ("tags", "message"),
+    [
+        ('team = ""', r"\[tags\] 'team' = '' is a CloudWatch dimension value .* is empty"),
+        ('team = "  "', r"is empty"),
+        ('team = "équipe"', r"has a character CloudWatch refuses \(ASCII only"),
+        (
+            '":team" = "a"',
+            r"tag_dimensions: ':team' as a dimension name must not start with a colon",
+        ),
+    ],
+)
+def test_a_cloudwatch_dimension_cloudwatch_would_refuse_is_a_config_error(
+    tmp_path: Path, tags: str, message: str
+) -> None:
+    key = tags.split(" =")[0].strip('"')
+    text = f'[cloudwatch]\nenabled = true\ntag_dimensions = ["{key}"]\n[tags]\n{tags}\n'
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, text))
+
+
 def test_short_sample_intervals_need_gpm_off(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, "[agent]\nsample_interval_seconds = 0.05\ngpm = false\n"))
     assert cfg.agent.sample_interval_seconds == 0.05 and cfg.agent.gpm is False

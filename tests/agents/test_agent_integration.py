@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import urllib.parse
@@ -132,6 +133,23 @@ def test_cloudwatch_gets_compute_optimizer_names_and_dimensions(
     assert stat("nvidia_smi_memory_total", 2, "Maximum") == pytest.approx(85520809984 / 2**20)
     assert stat("nvidia_smi_power_draw", 2, "Maximum") == 120.0
     assert imds.unauthorised == 0  # every metadata read used the IMDSv2 token
+
+    # the CloudWatch agent's own dimension set, so its dashboards see the same series
+    def cwagent_series() -> list[dict[str, Any]]:
+        metrics = client.list_metrics(Namespace="CWAgent", MetricName="nvidia_smi_utilization_gpu")
+        found = [
+            m
+            for m in metrics["Metrics"]
+            if {d["Name"] for d in m["Dimensions"]} == {"host", "index", "name", "InstanceId"}
+        ]
+        return found if len(found) == 8 else []
+
+    series = wait_for("8 GPU series with the CloudWatch agent's dimensions", cwagent_series, 20)
+    dims = {d["Name"]: d["Value"] for d in series[0]["Dimensions"]}
+    assert dims["name"] == "NVIDIA H100 80GB HBM3" and dims["InstanceId"] == imds.instance_id
+    assert dims["host"] == socket.gethostname()
+    idle = client.list_metrics(Namespace="CWAgent", MetricName="finops_gpu_idle")["Metrics"]
+    assert {len(m["Dimensions"]) for m in idle} == {2}  # finops' own metrics: one set
 
 
 def test_spot_notice_runs_the_checkpoint_hook_exactly_once(

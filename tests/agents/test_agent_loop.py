@@ -316,10 +316,21 @@ def test_cloudwatch_datums_have_compute_optimizer_names_units_and_dimensions() -
         {"Name": "InstanceId", "Value": "i-0abc123"},
         {"Name": "index", "Value": "3"},
     ]
-    assert util[1]["Dimensions"] == [
+    assert util[1]["Dimensions"] == [  # what the CloudWatch agent emits for nvidia_smi
+        {"Name": "host", "Value": "ip-10-0-0-5"},
+        {"Name": "index", "Value": "3"},
+        {"Name": "name", "Value": "NVIDIA H100 80GB HBM3"},
+        {"Name": "InstanceId", "Value": "i-0abc123"},
+    ]
+    assert util[2]["Dimensions"] == [
         {"Name": "finops:fleet", "Value": "train-a"},
         {"Name": "InstanceType", "Value": "p5.48xlarge"},
     ]
+    assert len(util) == 3 and all(d["StatisticValues"] == util[0]["StatisticValues"] for d in util)
+    # the agent's own metrics do not pretend to come from the CloudWatch agent
+    assert [len(d["Dimensions"]) for d in by_name["finops_gpu_idle"]] == [2, 2]
+    no_cwagent = datums_for(record, CloudWatchSection(cwagent_dimensions=False))
+    assert {len(d["Dimensions"]) for d in no_cwagent} == {2}
     assert util[0]["StatisticValues"] == {
         "SampleCount": 60.0,
         "Sum": pytest.approx(99.2 * 60),
@@ -358,3 +369,30 @@ def test_spool_bound_drops_are_counted_and_exported(tmp_path: Path, fake_nvml) -
     text = generate_latest(build_registry(agent.snapshot)).decode()
     assert f"finops_agent_spool_dropped_records_total {float(dropped)}" in text
     agent.close(flush_seconds=0)
+
+
+def test_a_batch_botocore_refuses_is_rejected_for_good_not_retried(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import agents.cloudwatch as cloudwatch
+    from agents.shipping import RejectedBatch
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    publisher = cloudwatch.CloudWatchPublisher(
+        CloudWatchSection(endpoint_url="http://127.0.0.1:9"), "us-east-1"
+    )
+    record = {"window_start": time.time(), "sample_count": 1}
+    bad = [{"MetricName": "x", "Dimensions": [{"Name": "team", "Value": ""}], "Value": 1.0}]
+    monkeypatch.setattr(cloudwatch, "datums_for", lambda record, section: bad)
+    with pytest.raises(RejectedBatch, match="Invalid length"):  # refused before any request
+        publisher.publish([record])
+
+
+def test_dimension_values_from_the_host_are_made_acceptable() -> None:
+    from agents.cloudwatch import dimension_value
+
+    assert dimension_value("") == "unknown"
+    assert dimension_value(None) == "unknown"
+    assert dimension_value("gpu-\u00e9\n") == "gpu-??"
+    assert len(dimension_value("x" * 2000)) == 1024
