@@ -196,14 +196,12 @@ class Agent:
         return self.host.hostname or socket.gethostname()
 
     def _start_prometheus(self) -> None:
-        from prometheus_client import start_http_server
-
-        from agents.prom import build_registry
+        from agents.prom import MetricsServer, build_registry
 
         host, port = split_host_port(self.cfg.prometheus.listen)
-        server, _thread = start_http_server(port, addr=host, registry=build_registry(self.snapshot))
-        self._prom_server = server
-        self.prometheus_port = int(server.server_address[1])
+        self._prom_server = MetricsServer(build_registry(self.snapshot), host, port)
+        self.prometheus_port = self._prom_server.port
+        self._prom_server.start()
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -218,8 +216,7 @@ class Agent:
         for shipper in self.shippers:
             shipper.stop()
         if self._prom_server is not None:
-            self._prom_server.shutdown()
-            self._prom_server.server_close()
+            self._prom_server.stop()
         if self._work_server is not None:
             self._work_server.stop()
         self.source.shutdown()

@@ -105,11 +105,12 @@ def datums_for(record: Mapping[str, Any], section: CloudWatchSection) -> list[di
     if total is not None:
         total_mib = total / MIB
         add("nvidia_smi_memory_total", _constant(total_mib, count))
-        if used is not None:
+        if used is not None:  # as nvidia-smi: what neither processes nor the driver hold
+            available = total - (record.get("memory_reserved_bytes") or 0)
             free = {
-                "min": total - used["max"],
-                "mean": total - used["mean"],
-                "max": total - used["min"],
+                "min": available - used["max"],
+                "mean": available - used["mean"],
+                "max": available - used["min"],
             }
             add("nvidia_smi_memory_free", _statistic_values(free, count, 1.0 / MIB))
     add("finops_gpu_idle", _constant(1.0 if record.get("idle") else 0.0, count))

@@ -1,30 +1,50 @@
 """Prometheus `/metrics`: dcgm-exporter's names where one exists, plus the agent's own.
 
 Values are rendered at scrape time from a `MetricsSnapshot` the agent hands over (a custom
-collector), so sampling costs nothing extra when nobody scrapes. dcgm-exporter's units are kept (framebuffer in MiB,
-power in W, PROF_* as ratios 0-1) and its labels (`gpu`, `UUID`, `device`, `modelName`,
-`Hostname`), so dashboards and alerts built for it work unchanged.
+collector), so sampling costs nothing extra when nobody scrapes. dcgm-exporter's units are
+kept (framebuffer in MiB, power in W, PROF_* as ratios 0-1), its labels (`gpu`, `UUID`,
+`pci_bus_id`, `device`, `modelName`, `Hostname`, `DCGM_FI_DRIVER_VERSION`; `GPU_I_ID` on a
+MIG instance's series) and its metric types: the ECC totals are counters under their
+exact names, which prometheus_client would suffix with `_total`, so the exposition is
+written here (`exposition`) and served by `MetricsServer`, in the text format 0.0.4 that
+dcgm-exporter serves. Dashboards and alerts built for dcgm-exporter work unchanged.
 """
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
-from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from agents.records import STAT_METRICS
+from agents.records import STAT_METRICS, GpuSample
 from agents.snapshot import MetricsSnapshot
 
 MIB = 1024 * 1024
-GPU_LABELS = ["gpu", "UUID", "device", "modelName", "Hostname"]
+GPU_LABELS = (
+    "gpu",
+    "UUID",
+    "pci_bus_id",
+    "device",
+    "modelName",
+    "Hostname",
+    "DCGM_FI_DRIVER_VERSION",
+)
 
-# dcgm-exporter name -> (GpuSample field, scale, help)
+# dcgm-exporter name -> (GpuSample field, scale, help); default-counters.csv's help texts
 DCGM_GAUGES: tuple[tuple[str, str, float, str], ...] = (
     ("DCGM_FI_DEV_GPU_UTIL", "gpu_util_percent", 1.0, "GPU utilization (in %)."),
     ("DCGM_FI_DEV_MEM_COPY_UTIL", "mem_util_percent", 1.0, "Memory utilization (in %)."),
-    ("DCGM_FI_DEV_FB_USED", "memory_used_bytes", 1.0 / MIB, "Framebuffer memory used (in MiB)."),
     ("DCGM_FI_DEV_POWER_USAGE", "power_watts", 1.0, "Power draw (in W)."),
     ("DCGM_FI_DEV_GPU_TEMP", "temperature_celsius", 1.0, "GPU temperature (in C)."),
     ("DCGM_FI_DEV_SM_CLOCK", "sm_clock_mhz", 1.0, "SM clock frequency (in MHz)."),
@@ -40,19 +60,24 @@ DCGM_GAUGES: tuple[tuple[str, str, float, str], ...] = (
         1.0,
         "Ratio of cycles the tensor pipes are active (NVML GPM any-tensor utilisation).",
     ),
+)
+# counters dcgm-exporter declares without a `_total` suffix of its own
+DCGM_COUNTERS: tuple[tuple[str, str, str], ...] = (
     (
         "DCGM_FI_DEV_ECC_SBE_VOL_TOTAL",
         "ecc_corrected_volatile",
-        1.0,
         "Total number of single-bit volatile ECC errors.",
     ),
     (
         "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL",
         "ecc_uncorrected_volatile",
-        1.0,
         "Total number of double-bit volatile ECC errors.",
     ),
 )
+
+
+def _family(name: str, doc: str, kind: str = "gauge") -> Metric:
+    return Metric(name, doc, kind)
 
 
 class AgentCollector(Collector):
@@ -63,70 +88,75 @@ class AgentCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         snap = self.take_snapshot()
-        samples = [g.sample for g in snap.gpus]
-        host = snap.host.hostname
 
-        def labels(index: int, uuid: str, name: str) -> list[str]:
-            return [str(index), uuid, f"nvidia{index}", name, host]
+        def labels(s: GpuSample, **extra: str) -> dict[str, str]:
+            values = (
+                str(s.gpu_index),
+                s.gpu_uuid,
+                s.pci_bus_id,
+                f"nvidia{s.gpu_index}",
+                s.gpu_name,
+                snap.host.hostname,
+                snap.driver_version,
+            )
+            return {**dict(zip(GPU_LABELS, values, strict=True)), **extra}
 
-        for metric, fld, scale, doc in DCGM_GAUGES:
-            family = GaugeMetricFamily(metric, doc, labels=GPU_LABELS)
-            for s in samples:
+        readable = [g.sample for g in snap.gpus if not g.sample.lost]
+        for name, fld, scale, doc in DCGM_GAUGES:
+            family = _family(name, doc)
+            for s in readable:
                 value = getattr(s, fld)
-                if value is not None and not s.lost:
-                    family.add_metric(
-                        labels(s.gpu_index, s.gpu_uuid, s.gpu_name), float(value) * scale
-                    )
+                if value is not None:
+                    family.add_sample(name, labels(s), float(value) * scale)
             yield family
+        for name, fld, doc in DCGM_COUNTERS:
+            family = _family(name, doc, "counter")
+            for s in readable:
+                value = getattr(s, fld)
+                if value is not None:
+                    family.add_sample(name, labels(s), float(value))
+            yield family
+        yield from _memory_families(readable, labels)
 
-        fb_free = GaugeMetricFamily(
-            "DCGM_FI_DEV_FB_FREE", "Framebuffer memory free (in MiB).", labels=GPU_LABELS
-        )
-        xid = GaugeMetricFamily(
-            "DCGM_FI_DEV_XID_ERRORS", "Value of the last XID error encountered.", labels=GPU_LABELS
-        )
-        idle = GaugeMetricFamily(
+        xid = _family("DCGM_FI_DEV_XID_ERRORS", "Value of the last XID error encountered.")
+        idle = _family(
             "finops_agent_gpu_idle",
-            "1 when the GPU has had no compute process and activity under the threshold for the configured minutes.",
-            labels=GPU_LABELS,
+            "1 when the GPU has had no compute process and activity under the threshold for "
+            "the configured minutes.",
         )
-        idle_s = GaugeMetricFamily(
-            "finops_agent_gpu_idle_seconds",
-            "How long the GPU has met the idle condition (s).",
-            labels=GPU_LABELS,
+        idle_s = _family(
+            "finops_agent_gpu_idle_seconds", "How long the GPU has met the idle condition (s)."
         )
-        lost = GaugeMetricFamily(
+        lost = _family(
             "finops_agent_gpu_lost",
-            "1 when NVML reports the GPU lost (fell off the bus).",
-            labels=GPU_LABELS,
+            "1 when NVML reports the GPU lost (fell off the bus) or it could not be opened.",
         )
-        procs = GaugeMetricFamily(
-            "finops_agent_gpu_process_count", "Running compute processes.", labels=GPU_LABELS
-        )
-        total = GaugeMetricFamily(
-            "finops_agent_gpu_memory_total_bytes", "Framebuffer size (bytes).", labels=GPU_LABELS
+        procs = _family("finops_agent_gpu_process_count", "Running compute processes.")
+        mig = _family("finops_agent_gpu_mig_enabled", "1 when the GPU is in MIG mode.")
+        unsupported = _family(
+            "finops_agent_gpu_metric_unsupported",
+            "1 for each NVML metric the GPU cannot report (metric), with the reason (why).",
         )
         for gpu in snap.gpus:
             s = gpu.sample
-            lab = labels(s.gpu_index, s.gpu_uuid, s.gpu_name)
-            xid.add_metric(lab, float(gpu.last_xid))
-            lost.add_metric(lab, 1.0 if s.lost else 0.0)
-            idle.add_metric(lab, 1.0 if gpu.idle else 0.0)
-            idle_s.add_metric(lab, gpu.idle_seconds)
+            xid.add_sample(xid.name, labels(s), float(gpu.last_xid))
+            lost.add_sample(lost.name, labels(s), 1.0 if s.lost else 0.0)
+            idle.add_sample(idle.name, labels(s), 1.0 if gpu.idle else 0.0)
+            idle_s.add_sample(idle_s.name, labels(s), gpu.idle_seconds)
             if s.lost:
                 continue
-            if s.memory_total_bytes is not None and s.memory_used_bytes is not None:
-                fb_free.add_metric(lab, (s.memory_total_bytes - s.memory_used_bytes) / MIB)
-            if s.memory_total_bytes is not None:
-                total.add_metric(lab, float(s.memory_total_bytes))
             if s.process_count is not None:
-                procs.add_metric(lab, float(s.process_count))
-        yield from (fb_free, xid, idle, idle_s, lost, procs, total)
+                procs.add_sample(procs.name, labels(s), float(s.process_count))
+            if s.mig_enabled is not None:
+                mig.add_sample(mig.name, labels(s), 1.0 if s.mig_enabled else 0.0)
+            for metric, why in s.unsupported:
+                unsupported.add_sample(unsupported.name, labels(s, metric=metric, why=why), 1.0)
+        yield from (xid, idle, idle_s, lost, procs, mig, unsupported)
 
         window = GaugeMetricFamily(
             "finops_agent_window",
             "Last completed window's aggregate per GPU: metric (record field), stat (min|mean|p95|max).",
-            labels=[*GPU_LABELS, "metric", "stat"],
+            labels=["gpu", "UUID", "device", "modelName", "Hostname", "metric", "stat"],
         )
         for r in snap.windows:
             for name in STAT_METRICS:
@@ -135,12 +165,53 @@ class AgentCollector(Collector):
                     continue
                 for stat in ("min", "mean", "p95", "max"):
                     window.add_metric(
-                        [*labels(r.gpu_index, r.gpu_uuid, r.gpu_name), name, stat],
+                        [
+                            str(r.gpu_index),
+                            r.gpu_uuid,
+                            f"nvidia{r.gpu_index}",
+                            r.gpu_name,
+                            snap.host.hostname,
+                            name,
+                            stat,
+                        ],
                         getattr(st, stat),
                     )
         yield window
 
         yield from _agent_metrics(snap)
+
+
+def _memory_families(
+    samples: list[GpuSample], labels: Callable[..., dict[str, str]]
+) -> Iterator[Metric]:
+    """FB_USED/FREE/RESERVED/TOTAL in MiB; a MIG GPU's per GPU instance (label GPU_I_ID), as
+    dcgm-exporter reports MIG instances, and its reservation on the GPU."""
+    used = _family("DCGM_FI_DEV_FB_USED", "Framebuffer memory used (in MiB).")
+    free = _family("DCGM_FI_DEV_FB_FREE", "Framebuffer memory free (in MiB).")
+    reserved = _family("DCGM_FI_DEV_FB_RESERVED", "Framebuffer memory reserved (in MiB).")
+    total = _family("DCGM_FI_DEV_FB_TOTAL", "Framebuffer memory total (in MiB).")
+    total_bytes = _family("finops_agent_gpu_memory_total_bytes", "Framebuffer size (bytes).")
+    for s in samples:
+        if s.memory_total_bytes is not None:
+            total.add_sample(total.name, labels(s), s.memory_total_bytes / MIB)
+            total_bytes.add_sample(total_bytes.name, labels(s), float(s.memory_total_bytes))
+        if s.memory_reserved_bytes is not None:
+            reserved.add_sample(reserved.name, labels(s), s.memory_reserved_bytes / MIB)
+        if s.mig_enabled:
+            for m in s.mig_instances:
+                instance = labels(s, GPU_I_ID=str(m.gpu_instance_id))
+                if m.memory_used_bytes is not None:
+                    used.add_sample(used.name, instance, m.memory_used_bytes / MIB)
+                    if m.memory_total_bytes is not None:
+                        left = (m.memory_total_bytes - m.memory_used_bytes) / MIB
+                        free.add_sample(free.name, instance, left)
+            continue
+        if s.memory_used_bytes is not None:
+            used.add_sample(used.name, labels(s), s.memory_used_bytes / MIB)
+            if s.memory_total_bytes is not None:
+                left = s.memory_total_bytes - s.memory_used_bytes - (s.memory_reserved_bytes or 0)
+                free.add_sample(free.name, labels(s), left / MIB)
+    yield from (used, free, reserved, total, total_bytes)
 
 
 def _agent_metrics(snap: MetricsSnapshot) -> Iterator[Metric]:
@@ -262,3 +333,56 @@ def build_registry(take_snapshot: Callable[[], MetricsSnapshot]) -> CollectorReg
     registry.register(AgentCollector(take_snapshot))
     ProcessCollector(registry=registry)
     return registry
+
+
+def exposition(registry: CollectorRegistry) -> bytes:
+    """The registry in the Prometheus text format 0.0.4, dcgm-exporter's counters unrenamed.
+
+    prometheus_client declares every counter as `<name>_total`; dcgm-exporter's own names
+    already end in `_TOTAL` and its samples carry no suffix, so their HELP/TYPE lines are
+    put back to the name the samples have.
+    """
+    text = generate_latest(registry).decode("utf-8")
+    for name, _field, _doc in DCGM_COUNTERS:
+        text = text.replace(f"# HELP {name}_total ", f"# HELP {name} ", 1)
+        text = text.replace(f"# TYPE {name}_total counter\n", f"# TYPE {name} counter\n", 1)
+    return text.encode("utf-8")
+
+
+class MetricsServer:
+    """`GET /metrics` on a loopback address, in a daemon thread."""
+
+    def __init__(self, registry: CollectorRegistry, host: str, port: int) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.split("?", 1)[0] not in ("/metrics", "/"):
+                    self._answer(404, b"GET /metrics\n", "text/plain")
+                    return
+                self._answer(200, exposition(registry), CONTENT_TYPE_LATEST)
+
+            def _answer(self, status: int, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return  # no per-scrape access log
+
+        class Server(ThreadingHTTPServer):
+            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            daemon_threads = True
+
+        self.httpd = Server((host, port), Handler)
+        self.port = int(self.httpd.server_address[1])
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, name="metrics-http", daemon=True
+        )
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -52,12 +52,10 @@ def test_every_alert_has_a_promtool_case() -> None:
 
 
 def test_alert_rules_only_use_metrics_the_agent_exports(tmp_path: Path, fake_nvml) -> None:
-    from prometheus_client import generate_latest
-
     from agents.agent import Agent
     from agents.config import parse_config
     from agents.nvml import NvmlSampler
-    from agents.prom import build_registry
+    from agents.prom import build_registry, exposition
 
     fake_nvml("healthy8")
     cfg = parse_config(
@@ -71,7 +69,7 @@ def test_alert_rules_only_use_metrics_the_agent_exports(tmp_path: Path, fake_nvm
     agent.start()
     agent.tick(1.0)
     exposed = set(
-        re.findall(r"^(\w+)[{ ]", generate_latest(build_registry(agent.snapshot)).decode(), re.M)
+        re.findall(r"^(\w+)[{ ]", exposition(build_registry(agent.snapshot)).decode(), re.M)
     )
     agent.close()
     used = set(re.findall(r"\b(finops_agent_\w+|DCGM_FI_\w+)", RULES.read_text()))

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from agent_procs import AgentProcess, FakeImds, agent_config, exported_records, wait_for
-from prometheus_client import generate_latest
 from test_agent_loop import FakeMetadata, config
 
 import agents.shipping as shipping_module
@@ -21,7 +20,7 @@ import agents.spool as spool_module
 from agents.agent import Agent
 from agents.metadata import Notice
 from agents.nvml import NvmlSampler
-from agents.prom import build_registry
+from agents.prom import build_registry, exposition
 from agents.shipping import ExportFile
 
 
@@ -61,7 +60,7 @@ def test_full_disk_keeps_sampling_metrics_and_the_interruption_hook(
     while not marker.exists() and time.monotonic() < deadline:
         time.sleep(0.02)
     assert json.loads(marker.read_text())["action"] == "terminate"
-    text = generate_latest(build_registry(agent.snapshot)).decode()
+    text = exposition(build_registry(agent.snapshot)).decode()
     assert metric(text, "finops_agent_spool_unspooled_records_total") == 8.0
     assert metric(text, "finops_agent_spool_save_failures_total") >= 1.0
     assert "finops_agent_window{" in text  # the window is still shown

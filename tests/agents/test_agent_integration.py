@@ -257,6 +257,17 @@ def test_prometheus_scrapes_the_agent_and_quantile_over_time_answers(
         )
         assert window_p95["2"] == 120.0
         assert query("up") == {"": 1.0}
+        # dcgm-exporter's labels and metric types, as Prometheus itself parsed them
+        by_bus = query(
+            'DCGM_FI_DEV_GPU_UTIL{pci_bus_id="00000000:1A:00.0",DCGM_FI_DRIVER_VERSION="550.54.15"}'
+        )
+        assert by_bus == {"2": 25.0}
+        url = f"http://127.0.0.1:{prom_port}/api/v1/metadata"
+        with urllib.request.urlopen(url, timeout=3) as resp:
+            metadata = json.load(resp)["data"]
+        assert metadata["DCGM_FI_DEV_ECC_DBE_VOL_TOTAL"][0]["type"] == "counter"
+        assert metadata["DCGM_FI_DEV_GPU_UTIL"][0]["type"] == "gauge"
+        assert query("increase(DCGM_FI_DEV_ECC_SBE_VOL_TOTAL[1m])")["0"] == 0.0
     finally:
         prom.terminate()
         prom.wait(timeout=10)

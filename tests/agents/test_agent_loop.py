@@ -255,33 +255,42 @@ def test_replay_rejects_a_file_that_is_not_a_trace(tmp_path: Path) -> None:
 
 
 def test_prometheus_collector_uses_dcgm_names_and_agent_metrics(tmp_path: Path, fake_nvml) -> None:
-    from prometheus_client import generate_latest
-
-    from agents.prom import build_registry
+    from agents.prom import build_registry, exposition
 
     agent = started_agent(tmp_path, fake_nvml, "not_supported")
     agent.tick(8000.0)
     agent.tick(8001.0)
     agent.close_window(8000.0, 8002.0)
-    text = generate_latest(build_registry(agent.snapshot)).decode()
+    text = exposition(build_registry(agent.snapshot)).decode()
     agent.close()
 
     def value(line_start: str) -> float:
         line = next(ln for ln in text.splitlines() if ln.startswith(line_start))
         return float(line.rsplit(" ", 1)[1])
 
-    assert value('DCGM_FI_DEV_GPU_UTIL{Hostname="') == 5.0
-    assert "DCGM_FI_DEV_FB_USED{" in text
+    gpu0 = (
+        f'DCGM_FI_DRIVER_VERSION="550.54.15",Hostname="{agent.host.hostname}",UUID="GPU-00000000-0000-0000-0000-'
+        '000000000000",device="nvidia0",gpu="0",modelName="NVIDIA H100 80GB HBM3",'
+        'pci_bus_id="00000000:18:00.0"'
+    )
+    assert value(f"DCGM_FI_DEV_GPU_UTIL{{{gpu0}}}") == 5.0  # dcgm-exporter's full label set
     gpu2 = 'gpu="2"'
     fb2 = next(
         ln for ln in text.splitlines() if ln.startswith("DCGM_FI_DEV_FB_USED{") and gpu2 in ln
     )
-    assert float(fb2.rsplit(" ", 1)[1]) == 3 * 1024  # MiB, as dcgm-exporter
+    assert float(fb2.rsplit(" ", 1)[1]) == 3 * 1024  # MiB, as dcgm-exporter; v2: no reservation
+    assert value(f"DCGM_FI_DEV_FB_RESERVED{{{gpu0}}}") == 512.0
+    assert value(f"DCGM_FI_DEV_FB_FREE{{{gpu0}}}") == 81559 - 1024 - 512
     power_lines = [ln for ln in text.splitlines() if ln.startswith("DCGM_FI_DEV_POWER_USAGE{")]
     assert len(power_lines) == 7 and not any(
         'gpu="3"' in ln for ln in power_lines
     )  # unsupported: absent
+    assert "finops_agent_gpu_metric_unsupported{" in text and 'metric="power"' in text
     assert sum(ln.startswith("DCGM_FI_PROF_PIPE_TENSOR_ACTIVE{") for ln in text.splitlines()) == 7
+    # ECC totals: counters under dcgm-exporter's exact names (no `_total` added)
+    assert "# TYPE DCGM_FI_DEV_ECC_SBE_VOL_TOTAL counter\n" in text
+    assert value(f"DCGM_FI_DEV_ECC_SBE_VOL_TOTAL{{{gpu0}}}") == 2.0
+    assert "DCGM_FI_DEV_ECC_SBE_VOL_TOTAL_total" not in text
     assert value("finops_agent_spool_dropped_records_total") == 0.0
     assert 'finops_agent_spool_depth_records{sink="export"}' in text
     assert value("finops_agent_samples_total") == 2.0
@@ -340,7 +349,8 @@ def test_cloudwatch_datums_have_compute_optimizer_names_units_and_dimensions() -
     used = by_name["nvidia_smi_memory_used"][0]["StatisticValues"]
     assert used["Maximum"] == pytest.approx(72000000000 / 2**20)  # MB, as the CloudWatch agent
     free = by_name["nvidia_smi_memory_free"][0]["StatisticValues"]
-    assert free["Minimum"] == pytest.approx((85520809984 - 72000000000) / 2**20)
+    # as nvidia-smi: neither processes nor the driver's reservation hold it
+    assert free["Minimum"] == pytest.approx((85520809984 - 536870912 - 72000000000) / 2**20)
     assert datums_for({**record, "sample_count": 0}, CloudWatchSection()) == []
     mirrored = datums_for(record, CloudWatchSection(extra_dimensions=("name", "host")))[0]
     assert mirrored["Dimensions"] == [
@@ -352,9 +362,7 @@ def test_cloudwatch_datums_have_compute_optimizer_names_units_and_dimensions() -
 
 
 def test_spool_bound_drops_are_counted_and_exported(tmp_path: Path, fake_nvml) -> None:
-    from prometheus_client import generate_latest
-
-    from agents.prom import build_registry
+    from agents.prom import build_registry, exposition
 
     agent = started_agent(tmp_path, fake_nvml, spool={"max_bytes": 65536, "segment_bytes": 8192})
     for shipper in agent.shippers:  # the sink is down: nothing leaves the spool
@@ -366,7 +374,7 @@ def test_spool_bound_drops_are_counted_and_exported(tmp_path: Path, fake_nvml) -
     assert agent.spool is not None
     dropped = agent.spool.dropped_records_total
     assert dropped > 0 and dropped + agent.spool.depth("export") == 96
-    text = generate_latest(build_registry(agent.snapshot)).decode()
+    text = exposition(build_registry(agent.snapshot)).decode()
     assert f"finops_agent_spool_dropped_records_total {float(dropped)}" in text
     agent.close(flush_seconds=0)
 
@@ -396,3 +404,38 @@ def test_dimension_values_from_the_host_are_made_acceptable() -> None:
     assert dimension_value(None) == "unknown"
     assert dimension_value("gpu-\u00e9\n") == "gpu-??"
     assert len(dimension_value("x" * 2000)) == 1024
+
+
+def test_prometheus_shows_mig_instances_and_why_utilisation_is_missing(
+    tmp_path: Path, fake_nvml
+) -> None:
+    from agents.prom import build_registry, exposition
+
+    agent = started_agent(tmp_path, fake_nvml, "mig")
+    agent.tick(8000.0)
+    text = exposition(build_registry(agent.snapshot)).decode()
+    agent.close()
+    lines = text.splitlines()
+    used = [ln for ln in lines if ln.startswith("DCGM_FI_DEV_FB_USED{") and 'gpu="0"' in ln]
+    assert len(used) == 2 and all("GPU_I_ID=" in ln for ln in used)  # per GPU instance only
+    by_instance = {ln.split('GPU_I_ID="')[1][0]: float(ln.rsplit(" ", 1)[1]) for ln in used}
+    assert by_instance == {"1": 3 * 1024.0, "2": 0.0}
+    assert not any(ln.startswith("DCGM_FI_DEV_GPU_UTIL{") and 'gpu="0"' in ln for ln in lines)
+    unsupported = [
+        ln
+        for ln in lines
+        if ln.startswith("finops_agent_gpu_metric_unsupported{") and 'gpu="0"' in ln
+    ]
+    assert any(
+        'metric="utilization"' in ln and "not supported under MIG" in ln for ln in unsupported
+    )
+    mig = {
+        ln.split('gpu="')[1].split('"')[0]: float(ln.rsplit(" ", 1)[1])
+        for ln in lines
+        if ln.startswith("finops_agent_gpu_mig_enabled{")
+    }
+    assert mig["0"] == 1.0 and mig["1"] == 0.0
+    process_count = next(
+        ln for ln in lines if ln.startswith("finops_agent_gpu_process_count{") and 'gpu="0"' in ln
+    )
+    assert float(process_count.rsplit(" ", 1)[1]) == 1.0  # from the instances' own lists
