@@ -141,14 +141,24 @@ def _constant(value: float, count: int) -> dict[str, float]:
     return {"SampleCount": float(count), "Sum": value * count, "Minimum": value, "Maximum": value}
 
 
+class CloudWatchUnavailable(ValueError):
+    """[cloudwatch] enabled = true, but botocore is not installed."""
+
+
 class CloudWatchPublisher:
     """Sends datums with PutMetricData; raises on failure so the shipper backs off and retries."""
 
     def __init__(self, section: CloudWatchSection, region: str) -> None:
         # botocore (boto3's engine) directly: boto3's resource layer is not needed here and
         # costs ~1.5 MB of RSS on every GPU host
-        import botocore.session
-        from botocore.config import Config
+        try:
+            import botocore.session
+            from botocore.config import Config
+        except ImportError as exc:
+            raise CloudWatchUnavailable(
+                "[cloudwatch] enabled = true but botocore is not installed: "
+                "pip install 'finops[agent-cloudwatch]', or set [cloudwatch] enabled = false"
+            ) from exc
 
         self.section = section
         self.too_old_records_total = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,25 @@ def test_record_then_replay_gives_the_same_windows(tmp_path: Path, fake_nvml) ->
     assert {r["gpu_index"]: r["gpu_util_percent"]["max"] for r in replayed} == {
         i: (0.0 if i == 7 else 10.0 * i + 5) for i in range(8)
     }
+
+
+def test_cloudwatch_without_botocore_exits_2_saying_what_to_install(
+    tmp_path: Path, fake_nvml, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_nvml("healthy8")
+    monkeypatch.setitem(sys.modules, "botocore.session", None)  # not installed
+    config = write_config(tmp_path, cloudwatch={"enabled": True, "region": "us-east-1"})
+    assert main(["--config", str(config), "--duration", "1"]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "botocore is not installed: pip install 'finops[agent-cloudwatch]'" in err
+    assert "Traceback" not in err
+
+
+def test_once_reports_a_gpu_that_cannot_be_opened(
+    tmp_path: Path, fake_nvml, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake_nvml("healthy8", broken=(6,))
+    assert main(["--config", str(write_config(tmp_path)), "--once"]) == 0
+    snapshot = json.loads(capsys.readouterr().out)
+    assert snapshot["failed_gpus"] == {"6": "Unknown Error"}
+    assert snapshot["gpus"][6]["lost"] is True and snapshot["gpus"][5]["lost"] is False
