@@ -27,7 +27,7 @@ def test_alert_rules_are_valid() -> None:
         ["promtool", "check", "rules", str(RULES)], capture_output=True, text=True, timeout=30
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "SUCCESS: 5 rules found" in proc.stdout
+    assert "SUCCESS: 6 rules found" in proc.stdout
 
 
 @needs_promtool
@@ -46,6 +46,7 @@ def test_every_alert_has_a_promtool_case() -> None:
         "FinopsGpuMemoryNearFull",
         "FinopsAgentDown",
         "FinopsAgentSpoolDropping",
+        "FinopsAgentSpoolWriteFailing",
         "FinopsGpuLost",
     }
     assert alerts == tested
