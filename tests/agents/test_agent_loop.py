@@ -113,6 +113,9 @@ def test_host_idle_hook_runs_when_every_gpu_is_idle(tmp_path: Path, fake_nvml) -
         time.sleep(0.02)
     event = json.loads(marker.read_text())
     assert event["event"] == "idle" and event["idle_gpus"] == "0,1,2,3,4,5,6,7"
+    deadline = time.monotonic() + 5
+    while not agent.counters.hook_runs and time.monotonic() < deadline:
+        time.sleep(0.02)  # the hook thread counts its outcome just after writing the file
     assert agent.counters.hook_runs == {("idle", "ok"): 1}
     marker.unlink()
     for t in range(40, 60, 2):

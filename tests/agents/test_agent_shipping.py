@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -46,12 +47,13 @@ def test_backoff_holds_while_windows_keep_closing(tmp_path: Path) -> None:
             spool.append(['{"n": 99}\n'])
             shipper.wake.set()
             time.sleep(0.05)
-        assert len(attempts) == 1, f"retried {len(attempts)} times in 0.8 s of backoff"
-        assert shipper.failures_total == 1
+        gaps = [b - a for a, b in itertools.pairwise(attempts)]
+        assert all(gap >= 0.99 for gap in gaps), f"retried after {gaps} s, inside the backoff"
     finally:
         shipper.stop()
         shipper.join(timeout=5)
     assert spool.depth("cw") == 19  # nothing acked: every record still waits
+    assert shipper.failures_total == len(attempts)
 
 
 def test_host_phase_is_stable_per_host_and_spread_across_a_fleet() -> None:
@@ -80,22 +82,22 @@ def test_first_attempt_after_new_records_waits_for_the_host_phase(tmp_path: Path
         batch_records=10,
         interval_seconds=30.0,
         max_backoff_seconds=60.0,
-        phase_seconds=0.4,
+        phase_seconds=1.5,
     )
     shipper.start()
     try:
-        time.sleep(0.5)  # past the start-up phase, now idle for 30 s
+        time.sleep(1.6)  # past the start-up phase, now idle for 30 s
         spool.append(['{"n": 1}\n'])
         woken = time.monotonic()
         shipper.wake.set()  # a window closed
-        assert done.wait(5)
-        assert delivered_at[0] - woken >= 0.35  # shipped at this host's phase, not at once
+        assert done.wait(10)
+        assert delivered_at[0] - woken >= 1.45  # shipped at this host's phase, not at once
         done.clear()
         spool.append(['{"n": 2}\n'])
         flushed = time.monotonic()
         shipper.flush()  # the agent is closing: no phase wait
-        assert done.wait(5)
-        assert delivered_at[1] - flushed < 0.3
+        assert done.wait(10)
+        assert delivered_at[1] - flushed < 1.0
     finally:
         shipper.stop()
         shipper.join(timeout=5)
