@@ -157,7 +157,8 @@ class CloudWatchPublisher:
         except ImportError as exc:
             raise CloudWatchUnavailable(
                 "[cloudwatch] enabled = true but botocore is not installed: "
-                "pip install 'finops[agent-cloudwatch]', or set [cloudwatch] enabled = false"
+                "pip install botocore (the agent extra brings it), or set "
+                "[cloudwatch] enabled = false"
             ) from exc
 
         self.section = section

@@ -5,8 +5,8 @@
 The GPU host may have no network at all: everything the agent needs comes in this folder
 (at most 64 MiB; about 2.5 MiB today):
 
-* this project's wheel, built here from the working tree (its name and version are read
-  from pyproject.toml);
+* this project's wheel, built here from a clean copy of the working tree (its name and
+  version are read from pyproject.toml);
 * the third-party wheels pinned with their hashes in bench/agent-bundle.lock
   (nvidia-ml-py, prometheus-client, and pip for a Python without ensurepip), fetched once
   through pip into a cache (`--cache`, default .cache/agent-wheels) and checked against
@@ -126,11 +126,27 @@ def third_party_wheels(cache: Path) -> list[Path]:
     return wheels
 
 
+def source_copy(dest: Path) -> None:
+    """The working tree's files (tracked, and untracked but not ignored) copied to `dest`:
+    setuptools builds from a clean tree, never from a stale build/ or egg-info."""
+    listed = subprocess.run(
+        ["git", "-C", str(REPO), "ls-files", "-z", "-co", "--exclude-standard"],
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    for name in filter(None, (item.decode() for item in listed)):
+        source = REPO / name
+        if source.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+
+
 def project_wheel(into: Path) -> tuple[Path, dict[str, str]]:
     """Build this project's wheel (no dependencies) and read its metadata."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     build = Path(tempfile.mkdtemp(prefix="agent-wheel-"))
     try:
+        source_copy(build / "src")
         done = subprocess.run(
             [
                 sys.executable,
@@ -142,7 +158,7 @@ def project_wheel(into: Path) -> tuple[Path, dict[str, str]]:
                 "--no-build-isolation",
                 "-w",
                 str(build),
-                str(REPO),
+                str(build / "src"),
             ],
             capture_output=True,
             text=True,
