@@ -69,6 +69,9 @@ class ResourceCost:
     tags: dict[str, str]
     component: str | None
     priced: bool
+    instance_types: tuple[str, ...] = ()
+    """Every instance type the resource may run on (Auto Scaling overrides, variants), as
+    priced; rightsizing checks each against the measured demand."""
 
 
 @dataclass
@@ -499,6 +502,7 @@ def estimate(run: StackRun, config: StackConfig) -> CostReport:
                 tags=_tags_for_report(resource.type, resource.inputs, related),
                 component=component_name,
                 priced=bool(priced and priced.unpriced_reason is None),
+                instance_types=priced.instance_types if priced else (),
             )
         )
     by_tag: dict[str, dict[str, float]] = {key: defaultdict(float) for key in REPORT_TAG_KEYS}
