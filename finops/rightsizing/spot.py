@@ -1,8 +1,12 @@
 """Spot interruptions as a hazard rate: expected rework, run time and cost, and a Monte Carlo.
 
 The AWS Spot Advisor range is the share of a type's spot instances interrupted in a month.
-It is turned into a constant per-hour hazard, `lambda = -ln(1 - share) / 730`, never read as
-the chance that one run is interrupted. With checkpoints every `tau` hours of work (each
+It is turned into a constant per-hour hazard, `lambda = -ln(1 - share) / L`, where `L` is how
+long the instances behind the share lived: 730 h reads the share as "an instance that runs
+the whole month is interrupted with this probability" (the mildest reading); instances that
+live 8 h or 24 h and are interrupted as often give a hazard 91 or 30 times higher.
+`bench/interruption_sim.py` prints all three; rightsizing's expected rework uses
+`Settings.spot_instance_life_hours` (24 h). With checkpoints every `tau` hours of work (each
 costing `c` hours) and `d` hours lost to relaunch after an interruption, the expected wall
 time of one segment is `(1/lambda + d) * (exp(lambda * (tau + c)) - 1)` (the exponential
 failure model behind Young/Daly checkpointing); a run is its segments in turn.
@@ -25,18 +29,25 @@ UNKNOWN_RANGE_INDEX = 4
 """Where no range is published (GCP, Azure, types missing from the feed): the worst range."""
 
 
-def hourly_hazard(monthly_share: float, hours_per_month: float = HOURS_PER_MONTH) -> float:
-    """Per-hour interruption rate of one instance whose monthly interruption share is given."""
+def hourly_hazard(monthly_share: float, life_hours: float = HOURS_PER_MONTH) -> float:
+    """Per-hour interruption rate when `monthly_share` of instances living `life_hours` are
+    interrupted (730: the share is a whole month's chance for one instance)."""
     if not 0 <= monthly_share < 1:
         raise ValueError(f"monthly interruption share must be in [0, 1), got {monthly_share}")
-    return -math.log1p(-monthly_share) / hours_per_month
+    if life_hours <= 0:
+        raise ValueError(f"instance life must be > 0 hours, got {life_hours}")
+    return -math.log1p(-monthly_share) / life_hours
 
 
-def hazard_of(info: InstanceInfo) -> float:
-    """Per-hour interruption rate of `info` on spot, from its Spot Advisor range."""
+def monthly_share_of(info: InstanceInfo) -> float:
+    """The share interrupted a month taken for `info` (the range's upper bound)."""
     index = info.interruption_index
-    share = MONTHLY_INTERRUPTION_SHARE[UNKNOWN_RANGE_INDEX if index is None else index]
-    return hourly_hazard(share)
+    return MONTHLY_INTERRUPTION_SHARE[UNKNOWN_RANGE_INDEX if index is None else index]
+
+
+def hazard_of(info: InstanceInfo, life_hours: float = HOURS_PER_MONTH) -> float:
+    """Per-hour interruption rate of `info` on spot, from its Spot Advisor range."""
+    return hourly_hazard(monthly_share_of(info), life_hours)
 
 
 @dataclass(frozen=True)
@@ -101,18 +112,23 @@ def run_option(
     *,
     spot: bool,
     checkpointing: Checkpointing,
+    life_hours: float = HOURS_PER_MONTH,
+    spot_usd_per_hour: float | None = None,
+    throughput: float | None = None,
 ) -> RunOption:
     """Price one run of a job that takes `baseline_work_hours` at `baseline_throughput`
     (relative V100 throughput of the node it was measured on) on `info`.
 
-    Spot pays for the relaunch time and the rework after each interruption.
+    Spot pays for the relaunch time and the rework after each interruption, at the hazard
+    of the Spot Advisor share read over `life_hours`. `spot_usd_per_hour` and `throughput`
+    override the catalog's figures (the benchmarks' sensitivity tables).
     """
-    work_hours = baseline_work_hours * baseline_throughput / info.throughput_per_node
-    price = info.usd_per_hour(spot)
+    speed = info.throughput_per_node if throughput is None else throughput
+    work_hours = baseline_work_hours * baseline_throughput / speed
+    price = info.usd_per_hour(spot) if not spot or spot_usd_per_hour is None else spot_usd_per_hour
     if spot:
-        index = info.interruption_index
-        share = MONTHLY_INTERRUPTION_SHARE[UNKNOWN_RANGE_INDEX if index is None else index]
-        hazard = hourly_hazard(share)
+        share = monthly_share_of(info)
+        hazard = hourly_hazard(share, life_hours)
         wall = expected_wall_hours(work_hours, hazard, checkpointing)
         interruptions = expected_interruptions(work_hours, hazard, checkpointing)
     else:
@@ -140,6 +156,7 @@ def run_options(
     *,
     checkpointing: Checkpointing,
     min_accelerator_memory_gib: float,
+    life_hours: float = HOURS_PER_MONTH,
 ) -> list[RunOption]:
     """Every candidate on-demand and (where sold) on spot, for a job that runs `run_hours` on
     on-demand `baseline`; candidates whose accelerator memory is below
@@ -158,6 +175,7 @@ def run_options(
                     baseline.throughput_per_node,
                     spot=spot,
                     checkpointing=checkpointing,
+                    life_hours=life_hours,
                 )
             )
     return sorted(options, key=lambda o: (o.expected_usd_per_run, o.expected_wall_hours))
