@@ -1,10 +1,13 @@
-"""`finops rightsize`: measured usage -> priced recommendations -> (with --apply) the stack file.
+"""`finops rightsize`: measured usage -> changes priced by the preview -> (with --apply) the stack file.
 
 Sources (repeatable `--source`): `agent:PATH` (the agent's export file or spool folder),
 `prometheus:URL`, `cloudwatch:REGION` (optionally `cloudwatch:REGION@ENDPOINT_URL`).
+Every candidate change is priced by running the program offline and pricing it with the
+preview's cost model: a saving shown is the `finops preview` delta of applying it.
 `--apply` edits `Pulumi.<stack>.yaml` in place, previewing each change through the cost
-model and the policy pack; a change that breaks a mandatory policy is refused with the
-reason. A Markdown pull-request body is written beside the stack file (or to `--pr-body`).
+model and the policy pack; a change that breaks a mandatory policy, or raises the previewed
+cost without `--accept TARGET:KIND`, is refused with the reason. A Markdown pull-request
+body is written beside the stack file (or to `--pr-body`).
 """
 
 from __future__ import annotations
@@ -21,16 +24,17 @@ from typing import Any
 
 from finops import config as stack_config
 from finops.errors import FinopsError
-from finops.rightsizing import Recommendation, Settings, recommend
+from finops.rightsizing import Recommendation, Settings, TargetReport, recommend
 from finops.rightsizing.apply import (
     ApplyResult,
     Finding,
     Preview,
     PreviewResult,
     apply,
-    first_per_target,
     pull_request_body,
+    to_apply,
 )
+from finops.rightsizing.pricing import PreviewPricer
 from finops.rightsizing.spot import Checkpointing
 from finops.rightsizing.usage import DEFAULT_LOOKBACK_DAYS, GpuUsage
 
@@ -56,24 +60,50 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="agent:PATH | prometheus:URL | cloudwatch:REGION[@ENDPOINT] (repeatable; "
         "default agent:/var/lib/finops-agent)",
     )
-    parser.add_argument("--lookback-days", type=float, default=DEFAULT_LOOKBACK_DAYS)
+    parser.add_argument(
+        "--lookback-days",
+        default=str(DEFAULT_LOOKBACK_DAYS),
+        metavar="DAYS",
+        help=f"window read, days >= 1 (default {DEFAULT_LOOKBACK_DAYS:g})",
+    )
     parser.add_argument("--end", help="end of the window: unix seconds or ISO 8601 (default: now)")
     parser.add_argument(
-        "--headroom", type=float, default=0.20, help="memory/throughput headroom, 0-1"
+        "--headroom",
+        default="0.20",
+        metavar="RATIO",
+        help="kept above the memory peak, sustained demand and host use, 0-1 (default 0.20)",
     )
     parser.add_argument(
         "--checkpoint-minutes",
-        type=float,
-        default=30.0,
-        help="how often training jobs checkpoint (0: they do not; then no spot advice)",
+        default="30",
+        metavar="MINUTES",
+        help="how often training jobs checkpoint, >= 0 (0: they do not; then no spot advice)",
     )
     parser.add_argument("--apply", action="store_true", help="edit the stack file in place")
+    parser.add_argument(
+        "--accept",
+        action="append",
+        default=[],
+        metavar="TARGET:KIND",
+        help="with --apply: also apply this change that raises the cost (e.g. train-a:larger-type)",
+    )
     parser.add_argument(
         "--pr-body", type=Path, help="where --apply writes the pull-request Markdown"
     )
     parser.add_argument("--project-dir", type=Path, help="folder holding Pulumi.yaml")
     parser.add_argument("--format", choices=("table", "json", "markdown"), default="table")
     parser.set_defaults(func=run)
+
+
+def _number(option: str, value: str, low: float, high: float | None, what: str) -> float:
+    """`value` of `option` as a number in [low, high], else a one-line RightsizeError."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not (number >= low and (high is None or number <= high)):
+        raise RightsizeError(f"{option} {value!r}: {what}")
+    return number
 
 
 def _end(value: str | None) -> float | None:
@@ -155,14 +185,13 @@ def _progress(message: str) -> Iterator[None]:
         yield
 
 
-def _as_json(rec: Recommendation) -> dict[str, Any]:
-    data = dataclasses.asdict(rec)
-    data["kind"] = rec.kind.value
-    return data
+def _as_json(report: TargetReport) -> dict[str, Any]:
+    data = dataclasses.asdict(report)
+    return json.loads(json.dumps(data, default=str))
 
 
 def _money(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f}"
+    return "-" if value is None else f"{value:,.2f}"
 
 
 def _per_unit(rec: Recommendation) -> str:
@@ -171,57 +200,94 @@ def _per_unit(rec: Recommendation) -> str:
     return f"{rec.usd_per_work_before:.4g} -> {rec.usd_per_work_after:.4g} / {rec.work_unit}"
 
 
-def _table(recs: list[Recommendation], title: str) -> None:
+def _kinds(rec: Recommendation) -> str:
+    return "+".join(k.value for k in rec.kinds)
+
+
+def _notes(report: TargetReport) -> list[str]:
+    """The lines under a target: what is missing, what costs more, what lost and why."""
+    lines = [f"insufficient data: {m}" for m in report.missing]
+    for rec in report.costlier:
+        lines.append(
+            f"costs {-rec.monthly_saving_usd:,.2f} USD/month more ({rec.speed_ratio:.2f}x the "
+            f"per-GPU speed): {rec.summary}; apply only by name: --accept {rec.ref}"
+        )
+    for alt in report.alternatives:
+        saving = "" if alt.monthly_saving_usd is None else f" [{alt.monthly_saving_usd:,.2f}]"
+        lines.append(
+            f"not kept: {'+'.join(k.value for k in alt.kinds)}{saving}: {alt.summary}: {alt.reason}"
+        )
+    return lines
+
+
+def _evidence(report: TargetReport) -> str:
+    e = report.evidence
+    if e is None:
+        return "-"
+    mean = e.metrics.get("gpu_util_time_weighted_mean_percent")
+    peaks = e.metrics.get("gpu_util_p95_of_5min_peaks_percent")
+    memory = e.metrics.get("gpu_memory_peak_gib")
+    return (
+        f"{e.hosts} hosts/{e.gpus} GPUs, {e.days_covered:.1f} d, {e.observed_share:.0%} of hours; "
+        f"GPU mean {'-' if mean is None else f'{mean:.1f}%'} (time-weighted), p95 of 5-min "
+        f"peaks {peaks:.0f}%, memory peak {'-' if memory is None else f'{memory:.1f} GiB'}; "
+        f"{e.source}"
+    )
+
+
+def _table(reports: list[TargetReport], title: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title)
-    for column in (
-        "target",
-        "recommendation",
-        "change",
-        "USD/month now",
-        "after",
-        "saving",
-        "USD per unit of work",
-        "evidence",
-    ):
-        table.add_column(
-            column, justify="right" if column in ("USD/month now", "after", "saving") else "left"
-        )
-    for rec in recs:
-        e = rec.evidence
+    for column in ("target", "status", "change", "USD/month now", "after", "saving", "evidence"):
+        if column in ("USD/month now", "after", "saving"):
+            table.add_column(column, justify="right")
+        else:
+            table.add_column(column)
+    for report in reports:
+        rec = report.recommendation
         table.add_row(
-            rec.target,
-            rec.kind.value,
-            rec.summary,
-            _money(rec.current.monthly_usd),
-            _money(rec.proposed.monthly_usd),
-            _money(rec.monthly_saving_usd),
-            _per_unit(rec),
-            f"{e.hosts} hosts/{e.gpus} GPUs, {(e.window_end - e.window_start) / 86400:.1f} d, {e.source}",
+            report.target,
+            report.status if rec is None else _kinds(rec),
+            "-" if rec is None else rec.summary,
+            _money(report.current_monthly_usd),
+            "-" if rec is None else _money(rec.proposed.monthly_usd),
+            "-" if rec is None else _money(rec.monthly_saving_usd),
+            _evidence(report),
         )
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    console.print(table)
+    console.print("savings are `finops preview` deltas (USD/month) of applying each change")
+    for report in reports:
+        for line in _notes(report):
+            console.print(f"{report.target}: {line}", markup=False, highlight=False)
 
 
-def _markdown(recs: list[Recommendation]) -> str:
+def _markdown(reports: list[TargetReport]) -> str:
     lines = [
-        "| target | recommendation | change | saving USD/month | USD per unit of work |",
+        "| target | status | change | previewed saving USD/month | USD per unit of work |",
         "|---|---|---|---|---|",
     ]
-    lines += [
-        f"| {r.target} | {r.kind.value} | {r.summary} | {_money(r.monthly_saving_usd)} | {_per_unit(r)} |"
-        for r in recs
-    ]
-    return "\n".join(lines)
+    for report in reports:
+        rec = report.recommendation
+        if rec is None:
+            lines.append(f"| {report.target} | {report.status} | - | - | - |")
+        else:
+            lines.append(
+                f"| {report.target} | {_kinds(rec)} | {rec.summary} | "
+                f"{_money(rec.monthly_saving_usd)} | {_per_unit(rec)} |"
+            )
+    notes = [f"- {r.target}: {line}" for r in reports for line in _notes(r)]
+    return "\n".join(lines + (["", *notes] if notes else []))
 
 
-def _report_apply(result: ApplyResult, args: argparse.Namespace, body_path: Path) -> None:
+def _report_apply(result: ApplyResult, body_path: Path) -> None:
     out = sys.stdout
     verb = "applied" if result.written else "nothing applied"
     print(f"{verb}: {len(result.applied)} change(s) to {result.stack_file}", file=out)
     for rec, reason in result.refused:
-        print(f"refused {rec.target} {rec.kind.value}: {reason}", file=out)
+        print(f"refused {rec.ref}: {reason}", file=out)
     if result.before is not None and result.after is not None:
         print(
             f"preview cost: {_money(result.before.total_monthly_usd)} -> "
@@ -236,45 +302,66 @@ def _report_apply(result: ApplyResult, args: argparse.Namespace, body_path: Path
     print(f"pull-request body: {body_path}", file=out)
 
 
+def settings_from(args: argparse.Namespace) -> tuple[Settings, float]:
+    """Settings and the lookback in days from the options, each checked (one-line errors)."""
+    headroom = _number("--headroom", args.headroom, 0.0, 1.0, "a ratio from 0 to 1 (0.2 = 20%)")
+    lookback = _number("--lookback-days", args.lookback_days, 1.0, None, "a number of days >= 1")
+    minutes = _number(
+        "--checkpoint-minutes",
+        args.checkpoint_minutes,
+        0.0,
+        None,
+        "minutes >= 0 (0: no checkpoints)",
+    )
+    if args.accept and not args.apply:
+        raise RightsizeError("--accept names a change to apply: give --apply too")
+    settings = Settings(
+        headroom=headroom,
+        checkpointing=Checkpointing(interval_hours=minutes / 60) if minutes > 0 else None,
+    )
+    return settings, lookback
+
+
 def run(args: argparse.Namespace) -> int:
     from finops.engine.stack import find_project_dir
 
+    settings, lookback = settings_from(args)
     project = find_project_dir(args.project_dir)
     stack_file = stack_config.resolve_stack_file(args.stack, project)
     config = stack_config.load(stack_file)
-    minutes = args.checkpoint_minutes
-    settings = Settings(
-        memory_headroom=args.headroom,
-        checkpointing=Checkpointing(interval_hours=minutes / 60) if minutes > 0 else None,
-    )
     specs = args.sources or ["agent:/var/lib/finops-agent"]
     with _progress(f"reading usage from {', '.join(specs)}"):
-        usages = read_sources(specs, args.lookback_days, _end(args.end))
-    recs = recommend(config, usages, settings)
+        usages = read_sources(specs, lookback, _end(args.end))
+    pricer = PreviewPricer(stack_config.read_stack_file(stack_file), project)
+    with _progress("pricing each candidate change through the preview"):
+        reports = recommend(config, usages, pricer, settings)
     if args.format == "json":
         if not args.apply:
-            print(json.dumps([_as_json(r) for r in recs], indent=1, default=str))
+            print(json.dumps([_as_json(r) for r in reports], indent=1))
     elif args.format == "markdown":
-        print(_markdown(recs))
+        print(_markdown(reports))
     else:
-        title = f"{len(recs)} recommendation(s) for {stack_file.name} from {len(usages)} GPUs"
-        _table(recs, title)
+        title = f"rightsizing {stack_file.name} from {len(usages)} GPUs"
+        _table(reports, title)
     if not args.apply:
         return 0
+    chosen = to_apply(reports, args.accept)
     preview = policy_preview(project)
     with _progress("previewing each change against the policies"):
-        result = apply(stack_file, first_per_target(recs), preview)
+        result = apply(stack_file, chosen, preview, accepted=args.accept)
     stack = stack_config.stack_name_of(stack_file)
     body_path = args.pr_body or stack_file.with_name(f"rightsize-{stack}.md")
     body_path.write_text(pull_request_body(result, stack))
     if args.format == "json":
-        print(json.dumps(_apply_json(recs, result, body_path), indent=1, default=str))
+        print(json.dumps(_apply_json(reports, result, body_path), indent=1, default=str))
     else:
-        _report_apply(result, args, body_path)
+        _report_apply(result, body_path)
     return 0
 
 
-def _apply_json(recs: list[Recommendation], result: ApplyResult, body_path: Path) -> dict[str, Any]:
+def _apply_json(
+    reports: list[TargetReport], result: ApplyResult, body_path: Path
+) -> dict[str, Any]:
     def preview(p: PreviewResult | None) -> dict[str, Any] | None:
         if p is None:
             return None
@@ -284,8 +371,9 @@ def _apply_json(recs: list[Recommendation], result: ApplyResult, body_path: Path
         }
 
     return {
-        "recommendations": [_as_json(r) for r in recs],
+        "targets": [_as_json(r) for r in reports],
         "applied": [r.ref for r in result.applied],
+        "previewed_saving_usd": result.previewed_saving_usd,
         "refused": [{"ref": r.ref, "reason": reason} for r, reason in result.refused],
         "stack_file": str(result.stack_file),
         "written": result.written,

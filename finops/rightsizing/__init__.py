@@ -1,35 +1,48 @@
-"""Rightsizing: measured GPU usage -> priced, safe changes to the stack config.
+"""Rightsizing: measured GPU usage -> changes to the stack config, priced by the preview.
 
     usages = spool.read_usage([Path("windows.jsonl")], lookback_days=14)
-    recommendations = recommend(config, usages)
+    pricer = pricing.stack_pricer(Path("Pulumi.dev.yaml"), project_dir)
+    reports = recommend(config, usages, pricer)
 
 Sources: `spool` (the agent's files), `prometheus` (HTTP API, aggregated on the server),
-`cloudwatch` (GetMetricData). `apply` edits `Pulumi.<stack>.yaml` in place. `spot` holds the
-interruption model shared by the recommendations and the benchmarks.
+`cloudwatch` (GetMetricData); each ends in `usage.GpuUsage`, the one interface a new reader
+has to produce. `evidence` folds a target's GPUs and judges whether they are enough;
+`pricing` prices a candidate by running the program offline and pricing it with
+`finops.cost`; `apply` edits `Pulumi.<stack>.yaml` in place. `spot` holds the interruption
+model shared by the recommendations and the benchmarks.
 """
 
 from __future__ import annotations
 
+from finops.rightsizing.pricing import PreviewPricer, PricedTarget, Pricer
 from finops.rightsizing.recommend import (
+    Alternative,
     Evidence,
     Kind,
     Plan,
     Recommendation,
     Settings,
+    Step,
+    TargetReport,
     recommend,
-    recommend_host,
 )
-from finops.rightsizing.usage import GpuUsage, IntervalPeak, summarise
+from finops.rightsizing.usage import GpuUsage, HostInterval, IntervalPeak, summarise
 
 __all__ = [
+    "Alternative",
     "Evidence",
     "GpuUsage",
+    "HostInterval",
     "IntervalPeak",
     "Kind",
     "Plan",
+    "PreviewPricer",
+    "PricedTarget",
+    "Pricer",
     "Recommendation",
     "Settings",
+    "Step",
+    "TargetReport",
     "recommend",
-    "recommend_host",
     "summarise",
 ]

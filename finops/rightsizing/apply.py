@@ -4,8 +4,9 @@ The file is edited with ruamel.yaml's round-trip mode, so comments, key order an
 stay as they were; only the keys a recommendation names change. Each recommendation is tried
 on a copy: the copy is previewed (offline Pulumi run, cost model, policies) through the
 `Preview` callback the caller passes in (`finops.cli.rightsize` wires the policy pack; this
-package may not import it). A recommendation that adds a mandatory violation, or that the
-config schema rejects, is refused with the reason and left out.
+package may not import it). A recommendation is refused with the reason and left out when
+it adds a mandatory violation, the config schema rejects it, it raises the previewed monthly
+cost without being named in `accepted`, or the preview's delta is not the saving it claims.
 """
 
 from __future__ import annotations
@@ -21,8 +22,12 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
 from finops.config import NAMESPACE
-from finops.errors import ConfigError, FinopsError
-from finops.rightsizing.recommend import Recommendation
+from finops.errors import ConfigError, FinopsError, did_you_mean
+from finops.rightsizing.pricing import set_keys
+from finops.rightsizing.recommend import CENT, Recommendation, TargetReport
+
+CLAIM_TOLERANCE_USD = 0.01
+"""A previewed delta and the saving claimed for it may differ by rounding, no more."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,8 @@ class ApplyResult:
     before: PreviewResult | None = None
     after: PreviewResult | None = None
     written: bool = False
+    previewed_saving_usd: dict[str, float] = field(default_factory=dict)
+    """Ref -> what the preview's monthly total fell by when the change was added."""
 
     @property
     def cost_delta_usd(self) -> float | None:
@@ -77,13 +84,10 @@ def _yaml() -> YAML:
 
 
 def _set(entry: CommentedMap, changes: dict[str, Any]) -> None:
+    """`pricing.set_keys` for ruamel's round-trip mapping, lists edited item by item so the
+    comments ruamel keys by item position stay put."""
     for key, value in changes.items():
-        if value is None:
-            entry.pop(key, None)
-        elif isinstance(value, dict) and isinstance(entry.get(key), dict):
-            _set(entry[key], value)
-        elif isinstance(value, list) and isinstance(entry.get(key), list):
-            # item by item, so the comments ruamel keys by item position stay put
+        if isinstance(value, list) and isinstance(entry.get(key), list):
             items = entry[key]
             for i, item in enumerate(value):
                 if i < len(items):
@@ -91,8 +95,10 @@ def _set(entry: CommentedMap, changes: dict[str, Any]) -> None:
                 else:
                     items.append(item)
             del items[len(value) :]
+        elif isinstance(value, dict) and isinstance(entry.get(key), dict):
+            _set(entry[key], value)
         else:
-            entry[key] = value
+            set_keys(entry, {key: value})
 
 
 def edit_stack_text(
@@ -122,16 +128,23 @@ def edit_stack_text(
     return out.getvalue()
 
 
-def first_per_target(recommendations: Sequence[Recommendation]) -> list[Recommendation]:
-    """The first (best) recommendation of each target, in the given order."""
-    seen: set[tuple[str, str]] = set()
-    chosen = []
-    for rec in recommendations:
-        key = (rec.target_kind, rec.target)
-        if key not in seen:
-            seen.add(key)
-            chosen.append(rec)
-    return chosen
+def to_apply(reports: Sequence[TargetReport], accepted: Sequence[str] = ()) -> list[Recommendation]:
+    """The kept recommendation of each target, and the costlier changes named in `accepted`
+    (`TARGET:KIND`); a name that matches none raises ConfigError with the names allowed."""
+    chosen = [r.recommendation for r in reports if r.recommendation is not None]
+    costlier = [c for r in reports for c in r.costlier]
+    for name in accepted:
+        if not any(c.named_by([name]) for c in costlier):
+            allowed = [c.ref for c in costlier]
+            raise ConfigError(
+                f"--accept {name}: no change that costs more is named so"
+                f"{did_you_mean(name, allowed)}; "
+                + (f"allowed: {', '.join(allowed)}" if allowed else "there is none to accept")
+            )
+    picked = [c for c in costlier if c.named_by(accepted)]
+    targets = {(c.target_kind, c.target) for c in picked}
+    # an accepted change replaces the kept one of its target (both edit the same keys)
+    return [r for r in chosen if (r.target_kind, r.target) not in targets] + picked
 
 
 def _preview_text(text: str, stack_file: Path, preview: Preview) -> PreviewResult:
@@ -146,16 +159,22 @@ def apply(
     recommendations: Sequence[Recommendation],
     preview: Preview,
     *,
+    accepted: Sequence[str] = (),
     write: bool = True,
 ) -> ApplyResult:
-    """Try each recommendation on top of those accepted so far; keep it when the preview
-    adds no mandatory violation; write the file once with what was kept (unless `write` is
-    False) and preview it to give the cost delta and the verdicts."""
+    """Try each recommendation on top of those kept so far; keep it when the preview adds
+    no mandatory violation, its monthly total falls by the saving the recommendation claims
+    (or, for a change named in `accepted`, rises by what it said it costs); write the file
+    once with what was kept (unless `write` is False) and preview it again."""
     original = stack_file.read_text()
     result = ApplyResult(stack_file=stack_file)
     result.before = preview(stack_file)
     allowed = result.before.mandatory
+    total = result.before.total_monthly_usd
     for rec in recommendations:
+        if total is None:
+            result.refused.append((rec, "UNKNOWN: the preview could not price the stack"))
+            continue
         try:
             text = edit_stack_text(original, [*result.applied, rec], str(stack_file))
             outcome = _preview_text(text, stack_file, preview)
@@ -170,6 +189,30 @@ def apply(
             )
             result.refused.append((rec, f"breaks mandatory policy {reasons}"))
             continue
+        if outcome.total_monthly_usd is None:
+            result.refused.append((rec, "UNKNOWN: the preview could not price the change"))
+            continue
+        fell_by = total - outcome.total_monthly_usd
+        if fell_by < -CENT and not rec.named_by(accepted):
+            result.refused.append(
+                (
+                    rec,
+                    f"raises the previewed cost by {-fell_by:,.2f} USD/month; apply it only by "
+                    f"name: --accept {rec.ref}",
+                )
+            )
+            continue
+        if abs(fell_by - rec.monthly_saving_usd) > CLAIM_TOLERANCE_USD:
+            result.refused.append(
+                (
+                    rec,
+                    f"the preview changes by {-fell_by:+,.2f} USD/month, not the "
+                    f"{-rec.monthly_saving_usd:+,.2f} claimed: not applied (please report it)",
+                )
+            )
+            continue
+        result.previewed_saving_usd[rec.ref] = fell_by
+        total = outcome.total_monthly_usd
         result.applied.append(rec)
     final = edit_stack_text(original, result.applied, str(stack_file))
     if write and result.applied:
@@ -188,20 +231,26 @@ def _money(value: float | None) -> str:
 def pull_request_body(result: ApplyResult, stack: str) -> str:
     """Markdown for the pull request that carries the edited stack file."""
     lines = [f"## Rightsizing `{stack}`", ""]
-    saving = sum(r.monthly_saving_usd for r in result.applied)
+    saving = sum(result.previewed_saving_usd.values())
     lines.append(
-        f"{len(result.applied)} change(s) to `{result.stack_file.name}`, estimated "
-        f"{_money(saving)} a month saved at the same work done."
+        f"{len(result.applied)} change(s) to `{result.stack_file.name}`: the preview's monthly "
+        f"cost falls by {_money(saving)}."
     )
     if result.cost_delta_usd is not None:
         lines.append(
             f"Preview cost: {_money(result.before.total_monthly_usd if result.before else None)} -> "
             f"{_money(result.after.total_monthly_usd if result.after else None)} a month "
-            f"({result.cost_delta_usd:+,.0f} USD)."
+            f"({result.cost_delta_usd:+,.2f} USD, `finops preview` on the edited file)."
+        )
+    rework = sum(r.expected_rework_usd for r in result.applied)
+    if rework > 0:
+        lines.append(
+            f"Spot interruptions are expected to redo about {_money(rework)} of work a month "
+            "(relaunch and lost work; not in the preview)."
         )
     lines += [
         "",
-        "| target | change | saving/month | cost per unit of work | evidence |",
+        "| target | change | previewed saving/month | cost per unit of work | evidence |",
         "|---|---|---|---|---|",
     ]
     for rec in result.applied:
@@ -214,13 +263,14 @@ def pull_request_body(result: ApplyResult, stack: str) -> str:
         metrics = ", ".join(f"{k}={v}" for k, v in rec.evidence.metrics.items() if v is not None)
         days = (rec.evidence.window_end - rec.evidence.window_start) / 86400
         lines.append(
-            f"| {rec.target} | {rec.kind.value}: {rec.summary} | {_money(rec.monthly_saving_usd)} | "
+            f"| {rec.target} | {'+'.join(k.value for k in rec.kinds)}: {rec.summary} | "
+            f"{_money(result.previewed_saving_usd.get(rec.ref, rec.monthly_saving_usd))} | "
             f"{unit} | {rec.evidence.hosts} hosts, {rec.evidence.gpus} GPUs, {days:.1f} days "
             f"({rec.evidence.source}): {metrics} |"
         )
     if result.refused:
         lines += ["", "### Refused", ""]
-        lines += [f"- {rec.target} {rec.kind.value}: {reason}" for rec, reason in result.refused]
+        lines += [f"- {rec.ref}: {reason}" for rec, reason in result.refused]
     if result.after is not None:
         advisory = [f for f in result.after.findings if f.level == "advisory"]
         mandatory = [f for f in result.after.findings if f.level == "mandatory"]

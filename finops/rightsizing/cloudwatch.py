@@ -1,9 +1,11 @@
 """CloudWatch source: the agent's (and the CloudWatch agent's) `CWAgent` NVIDIA metrics.
 
 Series are found with ListMetrics (dimensions `InstanceId` and `index`, one per GPU), read
-with GetMetricData as the Maximum of each 5-minute period (Compute Optimizer's basis; at most
-500 queries a call) and folded like the agent's files. DescribeInstances gives each
-instance's type, lifecycle and `finops:fleet` tag.
+with GetMetricData as the Maximum (peaks) and the Average (time-weighted means) of each
+5-minute period (at most 500 queries a call) and folded like the agent's files. Host CPU is
+EC2's own `AWS/EC2 CPUUtilization` (Maximum per period), host memory the CloudWatch agent's
+`mem_used_percent` (`CWAgent`, dimension `InstanceId`) where it is collected.
+DescribeInstances gives each instance's type, lifecycle and `finops:fleet` tag.
 """
 
 from __future__ import annotations
@@ -14,21 +16,30 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from finops import catalog
+from finops.errors import CatalogError
 from finops.rightsizing.spool import FLEET_TAG, SourceError
 from finops.rightsizing.usage import (
     INTERVAL_SECONDS,
     GpuUsage,
+    HostInterval,
     IntervalPeak,
-    idle_hours_share,
     summarise,
 )
 
 NAMESPACE = "CWAgent"
 METRICS = {
-    "util": "nvidia_smi_utilization_gpu",
-    "memory": "nvidia_smi_memory_used",  # MiB
-    "total": "nvidia_smi_memory_total",  # MiB
-    "sm": "finops_gpu_sm_active_ratio",
+    # query id prefix: (metric name, statistic)
+    "util": ("nvidia_smi_utilization_gpu", "Maximum"),
+    "umean": ("nvidia_smi_utilization_gpu", "Average"),
+    "memory": ("nvidia_smi_memory_used", "Maximum"),  # MiB
+    "total": ("nvidia_smi_memory_total", "Maximum"),  # MiB
+    "sm": ("finops_gpu_sm_active_ratio", "Maximum"),
+    "smmean": ("finops_gpu_sm_active_ratio", "Average"),
+}
+HOST_METRICS = {
+    "cpu": ("AWS/EC2", "CPUUtilization"),  # percent of the vCPUs
+    "hostmem": (NAMESPACE, "mem_used_percent"),  # percent of the host memory
 }
 MAX_QUERIES = 500
 
@@ -51,7 +62,7 @@ class CloudWatchSource:
 def _gpus(cloudwatch: Any, namespace: str) -> list[tuple[str, str]]:
     found = set()
     for page in cloudwatch.get_paginator("list_metrics").paginate(
-        Namespace=namespace, MetricName=METRICS["util"]
+        Namespace=namespace, MetricName=METRICS["util"][0]
     ):
         for metric in page["Metrics"]:
             dims = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
@@ -80,6 +91,41 @@ def _instances(ec2: Any, ids: list[str]) -> dict[str, dict[str, Any]]:
     return facts
 
 
+def _query(
+    query_id: str, namespace: str, name: str, dimensions: list[dict[str, str]], stat: str
+) -> dict[str, Any]:
+    return {
+        "Id": query_id,
+        "MetricStat": {
+            "Metric": {"Namespace": namespace, "MetricName": name, "Dimensions": dimensions},
+            "Period": int(INTERVAL_SECONDS),
+            "Stat": stat,
+        },
+        "ReturnData": True,
+    }
+
+
+def _host_intervals(
+    values: dict[str, dict[float, float]], m: int, instance_type: str, region: str
+) -> list[HostInterval]:
+    cpu = values.get(f"cpu{m}", {})
+    memory_percent = values.get(f"hostmem{m}", {})
+    try:
+        host_memory = catalog.lookup(instance_type, region).memory_gib
+    except CatalogError:
+        host_memory = None
+    return [
+        HostInterval(
+            start=stamp,
+            cpu_util_percent=cpu.get(stamp),
+            memory_used_gib=memory_percent[stamp] / 100 * host_memory
+            if stamp in memory_percent and host_memory is not None
+            else None,
+        )
+        for stamp in sorted(set(cpu) | set(memory_percent))
+    ]
+
+
 def read_usage(
     source: CloudWatchSource, *, lookback_days: float = 14.0, end: float | None = None
 ) -> list[GpuUsage]:
@@ -96,25 +142,17 @@ def read_usage(
         facts = _instances(ec2, sorted({instance for instance, _ in gpus}))
         queries = []
         for n, (instance, index) in enumerate(gpus):
-            for figure, name in METRICS.items():
-                queries.append(
-                    {
-                        "Id": f"{figure}{n}",
-                        "MetricStat": {
-                            "Metric": {
-                                "Namespace": source.namespace,
-                                "MetricName": name,
-                                "Dimensions": [
-                                    {"Name": "InstanceId", "Value": instance},
-                                    {"Name": "index", "Value": index},
-                                ],
-                            },
-                            "Period": int(INTERVAL_SECONDS),
-                            "Stat": "Maximum",
-                        },
-                        "ReturnData": True,
-                    }
-                )
+            for figure, (name, stat) in METRICS.items():
+                dimensions = [
+                    {"Name": "InstanceId", "Value": instance},
+                    {"Name": "index", "Value": index},
+                ]
+                queries.append(_query(f"{figure}{n}", source.namespace, name, dimensions, stat))
+        instances = sorted({instance for instance, _ in gpus})
+        for m, instance in enumerate(instances):
+            for figure, (namespace, name) in HOST_METRICS.items():
+                dimensions = [{"Name": "InstanceId", "Value": instance}]
+                queries.append(_query(f"{figure}{m}", namespace, name, dimensions, "Maximum"))
         values: dict[str, dict[float, float]] = defaultdict(dict)
         for first in range(0, len(queries), MAX_QUERIES):
             kwargs: dict[str, Any] = {
@@ -135,42 +173,47 @@ def read_usage(
         raise SourceError(f"cloudwatch {source.region}: {exc}") from None
 
     peaks_by_gpu: dict[tuple[str, str], list[IntervalPeak]] = {}
-    host_peaks: dict[str, list[IntervalPeak]] = defaultdict(list)
     for n, key in enumerate(gpus):
         util = values.get(f"util{n}", {})
+        means = values.get(f"umean{n}", {})
         memory = values.get(f"memory{n}", {})
-        sm = values.get(f"sm{n}", {})
+        sm, sm_means = values.get(f"sm{n}", {}), values.get(f"smmean{n}", {})
         peaks = [
             IntervalPeak(
                 start=stamp,
                 gpu_util_percent=util[stamp],
                 memory_used_gib=memory[stamp] / 1024 if stamp in memory else None,
                 sm_active_ratio=sm.get(stamp),
+                gpu_util_mean_percent=means.get(stamp),
+                sm_active_mean=sm_means.get(stamp),
             )
             for stamp in sorted(util)
         ]
         if peaks:
             peaks_by_gpu[key] = peaks
-            host_peaks[key[0]] += peaks
+    host_number = {instance: m for m, instance in enumerate(instances)}
     usages = []
     for n, key in enumerate(gpus):
         if key not in peaks_by_gpu:
             continue
         instance, index = key
         info = facts.get(instance, {})
+        instance_type = info.get("type", "unknown")
         totals = values.get(f"total{n}", {})
         usages.append(
             summarise(
                 peaks_by_gpu[key],
                 host=instance,
                 gpu_index=int(index),
-                instance_type=info.get("type", "unknown"),
+                instance_type=instance_type,
                 region=source.region,
                 fleet=info.get("fleet"),
                 memory_total_gib=max(totals.values()) / 1024 if totals else None,
                 lifecycle=info.get("lifecycle", "unknown"),
                 source=f"cloudwatch {source.region}",
-                host_idle_hours_share=idle_hours_share(host_peaks[instance]),
+                host_intervals=_host_intervals(
+                    values, host_number[instance], instance_type, source.region
+                ),
             )
         )
     return usages

@@ -1,90 +1,143 @@
-"""Measured usage + stack config -> priced, safe recommendations per fleet and endpoint.
+"""Measured usage + stack config -> the change to make to each fleet and endpoint, priced by
+the preview.
 
-Rules (thresholds in `Settings`), evaluated per training fleet and inference endpoint:
+Per target (a `finops:trainingFleets` or `finops:inferenceEndpoints` entry):
 
-* `larger-type` when accelerator memory runs near full or the GPUs are saturated; then no
-  downsizing rule is tried (rightsizing is not only down);
-* `fewer-accelerators` when some GPUs of every node sit idle;
-* `smaller-accelerator` when activity is low and a cheaper accelerator covers the observed
-  demand with headroom;
-* `inference-accelerator` (Inferentia, TPU) for an endpoint whose model fits and is cheaper;
-* `spot-with-fallback` for an on-demand training fleet whose jobs checkpoint, when the type's
-  Spot Advisor range is acceptable;
-* `scale-to-zero` when the fleet's hosts sit idle for long stretches.
-
-Whatever the rule, no recommendation puts less accelerator memory per accelerator than the
-observed peak plus headroom (`is_memory_safe` checks it, and every rule goes through it).
-Money is USD per month at the config's hours per month, at the same work done.
+1. **Evidence.** The target's GPUs are folded (`evidence.fold`); below the documented minimum
+   of days covered and share of hours observed the target is "insufficient data", with what
+   is missing, and no rule runs.
+2. **Candidates.** Each rule proposes stack-config edits: `scale-to-zero` (idle in every
+   observed hour), a cheaper type (`smaller-accelerator`, `fewer-accelerators`,
+   `smaller-host`, `inference-accelerator`), `spot-with-fallback`, `fewer-nodes`, and
+   `larger-type` (memory near full, or a throughput-bound fleet: busy most of its hours by
+   the time-weighted mean and SM activity, not by 5-minute peaks).
+3. **One cost model.** Every candidate is priced by running the program offline and pricing
+   the run with `finops.cost` (`pricing.PreviewPricer`): its saving IS the `finops preview`
+   delta of applying it.
+4. **Safety.** A candidate is checked against the demand for every instance type the preview
+   shows it may launch (the fleet component adds interchangeable types): accelerator memory
+   >= peak x (1 + headroom), accelerators >= busy GPUs, per-accelerator speed >= the
+   sustained demand x (1 + headroom) (never slower than today when that is more), and no
+   fewer vCPUs or less host memory without host evidence.
+5. **Choice.** The cheaper type, spot and fewer nodes are composed step by step (each step
+   must lower the previewed cost and pass every check); the kept change is the best saving
+   among that composite and scale-to-zero. Every other candidate is listed with why it lost.
+   A change that raises the previewed cost (a larger type) is never kept: it is listed under
+   `costlier`, with its speed, for `--accept TARGET:KIND`.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from finops import catalog
 from finops.catalog import InstanceInfo
 from finops.config import Capacity, InferenceEndpoint, StackConfig, TrainingFleet
-from finops.errors import CatalogError
+from finops.errors import CatalogError, FinopsError
+from finops.rightsizing.evidence import TargetUsage, fold, gaps
+from finops.rightsizing.pricing import PricedTarget, Pricer
 from finops.rightsizing.spot import Checkpointing, expected_wall_hours, hazard_of
 from finops.rightsizing.usage import GpuUsage
 
 ARM_HOST_ACCELERATORS = frozenset({"T4G"})
 """Accelerators sold only on arm64 hosts (g5g: Graviton): not a drop-in move for x86 images."""
+CENT = 0.005
+"""Previewed costs closer than this (USD/month) are equal."""
+NAMED_TYPES = 4
+"""Types a change names for a fleet when the component would otherwise add types that do not
+fit the demand (the AWS fleet pads a list shorter than four with interchangeable types)."""
+SIBLING = "the fleet may also launch"
 
 
 class Kind(StrEnum):
     SMALLER_ACCELERATOR = "smaller-accelerator"
     FEWER_ACCELERATORS = "fewer-accelerators"
-    SPOT_WITH_FALLBACK = "spot-with-fallback"
+    SMALLER_HOST = "smaller-host"
     INFERENCE_ACCELERATOR = "inference-accelerator"
-    SCALE_TO_ZERO = "scale-to-zero"
     LARGER_TYPE = "larger-type"
+    SPOT_WITH_FALLBACK = "spot-with-fallback"
+    FEWER_NODES = "fewer-nodes"
+    SCALE_TO_ZERO = "scale-to-zero"
+
+
+TYPE_KINDS = frozenset(
+    {
+        Kind.SMALLER_ACCELERATOR,
+        Kind.FEWER_ACCELERATORS,
+        Kind.SMALLER_HOST,
+        Kind.INFERENCE_ACCELERATOR,
+        Kind.LARGER_TYPE,
+    }
+)
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Thresholds of the rules; percentages 0-100, ratios 0-1."""
+    """Thresholds of the rules; percentages 0-100, ratios 0-1 (docs/rightsizing.md)."""
 
-    memory_headroom: float = 0.20
-    """Accelerator memory kept free above the observed peak, and throughput above p95 demand."""
-    low_util_percent: float = 40.0
-    """p95 of 5-minute peak GPU utilisation under this is low activity."""
-    low_sm_active: float = 0.40
-    """...and p95 SM activity under this, where measured."""
-    saturated_util_percent: float = 90.0
-    saturated_sm_active: float = 0.80
+    headroom: float = 0.20
+    """Kept free above the observed memory peak, sustained demand, host CPU and memory."""
+    min_days_covered: float = 7.0
+    """No recommendation from fewer days between the first and the last reading."""
+    min_observed_share: float = 0.80
+    """...nor when fewer of the clock hours in that span have a reading."""
+    throughput_bound_mean_percent: float = 80.0
+    """A fleet is throughput-bound (a faster type buys work) when its busy GPUs' time-weighted
+    mean utilisation reaches this,"""
+    throughput_bound_busy_share: float = 0.80
+    """and they are busy in at least this share of their observed hours (or the job reports
+    work units in that share of hours),"""
+    throughput_bound_sm_mean: float = 0.60
+    """and, where SM activity is measured, its time-weighted mean reaches this."""
     memory_full_share: float = 0.90
     """Peak memory at or above this share of the accelerator's memory is near full."""
-    busy_gpu_util_percent: float = 5.0
-    """A GPU whose p95 utilisation stays under this is unused."""
-    scale_to_zero_idle_share: float = 0.30
-    """Hosts idle for at least this share of the window's hours (whole idle hours)."""
     max_interruption_index: int = 2
     """Highest acceptable Spot Advisor range index (2: 10-15% interrupted per month)."""
     checkpointing: Checkpointing | None = field(default_factory=Checkpointing)
     """How training jobs checkpoint; None: they do not, so no spot recommendation."""
+    spot_instance_life_hours: float = 24.0
+    """How the Spot Advisor's monthly share is read as a hazard for the expected rework: the
+    share of instances that live this long that are interrupted (bench/interruption_sim.py
+    shows 8 h, 24 h and 30 days)."""
     min_saving_share: float = 0.05
-    """Ignore a downsizing that saves less than this share."""
+    """A type change must save at least this share of the target's previewed cost."""
+    type_candidates: int = 3
+    """The cheapest catalog fits priced through the preview per rule."""
+
+    def validate(self) -> None:
+        """Raise ValueError naming the setting, the value and the range allowed."""
+        if not 0 <= self.headroom <= 1:
+            raise ValueError(f"headroom {self.headroom:g}: allowed 0 to 1 (0.2 = 20%)")
+        if self.min_days_covered < 0 or not 0 <= self.min_observed_share <= 1:
+            raise ValueError("evidence thresholds: days >= 0, observed share 0 to 1")
+        if self.checkpointing is not None and self.checkpointing.interval_hours <= 0:
+            raise ValueError("checkpoint interval must be > 0 hours (None: no checkpoints)")
 
 
 @dataclass(frozen=True)
 class Plan:
-    """How a fleet or endpoint is bought: per-node facts and the month's bill."""
+    """How a target is bought, as the preview priced it."""
 
-    instance_type: str
+    instance_types: tuple[str, ...]
+    """Every type the preview shows the target may launch, the configured one first."""
     nodes: float
     capacity: str
     accelerator: str
     accelerator_count: float
     accelerator_memory_gib: float
-    usd_per_node_hour: float
-    """Blended price of one node (spot share at spot price times its rework overhead)."""
+    """The smallest per-accelerator memory over `instance_types`."""
     monthly_usd: float
+    """`finops preview`'s monthly cost of the target."""
+
+    @property
+    def instance_type(self) -> str:
+        return self.instance_types[0] if self.instance_types else ""
 
 
 @dataclass(frozen=True)
@@ -96,8 +149,19 @@ class Evidence:
     window_end: float
     hosts: int
     gpus: int
+    days_covered: float
+    observed_share: float
     metrics: dict[str, float | None]
-    """Name -> value; units in the names."""
+    """Name -> value; units and the statistic in the names."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One part of a change, in the order composed, with the previewed cost after it."""
+
+    kind: Kind
+    summary: str
+    monthly_usd_after: float
 
 
 @dataclass(frozen=True)
@@ -107,95 +171,96 @@ class Recommendation:
     target: str
     index: int
     """Position of the target in its stack-config list."""
-    kind: Kind
+    kinds: tuple[Kind, ...]
     summary: str
     current: Plan
     proposed: Plan
     monthly_saving_usd: float
-    """Negative when the change costs more (a larger type)."""
+    """The preview's monthly cost now minus after the change; negative: the change costs."""
+    steps: tuple[Step, ...]
+    speed_ratio: float
+    """Slowest per-accelerator speed the change may launch over today's slowest (catalog
+    relative throughput): above 1 buys speed."""
+    expected_rework_usd: float
+    """Expected monthly cost of spot interruptions (relaunch and lost work), not in the
+    preview: the preview prices spot hours, not what interruptions redo."""
     work_unit: str
     usd_per_work_before: float | None
     usd_per_work_after: float | None
+    """Previewed cost per unit of work; after a faster type on a throughput-bound fleet the
+    work grows by `speed_ratio` (a catalog estimate), otherwise it is the same work."""
     memory_needed_gib: float | None
-    """Per accelerator: observed peak plus headroom (None when memory was not measured)."""
     headroom: float
     evidence: Evidence
+    why: str = ""
+    """For a change that costs more: what it buys."""
     changes: dict[str, Any] = field(default_factory=dict)
-    """Stack-config keys (camelCase, under the target's entry) -> new value."""
+    """Stack-config keys (camelCase, under the target's entry) -> new value (None removes)."""
+
+    @property
+    def kind(self) -> Kind:
+        return self.kinds[0]
 
     @property
     def ref(self) -> str:
-        return f"{self.target}:{self.kind.value}"
+        return f"{self.target}:{'+'.join(k.value for k in self.kinds)}"
+
+    def named_by(self, accepted: Sequence[str]) -> bool:
+        """True when `accepted` names this change (`TARGET:KIND` or `TARGET:KIND+KIND`)."""
+        return any(
+            name == self.ref
+            or (name.partition(":")[0] == self.target and name.partition(":")[2] in self.kinds)
+            for name in accepted
+        )
 
 
 @dataclass(frozen=True)
-class TargetUsage:
-    """A fleet's or endpoint's GPUs folded into the figures the rules read."""
+class Alternative:
+    """A candidate that was not kept, and why."""
 
-    hosts: int
-    gpus: int
-    window_start: float
-    window_end: float
-    source: str
-    util_p95_percent: float
-    util_mean_percent: float
-    sm_active_p95: float | None
-    gpu_memory_peak_gib: float | None
-    busy_gpus_per_node: int
-    idle_hours_share: float
-    work_per_hour: dict[str, float]
-    instance_types: tuple[str, ...]
+    kinds: tuple[Kind, ...]
+    summary: str
+    monthly_saving_usd: float | None
+    """Previewed saving; None when refused before pricing."""
+    reason: str
 
 
-def fold(usages: Sequence[GpuUsage], busy_percent: float) -> TargetUsage:
-    """Fold one target's GPUs: the busiest GPU decides activity, the fullest decides memory."""
-    by_host: dict[str, list[GpuUsage]] = defaultdict(list)
-    for usage in usages:
-        by_host[usage.host].append(usage)
-    memory = [u.memory_peak_gib for u in usages]
-    sm = [u.sm_active_p95 for u in usages if u.sm_active_p95 is not None]
-    idle_shares = []
-    work: dict[str, float] = defaultdict(float)
-    for gpus in by_host.values():
-        host_share = gpus[0].host_idle_hours_share
-        idle_shares.append(
-            host_share if host_share is not None else min(g.idle_hours_share for g in gpus)
-        )
-        for unit, rate in gpus[0].work_per_hour.items():
-            work[unit] += rate / len(by_host)
-    return TargetUsage(
-        hosts=len(by_host),
-        gpus=len(usages),
-        window_start=min(u.window_start for u in usages),
-        window_end=max(u.window_end for u in usages),
-        source=", ".join(sorted({u.source for u in usages if u.source})),
-        util_p95_percent=max(u.util_p95_percent for u in usages),
-        util_mean_percent=sum(u.util_mean_percent for u in usages) / len(usages),
-        sm_active_p95=max(sm) if sm else None,
-        gpu_memory_peak_gib=None
-        if any(m is None for m in memory)
-        else max(m for m in memory if m is not None),
-        busy_gpus_per_node=max(
-            max(1, sum(1 for g in gpus if g.util_p95_percent >= busy_percent))
-            for gpus in by_host.values()
-        ),
-        idle_hours_share=sum(idle_shares) / len(idle_shares),
-        work_per_hour=dict(work),
-        instance_types=tuple(sorted({u.instance_type for u in usages})),
-    )
+@dataclass(frozen=True)
+class TargetReport:
+    """Everything rightsizing says about one target."""
+
+    target_kind: str
+    target: str
+    index: int
+    status: str
+    """"recommended", "no-change", "insufficient-data", or "unknown" (the preview cannot
+    price today's config; `missing` says why)."""
+    current_monthly_usd: float | None
+    recommendation: Recommendation | None = None
+    costlier: tuple[Recommendation, ...] = ()
+    """Changes that raise the previewed cost (more memory, more speed): never applied unless
+    named with --accept."""
+    alternatives: tuple[Alternative, ...] = ()
+    missing: tuple[str, ...] = ()
+    """For "insufficient-data": what is missing."""
+    evidence: Evidence | None = None
 
 
-def is_memory_safe(info: InstanceInfo, usage: TargetUsage, headroom: float) -> bool:
-    """True when `info` keeps the observed per-accelerator peak plus headroom in memory, and
-    the node's memory covers every busy GPU's peak plus headroom; unknown peaks are unsafe."""
-    peak = usage.gpu_memory_peak_gib
-    if peak is None:
-        return False
-    need = peak * (1 + headroom)
-    if info.accelerator_count >= 1 and info.accelerator_count >= usage.busy_gpus_per_node:
-        return info.accelerator_memory_gib >= need
-    # a different layout (fewer, larger chips): the node must hold every busy GPU's peak
-    return info.node_accelerator_memory_gib >= need * usage.busy_gpus_per_node
+@dataclass(frozen=True)
+class _Target:
+    key: str
+    name: str
+    index: int
+    cloud: str
+    region: str
+    info: InstanceInfo
+    nodes: int
+    nodes_min: int
+    capacity: str
+    on_demand_base: int
+    hours_per_month: float
+    model_memory_gib: float | None
+    uses_accelerator_form: bool
 
 
 @functools.cache
@@ -209,74 +274,753 @@ def _rows(cloud: str, service: str, region: str) -> tuple[InstanceInfo, ...]:
     return tuple(rows)
 
 
-def _spot_overhead(info: InstanceInfo, ckpt: Checkpointing) -> float:
+def _lookup(name: str, t: _Target) -> InstanceInfo | None:
+    try:
+        return catalog.lookup(name, t.region, cloud=t.cloud)
+    except CatalogError:
+        return None
+
+
+def spot_overhead(info: InstanceInfo, ckpt: Checkpointing, life_hours: float) -> float:
     """Wall hours on spot per wall hour on-demand for the same work (rework + relaunch)."""
     work = ckpt.interval_hours * 8
-    return expected_wall_hours(work, hazard_of(info), ckpt) / expected_wall_hours(work, 0.0, ckpt)
-
-
-def node_hour_usd(
-    info: InstanceInfo, capacity: str, nodes: float, on_demand_base: int, ckpt: Checkpointing
-) -> float:
-    """Blended USD per node-hour: the on-demand base at on-demand, the rest at spot times the
-    rework overhead (spot-with-fallback, spot-only); on-demand when no spot price is known."""
-    if capacity == Capacity.ON_DEMAND.value or info.spot_usd_per_hour is None or nodes <= 0:
-        return info.on_demand_usd_per_hour
-    base = min(float(on_demand_base), nodes)
-    spot = info.spot_usd_per_hour * _spot_overhead(info, ckpt)
-    return (base * info.on_demand_usd_per_hour + (nodes - base) * spot) / nodes
+    hazard = hazard_of(info, life_hours)
+    return expected_wall_hours(work, hazard, ckpt) / expected_wall_hours(work, 0.0, ckpt)
 
 
 @dataclass(frozen=True)
-class _Target:
-    key: str
-    name: str
-    index: int
-    cloud: str
-    region: str
-    info: InstanceInfo
-    nodes: float
-    capacity: str
-    on_demand_base: int
-    hours_per_month: float
-    model_memory_gib: float | None
-    uses_accelerator_form: bool
-    instance_types: tuple[str, ...]
+class _Need:
+    """What any type the target may launch must hold; None: not measured."""
+
+    busy_gpus: int
+    memory_gib: float | None
+    speed_per_accelerator: float
+    vcpus: float | None
+    host_memory_gib: float | None
+    min_vcpus_now: int
+    min_host_memory_now: float
+    min_memory_now: float
+    min_speed_now: float
 
 
-def _plan(
-    t: _Target, info: InstanceInfo, nodes: float, capacity: str, base: int, ckpt: Checkpointing
-) -> Plan:
-    hourly = node_hour_usd(info, capacity, nodes, base, ckpt)
-    return Plan(
-        instance_type=info.instance_type,
-        nodes=nodes,
-        capacity=capacity,
-        accelerator=info.accelerator,
-        accelerator_count=info.accelerator_count,
-        accelerator_memory_gib=info.accelerator_memory_gib,
-        usd_per_node_hour=hourly,
-        monthly_usd=hourly * nodes * t.hours_per_month,
+class _Rules:
+    """The rules for one target (with enough evidence)."""
+
+    def __init__(self, t: _Target, usage: TargetUsage, settings: Settings, pricer: Pricer) -> None:
+        self.t, self.u, self.s, self.pricer = t, usage, settings, pricer
+        self.ckpt = settings.checkpointing or Checkpointing()
+        self.now = self.price({})
+        now_infos = [i for i in (_lookup(n, t) for n in self.now.instance_types) if i] or [t.info]
+        peak = usage.gpu_memory_peak_gib
+        if t.model_memory_gib is not None and peak is not None:
+            peak = max(peak, t.model_memory_gib / max(usage.busy_gpus_per_node, 1))
+        self.memory_peak = peak
+        h = settings.headroom
+        min_speed_now = min(i.accelerator_info.relative_training_throughput for i in now_infos)
+        demand = usage.burst_demand_v100 if t.key == "inferenceEndpoints" else usage.demand_v100
+        self.need = _Need(
+            busy_gpus=usage.busy_gpus_per_node,
+            memory_gib=None if peak is None else peak * (1 + h),
+            # never slower than today where the demand (plus headroom) asks for more
+            speed_per_accelerator=min_speed_now
+            if demand is None
+            else min(demand * (1 + h), min_speed_now),
+            vcpus=None if usage.host_cpu_vcpus_p95 is None else usage.host_cpu_vcpus_p95 * (1 + h),
+            host_memory_gib=None
+            if usage.host_memory_peak_gib is None
+            else usage.host_memory_peak_gib * (1 + h),
+            min_vcpus_now=min(i.vcpus for i in now_infos),
+            min_host_memory_now=min(i.memory_gib for i in now_infos),
+            min_memory_now=min(i.accelerator_memory_gib for i in now_infos),
+            min_speed_now=min_speed_now,
+        )
+        self.current_plan = self.plan(self.now, t.nodes, t.capacity)
+        self.demand = demand
+
+    # -- pricing -------------------------------------------------------------------------
+
+    def lookup(self, name: str) -> InstanceInfo:
+        return _lookup(name, self.t) or self.t.info
+
+    def price(self, changes: dict[str, Any]) -> PricedTarget:
+        return self.pricer(self.t.key, self.t.index, changes)
+
+    def plan(self, priced: PricedTarget, nodes: float, capacity: str) -> Plan:
+        infos = [i for i in (_lookup(n, self.t) for n in priced.instance_types) if i]
+        first = infos[0] if infos else self.t.info
+        return Plan(
+            instance_types=priced.instance_types or (self.t.info.instance_type,),
+            nodes=nodes,
+            capacity=capacity,
+            accelerator=first.accelerator,
+            accelerator_count=first.accelerator_count,
+            accelerator_memory_gib=min((i.accelerator_memory_gib for i in infos), default=0.0),
+            monthly_usd=priced.monthly_usd,
+        )
+
+    # -- checks --------------------------------------------------------------------------
+
+    def misfit(self, info: InstanceInfo) -> str | None:
+        """Why `info` cannot carry the measured demand (None: it can)."""
+        n, t = self.need, self.t
+        chip = info.accelerator_info
+        if (info.accelerator in ARM_HOST_ACCELERATORS) != (
+            t.info.accelerator in ARM_HOST_ACCELERATORS
+        ):
+            return f"{info.instance_type} is an arm64 host"
+        if info.accelerator_count < n.busy_gpus:
+            return (
+                f"{info.instance_type} has {info.accelerator_count:g} accelerators, "
+                f"{n.busy_gpus} were busy on one node"
+            )
+        if n.memory_gib is None:
+            if info.accelerator_memory_gib < n.min_memory_now:
+                return (
+                    f"{info.instance_type} has less accelerator memory and the memory peak was "
+                    "not measured"
+                )
+        elif info.accelerator_memory_gib < n.memory_gib - 1e-9:
+            return (
+                f"{info.instance_type}: {info.accelerator_memory_gib:g} GiB {info.accelerator} < "
+                f"memory peak {self.memory_peak:.1f} GiB + {self.s.headroom:.0%}"
+            )
+        speed = chip.relative_training_throughput
+        if speed < n.speed_per_accelerator - 1e-9:
+            if self.demand is None:
+                return (
+                    f"{info.instance_type}: a slower {info.accelerator} and no time-weighted "
+                    "mean to show the demand fits (the source gave only 5-minute peaks)"
+                )
+            return (
+                f"{info.instance_type}: {info.accelerator} at {speed:g} x V100 < sustained demand "
+                f"{self.demand:.2f} x V100 + {self.s.headroom:.0%}"
+            )
+        if info.vcpus < n.min_vcpus_now:
+            if n.vcpus is None:
+                return (
+                    f"{info.instance_type}: {info.vcpus} vCPUs < {n.min_vcpus_now} today and host "
+                    "CPU was not measured (the host may be the bottleneck)"
+                )
+            if info.vcpus < n.vcpus - 1e-9:
+                return (
+                    f"{info.instance_type}: {info.vcpus} vCPUs < host CPU p95 "
+                    f"{n.vcpus / (1 + self.s.headroom):.1f} vCPUs + {self.s.headroom:.0%}"
+                )
+        if info.memory_gib < n.min_host_memory_now:
+            if n.host_memory_gib is None:
+                return (
+                    f"{info.instance_type}: {info.memory_gib:g} GiB host memory < "
+                    f"{n.min_host_memory_now:g} today and host memory was not measured"
+                )
+            if info.memory_gib < n.host_memory_gib - 1e-9:
+                return (
+                    f"{info.instance_type}: {info.memory_gib:g} GiB host memory < host peak "
+                    f"{n.host_memory_gib / (1 + self.s.headroom):.1f} GiB + {self.s.headroom:.0%}"
+                )
+        return None
+
+    def check_priced(self, priced: PricedTarget) -> str | None:
+        """Why the preview's priced types cannot all carry the demand (None: they can)."""
+        if priced.unpriced:
+            return f"UNKNOWN cost: the preview could not price {priced.unpriced[0]}"
+        for name in priced.instance_types:
+            info = _lookup(name, self.t)
+            if info is None:
+                return f"UNKNOWN: {name} is not in the catalog for {self.t.region}"
+            problem = self.misfit(info)
+            if problem:
+                primary = priced.instance_types[0] if priced.instance_types else name
+                if name != primary:
+                    return f"{SIBLING} {name}: {problem}"
+                return problem
+        return None
+
+    # -- candidates ----------------------------------------------------------------------
+
+    def type_changes(self, info: InstanceInfo, names: Sequence[str] = ()) -> dict[str, Any]:
+        """The edits that run the target on `info` (a fleet: on `names`, `info` first)."""
+        t = self.t
+        if t.key == "inferenceEndpoints":
+            if t.uses_accelerator_form:
+                return {"accelerator": None, "instanceType": info.instance_type}
+            return {"instanceType": info.instance_type}
+        listed = list(names) or [info.instance_type]
+        if t.uses_accelerator_form:
+            return {"accelerator": None, "acceleratorsPerNode": None, "instanceTypes": listed}
+        return {"instanceTypes": listed}
+
+    def fitting_names(self, info: InstanceInfo) -> list[str]:
+        """`info` and the cheapest types with as many accelerators that carry the demand: a
+        list the fleet component does not pad with types that do not."""
+        siblings = [
+            row
+            for row in self.catalog_rows()
+            if row.accelerator_count == info.accelerator_count
+            and row.instance_type != info.instance_type
+            and self.misfit(row) is None
+        ]
+        siblings.sort(key=lambda i: (self.hourly(i), i.instance_type))
+        return [info.instance_type] + [i.instance_type for i in siblings[: NAMED_TYPES - 1]]
+
+    def catalog_rows(self) -> list[InstanceInfo]:
+        info = self.t.info
+        kinds = {info.accelerator_info.kind}
+        services = {info.service}
+        if self.t.key == "inferenceEndpoints" and info.accelerator_info.kind == "gpu":
+            kinds |= {"inferentia", "tpu"}
+            if self.t.cloud == "gcp":
+                services.add("tpu")
+        rows = []
+        for service in sorted(services):
+            for row in _rows(self.t.cloud, service, self.t.region):
+                chip = row.accelerator_info
+                if chip.kind not in kinds or row.accelerator_count < 1:
+                    continue
+                if chip.kind == "gpu" and chip.vendor != info.accelerator_info.vendor:
+                    continue
+                if row.throughput_per_node <= 0 or row.instance_type == info.instance_type:
+                    continue
+                if (row.accelerator in ARM_HOST_ACCELERATORS) != (
+                    info.accelerator in ARM_HOST_ACCELERATORS
+                ):
+                    continue  # arm64 hosts need other images
+                if row.generation != "current" and row.accelerator != info.accelerator:
+                    continue  # an older chip than the one run today: drivers, frameworks
+                rows.append(row)
+        return rows
+
+    def hourly(self, info: InstanceInfo) -> float:
+        spot = self.t.capacity != Capacity.ON_DEMAND.value and info.spot_usd_per_hour is not None
+        return info.usd_per_hour(spot)
+
+    def type_kind(self, info: InstanceInfo) -> Kind:
+        now = self.t.info
+        if info.accelerator_info.kind != now.accelerator_info.kind:
+            return Kind.INFERENCE_ACCELERATOR
+        if info.accelerator_count < now.accelerator_count:
+            return Kind.FEWER_ACCELERATORS
+        if info.accelerator == now.accelerator and info.accelerator_count == now.accelerator_count:
+            return Kind.SMALLER_HOST
+        return Kind.SMALLER_ACCELERATOR
+
+    def type_summary(self, info: InstanceInfo, kind: Kind) -> str:
+        now, u = self.t.info, self.u
+        head = f"{now.instance_type} -> {info.instance_type}"
+        if kind == Kind.FEWER_ACCELERATORS:
+            return (
+                f"{head}: at most {u.busy_gpus_per_node} of {now.accelerator_count:g} GPUs busy "
+                "per node"
+            )
+        if kind == Kind.SMALLER_HOST:
+            return f"{head}: the same {now.accelerator} on a smaller host"
+        what = "peak demand" if self.t.key == "inferenceEndpoints" else "sustained demand"
+        demand = "" if self.demand is None else f"{what} {self.demand:.2f} x V100, "
+        memory = "" if self.memory_peak is None else f"memory peak {self.memory_peak:.1f} GiB "
+        return (
+            f"{head}: {demand}{memory}(+{self.s.headroom:.0%}) fit "
+            f"{info.accelerator_count:g} x {info.accelerator_memory_gib:g} GiB {info.accelerator} "
+            f"at {info.accelerator_info.relative_training_throughput:g} x V100"
+        )
+
+    def speed_ratio(self, priced: PricedTarget) -> float:
+        infos = [i for i in (_lookup(n, self.t) for n in priced.instance_types) if i]
+        if not infos or self.need.min_speed_now <= 0:
+            return 1.0
+        slowest = min(i.accelerator_info.relative_training_throughput for i in infos)
+        return slowest / self.need.min_speed_now
+
+    def throughput_bound(self) -> str | None:
+        """Why the fleet is throughput-bound (None: not shown to be)."""
+        u, s = self.u, self.s
+        if u.util_mean_percent is None:
+            return None
+        busy = max(u.busy_hours_share, u.work_hours_share)
+        sm_ok = u.sm_active_mean is None or u.sm_active_mean >= s.throughput_bound_sm_mean
+        if (
+            u.util_mean_percent >= s.throughput_bound_mean_percent
+            and busy >= s.throughput_bound_busy_share
+            and sm_ok
+        ):
+            sm = "" if u.sm_active_mean is None else f", SM activity mean {u.sm_active_mean:.2f}"
+            return (
+                f"throughput-bound: time-weighted mean {u.util_mean_percent:.0f}%, busy "
+                f"{busy:.0%} of hours{sm}"
+            )
+        return None
+
+
+@dataclass
+class _Candidate:
+    kinds: tuple[Kind, ...]
+    summary: str
+    changes: dict[str, Any]
+    priced: PricedTarget | None = None
+    refused: str | None = None
+    steps: list[Step] = field(default_factory=list)
+    nodes: float = 0.0
+    capacity: str = ""
+    why: str = ""
+    retry: dict[str, Any] | None = None
+    """Changes to price instead when the preview shows a padded type that does not fit."""
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+class _Evaluation:
+    """Builds, prices, checks and chooses among one target's candidates."""
+
+    def __init__(self, rules: _Rules) -> None:
+        self.r = rules
+        self.alternatives: list[Alternative] = []
+        self.costlier: list[_Candidate] = []
+
+    def refuse(self, kinds: tuple[Kind, ...], summary: str, reason: str) -> None:
+        self.alternatives.append(Alternative(kinds, summary, None, reason))
+
+    def priced(self, candidate: _Candidate) -> _Candidate:
+        try:
+            candidate.priced = self.r.price(candidate.changes)
+        except FinopsError as exc:
+            # the program or the schema rejects the change: not a candidate
+            candidate.priced = PricedTarget(float("inf"), ())
+            candidate.refused = f"the preview rejects it: {exc}"
+            return candidate
+        candidate.refused = self.r.check_priced(candidate.priced)
+        if candidate.refused and candidate.refused.startswith(SIBLING) and candidate.retry:
+            priced = self.r.price(candidate.retry)
+            refused = self.r.check_priced(priced)
+            if not refused:
+                candidate.changes, candidate.priced, candidate.refused = (
+                    candidate.retry,
+                    priced,
+                    None,
+                )
+        return candidate
+
+    def saving(self, candidate: _Candidate) -> float:
+        assert candidate.priced is not None
+        return self.r.now.monthly_usd - candidate.priced.monthly_usd
+
+    def shown(self, candidate: _Candidate) -> float | None:
+        """The saving to list, None when the change could not be priced."""
+        if candidate.priced is None or math.isinf(candidate.priced.monthly_usd):
+            return None
+        return self.saving(candidate)
+
+    # -- the rules -----------------------------------------------------------------------
+
+    def cheaper_types(self) -> list[_Candidate]:
+        r = self.r
+        fits = []
+        blind: list[tuple[float, str, str]] = []
+        for row in r.catalog_rows():
+            if r.hourly(row) >= r.hourly(r.t.info) * (1 - r.s.min_saving_share):
+                continue
+            problem = r.misfit(row)
+            if problem is None:
+                fits.append(row)
+            elif "was not measured" in problem:
+                blind.append((r.hourly(row), row.instance_type, problem))
+        if blind:
+            _, name, problem = min(blind)
+            self.refuse(
+                (r.type_kind(r.lookup(name)),),
+                f"{r.t.info.instance_type} -> {name} (and {len(blind) - 1} other cheaper types)",
+                f"not priced: {problem}",
+            )
+        fits.sort(key=lambda i: (r.hourly(i), i.instance_type))
+        out = []
+        for info in fits[: r.s.type_candidates]:
+            kind = r.type_kind(info)
+            candidate = _Candidate((kind,), r.type_summary(info, kind), r.type_changes(info))
+            candidate.retry = r.type_changes(info, r.fitting_names(info))
+            out.append(self.priced(candidate))
+        if not fits:
+            self.refuse(
+                (Kind.SMALLER_ACCELERATOR,),
+                "a cheaper type",
+                self.no_cheaper_type_reason(),
+            )
+        return out
+
+    def no_cheaper_type_reason(self) -> str:
+        r = self.r
+        cheaper = [
+            row
+            for row in r.catalog_rows()
+            if r.hourly(row) < r.hourly(r.t.info) * (1 - r.s.min_saving_share)
+        ]
+        if not cheaper:
+            return "no cheaper type in the catalog"
+        cheapest = min(cheaper, key=lambda i: (r.hourly(i), i.instance_type))
+        return f"no cheaper type carries the demand; the cheapest, {r.misfit(cheapest)}"
+
+    def larger_types(self) -> list[_Candidate]:
+        r, u, s = self.r, self.r.u, self.r.s
+        info = r.t.info
+        peak = r.memory_peak
+        memory_full = peak is not None and peak >= s.memory_full_share * r.need.min_memory_now
+        bound = r.throughput_bound()
+        if not (memory_full or bound):
+            if u.util_p95_percent >= 90 and u.util_mean_percent is not None:
+                self.refuse(
+                    (Kind.LARGER_TYPE,),
+                    f"a faster type than {info.instance_type}",
+                    f"5-minute peaks reach {u.util_p95_percent:.0f}% (p95 of peaks) but the "
+                    f"time-weighted mean is {u.util_mean_percent:.1f}%: bursts, not a "
+                    "throughput-bound fleet; a faster type would not be priced per unit of work",
+                )
+            return []
+        need_speed = r.need.min_speed_now * ((1 + s.headroom) if bound else 1.0)
+        options = [
+            row
+            for row in r.catalog_rows()
+            # the same world size: a job's parallel layout is not the rule's to change
+            if row.accelerator_count == info.accelerator_count
+            and row.accelerator_info.kind == info.accelerator_info.kind
+            and row.accelerator_info.relative_training_throughput >= need_speed - 1e-9
+            and (not memory_full or row.accelerator_memory_gib > r.need.min_memory_now)
+            and r.misfit(row) is None
+        ]
+        if not options:
+            self.refuse(
+                (Kind.LARGER_TYPE,), "a larger type", "no larger type in the catalog carries it"
+            )
+            return []
+        best = min(
+            options,
+            key=lambda i: (
+                r.hourly(i) / i.throughput_per_node if bound else r.hourly(i),
+                i.instance_type,
+            ),
+        )
+        why = []
+        if memory_full and peak is not None:
+            why.append(f"memory peak {peak:.1f} of {r.need.min_memory_now:g} GiB")
+        if bound:
+            why.append(bound)
+        candidate = self.priced(
+            _Candidate(
+                (Kind.LARGER_TYPE,),
+                f"{info.instance_type} -> {best.instance_type}: {'; '.join(why)}",
+                r.type_changes(best),
+            )
+        )
+        candidate.why = "; ".join(why)
+        return [candidate]
+
+    def spot(self, base: _Candidate) -> _Candidate | None:
+        r, t, s = self.r, self.r.t, self.r.s
+        if t.key != "trainingFleets":
+            return None
+        if t.capacity != Capacity.ON_DEMAND.value and t.on_demand_base == 0:
+            return None
+        summary = "on spot with on-demand fallback"
+        if s.checkpointing is None:
+            self.refuse((Kind.SPOT_WITH_FALLBACK,), summary, "jobs do not checkpoint")
+            return None
+        primary = (
+            base.priced.instance_types[0] if base.priced and base.priced.instance_types else ""
+        )
+        info = _lookup(primary, t) or t.info
+        index = info.interruption_index
+        if info.spot_usd_per_hour is None or index is None or index > s.max_interruption_index:
+            self.refuse(
+                (Kind.SPOT_WITH_FALLBACK,),
+                f"{info.instance_type} {summary}",
+                f"{info.instance_type} is interrupted {info.interruption_range or 'at an unknown rate'} "
+                f"a month (accepted: Spot Advisor range <= {s.max_interruption_index})",
+            )
+            return None
+        changes = _merge(
+            base.changes, {"capacity": Capacity.SPOT_WITH_FALLBACK.value, "onDemandBase": 0}
+        )
+        overhead = spot_overhead(info, r.ckpt, s.spot_instance_life_hours)
+        candidate = _Candidate(
+            (*base.kinds, Kind.SPOT_WITH_FALLBACK),
+            f"{info.instance_type} on spot with on-demand fallback: interrupted "
+            f"{info.interruption_range} a month, checkpoints every "
+            f"{r.ckpt.interval_hours * 60:.0f} min (expected rework +{overhead - 1:.2%})",
+            changes,
+            steps=list(base.steps),
+            nodes=base.nodes,
+            capacity=Capacity.SPOT_WITH_FALLBACK.value,
+        )
+        if "instanceTypes" not in changes or len(changes["instanceTypes"]) < NAMED_TYPES:
+            candidate.retry = _merge(changes, {"instanceTypes": r.fitting_names(info)})
+            if r.t.uses_accelerator_form:
+                candidate.retry = _merge(
+                    candidate.retry, {"accelerator": None, "acceleratorsPerNode": None}
+                )
+        return self.priced(candidate)
+
+    def fewer_nodes(self, base: _Candidate) -> _Candidate | None:
+        r, t, u = self.r, self.r.t, self.r.u
+        if u.peak_busy_hosts == 0:
+            return None
+        wanted = max(1, math.ceil(u.peak_busy_hosts * (1 + r.s.headroom) - 1e-9))
+        if wanted >= t.nodes:
+            return None
+        if t.key == "trainingFleets":
+            extra: dict[str, Any] = {"nodes": {"desired": wanted, "min": min(t.nodes_min, wanted)}}
+            what = "nodes"
+        else:
+            extra = {"replicas": {"min": wanted}}
+            what = "replicas"
+        candidate = _Candidate(
+            (*base.kinds, Kind.FEWER_NODES),
+            f"{t.nodes} -> {wanted} {what}: at most {u.peak_busy_hosts} busy in the same hour "
+            f"(+{r.s.headroom:.0%})",
+            _merge(base.changes, extra),
+            steps=list(base.steps),
+            nodes=wanted,
+            capacity=base.capacity,
+        )
+        return self.priced(candidate)
+
+    def scale_to_zero(self) -> _Candidate | None:
+        t, u = self.r.t, self.r.u
+        if not u.idle_all_window:
+            return None
+        if t.key == "trainingFleets":
+            changes: dict[str, Any] = {"nodes": {"min": 0, "desired": 0}}
+        else:
+            changes = {"replicas": {"min": 0}}
+        days = u.days_covered
+        candidate = _Candidate(
+            (Kind.SCALE_TO_ZERO,),
+            f"idle in every one of {u.observed_hours} observed hours over {days:.1f} days: "
+            "scale to zero (min 0), scale up when work comes",
+            changes,
+            nodes=0,
+            capacity=t.capacity,
+        )
+        return self.priced(candidate)
+
+    # -- composing and choosing ------------------------------------------------------------
+
+    def rank(self, candidate: _Candidate) -> tuple[float, float, float, float, str]:
+        """Cheapest previewed first; on a tie the faster, then the larger accelerator, then
+        the cheaper named type (the preview prices a group at its cheapest override)."""
+        assert candidate.priced is not None
+        infos = [i for i in (_lookup(n, self.r.t) for n in candidate.priced.instance_types) if i]
+        speed = min((i.accelerator_info.relative_training_throughput for i in infos), default=0.0)
+        memory = min((i.accelerator_memory_gib for i in infos), default=0.0)
+        named = self.r.hourly(infos[0]) if infos else 0.0
+        return (round(candidate.priced.monthly_usd, 2), -speed, -memory, named, candidate.summary)
+
+    def step(
+        self, current: _Candidate, nxt: _Candidate | None, kind: Kind, label: str
+    ) -> _Candidate:
+        """`nxt` when it passes and lowers the previewed cost below `current`'s, else
+        `current` (and `nxt` listed with why)."""
+        if nxt is None or nxt.priced is None:
+            return current
+        assert current.priced is not None
+        if nxt.refused:
+            self.alternatives.append(
+                Alternative(nxt.kinds, nxt.summary, self.shown(nxt), nxt.refused)
+            )
+            return current
+        if nxt.priced.monthly_usd >= current.priced.monthly_usd - CENT:
+            self.alternatives.append(
+                Alternative(
+                    nxt.kinds,
+                    nxt.summary,
+                    self.saving(nxt),
+                    f"{label} does not lower the previewed cost "
+                    f"({current.priced.monthly_usd:,.2f} -> {nxt.priced.monthly_usd:,.2f} USD/month)",
+                )
+            )
+            return current
+        nxt.steps = [*current.steps, Step(kind, nxt.summary, nxt.priced.monthly_usd)]
+        return nxt
+
+    def run(self) -> tuple[_Candidate | None, list[_Candidate]]:
+        r = self.r
+        base = _Candidate((), "", {}, priced=r.now, nodes=r.t.nodes, capacity=r.t.capacity)
+        composite = base
+        types = [c for c in self.cheaper_types()]
+        larger = self.larger_types()
+        passing = [c for c in types if not c.refused]
+        for c in types:
+            if c.refused:
+                self.alternatives.append(Alternative(c.kinds, c.summary, self.shown(c), c.refused))
+        if passing:
+            best = min(passing, key=self.rank)
+            enough = r.s.min_saving_share * r.now.monthly_usd
+            if self.saving(best) >= enough:
+                best.nodes, best.capacity = r.t.nodes, r.t.capacity
+                composite = self.step(base, best, best.kinds[0], "the type change")
+            for c in passing:
+                if self.saving(c) < enough:
+                    reason = f"saves less than {r.s.min_saving_share:.0%} of the previewed cost"
+                elif c is best:
+                    continue
+                else:
+                    reason = (
+                        f"the kept type saves {self.saving(best) - self.saving(c):,.2f} "
+                        "USD/month more"
+                    )
+                self.alternatives.append(Alternative(c.kinds, c.summary, self.saving(c), reason))
+        for c in larger:
+            if c.refused:
+                self.alternatives.append(Alternative(c.kinds, c.summary, self.shown(c), c.refused))
+            elif self.saving(c) > CENT and self.saving(c) > self.saving(composite):
+                c.steps = [
+                    Step(Kind.LARGER_TYPE, c.summary, c.priced.monthly_usd if c.priced else 0.0)
+                ]
+                composite = c
+            elif self.saving(c) <= CENT:
+                self.costlier.append(c)
+        composite = self.step(
+            composite, self.spot(composite), Kind.SPOT_WITH_FALLBACK, "spot-with-fallback"
+        )
+        composite = self.step(
+            composite, self.fewer_nodes(composite), Kind.FEWER_NODES, "fewer nodes"
+        )
+        chosen: _Candidate | None = composite if composite.steps else None
+        zero = self.scale_to_zero()
+        if zero is not None and zero.priced is not None:
+            if zero.refused:
+                self.alternatives.append(
+                    Alternative(zero.kinds, zero.summary, self.shown(zero), zero.refused)
+                )
+            elif chosen is None or self.saving(zero) > self.saving(chosen) + CENT:
+                if chosen is not None:
+                    self.alternatives.append(
+                        Alternative(
+                            chosen.kinds,
+                            _joined(chosen),
+                            self.saving(chosen),
+                            f"scale-to-zero saves {self.saving(zero) - self.saving(chosen):,.2f} "
+                            "USD/month more",
+                        )
+                    )
+                zero.steps = [Step(Kind.SCALE_TO_ZERO, zero.summary, zero.priced.monthly_usd)]
+                chosen = zero
+            else:
+                self.alternatives.append(
+                    Alternative(zero.kinds, zero.summary, self.saving(zero), "saves less")
+                )
+        return chosen, self.costlier
+
+
+def _joined(candidate: _Candidate) -> str:
+    return "; ".join(s.summary for s in candidate.steps) or candidate.summary
+
+
+def _evidence(rules: _Rules) -> Evidence:
+    u, t = rules.u, rules.t
+    return Evidence(
+        source=u.source,
+        window_start=u.window_start,
+        window_end=u.window_end,
+        hosts=u.hosts,
+        gpus=u.gpus,
+        days_covered=round(u.days_covered, 2),
+        observed_share=round(u.observed_share, 3),
+        metrics={
+            "gpu_util_time_weighted_mean_percent": None
+            if u.util_mean_percent is None
+            else round(u.util_mean_percent, 2),
+            "gpu_util_p95_of_5min_peaks_percent": round(u.util_p95_percent, 2),
+            "gpu_util_p95_of_5min_means_percent": None
+            if u.util_mean_p95_percent is None
+            else round(u.util_mean_p95_percent, 2),
+            "sustained_demand_v100": None if rules.demand is None else round(rules.demand, 3),
+            "sm_active_time_weighted_mean": None
+            if u.sm_active_mean is None
+            else round(u.sm_active_mean, 3),
+            "sm_active_p95_of_5min_peaks": None
+            if u.sm_active_p95 is None
+            else round(u.sm_active_p95, 3),
+            "gpu_memory_peak_gib": None
+            if rules.memory_peak is None
+            else round(rules.memory_peak, 2),
+            "gpu_memory_gib": t.info.accelerator_memory_gib,
+            "busy_gpus_per_node": float(u.busy_gpus_per_node),
+            "gpus_per_node": t.info.accelerator_count,
+            "busy_hours_share": round(u.busy_hours_share, 3),
+            "peak_busy_hosts_in_an_hour": float(u.peak_busy_hosts),
+            "host_cpu_p95_of_5min_peaks_vcpus": None
+            if u.host_cpu_vcpus_p95 is None
+            else round(u.host_cpu_vcpus_p95, 2),
+            "host_memory_peak_gib": None
+            if u.host_memory_peak_gib is None
+            else round(u.host_memory_peak_gib, 2),
+            **{f"work_{k}_per_hour": round(v, 3) for k, v in u.work_per_hour.items()},
+        },
     )
 
 
-def _fleet_target(
-    config: StackConfig, index: int, fleet: TrainingFleet, observed: Iterable[str]
-) -> _Target:
+def _work(rules: _Rules) -> tuple[str, float]:
+    """(unit, units per month) the target does now."""
+    u, t = rules.u, rules.t
+    if u.work_per_hour:
+        unit = sorted(u.work_per_hour)[0]
+        return unit, u.work_per_hour[unit] * t.nodes * t.hours_per_month
+    per_gpu = t.info.accelerator_info.relative_training_throughput
+    mean = (u.util_mean_percent or 0.0) / 100.0
+    return "V100-hour used", per_gpu * mean * u.busy_gpus_per_node * t.nodes * t.hours_per_month
+
+
+def _recommendation(rules: _Rules, candidate: _Candidate, evidence: Evidence) -> Recommendation:
+    assert candidate.priced is not None
+    t, s = rules.t, rules.s
+    proposed = rules.plan(candidate.priced, candidate.nodes, candidate.capacity or t.capacity)
+    speed = rules.speed_ratio(candidate.priced)
+    rework = 0.0
+    if Kind.SPOT_WITH_FALLBACK in candidate.kinds:
+        info = _lookup(proposed.instance_type, t) or t.info
+        rework = proposed.monthly_usd * (
+            spot_overhead(info, rules.ckpt, s.spot_instance_life_hours) - 1
+        )
+    unit, work = _work(rules)
+    work_after = work * (speed if rules.throughput_bound() else 1.0)
+    kinds = tuple(step.kind for step in candidate.steps) or candidate.kinds
+    return Recommendation(
+        target_kind=t.key,
+        target=t.name,
+        index=t.index,
+        kinds=kinds,
+        summary=_joined(candidate),
+        current=rules.current_plan,
+        proposed=proposed,
+        monthly_saving_usd=rules.now.monthly_usd - candidate.priced.monthly_usd,
+        steps=tuple(candidate.steps),
+        speed_ratio=speed,
+        expected_rework_usd=rework,
+        work_unit=unit,
+        usd_per_work_before=rules.now.monthly_usd / work if work > 0 else None,
+        usd_per_work_after=candidate.priced.monthly_usd / work_after if work_after > 0 else None,
+        memory_needed_gib=rules.need.memory_gib,
+        headroom=s.headroom,
+        evidence=evidence,
+        why=candidate.why,
+        changes=candidate.changes,
+    )
+
+
+def _fleet_target(config: StackConfig, index: int, fleet: TrainingFleet) -> _Target:
     region = config.region(fleet.cloud, fleet.region)
     cloud = fleet.cloud.value
     if fleet.instance_types:
-        seen = [t for t in observed if t in fleet.instance_types]
-        name = seen[0] if seen else fleet.instance_types[0]
-        info = catalog.lookup(name, region, cloud=cloud)
+        info = catalog.lookup(fleet.instance_types[0], region, cloud=cloud)
     else:
         assert fleet.accelerator is not None
+        service = {"aws": "ec2", "gcp": "gce", "azure": "azure-vm"}[cloud]
+        count = fleet.accelerators_per_node or 1
         found = catalog.cheapest(
-            fleet.accelerator,
-            fleet.accelerators_per_node or 1,
-            cloud=cloud,
-            region=region,
-            service={"aws": "ec2", "gcp": "gce", "azure": "azure-vm"}[cloud],
+            fleet.accelerator, count, cloud=cloud, region=region, service=service
         )
         if not found:
             raise CatalogError(
@@ -290,13 +1034,13 @@ def _fleet_target(
         cloud=cloud,
         region=region,
         info=info,
-        nodes=float(fleet.nodes.desired),
+        nodes=fleet.nodes.desired,
+        nodes_min=fleet.nodes.min,
         capacity=fleet.capacity.value,
         on_demand_base=fleet.on_demand_base,
         hours_per_month=fleet.hours_per_month,
         model_memory_gib=None,
         uses_accelerator_form=fleet.accelerator is not None,
-        instance_types=tuple(fleet.instance_types or ()),
     )
 
 
@@ -323,338 +1067,14 @@ def _endpoint_target(config: StackConfig, index: int, endpoint: InferenceEndpoin
         cloud=cloud,
         region=region,
         info=info,
-        nodes=float(max(endpoint.replicas.min, 1)),
+        nodes=max(endpoint.replicas.min, 1),
+        nodes_min=endpoint.replicas.min,
         capacity=Capacity.ON_DEMAND.value,
         on_demand_base=0,
         hours_per_month=endpoint.hours_per_month,
         model_memory_gib=endpoint.model_memory_gib,
         uses_accelerator_form=endpoint.accelerator is not None,
-        instance_types=(),
     )
-
-
-class _Builder:
-    """Builds the rules' recommendations for one target."""
-
-    def __init__(self, t: _Target, usage: TargetUsage, settings: Settings) -> None:
-        self.t = t
-        self.u = usage
-        self.s = settings
-        self.ckpt = settings.checkpointing or Checkpointing()
-        self.current = _plan(t, t.info, t.nodes, t.capacity, t.on_demand_base, self.ckpt)
-        peak = usage.gpu_memory_peak_gib
-        if t.model_memory_gib is not None and peak is not None:
-            peak = max(peak, t.model_memory_gib / max(usage.busy_gpus_per_node, 1))
-        self.u = replace(usage, gpu_memory_peak_gib=peak)
-        self.memory_needed = None if peak is None else peak * (1 + settings.memory_headroom)
-        if usage.work_per_hour:
-            self.work_unit = sorted(usage.work_per_hour)[0]
-            self.work_per_node_hour = usage.work_per_hour[self.work_unit]
-        else:
-            self.work_unit = "V100-hour used"
-            self.work_per_node_hour = t.info.throughput_per_node * usage.util_mean_percent / 100
-
-    def evidence(self) -> Evidence:
-        u = self.u
-        return Evidence(
-            source=u.source,
-            window_start=u.window_start,
-            window_end=u.window_end,
-            hosts=u.hosts,
-            gpus=u.gpus,
-            metrics={
-                "gpu_util_p95_of_5min_peaks_percent": round(u.util_p95_percent, 2),
-                "gpu_util_mean_percent": round(u.util_mean_percent, 2),
-                "sm_active_p95_ratio": None
-                if u.sm_active_p95 is None
-                else round(u.sm_active_p95, 3),
-                "gpu_memory_peak_gib": None
-                if u.gpu_memory_peak_gib is None
-                else round(u.gpu_memory_peak_gib, 2),
-                "gpu_memory_gib": self.t.info.accelerator_memory_gib,
-                "busy_gpus_per_node": float(u.busy_gpus_per_node),
-                "gpus_per_node": self.t.info.accelerator_count,
-                "idle_hours_share": round(u.idle_hours_share, 3),
-                **{f"work_{k}_per_hour": round(v, 3) for k, v in u.work_per_hour.items()},
-            },
-        )
-
-    def make(
-        self,
-        kind: Kind,
-        proposed: Plan,
-        summary: str,
-        changes: dict[str, Any],
-        work_ratio: float = 1.0,
-    ) -> Recommendation:
-        before_work = self.work_per_node_hour * self.t.nodes * self.t.hours_per_month
-        after_work = before_work * work_ratio
-        return Recommendation(
-            target_kind=self.t.key,
-            target=self.t.name,
-            index=self.t.index,
-            kind=kind,
-            summary=summary,
-            current=self.current,
-            proposed=proposed,
-            monthly_saving_usd=self.current.monthly_usd - proposed.monthly_usd,
-            work_unit=self.work_unit,
-            usd_per_work_before=self.current.monthly_usd / before_work if before_work > 0 else None,
-            usd_per_work_after=proposed.monthly_usd / after_work if after_work > 0 else None,
-            memory_needed_gib=self.memory_needed,
-            headroom=self.s.memory_headroom,
-            evidence=self.evidence(),
-            changes=changes,
-        )
-
-    def type_changes(self, info: InstanceInfo) -> dict[str, Any]:
-        t = self.t
-        if t.key == "inferenceEndpoints":
-            if t.uses_accelerator_form:
-                return {"accelerator": None, "instanceType": info.instance_type}
-            return {"instanceType": info.instance_type}
-        if t.uses_accelerator_form and catalog.cheapest(
-            info.accelerator,
-            int(info.accelerator_count),
-            cloud=t.cloud,
-            region=t.region,
-            service=info.service,
-        )[:1] == [info]:
-            return {
-                "accelerator": info.accelerator,
-                "acceleratorsPerNode": int(info.accelerator_count),
-            }
-        if t.uses_accelerator_form:
-            return {
-                "accelerator": None,
-                "acceleratorsPerNode": None,
-                "instanceTypes": [info.instance_type],
-            }
-        return {"instanceTypes": [info.instance_type]}
-
-    def candidates(self, kinds: tuple[str, ...]) -> list[InstanceInfo]:
-        info = self.t.info
-        services = {info.service} | ({"tpu"} if "tpu" in kinds else set())
-        vendor = info.accelerator_info.vendor
-        found = []
-        for service in sorted(services):
-            for row in _rows(info.cloud, service, info.region):
-                chip = row.accelerator_info
-                if chip.kind not in kinds:
-                    continue
-                if chip.kind == "gpu" and chip.vendor != vendor:
-                    continue
-                if row.accelerator_count < 1 or row.throughput_per_node <= 0:
-                    continue
-                if (row.accelerator in ARM_HOST_ACCELERATORS) != (
-                    info.accelerator in ARM_HOST_ACCELERATORS
-                ):
-                    continue
-                found.append(row)
-        return found
-
-    def hourly(self, info: InstanceInfo) -> float:
-        return node_hour_usd(info, self.t.capacity, self.t.nodes, self.t.on_demand_base, self.ckpt)
-
-    def larger(self) -> Recommendation | None:
-        u, s, info = self.u, self.s, self.t.info
-        peak = u.gpu_memory_peak_gib
-        memory_full = peak is not None and peak >= s.memory_full_share * info.accelerator_memory_gib
-        # a job that leaves GPUs of its node unused is not short of GPUs: fewer first
-        saturated = (
-            u.busy_gpus_per_node >= info.accelerator_count
-            and u.util_p95_percent >= s.saturated_util_percent
-            and (u.sm_active_p95 is None or u.sm_active_p95 >= s.saturated_sm_active)
-        )
-        if not (memory_full or saturated):
-            return None
-        need_memory = self.memory_needed if memory_full else info.accelerator_memory_gib
-        need_throughput = info.throughput_per_node * ((1 + s.memory_headroom) if saturated else 1.0)
-        options = [
-            row
-            for row in self.candidates((info.accelerator_info.kind,))
-            if row.accelerator_count == info.accelerator_count
-            and row.accelerator_memory_gib >= (need_memory or 0)
-            and row.throughput_per_node >= need_throughput
-            and row.instance_type != info.instance_type
-            and (row.accelerator_memory_gib > info.accelerator_memory_gib or not memory_full)
-        ]
-        if not options:
-            return None
-        best = min(
-            options,
-            key=lambda r: (self.hourly(r) / r.throughput_per_node, self.hourly(r), r.instance_type),
-        )
-        why = []
-        if memory_full:
-            why.append(f"memory peak {peak:.1f} of {info.accelerator_memory_gib:g} GiB")
-        if saturated:
-            why.append(f"GPU p95 {u.util_p95_percent:.0f}%")
-        proposed = _plan(
-            self.t, best, self.t.nodes, self.t.capacity, self.t.on_demand_base, self.ckpt
-        )
-        if saturated:
-            # the same work takes fewer node-hours on the faster type (money at the same work)
-            speedup = best.throughput_per_node / info.throughput_per_node
-            proposed = replace(proposed, monthly_usd=proposed.monthly_usd / speedup)
-            why.append(f"priced at the same work ({speedup:.2f}x faster)")
-        return self.make(
-            Kind.LARGER_TYPE,
-            proposed,
-            f"{info.instance_type} -> {best.instance_type}: {', '.join(why)}",
-            self.type_changes(best),
-        )
-
-    def downsize(self) -> Recommendation | None:
-        u, s, info = self.u, self.s, self.t.info
-        if self.memory_needed is None:
-            return None
-        low = u.util_p95_percent < s.low_util_percent and (
-            u.sm_active_p95 is None or u.sm_active_p95 < s.low_sm_active
-        )
-        busy = u.busy_gpus_per_node
-        per_gpu = info.accelerator_info.relative_training_throughput
-        demand = min(u.util_p95_percent, 100.0) / 100 if low else 1.0
-        need_throughput = per_gpu * busy * demand * ((1 + s.memory_headroom) if low else 1.0)
-        if not low and busy >= info.accelerator_count:
-            return None
-        # each busy GPU's share of work must fit one accelerator of the new type
-        need_per_accelerator = per_gpu * demand * ((1 + s.memory_headroom) if low else 1.0)
-        options = [
-            row
-            for row in self.candidates((info.accelerator_info.kind,))
-            if row.accelerator_count >= busy
-            and row.accelerator_info.relative_training_throughput >= need_per_accelerator
-            and is_memory_safe(row, u, s.memory_headroom)
-            and row.throughput_per_node >= need_throughput
-        ]
-        if not options:
-            return None
-        best = min(options, key=lambda r: (self.hourly(r), -r.throughput_per_node, r.instance_type))
-        current = self.hourly(info)
-        if best.instance_type == info.instance_type or self.hourly(best) > current * (
-            1 - s.min_saving_share
-        ):
-            return None
-        proposed = _plan(
-            self.t, best, self.t.nodes, self.t.capacity, self.t.on_demand_base, self.ckpt
-        )
-        fewer = best.accelerator_count < info.accelerator_count
-        if fewer and (best.accelerator == info.accelerator or not low):
-            kind = Kind.FEWER_ACCELERATORS
-            summary = (
-                f"{info.instance_type} -> {best.instance_type}: at most {busy} of "
-                f"{info.accelerator_count:g} GPUs busy per node"
-            )
-            if best.accelerator != info.accelerator:
-                summary += (
-                    f" ({best.accelerator_count:g} x {best.accelerator} at least as fast each)"
-                )
-        else:
-            kind = Kind.SMALLER_ACCELERATOR
-            summary = (
-                f"{info.instance_type} -> {best.instance_type}: GPU p95 {u.util_p95_percent:.0f}%, "
-                f"memory peak {u.gpu_memory_peak_gib:.1f} GiB (+{s.memory_headroom:.0%}) fits "
-                f"{best.accelerator_memory_gib:g} GiB {best.accelerator}"
-            )
-        return self.make(kind, proposed, summary, self.type_changes(best))
-
-    def inference_accelerator(self) -> Recommendation | None:
-        u, s, info = self.u, self.s, self.t.info
-        if (
-            self.t.key != "inferenceEndpoints"
-            or info.accelerator_info.kind != "gpu"
-            or self.memory_needed is None
-        ):
-            return None
-        demand = per_node = info.throughput_per_node * min(u.util_p95_percent, 100.0) / 100
-        need_throughput = demand * (1 + s.memory_headroom)
-        del per_node
-        options = [
-            row
-            for row in self.candidates(("inferentia", "tpu"))
-            if is_memory_safe(row, u, s.memory_headroom)
-            and row.throughput_per_node >= need_throughput
-            and self.hourly(row) < self.hourly(info) * (1 - s.min_saving_share)
-        ]
-        if not options:
-            return None
-        best = min(options, key=lambda r: (self.hourly(r), r.instance_type))
-        proposed = _plan(
-            self.t, best, self.t.nodes, self.t.capacity, self.t.on_demand_base, self.ckpt
-        )
-        return self.make(
-            Kind.INFERENCE_ACCELERATOR,
-            proposed,
-            f"{info.instance_type} -> {best.instance_type}: model peak {u.gpu_memory_peak_gib:.1f} GiB "
-            f"(+{s.memory_headroom:.0%}) fits {best.node_accelerator_memory_gib:g} GiB {best.accelerator}",
-            self.type_changes(best),
-        )
-
-    def spot(self) -> Recommendation | None:
-        t, s, info = self.t, self.s, self.t.info
-        if t.key != "trainingFleets" or s.checkpointing is None or info.spot_usd_per_hour is None:
-            return None
-        if t.capacity != Capacity.ON_DEMAND.value and t.on_demand_base == 0:
-            return None
-        index = info.interruption_index
-        if index is None or index > s.max_interruption_index:
-            return None
-        proposed = _plan(t, info, t.nodes, Capacity.SPOT_WITH_FALLBACK.value, 0, self.ckpt)
-        if proposed.monthly_usd >= self.current.monthly_usd:
-            return None
-        overhead = _spot_overhead(info, self.ckpt)
-        return self.make(
-            Kind.SPOT_WITH_FALLBACK,
-            proposed,
-            f"{info.instance_type} on spot with on-demand fallback: interrupted {info.interruption_range} "
-            f"a month, checkpoints every {self.ckpt.interval_hours * 60:.0f} min "
-            f"(expected rework +{overhead - 1:.2%})",
-            {"capacity": Capacity.SPOT_WITH_FALLBACK.value, "onDemandBase": 0},
-            work_ratio=1.0,
-        )
-
-    def scale_to_zero(self) -> Recommendation | None:
-        t, u, s = self.t, self.u, self.s
-        if u.idle_hours_share < s.scale_to_zero_idle_share or self.current.monthly_usd <= 0:
-            return None
-        busy_share = 1 - u.idle_hours_share
-        proposed = replace(
-            self.current,
-            nodes=t.nodes * busy_share,
-            monthly_usd=self.current.monthly_usd * busy_share,
-        )
-        if t.key == "trainingFleets":
-            changes: dict[str, Any] = {"nodes": {"min": 0, "desired": 0}}
-        else:
-            changes = {"replicas": {"min": 0}}
-        return self.make(
-            Kind.SCALE_TO_ZERO,
-            proposed,
-            f"idle {u.idle_hours_share:.0%} of hours: scale to zero when idle (min 0)",
-            changes,
-        )
-
-
-def recommend_target(t: _Target, usage: TargetUsage, settings: Settings) -> list[Recommendation]:
-    """Every rule's recommendation for one target, the one to apply first.
-
-    A bottleneck comes first: a larger type, unless a cheaper downsizing also clears it (a
-    downsizing always holds the memory peak plus headroom, so it cures memory running full;
-    saturated GPUs get no downsizing). Otherwise the biggest saving first.
-    """
-    b = _Builder(t, usage, settings)
-    larger = b.larger()
-    down = b.downsize()
-    found: list[Recommendation | None]
-    if larger is not None and down is None:
-        found = [larger, b.spot()]
-    else:
-        found = [b.inference_accelerator(), down, b.spot(), b.scale_to_zero()]
-    recs = [r for r in found if r is not None]
-    if larger is not None and down is None:
-        return recs
-    return sorted(recs, key=lambda r: -r.monthly_saving_usd)
 
 
 def _group(
@@ -686,51 +1106,81 @@ def _group(
     return grouped
 
 
-def recommend(
-    config: StackConfig, usages: Sequence[GpuUsage], settings: Settings = Settings()
-) -> list[Recommendation]:
-    """Recommendations for every fleet and endpoint of `config` that has usage, best first
-    within a target (a `larger-type` first of all: it fixes a bottleneck)."""
-    out: list[Recommendation] = []
-    grouped = _group(config, usages)
-    for (key, index), gpus in sorted(grouped.items()):
-        usage = fold(gpus, settings.busy_gpu_util_percent)
-        if key == "trainingFleets":
-            fleet = config.training_fleets[index]
-            target = _fleet_target(config, index, fleet, usage.instance_types)
-        else:
-            target = _endpoint_target(config, index, config.inference_endpoints[index])
-        out.extend(recommend_target(target, usage, settings))
-    return out
-
-
-def recommend_host(
-    instance_type: str,
-    usages: Sequence[GpuUsage],
-    settings: Settings = Settings(),
-    *,
-    region: str | None = None,
-    capacity: str = Capacity.ON_DEMAND.value,
-    hours_per_month: float = 730.0,
-    name: str = "host",
-) -> list[Recommendation]:
-    """Recommendations for one stand-alone host (or group of identical hosts) with no stack
-    config: the fleet replay's entry point."""
-    info = catalog.lookup(instance_type, region)
-    usage = fold(usages, settings.busy_gpu_util_percent)
-    target = _Target(
-        key="trainingFleets",
-        name=name,
-        index=0,
-        cloud=info.cloud,
-        region=info.region,
-        info=info,
-        nodes=float(usage.hosts),
-        capacity=capacity,
-        on_demand_base=0,
-        hours_per_month=hours_per_month,
-        model_memory_gib=None,
-        uses_accelerator_form=False,
-        instance_types=(instance_type,),
+def recommend_target(
+    t: _Target, usages: Sequence[GpuUsage], settings: Settings, pricer: Pricer
+) -> TargetReport:
+    """Everything rightsizing says about one target."""
+    if not usages:
+        return TargetReport(
+            t.key,
+            t.name,
+            t.index,
+            "insufficient-data",
+            None,
+            missing=(
+                f"no usage matched (agent tag finops:fleet={t.name}, or a host of type "
+                f"{t.info.instance_type})",
+            ),
+        )
+    usage = fold(usages, t.region)
+    missing = gaps(usage, settings.min_days_covered, settings.min_observed_share)
+    if missing:
+        return TargetReport(
+            t.key, t.name, t.index, "insufficient-data", None, missing=tuple(missing)
+        )
+    try:
+        rules = _Rules(t, usage, settings, pricer)
+    except FinopsError as exc:
+        return TargetReport(
+            t.key,
+            t.name,
+            t.index,
+            "unknown",
+            None,
+            missing=(f"UNKNOWN: the preview cannot price today's config: {exc}",),
+        )
+    evidence = _evidence(rules)
+    evaluation = _Evaluation(rules)
+    chosen, costlier = evaluation.run()
+    recommendation = None if chosen is None else _recommendation(rules, chosen, evidence)
+    costs = []
+    for c in costlier:
+        c.steps = [Step(c.kinds[0], c.summary, c.priced.monthly_usd if c.priced else 0.0)]
+        c.nodes, c.capacity = t.nodes, t.capacity
+        costs.append(_recommendation(rules, c, evidence))
+    return TargetReport(
+        t.key,
+        t.name,
+        t.index,
+        "recommended" if recommendation else "no-change",
+        rules.now.monthly_usd,
+        recommendation=recommendation,
+        costlier=tuple(costs),
+        alternatives=tuple(evaluation.alternatives),
+        evidence=evidence,
     )
-    return recommend_target(target, usage, settings)
+
+
+def recommend(
+    config: StackConfig,
+    usages: Sequence[GpuUsage],
+    pricer: Pricer,
+    settings: Settings = Settings(),
+) -> list[TargetReport]:
+    """A report for every fleet and endpoint of `config`, in stack order."""
+    settings.validate()
+    grouped = _group(config, usages)
+    reports = []
+    for index, fleet in enumerate(config.training_fleets):
+        target = _fleet_target(config, index, fleet)
+        reports.append(
+            recommend_target(target, grouped.get(("trainingFleets", index), []), settings, pricer)
+        )
+    for index, endpoint in enumerate(config.inference_endpoints):
+        target = _endpoint_target(config, index, endpoint)
+        reports.append(
+            recommend_target(
+                target, grouped.get(("inferenceEndpoints", index), []), settings, pricer
+            )
+        )
+    return reports

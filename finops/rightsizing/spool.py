@@ -3,7 +3,12 @@
 Parsed with the standard library only. Records are deduplicated on `record_id` (delivery is
 at least once), an unterminated last line is skipped (the writer was killed mid-line), a
 line that is not JSON is skipped and counted (`SkippedLinesWarning`), and unknown fields are
-ignored.
+ignored. A JSON object that is not a window record (a `finops-agent --record` trace, the
+spool's `state.json`, another schema version) stops the read with one line naming the file,
+the line and what to give instead.
+
+Records are folded as they are read, per GPU and 5-minute interval (`_Series`), so memory
+follows the window's length and the number of GPUs, not the number of records.
 """
 
 from __future__ import annotations
@@ -21,12 +26,18 @@ from finops.rightsizing.usage import (
     GIB,
     INTERVAL_SECONDS,
     GpuUsage,
+    HostInterval,
     IntervalPeak,
-    idle_hours_share,
     summarise,
 )
 
 FLEET_TAG = "finops:fleet"
+SCHEMA_VERSION = 1
+REQUIRED = ("window_start", "window_end", "gpu_index", "instance_type", "sample_count")
+HOST_CPU = "host_cpu_util_percent"
+"""Optional stats field: host CPU utilisation, percent of all vCPUs (read when present)."""
+HOST_MEMORY = "host_memory_used_bytes"
+"""Optional stats field: host memory in use, bytes (read when present)."""
 
 
 class SourceError(FinopsError):
@@ -47,41 +58,75 @@ def record_files(path: Path) -> list[Path]:
     return files
 
 
+def _not_a_window_record(where: str, record: Any) -> SourceError:
+    what = "give the agent's export file ([export] path) or its spool folder"
+    if isinstance(record, dict) and "timestamp" in record and "window_start" not in record:
+        return SourceError(
+            f"{where}: a `finops-agent --record` trace (GPU readings with no host or instance "
+            f"type), not window records: {what}"
+        )
+    if isinstance(record, dict) and "schema_version" in record:
+        version = record.get("schema_version")
+        if version != SCHEMA_VERSION:
+            return SourceError(
+                f"{where}: window record schema_version {version!r}; this finops reads "
+                f"{SCHEMA_VERSION}: upgrade finops to read it"
+            )
+    if isinstance(record, dict):
+        missing = [key for key in REQUIRED if key not in record]
+        return SourceError(
+            f"{where}: not an agent window record (no {', '.join(missing) or 'schema_version'}): "
+            f"{what}"
+        )
+    return SourceError(
+        f"{where}: not an agent window record (a JSON {type(record).__name__}): {what}"
+    )
+
+
 class SkippedLinesWarning(UserWarning):
     """Some lines of the agent's files could not be read and were skipped."""
 
 
 def iter_records(
     paths: Iterable[Path], skipped: list[str] | None = None
-) -> Iterator[dict[str, Any]]:
-    """Every complete, distinct window record in `paths` (files or folders).
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(file:line, record) for every complete, distinct window record in `paths`.
 
     A line that is not a JSON object (a disk error, a torn write) is skipped, never fatal:
-    its `path:line: reason` is appended to `skipped` when given.
+    its `path:line: reason` is appended to `skipped` when given. A JSON object that is not a
+    window record stops the read with one line (the wrong file was given).
     """
     seen: set[str] = set()
     for given in paths:
         for path in record_files(given):
-            lines = path.read_bytes().split(b"\n")
-            # The last element is b"" when the file ends in a newline, else an incomplete line.
-            for number, raw in enumerate(lines[:-1], start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    record = json.loads(raw.decode("utf-8"))
-                except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                    if skipped is not None:
-                        skipped.append(f"{path}:{number}: not a JSON window record: {exc}")
-                    continue
-                if not isinstance(record, dict):
-                    if skipped is not None:
-                        skipped.append(f"{path}:{number}: not a JSON object")
-                    continue
-                record_id = str(record.get("record_id", ""))
-                if record_id in seen:
-                    continue
-                seen.add(record_id)
-                yield record
+            with path.open("rb") as handle:
+                number = 0
+                for raw in handle:
+                    number += 1
+                    if not raw.endswith(b"\n"):
+                        break  # unterminated: the writer was killed mid-line
+                    if not raw.strip():
+                        continue
+                    where = f"{path}:{number}"
+                    try:
+                        record = json.loads(raw.decode("utf-8"))
+                    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                        if skipped is not None:
+                            skipped.append(f"{where}: not a JSON window record: {exc}")
+                        continue
+                    if not isinstance(record, dict):
+                        if skipped is not None:
+                            skipped.append(f"{where}: not a JSON object")
+                        continue
+                    if record.get("schema_version") != SCHEMA_VERSION or any(
+                        key not in record for key in REQUIRED
+                    ):
+                        raise _not_a_window_record(where, record)
+                    record_id = str(record.get("record_id", where))
+                    if record_id in seen:
+                        continue
+                    seen.add(record_id)
+                    yield where, record
 
 
 def _stat(record: dict[str, Any], name: str, stat: str = "max") -> float | None:
@@ -91,20 +136,107 @@ def _stat(record: dict[str, Any], name: str, stat: str = "max") -> float | None:
     return float(stats[stat])
 
 
+def _max(old: float | None, new: float | None) -> float | None:
+    if new is None:
+        return old
+    return new if old is None else max(old, new)
+
+
 @dataclass
-class _GpuSeries:
+class _Slot:
+    """One GPU's readings in one 5-minute interval, folded as records arrive."""
+
+    util_peak: float | None = None
+    util_weighted: float = 0.0
+    util_seconds: float = 0.0
+    util_windows_without_mean: int = 0
+    memory_peak: float | None = None
+    sm_peak: float | None = None
+    sm_weighted: float = 0.0
+    sm_seconds: float = 0.0
+
+    def peak(self, start: float) -> IntervalPeak:
+        mean = None
+        if self.util_seconds > 0 and not self.util_windows_without_mean:
+            mean = self.util_weighted / self.util_seconds
+        return IntervalPeak(
+            start=start,
+            gpu_util_percent=self.util_peak,
+            memory_used_gib=self.memory_peak,
+            sm_active_ratio=self.sm_peak,
+            gpu_util_mean_percent=mean,
+            sm_active_mean=self.sm_weighted / self.sm_seconds if self.sm_seconds else None,
+            observed_seconds=min(self.util_seconds, INTERVAL_SECONDS) or INTERVAL_SECONDS,
+        )
+
+
+@dataclass
+class _Series:
     instance_type: str
     region: str | None
     fleet: str | None
     lifecycle: str
     memory_total_gib: float | None = None
-    peaks: dict[int, dict[str, float | None]] = field(default_factory=dict)
+    slots: dict[int, _Slot] = field(default_factory=dict)
 
 
-def _fold(old: float | None, new: float | None) -> float | None:
-    if new is None:
-        return old
-    return new if old is None else max(old, new)
+@dataclass
+class _Host:
+    cpu: dict[int, float] = field(default_factory=dict)
+    memory: dict[int, float] = field(default_factory=dict)
+    work: dict[float, dict[str, float]] = field(default_factory=dict)
+    seconds: dict[float, float] = field(default_factory=dict)
+
+
+def _add(
+    record: dict[str, Any], series: dict[tuple[str, int], _Series], hosts: dict[str, _Host]
+) -> None:
+    start, stop = float(record["window_start"]), float(record["window_end"])
+    host_name = str(record.get("instance_id") or record.get("hostname"))
+    key = (host_name, int(record["gpu_index"]))
+    tags = record.get("tags") or {}
+    gpu = series.get(key)
+    if gpu is None:
+        region = record.get("region")
+        gpu = series[key] = _Series(
+            instance_type=str(record.get("instance_type")),
+            region=str(region) if region and region != "unknown" else None,
+            fleet=tags.get(FLEET_TAG) if isinstance(tags, dict) else None,
+            lifecycle=str(record.get("lifecycle", "unknown")),
+        )
+    if record.get("memory_total_bytes"):
+        gpu.memory_total_gib = float(record["memory_total_bytes"]) / GIB
+    interval = int(start // INTERVAL_SECONDS)
+    slot = gpu.slots.setdefault(interval, _Slot())
+    seconds = max(stop - start, 0.0)
+    peak = _stat(record, "gpu_util_percent")
+    mean = _stat(record, "gpu_util_percent", "mean")
+    slot.util_peak = _max(slot.util_peak, peak)
+    if peak is not None:
+        if mean is None:
+            slot.util_windows_without_mean += 1
+        else:
+            slot.util_weighted += mean * seconds
+            slot.util_seconds += seconds
+    memory = _stat(record, "memory_used_bytes")
+    slot.memory_peak = _max(slot.memory_peak, None if memory is None else memory / GIB)
+    slot.sm_peak = _max(slot.sm_peak, _stat(record, "sm_active_ratio"))
+    sm_mean = _stat(record, "sm_active_ratio", "mean")
+    if sm_mean is not None:
+        slot.sm_weighted += sm_mean * seconds
+        slot.sm_seconds += seconds
+    host = hosts[host_name]
+    host.seconds[start] = seconds
+    cpu = _stat(record, HOST_CPU)
+    if cpu is not None:
+        host.cpu[interval] = max(host.cpu.get(interval, 0.0), cpu)
+    host_memory = _stat(record, HOST_MEMORY)
+    if host_memory is not None:
+        host.memory[interval] = max(host.memory.get(interval, 0.0), host_memory / GIB)
+    units = record.get("work_units")
+    if units:
+        # host-wide: the same object is in every GPU's record of a window; count it once
+        host.work[start] = {str(k): float(v) for k, v in units.items()}
 
 
 def read_usage(
@@ -118,87 +250,69 @@ def read_usage(
     `end` (unix seconds; default the newest window's end) and `lookback_days` (default: all)
     bound the window. Records of a lost GPU with no samples are skipped.
     """
+    series: dict[tuple[str, int], _Series] = {}
+    hosts: dict[str, _Host] = defaultdict(_Host)
+    newest = float("-inf")
     skipped: list[str] = []
-    records = list(iter_records(paths, skipped))
+    for where, record in iter_records(paths, skipped):
+        try:
+            newest = max(newest, float(record["window_end"]))
+            if end is not None and float(record["window_end"]) > end:
+                continue
+            if not record.get("sample_count"):
+                continue
+            _add(record, series, hosts)
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise SourceError(f"{where}: a window record with a malformed field: {exc}") from None
     if skipped:
         warnings.warn(
             f"{len(skipped)} unreadable line(s) skipped in the agent's files, first: {skipped[0]}",
             SkippedLinesWarning,
             stacklevel=2,
         )
-    if not records:
+    if not series:
         return []
-    newest = max(float(r["window_end"]) for r in records)
     window_end = end if end is not None else newest
-    window_start = window_end - lookback_days * 86400.0 if lookback_days else float("-inf")
-    series: dict[tuple[str, int], _GpuSeries] = {}
-    # work is host-wide: the same object is in every GPU's record of a window; count it once
-    work: dict[str, dict[float, dict[str, float]]] = defaultdict(dict)
-    host_seconds: dict[str, dict[float, float]] = defaultdict(dict)
-    for r in records:
-        start, stop = float(r["window_start"]), float(r["window_end"])
-        if start < window_start or stop > window_end:
-            continue
-        if not r.get("sample_count"):
-            continue
-        host = str(r.get("instance_id") or r.get("hostname"))
-        key = (host, int(r["gpu_index"]))
-        tags = r.get("tags") or {}
-        gpu = series.get(key)
-        if gpu is None:
-            gpu = series[key] = _GpuSeries(
-                instance_type=str(r.get("instance_type")),
-                region=r.get("region") if r.get("region") != "unknown" else None,
-                fleet=tags.get(FLEET_TAG),
-                lifecycle=str(r.get("lifecycle", "unknown")),
-            )
-        if r.get("memory_total_bytes"):
-            gpu.memory_total_gib = float(r["memory_total_bytes"]) / GIB
-        interval = int(start // INTERVAL_SECONDS)
-        slot = gpu.peaks.setdefault(interval, {"util": None, "memory": None, "sm": None})
-        memory = _stat(r, "memory_used_bytes")
-        slot["util"] = _fold(slot["util"], _stat(r, "gpu_util_percent"))
-        slot["memory"] = _fold(slot["memory"], None if memory is None else memory / GIB)
-        slot["sm"] = _fold(slot["sm"], _stat(r, "sm_active_ratio"))
-        host_seconds[host][start] = stop - start
-        if r.get("work_units"):
-            work[host][start] = {str(k): float(v) for k, v in r["work_units"].items()}
-    host_peaks: dict[str, list[IntervalPeak]] = defaultdict(list)
-    for (host, _index), gpu in series.items():
-        host_peaks[host] += [
-            IntervalPeak(i * INTERVAL_SECONDS, slot["util"], None) for i, slot in gpu.peaks.items()
-        ]
+    first = window_end - lookback_days * 86400.0 if lookback_days else float("-inf")
+    first_interval = first / INTERVAL_SECONDS
     usages = []
-    for (host, index), gpu in sorted(series.items()):
-        hours = sum(host_seconds[host].values()) / 3600.0
-        totals: dict[str, float] = defaultdict(float)
-        for units in work[host].values():
-            for unit, amount in units.items():
-                totals[unit] += amount
+    for (host_name, index), gpu in sorted(series.items()):
+        host = hosts[host_name]
         peaks = [
-            IntervalPeak(
-                start=interval * INTERVAL_SECONDS,
-                gpu_util_percent=slot["util"],
-                memory_used_gib=slot["memory"],
-                sm_active_ratio=slot["sm"],
-            )
-            for interval, slot in sorted(gpu.peaks.items())
+            slot.peak(interval * INTERVAL_SECONDS)
+            for interval, slot in sorted(gpu.slots.items())
+            if interval >= first_interval
         ]
         if not any(p.gpu_util_percent is not None for p in peaks):
             continue
+        starts = [s for s in host.seconds if s >= first]
+        hours = sum(host.seconds[s] for s in starts) / 3600.0
+        totals: dict[str, float] = defaultdict(float)
+        work_hours = set()
+        for start in starts:
+            for unit, amount in host.work.get(start, {}).items():
+                totals[unit] += amount
+                if amount > 0:
+                    work_hours.add(int(start // 3600))
+        host_intervals = [
+            HostInterval(i * INTERVAL_SECONDS, host.cpu.get(i), host.memory.get(i))
+            for i in sorted(set(host.cpu) | set(host.memory))
+            if i >= first_interval
+        ]
         usages.append(
             summarise(
                 peaks,
-                host=host,
+                host=host_name,
                 gpu_index=index,
                 instance_type=gpu.instance_type,
                 region=gpu.region,
                 fleet=gpu.fleet,
                 memory_total_gib=gpu.memory_total_gib,
                 work_per_hour={u: t / hours for u, t in totals.items()} if hours else {},
+                work_hours=len(work_hours),
                 lifecycle=gpu.lifecycle,
                 source="agent files",
-                host_idle_hours_share=idle_hours_share(host_peaks[host]),
+                host_intervals=host_intervals,
             )
         )
     return usages

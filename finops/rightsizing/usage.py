@@ -1,9 +1,21 @@
-"""What a GPU did over the lookback window, summarised the way Compute Optimizer looks at it.
+"""What a GPU did over the lookback window: the one record every source ends in.
 
-Every source (the agent's export/spool files, Prometheus, CloudWatch) ends in the same record,
-`GpuUsage`: one GPU of one host over the window. Activity figures are taken over the peak of
-each 5-minute interval (Compute Optimizer's basis), so a job that bursts to 100% for a minute
-in every interval counts as busy, not as 20% busy.
+Every source (the agent's export/spool files, Prometheus, CloudWatch) ends in `GpuUsage`:
+one GPU of one host over the window. Two figures of activity are kept apart and named:
+
+- the **time-weighted mean** utilisation (`util_mean_percent`): the share of the window's
+  observed time a kernel ran, what the GPU actually did; a GPU busy 20 s of every 5 minutes
+  has a mean of 6.7 %;
+- the **p95 of 5-minute peaks** (`util_p95_percent`): Compute Optimizer's basis, the 95th
+  percentile over intervals of each 5-minute interval's highest reading; the same GPU scores
+  100 % here. It says how high bursts go, never how much work there is.
+
+`util_mean_p95_percent` (the p95 of the 5-minute time-weighted means) is the sustained
+demand a smaller or slower GPU must carry. docs/rightsizing.md says which rule reads which.
+
+A source builds the record from `IntervalPeak`s (one per GPU per 5-minute interval) with
+`summarise`; a streaming reader can do the same interval by interval (memory bounded by the
+window's 4,032 intervals per GPU, not by the number of records).
 """
 
 from __future__ import annotations
@@ -13,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 INTERVAL_SECONDS = 300.0
-"""Length of the interval whose peak is taken (5 minutes, as Compute Optimizer)."""
+"""Length of the interval whose peak and mean are taken (5 minutes, as Compute Optimizer)."""
 DEFAULT_LOOKBACK_DAYS = 14.0
 IDLE_UTIL_PERCENT = 5.0
 """A GPU whose peak utilisation in a whole clock hour stays under this is idle in that hour."""
@@ -22,13 +34,33 @@ GIB = 1024.0**3
 
 @dataclass(frozen=True)
 class IntervalPeak:
-    """One GPU's peaks over one 5-minute interval (None: not measured in the interval)."""
+    """One GPU over one 5-minute interval (None: not measured in the interval)."""
 
     start: float
     """Unix seconds, a multiple of `INTERVAL_SECONDS`."""
     gpu_util_percent: float | None
+    """Highest utilisation reading in the interval, percent."""
     memory_used_gib: float | None
+    """Highest accelerator memory in use in the interval, GiB."""
     sm_active_ratio: float | None = None
+    """Highest SM activity in the interval, ratio 0-1 (None before Hopper)."""
+    gpu_util_mean_percent: float | None = None
+    """Time-weighted mean utilisation over the observed part of the interval, percent; None
+    when the source gave only the peak (then the window's mean is unknown, never guessed)."""
+    sm_active_mean: float | None = None
+    observed_seconds: float = INTERVAL_SECONDS
+    """Seconds of the interval the readings cover (weights the mean)."""
+
+
+@dataclass(frozen=True)
+class HostInterval:
+    """One host over one 5-minute interval: what its CPUs and memory did."""
+
+    start: float
+    cpu_util_percent: float | None
+    """Highest host CPU utilisation in the interval, percent of all vCPUs."""
+    memory_used_gib: float | None
+    """Highest host memory in use in the interval, GiB."""
 
 
 @dataclass(frozen=True)
@@ -44,32 +76,51 @@ class GpuUsage:
     """The fleet or endpoint name the host belongs to (agent tag `finops:fleet`), if known."""
     window_start: float
     window_end: float
-    """Unix seconds: the span the figures cover."""
+    """Unix seconds: first observed interval's start, last observed interval's end."""
     intervals: int
-    """5-minute intervals with a measurement."""
+    """5-minute intervals with a utilisation reading."""
     util_p95_percent: float
-    """95th percentile over the intervals of the interval's peak GPU utilisation, percent."""
-    util_mean_percent: float
+    """p95 of 5-minute PEAKS: 95th percentile over the intervals of each interval's highest
+    utilisation reading, percent. How high bursts go, not how much work there is."""
+    util_mean_percent: float | None
+    """Time-weighted MEAN utilisation over the observed time, percent (None: the source gave
+    only peaks)."""
     memory_peak_gib: float | None
     """Highest accelerator memory in use at any time in the window, GiB; None when never
     measured (then no rule may shrink accelerator memory)."""
     memory_total_gib: float | None
     sm_active_p95: float | None
-    """95th percentile of the interval peaks of SM activity, ratio 0-1 (None before Hopper)."""
-    idle_hours_share: float
-    """Share of the window's clock hours in which the GPU's peak utilisation stayed under
-    `IDLE_UTIL_PERCENT` (idle for the whole hour)."""
+    """p95 of the 5-minute peaks of SM activity, ratio 0-1 (None before Hopper)."""
+    busy_hours: frozenset[int] = frozenset()
+    """Clock hours (unix seconds // 3600) in which the GPU's peak reached `IDLE_UTIL_PERCENT`."""
+    observed_hours: frozenset[int] = frozenset()
+    """Clock hours with at least one reading."""
+    util_mean_p95_percent: float | None = None
+    """p95 of the 5-minute time-weighted MEANS, percent: the sustained demand."""
+    sm_active_mean: float | None = None
+    """Time-weighted mean SM activity, ratio 0-1."""
     work_per_hour: Mapping[str, float] = field(default_factory=dict)
-    """Units of work the host's job reported per hour of the window (host-wide), by unit."""
+    """Units of work the host's job reported per observed hour (host-wide), by unit."""
+    work_hours: int = 0
+    """Observed clock hours in which the host's job reported work."""
     lifecycle: str = "unknown"
     source: str = ""
-    host_idle_hours_share: float | None = None
-    """Share of clock hours in which every GPU of the host was idle (None: not known; then
-    the GPU's own share stands in)."""
+    host_cpu_p95_percent: float | None = None
+    """p95 of the 5-minute peaks of host CPU utilisation, percent of the vCPUs (None: not
+    measured, then no rule moves to fewer vCPUs)."""
+    host_memory_peak_gib: float | None = None
+    """Highest host memory in use, GiB (None: not measured, then no rule cuts host memory)."""
 
     @property
     def window_days(self) -> float:
         return (self.window_end - self.window_start) / 86400.0
+
+    @property
+    def idle_hours_share(self) -> float:
+        """Share of observed clock hours in which the GPU stayed idle the whole hour."""
+        if not self.observed_hours:
+            return 1.0
+        return 1.0 - len(self.busy_hours & self.observed_hours) / len(self.observed_hours)
 
 
 def nearest_rank(values: Sequence[float], quantile: float) -> float:
@@ -81,19 +132,36 @@ def nearest_rank(values: Sequence[float], quantile: float) -> float:
     return ordered[rank - 1]
 
 
-def idle_hours_share(
+def hour_sets(
     peaks: Iterable[IntervalPeak], idle_percent: float = IDLE_UTIL_PERCENT
-) -> float:
-    """Share of clock hours (with at least one measured interval) whose peak stayed idle."""
-    hour_peak: dict[int, float] = {}
+) -> tuple[frozenset[int], frozenset[int]]:
+    """(busy hours, observed hours): clock hours with a reading, and those whose peak
+    reached `idle_percent`."""
+    observed: set[int] = set()
+    busy: set[int] = set()
     for peak in peaks:
         if peak.gpu_util_percent is None:
             continue
         hour = int(peak.start // 3600)
-        hour_peak[hour] = max(hour_peak.get(hour, 0.0), peak.gpu_util_percent)
-    if not hour_peak:
-        return 0.0
-    return sum(1 for v in hour_peak.values() if v < idle_percent) / len(hour_peak)
+        observed.add(hour)
+        if peak.gpu_util_percent >= idle_percent:
+            busy.add(hour)
+    return frozenset(busy), frozenset(observed)
+
+
+def _time_weighted(values: Sequence[tuple[float, float]]) -> float | None:
+    """Mean of (value, seconds) pairs weighted by seconds; None when there are none."""
+    seconds = math.fsum(s for _, s in values)
+    if not values or seconds <= 0:
+        return None
+    return math.fsum(v * s for v, s in values) / seconds
+
+
+def host_figures(intervals: Sequence[HostInterval]) -> tuple[float | None, float | None]:
+    """(p95 of 5-minute CPU peaks, memory peak GiB) of a host; None where never measured."""
+    cpu = [i.cpu_util_percent for i in intervals if i.cpu_util_percent is not None]
+    memory = [i.memory_used_gib for i in intervals if i.memory_used_gib is not None]
+    return (nearest_rank(cpu, 0.95) if cpu else None, max(memory) if memory else None)
 
 
 def summarise(
@@ -106,34 +174,52 @@ def summarise(
     fleet: str | None = None,
     memory_total_gib: float | None = None,
     work_per_hour: Mapping[str, float] | None = None,
+    work_hours: int = 0,
     lifecycle: str = "unknown",
     source: str = "",
-    host_idle_hours_share: float | None = None,
+    host_intervals: Sequence[HostInterval] = (),
 ) -> GpuUsage:
-    """Fold one GPU's 5-minute interval peaks into a `GpuUsage`; raises ValueError when no
+    """Fold one GPU's 5-minute intervals into a `GpuUsage`; raises ValueError when no
     interval has a utilisation reading."""
-    util = [p.gpu_util_percent for p in peaks if p.gpu_util_percent is not None]
-    if not util:
+    measured = [p for p in peaks if p.gpu_util_percent is not None]
+    if not measured:
         raise ValueError(f"{host} GPU {gpu_index}: no utilisation readings in the window")
+    util = [p.gpu_util_percent for p in measured if p.gpu_util_percent is not None]
     memory = [p.memory_used_gib for p in peaks if p.memory_used_gib is not None]
     sm = [p.sm_active_ratio for p in peaks if p.sm_active_ratio is not None]
+    with_mean = [p for p in measured if p.gpu_util_mean_percent is not None]
+    # a mean is only a mean of the window when every measured interval has one
+    means_known = len(with_mean) == len(measured)
+    util_means = [(p.gpu_util_mean_percent or 0.0, p.observed_seconds) for p in with_mean]
+    sm_means = [
+        (p.sm_active_mean, p.observed_seconds) for p in peaks if p.sm_active_mean is not None
+    ]
+    busy, observed = hour_sets(measured)
+    cpu_p95, host_memory = host_figures(host_intervals)
     return GpuUsage(
         host=host,
         gpu_index=gpu_index,
         instance_type=instance_type,
         region=region,
         fleet=fleet,
-        window_start=min(p.start for p in peaks),
-        window_end=max(p.start for p in peaks) + INTERVAL_SECONDS,
+        window_start=min(p.start for p in measured),
+        window_end=max(p.start for p in measured) + INTERVAL_SECONDS,
         intervals=len(util),
         util_p95_percent=nearest_rank(util, 0.95),
-        util_mean_percent=sum(util) / len(util),
+        util_mean_percent=_time_weighted(util_means) if means_known else None,
+        util_mean_p95_percent=nearest_rank([v for v, _ in util_means], 0.95)
+        if means_known
+        else None,
         memory_peak_gib=max(memory) if memory else None,
         memory_total_gib=memory_total_gib,
         sm_active_p95=nearest_rank(sm, 0.95) if sm else None,
-        idle_hours_share=idle_hours_share(peaks),
+        sm_active_mean=_time_weighted([(v, s) for v, s in sm_means if v is not None]),
+        busy_hours=busy,
+        observed_hours=observed,
         work_per_hour=dict(work_per_hour or {}),
+        work_hours=work_hours,
         lifecycle=lifecycle,
         source=source,
-        host_idle_hours_share=host_idle_hours_share,
+        host_cpu_p95_percent=cpu_p95,
+        host_memory_peak_gib=host_memory,
     )

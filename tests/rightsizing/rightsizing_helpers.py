@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from finops.config import StackConfig, parse
+from finops.rightsizing import PreviewPricer, PricedTarget, Settings, TargetReport, recommend
 from finops.rightsizing.usage import GpuUsage
 
 DAYS14 = 14 * 86400.0
 TAGS = {"Project": "vision", "Team": "ml-platform", "Environment": "dev"}
+ROOT = Path(__file__).resolve().parents[2]
+PRICES: dict[str, PricedTarget] = {}
+"""Prices shared by every test of the session (a price is a pure function of the config)."""
+H0 = 491_000
+"""First clock hour (unix seconds // 3600) of the synthetic usage."""
 
 
 def fleet(**changes: Any) -> dict[str, Any]:
@@ -31,18 +39,46 @@ def endpoint(**changes: Any) -> dict[str, Any]:
         "instanceType": "ml.g5.xlarge",
         "replicas": {"min": 1, "max": 2},
         "modelVersion": "v1",
+        "modelDataUrl": "s3://vision-models/serve-a/model.tar.gz",
     }
     entry.update(changes)
     return entry
 
 
-def stack(fleets: list[dict[str, Any]] = (), endpoints: list[dict[str, Any]] = ()) -> StackConfig:  # type: ignore[assignment]
+def raw_stack(
+    fleets: Sequence[dict[str, Any]] = (), endpoints: Sequence[dict[str, Any]] = ()
+) -> dict[str, Any]:
     raw: dict[str, Any] = {"finops:tags": TAGS, "aws:region": "us-east-1"}
     if fleets:
         raw["finops:trainingFleets"] = list(fleets)
     if endpoints:
         raw["finops:inferenceEndpoints"] = list(endpoints)
-    return parse(raw)
+    return raw
+
+
+def stack(
+    fleets: Sequence[dict[str, Any]] = (), endpoints: Sequence[dict[str, Any]] = ()
+) -> StackConfig:
+    return parse(raw_stack(fleets, endpoints))
+
+
+def pricer(
+    fleets: Sequence[dict[str, Any]] = (), endpoints: Sequence[dict[str, Any]] = ()
+) -> PreviewPricer:
+    """The preview's pricer over the same stack (the real program, offline)."""
+    return PreviewPricer(raw_stack(fleets, endpoints), ROOT, cache=PRICES)
+
+
+def run(
+    fleets: Sequence[dict[str, Any]] = (),
+    endpoints: Sequence[dict[str, Any]] = (),
+    usages: Sequence[GpuUsage] = (),
+    settings: Settings | None = None,
+) -> list[TargetReport]:
+    """`recommend` on a stack of these entries, priced by the preview."""
+    return recommend(
+        stack(fleets, endpoints), usages, pricer(fleets, endpoints), settings or Settings()
+    )
 
 
 def gpu(
@@ -50,29 +86,50 @@ def gpu(
     index: int = 0,
     *,
     util: float = 80.0,
+    mean: float | None = -1.0,
+    mean_p95: float | None = -1.0,
     memory: float | None = 10.0,
     instance_type: str = "p3.2xlarge",
     fleet_name: str | None = "train-a",
     sm: float | None = None,
+    sm_mean: float | None = None,
     idle: float = 0.0,
     work: dict[str, float] | None = None,
+    days: float = 14.0,
+    observed_share: float = 1.0,
+    cpu: float | None = None,
+    host_memory: float | None = None,
 ) -> GpuUsage:
+    """One GPU over `days`: p95 of 5-minute peaks `util`, time-weighted mean `mean` (default
+    util / 2), p95 of 5-minute means `mean_p95` (default the mean); busy in the first
+    (1 - idle) of the observed hours (none when util < 5)."""
+    hours = int(days * 24)
+    step = 1.0 / observed_share
+    observed = sorted({H0 + int(k * step) for k in range(int(hours * observed_share))})
+    busy_count = 0 if util < 5 else round(len(observed) * (1 - idle))
+    mean_value = util / 2 if mean == -1.0 else mean
     return GpuUsage(
         host=host,
         gpu_index=index,
         instance_type=instance_type,
         region="us-east-1",
         fleet=fleet_name,
-        window_start=0.0,
-        window_end=DAYS14,
-        intervals=4032,
+        window_start=H0 * 3600.0,
+        window_end=(H0 + hours) * 3600.0,
+        intervals=len(observed) * 12,
         util_p95_percent=util,
-        util_mean_percent=util / 2,
+        util_mean_percent=mean_value,
+        util_mean_p95_percent=mean_value if mean_p95 == -1.0 else mean_p95,
         memory_peak_gib=memory,
         memory_total_gib=None,
         sm_active_p95=sm,
-        idle_hours_share=idle,
+        sm_active_mean=sm_mean,
+        busy_hours=frozenset(observed[:busy_count]),
+        observed_hours=frozenset(observed),
         work_per_hour=work or {},
+        work_hours=len(observed) if work else 0,
+        host_cpu_p95_percent=cpu,
+        host_memory_peak_gib=host_memory,
     )
 
 
@@ -87,14 +144,21 @@ def window_record(
     memory_gib: float,
     work: dict[str, float] | None = None,
     seconds: float = 60.0,
+    util_peak: float | None = None,
+    host_cpu: float | None = None,
+    host_memory_gib: float | None = None,
 ) -> dict[str, Any]:
-    """One agent window record (agents/SPOOL_FORMAT.md, schema_version 1)."""
+    """One agent window record (agents/SPOOL_FORMAT.md, schema_version 1): utilisation with
+    mean `util` and peak `util_peak` (default the mean)."""
     memory = memory_gib * 1024**3
 
-    def stats(value: float, low: float | None = None) -> dict[str, float]:
-        return {"min": value if low is None else low, "mean": value, "p95": value, "max": value}
+    def stats(
+        value: float, low: float | None = None, high: float | None = None
+    ) -> dict[str, float]:
+        top = value if high is None else high
+        return {"min": value if low is None else low, "mean": value, "p95": top, "max": top}
 
-    return {
+    record: dict[str, Any] = {
         "schema_version": 1,
         "record_id": f"{instance_id}/GPU-{gpu_index}/{start:.3f}",
         "window_start": start,
@@ -112,7 +176,7 @@ def window_record(
         "lost": False,
         "sample_count": 60,
         "memory_total_bytes": 16 * 1024**3,
-        "gpu_util_percent": stats(util, 0.0),
+        "gpu_util_percent": stats(util, 0.0, util_peak),
         "mem_util_percent": stats(util / 2),
         "memory_used_bytes": stats(memory),
         "power_watts": stats(100.0),
@@ -131,3 +195,8 @@ def window_record(
         "interruption_action": None,
         "a_future_field": "ignored",
     }
+    if host_cpu is not None:
+        record["host_cpu_util_percent"] = stats(host_cpu)
+    if host_memory_gib is not None:
+        record["host_memory_used_bytes"] = stats(host_memory_gib * 1024**3)
+    return record

@@ -14,7 +14,7 @@ from finops.rightsizing.cloudwatch import CloudWatchSource, read_usage
 
 REGION = "us-east-1"
 END = 1_764_000_000.0 - (1_764_000_000 % 3600)
-DAYS = 2
+DAYS = 1
 STEP = 300
 SAMPLES = DAYS * 86400 // STEP
 
@@ -73,7 +73,7 @@ def _publish(ids: dict[str, str]) -> None:
         for index in (1, 2, 3):
             datums.append(_datum("nvidia_smi_utilization_gpu", ids["a"], index, t, 0, 0, 0))
             datums.append(_datum("nvidia_smi_memory_used", ids["a"], index, t, 300, 300, 300))
-        # host b: idle the first day, then 95% with memory near full (23 of 24 GiB)
+        # host b: idle the first half, then 95% with memory near full (23 of 24 GiB)
         busy = k >= SAMPLES // 2
         datums.append(
             _datum(
@@ -91,6 +91,21 @@ def _publish(ids: dict[str, str]) -> None:
         )
     for start in range(0, len(datums), 1000):
         cloudwatch.put_metric_data(Namespace="CWAgent", MetricData=datums[start : start + 1000])
+    # host a's CPUs: EC2's own metric (published by EC2 itself on AWS; put here for moto)
+    host = []
+    for k in range(SAMPLES):
+        t = END - (SAMPLES - k) * STEP
+        cpu = {"MetricName": "CPUUtilization", "Timestamp": dt.datetime.fromtimestamp(t, dt.UTC)}
+        cpu["Dimensions"] = [{"Name": "InstanceId", "Value": ids["a"]}]
+        cpu["StatisticValues"] = {
+            "SampleCount": 5.0,
+            "Sum": 100.0,
+            "Minimum": 10.0,
+            "Maximum": 35.0,
+        }
+        host.append(cpu)
+    for start in range(0, len(host), 1000):
+        cloudwatch.put_metric_data(Namespace="AWS/EC2", MetricData=host[start : start + 1000])
     # a per-fleet copy (tag dimensions) must not be read as another GPU
     cloudwatch.put_metric_data(
         Namespace="CWAgent",
@@ -120,12 +135,14 @@ def test_get_metric_data_maxima_become_gpu_usage(aws: dict[str, str]) -> None:
         REGION,
     )
     assert a0.intervals == SAMPLES
-    assert a0.util_p95_percent == 30
-    assert a0.util_mean_percent == 30  # the mean of 5-minute maxima
+    assert a0.util_p95_percent == 30  # the p95 of 5-minute maxima
+    assert a0.util_mean_percent == pytest.approx(10)  # the time-weighted mean (Average)
     assert a0.memory_peak_gib == 9.0
     assert a0.memory_total_gib == 16.0
-    assert a0.host_idle_hours_share == 0
+    assert a0.idle_hours_share == 0
+    assert a0.host_cpu_p95_percent == 35.0  # AWS/EC2 CPUUtilization, 5-minute maxima
     assert by_key[(aws["a"], 1)].idle_hours_share == 1.0
+    assert by_key[(aws["b"], 0)].host_cpu_p95_percent is None
     b0 = by_key[(aws["b"], 0)]
     assert b0.util_p95_percent == 95
     assert b0.memory_peak_gib == 23.0

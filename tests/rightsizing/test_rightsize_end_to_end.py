@@ -42,13 +42,27 @@ def test_apply_through_the_real_preview_cuts_cost_and_keeps_comments(
     captured = capsys.readouterr()
     assert code == 0, captured.err
     document = json.loads(captured.out)
-    assert "train-a:smaller-accelerator" in document["applied"]
+    assert "train-a:fewer-accelerators" in document["applied"]
     text = stack_file.read_text()
-    assert "- g4dn.xlarge  # four V100s" in text  # p3.8xlarge replaced, comment kept
+    assert "- p3.8xlarge   # four V100s" not in text  # replaced, the comment kept
+    assert "# four V100s" in text
     assert text.startswith("# A stack for the rightsizing tests")
 
     after = json.loads(_preview(stack_file, capsys))
     assert after["totals"]["monthlyUsd"] < before["totals"]["monthlyUsd"]
+    # the preview falls by exactly the savings claimed for what was applied
+    claimed = sum(document["previewed_saving_usd"].values())
+    kept = {
+        t["recommendation"]["target"]: t["recommendation"]["monthly_saving_usd"]
+        for t in document["targets"]
+        if t["recommendation"]
+    }
+    assert claimed == pytest.approx(
+        sum(kept[r.split(":")[0]] for r in document["applied"]), abs=0.01
+    )
+    assert before["totals"]["monthlyUsd"] - after["totals"]["monthlyUsd"] == pytest.approx(
+        claimed, abs=0.01
+    )
     # what was applied added no mandatory violation (dev's on-demand fleets already break
     # training-on-spot before the change, and still do)
     assert _mandatory(after) <= _mandatory(before)
