@@ -207,11 +207,15 @@ def _kinds(rec: Recommendation) -> str:
 def _notes(report: TargetReport) -> list[str]:
     """The lines under a target: what is missing, what costs more, what lost and why."""
     lines = [f"insufficient data: {m}" for m in report.missing]
-    for rec in report.costlier:
-        lines.append(
-            f"costs {-rec.monthly_saving_usd:,.2f} USD/month more ({rec.speed_ratio:.2f}x the "
-            f"per-GPU speed): {rec.summary}; apply only by name: --accept {rec.ref}"
-        )
+    for rec in report.on_request:
+        if rec.monthly_saving_usd < 0:
+            what = (
+                f"costs {-rec.monthly_saving_usd:,.2f} USD/month more ({rec.speed_ratio:.2f}x "
+                "the per-GPU speed)"
+            )
+        else:
+            what = f"saves {rec.monthly_saving_usd:,.2f} USD/month but {rec.why}"
+        lines.append(f"{what}: {rec.summary}; apply only by name: --accept {rec.ref}")
     for alt in report.alternatives:
         saving = "" if alt.monthly_saving_usd is None else f" [{alt.monthly_saving_usd:,.2f}]"
         lines.append(

@@ -47,8 +47,10 @@ class PreviewResult:
     findings: tuple[Finding, ...] = ()
 
     @property
-    def mandatory(self) -> set[tuple[str, str, str]]:
-        return {(f.policy, f.resource, f.message) for f in self.findings if f.level == "mandatory"}
+    def mandatory(self) -> dict[tuple[str, str], str]:
+        """(policy, resource) -> message of each mandatory violation. A violation the stack
+        already had is the same violation when only its message's figures change."""
+        return {(f.policy, f.resource): f.message for f in self.findings if f.level == "mandatory"}
 
 
 Preview = Callable[[Path], PreviewResult]
@@ -129,19 +131,19 @@ def edit_stack_text(
 
 
 def to_apply(reports: Sequence[TargetReport], accepted: Sequence[str] = ()) -> list[Recommendation]:
-    """The kept recommendation of each target, and the costlier changes named in `accepted`
+    """The kept recommendation of each target, and the on_request changes named in `accepted`
     (`TARGET:KIND`); a name that matches none raises ConfigError with the names allowed."""
     chosen = [r.recommendation for r in reports if r.recommendation is not None]
-    costlier = [c for r in reports for c in r.costlier]
+    on_request = [c for r in reports for c in r.on_request]
     for name in accepted:
-        if not any(c.named_by([name]) for c in costlier):
-            allowed = [c.ref for c in costlier]
+        if not any(c.named_by([name]) for c in on_request):
+            allowed = [c.ref for c in on_request]
             raise ConfigError(
                 f"--accept {name}: no change that costs more is named so"
                 f"{did_you_mean(name, allowed)}; "
                 + (f"allowed: {', '.join(allowed)}" if allowed else "there is none to accept")
             )
-    picked = [c for c in costlier if c.named_by(accepted)]
+    picked = [c for c in on_request if c.named_by(accepted)]
     targets = {(c.target_kind, c.target) for c in picked}
     # an accepted change replaces the kept one of its target (both edit the same keys)
     return [r for r in chosen if (r.target_kind, r.target) not in targets] + picked
@@ -181,11 +183,12 @@ def apply(
         except FinopsError as exc:
             result.refused.append((rec, f"the stack no longer validates: {exc}"))
             continue
-        broken = sorted(outcome.mandatory - allowed)
+        found = outcome.mandatory
+        broken = sorted(key for key in found if key not in allowed)
         if broken:
             reasons = "; ".join(
-                f"{policy} on {resource or 'stack'}: {message}"
-                for policy, resource, message in broken
+                f"{policy} on {resource or 'stack'}: {found[(policy, resource)]}"
+                for policy, resource in broken
             )
             result.refused.append((rec, f"breaks mandatory policy {reasons}"))
             continue

@@ -52,8 +52,14 @@ class TargetUsage:
     """Most GPUs of one host that were busy in any hour of the window (at least 1)."""
     busy_hours_share: float
     """Share of the busy GPUs' observed hours in which they were busy (averaged per GPU)."""
+    busy_hours: int
+    """Clock hours in which any GPU of the target was in use: how much work the demand
+    figures rest on."""
     peak_busy_hosts: int
     """Most hosts busy in the same clock hour (0: the target was idle the whole window)."""
+    peak_busy_hosts_halves: tuple[int, int]
+    """The same in the first and in the second half of the window (a rising peak is demand
+    that grows, not hosts to cut)."""
     host_cpu_vcpus_p95: float | None
     """Host CPU in use, vCPUs: the p95 of 5-minute peaks of the busiest host times its
     vCPUs. None when any host did not report host CPU (the rule then keeps the vCPUs)."""
@@ -128,11 +134,13 @@ def fold(usages: Sequence[GpuUsage], region: str | None = None) -> TargetUsage:
         if u.util_mean_p95_percent is not None:
             demand.append(min(u.util_mean_p95_percent, 100.0) / 100.0 * speed)
     host_observed = sum(len(g[0].observed_hours) for g in by_host.values())
+    start, end = min(u.window_start for u in usages), max(u.window_end for u in usages)
+    middle = int((start + end) / 2 // 3600)
     return TargetUsage(
         hosts=len(by_host),
         gpus=len(usages),
-        window_start=min(u.window_start for u in usages),
-        window_end=max(u.window_end for u in usages),
+        window_start=start,
+        window_end=end,
         observed_hours=len(observed),
         source=", ".join(sorted({u.source for u in usages if u.source})),
         instance_types=tuple(sorted({u.instance_type for u in usages})),
@@ -160,7 +168,12 @@ def fold(usages: Sequence[GpuUsage], region: str | None = None) -> TargetUsage:
         busy_hours_share=sum(1 - u.idle_hours_share for u in busy_gpus) / len(busy_gpus)
         if busy_gpus
         else 0.0,
+        busy_hours=len(busy_hosts_by_hour),
         peak_busy_hosts=max((len(h) for h in busy_hosts_by_hour.values()), default=0),
+        peak_busy_hosts_halves=(
+            max((len(h) for t, h in busy_hosts_by_hour.items() if t < middle), default=0),
+            max((len(h) for t, h in busy_hosts_by_hour.items() if t >= middle), default=0),
+        ),
         host_cpu_vcpus_p95=None
         if any(c is None for c in host_cpu)
         else max(c for c in host_cpu if c is not None),

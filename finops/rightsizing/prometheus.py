@@ -87,7 +87,8 @@ def queries(lookback_days: float, host_label: str = "instance") -> dict[str, str
         "util_p95": f"quantile_over_time(0.95, {util_peak}[{r}:{step}])",
         "util_mean": f"avg_over_time(DCGM_FI_DEV_GPU_UTIL[{r}])",
         "util_mean_p95": (
-            f"quantile_over_time(0.95, avg_over_time(DCGM_FI_DEV_GPU_UTIL[{step}])[{r}:{step}])"
+            f"quantile_over_time(0.95, (avg_over_time(DCGM_FI_DEV_GPU_UTIL[{step}]) and "
+            f"{util_peak} >= {IDLE_UTIL_PERCENT:g})[{r}:{step}])"
         ),
         "intervals": f"count_over_time({util_peak}[{r}:{step}])",
         "memory_peak_mib": f"max_over_time(DCGM_FI_DEV_FB_USED[{r}])",
@@ -166,7 +167,8 @@ def read_usage(
                 intervals=count,
                 util_p95_percent=util_p95[key],
                 util_mean_percent=util_mean.get(key),
-                util_mean_p95_percent=util_mean_p95.get(key),
+                # no interval with work: no demand (when the mean itself is known)
+                util_mean_p95_percent=util_mean_p95.get(key, 0.0 if key in util_mean else None),
                 memory_peak_gib=memory_peak[key] / MIB_PER_GIB if key in memory_peak else None,
                 memory_total_gib=None if total is None else total / 1024.0**3,
                 sm_active_p95=sm_p95.get(key),

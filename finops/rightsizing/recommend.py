@@ -19,11 +19,12 @@ Per target (a `finops:trainingFleets` or `finops:inferenceEndpoints` entry):
    >= peak x (1 + headroom), accelerators >= busy GPUs, per-accelerator speed >= the
    sustained demand x (1 + headroom) (never slower than today when that is more), and no
    fewer vCPUs or less host memory without host evidence.
-5. **Choice.** The cheaper type, spot and fewer nodes are composed step by step (each step
-   must lower the previewed cost and pass every check); the kept change is the best saving
-   among that composite and scale-to-zero. Every other candidate is listed with why it lost.
-   A change that raises the previewed cost (a larger type) is never kept: it is listed under
-   `costlier`, with its speed, for `--accept TARGET:KIND`.
+5. **Choice.** The cheaper type and spot are composed step by step (each step must lower
+   the previewed cost and pass every check); the kept change is the best saving among that
+   composite and scale-to-zero. Every other candidate is listed with why it lost. A change
+   that raises the previewed cost (a larger type) or cuts node capacity (fewer nodes) is
+   never kept: it is listed under `on_request`, with what it buys or risks, for
+   `--accept TARGET:KIND`.
 """
 
 from __future__ import annotations
@@ -97,14 +98,21 @@ class Settings:
     """and, where SM activity is measured, its time-weighted mean reaches this."""
     memory_full_share: float = 0.90
     """Peak memory at or above this share of the accelerator's memory is near full."""
-    max_interruption_index: int = 2
-    """Highest acceptable Spot Advisor range index (2: 10-15% interrupted per month)."""
+    max_spot_rework_share: float = 0.05
+    """Spot only when the expected rework of interruptions (relaunch and work since the last
+    checkpoint) stays under this share of the hours."""
+    max_interruption_index: int | None = None
+    """A cap on the Spot Advisor range index a user may add (2: at most 10-15% a month);
+    None: the expected rework decides."""
     checkpointing: Checkpointing | None = field(default_factory=Checkpointing)
     """How training jobs checkpoint; None: they do not, so no spot recommendation."""
-    spot_instance_life_hours: float = 24.0
-    """How the Spot Advisor's monthly share is read as a hazard for the expected rework: the
-    share of instances that live this long that are interrupted (bench/interruption_sim.py
-    shows 8 h, 24 h and 30 days)."""
+    spot_instance_life_hours: float = 8.0
+    """How the Spot Advisor's monthly share is read as a hazard: the share of instances that
+    live this long that are interrupted. 8 h is the harshest of the readings
+    bench/interruption_sim.py shows (8 h, 24 h, 30 days)."""
+    min_busy_hours: float = 24.0
+    """A slower accelerator only when the demand was seen over at least this many clock
+    hours of work (a few short jobs do not show what the next ones need)."""
     min_saving_share: float = 0.05
     """A type change must save at least this share of the target's previewed cost."""
     type_candidates: int = 3
@@ -118,6 +126,8 @@ class Settings:
             raise ValueError("evidence thresholds: days >= 0, observed share 0 to 1")
         if self.checkpointing is not None and self.checkpointing.interval_hours <= 0:
             raise ValueError("checkpoint interval must be > 0 hours (None: no checkpoints)")
+        if self.spot_instance_life_hours <= 0 or self.max_spot_rework_share < 0:
+            raise ValueError("spot: instance life > 0 hours, rework share >= 0")
 
 
 @dataclass(frozen=True)
@@ -237,9 +247,10 @@ class TargetReport:
     price today's config; `missing` says why)."""
     current_monthly_usd: float | None
     recommendation: Recommendation | None = None
-    costlier: tuple[Recommendation, ...] = ()
-    """Changes that raise the previewed cost (more memory, more speed): never applied unless
-    named with --accept."""
+    on_request: tuple[Recommendation, ...] = ()
+    """Changes applied only when named with --accept TARGET:KIND, each with `why`: those
+    that raise the previewed cost (more memory, more speed) and those that cut node
+    capacity (fewer nodes)."""
     alternatives: tuple[Alternative, ...] = ()
     missing: tuple[str, ...] = ()
     """For "insufficient-data": what is missing."""
@@ -318,6 +329,9 @@ class _Rules:
         h = settings.headroom
         min_speed_now = min(i.accelerator_info.relative_training_throughput for i in now_infos)
         demand = usage.burst_demand_v100 if t.key == "inferenceEndpoints" else usage.demand_v100
+        self.little_work = usage.busy_hours < settings.min_busy_hours
+        if self.little_work:
+            demand = None  # too few hours of work to size a slower chip on
         self.need = _Need(
             busy_gpus=usage.busy_gpus_per_node,
             memory_gib=None if peak is None else peak * (1 + h),
@@ -386,6 +400,11 @@ class _Rules:
             )
         speed = chip.relative_training_throughput
         if speed < n.speed_per_accelerator - 1e-9:
+            if self.demand is None and self.little_work:
+                return (
+                    f"{info.instance_type}: a slower {info.accelerator}, and the demand was seen "
+                    f"in only {self.u.busy_hours} hours of work (need {self.s.min_busy_hours:g})"
+                )
             if self.demand is None:
                 return (
                     f"{info.instance_type}: a slower {info.accelerator} and no time-weighted "
@@ -580,7 +599,7 @@ class _Evaluation:
     def __init__(self, rules: _Rules) -> None:
         self.r = rules
         self.alternatives: list[Alternative] = []
-        self.costlier: list[_Candidate] = []
+        self.on_request: list[_Candidate] = []
 
     def refuse(self, kinds: tuple[Kind, ...], summary: str, reason: str) -> None:
         self.alternatives.append(Alternative(kinds, summary, None, reason))
@@ -627,7 +646,7 @@ class _Evaluation:
             problem = r.misfit(row)
             if problem is None:
                 fits.append(row)
-            elif "was not measured" in problem:
+            elif "was not measured" in problem or "hours of work" in problem:
                 blind.append((r.hourly(row), row.instance_type, problem))
         if blind:
             _, name, problem = min(blind)
@@ -732,22 +751,41 @@ class _Evaluation:
         )
         info = _lookup(primary, t) or t.info
         index = info.interruption_index
-        if info.spot_usd_per_hour is None or index is None or index > s.max_interruption_index:
+        band = info.interruption_range or "at an unknown rate (taken as the worst range, >20%)"
+        if info.spot_usd_per_hour is None:
             self.refuse(
                 (Kind.SPOT_WITH_FALLBACK,),
                 f"{info.instance_type} {summary}",
-                f"{info.instance_type} is interrupted {info.interruption_range or 'at an unknown rate'} "
-                f"a month (accepted: Spot Advisor range <= {s.max_interruption_index})",
+                f"no spot price for {info.instance_type} in {t.region}",
+            )
+            return None
+        if s.max_interruption_index is not None and (
+            index is None or index > s.max_interruption_index
+        ):
+            self.refuse(
+                (Kind.SPOT_WITH_FALLBACK,),
+                f"{info.instance_type} {summary}",
+                f"{info.instance_type} is interrupted {band} a month (accepted: Spot Advisor "
+                f"range <= {s.max_interruption_index})",
+            )
+            return None
+        overhead = spot_overhead(info, r.ckpt, s.spot_instance_life_hours)
+        if overhead - 1 > s.max_spot_rework_share:
+            self.refuse(
+                (Kind.SPOT_WITH_FALLBACK,),
+                f"{info.instance_type} {summary}",
+                f"interrupted {band} a month, checkpoints every {r.ckpt.interval_hours * 60:.0f} "
+                f"min: expected rework +{overhead - 1:.1%} of the hours (accepted: "
+                f"{s.max_spot_rework_share:.0%})",
             )
             return None
         changes = _merge(
             base.changes, {"capacity": Capacity.SPOT_WITH_FALLBACK.value, "onDemandBase": 0}
         )
-        overhead = spot_overhead(info, r.ckpt, s.spot_instance_life_hours)
         candidate = _Candidate(
             (*base.kinds, Kind.SPOT_WITH_FALLBACK),
             f"{info.instance_type} on spot with on-demand fallback: interrupted "
-            f"{info.interruption_range} a month, checkpoints every "
+            f"{band} a month, checkpoints every "
             f"{r.ckpt.interval_hours * 60:.0f} min (expected rework +{overhead - 1:.2%})",
             changes,
             steps=list(base.steps),
@@ -768,6 +806,15 @@ class _Evaluation:
             return None
         wanted = max(1, math.ceil(u.peak_busy_hosts * (1 + r.s.headroom) - 1e-9))
         if wanted >= t.nodes:
+            return None
+        first, second = u.peak_busy_hosts_halves
+        if second > first:
+            self.refuse(
+                (Kind.FEWER_NODES,),
+                f"{t.nodes} -> {wanted} nodes",
+                f"demand is rising: at most {first} hosts busy at once in the first half of the "
+                f"window, {second} in the second",
+            )
             return None
         if t.key == "trainingFleets":
             extra: dict[str, Any] = {"nodes": {"desired": wanted, "min": min(t.nodes_min, wanted)}}
@@ -844,6 +891,27 @@ class _Evaluation:
         nxt.steps = [*current.steps, Step(kind, nxt.summary, nxt.priced.monthly_usd)]
         return nxt
 
+    def capacity_cut(self, composite: _Candidate) -> None:
+        """Fewer nodes on top of the kept change, offered on request only: a window bounds
+        the concurrency that was, not the next peak (bench/fleet_replay.py --dev: every
+        such cut on the development split queued work in the following week)."""
+        cut = self.fewer_nodes(composite)
+        if cut is None or cut.priced is None:
+            return
+        if cut.refused:
+            self.alternatives.append(
+                Alternative(cut.kinds, cut.summary, self.shown(cut), cut.refused)
+            )
+            return
+        if self.saving(cut) <= self.saving(composite) + CENT:
+            return
+        cut.steps = [*composite.steps, Step(Kind.FEWER_NODES, cut.summary, cut.priced.monthly_usd)]
+        cut.why = (
+            "cuts capacity: fewer nodes than the fleet has, sized on the hosts busy at once in "
+            "the window; a later peak would queue"
+        )
+        self.on_request.append(cut)
+
     def run(self) -> tuple[_Candidate | None, list[_Candidate]]:
         r = self.r
         base = _Candidate((), "", {}, priced=r.now, nodes=r.t.nodes, capacity=r.t.capacity)
@@ -880,14 +948,12 @@ class _Evaluation:
                 ]
                 composite = c
             elif self.saving(c) <= CENT:
-                self.costlier.append(c)
+                self.on_request.append(c)
         composite = self.step(
             composite, self.spot(composite), Kind.SPOT_WITH_FALLBACK, "spot-with-fallback"
         )
-        composite = self.step(
-            composite, self.fewer_nodes(composite), Kind.FEWER_NODES, "fewer nodes"
-        )
         chosen: _Candidate | None = composite if composite.steps else None
+        self.capacity_cut(composite)
         zero = self.scale_to_zero()
         if zero is not None and zero.priced is not None:
             if zero.refused:
@@ -911,7 +977,7 @@ class _Evaluation:
                 self.alternatives.append(
                     Alternative(zero.kinds, zero.summary, self.saving(zero), "saves less")
                 )
-        return chosen, self.costlier
+        return chosen, self.on_request
 
 
 def _joined(candidate: _Candidate) -> str:
@@ -1141,12 +1207,13 @@ def recommend_target(
         )
     evidence = _evidence(rules)
     evaluation = _Evaluation(rules)
-    chosen, costlier = evaluation.run()
+    chosen, on_request = evaluation.run()
     recommendation = None if chosen is None else _recommendation(rules, chosen, evidence)
     costs = []
-    for c in costlier:
-        c.steps = [Step(c.kinds[0], c.summary, c.priced.monthly_usd if c.priced else 0.0)]
-        c.nodes, c.capacity = t.nodes, t.capacity
+    for c in on_request:
+        if not c.steps:
+            c.steps = [Step(c.kinds[0], c.summary, c.priced.monthly_usd if c.priced else 0.0)]
+            c.nodes, c.capacity = t.nodes, t.capacity
         costs.append(_recommendation(rules, c, evidence))
     return TargetReport(
         t.key,
@@ -1155,7 +1222,7 @@ def recommend_target(
         "recommended" if recommendation else "no-change",
         rules.now.monthly_usd,
         recommendation=recommendation,
-        costlier=tuple(costs),
+        on_request=tuple(costs),
         alternatives=tuple(evaluation.alternatives),
         evidence=evidence,
     )

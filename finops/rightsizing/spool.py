@@ -154,6 +154,7 @@ class _Slot:
     sm_peak: float | None = None
     sm_weighted: float = 0.0
     sm_seconds: float = 0.0
+    processes: float | None = None
 
     def peak(self, start: float) -> IntervalPeak:
         mean = None
@@ -167,6 +168,7 @@ class _Slot:
             gpu_util_mean_percent=mean,
             sm_active_mean=self.sm_weighted / self.sm_seconds if self.sm_seconds else None,
             observed_seconds=min(self.util_seconds, INTERVAL_SECONDS) or INTERVAL_SECONDS,
+            processes=self.processes,
         )
 
 
@@ -221,6 +223,7 @@ def _add(
     memory = _stat(record, "memory_used_bytes")
     slot.memory_peak = _max(slot.memory_peak, None if memory is None else memory / GIB)
     slot.sm_peak = _max(slot.sm_peak, _stat(record, "sm_active_ratio"))
+    slot.processes = _max(slot.processes, _stat(record, "process_count"))
     sm_mean = _stat(record, "sm_active_ratio", "mean")
     if sm_mean is not None:
         slot.sm_weighted += sm_mean * seconds

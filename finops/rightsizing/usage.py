@@ -10,8 +10,8 @@ one GPU of one host over the window. Two figures of activity are kept apart and 
   percentile over intervals of each 5-minute interval's highest reading; the same GPU scores
   100 % here. It says how high bursts go, never how much work there is.
 
-`util_mean_p95_percent` (the p95 of the 5-minute time-weighted means) is the sustained
-demand a smaller or slower GPU must carry. docs/rightsizing.md says which rule reads which.
+`util_mean_p95_percent` (the p95 of the 5-minute time-weighted means over the intervals in
+which the GPU worked) is the sustained demand a smaller or slower GPU must carry. docs/rightsizing.md says which rule reads which.
 
 A source builds the record from `IntervalPeak`s (one per GPU per 5-minute interval) with
 `summarise`; a streaming reader can do the same interval by interval (memory bounded by the
@@ -50,6 +50,14 @@ class IntervalPeak:
     sm_active_mean: float | None = None
     observed_seconds: float = INTERVAL_SECONDS
     """Seconds of the interval the readings cover (weights the mean)."""
+    processes: float | None = None
+    """Most compute processes on the GPU in the interval (None: the source does not say)."""
+
+    @property
+    def in_use(self) -> bool:
+        """A job held the GPU: its peak reached `IDLE_UTIL_PERCENT`, or a compute process
+        ran on it (a job waiting on its input is not an idle GPU)."""
+        return (self.gpu_util_percent or 0.0) >= IDLE_UTIL_PERCENT or (self.processes or 0) >= 1
 
 
 @dataclass(frozen=True)
@@ -92,11 +100,13 @@ class GpuUsage:
     sm_active_p95: float | None
     """p95 of the 5-minute peaks of SM activity, ratio 0-1 (None before Hopper)."""
     busy_hours: frozenset[int] = frozenset()
-    """Clock hours (unix seconds // 3600) in which the GPU's peak reached `IDLE_UTIL_PERCENT`."""
+    """Clock hours (unix seconds // 3600) in which the GPU was in use: its peak reached
+    `IDLE_UTIL_PERCENT` or a compute process ran on it."""
     observed_hours: frozenset[int] = frozenset()
     """Clock hours with at least one reading."""
     util_mean_p95_percent: float | None = None
-    """p95 of the 5-minute time-weighted MEANS, percent: the sustained demand."""
+    """p95 of the 5-minute time-weighted MEANS over the intervals in which the GPU worked
+    (peak >= `IDLE_UTIL_PERCENT`), percent: the sustained demand while busy."""
     sm_active_mean: float | None = None
     """Time-weighted mean SM activity, ratio 0-1."""
     work_per_hour: Mapping[str, float] = field(default_factory=dict)
@@ -106,8 +116,8 @@ class GpuUsage:
     lifecycle: str = "unknown"
     source: str = ""
     host_cpu_p95_percent: float | None = None
-    """p95 of the 5-minute peaks of host CPU utilisation, percent of the vCPUs (None: not
-    measured, then no rule moves to fewer vCPUs)."""
+    """p95 of the 5-minute peaks of host CPU utilisation over the intervals in which the GPU
+    worked, percent of the vCPUs (None: not measured, then no rule moves to fewer vCPUs)."""
     host_memory_peak_gib: float | None = None
     """Highest host memory in use, GiB (None: not measured, then no rule cuts host memory)."""
 
@@ -132,11 +142,9 @@ def nearest_rank(values: Sequence[float], quantile: float) -> float:
     return ordered[rank - 1]
 
 
-def hour_sets(
-    peaks: Iterable[IntervalPeak], idle_percent: float = IDLE_UTIL_PERCENT
-) -> tuple[frozenset[int], frozenset[int]]:
-    """(busy hours, observed hours): clock hours with a reading, and those whose peak
-    reached `idle_percent`."""
+def hour_sets(peaks: Iterable[IntervalPeak]) -> tuple[frozenset[int], frozenset[int]]:
+    """(busy hours, observed hours): clock hours with a reading, and those in which the GPU
+    was in use in some interval (`IntervalPeak.in_use`)."""
     observed: set[int] = set()
     busy: set[int] = set()
     for peak in peaks:
@@ -144,7 +152,7 @@ def hour_sets(
             continue
         hour = int(peak.start // 3600)
         observed.add(hour)
-        if peak.gpu_util_percent >= idle_percent:
+        if peak.in_use:
             busy.add(hour)
     return frozenset(busy), frozenset(observed)
 
@@ -157,9 +165,14 @@ def _time_weighted(values: Sequence[tuple[float, float]]) -> float | None:
     return math.fsum(v * s for v, s in values) / seconds
 
 
-def host_figures(intervals: Sequence[HostInterval]) -> tuple[float | None, float | None]:
-    """(p95 of 5-minute CPU peaks, memory peak GiB) of a host; None where never measured."""
-    cpu = [i.cpu_util_percent for i in intervals if i.cpu_util_percent is not None]
+def host_figures(
+    intervals: Sequence[HostInterval], busy_starts: frozenset[float] = frozenset()
+) -> tuple[float | None, float | None]:
+    """(p95 of 5-minute CPU peaks while the GPU was busy, memory peak GiB) of a host; None
+    where never measured. Idle intervals would pull a p95 down to what an idle host needs."""
+    measured = [i for i in intervals if i.cpu_util_percent is not None]
+    busy = [i for i in measured if i.start in busy_starts] or measured
+    cpu = [i.cpu_util_percent for i in busy if i.cpu_util_percent is not None]
     memory = [i.memory_used_gib for i in intervals if i.memory_used_gib is not None]
     return (nearest_rank(cpu, 0.95) if cpu else None, max(memory) if memory else None)
 
@@ -191,11 +204,18 @@ def summarise(
     # a mean is only a mean of the window when every measured interval has one
     means_known = len(with_mean) == len(measured)
     util_means = [(p.gpu_util_mean_percent or 0.0, p.observed_seconds) for p in with_mean]
+    # demand is what the GPU carries while it works: idle intervals would pull a p95 to 0
+    working = [
+        p.gpu_util_mean_percent or 0.0
+        for p in with_mean
+        if (p.gpu_util_percent or 0.0) >= IDLE_UTIL_PERCENT
+    ]
+    busy_starts = frozenset(p.start for p in measured if p.in_use)
     sm_means = [
         (p.sm_active_mean, p.observed_seconds) for p in peaks if p.sm_active_mean is not None
     ]
     busy, observed = hour_sets(measured)
-    cpu_p95, host_memory = host_figures(host_intervals)
+    cpu_p95, host_memory = host_figures(host_intervals, busy_starts)
     return GpuUsage(
         host=host,
         gpu_index=gpu_index,
@@ -207,7 +227,7 @@ def summarise(
         intervals=len(util),
         util_p95_percent=nearest_rank(util, 0.95),
         util_mean_percent=_time_weighted(util_means) if means_known else None,
-        util_mean_p95_percent=nearest_rank([v for v, _ in util_means], 0.95)
+        util_mean_p95_percent=(nearest_rank(working, 0.95) if working else 0.0)
         if means_known
         else None,
         memory_peak_gib=max(memory) if memory else None,

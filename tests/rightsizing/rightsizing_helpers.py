@@ -184,7 +184,7 @@ def window_record(
         "sm_clock_mhz": stats(1300.0),
         "sm_active_ratio": None,
         "tensor_active_ratio": None,
-        "process_count": stats(1.0),
+        "process_count": stats(1.0 if util or util_peak else 0.0),
         "idle": util == 0,
         "idle_sample_ratio": 1.0 if util == 0 else 0.0,
         "ecc_corrected_volatile": 0,

@@ -81,7 +81,7 @@ def recommendations() -> list[Recommendation]:
 
 def test_recommendations_for_the_fixture_stack() -> None:
     assert [(r.target, r.kinds) for r in recommendations()] == [
-        ("train-a", (Kind.FEWER_ACCELERATORS,)),
+        ("train-a", (Kind.FEWER_ACCELERATORS, Kind.SPOT_WITH_FALLBACK)),
         ("train-b", (Kind.SPOT_WITH_FALLBACK,)),
         ("serve-a", (Kind.INFERENCE_ACCELERATOR,)),
     ]
@@ -103,6 +103,9 @@ def test_edit_keeps_comments_order_and_quotes_and_changes_only_the_named_keys() 
     ]
     assert [f"+        - {name}" for name in names[1:]] == diff[2 : 1 + len(names)]
     assert diff[1 + len(names) :] == [
+        "-      capacity: on-demand",
+        "+      capacity: spot-with-fallback",
+        "+      onDemandBase: 0",
         "-      capacity: on-demand",
         "+      capacity: spot-with-fallback",
         "+      onDemandBase: 0",
@@ -178,7 +181,7 @@ def test_apply_refuses_the_change_that_breaks_a_mandatory_policy_and_keeps_the_r
         "- serve-a:inference-accelerator: breaks mandatory policy approved-instance-types" in body
     )
     assert "- **advisory** `spot-needs-checkpoints` train-b: checkpoint bucket unverified" in body
-    assert "| train-a | fewer-accelerators: p3.8xlarge -> " in body
+    assert "| train-a | fewer-accelerators+spot-with-fallback: p3.8xlarge -> " in body
 
 
 def test_apply_refuses_a_change_whose_claim_the_preview_does_not_show(tmp_path: Path) -> None:
@@ -198,7 +201,7 @@ def test_a_change_that_costs_more_is_applied_only_when_named(tmp_path: Path) -> 
     shutil.copy(FIXTURE, stack_file)
     found = reports(stack_file)
     train_b = next(r for r in found if r.target == "train-b")
-    (larger,) = train_b.costlier
+    (larger,) = train_b.on_request
     assert larger.monthly_saving_usd < 0
     refused = apply(stack_file, [larger], preview, write=False)
     assert refused.applied == []

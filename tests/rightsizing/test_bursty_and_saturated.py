@@ -158,13 +158,13 @@ def test_saturated_fleet_with_memory_nearly_full_gets_no_cut_in_memory_or_gpus(
     (report,) = json.loads(capsys.readouterr().out)
     current = catalog.lookup("g5.xlarge")
     kept = [report["recommendation"]] if report["recommendation"] else []
-    for rec in kept + report["costlier"]:
+    for rec in kept + report["on_request"]:
         for name in rec["proposed"]["instance_types"]:
             info = catalog.lookup(name)
             assert info.accelerator_memory_gib >= current.accelerator_memory_gib, name
             assert info.accelerator_count >= current.accelerator_count, name
     # more memory costs more: shown as a cost, with what it buys, never applied unasked
-    (larger,) = report["costlier"]
+    (larger,) = report["on_request"]
     assert larger["kinds"] == ["larger-type"]
     assert larger["monthly_saving_usd"] < 0
     assert "memory peak 23.0 of 24 GiB" in larger["summary"]

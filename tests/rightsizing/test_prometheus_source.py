@@ -175,7 +175,7 @@ def test_prometheus_usage_drives_the_recommendations(prometheus: str) -> None:
     reports = recommend(stack_config.load(FIXTURE), usages, pricer)
     kept = {r.target: r.recommendation.kinds if r.recommendation else () for r in reports}
     assert kept == {
-        "train-a": (Kind.FEWER_ACCELERATORS,),
+        "train-a": (Kind.FEWER_ACCELERATORS, Kind.SPOT_WITH_FALLBACK),
         "train-b": (Kind.SPOT_WITH_FALLBACK,),  # busy half the window: never scaled to zero
         "serve-a": (),
     }

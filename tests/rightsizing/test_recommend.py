@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -27,8 +28,13 @@ def kept(reports: list[TargetReport]) -> tuple[Kind, ...]:
     return () if rec is None else rec.kinds
 
 
+NO_SPOT = Settings(checkpointing=None)
+"""Jobs that do not checkpoint: no spot step, the type rules alone."""
+
+
 def test_low_activity_moves_to_a_cheaper_gpu_that_holds_memory_and_demand() -> None:
-    report = only(run([fleet()], usages=[gpu(util=20, mean=10, memory=6, **HOST)]))
+    usage = gpu(util=20, mean=10, memory=6, **HOST)
+    report = only(run([fleet()], usages=[usage], settings=NO_SPOT))
     rec = report.recommendation
     assert rec is not None and rec.kinds == (Kind.SMALLER_ACCELERATOR,)
     assert rec.proposed.instance_type == "g4dn.xlarge"
@@ -58,7 +64,7 @@ def test_fewer_vcpus_or_less_host_memory_needs_host_evidence() -> None:
     config = [fleet(instanceTypes=BIG_HOSTS)]
     low = {"util": 20.0, "mean": 10.0, "memory": 6.0, "instance_type": "g5.8xlarge"}
     blind = only(run(config, usages=[gpu(**low)]))  # type: ignore[arg-type]
-    for rec in [blind.recommendation, *blind.costlier]:
+    for rec in [blind.recommendation, *blind.on_request]:
         if rec is not None:
             for name in rec.proposed.instance_types:
                 info = catalog.lookup(name)
@@ -70,12 +76,12 @@ def test_fewer_vcpus_or_less_host_memory_needs_host_evidence() -> None:
     seen = only(run(config, usages=[gpu(**low, cpu=20.0, host_memory=10.0)]))  # type: ignore[arg-type]
     assert seen.recommendation is not None
     assert min(catalog.lookup(n).vcpus for n in seen.recommendation.proposed.instance_types) < 32
-    # measured near full: every type offered keeps 90% of 32 vCPUs plus 20%
+    # measured near full (90% of 32 vCPUs): no type with fewer vCPUs than today's
     busy = only(run(config, usages=[gpu(**low, cpu=90.0, host_memory=10.0)]))  # type: ignore[arg-type]
-    for rec in [busy.recommendation, *busy.costlier]:
+    for rec in [busy.recommendation, *busy.on_request]:
         if rec is not None:
             for name in rec.proposed.instance_types:
-                assert catalog.lookup(name).vcpus >= 0.9 * 32 * 1.2, name
+                assert catalog.lookup(name).vcpus >= 32, name
 
 
 def test_memory_peak_plus_headroom_rules_out_16_gib_gpus() -> None:
@@ -126,16 +132,21 @@ def test_on_demand_checkpointing_fleet_with_acceptable_interruptions_goes_spot()
     assert 0 < rec.expected_rework_usd < 0.05 * rec.proposed.monthly_usd
 
 
-def test_no_spot_when_the_range_is_too_high_or_jobs_do_not_checkpoint() -> None:
+def test_no_spot_when_interruptions_would_redo_too_much_or_jobs_do_not_checkpoint() -> None:
     busy = [gpu(util=95, mean=90, memory=12, **HOST)]  # p3.2xlarge: >20% a month
-    report = only(run([fleet()], usages=busy))
+    rare = Settings(checkpointing=Checkpointing(interval_hours=8.0))
+    report = only(run([fleet()], usages=busy, settings=rare))
     assert Kind.SPOT_WITH_FALLBACK not in kept([report])
     assert any(
-        a.kinds[-1] == Kind.SPOT_WITH_FALLBACK and "interrupted >20% a month" in a.reason
+        a.kinds[-1] == Kind.SPOT_WITH_FALLBACK
+        and "interrupted >20% a month, checkpoints every 480 min: expected rework" in a.reason
         for a in report.alternatives
     )
+    # every 30 minutes the same range redoes little: spot
+    assert Kind.SPOT_WITH_FALLBACK in kept(run([fleet()], usages=busy))
     usages = [
-        gpu(index=i, util=95, mean=85, memory=12, instance_type="g4dn.12xlarge") for i in range(4)
+        gpu(index=i, util=95, mean=85, memory=12, instance_type="g4dn.12xlarge", **HOST)
+        for i in range(4)
     ]
     fleets = [fleet(instanceTypes=["g4dn.12xlarge"])]
     assert kept(run(fleets, usages=usages, settings=Settings(checkpointing=None))) == ()
@@ -187,21 +198,45 @@ def test_busy_part_of_the_time_is_never_scaled_to_zero() -> None:
     assert Kind.SCALE_TO_ZERO not in kept(run(config, usages=usages))
 
 
-def test_fewer_nodes_when_at_most_one_host_is_busy_at_a_time() -> None:
+def test_fewer_nodes_is_offered_on_request_never_kept() -> None:
     usages = [gpu(host="i-1", util=95, mean=85, memory=12, **HOST)]
     usages += [gpu(host=f"i-{n}", util=1, memory=0.3, **HOST) for n in (2, 3, 4)]
-    report = only(run([fleet(nodes={"min": 1, "max": 4, "desired": 4})], usages=usages))
-    rec = report.recommendation
-    assert rec is not None and Kind.FEWER_NODES in rec.kinds
+    config = [fleet(nodes={"min": 1, "max": 4, "desired": 4})]
+    report = only(run(config, usages=usages, settings=NO_SPOT))
+    assert report.recommendation is None or Kind.FEWER_NODES not in report.recommendation.kinds
+    (cut,) = [r for r in report.on_request if Kind.FEWER_NODES in r.kinds]
     # one busy host, plus 20% headroom, rounds up to two
-    assert rec.changes["nodes"] == {"desired": 2, "min": 1}
-    assert "4 -> 2 nodes: at most 1 busy in the same hour (+20%)" in rec.summary
+    assert cut.changes["nodes"] == {"desired": 2, "min": 1}
+    assert "4 -> 2 nodes: at most 1 busy in the same hour (+20%)" in cut.summary
+    assert cut.monthly_saving_usd > 0 and cut.why.startswith("cuts capacity")
+
+
+def test_no_capacity_cut_while_demand_rises() -> None:
+    # busy hosts: one in the first week, two at once in the second
+    early = gpu(host="i-1", util=95, mean=85, memory=12, **HOST)
+    late = gpu(host="i-2", util=95, mean=85, memory=12, idle=0.5, **HOST)
+    late = dataclasses.replace(late, busy_hours=frozenset(sorted(early.observed_hours)[200:]))
+    idle = [gpu(host=f"i-{n}", util=1, memory=0.3, **HOST) for n in (3, 4, 5)]
+    config = [fleet(nodes={"min": 1, "max": 5, "desired": 5})]
+    report = only(run(config, usages=[early, late, *idle], settings=NO_SPOT))
+    assert not [r for r in report.on_request if Kind.FEWER_NODES in r.kinds]
+    assert any("demand is rising" in a.reason for a in report.alternatives)
+
+
+def test_a_slower_gpu_needs_a_day_of_work_to_size_on() -> None:
+    brief = gpu(util=20, mean=10, memory=6, idle=0.95, **HOST)  # 17 busy hours in 14 days
+    report = only(run([fleet()], usages=[brief], settings=NO_SPOT))
+    for rec in [report.recommendation, *report.on_request]:
+        if rec is not None:
+            for name in rec.proposed.instance_types:
+                assert catalog.lookup(name).accelerator_info.relative_training_throughput >= 1.0
+    assert any("seen in only 17 hours of work (need 24)" in a.reason for a in report.alternatives)
 
 
 def test_memory_near_full_is_a_cost_shown_not_a_saving_kept() -> None:
     usages = [gpu(util=70, mean=35, memory=23, instance_type="g5.xlarge")]
     report = only(run([fleet(instanceTypes=["g5.xlarge"])], usages=usages))
-    (larger,) = report.costlier
+    (larger,) = report.on_request
     assert larger.kinds == (Kind.LARGER_TYPE,)
     assert larger.proposed.instance_type == "g6e.xlarge"
     assert larger.monthly_saving_usd < 0
@@ -214,7 +249,7 @@ def test_memory_near_full_is_a_cost_shown_not_a_saving_kept() -> None:
 def test_throughput_bound_fleet_is_offered_speed_for_money() -> None:
     usages = [gpu(util=100, mean=95, memory=12, sm=0.9, sm_mean=0.8, instance_type="g5.xlarge")]
     report = only(run([fleet(instanceTypes=["g5.xlarge"])], usages=usages))
-    (larger,) = report.costlier
+    (larger,) = report.on_request
     assert larger.speed_ratio > 1.2
     assert "throughput-bound: time-weighted mean 95%, busy 100% of hours" in larger.summary
     # priced per unit of work only because the fleet is throughput-bound
@@ -225,7 +260,7 @@ def test_bursts_are_not_throughput() -> None:
     # p95 of 5-minute peaks 100%, time-weighted mean 4%: no faster type, a cheaper one
     usages = [gpu(util=100, mean=4, mean_p95=7, memory=6, instance_type="g5.xlarge")]
     report = only(run([fleet(instanceTypes=["g5.xlarge"])], usages=usages))
-    assert report.costlier == ()
+    assert report.on_request == ()
     assert Kind.LARGER_TYPE not in kept([report])
     assert any("bursts, not a throughput-bound fleet" in a.reason for a in report.alternatives)
 
@@ -238,7 +273,7 @@ def test_saturated_gpus_with_full_memory_keep_memory_and_gpus() -> None:
         for i in range(8)
     ]
     report = only(run([fleet(instanceTypes=["p5.48xlarge"])], usages=usages))
-    for rec in [report.recommendation, *report.costlier]:
+    for rec in [report.recommendation, *report.on_request]:
         if rec is None:
             continue
         for name in rec.proposed.instance_types:
@@ -248,7 +283,7 @@ def test_saturated_gpus_with_full_memory_keep_memory_and_gpus() -> None:
 
 def test_unmeasured_memory_never_shrinks() -> None:
     report = only(run([fleet()], usages=[gpu(util=20, mean=10, memory=None, **HOST)]))
-    for rec in [report.recommendation, *report.costlier]:
+    for rec in [report.recommendation, *report.on_request]:
         if rec is not None:
             assert rec.proposed.accelerator_memory_gib >= 16
 
@@ -280,7 +315,7 @@ def test_competing_changes_keep_the_best_saving_and_say_why_the_others_lost() ->
 def test_a_source_with_only_peaks_moves_to_no_slower_gpu() -> None:
     usage = gpu(util=20, mean=None, mean_p95=None, memory=6, **HOST)
     report = only(run([fleet()], usages=[usage]))
-    for rec in [report.recommendation, *report.costlier]:
+    for rec in [report.recommendation, *report.on_request]:
         if rec is not None:
             for name in rec.proposed.instance_types:
                 assert catalog.lookup(name).accelerator_info.relative_training_throughput >= 1.0

@@ -42,7 +42,7 @@ def test_apply_through_the_real_preview_cuts_cost_and_keeps_comments(
     captured = capsys.readouterr()
     assert code == 0, captured.err
     document = json.loads(captured.out)
-    assert "train-a:fewer-accelerators" in document["applied"]
+    assert any(ref.startswith("train-a:fewer-accelerators") for ref in document["applied"])
     text = stack_file.read_text()
     assert "- p3.8xlarge   # four V100s" not in text  # replaced, the comment kept
     assert "# four V100s" in text

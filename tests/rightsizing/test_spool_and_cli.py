@@ -284,7 +284,7 @@ def test_rightsize_apply_refuses_a_policy_breaking_change(
     text = stack_file.read_text()
     assert "- p3.8xlarge   # four V100s" not in text
     assert "instanceType: ml.g5.xlarge  # A10G" in text
-    assert "| train-a | fewer-accelerators: p3.8xlarge -> " in body.read_text()
+    assert "| train-a | fewer-accelerators+spot-with-fallback: p3.8xlarge -> " in body.read_text()
 
 
 def test_rightsize_apply_without_the_policy_pack_fails_clearly(
@@ -318,7 +318,7 @@ def test_rightsize_apply_json_is_one_document(
     stack_file = stack_copy(tmp_path)
     assert main(rightsize(stack_file, tmp_path, "--apply", "--format", "json")) == 0
     document = json.loads(capsys.readouterr().out)
-    assert document["applied"] == ["train-a:fewer-accelerators"]
+    assert document["applied"] == ["train-a:fewer-accelerators+spot-with-fallback"]
     assert document["refused"] == [
         {
             "ref": "serve-a:inference-accelerator",
@@ -327,5 +327,5 @@ def test_rightsize_apply_json_is_one_document(
     ]
     assert document["written"] is True
     saved = document["before"]["total_monthly_usd"] - document["after"]["total_monthly_usd"]
-    assert saved == pytest.approx(document["previewed_saving_usd"]["train-a:fewer-accelerators"])
+    assert saved == pytest.approx(sum(document["previewed_saving_usd"].values()))
     assert Path(document["pull_request_body"]) == tmp_path / "rightsize-rs.md"
