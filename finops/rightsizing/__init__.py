@@ -8,14 +8,15 @@ Sources: `spool` (the agent's files), `prometheus` (HTTP API, aggregated on the 
 `cloudwatch` (GetMetricData); each ends in `usage.GpuUsage`, the one interface a new reader
 has to produce. `evidence` folds a target's GPUs and judges whether they are enough;
 `pricing` prices a candidate by running the program offline and pricing it with
-`finops.cost`; `apply` edits `Pulumi.<stack>.yaml` in place. `spot` holds the interruption
+`finops.cost`; `recommend` drives `rules` (the checks against the demand) and `choose`
+(composing and comparing candidates) and returns `model` records; `apply` edits
+`Pulumi.<stack>.yaml` in place. `spot` holds the interruption
 model shared by the recommendations and the benchmarks.
 """
 
 from __future__ import annotations
 
-from finops.rightsizing.pricing import PreviewPricer, PricedTarget, Pricer
-from finops.rightsizing.recommend import (
+from finops.rightsizing.model import (
     Alternative,
     Evidence,
     Kind,
@@ -24,8 +25,9 @@ from finops.rightsizing.recommend import (
     Settings,
     Step,
     TargetReport,
-    recommend,
 )
+from finops.rightsizing.pricing import PreviewPricer, PricedTarget, Pricer
+from finops.rightsizing.recommend import recommend
 from finops.rightsizing.usage import GpuUsage, HostInterval, IntervalPeak, summarise
 
 __all__ = [
