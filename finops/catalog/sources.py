@@ -38,6 +38,14 @@ SOURCES: dict[str, str] = {
         "Azure Linux Virtual Machines pricing page, eastus pay-as-you-go hand transcription as "
         "of 2026-01; westeurope and spot estimated (see SOURCES.md); public Azure prices"
     ),
+    "commitment_discounts.csv": (
+        "Commitment discounts off on-demand (GCP resource-based CUDs, Azure reservations, AWS "
+        "EC2 Instance Savings Plans at the RI rate), all estimated, as of 2026-01; see SOURCES.md"
+    ),
+    "aws_storage.csv": (
+        "Amazon EBS and S3 pricing pages, USD per unit-month for four regions, hand "
+        "transcription as of 2026-01; public AWS prices"
+    ),
     "accelerators.csv": (
         "Vendor datasheets (NVIDIA, AWS Neuron, Google Cloud TPU, Qualcomm, AMD); throughput "
         "relative to V100 derived as sqrt(compute ratio x bandwidth ratio); facts, no licence"
