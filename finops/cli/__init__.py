@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES = [
     "finops.cli.rightsize",
     "finops.cli.report",
     "finops.cli.export",
+    "finops.cli.audit",
     "finops.cli.commitments",
 ]
 
