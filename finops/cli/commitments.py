@@ -72,28 +72,35 @@ def read_series(
     """Hourly series from every `--source` spec, in order."""
     from finops.commitments import usage
 
+    for spec in specs:  # every spec checked before any is read
+        kind, sep, rest = spec.partition(":")
+        if not (
+            (kind == "agent" and sep and rest)
+            or (kind == "prometheus" and rest)
+            or kind == "cloudwatch"
+        ):
+            raise CommitmentsError(
+                f"--source {spec!r}: expected agent:PATH, prometheus:URL or cloudwatch:REGION"
+            )
     found: list[HourlySeries] = []
     for spec in specs:
         kind, sep, rest = spec.partition(":")
-        if kind == "agent" and sep and rest:
+        print(f"commitments: reading {spec}", file=sys.stderr, flush=True)
+        if kind == "agent":
             found += usage.from_agent_files(
                 [Path(rest)], lookback_days=lookback_days, end=end, default_region=region
             )
-        elif kind == "prometheus" and rest:
+        elif kind == "prometheus":
             found += usage.from_prometheus(
                 rest, lookback_days=lookback_days, end=end, region=region
             )
-        elif kind == "cloudwatch":
+        else:
             where, _, endpoint = rest.partition("@")
             found += usage.from_cloudwatch(
                 where or "us-east-1",
                 lookback_days=lookback_days,
                 end=end,
                 endpoint_url=endpoint or None,
-            )
-        else:
-            raise CommitmentsError(
-                f"--source {spec!r}: expected agent:PATH, prometheus:URL or cloudwatch:REGION"
             )
     return found
 
