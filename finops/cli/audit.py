@@ -14,8 +14,12 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from finops.errors import did_you_mean
+
+if TYPE_CHECKING:
+    from finops.audit.clients import AwsClients
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -186,12 +190,31 @@ def _check_numbers(args: argparse.Namespace) -> None:
         raise AuditError(f"--metrics {metrics!r}: expected cloudwatch or prometheus:URL")
 
 
+def _clients(args: argparse.Namespace) -> AwsClients:
+    """Clients for the session the options name; no credentials is a one-line error."""
+    from botocore.exceptions import BotoCoreError
+
+    from finops.audit.clients import AwsClients
+    from finops.audit.record import AuditError
+
+    try:
+        clients = AwsClients(endpoint_url=args.endpoint_url, profile=args.profile)
+        credentials = clients.session.get_credentials()
+    except BotoCoreError as exc:  # ProfileNotFound and friends
+        raise AuditError(f"--profile {args.profile!r}: {exc}") from None
+    if credentials is None:
+        raise AuditError(
+            "no AWS credentials found: set AWS_PROFILE or --profile, AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, or run on an instance with a role"
+        )
+    return clients
+
+
 def run(args: argparse.Namespace) -> int:
     from finops.audit import AuditSettings, remediate, render, run_audit
     from finops.audit import iam as audit_iam
     from finops.audit.actions import ACTIONS
     from finops.audit.aws import CHECKS
-    from finops.audit.clients import AwsClients
     from finops.audit.record import AuditError, Record
 
     if args.iam_policy:
@@ -201,7 +224,7 @@ def run(args: argparse.Namespace) -> int:
     checks = _names(args.only, CHECKS, "--only") or CHECKS
     only_actions = _names(args.actions, list(ACTIONS), "--actions")
     confirm = _confirm(args.yes) if (args.apply or args.undo) else None
-    clients = AwsClients(endpoint_url=args.endpoint_url, profile=args.profile)
+    clients = _clients(args)
     progress = _progress()
     if args.undo is not None:
         if args.apply:

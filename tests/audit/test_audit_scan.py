@@ -162,6 +162,23 @@ def test_cli_json_and_markdown(
     assert "idle-endpoint" not in out
 
 
+def test_no_credentials_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    assert main(["audit"]) == 2
+    assert capsys.readouterr().err.startswith("error: no AWS credentials found")
+    assert main(["audit", "--profile", "nope"]) == 2
+    assert (
+        "error: --profile 'nope': The config profile (nope) could not be found"
+        in capsys.readouterr().err
+    )
+
+
 def test_cli_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["audit", "--only", "volumes,snapshot"]) == 2
     err = capsys.readouterr().err
