@@ -224,12 +224,12 @@ def run(args: argparse.Namespace) -> int:
     checks = _names(args.only, CHECKS, "--only") or CHECKS
     only_actions = _names(args.actions, list(ACTIONS), "--actions")
     confirm = _confirm(args.yes) if (args.apply or args.undo) else None
+    if args.undo is not None and args.apply:
+        raise AuditError("--undo and --apply: give one of them")
+    record = Record.load(args.undo) if args.undo is not None else None
     clients = _clients(args)
     progress = _progress()
-    if args.undo is not None:
-        if args.apply:
-            raise AuditError("--undo and --apply: give one of them")
-        record = Record.load(args.undo)
+    if record is not None:
         assert confirm is not None
         outcome = remediate.undo(record, clients, confirm, progress)
         for line in outcome.unknown:
@@ -268,11 +268,11 @@ def run(args: argparse.Namespace) -> int:
     assert confirm is not None
     account = str(clients.client("sts", regions[0]).get_caller_identity()["Account"])
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    record = Record.create(args.record or Path(f"finops-audit-{stamp}.json"), account, regions)
+    created = Record.create(args.record or Path(f"finops-audit-{stamp}.json"), account, regions)
     outcome = remediate.apply(
         report.findings,
         clients,
-        record,
+        created,
         confirm,
         progress,
         set(only_actions) if only_actions else None,
@@ -281,7 +281,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"failed: {line}", file=sys.stderr)
     print(
         f"apply: {outcome.done} done, {outcome.failed} failed, {outcome.declined} declined; "
-        f"record: {record.path} (reverse with: finops audit --undo {record.path})",
+        f"record: {created.path} (reverse with: finops audit --undo {created.path})",
         file=sys.stderr,
     )
     return 0 if outcome.ok and not report.errors else 1
