@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,28 +48,33 @@ def _window(now: float, hours: int) -> tuple[dt.datetime, dt.datetime]:
     )
 
 
-def _gpu_series(cloudwatch: Any, wanted: set[str]) -> dict[str, list[str]]:
-    """instance id -> GPU indices with a CWAgent utilisation series."""
-    found: dict[str, set[str]] = defaultdict(set)
+def _gpu_series(cloudwatch: Any, wanted: set[str]) -> dict[str, dict[str, list[dict[str, str]]]]:
+    """instance id -> GPU index -> the dimensions of one utilisation series of that GPU.
+
+    The agent publishes `InstanceId, index` (plus any `extra_dimensions`) and can publish the
+    CloudWatch agent's `host, index, name, InstanceId` as well; the CloudWatch agent itself
+    only the latter. Any set with `InstanceId` and `index` is read, one per GPU.
+    """
+    found: dict[str, dict[str, list[dict[str, str]]]] = defaultdict(dict)
     for page in cloudwatch.get_paginator("list_metrics").paginate(
         Namespace=GPU_NAMESPACE, MetricName=GPU_METRIC
     ):
         for metric in page["Metrics"]:
             dims = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
-            if set(dims) == {"InstanceId", "index"} and dims["InstanceId"] in wanted:
-                found[dims["InstanceId"]].add(dims["index"])
-    return {instance: sorted(indices) for instance, indices in found.items()}
+            instance, index = dims.get("InstanceId"), dims.get("index")
+            if instance in wanted and index is not None:
+                # the shortest set first: the finops set when both are published
+                known = found[instance].get(index)
+                if known is None or len(metric["Dimensions"]) < len(known):
+                    found[instance][index] = metric["Dimensions"]
+    return found
 
 
-def _query(n: int, namespace: str, metric: str, dims: Mapping[str, str]) -> dict[str, Any]:
+def _query(n: int, namespace: str, metric: str, dims: list[dict[str, str]]) -> dict[str, Any]:
     return {
         "Id": f"q{n}",
         "MetricStat": {
-            "Metric": {
-                "Namespace": namespace,
-                "MetricName": metric,
-                "Dimensions": [{"Name": k, "Value": v} for k, v in dims.items()],
-            },
+            "Metric": {"Namespace": namespace, "MetricName": metric, "Dimensions": dims},
             "Period": 3600,
             "Stat": "Maximum",
         },
@@ -111,22 +116,14 @@ def cloudwatch_verdicts(
     for host in hosts:
         ids = []
         if gpus.get(host.instance_id):
-            for index in sorted(gpus[host.instance_id]):
+            for _, dims in sorted(gpus[host.instance_id].items()):
                 ids.append(f"q{len(queries)}")
-                queries.append(
-                    _query(
-                        len(queries),
-                        GPU_NAMESPACE,
-                        GPU_METRIC,
-                        {"InstanceId": host.instance_id, "index": index},
-                    )
-                )
+                queries.append(_query(len(queries), GPU_NAMESPACE, GPU_METRIC, dims))
             plan[host.instance_id] = ("gpu", ids)
         else:
             ids.append(f"q{len(queries)}")
-            queries.append(
-                _query(len(queries), "AWS/EC2", "CPUUtilization", {"InstanceId": host.instance_id})
-            )
+            cpu = [{"Name": "InstanceId", "Value": host.instance_id}]
+            queries.append(_query(len(queries), "AWS/EC2", "CPUUtilization", cpu))
             plan[host.instance_id] = ("cpu", ids)
     values = _fetch(cloudwatch, queries, start, end)
     verdicts = {}

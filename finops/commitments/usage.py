@@ -72,9 +72,18 @@ def from_agent_files(
     default_region: str = "",
 ) -> list[HourlySeries]:
     """Series from the agent's export files or spool folders (`end` default: newest record)."""
-    from finops.rightsizing.spool import iter_records
+    import warnings
 
-    records = list(iter_records(paths))
+    from finops.rightsizing.spool import SkippedLinesWarning, iter_records
+
+    skipped: list[str] = []
+    records = list(iter_records(paths, skipped))
+    if skipped:  # counted and said, as rightsizing does: a torn line never stops the advice
+        warnings.warn(
+            f"{len(skipped)} unreadable line(s) skipped in the agent's files, first: {skipped[0]}",
+            SkippedLinesWarning,
+            stacklevel=2,
+        )
     if not records:
         return []
     newest = max(float(r["window_end"]) for r in records)
@@ -178,15 +187,20 @@ def from_cloudwatch(
     spot: dict[tuple[str, str, str], float] = defaultdict(float)
     try:
         cloudwatch, ec2 = boto3.client("cloudwatch", **kwargs), boto3.client("ec2", **kwargs)
-        instances = set()
+        # GPU 0's series per instance, any dimension set with InstanceId (the agent's
+        # `InstanceId, index[, extra]` or the CloudWatch agent's `host, index, name, InstanceId`)
+        series: dict[str, Any] = {}
         for page in cloudwatch.get_paginator("list_metrics").paginate(
             Namespace=NAMESPACE, MetricName=METRICS["util"]
         ):
             for metric in page["Metrics"]:
                 dims = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
-                if set(dims) == {"InstanceId", "index"} and dims["index"] == "0":
-                    instances.add(dims["InstanceId"])
-        ids = sorted(instances)
+                instance = dims.get("InstanceId")
+                if instance and dims.get("index") == "0":
+                    known = series.get(instance)
+                    if known is None or len(metric["Dimensions"]) < len(known):
+                        series[instance] = metric["Dimensions"]
+        ids = sorted(series)
         if not ids:
             return []
         facts = _instance_facts(ec2, ids)
@@ -197,10 +211,7 @@ def from_cloudwatch(
                     "Metric": {
                         "Namespace": NAMESPACE,
                         "MetricName": METRICS["util"],
-                        "Dimensions": [
-                            {"Name": "InstanceId", "Value": instance},
-                            {"Name": "index", "Value": "0"},
-                        ],
+                        "Dimensions": series[instance],
                     },
                     "Period": int(HOUR),
                     "Stat": "SampleCount",

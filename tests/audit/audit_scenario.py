@@ -113,15 +113,27 @@ def build(endpoint_url: str | None = None, checkpoint_objects: int = 30) -> Scen
     ids["in_asg"] = _run(ec2, "g5.2xlarge", {**TAGS, "aws:autoscaling:groupName": "train-group"})
     ids["web"] = _run(ec2, "t3.micro", {"Project": "web", "Environment": "prod"})  # no Team
     data: list[dict[str, Any]] = []
-    for name, gpus, busy_gpu in (("idle", 1, None), ("busy", 4, 2), ("in_asg", 1, None)):
+    # dimension sets: the agent's (InstanceId, index), and the CloudWatch agent's
+    # (host, index, name, InstanceId) that the agent can publish too; `busy` has only the latter
+    finops_set, cwagent_set = True, True
+    for name, gpus, busy_gpu, sets in (
+        ("idle", 1, None, (finops_set, cwagent_set)),
+        ("busy", 4, 2, (not finops_set, cwagent_set)),
+        ("in_asg", 1, None, (finops_set, not cwagent_set)),
+    ):
         for index in range(gpus):
-            data += _hourly(
-                "nvidia_smi_utilization_gpu",
-                {"InstanceId": ids[name], "index": str(index)},
-                90.0 if index == busy_gpu else 1.0,
-                scenario.now,
-                24,
-            )
+            value = 90.0 if index == busy_gpu else 1.0
+            dims = {"InstanceId": ids[name], "index": str(index)}
+            if sets[0]:
+                data += _hourly("nvidia_smi_utilization_gpu", dims, value, scenario.now, 24)
+            if sets[1]:
+                cw = {
+                    "host": f"ip-{name}",
+                    "index": str(index),
+                    "name": "NVIDIA A10G",
+                    "InstanceId": ids[name],
+                }
+                data += _hourly("nvidia_smi_utilization_gpu", cw, value, scenario.now, 24)
     data += _hourly("CPUUtilization", {"InstanceId": ids["cpu_idle"]}, 0.3, scenario.now, 24)
     for first in range(0, len(data), 500):
         namespace = "CWAgent"

@@ -88,6 +88,16 @@ def test_agent_files_count_instance_hours_per_hour(agent_dir: Path) -> None:
     assert one.spot_share == pytest.approx(spot_hours / sum(expected_demand()))
 
 
+def test_unreadable_lines_are_skipped_and_said(agent_dir: Path, tmp_path: Path) -> None:
+    from finops.rightsizing.spool import SkippedLinesWarning
+
+    torn = tmp_path / "windows.jsonl"
+    torn.write_bytes((agent_dir / "windows.jsonl").read_bytes() + b"\x00\xff not json\n")
+    with pytest.warns(SkippedLinesWarning, match="1 unreadable line"):
+        series = usage.from_agent_files([torn], lookback_days=DAYS, end=END)
+    assert list(series[0].instance_hours) == expected_demand()
+
+
 def test_agent_history_drives_the_advice(agent_dir: Path) -> None:
     series = usage.from_agent_files([agent_dir], lookback_days=DAYS, end=END)
     advices, skipped = recommend(series)
@@ -138,16 +148,22 @@ def test_cloudwatch_hours_with_gpu_samples() -> None:
         ids = [i["InstanceId"] for i in reservation["Instances"]]
         cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
         data = []
-        for instance, (on, _) in zip(ids, HOSTS.values(), strict=True):
+        for n, (instance, (on, _)) in enumerate(zip(ids, HOSTS.values(), strict=True)):
+            # the third host publishes only the CloudWatch agent's dimension set
+            dims = [{"Name": "InstanceId", "Value": instance}, {"Name": "index", "Value": "0"}]
+            if n == 2:
+                dims = [
+                    {"Name": "host", "Value": "ip-10-0-0-3"},
+                    {"Name": "index", "Value": "0"},
+                    {"Name": "name", "Value": "NVIDIA A10G"},
+                    {"Name": "InstanceId", "Value": instance},
+                ]
             for hour in range(FIRST_HOUR, FIRST_HOUR + HOURS):
                 if on(hour):
                     data.append(
                         {
                             "MetricName": "nvidia_smi_utilization_gpu",
-                            "Dimensions": [
-                                {"Name": "InstanceId", "Value": instance},
-                                {"Name": "index", "Value": "0"},
-                            ],
+                            "Dimensions": dims,
                             "Timestamp": dt.datetime.fromtimestamp(hour * 3600 + 1200, dt.UTC),
                             "StatisticValues": {
                                 "SampleCount": 60,
