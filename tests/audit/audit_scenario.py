@@ -98,7 +98,11 @@ def _hourly(
     ]
 
 
-def build(endpoint_url: str | None = None, checkpoint_objects: int = 30) -> Scenario:
+def build(
+    endpoint_url: str | None = None,
+    checkpoint_objects: int = 30,
+    checkpoint_size: int = 1024 * 1024,
+) -> Scenario:
     sess = session()
     scenario = Scenario(now=time.time() + 100 * 86400)
     ids = scenario.ids
@@ -252,9 +256,9 @@ def build(endpoint_url: str | None = None, checkpoint_objects: int = 30) -> Scen
                 },
             )
         s3.put_object(Bucket=bucket, Key="data/keep.bin", Body=b"x" * 10)
-    put_checkpoints(endpoint_url, "train-ckpt-abc", checkpoint_objects)
-    put_checkpoints(endpoint_url, "serve-ckpt-xyz", 3)
-    put_checkpoints(endpoint_url, "legacy-ckpt", 4)
+    put_checkpoints(endpoint_url, "train-ckpt-abc", checkpoint_objects, checkpoint_size)
+    put_checkpoints(endpoint_url, "serve-ckpt-xyz", 3, checkpoint_size)
+    put_checkpoints(endpoint_url, "legacy-ckpt", 4, checkpoint_size)
     scenario.checkpoint_keys = checkpoint_objects
     return scenario
 

@@ -70,7 +70,7 @@ def finops(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_scan_apply_undo_against_moto_server(moto_server: str, tmp_path: Path) -> None:
-    scenario = audit_scenario.build(endpoint_url=moto_server)
+    scenario = audit_scenario.build(endpoint_url=moto_server, checkpoint_size=1024)
     before = state(session(), moto_server)
     common = [
         "--endpoint-url",
