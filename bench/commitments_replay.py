@@ -72,7 +72,7 @@ def main() -> None:
     )
     print(f"all on-demand: ${advice.on_demand_usd_per_month:,.0f}/month")
     print(
-        f"recommended: {advice.committed_instances} instances, saving "
+        f"recommended: {advice.committed_instances} instance(s), saving "
         f"${advice.saving_vs_on_demand_usd_per_month:,.0f}/month "
         f"({advice.saving_vs_on_demand_usd_per_month / advice.on_demand_usd_per_month:.1%}), "
         f"commitment used {advice.commitment_utilisation:.1%}"
@@ -85,7 +85,7 @@ def main() -> None:
         ("commit to the mean", round(mean)),
         ("commit to the peak", round(max(demand))),
     ):
-        print(f"{label}: {count} instances, saving ${monthly_saving(count):,.0f}/month")
+        print(f"{label}: {count} instance(s), saving ${monthly_saving(count):,.0f}/month")
     for drop in advice.risk:
         print(
             f"if {drop.drop_share:.0%} of the committed work goes: ${drop.saving_usd_per_month:+,.0f}/month"
