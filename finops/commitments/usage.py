@@ -26,6 +26,11 @@ from finops.commitments.advise import HourlySeries
 
 HOUR = 3600.0
 UNKNOWN_TYPE = "unknown"
+NAMESPACE = "CWAgent"
+GPU_UTIL_METRIC = "nvidia_smi_utilization_gpu"
+"""The GPU utilisation series the agent and the CloudWatch agent publish (agents/cloudwatch.py)."""
+MAX_QUERIES = 500
+"""GetMetricData's limit of queries per call."""
 
 
 def _series(
@@ -77,7 +82,7 @@ def from_agent_files(
     from finops.rightsizing.spool import SkippedLinesWarning, iter_records
 
     skipped: list[str] = []
-    records = list(iter_records(paths, skipped))
+    records = [record for _where, record in iter_records(paths, skipped)]
     if skipped:  # counted and said, as rightsizing does: a torn line never stops the advice
         warnings.warn(
             f"{len(skipped)} unreadable line(s) skipped in the agent's files, first: {skipped[0]}",
@@ -176,7 +181,6 @@ def from_cloudwatch(
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from finops.rightsizing.cloudwatch import MAX_QUERIES, METRICS, NAMESPACE
     from finops.rightsizing.spool import SourceError
 
     first_hour, last_hour = _bounds(lookback_days, end)
@@ -191,7 +195,7 @@ def from_cloudwatch(
         # `InstanceId, index[, extra]` or the CloudWatch agent's `host, index, name, InstanceId`)
         series: dict[str, Any] = {}
         for page in cloudwatch.get_paginator("list_metrics").paginate(
-            Namespace=NAMESPACE, MetricName=METRICS["util"]
+            Namespace=NAMESPACE, MetricName=GPU_UTIL_METRIC
         ):
             for metric in page["Metrics"]:
                 dims = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
@@ -210,7 +214,7 @@ def from_cloudwatch(
                 "MetricStat": {
                     "Metric": {
                         "Namespace": NAMESPACE,
-                        "MetricName": METRICS["util"],
+                        "MetricName": GPU_UTIL_METRIC,
                         "Dimensions": series[instance],
                     },
                     "Period": int(HOUR),
