@@ -17,7 +17,10 @@ from typing import Any
 REQUIRED_KEYS: tuple[str, ...] = ("Project", "Team", "Environment")
 WORKLOAD_KEYS: tuple[str, ...] = ("ModelVersion",)  # training and inference resources
 OPTIONAL_KEYS: tuple[str, ...] = ("CostCenter",)
-ALL_KEYS: tuple[str, ...] = REQUIRED_KEYS + WORKLOAD_KEYS + OPTIONAL_KEYS
+# A training pipeline's step (`prepare`, `train`, `evaluate`...) on the resources it starts:
+# `finops gate` prices a pipeline run per stage from billing data by this key.
+PIPELINE_KEYS: tuple[str, ...] = ("Stage",)
+ALL_KEYS: tuple[str, ...] = REQUIRED_KEYS + WORKLOAD_KEYS + OPTIONAL_KEYS + PIPELINE_KEYS
 ENVIRONMENTS: tuple[str, ...] = ("dev", "staging", "prod")
 CLOUDS: tuple[str, ...] = ("aws", "gcp", "azure")
 
@@ -54,6 +57,35 @@ def gcp_label_value(value: str) -> str:
 def spell_key(key: str, cloud: str) -> str:
     """How `key` is written on `cloud`."""
     return gcp_label_key(key) if cloud == "gcp" else key
+
+
+# How billing exports prefix a resource's own tag keys: AWS writes user-defined cost
+# allocation tags as `user:Project` and, in CUR 2.0's `tags` column, `resourceTags/...`
+# (docs.aws.amazon.com/cur/latest/userguide/table-dictionary-cur2-tag-columns.html).
+# Provider-generated keys (`aws:createdBy`, Azure's `ms:`) are other tags, not prefixes.
+BILLING_TAG_PREFIXES: tuple[str, ...] = ("resourceTags/user:", "resourceTags/", "user:")
+
+
+def billing_spellings(key: str) -> tuple[str, ...]:
+    """How `key` can appear in a billing export's tags, canonical spelling first.
+
+    Compare with `billing_key_form` of the key found: AWS and Azure keep the key as given
+    (Azure exports may change its case), GCP labels use `gcp_label_key`.
+    """
+    spellings = [key, gcp_label_key(key)]
+    return tuple(dict.fromkeys(billing_key_form(s) for s in spellings))
+
+
+def billing_key_form(found: str) -> str:
+    """A tag key from a billing export, reduced for matching: the export's prefix for a
+    resource's own tags removed, surrounding blanks trimmed, lower case (`' user:Team'` ->
+    `team`)."""
+    text = found.strip()
+    for prefix in BILLING_TAG_PREFIXES:
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+            break
+    return text.strip().lower()
 
 
 def spell(tags: Mapping[str, str], cloud: str) -> dict[str, str]:
