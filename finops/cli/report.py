@@ -1,95 +1,232 @@
-"""`finops report`: cost by Project/Team/Environment/ModelVersion from a FOCUS billing export."""
+"""`finops report`: showback, chargeback, anomalies and idle-GPU cost from FOCUS exports.
+
+Exit status: 0, or 1 with --fail-on-anomaly when an anomaly is still open on the last day of
+the billing data (for a scheduled job), 2 on a bad export or option.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 from finops.reporting import COST_COLUMNS, DEFAULT_KEYS, Report, ReportError, build_report
+from finops.reporting.anomalies import AnomalySettings
+from finops.reporting.chargeback import parse_rule
+from finops.reporting.queries import DIALECTS
+
+FORMATS = ("table", "json", "markdown", "html")
 
 
 def _aliases(values: list[str]) -> dict[str, list[str]]:
     aliases: dict[str, list[str]] = {}
     for value in values:
         key, sep, names = value.partition("=")
-        if not sep or not key or not names:
+        if not sep or not key.strip() or not names.strip():
             raise ReportError(
                 f"--alias {value!r}: expected KEY=name[,name...], e.g. Project=application"
             )
-        aliases.setdefault(key, []).extend(n for n in names.split(",") if n)
+        aliases.setdefault(key.strip(), []).extend(n.strip() for n in names.split(",") if n.strip())
     return aliases
 
 
-def to_markdown(report: Report) -> str:
-    lines = [
-        f"## Cost by tag: `{Path(report.source).name}`",
-        "",
-        f"{report.row_count} charges, {report.period[0]} to {report.period[1]}, "
-        f"{report.cost_column}: **{report.total:,.2f} {report.currency}**",
-        "",
-    ]
-    for breakdown in report.by_key:
-        matched = ", ".join(f"`{k}`" for k in breakdown.matched_keys) or "no matching key"
-        lines += [
-            f"### {breakdown.key} ({breakdown.tagged_share:.0%} of usage tagged; keys: {matched})",
-            "",
-            "| value | cost |",
-            "|---|---:|",
-        ]
-        lines += [f"| {value} | {cost:,.4f} |" for value, cost in breakdown.rows]
-        lines.append("")
-    return "\n".join(lines)
+class _Progress:
+    """DuckDB's progress on stderr: a bar on a terminal, else a line every few seconds."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+
+        self.console = Console(stderr=True)
+        self.started: dict[str, float] = {}
+        self.printed: dict[str, float] = {}
+        self.bar: Any = None
+        self.tasks: dict[str, Any] = {}
+
+    def __call__(self, what: str, percent: float) -> None:
+        now = time.monotonic()
+        start = self.started.setdefault(what, now)
+        if self.console.is_terminal:
+            if self.bar is None:
+                from rich.progress import Progress
+
+                self.bar = Progress(console=self.console, transient=True)
+                self.bar.start()
+            if what not in self.tasks:
+                self.tasks[what] = self.bar.add_task(what, total=100)
+            self.bar.update(self.tasks[what], completed=max(percent, 0))
+            return
+        if percent >= 100:
+            if now - start >= 2:
+                self.console.print(f"[report] {what}: done in {now - start:.1f} s", highlight=False)
+            return
+        if now - self.printed.get(what, start) >= 2:
+            self.printed[what] = now
+            shown = f"{percent:.0f}%" if percent >= 0 else "working"
+            self.console.print(f"[report] {what}: {shown} ({now - start:.0f} s)", highlight=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
 def print_table(report: Report, top: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from finops.reporting.render import sections, summary_line
+
     console = Console()
     console.print(
-        f"[bold]{report.source}[/bold]: {report.row_count} charges, {report.period[0]} to "
-        f"{report.period[1]}, {report.cost_column} total [bold]{report.total:,.2f} {report.currency}[/bold]"
+        f"[bold]{', '.join(report.sources)}[/bold]: {summary_line(report)}", highlight=False
     )
-    for breakdown in report.by_key:
-        table = Table(
-            title=f"{breakdown.key}: {breakdown.tagged_share:.0%} of usage tagged "
-            f"(keys: {', '.join(breakdown.matched_keys) or 'none found'})"
-        )
-        table.add_column("value")
-        table.add_column(report.currency, justify="right")
-        for value, cost in breakdown.rows[:top]:
-            table.add_row(value, f"{cost:,.4f}")
-        if len(breakdown.rows) > top:
-            rest = sum(c for _, c in breakdown.rows[top:])
-            table.add_row(f"... {len(breakdown.rows) - top} more", f"{rest:,.4f}")
+    for note in report.notes:
+        console.print(f"note: {note}", highlight=False)
+    for section in sections(report, top):
+        table = Table(title=section.title, title_justify="left")
+        for i, header in enumerate(section.headers):
+            table.add_column(header, justify="right" if i in section.right_aligned else "left")
+        for row in section.rows:
+            table.add_row(*row)
         console.print(table)
+        for note in section.notes:
+            if note:
+                console.print(
+                    note, highlight=False, style="red" if note.startswith("UNKNOWN") else None
+                )
+
+
+def _print_sql(args: argparse.Namespace) -> int:
+    """The report's queries for another engine, with the tag keys found in the export."""
+    from finops.reporting import queries
+    from finops.reporting.focus import Export
+    from finops.reporting.report import PROJECT_KEY, check_keys, resolve_keys
+
+    keys = [k.strip() for k in args.by.split(",") if k.strip()]
+    aliases = _aliases(args.alias)
+    with Export(args.billing) as export:
+        export.query(
+            "aggregating charges", f"CREATE TEMP TABLE daily AS {queries.daily_sql(args.cost)}"
+        )
+        present = [
+            str(r[0])
+            for r in export.query(
+                "reading tag keys",
+                "SELECT DISTINCT unnest(json_keys(CAST(tags AS JSON))) FROM daily WHERE tags <> '{}'",
+            )
+        ]
+    check_keys(keys, present, aliases)
+    spellings = resolve_keys(present, list(dict.fromkeys([*keys, PROJECT_KEY])), aliases)
+    statements = [
+        (
+            "daily: one row per day, provider, service and tag set",
+            f"CREATE TABLE daily AS {queries.daily_sql(args.cost)}",
+        ),
+        (
+            "tagged: canonical tag keys as columns k0, k1, ...",
+            f"CREATE TABLE tagged AS {queries.tagged_sql(spellings)}",
+        ),
+        *(
+            (f"cost by {key} (k{i})", queries.by_column_sql(f"k{i}"))
+            for i, key in enumerate(spellings)
+        ),
+        ("cost by service", queries.by_column_sql("service")),
+        (
+            f"anomaly series: {PROJECT_KEY} x service x day",
+            queries.series_sql(f"k{list(spellings).index(PROJECT_KEY)}"),
+        ),
+    ]
+    for comment, sql in statements:
+        print(f"-- {comment}\n{queries.transpile(sql, args.sql)};\n")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
+    if args.top < 1:
+        raise ReportError(f"--top {args.top}: must be 1 or more")
+    if args.sql:
+        return _print_sql(args)
     keys = [k.strip() for k in args.by.split(",") if k.strip()]
-    with Console(stderr=True).status(f"reading {args.billing} with DuckDB"):
-        report = build_report(args.billing, keys, _aliases(args.alias), args.cost, args.month)
-    fmt = args.format or ("table" if sys.stdout.isatty() else "markdown")
+    if not keys:
+        raise ReportError(f"--by {args.by!r}: give at least one tag key, e.g. Project,Team")
+    chargeback = (
+        parse_rule(args.chargeback, args.chargeback_by, args.shared) if args.chargeback else None
+    )
+    if args.shared and not args.chargeback:
+        raise ReportError("--shared needs --chargeback (proportional, even or fixed:FILE)")
+    settings = AnomalySettings(
+        min_usd=args.anomaly_min_cost, min_ratio=args.anomaly_min_ratio, k=args.anomaly_k
+    )
+    progress = _Progress()
+    try:
+        report = build_report(
+            args.billing,
+            keys,
+            _aliases(args.alias),
+            args.cost,
+            args.month,
+            chargeback=chargeback,
+            anomalies=settings,
+            agent_windows=args.agent_windows,
+            progress=progress,
+        )
+    finally:
+        progress.close()
+    if report.malformed_count:
+        first = report.malformed[0]
+        print(
+            f"warning: {report.malformed_count} malformed rows left out of every figure "
+            f"(first: {first.where()}: {first.problem}); all of them in --format json",
+            file=sys.stderr,
+        )
+    fmt = args.format or ("table" if sys.stdout.isatty() and not args.output else "markdown")
+    if fmt == "table" and args.output:
+        raise ReportError(
+            "--format table is for a terminal; write markdown, json or html to --output"
+        )
     if fmt == "json":
-        print(json.dumps(report.as_dict(), indent=2))
+        text = json.dumps(report.as_dict(), indent=2) + "\n"
     elif fmt == "markdown":
-        sys.stdout.write(to_markdown(report))
+        from finops.reporting.render import to_markdown
+
+        text = to_markdown(report, args.top)
+    elif fmt == "html":
+        from finops.reporting.html import to_html
+
+        text = to_html(report, args.top)
     else:
         print_table(report, args.top)
+        text = ""
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}", file=sys.stderr)
+    elif text:
+        sys.stdout.write(text)
+    if args.fail_on_anomaly and report.open_anomalies:
+        names = ", ".join(f"{a.project}/{a.service}" for a in report.open_anomalies[:5])
+        print(
+            f"anomaly: {len(report.open_anomalies)} open on {report.data_last_day} ({names})",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "report",
-        help="cost by Project/Team/Environment/ModelVersion from a FOCUS billing export",
+        help="showback, chargeback, anomalies and idle-GPU cost from FOCUS billing exports",
         description=__doc__,
     )
-    parser.add_argument("billing", type=Path, help="FOCUS 1.0 export (.csv or .parquet)")
+    parser.add_argument(
+        "billing",
+        type=Path,
+        nargs="+",
+        metavar="EXPORT",
+        help="FOCUS 1.0 export(s): .csv, .csv.gz, .parquet",
+    )
     parser.add_argument(
         "--by",
         default=",".join(DEFAULT_KEYS),
@@ -106,15 +243,71 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--cost",
         choices=COST_COLUMNS,
         default="EffectiveCost",
-        help="FOCUS cost column (default: %(default)s, amortised)",
+        help="FOCUS cost column (default: %(default)s, amortised; BilledCost is shown beside it)",
     )
     parser.add_argument("--month", help="only charges whose period starts in YYYY-MM")
+    parser.add_argument("--top", type=int, default=15, help="rows per table (default: %(default)s)")
     parser.add_argument(
-        "--top", type=int, default=15, help="rows per key in the table (default: %(default)s)"
+        "--format", choices=FORMATS, help="default: table on a terminal, markdown otherwise"
+    )
+    parser.add_argument("-o", "--output", type=Path, help="write the report to this file")
+    charge = parser.add_argument_group("chargeback")
+    charge.add_argument(
+        "--chargeback",
+        metavar="RULE",
+        help="split untagged and shared cost: proportional | even | fixed:FILE (owner: percent)",
+    )
+    charge.add_argument(
+        "--chargeback-by",
+        default="Team",
+        metavar="KEY",
+        help="owner tag key (default: %(default)s)",
+    )
+    charge.add_argument(
+        "--shared",
+        action="append",
+        default=[],
+        metavar="VALUE",
+        help="an owner value whose cost is shared, e.g. platform (repeatable)",
+    )
+    anomaly = parser.add_argument_group("anomalies (rule: docs/reporting.md)")
+    anomaly.add_argument(
+        "--anomaly-min-cost",
+        type=float,
+        default=50.0,
+        metavar="AMOUNT",
+        help="excess per day (default: %(default)s)",
+    )
+    anomaly.add_argument(
+        "--anomaly-min-ratio",
+        type=float,
+        default=0.25,
+        metavar="R",
+        help="excess over the baseline (default: %(default)s)",
+    )
+    anomaly.add_argument(
+        "--anomaly-k",
+        type=float,
+        default=3.0,
+        metavar="K",
+        help="MADs above the baseline (default: %(default)s)",
+    )
+    anomaly.add_argument(
+        "--fail-on-anomaly",
+        action="store_true",
+        help="exit 1 when an anomaly is open on the last day of the data",
     )
     parser.add_argument(
-        "--format",
-        choices=("table", "json", "markdown"),
-        help="default: table on a terminal, markdown otherwise",
+        "--agent-windows",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="finops-agent export file or spool folder: adds idle-GPU cost (repeatable)",
+    )
+    parser.add_argument(
+        "--sql",
+        choices=DIALECTS,
+        help="print the report's queries for this engine (tag keys read from EXPORT) and exit",
     )
     parser.set_defaults(func=run)

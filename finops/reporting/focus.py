@@ -1,0 +1,422 @@
+"""FOCUS 1.0 billing exports, read in place with DuckDB and checked row by row.
+
+One or more exports (CSV, CSV.gz or Parquet; AWS Data Exports, Azure Cost Management, GCP
+and OCI all write FOCUS) become one view, `billing`, with the FOCUS column names and types:
+timestamps in UTC, costs as DECIMAL(38,18) so that sums are exact to the cent, `Tags` as a
+JSON object text. A row that cannot be read (a cost that is not a number, a start that is not
+a date-time, `Tags` that is not a JSON object, a CSV line with the wrong number of fields) is
+kept out of every figure and reported with its file and line (CSV: the physical line, the
+header being line 1; Parquet: the row number, the first row being 1). Nothing else is dropped.
+
+The queries that read `billing` are plain SQL (`finops.reporting.queries`), so the same
+figures can be computed on Spark, Athena or BigQuery; only this module is DuckDB's.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import re
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from finops.errors import FinopsError, did_you_mean
+
+COST_TYPE = "DECIMAL(38,18)"
+COST_COLUMNS = ("EffectiveCost", "BilledCost", "ListCost", "ContractedCost")
+REQUIRED_COLUMNS = (
+    "ChargePeriodStart",
+    "ProviderName",
+    "ServiceName",
+    "BilledCost",
+    "EffectiveCost",
+)
+# Read when present; absent ones are NULL (a FOCUS export without Tags is all untagged).
+OPTIONAL_COLUMNS = (
+    "ChargePeriodEnd",
+    "ChargeCategory",
+    "BillingCurrency",
+    "ResourceId",
+    "ResourceName",
+    "SubAccountName",
+    "Tags",
+    "ListCost",
+    "ContractedCost",
+)
+TIME_COLUMNS = ("ChargePeriodStart", "ChargePeriodEnd")
+MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+# Malformed rows listed one by one; beyond this they are counted (all of them, always).
+MALFORMED_LISTED = 1000
+
+
+class ReportError(FinopsError):
+    """A billing export or option cannot be used: names the file or option and what to do."""
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """A row kept out of every figure, and why."""
+
+    file: str
+    line: int  # CSV: physical line (header = 1); Parquet: row number (first row = 1)
+    problem: str
+
+    def where(self) -> str:
+        unit = "row" if self.file.endswith(".parquet") else "line"
+        return f"{Path(self.file).name} {unit} {self.line}"
+
+
+ProgressCallback = Callable[[str, float], None]  # (what, percent 0-100 or -1 when unknown)
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _kind(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(".parquet"):
+        return "parquet"
+    if name.endswith((".csv", ".csv.gz")):
+        return "csv"
+    raise ReportError(f"{path}: not a FOCUS export file: expected .csv, .csv.gz or .parquet")
+
+
+def _csv_header(path: Path) -> list[str]:
+    opener: Callable[..., Any] = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+            return next(csv.reader(handle), [])
+    except UnicodeDecodeError:
+        raise ReportError(f"{path}: not UTF-8 text; FOCUS CSV exports are UTF-8") from None
+    except (OSError, EOFError) as exc:
+        raise ReportError(f"{path}: cannot read: {exc}") from None
+
+
+class Export:
+    """One or more FOCUS exports as the DuckDB view `billing` (valid rows only)."""
+
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        *,
+        memory_limit: str = "1GB",
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        import duckdb
+
+        if not paths:
+            raise ReportError("no billing export given")
+        self.paths = [Path(p) for p in paths]
+        self.progress = progress
+        for path in self.paths:
+            if not path.is_file():
+                raise ReportError(f"{path}: billing export not found")
+        self._tmp = tempfile.TemporaryDirectory(prefix="finops-report-")
+        self.con = duckdb.connect()
+        self.con.execute("SET TimeZone = 'UTC'")
+        self.con.execute(f"SET memory_limit = {_quote(memory_limit)}")
+        self.con.execute(f"SET temp_directory = {_quote(self._tmp.name)}")
+        self.con.execute("SET enable_progress_bar = false")
+        self.columns: set[str] = set(REQUIRED_COLUMNS)
+        # CSV records DuckDB could not split into the header's fields: (its record count,
+        # problem) per file; their physical lines are found with the csv module.
+        self._structural: dict[int, list[tuple[int, str]]] = {}
+        self._checked: dict[int, str] = {}
+        self._csv_columns: dict[int, list[str]] = {}
+        sources = [self._source(i, path) for i, path in enumerate(self.paths)]
+        self.con.execute("CREATE TEMP VIEW checked AS " + " UNION ALL ".join(sources))
+        self.con.execute(
+            "CREATE TEMP VIEW billing AS SELECT * EXCLUDE (_file, _line, _problem) "
+            "FROM checked WHERE _problem IS NULL"
+        )
+        self._malformed: list[Malformed] | None = None
+        self._malformed_count = 0
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _source(self, index: int, path: Path) -> str:
+        """SELECT of one file's rows with FOCUS types and a `_problem` per row."""
+        kind = _kind(path)
+        if kind == "csv":
+            header = _csv_header(path)
+            present = set(header)
+            self._check_columns(path, present)
+            wanted = [c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in present]
+            columns = "{" + ", ".join(f"{_quote(c)}: 'VARCHAR'" for c in header) + "}"
+            table = f"raw_{index}"
+            self._run(
+                f"reading {path.name}",
+                f"CREATE TEMP TABLE {table} AS SELECT "
+                + ", ".join(_ident(c) for c in wanted)
+                + f" FROM read_csv({_quote(str(path))}, header = true, "
+                "auto_detect = false, delim = ',', quote = '\"', escape = '\"', "
+                f"nullstr = 'NULL', columns = {columns}, store_rejects = true, "
+                f"rejects_table = 'rejects_{index}', rejects_scan = 'rejects_scan_{index}')",
+            )
+            self._structural[index] = [
+                (int(line), f"{error_type.lower()}: {message}")
+                for line, error_type, message in self.con.execute(
+                    f"SELECT line, error_type, error_message FROM rejects_{index} "
+                    "QUALIFY row_number() OVER (PARTITION BY line ORDER BY column_idx) = 1 "
+                    "ORDER BY line"
+                ).fetchall()
+            ]
+            relation, line_sql = table, "NULL::BIGINT"  # CSV lines: found for bad rows only
+            self._csv_columns[index] = wanted
+        else:
+            try:
+                described = self.con.execute(
+                    f"DESCRIBE SELECT * FROM read_parquet({_quote(str(path))})"
+                ).fetchall()
+            except Exception as exc:  # duckdb.Error: not Parquet, truncated...
+                raise ReportError(
+                    f"{path}: cannot read as Parquet: {str(exc).splitlines()[0]}"
+                ) from None
+            types = {str(row[0]): str(row[1]) for row in described}
+            present = set(types)
+            self._check_columns(path, present)
+            # AWS writes Tags as a map in Parquet; everything downstream reads JSON text.
+            replace = (
+                "REPLACE (CAST(to_json(Tags) AS VARCHAR) AS Tags) "
+                if types.get("Tags", "").startswith("MAP")
+                else ""
+            )
+            relation = (
+                f"(SELECT * {replace}FROM read_parquet({_quote(str(path))}, "
+                "file_row_number = true))"
+            )
+            line_sql = "file_row_number + 1"
+        self.columns |= present & set(OPTIONAL_COLUMNS)
+        self._checked[index] = f"SELECT *, {_problem_sql(present)} AS _problem FROM {relation}"
+        return _typed_select(f"({self._checked[index]})", present, line_sql, index)
+
+    def _check_columns(self, path: Path, present: set[str]) -> None:
+        missing = [c for c in REQUIRED_COLUMNS if c not in present]
+        if missing:
+            hints = "".join(did_you_mean(c, present) for c in missing)
+            raise ReportError(
+                f"{path}: not a FOCUS 1.0 export: missing column(s) {', '.join(missing)}{hints}"
+            )
+
+    # -- running with progress -------------------------------------------------------------
+
+    def _run(self, what: str, sql: str, params: Sequence[object] = ()) -> Any:
+        """Execute `sql`, reporting DuckDB's progress on queries that take a while."""
+        import duckdb
+
+        if self.progress is None:
+            try:
+                return self.con.execute(sql, list(params))
+            except duckdb.Error as exc:
+                raise self._duckdb_error(what, exc) from None
+        result: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                result["cursor"] = self.con.execute(sql, list(params))
+            except BaseException as exc:
+                result["error"] = exc
+
+        worker = threading.Thread(target=work, daemon=True)
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.25)
+            if worker.is_alive():
+                self.progress(what, float(self.con.query_progress()))
+        self.progress(what, 100.0)
+        if "error" in result:
+            failure = result["error"]
+            if isinstance(failure, duckdb.Error):
+                raise self._duckdb_error(what, failure) from None
+            raise failure
+        return result["cursor"]
+
+    def _duckdb_error(self, what: str, exc: Exception) -> ReportError:
+        names = ", ".join(str(p) for p in self.paths)
+        return ReportError(f"{names}: {what}: {str(exc).splitlines()[0]}")
+
+    def query(self, what: str, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """Rows of `sql` over the `billing` view (and tables made from it)."""
+        return list(self._run(what, sql, params).fetchall())
+
+    # -- what was kept out ------------------------------------------------------------------
+
+    def malformed(self) -> tuple[list[Malformed], int]:
+        """Rows kept out of the figures: up to MALFORMED_LISTED of them, and how many."""
+        if self._malformed is None:
+            count = self.query(
+                "checking rows", "SELECT count(*) FROM checked WHERE _problem IS NOT NULL"
+            )[0][0]
+            count += sum(len(v) for v in self._structural.values())
+            listed: list[Malformed] = []
+            if count:
+                rows = self.query(
+                    "listing malformed rows",
+                    "SELECT _file, _line, _problem FROM checked WHERE _problem IS NOT NULL "
+                    f"ORDER BY _file, _line LIMIT {MALFORMED_LISTED}",
+                )
+                listed = [
+                    Malformed(str(self.paths[int(f)]), int(line), str(problem))
+                    for f, line, problem in rows
+                    if line is not None
+                ]
+                csv_files = {int(f) for f, line, _ in rows if line is None}
+                csv_files |= {i for i, found in self._structural.items() if found}
+                for index in sorted(csv_files):
+                    listed += self._csv_malformed(index)
+            listed.sort(key=lambda m: (self.paths.index(Path(m.file)), m.line))
+            self._malformed = listed[:MALFORMED_LISTED]
+            self._malformed_count = int(count)
+        return self._malformed, self._malformed_count
+
+    def _csv_malformed(self, index: int) -> list[Malformed]:
+        """One CSV's malformed records with their physical lines (csv module pass)."""
+        columns = self._csv_columns[index]
+        bad: dict[tuple[str | None, ...], list[str]] = {}
+        for *values, problem in self.query(
+            "finding malformed lines",
+            f"SELECT {', '.join(_ident(c) for c in columns)}, _problem "
+            f"FROM ({self._checked[index]}) WHERE _problem IS NOT NULL "
+            f"LIMIT {MALFORMED_LISTED}",
+        ):
+            bad.setdefault(tuple(values), []).append(str(problem))
+        return _csv_lines(self.paths[index], columns, bad, self._structural.get(index, []))
+
+    def close(self) -> None:
+        self.con.close()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> Export:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _problem_sql(present: set[str]) -> str:
+    """SQL: why a row (raw columns of one file) cannot be read, or NULL when it can."""
+
+    def text(name: str) -> str:
+        return f"CAST({_ident(name)} AS VARCHAR)"
+
+    problems = [
+        f"WHEN nullif(trim({text('ChargePeriodStart')}), '') IS NULL "
+        "THEN 'ChargePeriodStart is empty'",
+        "WHEN TRY_CAST(ChargePeriodStart AS TIMESTAMPTZ) IS NULL THEN "
+        f"'ChargePeriodStart ' || {text('ChargePeriodStart')} || ' is not a date-time'",
+    ]
+    for name in COST_COLUMNS:
+        if name in REQUIRED_COLUMNS:
+            problems += [
+                f"WHEN nullif(trim({text(name)}), '') IS NULL THEN '{name} is empty'",
+                f"WHEN TRY_CAST({name} AS {COST_TYPE}) IS NULL THEN "
+                f"'{name} ' || {text(name)} || ' is not a number'",
+            ]
+        elif name in present:
+            problems.append(
+                f"WHEN nullif(trim({text(name)}), '') IS NOT NULL AND "
+                f"TRY_CAST({name} AS {COST_TYPE}) IS NULL THEN "
+                f"'{name} ' || {text(name)} || ' is not a number'"
+            )
+    if "Tags" in present:
+        tags = "nullif(trim(CAST(Tags AS VARCHAR)), '')"
+        problems.append(
+            f"WHEN {tags} IS NOT NULL AND (NOT json_valid({tags}) OR "
+            f"json_type({tags}) <> 'OBJECT') THEN 'Tags is not a JSON object'"
+        )
+    return "CASE " + " ".join(problems) + " END"
+
+
+def _typed_select(relation: str, present: set[str], line_sql: str, index: int) -> str:
+    """SELECT with the FOCUS types (UTC timestamps, exact decimals, trimmed text)."""
+
+    def col(name: str) -> str:
+        return _ident(name) if name in present else "NULL"
+
+    select = [f"TRY_CAST({col(n)} AS TIMESTAMPTZ) AS {n}" for n in TIME_COLUMNS]
+    select += [
+        f"TRY_CAST({col(n)} AS {COST_TYPE}) AS {n}"
+        if n in REQUIRED_COLUMNS
+        else f"TRY_CAST(nullif(trim(CAST({col(n)} AS VARCHAR)), '') AS {COST_TYPE}) AS {n}"
+        for n in COST_COLUMNS
+    ]
+    select += [
+        f"nullif(trim(CAST({col(n)} AS VARCHAR)), '') AS {n}"
+        for n in (
+            "ProviderName",
+            "ServiceName",
+            "ChargeCategory",
+            "BillingCurrency",
+            "ResourceId",
+            "ResourceName",
+            "SubAccountName",
+            "Tags",
+        )
+    ]
+    return (
+        f"SELECT {', '.join(select)}, {index} AS _file, {line_sql} AS _line, _problem "
+        f"FROM {relation}"
+    )
+
+
+def _csv_lines(
+    path: Path,
+    columns: Sequence[str],
+    bad: dict[tuple[str | None, ...], list[str]],
+    structural: Sequence[tuple[int, str]],
+) -> list[Malformed]:
+    """Physical lines of a CSV's malformed records.
+
+    DuckDB neither numbers a CSV's records nor counts the lines of a quoted field that spans
+    several, so the malformed records (few, by nature) are found again with the csv module,
+    which counts physical lines: records with the wrong number of fields (in order, as
+    DuckDB rejected them) and records whose `columns` values are the keys of `bad` (compared
+    raw, as DuckDB read them; `NULL` is None).
+    """
+    opener: Callable[..., Any] = gzip.open if path.name.lower().endswith(".gz") else open
+    remaining = {key: list(problems) for key, problems in bad.items()}
+    pending = list(structural)
+    found: list[Malformed] = []
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        positions = [header.index(c) for c in columns]
+        line = reader.line_num + 1
+        for record in reader:
+            if len(record) != len(header):
+                if pending:
+                    found.append(Malformed(str(path), line, pending.pop(0)[1]))
+            else:
+                key = tuple(None if record[i] == "NULL" else record[i] for i in positions)
+                problems = remaining.get(key)
+                if problems:
+                    found.append(Malformed(str(path), line, problems.pop(0)))
+            if not pending and not any(remaining.values()):
+                break
+            line = reader.line_num + 1
+    # Not found again (a quoting the two readers split differently): DuckDB's record count.
+    found += [Malformed(str(path), n, f"{p} (record {n} as DuckDB counts)") for n, p in pending]
+    return found
+
+
+def check_month(month: str, available: Sequence[str]) -> None:
+    """`--month` must be YYYY-MM and a month the export covers."""
+    covered = ", ".join(available) or "no charges"
+    if not MONTH.match(month):
+        raise ReportError(
+            f"--month {month!r}: expected YYYY-MM, e.g. {available[-1] if available else '2024-09'}"
+            f" (the export covers {covered})"
+        )
+    if month not in available:
+        raise ReportError(
+            f"--month {month}: no charges in that month (the export covers {covered})"
+        )

@@ -1,0 +1,141 @@
+"""The report's SQL, written once (DuckDB's dialect) and transpiled for other engines.
+
+Every figure of `finops report` comes from these statements over a table `billing` with the
+FOCUS 1.0 column names. DuckDB runs them on exports in place; `transpile` turns them into
+Spark SQL, Trino (Athena) or BigQuery with sqlglot, a maintained SQL transpiler, so that
+users with billions of rows get the same figures from the engine they already have
+(tests/reporting/test_spark.py runs them on Spark SQL in local mode; docs/reporting.md shows
+Athena and BigQuery). Keep to plain SQL here: GROUP BY by position, no DuckDB-only syntax.
+
+Tag keys are resolved to their canonical names by `tag_value_sql`: the first non-empty
+value among the spellings found in the export, in the order given (canonical spelling
+first, then cloud spellings, then aliases).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+
+DIALECTS = ("duckdb", "spark", "trino", "athena", "bigquery")
+COST_TYPE = "DECIMAL(38, 18)"  # exact sums; 20 integer digits
+UNTAGGED = "(untagged)"
+
+
+def quote(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def json_path(key: str) -> str:
+    """A JSONPath to the top-level member `key`, whatever characters it holds."""
+    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def tag_value_sql(spellings: Sequence[str], tags: str = "tags") -> str:
+    """SQL: the first non-empty value of `spellings` in the JSON object `tags`, or NULL."""
+    if not spellings:
+        return "CAST(NULL AS VARCHAR)"
+    values = [
+        f"NULLIF(TRIM(json_extract_string({tags}, {quote(json_path(s))})), '')" for s in spellings
+    ]
+    return values[0] if len(values) == 1 else f"COALESCE({', '.join(values)})"
+
+
+def daily_sql(cost_column: str) -> str:
+    """`billing` summed per day, provider, service and tag set (one row per combination).
+
+    Everything by tag, service, day and month is computed from this table, which is small
+    (days x services x distinct tag sets) whatever the export's size.
+    """
+    return (
+        "SELECT CAST(ChargePeriodStart AS DATE) AS day, "
+        "COALESCE(ProviderName, '(no provider)') AS provider, "
+        "COALESCE(ServiceName, '(no service)') AS service, "
+        "COALESCE(Tags, '{}') AS tags, COALESCE(BillingCurrency, '?') AS currency, "
+        f"SUM(CAST({cost_column} AS {COST_TYPE})) AS cost, "
+        f"SUM(CASE WHEN {cost_column} > 0 THEN CAST({cost_column} AS {COST_TYPE}) ELSE 0 END) "
+        "AS positive, "
+        f"SUM(CAST(EffectiveCost AS {COST_TYPE})) AS effective, "
+        f"SUM(CAST(BilledCost AS {COST_TYPE})) AS billed, COUNT(*) AS line_count "
+        "FROM billing GROUP BY 1, 2, 3, 4, 5"
+    )
+
+
+def tagged_sql(keys: Mapping[str, Sequence[str]]) -> str:
+    """`daily` with one column per canonical key (k0, k1, ... in `keys` order)."""
+    columns = [f"{tag_value_sql(spellings)} AS k{i}" for i, spellings in enumerate(keys.values())]
+    return (
+        "SELECT day, provider, service, cost, positive, effective, billed, line_count"
+        + "".join(f", {c}" for c in columns)
+        + " FROM daily"
+    )
+
+
+def period_filter(first: dt.date | None, last: dt.date | None) -> str:
+    """SQL condition on `day` (inclusive dates), or TRUE."""
+    conditions = []
+    if first is not None:
+        conditions.append(f"day >= DATE {quote(first.isoformat())}")
+    if last is not None:
+        conditions.append(f"day <= DATE {quote(last.isoformat())}")
+    return " AND ".join(conditions) or "TRUE"
+
+
+def by_column_sql(column: str, where: str = "TRUE") -> str:
+    """Costs of `tagged` grouped by one column (a key column kN, service, provider...)."""
+    return (
+        f"SELECT {column} AS value, SUM(cost) AS cost, SUM(positive) AS positive, "
+        f"SUM(effective) AS effective, SUM(billed) AS billed FROM tagged WHERE {where} "
+        "GROUP BY 1 ORDER BY 2 DESC, 1"
+    )
+
+
+def by_day_sql(column: str | None, where: str = "TRUE") -> str:
+    """Cost per day, and per value of `column` when given (for trends and anomalies)."""
+    group = f"{column}, " if column else ""
+    return (
+        f"SELECT {group}day, SUM(cost) AS cost FROM tagged WHERE {where} "
+        f"GROUP BY {'1, 2' if column else '1'} ORDER BY {'1, 2' if column else '1'}"
+    )
+
+
+def series_sql(key_column: str, where: str = "TRUE") -> str:
+    """Cost per (key value, service, day): the series anomalies are judged on."""
+    return (
+        f"SELECT {key_column} AS value, service, day, SUM(cost) AS cost FROM tagged "
+        f"WHERE {where} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    )
+
+
+def resources_sql(
+    cost_column: str,
+    key_spellings: Sequence[str],
+    value: str | None,
+    service: str,
+    first: dt.date,
+    last: dt.date,
+) -> str:
+    """Cost per resource and day of one (key value, service) over [first, last]: the
+    resources behind an anomaly. `value` None selects the untagged lines."""
+    key = tag_value_sql(key_spellings, "COALESCE(Tags, '{}')")
+    match = f"{key} IS NULL" if value is None else f"{key} = {quote(value)}"
+    return (
+        "SELECT COALESCE(ResourceId, '(no resource id)') AS resource, "
+        f"CAST(ChargePeriodStart AS DATE) AS day, SUM(CAST({cost_column} AS {COST_TYPE})) AS cost "
+        "FROM billing "
+        f"WHERE COALESCE(ServiceName, '(no service)') = {quote(service)} AND {match} "
+        f"AND CAST(ChargePeriodStart AS DATE) >= DATE {quote(first.isoformat())} "
+        f"AND CAST(ChargePeriodStart AS DATE) <= DATE {quote(last.isoformat())} "
+        "GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+
+
+def transpile(sql: str, dialect: str) -> str:
+    """`sql` (DuckDB) in `dialect`: spark, trino/athena, bigquery (sqlglot)."""
+    import sqlglot
+
+    if dialect == "duckdb":
+        return sql
+    target = "trino" if dialect == "athena" else dialect
+    return str(sqlglot.transpile(sql, read="duckdb", write=target, pretty=True)[0])
