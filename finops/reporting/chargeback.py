@@ -102,11 +102,11 @@ class Chargeback:
         }
 
 
-def cents_text(cents: int) -> str:
-    """Integer cents as a decimal string (`-1234` -> `-12.34`)."""
+def cents_text(cents: int, grouped: bool = False) -> str:
+    """Integer cents as a decimal string (`-123456` -> `-1234.56`, grouped `-1,234.56`)."""
     sign = "-" if cents < 0 else ""
     whole, part = divmod(abs(cents), 100)
-    return f"{sign}{whole}.{part:02d}"
+    return f"{sign}{whole:,}.{part:02d}" if grouped else f"{sign}{whole}.{part:02d}"
 
 
 def to_cents(amount: Decimal | Fraction) -> int:
