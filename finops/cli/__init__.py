@@ -19,6 +19,7 @@ SUBCOMMAND_MODULES = [
     "finops.cli.check",
     "finops.cli.rightsize",
     "finops.cli.report",
+    "finops.cli.gate",
     "finops.cli.export",
     "finops.cli.audit",
     "finops.cli.commitments",

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +16,9 @@ from finops.reporting import COST_COLUMNS, DEFAULT_KEYS, Report, ReportError, bu
 from finops.reporting.anomalies import AnomalySettings
 from finops.reporting.chargeback import parse_rule
 from finops.reporting.queries import DIALECTS
+from finops.reporting.report import parse_aliases
 
 FORMATS = ("table", "json", "markdown", "html")
-
-
-def _aliases(values: list[str]) -> dict[str, list[str]]:
-    aliases: dict[str, list[str]] = {}
-    for value in values:
-        key, sep, names = value.partition("=")
-        if not sep or not key.strip() or not names.strip():
-            raise ReportError(
-                f"--alias {value!r}: expected KEY=name[,name...], e.g. Project=application"
-            )
-        aliases.setdefault(key.strip(), []).extend(n.strip() for n in names.split(",") if n.strip())
-    return aliases
 
 
 class _Progress:
@@ -40,32 +28,28 @@ class _Progress:
         from rich.console import Console
 
         self.console = Console(stderr=True)
-        self.started: dict[str, float] = {}
-        self.printed: dict[str, float] = {}
+        self.printed_at = -1.0
         self.bar: Any = None
-        self.tasks: dict[str, Any] = {}
+        self.task: Any = None
 
-    def __call__(self, what: str, percent: float) -> None:
-        now = time.monotonic()
-        start = self.started.setdefault(what, now)
+    def __call__(self, what: str, percent: float, seconds: float) -> None:
         if self.console.is_terminal:
             if self.bar is None:
                 from rich.progress import Progress
 
                 self.bar = Progress(console=self.console, transient=True)
                 self.bar.start()
-            if what not in self.tasks:
-                self.tasks[what] = self.bar.add_task(what, total=100)
-            self.bar.update(self.tasks[what], completed=max(percent, 0))
+                self.task = self.bar.add_task(what, total=100)
+            self.bar.update(self.task, description=what, completed=max(percent, 0))
             return
         if percent >= 100:
-            if now - start >= 2:
-                self.console.print(f"[report] {what}: done in {now - start:.1f} s", highlight=False)
-            return
-        if now - self.printed.get(what, start) >= 2:
-            self.printed[what] = now
+            if seconds >= 2:
+                self.console.print(f"[report] {what}: done in {seconds:.1f} s", highlight=False)
+            self.printed_at = -1.0
+        elif seconds - self.printed_at >= 2 and seconds >= 2:
+            self.printed_at = seconds
             shown = f"{percent:.0f}%" if percent >= 0 else "working"
-            self.console.print(f"[report] {what}: {shown} ({now - start:.0f} s)", highlight=False)
+            self.console.print(f"[report] {what}: {shown} ({seconds:.0f} s)", highlight=False)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -105,7 +89,7 @@ def _print_sql(args: argparse.Namespace) -> int:
     from finops.reporting.report import PROJECT_KEY, check_keys, resolve_keys
 
     keys = [k.strip() for k in args.by.split(",") if k.strip()]
-    aliases = _aliases(args.alias)
+    aliases = parse_aliases(args.alias)
     with Export(args.billing) as export:
         export.query(
             "aggregating charges", f"CREATE TEMP TABLE daily AS {queries.daily_sql(args.cost)}"
@@ -164,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         report = build_report(
             args.billing,
             keys,
-            _aliases(args.alias),
+            parse_aliases(args.alias),
             args.cost,
             args.month,
             chargeback=chargeback,

@@ -181,6 +181,19 @@ class Report:
         }
 
 
+def parse_aliases(values: Sequence[str]) -> dict[str, list[str]]:
+    """`--alias KEY=name[,name]` options -> {KEY: [name, ...]}."""
+    aliases: dict[str, list[str]] = {}
+    for value in values:
+        key, sep, names = value.partition("=")
+        if not sep or not key.strip() or not names.strip():
+            raise ReportError(
+                f"--alias {value!r}: expected KEY=name[,name...], e.g. Project=application"
+            )
+        aliases.setdefault(key.strip(), []).extend(n.strip() for n in names.split(",") if n.strip())
+    return aliases
+
+
 def resolve_keys(
     present: Sequence[str], wanted: Sequence[str], aliases: Mapping[str, Sequence[str]]
 ) -> dict[str, list[str]]:
@@ -462,22 +475,29 @@ def _anomalies(
         name = UNTAGGED if value is None else str(value)
         series.setdefault((name, str(service)), {})[day] = float(cost)
     found = find(series, data_first, period_last, settings, report_first=period_first)
-    for anomaly in found[:ANOMALY_RESOURCE_LOOKUPS]:
-        reference = reference_days(anomaly, settings, data_first)
-        lookup_first = min([*reference, anomaly.first_day])
-        costs = {
-            (str(resource), day): cost
-            for resource, day, cost in export.query(
-                "resources behind anomalies",
-                queries.resources_sql(
-                    cost_column,
-                    project_spellings,
-                    None if anomaly.project == UNTAGGED else anomaly.project,
-                    anomaly.service,
-                    lookup_first,
-                    anomaly.last_day,
-                ),
-            )
-        }
-        anomaly.resources = resources_behind(anomaly, costs, reference)
+    looked_up = found[:ANOMALY_RESOURCE_LOOKUPS]
+    if not looked_up:
+        return found
+    references = [reference_days(a, settings, data_first) for a in looked_up]
+    lookups = [
+        (
+            i,
+            None if a.project == UNTAGGED else a.project,
+            a.service,
+            min([*reference, a.first_day]),
+            a.last_day,
+        )
+        for i, (a, reference) in enumerate(zip(looked_up, references, strict=True))
+    ]
+    export.query(
+        "resources behind anomalies",
+        f"CREATE OR REPLACE TEMP TABLE lookups AS {queries.lookups_sql(lookups)}",
+    )
+    costs: dict[int, dict[tuple[str, dt.date], Decimal]] = {}
+    for i, resource, day, cost in export.query(
+        "resources behind anomalies", queries.resources_sql(cost_column, project_spellings)
+    ):
+        costs.setdefault(int(i), {})[(str(resource), day)] = cost
+    for i, (anomaly, reference) in enumerate(zip(looked_up, references, strict=True)):
+        anomaly.resources = resources_behind(anomaly, costs.get(i, {}), reference)
     return found
