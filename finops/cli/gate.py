@@ -12,7 +12,14 @@ import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from finops.reporting.gate import GateError, choose_metric, decide, read_metrics, stage_costs
+from finops.reporting.gate import (
+    GateError,
+    StageCost,
+    choose_metric,
+    decide,
+    read_metrics,
+    stage_costs,
+)
 from finops.reporting.report import parse_aliases
 
 
@@ -31,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     candidate = read_metrics(args.candidate)
     metric = choose_metric(args.metric, baseline, candidate, (args.baseline, args.candidate))
     cost: Decimal | None = None
-    stages = []
+    stages: list[StageCost] = []
     currency = "USD"
     source = ""
     if args.cost:

@@ -12,12 +12,15 @@ costs on the same weekday, so a weekly rhythm (quiet weekends, busy Mondays) is 
    - excess >= `min_ratio` x baseline (relative floor),
    - excess > `k` x 1.4826 x MAD (outside the usual spread).
 3. With fewer (a new series, or less than `min_points` weeks of history), the rule falls
-   back to **day over day**: excess = cost(D) - cost(D-1) >= `min_usd` and
-   cost(D) >= (1 + `dod_ratio`) x cost(D-1).
+   back to the **recent peak**, the highest cost of the previous 7 days inside the data
+   (at least one): excess = cost(D) - peak >= `min_usd` and cost(D) >= (1 + `dod_ratio`)
+   x peak. A plain day-over-day jump would flag every Monday after a quiet weekend; the
+   peak of the week before does not, and after a single day of history it is day over day.
 
-Only increases count (a drop saves money). Consecutive anomalous days of one series form an
-episode; its **cost so far** is the sum of the excess over the expected cost (the baseline,
-or, day over day, the cost of the day before the episode) from its first to its last day.
+Every anomaly also shows its **day-over-day** change (cost(D) - cost(D-1)). Only increases
+count (a drop saves money). Consecutive anomalous days of one series form an episode; its
+**cost so far** is the sum of the excess over the expected cost (the baseline, or the
+recent peak before the episode began) from its first to its last day.
 An episode still open on the last day of the billing data is what a scheduled job acts on
 (`finops report --fail-on-anomaly` exits 1). The last day of an export may be partial;
 a partial day can only lower costs, so it hides anomalies rather than inventing them.
@@ -41,14 +44,14 @@ class AnomalySettings:
     k: float = 3.0  # MADs above the baseline
     min_usd: float = 50.0  # excess per day, in the billing currency
     min_ratio: float = 0.25  # excess as a share of the baseline
-    dod_ratio: float = 1.0  # day over day: cost(D) >= (1 + dod_ratio) x cost(D-1)
+    dod_ratio: float = 1.0  # recent peak: cost(D) >= (1 + dod_ratio) x the last 7 days' peak
 
     def describe(self) -> str:
         return (
             f"same-weekday median of {self.weeks} weeks (>= {self.min_points} in the data), "
             f"excess >= {self.min_usd:g}, >= {self.min_ratio:.0%} of the baseline and > "
-            f"{self.k:g} x 1.4826 x MAD; else day over day: excess >= {self.min_usd:g} and "
-            f"cost >= {1 + self.dod_ratio:g} x the day before"
+            f"{self.k:g} x 1.4826 x MAD; with less history, against the peak of the previous 7 days: "
+            f"excess >= {self.min_usd:g} and cost >= {1 + self.dod_ratio:g} x that peak"
         )
 
 
@@ -58,8 +61,8 @@ class Judgement:
 
     day: dt.date
     cost: float
-    expected: float | None  # baseline, or the day before in the day-over-day fallback
-    method: str  # "baseline" | "day-over-day"
+    expected: float | None  # the baseline, or the recent peak in the fallback
+    method: str  # "baseline" | "recent-peak"
     spread: float | None  # 1.4826 x MAD (baseline only)
     previous_day: float | None
     anomalous: bool
@@ -149,12 +152,14 @@ def judge(
             )
             out.append(Judgement(day, today, baseline, "baseline", spread, previous, anomalous))
         else:
+            recent = [c for n in range(1, 8) if (c := cost(day - dt.timedelta(days=n))) is not None]
+            peak = max(recent) if recent else None
             anomalous = (
-                previous is not None
-                and today - previous >= settings.min_usd
-                and today >= (1 + settings.dod_ratio) * previous
+                peak is not None
+                and today - peak >= settings.min_usd
+                and today >= (1 + settings.dod_ratio) * peak
             )
-            out.append(Judgement(day, today, previous, "day-over-day", None, previous, anomalous))
+            out.append(Judgement(day, today, peak, "recent-peak", None, previous, anomalous))
         day += dt.timedelta(days=1)
     return out
 
@@ -170,13 +175,12 @@ def episodes(
     `report_first` are left out: they belong to an earlier report)."""
     found: list[Anomaly] = []
     run: list[Judgement] = []
-    for index, judgement in enumerate([*judgements, None]):
+    for judgement in [*judgements, None]:
         if judgement is not None and judgement.anomalous:
             run.append(judgement)
             continue
         if run and (report_first is None or run[-1].day >= report_first):
-            before = judgements[index - len(run) - 1] if index - len(run) - 1 >= 0 else None
-            found.append(_episode(project, service, run, before, data_last_day, judgements))
+            found.append(_episode(project, service, run, data_last_day, judgements))
         run = []
     return found
 
@@ -185,12 +189,12 @@ def _episode(
     project: str,
     service: str,
     run: list[Judgement],
-    before: Judgement | None,
     data_last_day: dt.date,
     judgements: Sequence[Judgement],
 ) -> Anomaly:
-    # Day over day compares with the day before the episode, not the (anomalous) day before.
-    start_level = before.cost if before is not None else 0.0
+    # The recent peak of a later episode day holds the episode's own first days: every
+    # fallback day is compared with the peak from before the episode began.
+    start_level = run[0].expected if run[0].expected is not None else 0.0
 
     def expected(j: Judgement) -> float:
         return j.expected if j.method == "baseline" and j.expected is not None else start_level
@@ -230,10 +234,14 @@ def find(
 
 def reference_days(anomaly: Anomaly, settings: AnomalySettings, first: dt.date) -> list[dt.date]:
     """The days an anomaly's resources are compared with: for each episode day, its
-    baseline weekdays (or, day over day, the day before the episode), inside the data."""
-    if anomaly.method == "day-over-day":
-        day = anomaly.first_day - dt.timedelta(days=1)
-        return [day] if day >= first else []
+    baseline weekdays (or, for the recent-peak fallback, the 7 days before the episode),
+    inside the data."""
+    if anomaly.method == "recent-peak":
+        return [
+            day
+            for n in range(7, 0, -1)
+            if (day := anomaly.first_day - dt.timedelta(days=n)) >= first
+        ]
     days = set()
     for judgement in anomaly.days:
         for w in range(1, settings.weeks + 1):

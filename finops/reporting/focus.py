@@ -19,6 +19,7 @@ import gzip
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,7 +71,9 @@ class Malformed:
         return f"{Path(self.file).name} {unit} {self.line}"
 
 
-ProgressCallback = Callable[[str, float], None]  # (what, percent 0-100 or -1 when unknown)
+# (what, percent 0-100 or -1 when unknown, seconds since this query started); called about
+# every 0.25 s while a query runs, and once with 100 when it ends.
+ProgressCallback = Callable[[str, float, float], None]
 
 
 def _quote(text: str) -> str:
@@ -226,13 +229,14 @@ class Export:
             except BaseException as exc:
                 result["error"] = exc
 
+        started = time.monotonic()
         worker = threading.Thread(target=work, daemon=True)
         worker.start()
         while worker.is_alive():
             worker.join(0.25)
             if worker.is_alive():
-                self.progress(what, float(self.con.query_progress()))
-        self.progress(what, 100.0)
+                self.progress(what, float(self.con.query_progress()), time.monotonic() - started)
+        self.progress(what, 100.0, time.monotonic() - started)
         if "error" in result:
             failure = result["error"]
             if isinstance(failure, duckdb.Error):

@@ -108,26 +108,34 @@ def series_sql(key_column: str, where: str = "TRUE") -> str:
     )
 
 
-def resources_sql(
-    cost_column: str,
-    key_spellings: Sequence[str],
-    value: str | None,
-    service: str,
-    first: dt.date,
-    last: dt.date,
-) -> str:
-    """Cost per resource and day of one (key value, service) over [first, last]: the
-    resources behind an anomaly. `value` None selects the untagged lines."""
-    key = tag_value_sql(key_spellings, "COALESCE(Tags, '{}')")
-    match = f"{key} IS NULL" if value is None else f"{key} = {quote(value)}"
+def lookups_sql(rows: Sequence[tuple[int, str | None, str, dt.date, dt.date]]) -> str:
+    """A VALUES table `(id, value, service, first_day, last_day)` of (key value, service,
+    day range) to look resources up for; value None is the untagged lines."""
+    values = ", ".join(
+        f"({i}, {quote(UNTAGGED if v is None else v)}, {quote(s)}, "
+        f"DATE {quote(f.isoformat())}, DATE {quote(t.isoformat())})"
+        for i, v, s, f, t in rows
+    )
+    return f"SELECT * FROM (VALUES {values}) AS v(id, value, service, first_day, last_day)"
+
+
+def resources_sql(cost_column: str, key_spellings: Sequence[str]) -> str:
+    """Cost per resource and day for each row of `lookups` (one (key value, service, day
+    range) each): the resources behind anomalies, in one pass over `billing`."""
+    key = tag_value_sql(key_spellings, "COALESCE(c.Tags, '{}')")
     return (
-        "SELECT COALESCE(ResourceId, '(no resource id)') AS resource, "
-        f"CAST(ChargePeriodStart AS DATE) AS day, SUM(CAST({cost_column} AS {COST_TYPE})) AS cost "
-        "FROM billing "
-        f"WHERE COALESCE(ServiceName, '(no service)') = {quote(service)} AND {match} "
-        f"AND CAST(ChargePeriodStart AS DATE) >= DATE {quote(first.isoformat())} "
-        f"AND CAST(ChargePeriodStart AS DATE) <= DATE {quote(last.isoformat())} "
-        "GROUP BY 1, 2 ORDER BY 1, 2"
+        "WITH candidates AS (SELECT ResourceId, ChargePeriodStart, Tags, "
+        f"COALESCE(ServiceName, '(no service)') AS service, {cost_column} AS cost FROM billing "
+        "WHERE CAST(ChargePeriodStart AS DATE) >= (SELECT MIN(first_day) FROM lookups) "
+        "AND CAST(ChargePeriodStart AS DATE) <= (SELECT MAX(last_day) FROM lookups) "
+        "AND COALESCE(ServiceName, '(no service)') IN (SELECT service FROM lookups)) "
+        "SELECT l.id, COALESCE(c.ResourceId, '(no resource id)') AS resource, "
+        f"CAST(c.ChargePeriodStart AS DATE) AS day, SUM(CAST(c.cost AS {COST_TYPE})) AS cost "
+        f"FROM candidates c JOIN lookups l ON c.service = l.service "
+        f"AND COALESCE({key}, {quote(UNTAGGED)}) = l.value "
+        "AND CAST(c.ChargePeriodStart AS DATE) >= l.first_day "
+        "AND CAST(c.ChargePeriodStart AS DATE) <= l.last_day "
+        "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
     )
 
 

@@ -23,19 +23,17 @@ def weekly(n: int) -> dict[dt.date, float]:
     return {d: (20.0 if d.weekday() >= 5 else 100.0) for d in days(n)}
 
 
-def test_weekly_rhythm_is_not_an_anomaly_once_there_is_a_baseline():
+def test_weekly_rhythm_is_not_an_anomaly():
     series = weekly(42)
     judged = judge(series, MONDAY, MONDAY + dt.timedelta(days=41), SETTINGS)
-    # the first 21 days have under 3 same-weekday days behind them: day over day
-    assert {j.method for j in judged[:21]} == {"day-over-day"}
+    # the first 21 days have under 3 same-weekday days behind them: the recent-peak fallback
+    assert {j.method for j in judged[:21]} == {"recent-peak"}
     assert {j.method for j in judged[21:]} == {"baseline"}
-    # day over day, Monday after a weekend (20 -> 100: +80 >= 50, 100 >= 2 x 20) is flagged...
-    assert [j.day for j in judged[:21] if j.anomalous] == [
-        MONDAY + dt.timedelta(days=7),
-        MONDAY + dt.timedelta(days=14),
-    ]
-    # ...against the same-weekday baseline, the same Mondays are ordinary
-    assert not any(j.anomalous for j in judged[21:])
+    # a Monday after a weekend is +80 and 5x day over day, yet no anomaly: the previous
+    # week's peak (100) is the fallback's reference, the same weekday's median the baseline's
+    second_monday = judged[7]
+    assert (second_monday.previous_day, second_monday.expected) == (20.0, 100.0)
+    assert not any(j.anomalous for j in judged)
     monday = judged[28]
     assert (monday.day.weekday(), monday.expected, monday.spread) == (0, 100.0, 0.0)
 
@@ -71,7 +69,7 @@ def test_relative_and_absolute_floors():
     assert not judge({**small, target: 50.0}, first, target, SETTINGS)[-1].anomalous
 
 
-def test_day_over_day_fallback_and_episode_cost_so_far():
+def test_recent_peak_fallback_and_episode_cost_so_far():
     first = MONDAY
     series = {
         first: 10.0,
@@ -81,9 +79,9 @@ def test_day_over_day_fallback_and_episode_cost_so_far():
     }
     last = first + dt.timedelta(3)
     found = find({("new", "EC2"): series}, first, last, SETTINGS)
-    # day 2: +90 and 10x; day 3 equals day 2, so day over day it is not a jump
+    # day 2: +90 and 10x the peak of days 0-1; day 3 equals that new peak: not a jump
     assert [(a.first_day, a.last_day, a.method) for a in found] == [
-        (first + dt.timedelta(2), first + dt.timedelta(2), "day-over-day")
+        (first + dt.timedelta(2), first + dt.timedelta(2), "recent-peak")
     ]
     assert (found[0].cost_so_far, found[0].excess_so_far, found[0].open) == (100.0, 90.0, False)
 
@@ -94,9 +92,7 @@ def test_runaway_fleet_episode_is_open_with_its_cost_so_far():
     last = first + dt.timedelta(days=34)
     for d in days(3, last - dt.timedelta(days=2)):
         series[d] = 400.0
-    both = {("vision", "EC2"): series, ("search", "EC2"): weekly(35)}
-    # judged from the fourth week on (search's Mondays of weeks 2-3 are day-over-day jumps)
-    found = find(both, first, last, SETTINGS, report_first=first + dt.timedelta(days=21))
+    found = find({("vision", "EC2"): series, ("search", "EC2"): weekly(35)}, first, last, SETTINGS)
     assert len(found) == 1
     anomaly = found[0]
     assert (anomaly.project, anomaly.first_day, anomaly.last_day) == (
