@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES = [
     "finops.cli.rightsize",
     "finops.cli.report",
     "finops.cli.gate",
+    "finops.cli.dashboard",
     "finops.cli.export",
     "finops.cli.audit",
     "finops.cli.commitments",
