@@ -45,3 +45,12 @@ def test_cloud_of_type_tokens():
     assert tags.cloud_of("gcp:tpu/v2Vm:V2Vm") == "gcp"
     assert tags.cloud_of("azure-native:compute:VirtualMachineScaleSet") == "azure"
     assert tags.cloud_of("finops:aws:GpuTrainingFleet") is None
+
+
+def test_billing_spellings_cover_every_cloud_and_aws_prefixes():
+    assert tags.billing_spellings("ModelVersion") == ("modelversion", "model-version")
+    assert tags.billing_spellings("Project") == ("project",)
+    assert tags.billing_key_form(" user:Project ") == "project"
+    assert tags.billing_key_form("resourceTags/user:Team") == "team"
+    assert tags.billing_key_form("aws:createdBy") == "aws:createdby"  # not a prefix
+    assert "Stage" in tags.ALL_KEYS
