@@ -97,3 +97,23 @@ def test_fail_on_anomaly_exit_code(tmp_path):
     assert result.returncode == 1
     assert "anomaly: 1 open on 2026-02-05 (vision/EC2)" in result.stderr
     assert "(open)" in result.stdout
+
+
+def test_sql_for_other_engines_uses_the_exports_tag_keys():
+    result = finops(
+        str(SAMPLE), "--alias", "Project=application", "--by", "Project", "--sql", "spark"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "GET_JSON_OBJECT(tags, '$.application')" in result.stdout
+    assert "CREATE TABLE daily AS" in result.stdout and "json_extract_string" not in result.stdout
+
+
+def test_gzipped_csv_reads_like_the_csv(tmp_path):
+    import gzip
+    import json
+
+    packed = tmp_path / "focus.csv.gz"
+    packed.write_bytes(gzip.compress(SAMPLE.read_bytes()))
+    plain = json.loads(finops(str(SAMPLE), "--format", "json").stdout)
+    zipped = json.loads(finops(str(packed), "--format", "json").stdout)
+    assert zipped["total"] == plain["total"] and zipped["rows"] == plain["rows"] == 1000
