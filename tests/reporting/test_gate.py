@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -10,12 +12,44 @@ from pathlib import Path
 
 import pytest
 
+from finops.cli import main
 from finops.reporting.gate import GateError, decide, read_metrics
 
 
 def gate(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "finops", "gate", *args], capture_output=True, text=True, timeout=120
+    """`finops gate` in this process (the CLI's own main), with what a subprocess would give."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["gate", *args])
+    return subprocess.CompletedProcess(
+        ["finops", "gate", *args], code, out.getvalue(), err.getvalue()
+    )
+
+
+def test_as_a_process(metrics):
+    baseline, candidate = metrics
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "finops",
+            "gate",
+            "--baseline",
+            str(baseline),
+            "--candidate",
+            str(candidate),
+            "--metric",
+            "accuracy",
+            "--min-gain",
+            "0.02",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip() == "gate: skip the deployment: gain +0.012 is below --min-gain 0.02"
     )
 
 
