@@ -44,12 +44,16 @@ class _Progress:
             return
         if percent >= 100:
             if seconds >= 2:
-                self.console.print(f"[report] {what}: done in {seconds:.1f} s", highlight=False)
+                self.console.print(
+                    f"[report] {what}: done in {seconds:.1f} s", highlight=False, markup=False
+                )
             self.printed_at = -1.0
         elif seconds - self.printed_at >= 2 and seconds >= 2:
             self.printed_at = seconds
             shown = f"{percent:.0f}%" if percent >= 0 else "working"
-            self.console.print(f"[report] {what}: {shown} ({seconds:.0f} s)", highlight=False)
+            self.console.print(
+                f"[report] {what}: {shown} ({seconds:.0f} s)", highlight=False, markup=False
+            )
 
     def close(self) -> None:
         if self.bar is not None:
@@ -67,7 +71,7 @@ def print_table(report: Report, top: int) -> None:
         f"[bold]{', '.join(report.sources)}[/bold]: {summary_line(report)}", highlight=False
     )
     for note in report.notes:
-        console.print(f"note: {note}", highlight=False)
+        console.print(f"note: {note}", highlight=False, markup=False)
     for section in sections(report, top):
         table = Table(title=section.title, title_justify="left")
         for i, header in enumerate(section.headers):
@@ -91,9 +95,7 @@ def _print_sql(args: argparse.Namespace) -> int:
     keys = [k.strip() for k in args.by.split(",") if k.strip()]
     aliases = parse_aliases(args.alias)
     with Export(args.billing) as export:
-        export.query(
-            "aggregating charges", f"CREATE TEMP TABLE daily AS {queries.daily_sql(args.cost)}"
-        )
+        export.build_daily(args.cost)
         present = [
             str(r[0])
             for r in export.query(

@@ -128,21 +128,51 @@ class Export:
         self.con.execute("SET TimeZone = 'UTC'")
         self.con.execute(f"SET memory_limit = {_quote(memory_limit)}")
         self.con.execute(f"SET temp_directory = {_quote(self._tmp.name)}")
-        self.con.execute("SET enable_progress_bar = false")
+        # query_progress() needs the progress bar on; DuckDB must not print it itself
+        self.con.execute("SET enable_progress_bar = true")
+        self.con.execute("SET enable_progress_bar_print = false")
         self.columns: set[str] = set(REQUIRED_COLUMNS)
         # CSV records DuckDB could not split into the header's fields: (its record count,
         # problem) per file; their physical lines are found with the csv module.
         self._structural: dict[int, list[tuple[int, str]]] = {}
-        self._checked: dict[int, str] = {}
+        self._checked: dict[int, str] = {}  # per file: raw columns + `_problem`
+        self._typed: list[str] = []  # per file: FOCUS types, no checks
         self._csv_columns: dict[int, list[str]] = {}
         sources = [self._source(i, path) for i, path in enumerate(self.paths)]
         self.con.execute("CREATE TEMP VIEW checked AS " + " UNION ALL ".join(sources))
-        self.con.execute(
-            "CREATE TEMP VIEW billing AS SELECT * EXCLUDE (_file, _line, _problem) "
-            "FROM checked WHERE _problem IS NULL"
-        )
         self._malformed: list[Malformed] | None = None
         self._malformed_count = 0
+        self._bad_rows: int | None = None
+
+    def build_daily(self, cost_column: str) -> None:
+        """Create `daily` (queries.daily_sql over the readable rows) and the view `billing`,
+        checking every row once: the checks run in the aggregation's own scan, and later
+        scans of `billing` skip them (an anti-join on the few bad rows' ids, if any)."""
+        from finops.reporting import queries
+
+        self.query(
+            "aggregating charges",
+            "CREATE TEMP TABLE daily_all AS "
+            + queries.daily_sql(cost_column, source="checked", flag="_problem IS NULL"),
+        )
+        self.con.execute("CREATE TEMP VIEW daily AS SELECT * EXCLUDE (ok) FROM daily_all WHERE ok")
+        self._bad_rows = int(
+            self.query(
+                "counting malformed rows",
+                "SELECT coalesce(sum(line_count), 0) FROM daily_all WHERE NOT ok",
+            )[0][0]
+        )
+        typed = " UNION ALL ".join(self._typed)
+        if self._bad_rows:
+            self.query(
+                "setting malformed rows aside",
+                "CREATE TEMP TABLE bad_rows AS SELECT _file, _row FROM checked "
+                "WHERE _problem IS NOT NULL",
+            )
+            typed = f"SELECT * FROM ({typed}) ANTI JOIN bad_rows USING (_file, _row)"
+        self.con.execute(
+            f"CREATE TEMP VIEW billing AS SELECT * EXCLUDE (_file, _row) FROM ({typed})"
+        )
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -160,7 +190,7 @@ class Export:
                 f"reading {path.name}",
                 f"CREATE TEMP TABLE {table} AS SELECT "
                 + ", ".join(_ident(c) for c in wanted)
-                + f" FROM read_csv({_quote(str(path))}, header = true, "
+                + f", row_number() OVER () AS _row FROM read_csv({_quote(str(path))}, header = true, "
                 "auto_detect = false, delim = ',', quote = '\"', escape = '\"', "
                 f"nullstr = 'NULL', columns = {columns}, store_rejects = true, "
                 f"rejects_table = 'rejects_{index}', rejects_scan = 'rejects_scan_{index}')",
@@ -189,18 +219,19 @@ class Export:
             self._check_columns(path, present)
             # AWS writes Tags as a map in Parquet; everything downstream reads JSON text.
             replace = (
-                "REPLACE (CAST(to_json(Tags) AS VARCHAR) AS Tags) "
+                "REPLACE (CAST(to_json(Tags) AS VARCHAR) AS Tags)"
                 if types.get("Tags", "").startswith("MAP")
                 else ""
             )
             relation = (
-                f"(SELECT * {replace}FROM read_parquet({_quote(str(path))}, "
-                "file_row_number = true))"
+                f"(SELECT * {replace}, file_row_number + 1 AS _row "
+                f"FROM read_parquet({_quote(str(path))}, file_row_number = true))"
             )
-            line_sql = "file_row_number + 1"
+            line_sql = "_row"
         self.columns |= present & set(OPTIONAL_COLUMNS)
         self._checked[index] = f"SELECT *, {_problem_sql(present)} AS _problem FROM {relation}"
-        return _typed_select(f"({self._checked[index]})", present, line_sql, index)
+        self._typed.append(_typed_select(relation, present, index, with_problem=False))
+        return _typed_select(f"({self._checked[index]})", present, index, line_sql)
 
     def _check_columns(self, path: Path, present: set[str]) -> None:
         missing = [c for c in REQUIRED_COLUMNS if c not in present]
@@ -255,12 +286,12 @@ class Export:
     # -- what was kept out ------------------------------------------------------------------
 
     def malformed(self) -> tuple[list[Malformed], int]:
-        """Rows kept out of the figures: up to MALFORMED_LISTED of them, and how many."""
+        """Rows kept out of the figures: up to MALFORMED_LISTED of them, and how many
+        (after `build_daily`)."""
+        if self._bad_rows is None:
+            raise RuntimeError("Export.malformed() before build_daily()")
         if self._malformed is None:
-            count = self.query(
-                "checking rows", "SELECT count(*) FROM checked WHERE _problem IS NOT NULL"
-            )[0][0]
-            count += sum(len(v) for v in self._structural.values())
+            count = self._bad_rows + sum(len(v) for v in self._structural.values())
             listed: list[Malformed] = []
             if count:
                 rows = self.query(
@@ -279,7 +310,7 @@ class Export:
                     listed += self._csv_malformed(index)
             listed.sort(key=lambda m: (self.paths.index(Path(m.file)), m.line))
             self._malformed = listed[:MALFORMED_LISTED]
-            self._malformed_count = int(count)
+            self._malformed_count = count
         return self._malformed, self._malformed_count
 
     def _csv_malformed(self, index: int) -> list[Malformed]:
@@ -333,15 +364,23 @@ def _problem_sql(present: set[str]) -> str:
             )
     if "Tags" in present:
         tags = "nullif(trim(CAST(Tags AS VARCHAR)), '')"
+        # one parse per row: json_type of text that is not JSON is an error, TRY makes it NULL
         problems.append(
-            f"WHEN {tags} IS NOT NULL AND (NOT json_valid({tags}) OR "
-            f"json_type({tags}) <> 'OBJECT') THEN 'Tags is not a JSON object'"
+            f"WHEN {tags} IS NOT NULL AND coalesce(TRY(json_type({tags})), '') <> 'OBJECT' "
+            "THEN 'Tags is not a JSON object'"
         )
     return "CASE " + " ".join(problems) + " END"
 
 
-def _typed_select(relation: str, present: set[str], line_sql: str, index: int) -> str:
-    """SELECT with the FOCUS types (UTC timestamps, exact decimals, trimmed text)."""
+def _typed_select(
+    relation: str,
+    present: set[str],
+    index: int,
+    line_sql: str = "NULL::BIGINT",
+    with_problem: bool = True,
+) -> str:
+    """SELECT with the FOCUS types (UTC timestamps, exact decimals, trimmed text), the
+    file's index and row id, and (`with_problem`) the reportable line and `_problem`."""
 
     def col(name: str) -> str:
         return _ident(name) if name in present else "NULL"
@@ -366,10 +405,8 @@ def _typed_select(relation: str, present: set[str], line_sql: str, index: int) -
             "Tags",
         )
     ]
-    return (
-        f"SELECT {', '.join(select)}, {index} AS _file, {line_sql} AS _line, _problem "
-        f"FROM {relation}"
-    )
+    extra = f", {line_sql} AS _line, _problem" if with_problem else ""
+    return f"SELECT {', '.join(select)}, {index} AS _file, _row{extra} FROM {relation}"
 
 
 def _csv_lines(

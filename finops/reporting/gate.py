@@ -253,9 +253,7 @@ def stage_costs(
     from finops.reporting.report import resolve_keys
 
     with Export(paths) as export:
-        export.query(
-            "aggregating charges", f"CREATE TEMP TABLE daily AS {queries.daily_sql(cost_column)}"
-        )
+        export.build_daily(cost_column)
         present = [
             str(r[0])
             for r in export.query(

@@ -42,12 +42,15 @@ def tag_value_sql(spellings: Sequence[str], tags: str = "tags") -> str:
     return values[0] if len(values) == 1 else f"COALESCE({', '.join(values)})"
 
 
-def daily_sql(cost_column: str) -> str:
-    """`billing` summed per day, provider, service and tag set (one row per combination).
+def daily_sql(cost_column: str, source: str = "billing", flag: str | None = None) -> str:
+    """`source` (the FOCUS table `billing`) summed per day, provider, service, tag set and
+    currency: one row per combination.
 
     Everything by tag, service, day and month is computed from this table, which is small
-    (days x services x distinct tag sets) whatever the export's size.
+    (days x services x distinct tag sets) whatever the export's size. `flag` (DuckDB's
+    reader: whether the row is readable) adds one more grouping column, `ok`.
     """
+    extra = f", {flag} AS ok" if flag else ""
     return (
         "SELECT CAST(ChargePeriodStart AS DATE) AS day, "
         "COALESCE(ProviderName, '(no provider)') AS provider, "
@@ -57,8 +60,8 @@ def daily_sql(cost_column: str) -> str:
         f"SUM(CASE WHEN {cost_column} > 0 THEN CAST({cost_column} AS {COST_TYPE}) ELSE 0 END) "
         "AS positive, "
         f"SUM(CAST(EffectiveCost AS {COST_TYPE})) AS effective, "
-        f"SUM(CAST(BilledCost AS {COST_TYPE})) AS billed, COUNT(*) AS line_count "
-        "FROM billing GROUP BY 1, 2, 3, 4, 5"
+        f"SUM(CAST(BilledCost AS {COST_TYPE})) AS billed, COUNT(*) AS line_count{extra} "
+        f"FROM {source} GROUP BY 1, 2, 3, 4, 5{', 11' if flag else ''}"
     )
 
 
@@ -121,20 +124,23 @@ def lookups_sql(rows: Sequence[tuple[int, str | None, str, dt.date, dt.date]]) -
 
 def resources_sql(cost_column: str, key_spellings: Sequence[str]) -> str:
     """Cost per resource and day for each row of `lookups` (one (key value, service, day
-    range) each): the resources behind anomalies, in one pass over `billing`."""
-    key = tag_value_sql(key_spellings, "COALESCE(c.Tags, '{}')")
+    range) each): the resources behind anomalies, in one pass over `billing`. Tag values
+    come from `daily`'s distinct tag sets, joined on the Tags text, so no row's JSON is
+    parsed again."""
+    key = tag_value_sql(key_spellings, "tags")
     return (
-        "WITH candidates AS (SELECT ResourceId, ChargePeriodStart, Tags, "
-        f"COALESCE(ServiceName, '(no service)') AS service, {cost_column} AS cost FROM billing "
+        f"WITH tagmap AS (SELECT DISTINCT tags, COALESCE({key}, {quote(UNTAGGED)}) AS value "
+        "FROM daily), candidates AS (SELECT ResourceId, CAST(ChargePeriodStart AS DATE) AS day, "
+        "COALESCE(Tags, '{}') AS tags, COALESCE(ServiceName, '(no service)') AS service, "
+        f"{cost_column} AS cost FROM billing "
         "WHERE CAST(ChargePeriodStart AS DATE) >= (SELECT MIN(first_day) FROM lookups) "
         "AND CAST(ChargePeriodStart AS DATE) <= (SELECT MAX(last_day) FROM lookups) "
         "AND COALESCE(ServiceName, '(no service)') IN (SELECT service FROM lookups)) "
-        "SELECT l.id, COALESCE(c.ResourceId, '(no resource id)') AS resource, "
-        f"CAST(c.ChargePeriodStart AS DATE) AS day, SUM(CAST(c.cost AS {COST_TYPE})) AS cost "
-        f"FROM candidates c JOIN lookups l ON c.service = l.service "
-        f"AND COALESCE({key}, {quote(UNTAGGED)}) = l.value "
-        "AND CAST(c.ChargePeriodStart AS DATE) >= l.first_day "
-        "AND CAST(c.ChargePeriodStart AS DATE) <= l.last_day "
+        "SELECT l.id, COALESCE(c.ResourceId, '(no resource id)') AS resource, c.day, "
+        f"SUM(CAST(c.cost AS {COST_TYPE})) AS cost "
+        "FROM candidates c JOIN tagmap t ON c.tags = t.tags "
+        "JOIN lookups l ON c.service = l.service AND t.value = l.value "
+        "AND c.day >= l.first_day AND c.day <= l.last_day "
         "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
     )
 

@@ -267,8 +267,7 @@ def _build(
     anomaly_settings: AnomalySettings | None,
     agent_windows: Sequence[Path],
 ) -> Report:
-    daily = queries.daily_sql(cost_column)
-    export.query("aggregating charges", f"CREATE TEMP TABLE daily AS {daily}")
+    export.build_daily(cost_column)
     malformed, malformed_count = export.malformed()
     count, first, last = export.query(
         "aggregating charges", "SELECT sum(line_count), min(day), max(day) FROM daily"

@@ -72,7 +72,7 @@ def spark(export_path: Path) -> Iterator[Any]:
 
 
 def statements(export: Export) -> tuple[dict[str, list[str]], dict[str, str]]:
-    export.query("daily", f"CREATE TEMP TABLE daily AS {queries.daily_sql('EffectiveCost')}")
+    export.build_daily("EffectiveCost")
     present = [
         str(r[0])
         for r in export.query(
