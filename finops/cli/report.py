@@ -63,27 +63,27 @@ class _Progress:
 def print_table(report: Report, top: int) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from finops.reporting.render import sections, summary_line
 
+    # Text everywhere: tag values and file names are data, never rich markup
     console = Console()
-    console.print(
-        f"[bold]{', '.join(report.sources)}[/bold]: {summary_line(report)}", highlight=False
-    )
+    console.print(Text(f"{', '.join(report.sources)}: {summary_line(report)}", style="bold"))
     for note in report.notes:
-        console.print(f"note: {note}", highlight=False, markup=False)
+        console.print(Text(f"note: {note}"))
     for section in sections(report, top):
-        table = Table(title=section.title, title_justify="left")
+        table = Table(title=Text(section.title), title_justify="left")
         for i, header in enumerate(section.headers):
-            table.add_column(header, justify="right" if i in section.right_aligned else "left")
+            table.add_column(
+                Text(header), justify="right" if i in section.right_aligned else "left"
+            )
         for row in section.rows:
-            table.add_row(*row)
+            table.add_row(*(Text(cell) for cell in row))
         console.print(table)
         for note in section.notes:
             if note:
-                console.print(
-                    note, highlight=False, style="red" if note.startswith("UNKNOWN") else None
-                )
+                console.print(Text(note, style="red" if note.startswith("UNKNOWN") else ""))
 
 
 def _print_sql(args: argparse.Namespace) -> int:

@@ -117,3 +117,18 @@ def test_gzipped_csv_reads_like_the_csv(tmp_path):
     plain = json.loads(finops(str(SAMPLE), "--format", "json").stdout)
     zipped = json.loads(finops(str(packed), "--format", "json").stdout)
     assert zipped["total"] == plain["total"] and zipped["rows"] == plain["rows"] == 1000
+
+
+def test_table_shows_tag_values_literally(tmp_path):
+    """Tag values are data: `[/oops]` must neither style the table nor crash rich."""
+    path = tmp_path / "odd.csv"
+    path.write_text(
+        "ChargePeriodStart,ProviderName,ServiceName,Tags,EffectiveCost,BilledCost\n"
+        '2026-10-01,AWS,EC2,"{""Project"": ""[/oops]""}",3,3\n'
+        '2026-10-01,AWS,EC2,"{""Project"": ""[bold]loud[/bold]""}",2,2\n'
+    )
+    result = finops(str(path), "--format", "table", "--by", "Project")
+    assert result.returncode == 0, result.stderr
+    assert "[/oops]" in result.stdout and "[bold]loud[/bold]" in result.stdout
+    progress = finops(str(path), "--format", "json")
+    assert "Traceback" not in progress.stderr
