@@ -96,8 +96,9 @@ def _kind(path: Path) -> str:
 def _csv_header(path: Path) -> list[str]:
     opener: Callable[..., Any] = gzip.open if path.name.lower().endswith(".gz") else open
     try:
-        with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
-            return next(csv.reader(handle), [])
+        with opener(path, "rb") as handle:
+            first = handle.readline()
+        return next(csv.reader([first.decode("utf-8-sig")]), [])
     except UnicodeDecodeError:
         raise ReportError(f"{path}: not UTF-8 text; FOCUS CSV exports are UTF-8") from None
     except (OSError, EOFError) as exc:
@@ -427,13 +428,14 @@ def _csv_lines(
     remaining = {key: list(problems) for key, problems in bad.items()}
     pending = list(structural)
     found: list[Malformed] = []
-    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+    # errors="replace": a line that is not UTF-8 is one DuckDB rejected (invalid unicode)
+    with opener(path, "rt", encoding="utf-8-sig", errors="replace", newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader)
         positions = [header.index(c) for c in columns]
         line = reader.line_num + 1
         for record in reader:
-            if len(record) != len(header):
+            if len(record) != len(header) or any("\ufffd" in field for field in record):
                 if pending:
                     found.append(Malformed(str(path), line, pending.pop(0)[1]))
             else:

@@ -223,3 +223,20 @@ def test_two_exports_add_up(tmp_path):
     report = build_report([SAMPLE, copy], aliases=ALIASES)
     assert report.total.cost == 2 * sum(costs_by("Project").values())
     assert report.row_count == 2000
+
+
+def test_a_line_that_is_not_utf8_is_one_malformed_row(tmp_path):
+    path = tmp_path / "latin.csv"
+    path.write_bytes(
+        b"ChargePeriodStart,ProviderName,ServiceName,Tags,EffectiveCost,BilledCost\n"
+        b"2026-10-01,AWS,EC2,NULL,1,1\n"
+        b"2026-10-02,AWS,E\xff\xfeC2,NULL,2,2\n"
+        b"2026-10-03,AWS,EC2,NULL,x,3\n"
+        b"2026-10-04,AWS,EC2,NULL,4,4\n"
+    )
+    report = build_report([path], keys=["Project"])
+    assert [(m.line, m.problem.split(":")[0]) for m in report.malformed] == [
+        (3, "invalid encoding"),
+        (4, "EffectiveCost x is not a number"),
+    ]
+    assert report.total.cost == 5
