@@ -106,7 +106,8 @@ def _csv_header(path: Path) -> list[str]:
 
 
 class Export:
-    """One or more FOCUS exports as the DuckDB view `billing` (valid rows only)."""
+    """One or more FOCUS exports in DuckDB: `checked` (every row, with `_problem`), and after
+    `build_daily` the table `daily` and the view `billing` (readable rows only)."""
 
     def __init__(
         self,
