@@ -137,7 +137,7 @@ class Export:
         # CSV records DuckDB could not split into the header's fields: (its record count,
         # problem) per file; their physical lines are found with the csv module.
         self._structural: dict[int, list[tuple[int, str]]] = {}
-        self._checked: dict[int, str] = {}  # per file: raw columns + `_problem`
+        self._raw: dict[int, str] = {}  # per file: its rows as read, with `_row`
         self._typed: list[str] = []  # per file: FOCUS types, no checks
         self._csv_columns: dict[int, list[str]] = {}
         sources = [self._source(i, path) for i, path in enumerate(self.paths)]
@@ -148,8 +148,9 @@ class Export:
 
     def build_daily(self, cost_column: str) -> None:
         """Create `daily` (queries.daily_sql over the readable rows) and the view `billing`,
-        checking every row once: the checks run in the aggregation's own scan, and later
-        scans of `billing` skip them (an anti-join on the few bad rows' ids, if any)."""
+        checking every row once: casts in the aggregation's own scan, `Tags` once per
+        distinct tag set (a JSON parse per row would double the scan); later scans of
+        `billing` skip the checks (an anti-join on the few bad rows' ids, if any)."""
         from finops.reporting import queries
 
         self.query(
@@ -157,19 +158,32 @@ class Export:
             "CREATE TEMP TABLE daily_all AS "
             + queries.daily_sql(cost_column, source="checked", flag="_problem IS NULL"),
         )
-        self.con.execute("CREATE TEMP VIEW daily AS SELECT * EXCLUDE (ok) FROM daily_all WHERE ok")
+        self.query(
+            "checking tags",
+            "CREATE TEMP TABLE bad_tags AS SELECT DISTINCT tags FROM daily_all "
+            "WHERE ok AND tags <> '{}' AND coalesce(TRY(json_type(tags)), '') <> 'OBJECT'",
+        )
+        self.con.execute(
+            "CREATE TEMP VIEW daily AS SELECT * EXCLUDE (ok) FROM daily_all "
+            "WHERE ok AND tags NOT IN (SELECT tags FROM bad_tags)"
+        )
+        self.con.execute(
+            "CREATE TEMP VIEW problems AS SELECT _file, _row, _line, "
+            "coalesce(_problem, 'Tags is not a JSON object') AS problem FROM checked "
+            "WHERE _problem IS NOT NULL OR coalesce(Tags, '{}') IN (SELECT tags FROM bad_tags)"
+        )
         self._bad_rows = int(
             self.query(
                 "counting malformed rows",
-                "SELECT coalesce(sum(line_count), 0) FROM daily_all WHERE NOT ok",
+                "SELECT coalesce(sum(line_count), 0) FROM daily_all "
+                "WHERE NOT ok OR tags IN (SELECT tags FROM bad_tags)",
             )[0][0]
         )
         typed = " UNION ALL ".join(self._typed)
         if self._bad_rows:
             self.query(
                 "setting malformed rows aside",
-                "CREATE TEMP TABLE bad_rows AS SELECT _file, _row FROM checked "
-                "WHERE _problem IS NOT NULL",
+                "CREATE TEMP TABLE bad_rows AS SELECT _file, _row FROM problems",
             )
             typed = f"SELECT * FROM ({typed}) ANTI JOIN bad_rows USING (_file, _row)"
         self.con.execute(
@@ -231,9 +245,9 @@ class Export:
             )
             line_sql = "_row"
         self.columns |= present & set(OPTIONAL_COLUMNS)
-        self._checked[index] = f"SELECT *, {_problem_sql(present)} AS _problem FROM {relation}"
-        self._typed.append(_typed_select(relation, present, index, with_problem=False))
-        return _typed_select(f"({self._checked[index]})", present, index, line_sql)
+        self._raw[index] = relation
+        self._typed.append(_typed_select(relation, present, index))
+        return _checked_select(relation, present, index, line_sql)
 
     def _check_columns(self, path: Path, present: set[str]) -> None:
         missing = [c for c in REQUIRED_COLUMNS if c not in present]
@@ -298,8 +312,8 @@ class Export:
             if count:
                 rows = self.query(
                     "listing malformed rows",
-                    "SELECT _file, _line, _problem FROM checked WHERE _problem IS NOT NULL "
-                    f"ORDER BY _file, _line LIMIT {MALFORMED_LISTED}",
+                    f"SELECT _file, _line, problem FROM problems ORDER BY _file, _line "
+                    f"LIMIT {MALFORMED_LISTED}",
                 )
                 listed = [
                     Malformed(str(self.paths[int(f)]), int(line), str(problem))
@@ -321,9 +335,9 @@ class Export:
         bad: dict[tuple[str | None, ...], list[str]] = {}
         for *values, problem in self.query(
             "finding malformed lines",
-            f"SELECT {', '.join(_ident(c) for c in columns)}, _problem "
-            f"FROM ({self._checked[index]}) WHERE _problem IS NOT NULL "
-            f"LIMIT {MALFORMED_LISTED}",
+            f"SELECT {', '.join('r.' + _ident(c) for c in columns)}, p.problem "
+            f"FROM {self._raw[index]} r JOIN problems p ON p._file = {index} AND p._row = r._row "
+            f"ORDER BY r._row LIMIT {MALFORMED_LISTED}",
         ):
             bad.setdefault(tuple(values), []).append(str(problem))
         return _csv_lines(self.paths[index], columns, bad, self._structural.get(index, []))
@@ -339,76 +353,74 @@ class Export:
         self.close()
 
 
-def _problem_sql(present: set[str]) -> str:
-    """SQL: why a row (raw columns of one file) cannot be read, or NULL when it can."""
-
-    def text(name: str) -> str:
-        return f"CAST({_ident(name)} AS VARCHAR)"
-
-    problems = [
-        f"WHEN nullif(trim({text('ChargePeriodStart')}), '') IS NULL "
-        "THEN 'ChargePeriodStart is empty'",
-        "WHEN TRY_CAST(ChargePeriodStart AS TIMESTAMPTZ) IS NULL THEN "
-        f"'ChargePeriodStart ' || {text('ChargePeriodStart')} || ' is not a date-time'",
-    ]
-    for name in COST_COLUMNS:
-        if name in REQUIRED_COLUMNS:
-            problems += [
-                f"WHEN nullif(trim({text(name)}), '') IS NULL THEN '{name} is empty'",
-                f"WHEN TRY_CAST({name} AS {COST_TYPE}) IS NULL THEN "
-                f"'{name} ' || {text(name)} || ' is not a number'",
-            ]
-        elif name in present:
-            problems.append(
-                f"WHEN nullif(trim({text(name)}), '') IS NOT NULL AND "
-                f"TRY_CAST({name} AS {COST_TYPE}) IS NULL THEN "
-                f"'{name} ' || {text(name)} || ' is not a number'"
-            )
-    if "Tags" in present:
-        tags = "nullif(trim(CAST(Tags AS VARCHAR)), '')"
-        # one parse per row: json_type of text that is not JSON is an error, TRY makes it NULL
-        problems.append(
-            f"WHEN {tags} IS NOT NULL AND coalesce(TRY(json_type({tags})), '') <> 'OBJECT' "
-            "THEN 'Tags is not a JSON object'"
-        )
-    return "CASE " + " ".join(problems) + " END"
+TEXT_COLUMNS = (
+    "ProviderName",
+    "ServiceName",
+    "ChargeCategory",
+    "BillingCurrency",
+    "ResourceId",
+    "ResourceName",
+    "SubAccountName",
+    "Tags",
+)
 
 
-def _typed_select(
-    relation: str,
-    present: set[str],
-    index: int,
-    line_sql: str = "NULL::BIGINT",
-    with_problem: bool = True,
-) -> str:
-    """SELECT with the FOCUS types (UTC timestamps, exact decimals, trimmed text), the
-    file's index and row id, and (`with_problem`) the reportable line and `_problem`."""
+def _typed_columns(present: set[str]) -> list[tuple[str, str]]:
+    """(FOCUS column, SQL giving it its type from the raw column) for every column read."""
 
     def col(name: str) -> str:
         return _ident(name) if name in present else "NULL"
 
-    select = [f"TRY_CAST({col(n)} AS TIMESTAMPTZ) AS {n}" for n in TIME_COLUMNS]
-    select += [
-        f"TRY_CAST({col(n)} AS {COST_TYPE}) AS {n}"
+    typed = [(n, f"TRY_CAST({col(n)} AS TIMESTAMPTZ)") for n in TIME_COLUMNS]
+    typed += [
+        (n, f"TRY_CAST({col(n)} AS {COST_TYPE})")
         if n in REQUIRED_COLUMNS
-        else f"TRY_CAST(nullif(trim(CAST({col(n)} AS VARCHAR)), '') AS {COST_TYPE}) AS {n}"
+        else (n, f"TRY_CAST(nullif(trim(CAST({col(n)} AS VARCHAR)), '') AS {COST_TYPE})")
         for n in COST_COLUMNS
     ]
-    select += [
-        f"nullif(trim(CAST({col(n)} AS VARCHAR)), '') AS {n}"
-        for n in (
-            "ProviderName",
-            "ServiceName",
-            "ChargeCategory",
-            "BillingCurrency",
-            "ResourceId",
-            "ResourceName",
-            "SubAccountName",
-            "Tags",
-        )
+    typed += [(n, f"nullif(trim(CAST({col(n)} AS VARCHAR)), '')") for n in TEXT_COLUMNS]
+    return typed
+
+
+def _typed_select(relation: str, present: set[str], index: int) -> str:
+    """One file's rows with the FOCUS types (UTC timestamps, exact decimals, trimmed text),
+    the file's index and the row id."""
+    columns = ", ".join(f"{sql} AS {name}" for name, sql in _typed_columns(present))
+    return f"SELECT {columns}, {index} AS _file, _row FROM {relation}"
+
+
+def _checked_select(relation: str, present: set[str], index: int, line_sql: str) -> str:
+    """`_typed_select` plus the reportable line and `_problem`: why the row cannot be read
+    (NULL when it can). Each value is cast once; `Tags` is checked per distinct tag set in
+    `Export.build_daily`."""
+    typed = _typed_columns(present)
+    inner = ", ".join(f'{sql} AS "t:{name}"' for name, sql in typed)
+
+    def raw(name: str) -> str:
+        return f"CAST({_ident(name)} AS VARCHAR)"
+
+    start = "ChargePeriodStart"
+    problems = [
+        f"WHEN \"t:{start}\" IS NULL THEN CASE WHEN nullif(trim({raw(start)}), '') IS NULL "
+        f"THEN '{start} is empty' ELSE '{start} ' || {raw(start)} || ' is not a date-time' END"
     ]
-    extra = f", {line_sql} AS _line, _problem" if with_problem else ""
-    return f"SELECT {', '.join(select)}, {index} AS _file, _row{extra} FROM {relation}"
+    for name in COST_COLUMNS:
+        if name in REQUIRED_COLUMNS:
+            problems.append(
+                f"WHEN \"t:{name}\" IS NULL THEN CASE WHEN nullif(trim({raw(name)}), '') IS NULL "
+                f"THEN '{name} is empty' ELSE '{name} ' || {raw(name)} || ' is not a number' END"
+            )
+        elif name in present:
+            problems.append(
+                f"WHEN \"t:{name}\" IS NULL AND nullif(trim({raw(name)}), '') IS NOT NULL "
+                f"THEN '{name} ' || {raw(name)} || ' is not a number'"
+            )
+    outer = ", ".join(f'"t:{name}" AS {name}' for name, _ in typed)
+    return (
+        f"SELECT {outer}, {index} AS _file, _row, {line_sql} AS _line, "
+        f"CASE {' '.join(problems)} END AS _problem "
+        f"FROM (SELECT *, {inner} FROM {relation})"
+    )
 
 
 def _csv_lines(
