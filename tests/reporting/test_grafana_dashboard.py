@@ -410,3 +410,49 @@ def test_finops_dashboard_writes_both_files(tmp_path: Path) -> None:
         )
         == 2
     )
+
+
+def test_dashboard_only_uses_what_the_agent_exports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The metric names and labels the queries read are the real agent's (stubbed NVML),
+    apart from the scrape's target labels (instance, job, fleet) and the price rules."""
+    import importlib.util
+    import sys
+
+    fake = Path(__file__).resolve().parents[1] / "agents" / "fake_nvml" / "pynvml.py"
+    spec = importlib.util.spec_from_file_location("pynvml", fake)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "pynvml", module)
+    spec.loader.exec_module(module)
+    module.configure("healthy8")
+    from agents.agent import Agent
+    from agents.config import parse_config
+    from agents.nvml import NvmlSampler
+    from agents.prom import build_registry, exposition
+
+    cfg = parse_config(
+        {
+            "spool": {"dir": str(tmp_path / "spool")},
+            "export": {"path": str(tmp_path / "w.jsonl")},
+            "prometheus": {"enabled": False},
+        }
+    )
+    agent = Agent(cfg, NvmlSampler())
+    agent.start()
+    agent.work.add_report({"unit": "steps", "amount": 5})
+    agent.tick(1.0)
+    text = exposition(build_registry(agent.snapshot)).decode()
+    agent.close()
+    exposed: dict[str, set[str]] = {}
+    for family in re.findall(r"^# TYPE (\w+) ", text, re.M):  # families without samples too
+        exposed.setdefault(family, set())
+    for name, labels in re.findall(r"^(\w+)(?:\{([^}]*)\})? ", text, re.M):
+        exposed.setdefault(name, set()).update(re.findall(r'(\w+)="', labels or ""))
+    used = set(re.findall(r"\b(finops_agent_\w+|DCGM_FI_\w+)", DASHBOARD.read_text()))
+    assert used and used <= set(exposed), used - set(exposed)
+    assert {"instance_type", "lifecycle"} <= exposed["finops_agent_info"]
+    assert "sink" in exposed["finops_agent_spool_depth_records"]
+    assert {"gpu", "UUID"} <= exposed["DCGM_FI_DEV_GPU_UTIL"]
+    assert "unit" in exposed["finops_agent_work_units_total"]
