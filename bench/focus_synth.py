@@ -278,6 +278,7 @@ def write_gpu_demo(
                             sample_count=300,
                             stats={name: None for name in STAT_METRICS},
                             memory_total_bytes=None,
+                            memory_reserved_bytes=None,
                             idle=idle[gpu] >= 0.99,
                             idle_sample_ratio=idle[gpu],
                             ecc_corrected_volatile=None,

@@ -32,6 +32,7 @@ def window(
         sample_count=60,
         stats={name: None for name in STAT_METRICS},
         memory_total_bytes=None,
+        memory_reserved_bytes=None,
         idle=idle_ratio == 1.0,
         idle_sample_ratio=idle_ratio,
         ecc_corrected_volatile=None,
