@@ -16,7 +16,9 @@ to the billing lines of the same instances:
 - the line's idle cost is its cost x idle GPU-seconds / observed GPU-seconds: the idle share
   of the GPU time the agent saw, applied to what the line cost;
 - lines with no window and windows with no line are not guessed at: their cost and
-  GPU-hours are reported as unobserved (UNKNOWN), never as zero idle.
+  GPU-hours are reported as unobserved (UNKNOWN), never as zero idle; a window line that
+  cannot be read (a flipped byte, a torn write) is skipped and reported with its line, as
+  the rightsizing reader does.
 
 Only usage lines count (`ChargeCategory` Usage, or no category): a purchase or credit on the
 instance is not GPU time. Project is the billing line's `Project` tag (the tag schema's
@@ -78,6 +80,7 @@ class IdleGpu:
     unobserved_cost: float  # matched instances' lines with no window
     unbilled_gpu_hours: float  # windows with no billing line
     unmatched_instances: list[str] = field(default_factory=list)
+    skipped_lines: list[str] = field(default_factory=list)  # unreadable window lines
 
     @property
     def idle_cost(self) -> float:
@@ -92,11 +95,14 @@ class IdleGpu:
             "unmatchedInstances": self.unmatched_instances,
             "unobservedCost": round(self.unobserved_cost, 2),
             "unbilledGpuHours": round(self.unbilled_gpu_hours, 3),
+            "skippedWindowLines": self.skipped_lines,
         }
 
 
-def load_windows(export: Export, paths: Sequence[Path]) -> None:
-    """The agent's records as the DuckDB table `windows` (deduplicated on record_id)."""
+def load_windows(export: Export, paths: Sequence[Path]) -> list[str]:
+    """The agent's records as the DuckDB table `windows` (deduplicated on record_id), and
+    the lines skipped as unreadable (`path:line: reason`)."""
+    skipped: list[str] = []
     files: list[Path] = []
     for path in paths:
         try:
@@ -106,7 +112,7 @@ def load_windows(export: Export, paths: Sequence[Path]) -> None:
     columns = "{" + ", ".join(f"{quote(k)}: {quote(v)}" for k, v in WINDOW_COLUMNS.items()) + "}"
     selects = []
     for path in files:
-        _check_lines(export, path, columns)
+        skipped += _skipped_lines(export, path, columns)
         selects.append(
             f"SELECT * FROM read_json({quote(str(path))}, format = 'newline_delimited', "
             f"columns = {columns}, ignore_errors = true)"
@@ -129,32 +135,38 @@ def load_windows(export: Export, paths: Sequence[Path]) -> None:
             f"--agent-windows: window records of schema_version {found}; this finops reads 1 "
             "(agents/SPOOL_FORMAT.md)"
         )
+    return skipped
 
 
-def _check_lines(export: Export, path: Path, columns: str) -> None:
-    """Every complete line must be a record; an unterminated last line (the writer was
-    killed mid-line) is the only one allowed to fail."""
+def _skipped_lines(export: Export, path: Path, columns: str) -> list[str]:
+    """`path:line: reason` of the complete lines that are not window records (a flipped
+    byte, a torn write): skipped, as the rightsizing reader skips them, and reported. An
+    unterminated last line (the writer was killed mid-line) is not counted."""
     lines, tail_unterminated = _count_lines(path)
     parsed = export.query(
         "reading agent windows",
         f"SELECT count(*) FROM read_json({quote(str(path))}, format = 'newline_delimited', "
         f"columns = {columns}, ignore_errors = true) WHERE record_id IS NOT NULL",
     )[0][0]
-    allowed = 1 if tail_unterminated else 0
-    if lines - int(parsed) > allowed:
-        import json
+    if lines - int(parsed) <= (1 if tail_unterminated else 0):
+        return []
+    import json
 
-        with path.open("rb") as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip() or not line.endswith(b"\n"):
-                    continue
-                try:
-                    ok = isinstance(json.loads(line), dict)
-                except ValueError:
-                    ok = False
-                if not ok:
-                    raise ReportError(f"{path}:{number}: not a JSON window record")
-        raise ReportError(f"{path}: {lines - int(parsed)} lines are not window records")
+    skipped = []
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip() or not line.endswith(b"\n"):
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                skipped.append(f"{path}:{number}: not a JSON window record")
+                continue
+            if not isinstance(record, dict) or "record_id" not in record:
+                skipped.append(f"{path}:{number}: not a window record")
+    if not skipped:  # JSON objects DuckDB could not read with the record's column types
+        skipped.append(f"{path}: {lines - int(parsed)} lines are not window records")
+    return skipped
 
 
 def _count_lines(path: Path) -> tuple[int, bool]:
@@ -172,7 +184,7 @@ def idle_gpu_cost(
     export: Export, paths: Sequence[Path], cost_column: str, project_spellings: Sequence[str]
 ) -> IdleGpu:
     """Idle-GPU cost per project and fleet (see the module's docstring for the rule)."""
-    load_windows(export, paths)
+    skipped = load_windows(export, paths)
     project = tag_value_sql(project_spellings, "COALESCE(Tags, '{}')")
     export.query(
         "matching windows to billing",
@@ -251,4 +263,5 @@ def idle_gpu_cost(
         unobserved_cost=float(summary["unobserved"]),
         unbilled_gpu_hours=float(summary["unbilled"]),
         unmatched_instances=unmatched,
+        skipped_lines=skipped,
     )

@@ -250,6 +250,11 @@ def sections(report: Report, top: int = 15) -> list[Section]:
             notes.append(
                 f"UNKNOWN: {money(idle.unobserved_cost)} of their cost has no agent window."
             )
+        if idle.skipped_lines:
+            notes.append(
+                f"UNKNOWN: {len(idle.skipped_lines)} unreadable agent window lines skipped "
+                f"(first: {idle.skipped_lines[0]})."
+            )
         if idle.unbilled_gpu_hours:
             notes.append(
                 f"UNKNOWN: {idle.unbilled_gpu_hours:,.1f} GPU-hours of windows have no billing line."

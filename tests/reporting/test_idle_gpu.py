@@ -125,13 +125,18 @@ def test_idle_cost_per_project_and_fleet_by_hand(scenario):
     assert (idle.instances, idle.matched_instances) == (3, 2)
 
 
-def test_corrupt_window_line_is_named(scenario, tmp_path):
+def test_an_unreadable_window_line_is_skipped_and_named(scenario, tmp_path):
     billing, windows = scenario
     lines = windows.read_text().split("\n")
-    lines[3] = "{not json"
+    lines[1] = "{not json"  # i-aaa, GPU 1 (busy), its first hour-0 window
     bad = tmp_path / "bad.jsonl"
     bad.write_text("\n".join(lines[:-1]) + "\n")
-    with pytest.raises(ReportError, match=r"bad.jsonl:4: not a JSON window record"):
-        build_report([billing], agent_windows=[bad])
+    idle = build_report([billing], agent_windows=[bad]).idle_gpu
+    assert idle is not None
+    assert idle.skipped_lines == [f"{bad}:2: not a JSON window record"]
+    vision = next(r for r in idle.rows if r.project == "vision")
+    # one busy GPU-minute fewer in hour 0: 60 idle of 119 observed GPU-minutes
+    assert vision.gpu_hours == pytest.approx(4.0 - 1 / 60)
+    assert vision.idle_cost == pytest.approx(10 * 60 / 119 + 2.5)
     with pytest.raises(ReportError, match=r"--agent-windows .*nowhere: no such file or folder"):
         build_report([billing], agent_windows=[tmp_path / "nowhere"])
