@@ -27,6 +27,7 @@ spellings and aliases); fleet is the agent's `finops:fleet` tag.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,10 +182,24 @@ def _count_lines(path: Path) -> tuple[int, bool]:
 
 
 def idle_gpu_cost(
-    export: Export, paths: Sequence[Path], cost_column: str, project_spellings: Sequence[str]
+    export: Export,
+    paths: Sequence[Path],
+    cost_column: str,
+    project_spellings: Sequence[str],
+    first: dt.date | None = None,
+    last: dt.date | None = None,
 ) -> IdleGpu:
-    """Idle-GPU cost per project and fleet (see the module's docstring for the rule)."""
+    """Idle-GPU cost per project and fleet (see the module's docstring for the rule), of the
+    billing lines starting in [first, last] (UTC days) and the windows starting then."""
     skipped = load_windows(export, paths)
+    if first is not None or last is not None:
+        since = dt.datetime.combine(first or dt.date.min, dt.time(), tzinfo=dt.UTC)
+        until = dt.datetime.combine(last or dt.date.max, dt.time.max, tzinfo=dt.UTC)
+        export.query(
+            "reading agent windows",
+            f"DELETE FROM windows WHERE window_start < {since.timestamp()} "
+            f"OR window_start > {until.timestamp()}",
+        )
     project = tag_value_sql(project_spellings, "COALESCE(Tags, '{}')")
     export.query(
         "matching windows to billing",
@@ -203,7 +218,9 @@ def idle_gpu_cost(
         f"CAST(b.{cost_column} AS DOUBLE) AS cost, coalesce({project}, {quote(UNTAGGED)}) AS project "
         "FROM billing b JOIN hosts h "
         "ON lower(regexp_extract(b.ResourceId, '[^/]+$')) = h.match "
-        "WHERE coalesce(b.ChargeCategory, 'Usage') = 'Usage'",
+        "WHERE coalesce(b.ChargeCategory, 'Usage') = 'Usage' AND "
+        f"CAST(b.ChargePeriodStart AS DATE) BETWEEN DATE {quote((first or dt.date.min).isoformat())} "
+        f"AND DATE {quote((last or dt.date.max).isoformat())}",
     )
     export.query(
         "matching windows to billing",

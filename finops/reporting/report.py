@@ -390,7 +390,9 @@ def _build(
             period_last,
         )
     if agent_windows:
-        report.idle_gpu = idle_gpu_cost(export, agent_windows, cost_column, spellings[PROJECT_KEY])
+        report.idle_gpu = idle_gpu_cost(
+            export, agent_windows, cost_column, spellings[PROJECT_KEY], period_first, period_last
+        )
     return report
 
 

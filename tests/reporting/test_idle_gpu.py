@@ -140,3 +140,34 @@ def test_an_unreadable_window_line_is_skipped_and_named(scenario, tmp_path):
     assert vision.idle_cost == pytest.approx(10 * 60 / 119 + 2.5)
     with pytest.raises(ReportError, match=r"--agent-windows .*nowhere: no such file or folder"):
         build_report([billing], agent_windows=[tmp_path / "nowhere"])
+
+
+def test_month_keeps_other_months_lines_and_windows_out(scenario, tmp_path):
+    billing, windows = scenario
+    april = T0 + dt.timedelta(days=31)
+    host = HostInfo(
+        "i-aaa",
+        "g5.12xlarge",
+        "us-east-1",
+        "spot",
+        "aws",
+        "ip-10-0-0-5",
+        {"finops:fleet": "train-a"},
+    )
+    later = tmp_path / "april.jsonl"
+    later.write_text(
+        "".join(window(host, 0, april + dt.timedelta(minutes=m), 1.0).to_line() for m in range(60))
+    )
+    with billing.open("a") as out:
+        end = april + dt.timedelta(hours=1)
+        out.write(
+            f'{april:%Y-%m-%dT%H:%M:%SZ},{end:%Y-%m-%dT%H:%M:%SZ},Usage,AWS,EC2,i-aaa,"{{""Project"": ""vision""}}",50,50\n'
+        )
+    idle = build_report([billing], month="2026-03", agent_windows=[windows, later]).idle_gpu
+    assert idle is not None
+    vision = next(r for r in idle.rows if r.project == "vision")
+    assert (vision.cost, vision.idle_cost) == (pytest.approx(20.0), pytest.approx(7.5))
+    assert idle.unbilled_gpu_hours == pytest.approx(1.0)  # i-bbb only; April is another report
+    april_only = build_report([billing], month="2026-04", agent_windows=[windows, later]).idle_gpu
+    assert april_only is not None
+    assert [(r.project, r.idle_cost) for r in april_only.rows] == [("vision", pytest.approx(50.0))]
