@@ -1,9 +1,15 @@
 """Which resource types can carry tags (AWS, Azure) or labels (GCP), and under which property.
 
-The registry is derived from the provider SDKs' own resource signatures by
-`scripts/gen_taggability.py` and shipped as data, so rules never flag a resource that cannot
-be tagged (checkov#6924) and never miss one that can. Loading it costs one JSON read; the
-introspection itself (importing ~5,500 resource classes) runs only when regenerating.
+Three registries, each derived from a real source by `scripts/gen_taggability.py` and shipped
+as data, so rules never flag a resource that cannot be tagged (checkov#6924) and never miss
+one that can:
+
+- Pulumi type tokens: the installed provider SDKs' own resource signatures;
+- Terraform types: the AWS provider schema (as tflint-ruleset-aws extracts it), and the
+  bridged Pulumi providers' Terraform-name tables for `google_*` and `azurerm_*`;
+- CloudFormation types (and `awscc_*`): the CloudFormation resource schemas' `tagging`.
+
+Loading one costs one JSON read; the introspection runs only when regenerating.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from functools import cache
 from pathlib import Path
 
 REGISTRY_PATH = Path(__file__).parent / "data" / "taggable_types.json"
+TERRAFORM_PATH = Path(__file__).parent / "data" / "taggable_terraform.json"
+CLOUDFORMATION_PATH = Path(__file__).parent / "data" / "taggable_cloudformation.json"
 PROVIDER_PACKAGES = ("pulumi_aws", "pulumi_gcp", "pulumi_azure_native")
 
 # The constructor argument that carries cost-allocation metadata, per provider package. Its
@@ -61,6 +69,48 @@ def is_taggable(type_token: str) -> bool:
 def known_type(type_token: str) -> bool:
     """True when the registry has an opinion on this type (taggable or not)."""
     return type_token in _registry()
+
+
+@cache
+def _terraform() -> dict[str, dict[str, str]]:
+    return json.loads(TERRAFORM_PATH.read_text())["types"]
+
+
+@cache
+def _cloudformation() -> dict[str, dict[str, str]]:
+    return json.loads(CLOUDFORMATION_PATH.read_text())["types"]
+
+
+def terraform_tag_property(tf_type: str) -> TagProperty | None:
+    """Where a Terraform resource type keeps its tags (snake_case attribute, dotted when
+    nested), or None when it cannot carry tags or the registry does not know it."""
+    entry = _terraform().get(tf_type) or {}
+    if "property" not in entry:
+        return None
+    return TagProperty(property=entry["property"], shape=entry["shape"])
+
+
+def terraform_known(tf_type: str) -> bool:
+    """True when the Terraform registry has an opinion on this type (taggable or not)."""
+    return tf_type in _terraform()
+
+
+def terraform_token(tf_type: str) -> str | None:
+    """The Pulumi type token of a `google_*`, `azurerm_*` or `awscc_*` type (from the bridged
+    providers' own tables); None for `aws_*` types (their tokens follow a naming rule)."""
+    return (_terraform().get(tf_type) or {}).get("token")
+
+
+def cloudformation_tag_property(cfn_type: str) -> TagProperty | None:
+    """Where a CloudFormation type keeps its tags (`Tags`, a Key/Value list or a map)."""
+    entry = _cloudformation().get(cfn_type) or {}
+    if "property" not in entry:
+        return None
+    return TagProperty(property=entry["property"], shape=entry["shape"])
+
+
+def cloudformation_known(cfn_type: str) -> bool:
+    return cfn_type in _cloudformation()
 
 
 def _shape_of(annotation: object) -> str:

@@ -61,3 +61,52 @@ def test_gcp_labels_that_are_not_resource_labels_are_not_taggable():
     assert tag_property("gcp:monitoring/notificationChannel:NotificationChannel") is None
     assert tag_property("gcp:monitoring/metricDescriptor:MetricDescriptor") is None
     assert tag_property("gcp:storage/bucket:Bucket").property == "labels"
+
+
+def test_terraform_types_come_from_the_provider_schemas_not_name_patterns():
+    from finops.taggability import terraform_known, terraform_tag_property, terraform_token
+
+    # taggable, though no naming rule finds a Pulumi type for them
+    assert terraform_tag_property("aws_alb").property == "tags"
+    assert terraform_tag_property("aws_cloudtrail").property == "tags"
+    assert terraform_tag_property("azurerm_linux_virtual_machine").property == "tags"
+    assert terraform_tag_property("azurerm_kubernetes_cluster_node_pool").property == "tags"
+    assert terraform_tag_property("google_tpu_v2_vm").property == "labels"
+    # where the tags are not a top-level `tags` map
+    assert terraform_tag_property("aws_autoscaling_group").shape == "list"
+    assert terraform_tag_property("google_container_cluster").property == "resource_labels"
+    assert terraform_tag_property("google_container_node_pool").property == (
+        "node_config.resource_labels"
+    )
+    assert terraform_tag_property("awscc_sagemaker_cluster").shape == "list"
+    # known and not taggable: never flagged
+    for name in ("aws_iam_role_policy_attachment", "azurerm_role_assignment",
+                 "google_compute_instance_group_manager"):  # fmt: skip
+        assert terraform_known(name) and terraform_tag_property(name) is None
+    assert not terraform_known("aws_no_such_thing")
+    assert terraform_token("azurerm_linux_virtual_machine") == (
+        "azure:compute/linuxVirtualMachine:LinuxVirtualMachine"
+    )
+    assert terraform_token("awscc_sagemaker_cluster") == "aws-native:sagemaker:Cluster"
+
+
+def test_cloudformation_types_come_from_the_resource_schemas():
+    from finops.taggability import cloudformation_known, cloudformation_tag_property
+
+    assert cloudformation_tag_property("AWS::EC2::Instance").shape == "list"
+    assert cloudformation_tag_property("AWS::EKS::Nodegroup").shape == "map"
+    assert cloudformation_tag_property("AWS::Batch::ComputeEnvironment").shape == "map"
+    assert cloudformation_tag_property("AWS::SageMaker::Cluster").property == "Tags"
+    assert cloudformation_tag_property("AWS::SageMaker::EndpointConfig").property == "Tags"
+    assert cloudformation_known("AWS::IAM::Policy")
+    assert cloudformation_tag_property("AWS::IAM::Policy") is None
+
+
+def test_registries_record_their_sources():
+    from finops.taggability import CLOUDFORMATION_PATH, TERRAFORM_PATH
+
+    terraform = json.loads(TERRAFORM_PATH.read_text())["generatedFrom"]
+    assert {"tflint-ruleset-aws", "pulumi-gcp", "pulumi-azure", "cfn-lint"} <= set(terraform)
+    assert "hashicorp/aws provider 6.57.1" in terraform["tflint-ruleset-aws"]
+    cloudformation = json.loads(CLOUDFORMATION_PATH.read_text())["generatedFrom"]
+    assert cloudformation["cfn-lint"].startswith("e9ed14267")
