@@ -25,6 +25,7 @@ from finops.catalog.store import (
     lookup,
     regions,
     reload,
+    unpriced,
 )
 
 __all__ = [
@@ -42,4 +43,5 @@ __all__ = [
     "lookup",
     "regions",
     "reload",
+    "unpriced",
 ]

@@ -94,6 +94,21 @@ def load_spot_advisor() -> tuple[dict[str, dict[str, dict[str, int]]], dict[int,
     return advice, labels
 
 
+def load_unpriced_ec2(
+    accelerators: Mapping[str, AcceleratorInfo],
+) -> Iterator[tuple[str, AcceleratorInfo, float]]:
+    """(instance type, accelerator, count) of the types the source lists without a region or
+    price: sold through EC2 Capacity Blocks or UltraServers only (p5e, trn2, p6e-gb200...)."""
+    for row in data_rows(EC2_FILE):
+        if row["on_demand_usd_hr"].strip() and row["region"].strip():
+            continue
+        family = family_of(row["instance_type"])
+        model = (FAMILY_ACCELERATOR.get(family) or FAMILY_VARIANT.get(family)
+                 or SOURCE_ACCELERATOR.get(row["gpu"]))  # fmt: skip
+        if model is not None and model in accelerators:
+            yield row["instance_type"], accelerators[model], float(row["gpu_count"])
+
+
 def load_ec2(accelerators: Mapping[str, AcceleratorInfo]) -> Iterator[InstanceInfo]:
     """EC2 rows with a price; rows without a region/price (preview types) are skipped."""
     advice, labels = load_spot_advisor()

@@ -30,6 +30,7 @@ class _Index:
     cloud_of_type: dict[str, str] = field(default_factory=dict)
     type_by_folded_name: dict[str, str] = field(default_factory=dict)
     rows_by_accelerator: dict[str, list[InstanceInfo]] = field(default_factory=dict)
+    unpriced: dict[str, tuple[AcceleratorInfo, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         regions: dict[str, set[str]] = defaultdict(set)
@@ -71,7 +72,14 @@ def _index() -> _Index:
         *gcp.load_gcp(accelerators),
         *azure.load_azure(accelerators),
     ]
-    return _Index(accelerators=accelerators, rows=apply_overlay(rows))
+    priced = apply_overlay(rows)
+    known = {info.instance_type for info in priced}
+    unpriced = {
+        name: (chip, count)
+        for name, chip, count in aws.load_unpriced_ec2(accelerators)
+        if name not in known
+    }
+    return _Index(accelerators=accelerators, rows=priced, unpriced=unpriced)
 
 
 def reload() -> None:
@@ -134,6 +142,12 @@ def lookup(
             f"{did_you_mean(where, offered)}; offered in: {', '.join(offered)}"
         )
     return info
+
+
+def unpriced(instance_type: str) -> tuple[AcceleratorInfo, float] | None:
+    """(accelerator, count per node) of a type the catalog knows only without a price (AWS
+    types sold through Capacity Blocks or UltraServers: p5e, trn2, p6e-gb200...), else None."""
+    return _index().unpriced.get(instance_type.strip())
 
 
 def instance_types(cloud: str | None = None, service: str | None = None) -> list[str]:
