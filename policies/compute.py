@@ -27,8 +27,48 @@ def accelerator_types(resource: Resource) -> list[InstanceInfo]:
     return found
 
 
-def _unknown(policy: str, resource: Resource, what: str) -> list[Finding]:
-    return [Finding(policy, resource.name, f"{what} unknown until apply", resource.urn, True)]
+def _unknown(
+    policy: str, resource: Resource, what: str, field: str = "instance_types"
+) -> list[Finding]:
+    reason = resource.unknown_reasons.get(field)
+    noun = what.removesuffix(" is").removesuffix(" are")
+    message = f"{noun} cannot be read: {reason}" if reason else f"{what} unknown until apply"
+    return [Finding(policy, resource.name, message, resource.urn, True)]
+
+
+def uncatalogued(resource: Resource) -> list[str]:
+    """Instance types of an accelerator family that the catalog does not know."""
+    return [
+        name
+        for name in resource.instance_types
+        if facts.instance(name, resource.region, resource.cloud) is None
+        and facts.accelerator_family(name, resource.cloud)
+    ]
+
+
+def _fleet_accelerators(resource: Resource, infos: list[InstanceInfo]) -> tuple[float, str] | None:
+    """(most accelerators the fleet may run, how) from its node counts, vCPU limit or size."""
+    by_type = {i.instance_type: i for i in infos}
+    if resource.node_counts:
+        parts = [(n, by_type[t]) for t, n in resource.node_counts if t in by_type]
+        if not parts:
+            return None
+        total = sum(n * i.accelerator_count for n, i in parts)
+        how = " + ".join(f"{n} x {i.instance_type}" for n, i in parts)
+        return total, how
+    if resource.max_vcpus:
+        options = [
+            ((resource.max_vcpus // max(i.vcpus, 1)) * i.accelerator_count, i) for i in infos
+        ]
+        total, info = max(options, key=lambda o: o[0])
+        nodes = resource.max_vcpus // max(info.vcpus, 1)
+        return total, f"{resource.max_vcpus} vCPUs = {nodes} x {info.instance_type}"
+    if resource.nodes_max:
+        biggest = max(infos, key=lambda i: i.accelerator_count)
+        return biggest.accelerator_count * resource.nodes_max, (
+            f"{resource.nodes_max} x {biggest.instance_type}"
+        )
+    return None
 
 
 def _describe(info: InstanceInfo) -> str:
@@ -46,8 +86,6 @@ def gpu_instance_oversized(
     if "instance_types" in resource.unknown:
         return _unknown(OVERSIZED, resource, "instance type is")
     infos = accelerator_types(resource)
-    if not infos:
-        return []
     env = environment_of(resource, context)
     limits = (config.get("limits") or {}).get(env) or {}
     max_count = limits.get("maxAcceleratorsPerInstance")
@@ -55,6 +93,31 @@ def gpu_instance_oversized(
     denied = [str(m).lower() for m in limits.get("deniedAccelerators") or []]
     allowed = limits.get("allowedInstanceTypes")
     messages = []
+    unjudged = []
+    for name in uncatalogued(resource):
+        spec = facts.unpriced(name)
+        if spec is None:
+            unjudged.append(Finding(OVERSIZED, resource.name, f"{name} is not in the finops "
+                                    "catalog: its accelerators and price are unknown",
+                                    resource.urn, True))  # fmt: skip
+            continue
+        model, count = spec
+        reasons = []
+        if max_count is not None and count > max_count:
+            reasons.append(f"{count:g} accelerators > {max_count:g} allowed")
+        if model.lower() in denied:
+            reasons.append(f"{model} is not allowed")
+        if allowed is not None and not facts.matches_any(name, list(allowed)):
+            reasons.append("not in the allow-list")
+        if reasons:
+            messages.append(f"{name} ({count:g} x {model}, no list price) in {env}: "
+                            + ", ".join(reasons))  # fmt: skip
+        elif max_price is not None:
+            unjudged.append(Finding(OVERSIZED, resource.name, f"{name} has no list price in the "
+                                    f"finops catalog: the ${max_price:.2f}/h limit cannot be "
+                                    "checked", resource.urn, True))  # fmt: skip
+    if not infos and not messages:
+        return unjudged
     for info in infos:
         reasons = []
         if max_count is not None and info.accelerator_count > max_count:
@@ -68,17 +131,23 @@ def gpu_instance_oversized(
         if reasons:
             messages.append(f"{_describe(info)} in {env}: {', '.join(reasons)}")
     fleet_limit = limits.get("maxAcceleratorsPerFleet")
-    if resource.kind == FLEET and fleet_limit is not None and resource.nodes_max:
-        biggest = max(infos, key=lambda i: i.accelerator_count)
-        total = biggest.accelerator_count * resource.nodes_max
+    fleet = (
+        _fleet_accelerators(resource, infos)
+        if infos and resource.kind in (FLEET, ENDPOINT)
+        else None
+    )
+    if fleet_limit is not None and fleet is not None and resource.kind == FLEET:
+        total, how = fleet
         if total > fleet_limit:
             messages.append(
-                f"fleet can scale to {resource.nodes_max} x {biggest.instance_type} = "
-                f"{total:g} accelerators > {fleet_limit:g} allowed in {env}"
+                f"fleet can scale to {how} = {total:g} accelerators > {fleet_limit:g} allowed "
+                f"in {env}"
             )
+    if not messages and resource.kind == FLEET and "nodes_max" in resource.unknown:
+        unjudged += _unknown(OVERSIZED, resource, "fleet size is", "nodes_max")
     if not messages:
-        return []
-    return [Finding(OVERSIZED, resource.name, "; ".join(messages), resource.urn)]
+        return unjudged
+    return [Finding(OVERSIZED, resource.name, "; ".join(messages), resource.urn), *unjudged]
 
 
 def training_on_spot(
@@ -93,7 +162,7 @@ def training_on_spot(
     if "instance_types" not in resource.unknown and not accelerator_types(resource):
         return []
     if "on_demand_percent_above_base" in resource.unknown:
-        return _unknown(SPOT, resource, "on-demand share is")
+        return _unknown(SPOT, resource, "on-demand share is", "on_demand_percent_above_base")
     if resource.nodes_desired == 0:
         return []  # a fallback group at zero: runs only while spot cannot fill
     share = resource.on_demand_percent_above_base

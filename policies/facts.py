@@ -1,13 +1,15 @@
 """What the rules ask the catalog, cached: instance facts and cheaper alternatives.
 
 `finops.catalog` imports with the standard library only, so this works inside checkov's
-virtualenv too. A type the catalog does not know (a CPU instance, a typo) is simply not an
-accelerator instance here: the rules stay quiet rather than guess.
+virtualenv too. A type the catalog does not know is not an accelerator instance here unless
+its name is of an accelerator family (`accelerator_family`): then the rules say they cannot
+judge it, naming it, instead of letting it pass.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import re
 from functools import lru_cache
 
 from finops import catalog
@@ -28,7 +30,20 @@ def instance(instance_type: str, region: str | None, cloud: str | None) -> Insta
         offered = catalog.regions(instance_type)
         return catalog.lookup(instance_type, offered[0], cloud=cloud) if offered else None
     except CatalogError:
-        return None
+        pass
+    if instance_type.startswith("ml.") and cloud in (None, "aws"):
+        # SageMaker training and HyperPod `ml.*` types run on the EC2 type of the same name:
+        # the same accelerators (the price is EC2's, below SageMaker's).
+        return instance(instance_type.removeprefix("ml."), region, cloud)
+    return None
+
+
+@lru_cache(maxsize=1024)
+def unpriced(instance_type: str) -> tuple[str, float] | None:
+    """(accelerator model, count) of a type the catalog knows without a price (AWS types sold
+    through Capacity Blocks or UltraServers), also as SageMaker `ml.*`; else None."""
+    found = catalog.unpriced(instance_type.removeprefix("ml."))
+    return (found[0].model, found[1]) if found else None
 
 
 def matches_any(instance_type: str, patterns: list[str]) -> bool:
@@ -80,3 +95,56 @@ def cheaper_chip(
         found.append(info)
     found.sort(key=lambda i: (i.on_demand_usd_per_hour, i.instance_type))
     return found[0] if found else None
+
+
+# Names of accelerator instance families by cloud, so that a type the catalog does not know
+# yet (a new generation, a preview type) is reported as unknown instead of passing as a CPU
+# type. AWS: every p*, g*, gr*, inf*, trn*, dl* family and the UltraServers (u-p6e...), on
+# EC2 and as SageMaker `ml.*`; GCP: the accelerator-optimized A2/A3/A4/G2/G4 series and TPU
+# names; Azure: the N-series (NC, ND, NV, NG...).
+_ACCELERATOR_FAMILY = {
+    "aws": re.compile(r"^(ml\.)?(p\d|g\d|gr\d|inf\d|trn\d|dl\d|u-p\d)", re.IGNORECASE),
+    "gcp": re.compile(r"^(a\d-|g\d-|ct\d|tpu|v\d+[a-z]*-\d|v\d+litepod|v\d+p-)", re.IGNORECASE),
+    "azure": re.compile(r"^(standard_)?n[a-z]*\d", re.IGNORECASE),
+}
+
+
+def accelerator_family(instance_type: str, cloud: str | None) -> bool:
+    """True when `instance_type` names an accelerator family of `cloud` (known to the catalog
+    or not)."""
+    pattern = _ACCELERATOR_FAMILY.get(cloud or "")
+    return bool(pattern and pattern.match(instance_type.strip()))
+
+
+@lru_cache(maxsize=256)
+def largest_of_family(family: str, cloud: str) -> str | None:
+    """AWS Batch lets a compute environment name a family ("p4d", "g5"): Batch may launch any
+    size, so the largest (most accelerators, then the highest price) stands for it."""
+    members = [
+        info
+        for name in catalog.instance_types(cloud)
+        if name.split(".", 1)[0] == family and (info := instance(name, None, cloud)) is not None
+    ]
+    if not members:
+        return None
+    members.sort(key=lambda i: (i.accelerator_count, i.on_demand_usd_per_hour))
+    return members[-1].instance_type
+
+
+# GKE names TPU slices by machine type; the catalog by Cloud TPU accelerator type per host.
+# (cloud.google.com/kubernetes-engine/docs/concepts/tpus: machine types per TPU version.)
+GKE_TPU_MACHINES = {
+    "ct5lp-hightpu-1t": "v5litepod-1",
+    "ct5lp-hightpu-4t": "v5litepod-4",
+    "ct5lp-hightpu-8t": "v5litepod-8",
+    "ct5l-hightpu-1t": "v5litepod-1",
+    "ct5l-hightpu-4t": "v5litepod-4",
+    "ct5l-hightpu-8t": "v5litepod-8",
+    "ct5p-hightpu-4t": "v5p-8",
+    "ct6e-standard-1t": "v6e-1",
+    "ct6e-standard-4t": "v6e-4",
+    "ct6e-standard-8t": "v6e-8",
+}
+# Cloud TPU API accelerator_config types -> the accelerator-type prefix (chips = topology).
+TPU_CONFIG_TYPES = {"V5LITE_POD": "v5litepod", "V5P": "v5p", "V6E": "v6e", "V4": "v4",
+                    "V3": "v3", "V2": "v2"}  # fmt: skip

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from finops.tags import spell_key
 
@@ -29,6 +28,10 @@ OTHER = "other"
 
 TRAINING = "training"
 INFERENCE = "inference"
+
+PULUMI = "pulumi"
+TERRAFORM = "terraform"
+CLOUDFORMATION = "cloudformation"
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,29 @@ class Resource:
     """Fields the adapter could not read (unknown during preview, an intrinsic function)."""
     component: str = ""
     """The enclosing component's type (Pulumi), e.g. `finops:aws:GpuTrainingFleet`."""
+    source: str = PULUMI
+    """Where the resource was read: "pulumi", "terraform" or "cloudformation"."""
+    location: str = ""
+    """Terraform and CloudFormation: `file:line` of the resource's block."""
+    tags_complete: bool = True
+    """False when `tags` lists only some keys for sure (Terraform `merge(var.tags, {...})`
+    with `var.tags` unknown): a required key not listed may still be there."""
+    tag_key_prefixes: tuple[str, ...] | None = None
+    """When `tags_complete` is False: the keys that could not be read all start with one of
+    these (`kubernetes.io/cluster/`); None = they may be any key."""
+    unknown_reasons: Mapping[str, str] = field(default_factory=dict)
+    """Field name -> why it cannot be read (`instance_type = var.instance_type`); fields in
+    `unknown` without an entry are unknown until apply (a Pulumi preview)."""
+    max_vcpus: int | None = None
+    """Fleets sized in vCPUs (AWS Batch compute environments): the most vCPUs they may run."""
+    node_counts: tuple[tuple[str, int], ...] | None = None
+    """Fleets with a node count per instance type (SageMaker HyperPod instance groups)."""
+    created: bool | None = True
+    """None when it exists only if a `count`/`for_each`/condition that cannot be read says so."""
+
+    def why_unknown(self, field_name: str) -> str:
+        """Why `field_name` cannot be read, as the source would put it."""
+        return self.unknown_reasons.get(field_name) or "unknown until apply"
 
     def tag(self, key: str) -> str | None:
         """A tag by canonical key (`Environment`), in this resource's cloud spelling."""
@@ -86,26 +112,3 @@ class Finding:
     message: str
     urn: str = ""
     unknown: bool = False
-
-
-def to_record(resource: Resource) -> dict[str, Any]:
-    """A JSON-ready dict of `resource` (the checkov inventory hands resources over this way)."""
-    record = {name: getattr(resource, name) for name in resource.__dataclass_fields__}
-    record["tags"] = dict(resource.tags)
-    if resource.launch_tags is not None:
-        record["launch_tags"] = {k: dict(v) for k, v in resource.launch_tags.items()}
-    record["instance_types"] = list(resource.instance_types)
-    if resource.budget_projects is not None:
-        record["budget_projects"] = list(resource.budget_projects)
-    record["unknown"] = sorted(resource.unknown)
-    return record
-
-
-def from_record(record: Mapping[str, Any]) -> Resource:
-    """The inverse of `to_record`."""
-    data = dict(record)
-    data["instance_types"] = tuple(data.get("instance_types") or ())
-    if data.get("budget_projects") is not None:
-        data["budget_projects"] = tuple(data["budget_projects"])
-    data["unknown"] = frozenset(data.get("unknown") or ())
-    return Resource(**data)

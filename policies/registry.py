@@ -110,5 +110,3 @@ POLICIES: tuple[Policy, ...] = (
 )
 
 BY_NAME: dict[str, Policy] = {policy.name: policy for policy in POLICIES}
-INVENTORY_CHECK_ID = "CKV_FINOPS_0"
-"""The checkov check that hands every resource to the stack policies (no verdict of its own)."""

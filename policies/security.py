@@ -27,23 +27,29 @@ def imdsv2_required(
     if "instance_types" not in resource.unknown and not accelerated:
         return []
     if "http_tokens" in resource.unknown or "instance_types" in resource.unknown:
-        return [
-            Finding(
-                NAME,
-                resource.name,
-                "instance type or metadata options unknown until apply",
-                resource.urn,
-                True,
-            )
-        ]
+        reasons = [resource.unknown_reasons[f] for f in ("instance_types", "http_tokens")
+                   if f in resource.unknown and f in resource.unknown_reasons]  # fmt: skip
+        message = (
+            f"instance type or metadata options cannot be read: {'; '.join(reasons)}"
+            if reasons
+            else "instance type or metadata options unknown until apply"
+        )
+        return [Finding(NAME, resource.name, message, resource.urn, True)]
     if resource.http_tokens == "required":
         return []
     found = f"is {resource.http_tokens!r}" if resource.http_tokens else "is not set"
+    spelled = _SPELLING.get(resource.source, "metadata httpTokens")
     return [
         Finding(
             NAME,
             resource.name,
-            f'metadata httpTokens {found}, so IMDSv1 is allowed; set it to "required"',
+            f'{spelled} {found}, so IMDSv1 is allowed; set it to "required"',
             resource.urn,
         )
     ]
+
+
+_SPELLING = {
+    "terraform": "metadata_options.http_tokens",
+    "cloudformation": "MetadataOptions.HttpTokens",
+}

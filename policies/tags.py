@@ -8,6 +8,7 @@ from typing import Any
 from finops import tags as schema
 from policies.context import Context
 from policies.model import INFERENCE, LAUNCH_TEMPLATE, TRAINING, Finding, Resource
+from policies.normalize.wire import UNKNOWN_TAG_VALUE
 
 NAME = "required-tags"
 
@@ -16,7 +17,7 @@ def _noun(cloud: str | None) -> str:
     return "labels" if cloud == "gcp" else "tags"
 
 
-def _problems(
+def _missing(
     present: Mapping[str, str], resource: Resource, config: Mapping[str, Any]
 ) -> list[str]:
     cloud = resource.cloud or "aws"
@@ -27,16 +28,31 @@ def _problems(
         for key in config.get("extraRequiredKeys") or []
         if key not in missing and not str(present.get(schema.spell_key(key, cloud)) or "").strip()
     ]
+    return missing
+
+
+def _problems(
+    present: Mapping[str, str], resource: Resource, config: Mapping[str, Any]
+) -> list[str]:
+    cloud = resource.cloud or "aws"
+    missing = _missing(present, resource, config)
     problems = []
     if missing:
         spelled = ", ".join(schema.spell_key(key, cloud) for key in missing)
         problems.append(f"missing {spelled}")
-    problems += schema.invalid_values(present, cloud)
+    readable = {k: v for k, v in present.items() if v != UNKNOWN_TAG_VALUE}
+    problems += schema.invalid_values(readable, cloud)
     for key, allowed in (config.get("allowedValues") or {}).items():
-        value = present.get(schema.spell_key(key, cloud))
+        value = readable.get(schema.spell_key(key, cloud))
         if value is not None and str(value) not in [str(a) for a in allowed]:
             problems.append(f"{key}={value!r} is not one of {', '.join(map(str, allowed))}")
     return problems
+
+
+def _unknown(resource: Resource, what: str, field_name: str) -> Finding:
+    reason = resource.unknown_reasons.get(field_name)
+    message = f"{what} cannot be read: {reason}" if reason else f"{what} unknown until apply"
+    return Finding(NAME, resource.name, message, resource.urn, True)
 
 
 def required_tags(resource: Resource, config: Mapping[str, Any], context: Context) -> list[Finding]:
@@ -46,22 +62,32 @@ def required_tags(resource: Resource, config: Mapping[str, Any], context: Contex
         return []
     noun = _noun(resource.cloud)
     if "tags" in resource.unknown:
+        if "tags" in resource.unknown_reasons:
+            return [_unknown(resource, noun, "tags")]
         return [Finding(NAME, resource.name, f"{noun} are unknown until apply", resource.urn, True)]
     messages = []
+    cloud = resource.cloud or "aws"
+    unread = [
+        k
+        for k in _missing(resource.tags, resource, config)
+        if resource.tag_key_prefixes is None
+        or any(schema.spell_key(k, cloud).startswith(p) for p in resource.tag_key_prefixes)
+    ]
+    if not resource.tags_complete and unread:
+        absent = ", ".join(schema.spell_key(k, cloud) for k in unread)
+        reason = resource.unknown_reasons.get("tags")
+        where = f"{reason}, which cannot be read" if reason else "what cannot be read yet"
+        message = f"{noun}: {absent} not found; they may come from {where}"
+        return [Finding(NAME, resource.name, message, resource.urn, True)]
     problems = _problems(resource.tags, resource, config)
     if problems:
         messages.append(f"{noun}: " + "; ".join(problems))
     if resource.kind == LAUNCH_TEMPLATE and resource.cloud == "aws":
         if "launch_tags" in resource.unknown:
-            return [
-                Finding(
-                    NAME,
-                    resource.name,
-                    "tagSpecifications are unknown until apply",
-                    resource.urn,
-                    True,
-                )
-            ]
+            what = "tag_specifications" if resource.source != "pulumi" else "tagSpecifications"
+            if resource.source == "cloudformation":
+                what = "TagSpecifications"
+            return [_unknown(resource, what, "launch_tags")]
         launched = resource.launch_tags or {}
         for kind in config.get("launchedResourceTypes") or []:
             if kind not in launched:
