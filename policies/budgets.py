@@ -18,12 +18,24 @@ def _fold(project: str) -> str:
     return gcp_label_value(project)
 
 
+# How to add the missing budget, in the language of the resources' source.
+_ADD_BUDGET = {
+    "pulumi": "add a finops:budgets entry with project: {project}",
+    "terraform": "add a budget whose filter covers it (aws_budgets_budget: cost_filter "
+    '{{ name = "TagKeyValue", values = ["user:Project${project}"] }}; google_billing_budget: '
+    "budget_filter.labels; azurerm_consumption_budget_*: filter.tag Project)",
+    "cloudformation": "add an AWS::Budgets::Budget whose CostFilters has TagKeyValue: "
+    "[user:Project${project}]",
+}
+
+
 def budget_required(
     resources: Sequence[Resource], config: Mapping[str, Any], context: Context
 ) -> list[Finding]:
     """Every Project value that owns resources has a budget resource whose filter covers it."""
     owners: dict[str, int] = {}
     spelling: dict[str, str] = {}
+    sources: dict[str, str] = {}
     for resource in resources:
         if not resource.taggable or resource.kind == BUDGET:
             continue
@@ -31,6 +43,7 @@ def budget_required(
         if project:
             owners[_fold(project)] = owners.get(_fold(project), 0) + 1
             spelling.setdefault(_fold(project), project)
+            sources.setdefault(_fold(project), resource.source)
     budgets = [r for r in resources if r.kind == BUDGET]
     if any(b.budget_projects == () for b in budgets):
         return []  # an account-wide budget covers every project
@@ -45,7 +58,7 @@ def budget_required(
             BUDGET_REQUIRED,
             "",
             f"project {spelling[key]!r} owns {count} resource{'s' if count != 1 else ''} and no "
-            f"budget covers it; add a finops:budgets entry with project: {spelling[key]}",
+            f"budget covers it; {_ADD_BUDGET[sources[key]].format(project=spelling[key])}",
         )
         for key, count in sorted(owners.items())
         if key not in covered

@@ -1,5 +1,7 @@
 """`finops check`: the cost policies on a Pulumi stack and on Terraform/CloudFormation paths,
-as one Markdown summary fit for a pull-request comment. Exit 1 on a mandatory violation.
+as one Markdown summary fit for a pull-request comment. Exit 1 on a mandatory violation (and,
+with --fail-on-unknown, on a verdict that could not be reached); exit 2 when nothing could be
+checked.
 
     finops check --stack dev --base-ref origin/main infra/terraform cfn/template.yaml
 
@@ -7,10 +9,15 @@ as one Markdown summary fit for a pull-request comment. Exit 1 on a mandatory vi
   through the engine's Analyzer protocol: `Analyze` per resource, then `AnalyzeStack`. What one
   resource cannot show (a group whose instance types are in its launch template) comes from
   the same rules over the whole run (`policies.evaluate_stack`), as `finops preview` shows it.
-- Paths go to checkov (its own virtualenv: FINOPS_CHECKOV or `.venv-checkov/bin/checkov`)
-  with the finops external checks (`policies/checkov`); `--checkov-builtin` adds checkov's own.
-  The stack policies (a budget for every project, the cost ceiling) then run over every
-  resource checkov saw (its inventory check, CKV_FINOPS_0).
+- Paths are read as Terraform would plan them (`policies.terraform`: root modules, variables
+  and `.tfvars`, modules, `count`/`for_each`, provider `default_tags`) and as CloudFormation
+  would create a stack from its defaults (`policies.cloudformation`), or from a Terraform plan
+  JSON; the same rules judge every resource, then the stack policies (a budget for every
+  project, the cost ceiling) run over them all. A value the code alone does not decide is an
+  UNKNOWN verdict with its reason, listed; a file or module that could not be read is listed.
+- `--checkov-builtin` also runs checkov's own checks (its own virtualenv: FINOPS_CHECKOV or
+  `.venv-checkov/bin/checkov`) on the paths; their failures are advisory, checkov's parsing
+  errors are listed.
 - The cost delta compares the stack's monthly estimate with `--base-stack` (another stack
   file) or `--base-ref` (the same stack at a git ref: its stack file and program, run with
   this checkout's libraries).
@@ -46,6 +53,27 @@ class Row:
 
 
 @dataclass(frozen=True)
+class Unknown:
+    policy: str
+    where: str
+    resource: str
+    reason: str
+
+
+@dataclass
+class PathReport:
+    """What `finops check` found on Terraform/CloudFormation paths."""
+
+    rows: list[Row]
+    unknowns: list[Unknown]
+    not_read: list[tuple[str, str]]
+    """(where, why) for files and modules that could not be read."""
+    not_created: list[tuple[str, str, str]]
+    """(resource, where, why) for blocks that create nothing."""
+    checked: int
+
+
+@dataclass(frozen=True)
 class StackCosts:
     total_usd: float
     by_resource: dict[str, float]
@@ -67,8 +95,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     base.add_argument("--base-stack", help="stack to compare the monthly cost against")
     base.add_argument("--base-ref", help="git ref whose version of the stack is the base")
     parser.add_argument("--policy-config", type=Path, help="JSON policy settings (pack shape)")
-    parser.add_argument("--checkov-builtin", action="store_true",
-                        help="also run checkov's built-in checks (their failures are advisory)")  # fmt: skip
+    parser.add_argument(
+        "--checkov-builtin",
+        action="store_true",
+        help="also run checkov's built-in checks (their failures are advisory)",
+    )
+    parser.add_argument(
+        "--environment",
+        choices=("dev", "staging", "prod"),
+        default=os.environ.get("FINOPS_ENVIRONMENT") or "dev",
+        help="environment of path resources without a valid Environment tag "
+        "(default: FINOPS_ENVIRONMENT, else dev, the strictest)",
+    )
+    parser.add_argument("--fail-on-unknown", action="store_true",
+                        help="exit 1 when a verdict could not be reached (UNKNOWN)")  # fmt: skip
     parser.add_argument("-o", "--output", type=Path, help="also write the Markdown here")
     parser.set_defaults(func=run)
 
@@ -130,68 +170,63 @@ def checkov_binary() -> Path:
     return Path(os.environ.get("FINOPS_CHECKOV") or ROOT / ".venv-checkov" / "bin" / "checkov")
 
 
-def checkov_rows(paths: list[str], settings: dict[str, dict[str, Any]], builtin: bool) -> list[Row]:
-    """checkov over `paths` with the finops checks; failures as rows (levels from settings)."""
-    from policies.registry import INVENTORY_CHECK_ID, POLICIES
+def path_report(
+    paths: list[str], settings: dict[str, dict[str, Any]], environment: str
+) -> PathReport:
+    """Every policy over the resources of Terraform/CloudFormation `paths`."""
+    from policies import iac, pricing
+    from policies.context import Context
+    from policies.verdicts import evaluate
 
-    binary = checkov_binary()
-    if not binary.exists():
-        raise FinopsError(f"checkov not found at {binary}: run ./dev setup or set FINOPS_CHECKOV")
-    by_id = {p.checkov_id: p.name for p in POLICIES if p.checkov_id}
-    command = [str(binary), "-o", "json", "--skip-download", "--compact"]
-    command += ["--external-checks-dir", str(ROOT / "policies" / "checkov")]
-    command += ["--framework", "terraform", "terraform_plan", "cloudformation"]
     for path in paths:
         if not Path(path).exists():
             raise FinopsError(f"{path}: no such file or folder")
+    scan = iac.scan(paths)
+    resources = [pricing.priced(r) for r in scan.resources]
+    rows, unknowns = [], []
+    for v in evaluate(resources, Context(environment=environment), settings):
+        if v.level == "disabled":
+            continue
+        where = f"`{v.location}`" if v.location else "paths"
+        if v.unknown:
+            unknowns.append(Unknown(v.policy, where, v.resource, v.message))
+            continue
+        message = f"{v.message}. To fix: {v.advice}" if v.advice else v.message
+        rows.append(Row(v.level, v.policy, where, v.resource, message))
+    return PathReport(
+        rows=rows,
+        unknowns=unknowns,
+        not_read=[(n.location, n.message) for n in scan.not_read],
+        not_created=[(n.address, n.location, n.reason) for n in scan.not_created],
+        checked=len(resources),
+    )
+
+
+def checkov_builtin_rows(paths: list[str]) -> tuple[list[Row], list[tuple[str, str]]]:
+    """checkov's own checks over `paths`: (advisory rows, parsing errors)."""
+    binary = checkov_binary()
+    if not binary.exists():
+        raise FinopsError(f"checkov not found at {binary}: run ./dev setup or set FINOPS_CHECKOV")
+    command = [str(binary), "-o", "json", "--skip-download", "--compact"]
+    command += ["--framework", "terraform", "terraform_plan", "cloudformation"]
+    for path in paths:
         command += ["-d" if Path(path).is_dir() else "-f", path]
-    if not builtin:
-        command += ["--check", ",".join([INVENTORY_CHECK_ID, *by_id])]
-    with tempfile.TemporaryDirectory() as folder:
-        settings_file, inventory = Path(folder, "settings.json"), Path(folder, "inventory.jsonl")
-        settings_file.write_text(json.dumps(settings))
-        env = {
-            **os.environ,
-            "FINOPS_POLICY_CONFIG": str(settings_file),
-            "FINOPS_INVENTORY": str(inventory),
-        }
-        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-        records = inventory.read_text().splitlines() if inventory.exists() else []
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
     if done.returncode not in (0, 1):
         raise FinopsError(f"checkov failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
     reports: Any = json.loads(done.stdout or "[]")
-    rows = []
+    rows, errors = [], []
     for report in reports if isinstance(reports, list) else [reports]:
-        for result in (report.get("results") or {}).get("failed_checks", []):
-            policy = by_id.get(result["check_id"])
-            level = settings[policy]["enforcementLevel"] if policy else "advisory"
-            if level == "disabled":
-                continue
-            level = "mandatory" if level == "remediate" else level
+        results = report.get("results") or {}
+        for result in results.get("failed_checks", []):
             lines = result.get("file_line_range") or [0, 0]
             where = f"`{_relative(result.get('file_abs_path') or result['file_path'])}:{lines[0]}`"
-            message = "; ".join(result.get("details") or []) or result["check_name"]
             rows.append(
-                Row(level, policy or result["check_id"], where, result["resource"], message)
+                Row("advisory", result["check_id"], where, result["resource"], result["check_name"])
             )
-    return rows + inventory_rows(records, settings)
-
-
-def inventory_rows(records: list[str], settings: dict[str, dict[str, Any]]) -> list[Row]:
-    """The stack policies over every resource checkov saw (its per-resource checks cannot)."""
-    from policies.context import Context
-    from policies.model import Resource, from_record
-    from policies.verdicts import evaluate
-
-    resources: dict[str, Resource] = {}
-    for line in records:
-        resource = from_record(json.loads(line))
-        resources.setdefault(resource.urn, resource)  # one resource, several frameworks
-    context = Context(environment=os.environ.get("FINOPS_ENVIRONMENT", "dev"))
-    return [
-        Row(v.level, v.policy, "checkov paths", v.resource, v.message)
-        for v in evaluate(list(resources.values()), context, settings, stack_only=True)
-    ]
+        errors += [(_relative(str(e)), "checkov could not parse it") for e in
+                   results.get("parsing_errors", [])]  # fmt: skip
+    return rows, errors
 
 
 def _relative(path: str) -> str:
@@ -260,16 +295,23 @@ def markdown(
     rows: list[Row],
     costs: StackCosts | None,
     base: tuple[str, StackCosts] | None,
+    paths: PathReport | None = None,
+    fail_on_unknown: bool = False,
 ) -> str:
     mandatory = [r for r in rows if r.level == "mandatory"]
     advisory = [r for r in rows if r.level == "advisory"]
+    unknowns = paths.unknowns if paths else []
     title = f"## finops check: stack `{stack}`" if stack else "## finops check"
+    failed = mandatory or (fail_on_unknown and unknowns)
     verdict = (
         f"**FAIL**: {len(mandatory)} mandatory violation{'s' if len(mandatory) != 1 else ''}"
-        if mandatory
+        if failed
         else "**PASS**: no mandatory violations"
     )
-    lines = [title, "", f"{verdict}, {len(advisory)} advisory.", ""]
+    summary = f"{verdict}, {len(advisory)} advisory"
+    if paths is not None:
+        summary += f", {len(unknowns)} UNKNOWN ({paths.checked} path resources checked)"
+    lines = [title, "", summary + ".", ""]
     if costs is not None:
         line = f"**Monthly cost: ${costs.total_usd:,.2f}**"
         if base is not None:
@@ -298,21 +340,96 @@ def markdown(
                 f"| {r.level} | `{r.policy}` | {r.where} | `{r.resource or '(stack)'}` | "
                 f"{_cell(r.message)} |"
             )
-    return "\n".join(lines) + "\n"
+        lines.append("")
+    if paths is not None:
+        lines += _path_sections(paths)
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _reason_kind(reason: str) -> str:
+    """The reason without the resource-specific expression (for the count by reason)."""
+    if "(if created:" in reason:
+        return "may not be created: its count, for_each or Condition cannot be read"
+    if "not in the finops catalog" in reason:
+        return "instance type not in the finops catalog"
+    if "not found; they may come from" in reason:
+        return "tag keys not found, and part of the tags cannot be read"
+    if " cannot be read" in reason:
+        return reason.split(" cannot be read", 1)[0] + " cannot be read"
+    return reason.split(":", 1)[0]
+
+
+def _path_sections(paths: PathReport) -> list[str]:
+    lines: list[str] = []
+    if paths.unknowns:
+        lines += ["### UNKNOWN: could not be checked", ""]
+        counts: dict[tuple[str, str], int] = {}
+        for u in paths.unknowns:
+            key = (u.policy, _reason_kind(u.reason))
+            counts[key] = counts.get(key, 0) + 1
+        for (policy, kind), count in sorted(counts.items(), key=lambda i: (-i[1], i[0])):
+            lines.append(f"- {count} x `{policy}`: {kind}")
+        lines += ["", "| policy | where | resource | reason |", "|---|---|---|---|"]
+        for u in sorted(paths.unknowns, key=lambda u: (u.where, u.policy)):
+            lines.append(f"| `{u.policy}` | {u.where} | `{u.resource}` | {_cell(u.reason)} |")
+        lines.append("")
+    if paths.not_read:
+        lines += ["### Not read: these were not checked", "", "| where | why |", "|---|---|"]
+        lines += [f"| `{where}` | {_cell(why)} |" for where, why in paths.not_read]
+        lines.append("")
+    if paths.not_created:
+        lines += [
+            f"<details><summary>{len(paths.not_created)} resource blocks create nothing "
+            "(not judged)</summary>",
+            "",
+            "| resource | where | why |",
+            "|---|---|---|",
+        ]
+        lines += [f"| `{a}` | `{w}` | {_cell(why)} |" for a, w, why in paths.not_created]
+        lines += ["", "</details>", ""]
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
     settings = _settings(args.policy_config)
+    if args.no_stack and not args.paths:
+        raise FinopsError(
+            "nothing to check: give Terraform/CloudFormation paths, or drop --no-stack"
+        )
     rows: list[Row] = []
     stack_name, costs = None, None
+    paths: PathReport | None = None
+    if args.paths:
+        paths = path_report(list(args.paths), settings, args.environment)
+        if args.checkov_builtin:
+            builtin, errors = checkov_builtin_rows(list(args.paths))
+            paths.rows += builtin
+            paths.not_read += errors
+        if not paths.checked:
+            raise FinopsError(_nothing_checked(list(args.paths), paths))
     if not args.no_stack:
         stack_name, stack_found, costs = stack_rows(args.stack, args.project_dir, settings)
         rows += stack_found
-    if args.paths:
-        rows += checkov_rows(list(args.paths), settings, args.checkov_builtin)
+    if paths is not None:
+        rows += paths.rows
     base = base_costs(args) if costs is not None else None
-    text = markdown(stack_name, rows, costs, base)
+    text = markdown(stack_name, rows, costs, base, paths, args.fail_on_unknown)
     sys.stdout.write(text)
     if args.output:
         args.output.write_text(text)
-    return 1 if any(r.level == "mandatory" for r in rows) else 0
+    failed = any(r.level == "mandatory" for r in rows)
+    return 1 if failed or (args.fail_on_unknown and paths is not None and paths.unknowns) else 0
+
+
+def _nothing_checked(given: list[str], paths: PathReport) -> str:
+    detail = []
+    if paths.not_created:
+        detail.append(f"{len(paths.not_created)} resource blocks create nothing")
+    if paths.not_read:
+        where, why = paths.not_read[0]
+        detail.append(f"{len(paths.not_read)} not read (first: {where}: {why})")
+    found = "; ".join(detail) or "no .tf files, Terraform plan or CloudFormation template found"
+    return (
+        f"nothing checked in {', '.join(given)}: {found}; give a folder with Terraform root "
+        "modules, a CloudFormation template or a plan JSON"
+    )

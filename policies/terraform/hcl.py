@@ -370,7 +370,9 @@ class _Parser:
         start = self.pos
         char = self.peek()
         if char == "":
-            raise self.error("expected an expression, found end of file")
+            raise self.error("expected an expression, found the end of the file")
+        if char == "\n":
+            raise self.error("expected an expression, found the end of the line")
         if char == '"':
             return self.spanned(self.template_string(), start)
         if self.startswith("<<"):

@@ -43,7 +43,7 @@ def test_preview_fails_an_untagged_p5_fleet_naming_resource_and_rule() -> None:
     ) in done.stdout.splitlines()
 
 
-def test_check_runs_the_pack_and_checkov_and_shows_the_cost_delta() -> None:
+def test_check_runs_the_pack_and_the_paths_and_shows_the_cost_delta() -> None:
     done = finops(
         "check",
         "--stack",
@@ -56,22 +56,25 @@ def test_check_runs_the_pack_and_checkov_and_shows_the_cost_delta() -> None:
     )
     assert done.returncode == 1, done.stderr
     lines = done.stdout.splitlines()
-    # 6 on the stack, 14 on the Terraform fixtures (checkov), the Terraform cost ceiling
+    # 6 on the stack, 13 on the Terraform fixtures, the Terraform cost ceiling
     assert lines[:3] == [
         "## finops check: stack `dev`",
         "",
-        "**FAIL**: 21 mandatory violations, 2 advisory.",
+        "**FAIL**: 20 mandatory violations, 2 advisory, 0 UNKNOWN (18 path resources checked).",
     ]
     assert (
         "| mandatory | `gpu-instance-oversized` | `tests/fixtures/policies/terraform/main.tf:84` | "
         "`aws_instance.fail_gpu_instance_oversized_p5` | p5.48xlarge (8 x H100, $55.04/h) in "
-        "dev: 8 accelerators > 1 allowed, H100 is not allowed, $55.04/h > $5.00/h |"
+        "dev: 8 accelerators > 1 allowed, H100 is not allowed, $55.04/h > $5.00/h. To fix: "
+        "choose a smaller instance type (`finops catalog cheapest ACCELERATOR COUNT`), lower "
+        "the fleet's maximum size, or raise this environment's limit in the policy config "
+        "(FINOPS_POLICY_CONFIG / --policy-config) |"
     ) in lines
-    # the stack policies over every resource checkov saw: two budgets of $1,000 are the
-    # ceiling, nine priced resources
-    ceiling = next(line for line in lines if "`stack-cost-ceiling` | checkov paths" in line)
+    # the stack policies over every path resource: two budgets of $1,000 are the ceiling,
+    # nine priced resources
+    ceiling = next(line for line in lines if "`stack-cost-ceiling` | paths" in line)
     assert ceiling.startswith(
-        "| mandatory | `stack-cost-ceiling` | checkov paths | `(stack)` | estimated "
+        "| mandatory | `stack-cost-ceiling` | paths | `(stack)` | estimated "
         "$96,437.01/month exceeds the budget of $2,000.00/month by $94,437.01; by resource: "
         "aws_instance.fail_gpu_instance_oversized_p5 $40,179.20, "
     )
