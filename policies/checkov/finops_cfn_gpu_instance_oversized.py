@@ -1,5 +1,5 @@
 """CKV_FINOPS_2 (CloudFormation): the `gpu-instance-oversized` policy."""
 
-from finops_checkov_base import ALL_CLOUDFORMATION, FinopsCloudFormationCheck
+from finops_checkov_base import COMPUTE_CLOUDFORMATION, FinopsCloudFormationCheck
 
-check = FinopsCloudFormationCheck("gpu-instance-oversized", "CKV_FINOPS_2", ALL_CLOUDFORMATION)
+check = FinopsCloudFormationCheck("gpu-instance-oversized", "CKV_FINOPS_2", COMPUTE_CLOUDFORMATION)

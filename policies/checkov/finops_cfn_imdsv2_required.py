@@ -1,5 +1,5 @@
 """CKV_FINOPS_8 (CloudFormation): the `imdsv2-required` policy."""
 
-from finops_checkov_base import ALL_CLOUDFORMATION, FinopsCloudFormationCheck
+from finops_checkov_base import COMPUTE_CLOUDFORMATION, FinopsCloudFormationCheck
 
-check = FinopsCloudFormationCheck("imdsv2-required", "CKV_FINOPS_8", ALL_CLOUDFORMATION)
+check = FinopsCloudFormationCheck("imdsv2-required", "CKV_FINOPS_8", COMPUTE_CLOUDFORMATION)

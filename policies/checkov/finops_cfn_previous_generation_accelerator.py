@@ -1,7 +1,7 @@
 """CKV_FINOPS_4 (CloudFormation): the `previous-generation-accelerator` policy."""
 
-from finops_checkov_base import ALL_CLOUDFORMATION, FinopsCloudFormationCheck
+from finops_checkov_base import COMPUTE_CLOUDFORMATION, FinopsCloudFormationCheck
 
 check = FinopsCloudFormationCheck(
-    "previous-generation-accelerator", "CKV_FINOPS_4", ALL_CLOUDFORMATION
+    "previous-generation-accelerator", "CKV_FINOPS_4", COMPUTE_CLOUDFORMATION
 )

@@ -1,5 +1,5 @@
 """CKV_FINOPS_3 (CloudFormation): the `training-on-spot` policy."""
 
-from finops_checkov_base import ALL_CLOUDFORMATION, FinopsCloudFormationCheck
+from finops_checkov_base import COMPUTE_CLOUDFORMATION, FinopsCloudFormationCheck
 
-check = FinopsCloudFormationCheck("training-on-spot", "CKV_FINOPS_3", ALL_CLOUDFORMATION)
+check = FinopsCloudFormationCheck("training-on-spot", "CKV_FINOPS_3", COMPUTE_CLOUDFORMATION)

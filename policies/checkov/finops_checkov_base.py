@@ -3,21 +3,28 @@
 checkov runs these in its own virtualenv, where finops is not installed: the repository root
 goes on `sys.path` so that `policies` and finops' standard-library core import from the
 checkout. Verdicts: a finding -> FAILED (its message in the result's `details`); a rule that
-cannot read a value (a `${var...}` reference, a CloudFormation `Ref`) -> UNKNOWN; else PASSED.
+cannot read a value -> UNKNOWN (checkov leaves it out of its report); else PASSED.
 Thresholds come from the JSON file named by FINOPS_POLICY_CONFIG; the stack environment for
 resources without an Environment tag from FINOPS_ENVIRONMENT (default: dev, the strictest).
 
-The stack policies (every project has a budget, the cost stays under the ceiling) need every
-resource at once, which a checkov check never sees: with FINOPS_INVENTORY set to a file, the
-inventory checks (CKV_FINOPS_0, no verdict of their own) append each normalised, priced
-resource to it as a JSON line, and `finops check` runs the stack policies over them.
+Terraform: checkov's own evaluation of expressions is not a value (it reads
+`false && true ? 1 : 0` as 1, fills a variable without a default with an empty map, drops
+the arguments of `merge()` it cannot read). So a Terraform check places checkov's resource
+(its file and line) in the configuration as `policies.terraform` reads it, the same reader
+`finops check` uses, and judges those instances: `count = 0` is not judged, a value that
+cannot be read is UNKNOWN. The configuration roots are the `-d`/`-f` paths checkov was given
+(or FINOPS_CHECKOV_ROOTS, separated by the OS path separator); a resource outside them falls
+back to checkov's conf, where expression text is UNKNOWN.
+
+CloudFormation: the template checkov parsed (its conf names the file) is resolved as
+`finops check` resolves it: parameter defaults, conditions, `Fn::Sub`, `Fn::If`...
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -33,26 +40,52 @@ from checkov.terraform.checks.resource.base_resource_check import (  # noqa: E40
     BaseResourceCheck as TerraformCheck,
 )
 
-from policies import pricing  # noqa: E402
+from policies import cloudformation as cfn_reader  # noqa: E402
 from policies import settings as policy_settings  # noqa: E402
 from policies.context import Context  # noqa: E402
-from policies.model import Finding, Resource, to_record  # noqa: E402
-from policies.normalize.cloudformation import CFN_TO_PULUMI, normalize_cloudformation  # noqa: E402
+from policies.iac import scan_terraform  # noqa: E402
+from policies.model import Finding, Resource  # noqa: E402
+from policies.normalize.cloudformation import (  # noqa: E402
+    CFN_TO_PULUMI,
+    from_template,
+    normalize_cloudformation,
+)
 from policies.normalize.terraform import normalize_terraform  # noqa: E402
-from policies.registry import BY_NAME, INVENTORY_CHECK_ID, Policy  # noqa: E402
+from policies.registry import BY_NAME, Policy  # noqa: E402
+from policies.verdicts import if_created  # noqa: E402
 
 GUIDELINE = "docs/policies.md in the finops repository"
-ALL_TERRAFORM = ("aws_*", "google_*", "azurerm_*")
+ALL_TERRAFORM = ("aws_*", "google_*", "azurerm_*", "awscc_*")
 COMPUTE_TERRAFORM = (
     "aws_instance",
     "aws_launch_template",
     "aws_autoscaling_group",
+    "aws_eks_node_group",
+    "aws_batch_compute_environment",
     "aws_sagemaker_endpoint_configuration",
+    "aws_sagemaker_notebook_instance",
+    "awscc_sagemaker_cluster",
+    "awscc_eks_nodegroup",
+    "awscc_batch_compute_environment",
     "google_compute_instance",
     "google_compute_instance_template",
     "google_compute_region_instance_template",
+    "google_compute_instance_group_manager",
+    "google_compute_region_instance_group_manager",
+    "google_container_cluster",
+    "google_container_node_pool",
     "google_tpu_v2_vm",
+    "google_tpu_node",
+    "azurerm_linux_virtual_machine",
+    "azurerm_windows_virtual_machine",
+    "azurerm_virtual_machine",
     "azurerm_linux_virtual_machine_scale_set",
+    "azurerm_windows_virtual_machine_scale_set",
+    "azurerm_orchestrated_virtual_machine_scale_set",
+    "azurerm_kubernetes_cluster",
+    "azurerm_kubernetes_cluster_node_pool",
+    "azurerm_machine_learning_compute_cluster",
+    "azurerm_machine_learning_compute_instance",
 )
 BUDGET_TERRAFORM = (
     "aws_budgets_budget",
@@ -60,26 +93,91 @@ BUDGET_TERRAFORM = (
     "azurerm_consumption_budget_subscription",
     "azurerm_consumption_budget_resource_group",
 )
-ALL_CLOUDFORMATION = tuple(CFN_TO_PULUMI)
-INVENTORY_ENV = "FINOPS_INVENTORY"
+COMPUTE_CLOUDFORMATION = tuple(t for t in CFN_TO_PULUMI if t not in ("AWS::Budgets::Budget",
+                                                                     "AWS::S3::Bucket"))  # fmt: skip
+ALL_CLOUDFORMATION = ("AWS::*",)
+ROOTS_ENV = "FINOPS_CHECKOV_ROOTS"
 
 
 def _context() -> Context:
     return Context(environment=os.environ.get("FINOPS_ENVIRONMENT", "dev"))
 
 
-def verdict(check: Any, policy: Policy, resource: Resource | None) -> CheckResult:
-    """Run the policy's rule on one resource; put finding messages in `check.details`."""
-    if resource is None:
-        return CheckResult.UNKNOWN
+def _roots() -> list[str]:
+    """The folders checkov was asked to scan (FINOPS_CHECKOV_ROOTS, else its `-d`/`-f`)."""
+    configured = os.environ.get(ROOTS_ENV)
+    if configured:
+        return [os.path.abspath(p) for p in configured.split(os.pathsep) if p]
+    roots, argv = [], sys.argv[1:]
+    for index, arg in enumerate(argv):
+        for flag in ("-d", "--directory", "-f", "--file"):
+            value = None
+            if arg == flag and index + 1 < len(argv):
+                value = argv[index + 1]
+            elif arg.startswith(flag + "="):
+                value = arg.split("=", 1)[1]
+            if value:
+                path = os.path.abspath(value)
+                roots.append(path if os.path.isdir(path) else os.path.dirname(path))
+    return roots
+
+
+@cache
+def _terraform(root: str) -> tuple[dict[tuple[str, int], list[Resource]], set[tuple[str, int]]]:
+    """The configuration under `root` read as `finops check` reads it: (file, line) -> the
+    normalised instances of the block there, and the (file, line) of blocks that create
+    nothing."""
+    found = scan_terraform([root])
+    by_place: dict[tuple[str, int], list[Resource]] = {}
+    for resource in found.resources:
+        file, _, line = resource.location.rpartition(":")
+        if line.isdigit():
+            by_place.setdefault((os.path.abspath(file), int(line)), []).append(resource)
+    skipped = set()
+    for block in found.not_created:
+        file, _, line = block.location.rpartition(":")
+        if line.isdigit():
+            skipped.add((os.path.abspath(file), int(line)))
+    return by_place, skipped
+
+
+def _placed(scanned_file: str, line: int) -> tuple[list[Resource], bool] | None:
+    """(instances, not created) of the block at `scanned_file:line`, or None when the file is
+    not under a configuration root."""
+    for root in _roots():
+        path = os.path.normpath(os.path.join(root, scanned_file.lstrip("/\\")))
+        if not os.path.isfile(path):
+            continue
+        by_place, skipped = _terraform(root)
+        if (path, line) in skipped:
+            return [], True
+        if (path, line) in by_place:
+            return by_place[(path, line)], False
+    return None
+
+
+def _findings(policy: Policy, resource: Resource) -> list[Finding]:
     config = policy_settings.from_env()[policy.name]
-    findings: list[Finding]
     if policy.resource_rule is not None:
-        findings = policy.resource_rule(resource, config, _context())
+        found = policy.resource_rule(resource, config, _context())
     else:
-        findings = _budget_findings(policy, resource)
+        found = _budget_findings(policy, resource)
+    return [if_created(f, resource) for f in found]
+
+
+def verdict(check: Any, policy: Policy, resources: list[Resource] | None) -> CheckResult:
+    """Run the policy's rule on the resource (every instance of its block); put finding
+    messages in `check.details`."""
+    if not resources:
+        return CheckResult.UNKNOWN
+    findings: list[Finding] = []
+    for resource in resources:
+        for finding in _findings(policy, resource):
+            prefix = f"{resource.name}: " if len(resources) > 1 else ""
+            findings.append(Finding(finding.policy, finding.resource, prefix + finding.message,
+                                    finding.urn, finding.unknown))  # fmt: skip
     definite = [f for f in findings if not f.unknown]
-    check.details.extend(f.message for f in findings)
+    check.details.extend(f.message for f in definite or findings)
     if definite:
         return CheckResult.FAILED
     return CheckResult.UNKNOWN if findings else CheckResult.PASSED
@@ -116,10 +214,33 @@ class _FinopsCheck:
         )
 
 
-class FinopsTerraformCheck(_FinopsCheck, TerraformCheck):
+class _PlacedTerraformCheck(TerraformCheck):
+    """checkov hands a Terraform check no file name; `run` has it, so keep it."""
+
+    scanned_file = ""
+
+    def run(
+        self,
+        scanned_file: str,
+        entity_configuration: dict[str, Any],
+        entity_name: str,
+        entity_type: str,
+        skip_info: Any,
+    ) -> Any:
+        self.scanned_file = scanned_file
+        return super().run(scanned_file, entity_configuration, entity_name, entity_type, skip_info)
+
+
+class FinopsTerraformCheck(_FinopsCheck, _PlacedTerraformCheck):
     def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
         self.details: list[str] = []
-        return verdict(self, self.policy, normalize_terraform(self.entity_type, conf))
+        line = conf.get("__start_line__")
+        placed = _placed(self.scanned_file, int(line)) if line and self.scanned_file else None
+        if placed is not None:
+            instances, not_created = placed
+            return CheckResult.UNKNOWN if not_created else verdict(self, self.policy, instances)
+        resource = normalize_terraform(self.entity_type, conf)
+        return verdict(self, self.policy, [resource] if resource else None)
 
 
 class _NamedCloudFormationCheck(CloudFormationCheck):
@@ -139,49 +260,51 @@ class _NamedCloudFormationCheck(CloudFormationCheck):
         return super().run(scanned_file, entity_configuration, entity_name, entity_type, skip_info)
 
 
+@cache
+def _template(path: str) -> Any:
+    """A template as `finops check` reads it, through checkov's parser (checkov's virtualenv
+    has PyYAML, not ruamel)."""
+    from checkov.cloudformation.parser import parse
+
+    template, _ = parse(path)
+    return _strip(template) if template else None
+
+
+def _strip(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _strip(v) for k, v in value.items()
+                if not (str(k).startswith("__") and str(k).endswith("__"))}  # fmt: skip
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+def _cloudformation(check: _NamedCloudFormationCheck, conf: dict[str, Any]) -> Resource | None:
+    logical_id = check.logical_name.split(".", 1)[-1]
+    path = conf.get("__file__")
+    template = _template(str(path)) if path else None
+    if template and logical_id in (template.get("Resources") or {}):
+        ctx = cfn_reader._Context(template)
+        spec = template["Resources"][logical_id]
+        created: Any = True
+        if "Condition" in spec:
+            created = ctx.condition(str(spec["Condition"]))
+            if created is False:
+                return None
+        properties = cfn_reader.resolve(spec.get("Properties") or {}, ctx)
+        loaded = cfn_reader.TemplateResource(
+            logical_id, check.entity_type, properties, str(path), int(conf.get("__startline__", 0)),
+            None if created is not True else True,
+            f"Condition {spec.get('Condition')}" if created is not True else "",
+        )  # fmt: skip
+        return from_template(loaded)
+    return normalize_cloudformation(
+        check.entity_type, conf.get("Properties") or {}, check.logical_name or check.entity_type
+    )
+
+
 class FinopsCloudFormationCheck(_FinopsCheck, _NamedCloudFormationCheck):
     def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
         self.details: list[str] = []
-        resource = normalize_cloudformation(
-            self.entity_type, conf.get("Properties") or {}, self.logical_name or self.entity_type
-        )
-        return verdict(self, self.policy, resource)
-
-
-def record(resource: Resource | None) -> CheckResult:
-    """Append the resource to the FINOPS_INVENTORY file (when set); never a verdict."""
-    path = os.environ.get(INVENTORY_ENV)
-    if path and resource is not None:
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(to_record(pricing.priced(resource))) + "\n")
-    return CheckResult.UNKNOWN
-
-
-class TerraformInventory(TerraformCheck):
-    def __init__(self) -> None:
-        super().__init__(
-            name="finops inventory: resources for the stack policies (FINOPS_INVENTORY)",
-            id=INVENTORY_CHECK_ID,
-            categories=[CheckCategories.GENERAL_SECURITY],
-            supported_resources=ALL_TERRAFORM,
-            guideline=GUIDELINE,
-        )
-
-    def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
-        return record(normalize_terraform(self.entity_type, conf))
-
-
-class CloudFormationInventory(_NamedCloudFormationCheck):
-    def __init__(self) -> None:
-        super().__init__(
-            name="finops inventory: resources for the stack policies (FINOPS_INVENTORY)",
-            id=INVENTORY_CHECK_ID,
-            categories=[CheckCategories.GENERAL_SECURITY],
-            supported_resources=ALL_CLOUDFORMATION,
-            guideline=GUIDELINE,
-        )
-
-    def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
-        properties = conf.get("Properties") or {}
-        name = self.logical_name or self.entity_type
-        return record(normalize_cloudformation(self.entity_type, properties, name))
+        resource = _cloudformation(self, conf)
+        return verdict(self, self.policy, [resource] if resource else None)

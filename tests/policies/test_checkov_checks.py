@@ -71,7 +71,9 @@ def test_terraform_failures_carry_the_rule_messages(results) -> None:
     ]
     assert details(
         "imdsv2-required", "aws_launch_template.fail_imdsv2_required_optional_tokens"
-    ) == ["metadata httpTokens is 'optional', so IMDSv1 is allowed; set it to \"required\""]
+    ) == [
+        "metadata_options.http_tokens is 'optional', so IMDSv1 is allowed; set it to \"required\""
+    ]
     assert details("budget-required", "aws_budgets_budget.fail_budget_required_service_only") == [
         "budget filters on something other than the Project tag, so it covers no project"
     ]
@@ -86,3 +88,19 @@ def test_cloudformation_parameter_is_unknown_not_a_verdict(results) -> None:
     resource = "AWS::EC2::LaunchTemplate.UnknownInstanceTypeFromParameter"
     assert (CHECK_IDS["gpu-instance-oversized"], resource) not in results  # UNKNOWN
     assert results[(CHECK_IDS["required-tags"], resource)][0] == "PASSED"
+
+
+def test_checkov_resources_are_judged_as_terraform_reads_them() -> None:
+    """checkov renders `false && true ? 1 : 0` as 1 and fills `var.tags` (no default) with an
+    empty map; the finops checks place its resources in the configuration as Terraform reads
+    it: the disabled module's p5 is not judged, the merged tags are UNKNOWN (left out of
+    checkov's report), not a failure."""
+    results = run_checkov(
+        "-d", "tests/fixtures/policies/checkov_semantics",
+        check=",".join((CHECK_IDS["required-tags"], CHECK_IDS["gpu-instance-oversized"])),
+    )  # fmt: skip
+    assert not [key for key in results if "module.disabled" in key[1]]
+    assert (CHECK_IDS["required-tags"], "aws_instance.merged_tags") not in results
+    assert results[(CHECK_IDS["gpu-instance-oversized"], "aws_instance.merged_tags")] == (
+        "PASSED", [],
+    )  # fmt: skip
