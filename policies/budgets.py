@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from finops.tags import gcp_label_value
@@ -13,6 +14,7 @@ BUDGET_REQUIRED = "budget-required"
 COST_CEILING = "stack-cost-ceiling"
 
 
+@lru_cache(maxsize=4096)
 def _fold(project: str) -> str:
     """Compare projects as GCP would store them (`Vision` and `vision` are one project)."""
     return gcp_label_value(project)

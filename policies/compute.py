@@ -19,12 +19,9 @@ CHEAPER_CHIP = "inference-on-cheaper-chip"
 
 def accelerator_types(resource: Resource) -> list[InstanceInfo]:
     """Catalog rows of the resource's instance types that carry accelerators (others skipped)."""
-    found = []
-    for name in resource.instance_types:
-        info = facts.instance(name, resource.region, resource.cloud)
-        if info is not None:
-            found.append(info)
-    return found
+    if not resource.instance_types:
+        return []
+    return list(facts.instances(resource.instance_types, resource.region, resource.cloud))
 
 
 def _unknown(

@@ -46,6 +46,15 @@ def unpriced(instance_type: str) -> tuple[str, float] | None:
     return (found[0].model, found[1]) if found else None
 
 
+@lru_cache(maxsize=4096)
+def instances(
+    instance_types: tuple[str, ...], region: str | None, cloud: str | None
+) -> tuple[InstanceInfo, ...]:
+    """The catalog rows of those of `instance_types` the catalog knows (see `instance`)."""
+    found = (instance(name, region, cloud) for name in instance_types)
+    return tuple(info for info in found if info is not None)
+
+
 def matches_any(instance_type: str, patterns: list[str]) -> bool:
     """True when `instance_type` matches one of the glob `patterns` (case-sensitive)."""
     return any(fnmatch.fnmatchcase(instance_type, pattern) for pattern in patterns)
@@ -109,6 +118,7 @@ _ACCELERATOR_FAMILY = {
 }
 
 
+@lru_cache(maxsize=4096)
 def accelerator_family(instance_type: str, cloud: str | None) -> bool:
     """True when `instance_type` names an accelerator family of `cloud` (known to the catalog
     or not)."""

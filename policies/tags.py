@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from finops import tags as schema
@@ -17,36 +18,59 @@ def _noun(cloud: str | None) -> str:
     return "labels" if cloud == "gcp" else "tags"
 
 
+@lru_cache(maxsize=4096)
+def _check(
+    cloud: str,
+    workload: bool,
+    present: tuple[tuple[str, str], ...],
+    extra: tuple[str, ...],
+    allowed: tuple[tuple[str, tuple[str, ...]], ...],
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(missing keys, problems) of one set of tags: a pure function of hashable inputs, so the
+    many resources of a stack that share their tags are checked once."""
+    tags = dict(present)
+    missing = schema.missing_keys(tags, cloud, workload)
+    missing += [
+        key
+        for key in extra
+        if key not in missing and not str(tags.get(schema.spell_key(key, cloud)) or "").strip()
+    ]
+    problems = []
+    if missing:
+        spelled = ", ".join(schema.spell_key(key, cloud) for key in missing)
+        problems.append(f"missing {spelled}")
+    readable = {k: v for k, v in tags.items() if v != UNKNOWN_TAG_VALUE}
+    problems += schema.invalid_values(readable, cloud)
+    for key, values in allowed:
+        value = readable.get(schema.spell_key(key, cloud))
+        if value is not None and str(value) not in values:
+            problems.append(f"{key}={value!r} is not one of {', '.join(values)}")
+    return tuple(missing), tuple(problems)
+
+
+def _checked(
+    present: Mapping[str, str], resource: Resource, config: Mapping[str, Any]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    allowed = config.get("allowedValues") or {}
+    return _check(
+        resource.cloud or "aws",
+        resource.workload in (TRAINING, INFERENCE),
+        tuple((str(k), str(v)) for k, v in present.items()),
+        tuple(config.get("extraRequiredKeys") or ()),
+        tuple(sorted((str(k), tuple(str(a) for a in v)) for k, v in allowed.items())),
+    )
+
+
 def _missing(
     present: Mapping[str, str], resource: Resource, config: Mapping[str, Any]
 ) -> list[str]:
-    cloud = resource.cloud or "aws"
-    workload = resource.workload in (TRAINING, INFERENCE)
-    missing = schema.missing_keys(present, cloud, workload)
-    missing += [
-        key
-        for key in config.get("extraRequiredKeys") or []
-        if key not in missing and not str(present.get(schema.spell_key(key, cloud)) or "").strip()
-    ]
-    return missing
+    return list(_checked(present, resource, config)[0])
 
 
 def _problems(
     present: Mapping[str, str], resource: Resource, config: Mapping[str, Any]
 ) -> list[str]:
-    cloud = resource.cloud or "aws"
-    missing = _missing(present, resource, config)
-    problems = []
-    if missing:
-        spelled = ", ".join(schema.spell_key(key, cloud) for key in missing)
-        problems.append(f"missing {spelled}")
-    readable = {k: v for k, v in present.items() if v != UNKNOWN_TAG_VALUE}
-    problems += schema.invalid_values(readable, cloud)
-    for key, allowed in (config.get("allowedValues") or {}).items():
-        value = readable.get(schema.spell_key(key, cloud))
-        if value is not None and str(value) not in [str(a) for a in allowed]:
-            problems.append(f"{key}={value!r} is not one of {', '.join(map(str, allowed))}")
-    return problems
+    return list(_checked(present, resource, config)[1])
 
 
 def _unknown(resource: Resource, what: str, field_name: str) -> Finding:
