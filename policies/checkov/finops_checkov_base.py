@@ -23,7 +23,9 @@ CloudFormation: the template checkov parsed (its conf names the file) is resolve
 from __future__ import annotations
 
 import os
+import re
 import sys
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -122,37 +124,63 @@ def _roots() -> list[str]:
     return roots
 
 
+_KEY = re.compile(r'\[(?:"(?:[^"\\]|\\.)*"|[^\]"]*)\]')
+
+
+def _bare(address: str) -> str:
+    """An address without its instance keys, as checkov names a block of a module called with
+    `count`/`for_each` (`module.a["x"].aws_instance.b[0]` -> `module.a.aws_instance.b`)."""
+    return _KEY.sub("", address)
+
+
+@dataclass(frozen=True)
+class _Configuration:
+    """One root read as `finops check` reads it."""
+
+    by_place: dict[tuple[str, int], list[Resource]]  # (file, line) -> instances of the block
+    skipped_places: frozenset[tuple[str, int]]  # blocks (resources, module calls) creating nothing
+    skipped: tuple[str, ...]  # their addresses, without instance keys
+
+
 @cache
-def _terraform(root: str) -> tuple[dict[tuple[str, int], list[Resource]], set[tuple[str, int]]]:
-    """The configuration under `root` read as `finops check` reads it: (file, line) -> the
-    normalised instances of the block there, and the (file, line) of blocks that create
-    nothing."""
+def _terraform(root: str) -> _Configuration:
     found = scan_terraform([root])
     by_place: dict[tuple[str, int], list[Resource]] = {}
     for resource in found.resources:
         file, _, line = resource.location.rpartition(":")
         if line.isdigit():
             by_place.setdefault((os.path.abspath(file), int(line)), []).append(resource)
-    skipped = set()
+    places = set()
     for block in found.not_created:
         file, _, line = block.location.rpartition(":")
         if line.isdigit():
-            skipped.add((os.path.abspath(file), int(line)))
-    return by_place, skipped
+            places.add((os.path.abspath(file), int(line)))
+    skipped = tuple(sorted({_bare(block.address) for block in found.not_created}))
+    return _Configuration(by_place, frozenset(places), skipped)
 
 
-def _placed(scanned_file: str, line: int) -> tuple[list[Resource], bool] | None:
-    """(instances, not created) of the block at `scanned_file:line`, or None when the file is
-    not under a configuration root."""
+def _placed(scanned_file: str, line: int, address: str) -> tuple[list[Resource], bool] | None:
+    """(instances, not created) of the block at `scanned_file:line` that checkov names
+    `address`, or None when the file is not under a configuration root. One block has the
+    instances of every call of its module: those under checkov's address are judged; a block
+    under a module call that creates nothing is not created."""
     for root in _roots():
         path = os.path.normpath(os.path.join(root, scanned_file.lstrip("/\\")))
         if not os.path.isfile(path):
             continue
-        by_place, skipped = _terraform(root)
-        if (path, line) in skipped:
+        configuration = _terraform(root)
+        instances = configuration.by_place.get((path, line), [])
+        if address:
+            bare = _bare(address)
+            mine = [r for r in instances if _bare(r.name) == bare]
+            if mine:
+                return mine, False
+            if any(bare == s or bare.startswith(s + ".") for s in configuration.skipped):
+                return [], True
+        if instances:
+            return instances, False
+        if (path, line) in configuration.skipped_places:
             return [], True
-        if (path, line) in by_place:
-            return by_place[(path, line)], False
     return None
 
 
@@ -235,7 +263,10 @@ class FinopsTerraformCheck(_FinopsCheck, _PlacedTerraformCheck):
     def scan_resource_conf(self, conf: dict[str, Any]) -> CheckResult:
         self.details: list[str] = []
         line = conf.get("__start_line__")
-        placed = _placed(self.scanned_file, int(line)) if line and self.scanned_file else None
+        address = str(conf.get("__address__") or "")
+        placed = (
+            _placed(self.scanned_file, int(line), address) if line and self.scanned_file else None
+        )
         if placed is not None:
             instances, not_created = placed
             return CheckResult.UNKNOWN if not_created else verdict(self, self.policy, instances)

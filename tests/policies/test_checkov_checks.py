@@ -93,13 +93,15 @@ def test_cloudformation_parameter_is_unknown_not_a_verdict(results) -> None:
 def test_checkov_resources_are_judged_as_terraform_reads_them() -> None:
     """checkov renders `false && true ? 1 : 0` as 1 and fills `var.tags` (no default) with an
     empty map; the finops checks place its resources in the configuration as Terraform reads
-    it: the disabled module's p5 is not judged, the merged tags are UNKNOWN (left out of
-    checkov's report), not a failure."""
+    it: the disabled module's p5 is not judged while the same block called by another module
+    is, the merged tags are UNKNOWN (left out of checkov's report), not a failure."""
     results = run_checkov(
         "-d", "tests/fixtures/policies/checkov_semantics",
         check=",".join((CHECK_IDS["required-tags"], CHECK_IDS["gpu-instance-oversized"])),
     )  # fmt: skip
-    assert not [key for key in results if "module.disabled" in key[1]]
+    assert not [key for key in results if key[1].startswith(("module.disabled", "module.none"))]
+    for check in ("required-tags", "gpu-instance-oversized"):
+        assert results[(CHECK_IDS[check], "module.enabled.aws_instance.p5[0]")][0] == "FAILED"
     assert (CHECK_IDS["required-tags"], "aws_instance.merged_tags") not in results
     assert results[(CHECK_IDS["gpu-instance-oversized"], "aws_instance.merged_tags")] == (
         "PASSED", [],
