@@ -129,12 +129,15 @@ def _scan_terraform(paths: list[str], result: Scan) -> None:
     loaded = terraform.load(paths)
     result.terraform_roots = loaded.roots
     by_address: dict[str, list[Any]] = {}
-    by_module: dict[str, list[Any]] = {}
+    templates: dict[tuple[str, str], list[Any]] = {}  # (module, literal name) -> templates
+    order = {id(item): index for index, item in enumerate(loaded.resources)}
     for item in loaded.resources:
         address = item.address
         by_address.setdefault(address.rsplit("[", 1)[0] if address.endswith("]") else address,
                               []).append(item)  # fmt: skip
-        by_module.setdefault(item.module, []).append(item)
+        name = item.attributes.get("name")
+        if item.type in _TEMPLATE_TYPES and isinstance(name, str):
+            templates.setdefault((item.module, name), []).append(item)
 
     def related_to(item: Any) -> Any:
         def related(addresses: Sequence[str]) -> list[Any]:
@@ -145,14 +148,9 @@ def _scan_terraform(paths: list[str], result: Scan) -> None:
                 return found
             # a template named by its literal name (`instance_template = "train"`)
             mentioned = _strings(item.attributes)
-            return [
-                r
-                for r in by_module.get(item.module, [])
-                if r.type in _TEMPLATE_TYPES
-                and r is not item
-                and isinstance(r.attributes.get("name"), str)
-                and r.attributes["name"] in mentioned
-            ]
+            named = {id(r): r for n in mentioned for r in templates.get((item.module, n), [])}
+            named.pop(id(item), None)
+            return sorted(named.values(), key=lambda r: order[id(r)])  # as the files list them
 
         return related
 

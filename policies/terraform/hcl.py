@@ -10,6 +10,8 @@ its source text and line, so a value that cannot be read is reported as the code
 
 from __future__ import annotations
 
+import bisect
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,8 +152,17 @@ _BINARY_LEVELS: tuple[tuple[str, ...], ...] = (
     ("+", "-"),
     ("*", "/", "%"),
 )
+_PRECEDENCE = {op: level for level, ops in enumerate(_BINARY_LEVELS) for op in ops}
+_OPERATORS = sorted(_PRECEDENCE, key=len, reverse=True)  # `>=` before `>`
+_OPERATOR_START = {op[0] for op in _PRECEDENCE}
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_SKIPPABLE = set(" \t\r\n#/")
+_NEWLINE = re.compile("\n")
+_PLAIN_QUOTED = re.compile(r'[^"\\\n$%]*')  # no escape, interpolation or end in sight
+_PLAIN_HEREDOC = re.compile(r"[^$%]*")
+_SPACES = re.compile(r"[ \t\r]*")
+_SPACES_AND_NEWLINES = re.compile(r"[ \t\r\n]*")
 _IDENT_START = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
-_IDENT_CHARS = _IDENT_START | set("0123456789-")
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
 
 
@@ -161,15 +172,18 @@ class _Parser:
         self.path = path
         self.pos = 0
         self.depth = 0  # inside (), [] or an expression's {}: newlines are plain space
+        self._newlines: list[int] | None = None
 
     # -- low level --
 
     def error(self, message: str, pos: int | None = None) -> HclError:
         where = self.pos if pos is None else pos
-        return HclError(self.path, self.text.count("\n", 0, where) + 1, message)
+        return HclError(self.path, self.line_at(where), message)
 
     def line_at(self, pos: int) -> int:
-        return self.text.count("\n", 0, pos) + 1
+        if self._newlines is None:
+            self._newlines = [match.start() for match in _NEWLINE.finditer(self.text)]
+        return bisect.bisect_left(self._newlines, pos) + 1
 
     def peek(self, offset: int = 0) -> str:
         index = self.pos + offset
@@ -180,13 +194,17 @@ class _Parser:
 
     def skip(self, newlines: bool | None = None) -> None:
         """Skip spaces and comments; newlines too when inside brackets (or asked)."""
+        if self.pos < len(self.text) and self.text[self.pos] not in _SKIPPABLE:
+            return
         skip_newlines = self.depth > 0 if newlines is None else newlines
+        spaces = _SPACES_AND_NEWLINES if skip_newlines else _SPACES
         text = self.text
-        while self.pos < len(text):
+        while True:
+            self.pos = spaces.match(text, self.pos).end()  # type: ignore[union-attr]
+            if self.pos >= len(text):
+                return
             char = text[self.pos]
-            if char in " \t\r" or (char == "\n" and skip_newlines):
-                self.pos += 1
-            elif char == "#" or text.startswith("//", self.pos):
+            if char == "#" or text.startswith("//", self.pos):
                 end = text.find("\n", self.pos)
                 self.pos = len(text) if end < 0 else end
             elif text.startswith("/*", self.pos):
@@ -195,7 +213,7 @@ class _Parser:
                     raise self.error("unterminated /* comment")
                 self.pos = end + 2
             else:
-                break
+                return
 
     def expect(self, literal: str) -> None:
         self.skip()
@@ -216,8 +234,7 @@ class _Parser:
         start = self.pos
         if self.peek() not in _IDENT_START:
             raise self.error(f"expected a name, found {self.peek() or 'end of file'!r}")
-        while self.pos < len(self.text) and self.text[self.pos] in _IDENT_CHARS:
-            self.pos += 1
+        self.pos = _IDENTIFIER.match(self.text, start).end()  # type: ignore[union-attr]
         return self.text[start : self.pos]
 
     # -- bodies --
@@ -291,19 +308,32 @@ class _Parser:
         return expr
 
     def binary(self, level: int) -> Expr:
-        if level == len(_BINARY_LEVELS):
-            return self.unary()
+        """Binary operators by precedence climbing: operators of `level` and tighter."""
         self.skip()
         start = self.pos
-        left = self.binary(level + 1)
+        return self.climb(self.unary(), level, start)
+
+    def climb(self, left: Expr, level: int, start: int) -> Expr:
         while True:
-            self.skip()
-            op = next((o for o in _BINARY_LEVELS[level] if self.startswith(o)), None)
-            if op is None:
+            op = self.operator()
+            if op is None or _PRECEDENCE[op] < level:
                 return left
             self.pos += len(op)
-            right = self.binary(level + 1)
+            self.skip()
+            right_start = self.pos
+            right = self.unary()
+            while (tighter := self.operator()) is not None and (
+                _PRECEDENCE[tighter] > _PRECEDENCE[op]
+            ):
+                right = self.climb(right, _PRECEDENCE[op] + 1, right_start)
             left = self.spanned(Binary(op=op, left=left, right=right), start)
+
+    def operator(self) -> str | None:
+        """The binary operator at the next token, if any (not consumed)."""
+        self.skip()
+        if self.peek() not in _OPERATOR_START:
+            return None
+        return next((o for o in _OPERATORS if self.startswith(o)), None)
 
     def unary(self) -> Expr:
         self.skip()
@@ -552,7 +582,15 @@ class _Parser:
         parts: list[Any] = []
         buffer: list[str] = []
         text = self.text
+        plain = (
+            _PLAIN_QUOTED if terminator == '"' else _PLAIN_HEREDOC if terminator is None else None
+        )
         while True:
+            if plain is not None:
+                end = plain.match(text, self.pos).end()  # type: ignore[union-attr]
+                if end > self.pos:
+                    buffer.append(text[self.pos : end])
+                    self.pos = end
             if self.pos >= len(text):
                 if terminator is None:
                     break

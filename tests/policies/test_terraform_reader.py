@@ -47,6 +47,16 @@ def test_syntax_errors_name_the_file_and_line() -> None:
     assert str(raised.value).startswith("main.tf:2: ")
 
 
+def test_blocks_keep_their_lines_in_a_large_file() -> None:
+    text = "".join(
+        f'resource "aws_instance" "r{i}" {{\n  ami = "a" # {i}\n}}\n' for i in range(3000)
+    )
+    blocks = hcl.parse(text, "main.tf").blocks
+    assert [(b.line, b.end_line, b.body.attributes["ami"].line) for b in blocks[2999:]] == [
+        (8998, 9000, 8999)
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -62,6 +72,12 @@ def test_syntax_errors_name_the_file_and_line() -> None:
         ('coalesce(null, "", "g5.xlarge")', "g5.xlarge"),
         ('length(toset(["a", "a", "b"]))', 2),
         ("[{t = 1}, {t = 2}][*].t", [1, 2]),
+        # precedence: `*` before `+` before comparisons before `&&` before `||`; left-assoc
+        ("1 + 2 * 3 == 7 && !false || false", True),
+        ("10 - 3 - 2", 5),
+        ("2 * 3 + 4 * 5 - 6 / 2 % 4", 23),
+        ("-2 * -3 >= 6 != false", True),
+        ('"a$b %d\\n${"x"}"', "a$b %d\nx"),
     ],
 )
 def test_expressions_evaluate_as_terraform_does(text: str, expected: object) -> None:
