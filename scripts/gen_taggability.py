@@ -63,6 +63,13 @@ TERRAFORM_SPECIAL = {
     "google_container_cluster": {"property": "resource_labels", "shape": "map"},
     "google_container_node_pool": {"property": "node_config.resource_labels", "shape": "map"},
 }
+# Types the current bridged providers no longer list, still in configurations pinned to an
+# older provider: pulumi-gcp v8.41.1 (089e7423ca^, the last v8 commit) maps google_tpu_node to
+# gcp:tpu/node:Node, whose SDK class takes `labels`; v9 (terraform-provider-google 7) dropped it.
+TERRAFORM_RETIRED = {
+    "google_tpu_node": {"token": "gcp:tpu/node:Node", "property": "labels", "shape": "map"},
+}
+RETIRED_ORIGIN = "google_tpu_node: pulumi-gcp 089e7423ca^ (v8.41.1), removed in v9"
 
 
 def _commit(checkout: Path) -> str:
@@ -120,7 +127,12 @@ def gcp_terraform(sources: Path) -> tuple[dict[str, Any], dict[str, str]]:
             entry.update(property=where.property, shape=where.shape)
         entry.update(TERRAFORM_SPECIAL.get(name, {}))
         types[name] = entry
-    return types, {"pulumi-gcp": f"{_commit(checkout)} (bridge-metadata.json, Apache-2.0)"}
+    for name, entry in TERRAFORM_RETIRED.items():
+        types.setdefault(name, entry)
+    return types, {
+        "pulumi-gcp": f"{_commit(checkout)} (bridge-metadata.json, Apache-2.0)",
+        "retired": RETIRED_ORIGIN,
+    }
 
 
 def _azure_taggable_classes(sdk: Path) -> dict[str, bool]:

@@ -52,49 +52,18 @@ from policies.normalize.cloudformation import (  # noqa: E402
     from_template,
     normalize_cloudformation,
 )
+from policies.normalize.terraform import (  # noqa: E402
+    BUDGET_TERRAFORM as BUDGET_TERRAFORM,  # the checks' resource types, re-exported
+)
+from policies.normalize.terraform import (  # noqa: E402
+    COMPUTE_TERRAFORM as COMPUTE_TERRAFORM,
+)
 from policies.normalize.terraform import normalize_terraform  # noqa: E402
 from policies.registry import BY_NAME, Policy  # noqa: E402
 from policies.verdicts import if_created  # noqa: E402
 
 GUIDELINE = "docs/policies.md in the finops repository"
 ALL_TERRAFORM = ("aws_*", "google_*", "azurerm_*", "awscc_*")
-COMPUTE_TERRAFORM = (
-    "aws_instance",
-    "aws_launch_template",
-    "aws_autoscaling_group",
-    "aws_eks_node_group",
-    "aws_batch_compute_environment",
-    "aws_sagemaker_endpoint_configuration",
-    "aws_sagemaker_notebook_instance",
-    "awscc_sagemaker_cluster",
-    "awscc_eks_nodegroup",
-    "awscc_batch_compute_environment",
-    "google_compute_instance",
-    "google_compute_instance_template",
-    "google_compute_region_instance_template",
-    "google_compute_instance_group_manager",
-    "google_compute_region_instance_group_manager",
-    "google_container_cluster",
-    "google_container_node_pool",
-    "google_tpu_v2_vm",
-    "google_tpu_node",
-    "azurerm_linux_virtual_machine",
-    "azurerm_windows_virtual_machine",
-    "azurerm_virtual_machine",
-    "azurerm_linux_virtual_machine_scale_set",
-    "azurerm_windows_virtual_machine_scale_set",
-    "azurerm_orchestrated_virtual_machine_scale_set",
-    "azurerm_kubernetes_cluster",
-    "azurerm_kubernetes_cluster_node_pool",
-    "azurerm_machine_learning_compute_cluster",
-    "azurerm_machine_learning_compute_instance",
-)
-BUDGET_TERRAFORM = (
-    "aws_budgets_budget",
-    "google_billing_budget",
-    "azurerm_consumption_budget_subscription",
-    "azurerm_consumption_budget_resource_group",
-)
 COMPUTE_CLOUDFORMATION = tuple(t for t in CFN_TO_PULUMI if t not in ("AWS::Budgets::Budget",
                                                                      "AWS::S3::Bucket"))  # fmt: skip
 ALL_CLOUDFORMATION = ("AWS::*",)
@@ -181,6 +150,18 @@ def _placed(scanned_file: str, line: int, address: str) -> tuple[list[Resource],
             return instances, False
         if (path, line) in configuration.skipped_places:
             return [], True
+    return None
+
+
+def _scanned_path(scanned_file: str) -> str | None:
+    """The file checkov names `scanned_file` (relative to the folder it scans, with a leading
+    separator), found under the configuration roots."""
+    if os.path.isfile(scanned_file):
+        return scanned_file
+    for root in _roots():
+        path = os.path.normpath(os.path.join(root, scanned_file.lstrip("/\\")))
+        if os.path.isfile(path):
+            return path
     return None
 
 
@@ -275,9 +256,11 @@ class FinopsTerraformCheck(_FinopsCheck, _PlacedTerraformCheck):
 
 
 class _NamedCloudFormationCheck(CloudFormationCheck):
-    """checkov hands a CloudFormation check no logical ID; `run` has it, so keep it."""
+    """checkov hands a CloudFormation check no logical ID (nor, always, its file); `run` has
+    them, so keep them."""
 
     logical_name = ""
+    scanned_file = ""
 
     def run(
         self,
@@ -288,6 +271,7 @@ class _NamedCloudFormationCheck(CloudFormationCheck):
         skip_info: Any,
     ) -> Any:
         self.logical_name = f"{entity_type}.{entity_name}"
+        self.scanned_file = scanned_file
         return super().run(scanned_file, entity_configuration, entity_name, entity_type, skip_info)
 
 
@@ -312,7 +296,7 @@ def _strip(value: Any) -> Any:
 
 def _cloudformation(check: _NamedCloudFormationCheck, conf: dict[str, Any]) -> Resource | None:
     logical_id = check.logical_name.split(".", 1)[-1]
-    path = conf.get("__file__")
+    path = conf.get("__file__") or _scanned_path(check.scanned_file)
     template = _template(str(path)) if path else None
     if template and logical_id in (template.get("Resources") or {}):
         ctx = cfn_reader._Context(template)

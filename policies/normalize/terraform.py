@@ -46,6 +46,49 @@ _PROVIDER_PREFIXES = ("aws_", "google_", "azurerm_", "awscc_")
 _AZURE_RESHAPED = frozenset({"azurerm_linux_virtual_machine_scale_set",
                              "azurerm_consumption_budget_subscription",
                              "azurerm_consumption_budget_resource_group"})  # fmt: skip
+# The Terraform types whose instances the compute policies read (each maps to a `KINDS`
+# token; tests/policies/test_iac_coverage.py keeps the two in step), and the budgets.
+COMPUTE_TERRAFORM = (
+    "aws_instance",
+    "aws_launch_template",
+    "aws_autoscaling_group",
+    "aws_eks_node_group",
+    "aws_batch_compute_environment",
+    "aws_sagemaker_endpoint_configuration",
+    "aws_sagemaker_notebook_instance",
+    "awscc_sagemaker_cluster",
+    "awscc_sagemaker_endpoint_config",
+    "awscc_sagemaker_notebook_instance",
+    "awscc_eks_nodegroup",
+    "awscc_batch_compute_environment",
+    "google_compute_instance",
+    "google_compute_instance_template",
+    "google_compute_region_instance_template",
+    "google_compute_instance_group_manager",
+    "google_compute_region_instance_group_manager",
+    "google_compute_resize_request",
+    "google_compute_region_resize_request",
+    "google_container_cluster",
+    "google_container_node_pool",
+    "google_tpu_v2_vm",
+    "google_tpu_node",
+    "azurerm_linux_virtual_machine",
+    "azurerm_windows_virtual_machine",
+    "azurerm_virtual_machine",
+    "azurerm_linux_virtual_machine_scale_set",
+    "azurerm_windows_virtual_machine_scale_set",
+    "azurerm_orchestrated_virtual_machine_scale_set",
+    "azurerm_kubernetes_cluster",
+    "azurerm_kubernetes_cluster_node_pool",
+    "azurerm_machine_learning_compute_cluster",
+    "azurerm_machine_learning_compute_instance",
+)
+BUDGET_TERRAFORM = (
+    "aws_budgets_budget",
+    "google_billing_budget",
+    "azurerm_consumption_budget_subscription",
+    "azurerm_consumption_budget_resource_group",
+)
 # Which Terraform attributes feed which `Resource` field (for "why unknown" messages).
 _FIELD_ATTRIBUTES = {
     "instance_types": {
@@ -133,6 +176,16 @@ def _reasons(unknown: frozenset[str], sources: Mapping[str, str]) -> dict[str, s
     return reasons
 
 
+def _mentions(value: Any, key: str) -> bool:
+    """True when a non-empty `key` is set anywhere in nested attributes."""
+    if isinstance(value, Mapping):
+        return any((k == key and v not in (None, [], {})) or _mentions(v, key)
+                   for k, v in value.items())  # fmt: skip
+    if isinstance(value, list):
+        return any(_mentions(v, key) for v in value)
+    return False
+
+
 def _relative(path: str) -> str:
     try:
         relative = os.path.relpath(path)
@@ -176,7 +229,8 @@ def from_loaded(
     ]
     templates = [(tok, attrs) for tok, attrs in templates if KINDS.get(tok) == LAUNCH_TEMPLATE]
     for t in related(loaded.references):
-        sources.update({f"launch_template.{k}": v for k, v in t.unknown_sources.items()})
+        if KINDS.get(terraform_pulumi_type(t.type) or "") == LAUNCH_TEMPLATE:
+            sources.update({f"launch_template.{k}": v for k, v in t.unknown_sources.items()})
     region = provider.region if provider is not None and isinstance(provider.region, str) else None
     resource = normalize(
         token,
@@ -191,6 +245,13 @@ def from_loaded(
     reasons = _reasons(
         resource.unknown | ({"tags"} if not resource.tags_complete else set()), sources
     )
+    if (
+        "instance_types" in resource.unknown
+        and "instance_types" not in reasons
+        and any(_mentions(a, "instance_requirements")
+                for a in [attributes, *(t.attributes for t in related(loaded.references))])
+    ):  # fmt: skip
+        reasons["instance_types"] = "chosen at launch by instance_requirements (attributes)"
     if loaded.created is None:
         reasons["created"] = loaded.created_source
     return replace(

@@ -94,7 +94,9 @@ def test_checkov_resources_are_judged_as_terraform_reads_them() -> None:
     """checkov renders `false && true ? 1 : 0` as 1 and fills `var.tags` (no default) with an
     empty map; the finops checks place its resources in the configuration as Terraform reads
     it: the disabled module's p5 is not judged while the same block called by another module
-    is, the merged tags are UNKNOWN (left out of checkov's report), not a failure."""
+    is, the merged tags are UNKNOWN (left out of checkov's report), not a failure. A
+    CloudFormation resource whose properties checkov rebuilt (`!If`) is still found in its
+    template and judged from the parameter defaults."""
     results = run_checkov(
         "-d", "tests/fixtures/policies/checkov_semantics",
         check=",".join((CHECK_IDS["required-tags"], CHECK_IDS["gpu-instance-oversized"])),
@@ -103,6 +105,9 @@ def test_checkov_resources_are_judged_as_terraform_reads_them() -> None:
     for check in ("required-tags", "gpu-instance-oversized"):
         assert results[(CHECK_IDS[check], "module.enabled.aws_instance.p5[0]")][0] == "FAILED"
     assert (CHECK_IDS["required-tags"], "aws_instance.merged_tags") not in results
+    assert results[(CHECK_IDS["gpu-instance-oversized"], "AWS::EC2::Instance.Trainer")][0] == (
+        "FAILED"
+    )
     assert results[(CHECK_IDS["gpu-instance-oversized"], "aws_instance.merged_tags")] == (
         "PASSED", [],
     )  # fmt: skip

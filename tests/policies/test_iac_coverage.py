@@ -9,7 +9,9 @@ import pytest
 
 from policies import iac
 from policies.context import Context
-from policies.model import Resource
+from policies.model import BUDGET, Resource
+from policies.normalize.terraform import COMPUTE_TERRAFORM, terraform_pulumi_type
+from policies.normalize.wire import KINDS
 from policies.verdicts import Violation, evaluate
 
 
@@ -154,6 +156,10 @@ FACTS = [
 }""",
         ("tpu", ("v5p-8",), None, None),
     ),
+    (  # retired in terraform-provider-google 7, still in configurations pinned below it
+        'resource "google_tpu_node" "n" {\n  accelerator_type = "v5p-8"\n  labels = { a = "b" }\n}',
+        ("tpu", ("v5p-8",), None, None),
+    ),
     (
         'resource "azurerm_linux_virtual_machine" "vm" { size = "Standard_NC24ads_A100_v4" }',
         ("instance", ("Standard_NC24ads_A100_v4",), None, None),
@@ -193,6 +199,8 @@ FACTS = [
 def test_terraform_resources_yield_their_facts(tmp_path: Path, text: str, expected: tuple) -> None:
     resource = one(tmp_path, text)
     assert "instance_types" not in resource.unknown, resource.unknown_reasons
+    if 'labels = { a = "b" }' in text:
+        assert resource.tags == {"a": "b"}
     assert (
         resource.kind,
         resource.instance_types,
@@ -390,3 +398,37 @@ resource "aws_instance" "cpu" { instance_type = "m7i.large" }
         ("aws_instance.capacity_block", False,
          "trn2.48xlarge (16 x Trainium2, no list price) in dev: 16 accelerators > 1 allowed"),
     ]  # fmt: skip
+
+
+def test_every_compute_kind_has_its_terraform_types_in_the_checkov_checks() -> None:
+    """The checkov checks declare Terraform types; each compute token the normaliser reads is
+    reached by one of them (else checkov never hands those resources to the checks)."""
+    reached = {terraform_pulumi_type(t) for t in COMPUTE_TERRAFORM}
+    assert None not in reached
+    no_terraform_type = {
+        "azure-native:compute:VirtualMachine",  # Pulumi azure-native only
+        "azure:compute/linuxVirtualMachineScaleSet:LinuxVirtualMachineScaleSet",  # read reshaped
+    }
+    compute = {token for token, kind in KINDS.items() if kind != BUDGET}
+    assert compute - reached == no_terraform_type
+
+
+def test_unknown_instance_types_name_their_own_cause(tmp_path: Path) -> None:
+    """A launch template choosing by attributes says so; what the resources it references
+    (an instance profile's role) leave unknown is not the reason."""
+    found = scan(tmp_path, {"main.tf": '''
+resource "aws_iam_role" "r" { name_prefix = "x" }
+resource "aws_iam_instance_profile" "p" { role = aws_iam_role.r.name }
+resource "aws_launch_template" "lt" {
+  iam_instance_profile { arn = aws_iam_instance_profile.p.arn }
+  instance_requirements {
+    allowed_instance_types = ["g*"]
+    memory_mib { min = 8192 }
+    vcpu_count { min = 4 }
+  }
+}
+'''})  # fmt: skip
+    (template,) = [r for r in found.resources if r.name == "aws_launch_template.lt"]
+    assert template.unknown_reasons["instance_types"] == (
+        "chosen at launch by instance_requirements (attributes)"
+    )
