@@ -1,24 +1,34 @@
-"""Policy throughput: the rules in process, the CrossGuard pack through the Analyzer protocol,
-and the same rules through checkov on Terraform.
+"""Policy accuracy on real code, and throughput: the rules in process, `finops check` on
+Terraform, the CrossGuard pack through the Analyzer protocol, and the same rules through checkov.
 
-1. rules: normalise then evaluate every policy over N synthetic resources (Pulumi wire
-   inputs: launch templates, Auto Scaling groups, instances, SageMaker endpoint
-   configurations, GCP templates, buckets; many break a rule, the bench prints how many)
-   -> resources/s;
-2. pack: start `python -u -m pulumi.policy` as the engine does, `Configure`, then one `Analyze`
-   per resource (latency per call: mean, p50, p95) and one `AnalyzeStack` over them all;
-3. checkov: M generated Terraform resources of the same mix in one `.tf` file, scanned by
-   checkov's own runner (`--external-checks-dir policies/checkov`, only the CKV_FINOPS checks)
-   -> wall time, resources/s; the startup alone (an empty folder) is shown beside it.
+1. corpus: the hand-labelled public configurations of tests/fixtures/corpus, scored per policy
+   for `finops check PATH` (the rules) and for checkov's runner with the CKV_FINOPS checks
+   (a block's verdict covers all its instances there): true/false positives, false negatives,
+   undecided (UNKNOWN; for checkov: left out of its report), precision, recall;
+2. Terraform throughput: N generated resources in one `.tf` (launch templates, Auto Scaling
+   groups, instances, SageMaker endpoint configurations, buckets; many break a rule), median
+   of `--repeat` runs each:
+   - cold: a new process per run, as CI runs it: `python -m finops check --no-stack DIR`, and
+     `checkov -d DIR --external-checks-dir policies/checkov --check CKV_FINOPS_...` (its start
+     on an empty folder shown beside it);
+   - warm: one process, the first run discarded: `finops.cli.check.path_report` (read,
+     normalise, judge), the rules alone over the normalised resources (`policies.evaluate`),
+     and checkov's Terraform runner (bench/checkov_inprocess.py, in checkov's virtualenv);
+3. rules over `--resources` synthetic Pulumi wire inputs (normalise, then every policy);
+4. pack: start `python -u -m pulumi.policy` as the engine does, `Configure`, then one `Analyze`
+   per resource (latency per call: mean, p50, p95) and one `AnalyzeStack` over them all.
 
-    .venv/bin/python bench/policies_bench.py [--resources 10000] [--analyze 1000] [--terraform 500]
+    .venv/bin/python bench/policies_bench.py [--terraform 1000] [--repeat 5] [--resources 10000]
+        [--analyze 1000] [--skip-checkov] [--skip-pack]
 
-Figures are printed as a Markdown table with the command that produced them.
+Figures are printed as Markdown tables with the command that produced them and the load
+average before and after (the figures move with it).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import random
@@ -34,7 +44,12 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests" / "policies"))
 
+import corpus  # noqa: E402
+
+from finops.cli.check import path_report  # noqa: E402
+from policies import iac, pricing  # noqa: E402
 from policies.analyzer import running_pack  # noqa: E402
 from policies.context import Context  # noqa: E402
 from policies.normalize import normalize  # noqa: E402
@@ -233,67 +248,184 @@ def terraform(count: int, seed: int = 11) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
-def bench_checkov(count: int) -> dict[str, float]:
-    binary = Path(os.environ.get("FINOPS_CHECKOV") or REPO / ".venv-checkov" / "bin" / "checkov")
-    checks = ",".join(f"CKV_FINOPS_{n}" for n in (1, 2, 3, 4, 5, 6, 8))
+CHECKOV_PYTHON = REPO / ".venv-checkov" / "bin" / "python"
+CHECK_IDS = ",".join(f"CKV_FINOPS_{n}" for n in (1, 2, 3, 4, 5, 6, 8))
+POLICY_OF_CHECK = {"CKV_FINOPS_1": "required-tags", "CKV_FINOPS_2": "gpu-instance-oversized"}
 
-    def scan(folder: str) -> float:
-        command = [str(binary), "-d", folder, "--external-checks-dir", str(REPO / "policies" / "checkov"),
-                   "--check", checks, "--skip-download", "--compact", "--quiet", "-o", "json",
-                   "--framework", "terraform"]  # fmt: skip
-        t0 = time.perf_counter()
+
+def checkov_binary() -> Path:
+    return Path(os.environ.get("FINOPS_CHECKOV") or REPO / ".venv-checkov" / "bin" / "checkov")
+
+
+def in_checkov(*args: str) -> Any:
+    """bench/checkov_inprocess.py in checkov's virtualenv: its JSON answer."""
+    python = checkov_binary().parent / "python"
+    command = [str(python), str(REPO / "bench" / "checkov_inprocess.py"), *args]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"checkov failed: {done.stderr[-2000:]}")
+    return json.loads(done.stdout)
+
+
+def bench_corpus(with_checkov: bool) -> dict[str, dict[str, corpus.Score]]:
+    environment, labels = corpus.labels()
+    units = corpus.units()
+    rules = {unit: corpus.rules_outcomes(unit, environment) for unit in units}
+    scores = {"rules": corpus.score((x, corpus.outcome(rules[x.unit], x)) for x in labels)}
+    if with_checkov:
+        os.environ["FINOPS_ENVIRONMENT"] = environment
+        answer = in_checkov("results", *(str(corpus.CORPUS / unit) for unit in units))
+        checkov: dict[str, dict[tuple[str, str], str]] = {}
+        for unit in units:
+            found = checkov.setdefault(unit, {})
+            for check_id, resource, verdict in answer[str(corpus.CORPUS / unit)]:
+                if check_id in POLICY_OF_CHECK:
+                    said = "fail" if verdict == "FAILED" else "pass"
+                    if found.get((resource, POLICY_OF_CHECK[check_id])) != "fail":
+                        found[(resource, POLICY_OF_CHECK[check_id])] = said
+        scores["checkov"] = corpus.score(
+            (x, corpus.outcome(checkov[x.unit], x, per_block=True)) for x in labels
+        )
+    return scores
+
+
+def median_s(run: Any, repeat: int, discard_first: bool) -> float:
+    if discard_first:
+        run()
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def bench_terraform(folder: str, repeat: int, with_checkov: bool) -> dict[str, float]:
+    settings = resolve(None)
+    figures: dict[str, float] = {}
+
+    def finops_cold() -> None:
+        command = [sys.executable, "-m", "finops", "check", "--no-stack", "--environment", "dev",
+                   folder]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+        if done.returncode not in (0, 1):
+            raise SystemExit(f"finops check failed: {done.stdout[-1000:]}{done.stderr[-1000:]}")
+
+    figures["rules_cold_s"] = median_s(finops_cold, repeat, discard_first=False)
+    figures["rules_warm_s"] = median_s(
+        lambda: path_report([folder], settings, "dev"), repeat, discard_first=True
+    )
+    resources = [pricing.priced(r) for r in iac.scan([folder]).resources]
+    figures["resources"] = float(len(resources))
+    context = Context(environment="dev")
+    figures["evaluate_warm_s"] = median_s(
+        lambda: evaluate(resources, context, settings), repeat, discard_first=True
+    )
+    if not with_checkov:
+        return figures
+
+    def checkov_cold(target: str) -> None:
+        command = [str(checkov_binary()), "-d", target, "--external-checks-dir",
+                   str(REPO / "policies" / "checkov"), "--check", CHECK_IDS, "--skip-download",
+                   "--compact", "--quiet", "-o", "json", "--framework", "terraform"]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode not in (0, 1):
             raise SystemExit(f"checkov failed: {done.stderr[-1000:]}")
-        return time.perf_counter() - t0
 
-    with tempfile.TemporaryDirectory() as empty, tempfile.TemporaryDirectory() as folder:
-        Path(folder, "main.tf").write_text(terraform(count))
-        baseline = scan(empty)
-        wall = scan(folder)
-    return {
-        "startup_s": baseline,
-        "wall_s": wall,
-        "per_s": count / wall,
-        "per_s_without_startup": count / max(wall - baseline, 1e-9),
-    }
+    with tempfile.TemporaryDirectory() as empty:
+        figures["checkov_start_s"] = median_s(lambda: checkov_cold(empty), repeat, False)
+    figures["checkov_cold_s"] = median_s(lambda: checkov_cold(folder), repeat, False)
+    warm = in_checkov("time", "--repeat", str(repeat + 1), folder)
+    figures["checkov_warm_s"] = statistics.median(warm["seconds"][1:])
+    figures["checkov_resources"] = float(warm["resources"])
+    return figures
+
+
+def load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--terraform", type=int, default=1_000)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--resources", type=int, default=10_000)
     parser.add_argument("--analyze", type=int, default=1_000)
-    parser.add_argument("--terraform", type=int, default=500)
+    parser.add_argument("--skip-checkov", action="store_true")
+    parser.add_argument("--skip-pack", action="store_true")
     args = parser.parse_args()
+    with_checkov = not args.skip_checkov
+    if with_checkov and not checkov_binary().exists():
+        raise SystemExit(f"{checkov_binary()} is missing: run ./dev setup, or --skip-checkov")
     command = "bench/policies_bench.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     print(f"# finops policies bench: `.venv/bin/python {command.strip()}`")
     print(f"# {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
-          f"{platform.machine()}")  # fmt: skip
+          f"{platform.machine()}; load average {load()} at the start")  # fmt: skip
+
+    scores = bench_corpus(with_checkov)
+    print()
+    print("## Corpus (tests/fixtures/corpus, labels.json)")
+    print()
+    print("| path | policy | TP | FP | FN | undecided | precision | recall |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for path, by_policy in scores.items():
+        name = "`finops check PATH`" if path == "rules" else "checkov + CKV_FINOPS"
+        for policy, x in by_policy.items():
+            print(f"| {name} | `{policy}` | {x.tp} | {x.fp} | {x.fn} | {x.unknown} | "
+                  f"{x.precision:.2f} | {x.recall:.2f} |")  # fmt: skip
+    for path, by_policy in scores.items():
+        for policy, x in by_policy.items():
+            for unit, resource, expected, said in x.misses:
+                print(f"- {path} `{policy}`: {unit} `{resource}`: label {expected}, said {said}")
+
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder, "main.tf").write_text(terraform(args.terraform))
+        tf = bench_terraform(folder, args.repeat, with_checkov)
+    n = tf["resources"]
+    print()
+    print(f"## Terraform: {n:,.0f} generated resources in one file, median of {args.repeat}")
+    print()
+    print("| path | process | seconds | resources/s |")
+    print("|---|---|---:|---:|")
+    print(f"| `finops check --no-stack DIR` (read, normalise, judge, report) | cold (new process) | "
+          f"{tf['rules_cold_s']:.2f} | {n / tf['rules_cold_s']:,.0f} |")  # fmt: skip
+    print(f"| `path_report` (read, normalise, judge) | warm | {tf['rules_warm_s']:.3f} | "
+          f"{n / tf['rules_warm_s']:,.0f} |")  # fmt: skip
+    print(f"| `evaluate` (the rules over normalised resources) | warm | "
+          f"{tf['evaluate_warm_s']:.4f} | {n / tf['evaluate_warm_s']:,.0f} |")  # fmt: skip
+    if with_checkov:
+        m = tf["checkov_resources"]
+        print(f"| checkov CLI, CKV_FINOPS checks | cold (new process) | {tf['checkov_cold_s']:.2f} | "
+              f"{m / tf['checkov_cold_s']:,.0f} (start on an empty folder: "
+              f"{tf['checkov_start_s']:.2f} s) |")  # fmt: skip
+        print(f"| checkov Terraform runner, CKV_FINOPS checks | warm | {tf['checkov_warm_s']:.2f} | "
+              f"{m / tf['checkov_warm_s']:,.0f} |")  # fmt: skip
+
     rules = bench_rules(synthetic(args.resources))
-    pack = bench_pack(synthetic(args.analyze, seed=8))
-    checkov = bench_checkov(args.terraform)
+    print()
+    print("## Pulumi wire inputs")
     print()
     print("| path | resources | figure |")
     print("|---|---:|---|")
     print(
-        f"| rules in process (normalise + all 8 policies) | {args.resources:,} | "
+        f"| rules in process (normalise + all 8 policies), warm | {args.resources:,} | "
         f"{rules['end_to_end_per_s']:,.0f} resources/s (normalise {rules['normalise_per_s']:,.0f}/s, "
         f"evaluate {rules['evaluate_per_s']:,.0f}/s; {rules['violations']:.0f} violations) |"
     )
-    print(
-        f"| CrossGuard pack, `Analyze` over gRPC | {args.analyze:,} | "
-        f"{pack['analyze_mean_ms']:.2f} ms/resource mean (p50 {pack['analyze_p50_ms']:.2f}, "
-        f"p95 {pack['analyze_p95_ms']:.2f}) = {pack['analyze_per_s']:,.0f} resources/s; "
-        f"pack start {pack['startup_s']:.2f} s |"
-    )
-    print(
-        f"| CrossGuard pack, one `AnalyzeStack` | {args.analyze:,} | "
-        f"{pack['analyze_stack_s'] * 1000:,.0f} ms ({args.analyze / pack['analyze_stack_s']:,.0f} resources/s) |"
-    )
-    print(f"| checkov runner, CKV_FINOPS checks on `.tf` | {args.terraform:,} | "
-          f"{checkov['wall_s']:.2f} s wall = {checkov['per_s']:,.0f} resources/s "
-          f"(checkov start on an empty folder {checkov['startup_s']:.2f} s; "
-          f"{checkov['per_s_without_startup']:,.0f} resources/s beyond it) |")  # fmt: skip
+    if not args.skip_pack:
+        pack = bench_pack(synthetic(args.analyze, seed=8))
+        print(
+            f"| CrossGuard pack, `Analyze` over gRPC | {args.analyze:,} | "
+            f"{pack['analyze_mean_ms']:.2f} ms/resource mean (p50 {pack['analyze_p50_ms']:.2f}, "
+            f"p95 {pack['analyze_p95_ms']:.2f}) = {pack['analyze_per_s']:,.0f} resources/s; "
+            f"pack start {pack['startup_s']:.2f} s |"
+        )
+        print(
+            f"| CrossGuard pack, one `AnalyzeStack` | {args.analyze:,} | "
+            f"{pack['analyze_stack_s'] * 1000:,.0f} ms ({args.analyze / pack['analyze_stack_s']:,.0f} resources/s) |"
+        )
+    print()
+    print(f"# load average {load()} at the end")
 
 
 if __name__ == "__main__":
