@@ -32,6 +32,7 @@ import json
 import os
 import platform
 import random
+import resource
 import shlex
 import statistics
 import subprocess
@@ -118,21 +119,20 @@ def synthetic(count: int, seed: int = 7) -> list[Synthetic]:
     return found
 
 
-def bench_rules(resources: list[Synthetic]) -> dict[str, float]:
-    started = time.perf_counter()
-    normalised = [
-        normalize(r.type, r.name, r.inputs, urn=r.urn, region="us-east-1") for r in resources
-    ]
-    normalise_s = time.perf_counter() - started
+def bench_rules(resources: list[Synthetic], repeat: int) -> dict[str, Any]:
+    """normalise, then evaluate: (wall, CPU) medians of `repeat` runs after a discarded one."""
     settings = resolve(None)
-    started = time.perf_counter()
-    violations = evaluate(normalised, Context(environment="dev"), settings)
-    evaluate_s = time.perf_counter() - started
+    context = Context(environment="dev")
+
+    def normalise() -> list[Any]:
+        return [normalize(r.type, r.name, r.inputs, urn=r.urn, region="us-east-1")
+                for r in resources]  # fmt: skip
+
+    normalised = normalise()
     return {
-        "normalise_per_s": len(resources) / normalise_s,
-        "evaluate_per_s": len(resources) / evaluate_s,
-        "end_to_end_per_s": len(resources) / (normalise_s + evaluate_s),
-        "violations": float(len(violations)),
+        "normalise": median_s(normalise, repeat, discard_first=True),
+        "evaluate": median_s(lambda: evaluate(normalised, context, settings), repeat, True),
+        "violations": len(evaluate(normalised, context, settings)),
     }
 
 
@@ -278,31 +278,40 @@ def bench_corpus(with_checkov: bool) -> dict[str, dict[str, corpus.Score]]:
         checkov: dict[str, dict[tuple[str, str], str]] = {}
         for unit in units:
             found = checkov.setdefault(unit, {})
-            for check_id, resource, verdict in answer[str(corpus.CORPUS / unit)]:
+            for check_id, name, verdict in answer[str(corpus.CORPUS / unit)]:
                 if check_id in POLICY_OF_CHECK:
                     said = "fail" if verdict == "FAILED" else "pass"
-                    if found.get((resource, POLICY_OF_CHECK[check_id])) != "fail":
-                        found[(resource, POLICY_OF_CHECK[check_id])] = said
+                    if found.get((name, POLICY_OF_CHECK[check_id])) != "fail":
+                        found[(name, POLICY_OF_CHECK[check_id])] = said
         scores["checkov"] = corpus.score(
             (x, corpus.outcome(checkov[x.unit], x, per_block=True)) for x in labels
         )
     return scores
 
 
-def median_s(run: Any, repeat: int, discard_first: bool) -> float:
+def _cpu_s() -> float:
+    """CPU seconds of this process and its finished children (user + system)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def median_s(run: Any, repeat: int, discard_first: bool) -> tuple[float, float]:
+    """(median wall seconds, median CPU seconds) of `repeat` runs."""
     if discard_first:
         run()
-    times = []
+    walls, cpus = [], []
     for _ in range(repeat):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu_s()
         run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        walls.append(time.perf_counter() - started)
+        cpus.append(_cpu_s() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
 
 
-def bench_terraform(folder: str, repeat: int, with_checkov: bool) -> dict[str, float]:
+def bench_terraform(folder: str, repeat: int, with_checkov: bool) -> dict[str, Any]:
     settings = resolve(None)
-    figures: dict[str, float] = {}
+    figures: dict[str, Any] = {}
 
     def finops_cold() -> None:
         command = [sys.executable, "-m", "finops", "check", "--no-stack", "--environment", "dev",
@@ -311,14 +320,14 @@ def bench_terraform(folder: str, repeat: int, with_checkov: bool) -> dict[str, f
         if done.returncode not in (0, 1):
             raise SystemExit(f"finops check failed: {done.stdout[-1000:]}{done.stderr[-1000:]}")
 
-    figures["rules_cold_s"] = median_s(finops_cold, repeat, discard_first=False)
-    figures["rules_warm_s"] = median_s(
+    figures["rules_cold"] = median_s(finops_cold, repeat, discard_first=False)
+    figures["rules_warm"] = median_s(
         lambda: path_report([folder], settings, "dev"), repeat, discard_first=True
     )
     resources = [pricing.priced(r) for r in iac.scan([folder]).resources]
-    figures["resources"] = float(len(resources))
+    figures["resources"] = len(resources)
     context = Context(environment="dev")
-    figures["evaluate_warm_s"] = median_s(
+    figures["evaluate_warm"] = median_s(
         lambda: evaluate(resources, context, settings), repeat, discard_first=True
     )
     if not with_checkov:
@@ -333,11 +342,14 @@ def bench_terraform(folder: str, repeat: int, with_checkov: bool) -> dict[str, f
             raise SystemExit(f"checkov failed: {done.stderr[-1000:]}")
 
     with tempfile.TemporaryDirectory() as empty:
-        figures["checkov_start_s"] = median_s(lambda: checkov_cold(empty), repeat, False)
-    figures["checkov_cold_s"] = median_s(lambda: checkov_cold(folder), repeat, False)
+        figures["checkov_start"] = median_s(lambda: checkov_cold(empty), repeat, False)
+    figures["checkov_cold"] = median_s(lambda: checkov_cold(folder), repeat, False)
     warm = in_checkov("time", "--repeat", str(repeat + 1), folder)
-    figures["checkov_warm_s"] = statistics.median(warm["seconds"][1:])
-    figures["checkov_resources"] = float(warm["resources"])
+    figures["checkov_warm"] = (
+        statistics.median(warm["seconds"][1:]),
+        statistics.median(warm["cpu_seconds"][1:]),
+    )
+    figures["checkov_resources"] = warm["resources"]
     return figures
 
 
@@ -375,45 +387,55 @@ def main() -> None:
                   f"{x.precision:.2f} | {x.recall:.2f} |")  # fmt: skip
     for path, by_policy in scores.items():
         for policy, x in by_policy.items():
-            for unit, resource, expected, said in x.misses:
-                print(f"- {path} `{policy}`: {unit} `{resource}`: label {expected}, said {said}")
+            for unit, name, expected, said in x.misses:
+                print(f"- {path} `{policy}`: {unit} `{name}`: label {expected}, said {said}")
 
     with tempfile.TemporaryDirectory() as folder:
         Path(folder, "main.tf").write_text(terraform(args.terraform))
         tf = bench_terraform(folder, args.repeat, with_checkov)
     n = tf["resources"]
     print()
-    print(f"## Terraform: {n:,.0f} generated resources in one file, median of {args.repeat}")
+    print(f"## Terraform: {n:,} generated resources in one file, median of {args.repeat}")
     print()
-    print("| path | process | seconds | resources/s |")
-    print("|---|---|---:|---:|")
-    print(f"| `finops check --no-stack DIR` (read, normalise, judge, report) | cold (new process) | "
-          f"{tf['rules_cold_s']:.2f} | {n / tf['rules_cold_s']:,.0f} |")  # fmt: skip
-    print(f"| `path_report` (read, normalise, judge) | warm | {tf['rules_warm_s']:.3f} | "
-          f"{n / tf['rules_warm_s']:,.0f} |")  # fmt: skip
-    print(f"| `evaluate` (the rules over normalised resources) | warm | "
-          f"{tf['evaluate_warm_s']:.4f} | {n / tf['evaluate_warm_s']:,.0f} |")  # fmt: skip
+    print("CPU: seconds of CPU this process (and its children) used; resources per CPU-second")
+    print("is the throughput of one unloaded core, wall the throughput under this load.")
+    print()
+    print("| path | process | wall s | CPU s | resources/s wall | resources/CPU-s |")
+    print("|---|---|---:|---:|---:|---:|")
+
+    def row(name: str, state: str, figure: tuple[float, float], count: int, note: str = "") -> None:
+        wall, cpu = figure
+        print(f"| {name} | {state} | {wall:.3f} | {cpu:.3f} | {count / wall:,.0f}{note} | "
+              f"{count / max(cpu, 1e-9):,.0f} |")  # fmt: skip
+
+    row("`finops check --no-stack DIR` (read, normalise, judge, report)", "cold (new process)",
+        tf["rules_cold"], n)  # fmt: skip
+    row("`path_report` (read, normalise, judge)", "warm", tf["rules_warm"], n)
+    row("`evaluate` (the rules over normalised resources)", "warm", tf["evaluate_warm"], n)
     if with_checkov:
         m = tf["checkov_resources"]
-        print(f"| checkov CLI, CKV_FINOPS checks | cold (new process) | {tf['checkov_cold_s']:.2f} | "
-              f"{m / tf['checkov_cold_s']:,.0f} (start on an empty folder: "
-              f"{tf['checkov_start_s']:.2f} s) |")  # fmt: skip
-        print(f"| checkov Terraform runner, CKV_FINOPS checks | warm | {tf['checkov_warm_s']:.2f} | "
-              f"{m / tf['checkov_warm_s']:,.0f} |")  # fmt: skip
+        start = f" (start on an empty folder: {tf['checkov_start'][0]:.2f} s)"
+        row("checkov CLI, CKV_FINOPS checks", "cold (new process)", tf["checkov_cold"], m, start)
+        row("checkov Terraform runner, CKV_FINOPS checks", "warm", tf["checkov_warm"], m)
 
-    rules = bench_rules(synthetic(args.resources))
+    rules = bench_rules(synthetic(args.resources), args.repeat)
+    count = args.resources
     print()
-    print("## Pulumi wire inputs")
+    print(f"## Pulumi wire inputs: {count:,} synthetic resources, warm, median of {args.repeat}")
     print()
-    print("| path | resources | figure |")
-    print("|---|---:|---|")
-    print(
-        f"| rules in process (normalise + all 8 policies), warm | {args.resources:,} | "
-        f"{rules['end_to_end_per_s']:,.0f} resources/s (normalise {rules['normalise_per_s']:,.0f}/s, "
-        f"evaluate {rules['evaluate_per_s']:,.0f}/s; {rules['violations']:.0f} violations) |"
-    )
+    print("| path | wall s | CPU s | resources/s wall | resources/CPU-s |")
+    print("|---|---:|---:|---:|---:|")
+    for name, key in (("normalise (wire inputs -> `Resource`)", "normalise"),
+                      (f"`evaluate`, all 8 policies ({rules['violations']} violations)",
+                       "evaluate")):  # fmt: skip
+        wall, cpu = rules[key]
+        print(f"| {name} | {wall:.3f} | {cpu:.3f} | {count / wall:,.0f} | "
+              f"{count / max(cpu, 1e-9):,.0f} |")  # fmt: skip
     if not args.skip_pack:
         pack = bench_pack(synthetic(args.analyze, seed=8))
+        print()
+        print("| path | resources | figure |")
+        print("|---|---:|---|")
         print(
             f"| CrossGuard pack, `Analyze` over gRPC | {args.analyze:,} | "
             f"{pack['analyze_mean_ms']:.2f} ms/resource mean (p50 {pack['analyze_p50_ms']:.2f}, "

@@ -75,6 +75,23 @@ def _describe(info: InstanceInfo) -> str:
     )
 
 
+_LIMITS: dict[tuple[int, str], tuple[Mapping[str, Any], tuple[Any, frozenset[str]]]] = {}
+
+
+def _limits(config: Mapping[str, Any], env: str) -> tuple[Mapping[str, Any], frozenset[str]]:
+    """(the environment's limits, its denied accelerator models in lower case), kept per
+    config object (one per `evaluate` call)."""
+    cached = _LIMITS.get((id(config), env))
+    if cached is not None and cached[0] is config:
+        return cached[1]
+    limits = (config.get("limits") or {}).get(env) or {}
+    found = (limits, frozenset(str(m).lower() for m in limits.get("deniedAccelerators") or []))
+    if len(_LIMITS) > 64:
+        _LIMITS.clear()
+    _LIMITS[(id(config), env)] = (config, found)
+    return found
+
+
 def gpu_instance_oversized(
     resource: Resource, config: Mapping[str, Any], context: Context
 ) -> list[Finding]:
@@ -82,16 +99,20 @@ def gpu_instance_oversized(
     and fleets whose largest size exceeds the environment's accelerator limit."""
     if "instance_types" in resource.unknown:
         return _unknown(OVERSIZED, resource, "instance type is")
+    if not resource.instance_types:
+        return []
     infos = accelerator_types(resource)
+    unpriced = uncatalogued(resource)
+    if not infos and not unpriced:
+        return []
     env = environment_of(resource, context)
-    limits = (config.get("limits") or {}).get(env) or {}
+    limits, denied = _limits(config, env)
     max_count = limits.get("maxAcceleratorsPerInstance")
     max_price = limits.get("maxUsdPerHour")
-    denied = [str(m).lower() for m in limits.get("deniedAccelerators") or []]
     allowed = limits.get("allowedInstanceTypes")
     messages = []
     unjudged = []
-    for name in uncatalogued(resource):
+    for name in unpriced:
         spec = facts.unpriced(name)
         if spec is None:
             unjudged.append(Finding(OVERSIZED, resource.name, f"{name} is not in the finops "

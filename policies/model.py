@@ -14,8 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from finops.tags import spell_key
+
+_spelled = lru_cache(maxsize=1024)(spell_key)  # a handful of keys, asked for per resource
 
 # Resource kinds the rules distinguish.
 INSTANCE = "instance"  # one VM (aws_instance, google_compute_instance)
@@ -99,7 +102,7 @@ class Resource:
 
     def tag(self, key: str) -> str | None:
         """A tag by canonical key (`Environment`), in this resource's cloud spelling."""
-        value = self.tags.get(spell_key(key, self.cloud or "aws"))
+        value = self.tags.get(_spelled(key, self.cloud or "aws"))
         return str(value) if value not in (None, "") else None
 
 

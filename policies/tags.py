@@ -22,13 +22,13 @@ def _noun(cloud: str | None) -> str:
 def _check(
     cloud: str,
     workload: bool,
-    present: tuple[tuple[str, str], ...],
+    present: tuple[tuple[Any, Any], ...],
     extra: tuple[str, ...],
     allowed: tuple[tuple[str, tuple[str, ...]], ...],
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(missing keys, problems) of one set of tags: a pure function of hashable inputs, so the
     many resources of a stack that share their tags are checked once."""
-    tags = dict(present)
+    tags = {str(k): str(v) for k, v in present}
     missing = schema.missing_keys(tags, cloud, workload)
     missing += [
         key
@@ -48,29 +48,39 @@ def _check(
     return tuple(missing), tuple(problems)
 
 
-def _checked(
-    present: Mapping[str, str], resource: Resource, config: Mapping[str, Any]
-) -> tuple[tuple[str, ...], tuple[str, ...]]:
+_SETTINGS: dict[int, tuple[Mapping[str, Any], tuple[Any, ...]]] = {}
+
+
+def _frozen_settings(config: Mapping[str, Any]) -> tuple[Any, ...]:
+    """(extra keys, allowed values) of a policy config, hashable; kept per config object (one
+    per `evaluate` call), so the many resources of a stack do not rebuild them."""
+    cached = _SETTINGS.get(id(config))
+    if cached is not None and cached[0] is config:
+        return cached[1]
     allowed = config.get("allowedValues") or {}
-    return _check(
-        resource.cloud or "aws",
-        resource.workload in (TRAINING, INFERENCE),
-        tuple((str(k), str(v)) for k, v in present.items()),
+    frozen = (
         tuple(config.get("extraRequiredKeys") or ()),
         tuple(sorted((str(k), tuple(str(a) for a in v)) for k, v in allowed.items())),
     )
+    if len(_SETTINGS) > 64:
+        _SETTINGS.clear()
+    _SETTINGS[id(config)] = (config, frozen)
+    return frozen
 
 
-def _missing(
+def _checked(
     present: Mapping[str, str], resource: Resource, config: Mapping[str, Any]
-) -> list[str]:
-    return list(_checked(present, resource, config)[0])
-
-
-def _problems(
-    present: Mapping[str, str], resource: Resource, config: Mapping[str, Any]
-) -> list[str]:
-    return list(_checked(present, resource, config)[1])
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(missing keys, problems) of `present` on `resource` (see `_check`)."""
+    extra, allowed = _frozen_settings(config)
+    items = tuple(present.items())
+    try:
+        hash(items)
+    except TypeError:
+        items = tuple((str(k), str(v)) for k, v in items)
+    return _check(
+        resource.cloud or "aws", resource.workload in (TRAINING, INFERENCE), items, extra, allowed
+    )
 
 
 def _unknown(resource: Resource, what: str, field_name: str) -> Finding:
@@ -91,9 +101,10 @@ def required_tags(resource: Resource, config: Mapping[str, Any], context: Contex
         return [Finding(NAME, resource.name, f"{noun} are unknown until apply", resource.urn, True)]
     messages = []
     cloud = resource.cloud or "aws"
+    missing, problems = _checked(resource.tags, resource, config)
     unread = [
         k
-        for k in _missing(resource.tags, resource, config)
+        for k in missing
         if resource.tag_key_prefixes is None
         or any(schema.spell_key(k, cloud).startswith(p) for p in resource.tag_key_prefixes)
     ]
@@ -103,7 +114,6 @@ def required_tags(resource: Resource, config: Mapping[str, Any], context: Contex
         where = f"{reason}, which cannot be read" if reason else "what cannot be read yet"
         message = f"{noun}: {absent} not found; they may come from {where}"
         return [Finding(NAME, resource.name, message, resource.urn, True)]
-    problems = _problems(resource.tags, resource, config)
     if problems:
         messages.append(f"{noun}: " + "; ".join(problems))
     if resource.kind == LAUNCH_TEMPLATE and resource.cloud == "aws":
@@ -117,7 +127,7 @@ def required_tags(resource: Resource, config: Mapping[str, Any], context: Contex
             if kind not in launched:
                 messages.append(f"tags do not reach launched {kind}s (no tag specification)")
                 continue
-            launched_problems = _problems(launched[kind], resource, config)
+            launched_problems = _checked(launched[kind], resource, config)[1]
             if launched_problems:
                 messages.append(f"launched {kind}s: " + "; ".join(launched_problems))
     if not messages:
