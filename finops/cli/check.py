@@ -87,7 +87,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("paths", nargs="*", help="Terraform folders, CloudFormation templates "
-                        "or Terraform plan JSON files for checkov")  # fmt: skip
+                        "or Terraform plan JSON files")  # fmt: skip
     parser.add_argument("--stack", default="dev", help="stack name or Pulumi.<stack>.yaml path")
     parser.add_argument("--no-stack", action="store_true", help="check only the given paths")
     parser.add_argument("--project-dir", type=Path, help="folder holding Pulumi.yaml")
