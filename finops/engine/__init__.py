@@ -41,7 +41,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import callback_pb2, callback_pb2_grpc, resource_pb2
 
-from finops.engine import fixtures
+from finops.engine import contracts, fixtures
 from finops.errors import FinopsError
 
 PROJECT_NAME = "finops"
@@ -302,11 +302,15 @@ def run_program(
     raw_config: Mapping[str, Any],
     regions: Mapping[str, str] | None = None,
     project: str = PROJECT_NAME,
+    check_inputs: bool = True,
 ) -> StackRun:
     """Run a Pulumi program (a callable, or a directory with `__main__.py`) for `stack`.
 
-    `raw_config` is the stack file's `config:` mapping. One run at a time per process: the
-    Pulumi SDK keeps its settings in process-wide state.
+    `raw_config` is the stack file's `config:` mapping. With `check_inputs` (the default),
+    every custom resource's inputs after transforms are held to its provider SDK's input
+    types (`finops.engine.contracts`): a property the provider would refuse is an
+    `EngineError` naming the resource and the key path, as `pulumi up` would fail. One run at
+    a time per process: the Pulumi SDK keeps its settings in process-wide state.
     """
     regions = dict(regions or {})
     if isinstance(program, Path):
@@ -354,6 +358,13 @@ def run_program(
             asyncio.set_event_loop(None)
             loop.close()
             pulumi.runtime.settings.ROOT.set(None)
+    if check_inputs:
+        problems = contracts.check_resources(monitor.records)
+        if problems:
+            raise EngineError(
+                f"stack {stack!r}: {len(problems)} resource input(s) their providers would "
+                "refuse:\n" + "\n".join(f"  {problem}" for problem in problems)
+            )
     return StackRun(
         project=project,
         stack=stack,
