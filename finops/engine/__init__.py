@@ -108,6 +108,8 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, str | int | float | bool) or value is None:
         return value
+    if isinstance(value, pulumi.output.Unknown):
+        return None
     return str(value)
 
 

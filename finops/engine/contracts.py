@@ -21,6 +21,7 @@ itself a problem: a misspelt token fails as surely as a misspelt property.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import inspect
@@ -66,7 +67,7 @@ def _sdk_package(pkg: str) -> str:
 
 
 @functools.cache
-def resource_class(type_token: str) -> type[pulumi.Resource]:
+def resource_class(type_token: str) -> type:
     """The SDK class of `type_token` (`aws:s3/bucket:Bucket`, `pulumi:providers:aws`)."""
     parts = type_token.split(":")
     if len(parts) != 3:
@@ -74,7 +75,9 @@ def resource_class(type_token: str) -> type[pulumi.Resource]:
     pkg, mod, name = parts
     if pkg == "pulumi" and mod == "providers":
         try:
-            return typing.cast(type[pulumi.Resource], importlib.import_module(_sdk_package(name)).Provider)
+            return typing.cast(
+                type[pulumi.Resource], importlib.import_module(_sdk_package(name)).Provider
+            )
         except (ImportError, AttributeError):
             raise UnknownResourceType(f"no provider SDK {_sdk_package(name)} installed") from None
     try:
@@ -95,13 +98,11 @@ def resource_class(type_token: str) -> type[pulumi.Resource]:
         raise UnknownResourceType(
             f"{_sdk_package(pkg)} has no resource {type_token!r}{did_you_mean(type_token, known)}"
         )
-    return typing.cast(
-        type[pulumi.Resource], getattr(importlib.import_module(info["fqn"]), class_name)
-    )
+    return typing.cast(type, getattr(importlib.import_module(info["fqn"]), class_name))
 
 
 @functools.cache
-def args_class(resource: type[pulumi.Resource]) -> type:
+def args_class(resource: type) -> type:
     """The `@pulumi.input_type` class whose properties are `resource`'s inputs."""
     source = inspect.getsource(resource._internal_init)  # type: ignore[attr-defined]
     match = _ARGS_CLASS.search(source)
@@ -284,10 +285,8 @@ def _provider_inputs(input_type: type, inputs: Mapping[str, Any]) -> dict[str, A
     decoded = dict(inputs)
     for key, value in inputs.items():
         if isinstance(value, str) and key in hints and str not in _members(hints[key]):
-            try:
+            with contextlib.suppress(json.JSONDecodeError):  # left as text: the check names it
                 decoded[key] = json.loads(value)
-            except json.JSONDecodeError:
-                pass  # left as text: the check names it
     return decoded
 
 
