@@ -15,7 +15,8 @@ import sys
 import pulumi
 from pulumi.provider.experimental import component_provider_host
 
-PROVIDER_NAME = "finops"  # the type-token prefix: finops:<module>:<Type>
+from components._hosting import PROVIDER_NAME
+
 CLOUD_MODULES = ("components.aws", "components.gcp", "components.azure")
 
 

@@ -1,41 +1,23 @@
-"""What the AWS components share: argument checks, tags, IAM documents, Lambda packaging."""
+"""What the AWS components share: name and tag checks, tags, IAM documents, Lambda packaging
+(arguments are read by components/_args.py, as on every cloud)."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
+from components import _args
 from finops import tags as tag_schema
-from finops.errors import did_you_mean
 
 LAMBDA_DIR = Path(__file__).parent / "lambdas"
 LAMBDA_RUNTIME = "python3.12"
 LOG_RETENTION_DAYS = 30
-
-
-def type_token(cls: type, cloud_token: str) -> str:
-    """The component's type token: `finops:aws:<Type>` in a Pulumi program; under
-    `component_provider_host`, which serves one `index` module whose resources are named by
-    class, `finops:index:<ClassName>`, the token its schema gives the component."""
-    from pulumi.provider.experimental import host
-
-    return f"finops:index:{cls.__name__}" if host.is_hosting else cloud_token
-
-
-def invalid(field: str, value: object, allowed: Iterable[object] | str) -> ValueError:
-    """`ValueError` naming the field, the bad value and what is allowed (with close matches)."""
-    if isinstance(allowed, str):
-        return ValueError(f"{field}: {value!r} is not allowed; {allowed}")
-    choices = [str(a) for a in allowed]
-    hint = did_you_mean(str(value), choices)
-    shown = ", ".join(choices[:12]) + (", ..." if len(choices) > 12 else "")
-    return ValueError(f"{field}: {value!r} is not allowed{hint}; allowed: {shown}")
 
 
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
@@ -47,30 +29,12 @@ def check_name(name: str) -> None:
     `<name>-<role>-<7 hex>` and IAM roles, Lambda functions and SageMaker resources stop at
     63-64 characters; SageMaker allows only letters, digits and inner hyphens."""
     if not isinstance(name, str) or len(name) > MAX_NAME or not _NAME.match(name):
-        raise invalid(
+        raise _args.invalid(
             "name",
             name,
             f"allowed: 1-{MAX_NAME} letters, digits and inner hyphens "
             "(AWS names derived from it stop at 64 characters)",
         )
-
-
-def require(args: Mapping[str, Any], field: str) -> Any:
-    if args.get(field) in (None, ""):
-        raise ValueError(f"{field}: required (got {args.get(field)!r})")
-    return args[field]
-
-
-def check_int(field: str, value: object, low: int, high: int | None = None) -> int:
-    if (
-        not isinstance(value, int)
-        or isinstance(value, bool)
-        or value < low
-        or (high is not None and value > high)
-    ):
-        upper = f"..{high}" if high is not None else " or more"
-        raise invalid(field, value, f"allowed: an integer {low}{upper}")
-    return value
 
 
 def resource_tags(
@@ -88,7 +52,7 @@ def check_tags(stack_tags: Mapping[str, str] | None, workload: bool) -> None:
     """The stack tags must carry the required keys (the schema in finops.tags)."""
     missing = tag_schema.missing_keys(stack_tags or {}, "aws", workload=False)
     if missing:
-        raise invalid(
+        raise _args.invalid(
             "tags",
             dict(stack_tags or {}),
             f"missing {', '.join(missing)}; required: "
@@ -96,7 +60,7 @@ def check_tags(stack_tags: Mapping[str, str] | None, workload: bool) -> None:
         )
     problems = tag_schema.invalid_values(stack_tags or {}, "aws")
     if problems:
-        raise invalid("tags", dict(stack_tags or {}), "; ".join(problems))
+        raise _args.invalid("tags", dict(stack_tags or {}), "; ".join(problems))
 
 
 def assume_role_policy(service: str) -> str:

@@ -9,6 +9,7 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 import pulumi_aws as aws
 
+from components import _args, _hosting
 from components.aws import _common
 from components.aws.lambdas import budget_enforcer
 from finops import tags as tag_schema
@@ -72,41 +73,37 @@ class BudgetPlan:
 def plan_budget(args: AwsProjectBudgetArgs) -> BudgetPlan:
     """Validate `args` (ValueError naming the field, the value and what is allowed)."""
     raw: dict[str, Any] = dict(args)
-    known = set(AwsProjectBudgetArgs.__annotations__)
-    for key in raw:
-        if key not in known:
-            raise _common.invalid("args", key, sorted(known))
-    project = str(_common.require(raw, "project"))
+    _args.known_keys(raw, AwsProjectBudgetArgs.__annotations__)
+    project = str(_args.require(raw, "project"))
     _common.check_tags(raw.get("tags"), workload=False)
-    limit = raw.get("monthly_limit_usd")
-    if isinstance(limit, bool) or not isinstance(limit, int | float) or limit <= 0:
-        raise _common.invalid("monthly_limit_usd", limit, "allowed: a number of USD above 0")
+    limit = _args.number(
+        "monthly_limit_usd", raw.get("monthly_limit_usd"), "a number of USD above 0", above=0
+    )
     emails = list(raw.get("notify_emails") or [])
     if not emails or len(emails) > MAX_EMAILS:
-        raise _common.invalid("notify_emails", emails, f"allowed: 1 to {MAX_EMAILS} addresses")
+        raise _args.invalid("notify_emails", emails, f"allowed: 1 to {MAX_EMAILS} addresses")
     for i, email in enumerate(emails):
         if not _EMAIL.match(str(email)):
-            raise _common.invalid(f"notify_emails[{i}]", email, "allowed: an e-mail address")
+            raise _args.invalid(f"notify_emails[{i}]", email, "allowed: an e-mail address")
     thresholds = sorted(float(t) for t in raw.get("thresholds_percent") or [80.0, 100.0])
     for t in thresholds:
         if not 0 < t <= 1000:
-            raise _common.invalid("thresholds_percent", t, "allowed: percent in (0, 1000]")
+            raise _args.invalid("thresholds_percent", t, "allowed: percent in (0, 1000]")
     anomaly = raw.get("anomaly_threshold_usd")
     if anomaly is None:
-        anomaly = max(10.0, round(float(limit) * 0.05, 2))
-    elif isinstance(anomaly, bool) or not isinstance(anomaly, int | float) or anomaly <= 0:
-        raise _common.invalid("anomaly_threshold_usd", anomaly, "allowed: USD above 0")
+        anomaly = max(10.0, round(limit * 0.05, 2))
+    anomaly = _args.number("anomaly_threshold_usd", anomaly, "USD above 0", above=0)
     plan = BudgetPlan(
         project=project,
-        limit_usd=float(limit),
+        limit_usd=limit,
         emails=emails,
         thresholds=list(dict.fromkeys(thresholds)),
         enforce=bool(raw.get("enforce", False)),
-        anomaly_threshold_usd=float(anomaly),
+        anomaly_threshold_usd=anomaly,
         activate_tags=bool(raw.get("activate_cost_allocation_tags", True)),
     )
     if len(plan.notifications()) > MAX_NOTIFICATIONS:
-        raise _common.invalid(
+        raise _args.invalid(
             "thresholds_percent",
             plan.thresholds,
             f"AWS Budgets allows {MAX_NOTIFICATIONS} notifications per budget and each "
@@ -187,7 +184,7 @@ class AwsProjectBudget(pulumi.ComponentResource):
     ) -> None:
         _common.check_name(name)
         plan = plan_budget(args)
-        super().__init__(_common.type_token(type(self), TYPE_TOKEN), name, None, opts)
+        super().__init__(_hosting.type_token(type(self), TYPE_TOKEN), name, None, opts)
         tags = _common.resource_tags(args["tags"], None)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOptions(parent=self)

@@ -9,6 +9,7 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 import pulumi_aws as aws
 
+from components import _args, _hosting
 from components.agent_bootstrap import (
     AGENT_METRIC_NAMESPACE,
     FLEET_TAG,
@@ -169,15 +170,15 @@ def pick_instance_types(
             try:
                 info = catalog.lookup(name, region, cloud="aws")
             except CatalogError as exc:
-                raise _common.invalid(
+                raise _args.invalid(
                     f"instance_types[{i}]", name, f"{exc} (EC2 types in {region})"
                 ) from None
             if info.service != "ec2":
-                raise _common.invalid(
+                raise _args.invalid(
                     f"instance_types[{i}]", name, "an EC2 instance type (not a SageMaker ml.*)"
                 )
             if is_arm(info):
-                raise _common.invalid(
+                raise _args.invalid(
                     f"instance_types[{i}]", name, "an x86_64 type (the fleet's AMI is x86_64)"
                 )
         chosen = list(dict.fromkeys(instance_types))
@@ -188,7 +189,7 @@ def pick_instance_types(
             model = catalog.accelerator(accelerator).model
         except CatalogError:
             known = sorted({i.accelerator for i in _ec2_rows(region)})
-            raise _common.invalid("accelerator", accelerator, known) from None
+            raise _args.invalid("accelerator", accelerator, known) from None
         rows = catalog.cheapest(
             model, accelerators_per_node, spot=spot, cloud="aws", region=region, service="ec2"
         )
@@ -212,7 +213,7 @@ def pick_instance_types(
         chosen += [name for name in rest if name not in chosen][: needed - len(chosen)]
     chosen = chosen[: max(MAX_OVERRIDES, len(instance_types or []))]
     if len(chosen) < needed:
-        raise _common.invalid(
+        raise _args.invalid(
             "instance_types" if instance_types else "accelerator",
             instance_types or accelerator,
             f"the catalog has only {len(chosen)} interchangeable type(s) in {region} "
@@ -233,46 +234,30 @@ def _ec2_rows(region: str) -> list[catalog.InstanceInfo]:
 def plan_fleet(args: AwsGpuTrainingFleetArgs) -> FleetPlan:
     """Validate `args` (ValueError naming the field, the value and what is allowed)."""
     raw: dict[str, Any] = dict(args)
-    known = set(AwsGpuTrainingFleetArgs.__annotations__)
-    for key in raw:
-        if key not in known:
-            raise _common.invalid("args", key, sorted(known))
-    _common.require(raw, "model_version")
+    _args.known_keys(raw, AwsGpuTrainingFleetArgs.__annotations__)
+    _args.require(raw, "model_version")
     _common.check_tags(raw.get("tags"), workload=True)
-    capacity_value = raw.get("capacity") or Capacity.SPOT_WITH_FALLBACK
-    try:
-        capacity = Capacity(capacity_value)
-    except ValueError:
-        raise _common.invalid("capacity", capacity_value, [c.value for c in Capacity]) from None
-    nodes_max = _common.check_int("nodes_max", raw.get("nodes_max"), 1, 1000)
-    nodes_min = _common.check_int("nodes_min", raw.get("nodes_min", 0), 0, nodes_max)
-    nodes_desired = _common.check_int(
-        "nodes_desired", raw.get("nodes_desired", nodes_min), nodes_min, nodes_max
+    capacity = _args.enum_arg(
+        "", "capacity", raw.get("capacity") or None, Capacity, Capacity.SPOT_WITH_FALLBACK
     )
-    base = _common.check_int(
-        "on_demand_base_nodes", raw.get("on_demand_base_nodes", 0), 0, nodes_max
-    )
-    retention = _common.check_int(
-        "checkpoint_retention_days", raw.get("checkpoint_retention_days", 14), 1, 3650
-    )
-    fallback = _common.check_int(
-        "fallback_after_minutes", raw.get("fallback_after_minutes", 10), 1, 120
-    )
-    root_gib = _common.check_int(
-        "root_volume_size_gib", raw.get("root_volume_size_gib", 200), 30, 16384
-    )
+    nodes_max = _args.whole_number("nodes_max", raw.get("nodes_max"), 1, 1000)
+    nodes_min = _args.int_arg("", raw, "nodes_min", 0, 0, nodes_max)
+    nodes_desired = _args.int_arg("", raw, "nodes_desired", nodes_min, nodes_min, nodes_max)
+    base = _args.int_arg("", raw, "on_demand_base_nodes", 0, 0, nodes_max)
+    retention = _args.int_arg("", raw, "checkpoint_retention_days", 14, 1, 3650)
+    fallback = _args.int_arg("", raw, "fallback_after_minutes", 10, 1, 120)
+    root_gib = _args.int_arg("", raw, "root_volume_size_gib", 200, 30, 16384)
     instance_types = raw.get("instance_types") or None
     accelerator = raw.get("accelerator") or None
     if bool(instance_types) == bool(accelerator):
-        raise _common.invalid(
+        raise _args.invalid(
             "instance_types/accelerator",
             {"instance_types": instance_types, "accelerator": accelerator},
             "give exactly one of instance_types or accelerator",
         )
-    per_node = raw.get("accelerators_per_node") or 1
-    _common.check_int("accelerators_per_node", per_node, 1, 16)
+    per_node = _args.int_arg("", raw, "accelerators_per_node", 1, 1, 16)
     if raw.get("subnet_ids") and not raw.get("vpc_id"):
-        raise _common.invalid("vpc_id", None, "give the VPC of subnet_ids")
+        raise _args.invalid("vpc_id", None, "give the VPC of subnet_ids")
     region = raw.get("region") or None
     where = _catalog_region(region)
     types = pick_instance_types(
@@ -390,7 +375,7 @@ class AwsGpuTrainingFleet(pulumi.ComponentResource):
     ) -> None:
         _common.check_name(name)
         plan = plan_fleet(args)
-        super().__init__(_common.type_token(type(self), TYPE_TOKEN), name, None, opts)
+        super().__init__(_hosting.type_token(type(self), TYPE_TOKEN), name, None, opts)
         tags = _common.resource_tags(args["tags"], args["model_version"], **{FLEET_TAG: name})
         child = pulumi.ResourceOptions(parent=self)
         region = plan.region

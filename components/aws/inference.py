@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
+from components import _args, _hosting
 from components.aws import _common
 from finops import catalog
 from finops import config as stack_config
@@ -109,7 +110,7 @@ def resolve_instance(
 ) -> catalog.InstanceInfo:
     """The catalog row of the endpoint's instance type (ValueError naming the field)."""
     if instance_type and accelerator:
-        raise _common.invalid(
+        raise _args.invalid(
             "instance_type/accelerator",
             {"instance_type": instance_type, "accelerator": accelerator},
             "give one of instance_type or accelerator",
@@ -121,43 +122,40 @@ def resolve_instance(
             known = sorted(
                 {catalog.lookup(t, region).accelerator for t in _sagemaker_types(region)}
             )
-            raise _common.invalid("accelerator", accelerator, known) from None
+            raise _args.invalid("accelerator", accelerator, known) from None
         rows = catalog.cheapest(model, 1, cloud="aws", region=region, service="sagemaker")
         if not rows:
-            raise _common.invalid(
+            raise _args.invalid(
                 "accelerator", accelerator, f"no SageMaker hosting type with {model} in {region}"
             )
         return rows[0]
     name = instance_type or DEFAULT_INSTANCE_TYPE
     if not name.startswith("ml."):
-        raise _common.invalid(
+        raise _args.invalid(
             "instance_type", name, f"a SageMaker type such as ml.{name} (catalog ml.* types)"
         )
     try:
         info = catalog.lookup(name, region, cloud="aws")
     except CatalogError:
-        raise _common.invalid("instance_type", name, _sagemaker_types(region)) from None
+        raise _args.invalid("instance_type", name, _sagemaker_types(region)) from None
     if info.service != "sagemaker":
-        raise _common.invalid("instance_type", name, _sagemaker_types(region))
+        raise _args.invalid("instance_type", name, _sagemaker_types(region))
     return info
 
 
 def plan_endpoint(args: AwsInferenceEndpointArgs) -> EndpointPlan:
     """Validate `args` (ValueError naming the field, the value and what is allowed)."""
     raw: dict[str, Any] = dict(args)
-    known = set(AwsInferenceEndpointArgs.__annotations__)
-    for key in raw:
-        if key not in known:
-            raise _common.invalid("args", key, sorted(known))
-    _common.require(raw, "model_version")
+    _args.known_keys(raw, AwsInferenceEndpointArgs.__annotations__)
+    _args.require(raw, "model_version")
     _common.check_tags(raw.get("tags"), workload=True)
-    url = str(_common.require(raw, "model_data_url"))
+    url = str(_args.require(raw, "model_data_url"))
     match = _S3_URL.match(url)
     if not match:
-        raise _common.invalid("model_data_url", url, "allowed: s3://<bucket>/<key>")
+        raise _args.invalid("model_data_url", url, "allowed: s3://<bucket>/<key>")
     image = raw.get("image") or None
     if image and not _ECR_IMAGE.match(image):
-        raise _common.invalid(
+        raise _args.invalid(
             "image",
             image,
             "allowed: an ECR image URI <account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>",
@@ -165,33 +163,33 @@ def plan_endpoint(args: AwsInferenceEndpointArgs) -> EndpointPlan:
     region = raw.get("region") or None
     where = region or pulumi.Config("aws").get("region") or catalog.default_region("aws")
     instance = resolve_instance(raw.get("instance_type"), raw.get("accelerator"), where)
-    replicas_max = _common.check_int("replicas_max", raw.get("replicas_max", 1), 1, 100)
-    replicas_min = _common.check_int("replicas_min", raw.get("replicas_min", 1), 0, replicas_max)
-    target = _common.check_int(
-        "target_invocations_per_instance", raw.get("target_invocations_per_instance", 100), 1
-    )
-    memory = raw.get("model_memory_gib")
-    if memory is not None and (
-        isinstance(memory, bool) or not isinstance(memory, int | float) or memory <= 0
-    ):
-        raise _common.invalid("model_memory_gib", memory, "allowed: GiB above 0")
-    if memory is not None and memory > instance.node_accelerator_memory_gib:
-        raise _common.invalid(
+    replicas_max = _args.int_arg("", raw, "replicas_max", 1, 1, 100)
+    replicas_min = _args.int_arg("", raw, "replicas_min", 1, 0, replicas_max)
+    target = _args.int_arg("", raw, "target_invocations_per_instance", 100, 1)
+    memory = None
+    if raw.get("model_memory_gib") is not None:
+        memory = _args.number(
             "model_memory_gib",
-            memory,
-            f"{instance.instance_type} has {instance.node_accelerator_memory_gib:g} GiB of "
-            "accelerator memory: pick a larger instance_type",
+            raw["model_memory_gib"],
+            f"GiB above 0, at most the {instance.node_accelerator_memory_gib:g} GiB of "
+            f"accelerator memory of {instance.instance_type} (or pick a larger instance_type)",
+            above=0,
+            at_most=instance.node_accelerator_memory_gib,
         )
-    hours = raw.get("hours_per_month", HOURS_PER_MONTH)
-    if isinstance(hours, bool) or not isinstance(hours, int | float) or not 0 < hours <= 744:
-        raise _common.invalid("hours_per_month", hours, "allowed: hours in (0, 744]")
+    hours = _args.number(
+        "hours_per_month",
+        raw.get("hours_per_month", HOURS_PER_MONTH),
+        "hours in (0, 744]",
+        above=0,
+        at_most=744,
+    )
     return EndpointPlan(
         instance=instance,
         replicas_min=replicas_min,
         replicas_max=replicas_max,
         target_invocations=target,
-        model_memory_gib=float(memory) if memory is not None else None,
-        hours_per_month=float(hours),
+        model_memory_gib=memory,
+        hours_per_month=hours,
         region=region,
         catalog_region=where,
         model_bucket=match["bucket"],
@@ -320,7 +318,7 @@ class AwsInferenceEndpoint(pulumi.ComponentResource):
     ) -> None:
         _common.check_name(name)
         plan = plan_endpoint(args)
-        super().__init__(_common.type_token(type(self), TYPE_TOKEN), name, None, opts)
+        super().__init__(_hosting.type_token(type(self), TYPE_TOKEN), name, None, opts)
         tags = _common.resource_tags(args["tags"], args["model_version"])
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOptions(parent=self)

@@ -34,7 +34,7 @@ from typing import Required, TypedDict
 import pulumi
 import pulumi_azure_native as azure_native
 
-from components import _args
+from components import _args, _hosting
 from components.agent_bootstrap import agent_bootstrap_script, agent_config
 from finops import catalog
 from finops import tags as tag_schema
@@ -134,8 +134,6 @@ def _vm_size(
         except CatalogError as exc:
             raise ValueError(f"{where}: vm_size {vm_size!r}: {exc}") from None
     assert accelerator is not None
-    if count < 1:
-        raise ValueError(f"{where}: accelerators_per_node must be >= 1 (got {count})")
     try:
         offers = catalog.cheapest(accelerator, count, spot=spot, cloud="azure", region=location)
     except CatalogError as exc:
@@ -187,33 +185,16 @@ class AzureGpuTrainingFleet(pulumi.ComponentResource):
             AzureEvictionPolicy,
             AzureEvictionPolicy.DELETE,
         )
-        node_count = _args.required_int(where, args, "node_count")
-        on_demand_base = _args.int_arg(where, args, "on_demand_base", 0)
-        percent_above = _args.int_arg(where, args, "regular_percent_above_base", 0)
-        restore_minutes = _args.int_arg(where, args, "spot_restore_timeout_minutes", 60)
-        disk_gb = _args.int_arg(where, args, "os_disk_size_gb", 128)
-        if node_count < 0:
-            raise ValueError(f"{where}: node_count must be >= 0 (got {node_count})")
-        if not 0 <= on_demand_base <= node_count:
-            raise ValueError(
-                f"{where}: on_demand_base must be between 0 and node_count ({node_count}) "
-                f"(got {on_demand_base})"
-            )
-        if not 0 <= percent_above <= 100:
-            raise ValueError(
-                f"{where}: regular_percent_above_base must be 0..100 (got {percent_above})"
-            )
+        node_count = _args.required_int(where, args, "node_count", 0)
+        on_demand_base = _args.int_arg(where, args, "on_demand_base", 0, 0, node_count)
+        percent_above = _args.int_arg(where, args, "regular_percent_above_base", 0, 0, 100)
+        restore_minutes = _args.int_arg(where, args, "spot_restore_timeout_minutes", 60, 1)
+        disk_gb = _args.int_arg(where, args, "os_disk_size_gb", 128, 30)
         if capacity == Capacity.SPOT_ONLY and (on_demand_base or percent_above):
             raise ValueError(
                 f"{where}: on_demand_base {on_demand_base} / regular_percent_above_base "
                 f"{percent_above} contradict capacity spot-only; use spot-with-fallback"
             )
-        if restore_minutes < 1:
-            raise ValueError(
-                f"{where}: spot_restore_timeout_minutes must be >= 1 (got {restore_minutes})"
-            )
-        if disk_gb < 30:
-            raise ValueError(f"{where}: os_disk_size_gb must be >= 30 (got {disk_gb})")
         location = (
             args.get("location")
             or pulumi.Config("azure-native").get("location")
@@ -224,13 +205,13 @@ class AzureGpuTrainingFleet(pulumi.ComponentResource):
             location,
             args.get("vm_size"),
             args.get("accelerator"),
-            _args.int_arg(where, args, "accelerators_per_node", 1),
+            _args.int_arg(where, args, "accelerators_per_node", 1, 1),
             capacity != Capacity.ON_DEMAND,
         )
         admin = args.get("admin_username") or "azureuser"
         agent_package = args.get("agent_package") or "finops[agent]"
 
-        super().__init__("finops:azure:GpuTrainingFleet", name, None, opts)
+        super().__init__(_hosting.type_token(type(self), _COMPONENT), name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         canonical_tags = {**(args.get("tags") or {}), "ModelVersion": model_version}
         tags = tag_schema.spell(canonical_tags, "azure")

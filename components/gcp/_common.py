@@ -104,10 +104,6 @@ def gce_machine(
             )
     else:
         assert accelerator is not None
-        if accelerators_per_node < 1:
-            raise ValueError(
-                f"{component}: accelerators_per_node must be >= 1 (got {accelerators_per_node})"
-            )
         try:
             offers = catalog.cheapest(
                 accelerator,

@@ -28,7 +28,7 @@ from typing import Required, TypedDict
 import pulumi
 import pulumi_gcp as gcp
 
-from components import _args
+from components import _args, _hosting
 from components.gcp import _common
 from finops import tags as tag_schema
 
@@ -86,11 +86,13 @@ class GcpProjectBudget(pulumi.ComponentResource):
     ) -> None:
         where = f"{_COMPONENT} {name!r}"
         project = _args.required_str(where, args, "project")
-        if args.get("monthly_limit_usd") is None:
-            raise ValueError(f"{where}: monthly_limit_usd is required")
-        limit = float(args["monthly_limit_usd"])
-        if limit <= 0:
-            raise ValueError(f"{where}: monthly_limit_usd must be > 0 (got {limit:g})")
+        limit = _args.number(
+            "monthly_limit_usd",
+            _args.require(args, "monthly_limit_usd", where=where),
+            "USD above 0",
+            above=0,
+            where=where,
+        )
         billing_account = str(args.get("billing_account") or "")
         if not _BILLING_ACCOUNT.match(billing_account):
             raise ValueError(
@@ -107,20 +109,26 @@ class GcpProjectBudget(pulumi.ComponentResource):
             if not _EMAIL.match(email):
                 raise ValueError(f"{where}: notify_emails: {email!r} is not an e-mail address")
         given = args.get("thresholds_percent")
-        thresholds = sorted(float(t) for t in ([80.0, 100.0] if given is None else given))
-        if not thresholds:
-            raise ValueError(f"{where}: thresholds_percent needs at least one percentage")
-        forecast = float(args.get("forecast_threshold_percent", 100.0))
-        for field, value in [("thresholds_percent", t) for t in thresholds] + [
-            ("forecast_threshold_percent", forecast)
-        ]:
-            if not 0 <= value <= 1000 or (value == 0 and field == "thresholds_percent"):
-                raise ValueError(
-                    f"{where}: {field} {value:g} must be in (0, 1000] percent"
-                    + (" (0 turns the forecast rule off)" if field.startswith("forecast") else "")
-                )
+        if given is not None and not given:
+            raise _args.invalid(
+                "thresholds_percent", given, "allowed: 1 or more percentages", where=where
+            )
+        thresholds = sorted(
+            _args.number(
+                "thresholds_percent", t, "percent in (0, 1000]", above=0, at_most=1000, where=where
+            )
+            for t in ([80.0, 100.0] if given is None else given)
+        )
+        forecast = _args.number(
+            "forecast_threshold_percent",
+            args.get("forecast_threshold_percent", 100.0),
+            "percent in [0, 1000] (0 turns the forecast rule off)",
+            at_least=0,
+            at_most=1000,
+            where=where,
+        )
 
-        super().__init__("finops:gcp:ProjectBudget", name, None, opts)
+        super().__init__(_hosting.type_token(type(self), _COMPONENT), name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         project_id = _common.project_of(args.get("project_id"))
         labels = _common.labels({**(args.get("tags") or {}), "Project": project}, None)

@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 import pulumi
 import pulumi_gcp as gcp
 
-from components import _args
+from components import _args, _hosting
 from components.gcp import _common
 from finops import catalog
 from finops.catalog import InstanceInfo
@@ -185,13 +185,10 @@ class GcpTpuInferenceEndpoint(pulumi.ComponentResource):
     ) -> None:
         where = f"{_COMPONENT} {name!r}"
         model_version = _args.required_str(where, args, "model_version")
-        replicas_min = _args.required_int(where, args, "replicas_min")
-        replicas_max = _args.int_arg(where, args, "replicas_max", replicas_min)
-        if not 0 <= replicas_min <= replicas_max <= MAX_REPLICAS:
-            raise ValueError(
-                f"{where}: need 0 <= replicas_min <= replicas_max <= {MAX_REPLICAS} "
-                f"(got replicas_min={replicas_min}, replicas_max={replicas_max})"
-            )
+        replicas_min = _args.required_int(where, args, "replicas_min", 0, MAX_REPLICAS)
+        replicas_max = _args.int_arg(
+            where, args, "replicas_max", replicas_min, replicas_min, MAX_REPLICAS
+        )
         spot = bool(args.get("spot"))
         region = _common.region_of(args.get("region"))
         info = _pick_slice(
@@ -199,7 +196,15 @@ class GcpTpuInferenceEndpoint(pulumi.ComponentResource):
             region,
             args.get("accelerator_type"),
             args.get("accelerator"),
-            args.get("model_memory_gib"),
+            None
+            if args.get("model_memory_gib") is None
+            else _args.number(
+                "model_memory_gib",
+                args.get("model_memory_gib"),
+                "GiB above 0",
+                above=0,
+                where=where,
+            ),
             spot,
         )
         zone = args.get("zone") or TPU_ZONES.get((info.accelerator, region))
@@ -230,7 +235,7 @@ class GcpTpuInferenceEndpoint(pulumi.ComponentResource):
             if value and "'" in value:
                 raise ValueError(f"{where}: {field} {value!r} must not contain quotes")
 
-        super().__init__("finops:gcp:TpuInferenceEndpoint", name, None, opts)
+        super().__init__(_hosting.type_token(type(self), _COMPONENT), name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         project = _common.project_of(args.get("project"))
         labels = _common.labels(args.get("tags"), model_version)

@@ -39,7 +39,7 @@ from typing import Required, TypedDict
 import pulumi
 import pulumi_gcp as gcp
 
-from components import _args
+from components import _args, _hosting
 from components.agent_bootstrap import agent_bootstrap_script, agent_config
 from components.gcp import _common
 from components.gcp.fallback import fallback_controller
@@ -156,51 +156,33 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
             GcpTerminationAction,
             GcpTerminationAction.DELETE,
         )
-        node_count = _args.required_int(where, args, "node_count")
-        on_demand_base = _args.int_arg(where, args, "on_demand_base", 0)
-        node_count_max = _args.int_arg(where, args, "node_count_max", node_count)
-        fallback_after = _args.int_arg(where, args, "fallback_after_minutes", 10)
-        retention_days = _args.int_arg(where, args, "checkpoint_retention_days", 14)
-        disk_gb = _args.int_arg(where, args, "boot_disk_size_gb", 200)
+        node_count = _args.required_int(where, args, "node_count", 0)
+        node_count_max = _args.int_arg(where, args, "node_count_max", node_count, node_count)
+        on_demand_base = _args.int_arg(where, args, "on_demand_base", 0, 0, node_count)
+        fallback_after = _args.int_arg(where, args, "fallback_after_minutes", 10, 1, 120)
+        retention_days = _args.int_arg(where, args, "checkpoint_retention_days", 14, 1)
+        disk_gb = _args.int_arg(where, args, "boot_disk_size_gb", 200, 10)
         model_version = _args.required_str(where, args, "model_version")
-        if node_count < 0:
-            raise ValueError(f"{where}: node_count must be >= 0 (got {node_count})")
-        if node_count_max < node_count:
-            raise ValueError(
-                f"{where}: node_count_max ({node_count_max}) must be >= node_count ({node_count})"
-            )
-        if not 1 <= fallback_after <= 120:
-            raise ValueError(
-                f"{where}: fallback_after_minutes must be 1..120 (got {fallback_after})"
-            )
-        if not 0 <= on_demand_base <= node_count:
-            raise ValueError(
-                f"{where}: on_demand_base must be between 0 and node_count ({node_count}) "
-                f"(got {on_demand_base})"
-            )
         if capacity == Capacity.SPOT_ONLY and on_demand_base:
-            raise ValueError(
-                f"{where}: on_demand_base {on_demand_base} contradicts capacity spot-only; "
-                "use capacity spot-with-fallback or on_demand_base 0"
+            raise _args.invalid(
+                "on_demand_base",
+                on_demand_base,
+                "capacity spot-only has no on-demand nodes: use capacity spot-with-fallback "
+                "or on_demand_base 0",
+                where=where,
             )
-        if retention_days < 1:
-            raise ValueError(
-                f"{where}: checkpoint_retention_days must be >= 1 (got {retention_days})"
-            )
-        if disk_gb < 10:
-            raise ValueError(f"{where}: boot_disk_size_gb must be >= 10 (got {disk_gb})")
         region = _common.region_of(args.get("region"))
         machine = _common.gce_machine(
             where,
             region,
             instance_type=args.get("instance_type"),
             accelerator=args.get("accelerator"),
-            accelerators_per_node=_args.int_arg(where, args, "accelerators_per_node", 1),
+            accelerators_per_node=_args.int_arg(where, args, "accelerators_per_node", 1, 1),
             spot=capacity != Capacity.ON_DEMAND,
         )
         agent_package = args.get("agent_package") or "finops[agent]"
 
-        super().__init__("finops:gcp:GpuTrainingFleet", name, None, opts)
+        super().__init__(_hosting.type_token(type(self), _COMPONENT), name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         project = _common.project_of(args.get("project"))
         canonical_tags = {**(args.get("tags") or {}), "ModelVersion": model_version}

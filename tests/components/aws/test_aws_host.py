@@ -10,8 +10,8 @@ import pytest
 from pulumi.provider.experimental import host
 from pulumi.provider.experimental.analyzer import Analyzer
 
+from components._hosting import type_token
 from components.aws import AwsGpuTrainingFleet, AwsInferenceEndpoint, AwsProjectBudget
-from components.aws._common import type_token
 
 MAIN = Path(__file__).resolve().parents[3] / "components" / "__main__.py"
 

@@ -207,7 +207,10 @@ def test_no_cheaper_option_when_memory_does_not_fit_or_already_inferentia() -> N
             {"model_data_url": "https://x/model.tar.gz"},
             r"model_data_url: .* allowed: s3://<bucket>/<key>",
         ),
-        ({"model_memory_gib": 64}, r"model_memory_gib: 64 .*ml.inf2.xlarge has 32 GiB"),
+        (
+            {"model_memory_gib": 64},
+            r"model_memory_gib: 64 .*32 GiB of accelerator memory of ml.inf2.xlarge",
+        ),
         ({"image": "docker.io/library/tgi:latest"}, r"image: .*an ECR image URI"),
         ({"replica_max": 2}, r"args: 'replica_max' is not allowed \(did you mean replicas_max"),
     ],

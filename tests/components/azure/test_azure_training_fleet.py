@@ -164,9 +164,15 @@ BASE: dict[str, Any] = {
         ({"vm_size": "Standard_NC4as_T4_v3", "accelerator": "T4"}, "exactly one of"),
         ({"accelerator": "H200"}, "no Azure VM size with 1 x H200 in eastus"),
         ({"vm_size": "Standard_NC4as_T4_v3", "admin_ssh_public_key": "hunter2"}, "OpenSSH"),
-        ({"vm_size": "Standard_NC4as_T4_v3", "capacity": "spot"}, "is not one of"),
+        (
+            {"vm_size": "Standard_NC4as_T4_v3", "capacity": "spot"},
+            "capacity: 'spot' is not allowed",
+        ),
         ({"vm_size": "Standard_NC4as_T4_v3", "eviction_policy": "Stop"}, "Delete, Deallocate"),
-        ({"vm_size": "Standard_NC4as_T4_v3", "on_demand_base": 3}, "between 0 and node_count"),
+        (
+            {"vm_size": "Standard_NC4as_T4_v3", "on_demand_base": 3},
+            r"on_demand_base: 3 .*an integer 0\.\.2",
+        ),
         (
             {"vm_size": "Standard_NC4as_T4_v3", "capacity": "spot-only", "on_demand_base": 1},
             "contradict capacity spot-only",

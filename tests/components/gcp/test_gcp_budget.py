@@ -101,10 +101,17 @@ BASE: dict[str, Any] = {
         ({"notify_emails": []}, "1 to 5 addresses"),
         ({"notify_emails": [f"u{i}@example.com" for i in range(6)]}, "1 to 5 addresses"),
         ({"notify_emails": ["not-an-address"]}, "'not-an-address' is not an e-mail"),
-        ({"thresholds_percent": [0]}, r"thresholds_percent 0 must be in \(0, 1000\]"),
-        ({"thresholds_percent": []}, "thresholds_percent needs at least one"),
-        ({"monthly_limit_usd": 0}, "monthly_limit_usd must be > 0"),
-        ({"project": ""}, "project is required"),
+        (
+            {"thresholds_percent": [0]},
+            r"thresholds_percent: 0 is not allowed; allowed: percent in \(0, 1000\]",
+        ),
+        (
+            {"thresholds_percent": []},
+            r"thresholds_percent: \[\] is not allowed; allowed: 1 or more",
+        ),
+        ({"monthly_limit_usd": 0}, "monthly_limit_usd: 0 is not allowed; allowed: USD above 0"),
+        ({"monthly_limit_usd": "100"}, "monthly_limit_usd: '100' is not allowed"),
+        ({"project": ""}, r"project: required \(got ''\)"),
     ],
 )
 def test_bad_args_are_refused_with_the_field_and_value(overrides, message):

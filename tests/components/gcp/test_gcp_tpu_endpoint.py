@@ -96,7 +96,10 @@ BASE: dict[str, Any] = {"model_version": "v1", "replicas_min": 1, "region": "us-
         ({"accelerator": "TPU-v5e", "model_memory_gib": 4096}, "does not fit one TPU-v5e slice"),
         ({"accelerator": "TPU-v6e"}, "no TPU-v6e TPU in us-central1; offered in: "),
         ({"accelerator": "A100"}, "is not a TPU generation"),
-        ({"accelerator_type": "v5litepod-4", "replicas_max": 0}, "replicas_min <= replicas_max"),
+        (
+            {"accelerator_type": "v5litepod-4", "replicas_max": 0},
+            r"replicas_max: 0 .*an integer 1\.\.100",
+        ),
         ({"accelerator_type": "v5litepod-4", "zone": "us-east1-d"}, "is not in region"),
         (
             {"accelerator_type": "v5litepod-4", "model_data_url": "s3://b/m"},

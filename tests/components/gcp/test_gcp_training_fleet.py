@@ -181,18 +181,21 @@ BASE: dict[str, Any] = {"model_version": "v1", "node_count": 2, "region": "us-ce
         ({"instance_type": "g2-standard-7"}, r"did you mean .*g2-standard-"),
         ({"instance_type": "v5litepod-4"}, "is a tpu type"),
         ({"accelerator": "H100", "region": "europe-west1"}, "no GCE machine|not offered"),
-        ({"accelerator": "T4", "capacity": "spot"}, r"capacity 'spot' is not one of .*spot-only"),
+        ({"accelerator": "T4", "capacity": "spot"}, r"capacity: 'spot' is not allowed .*spot-only"),
         ({"accelerator": "T4", "termination_action": "HIBERNATE"}, "STOP, DELETE|DELETE, STOP"),
-        ({"accelerator": "T4", "on_demand_base": 3}, "on_demand_base must be between 0 and"),
-        ({"accelerator": "T4", "on_demand_base": 0.5}, "on_demand_base must be a whole number"),
+        ({"accelerator": "T4", "on_demand_base": 3}, r"on_demand_base: 3 .*an integer 0\.\.2"),
+        ({"accelerator": "T4", "on_demand_base": 0.5}, r"on_demand_base: 0\.5 is not allowed"),
         (
             {"accelerator": "T4", "capacity": "spot-only", "on_demand_base": 1},
-            "contradicts capacity spot-only",
+            "capacity spot-only has no on-demand nodes",
         ),
         ({"accelerator": "T4", "checkpoint_retention_days": 0}, "checkpoint_retention_days"),
-        ({"accelerators_per_node": 0, "accelerator": "T4"}, "accelerators_per_node must be >= 1"),
-        ({"accelerator": "T4", "model_version": ""}, "model_version is required"),
-        ({"accelerator": "T4", "node_count": None}, "node_count is required"),
+        (
+            {"accelerators_per_node": 0, "accelerator": "T4"},
+            r"accelerators_per_node: 0 .*1 or more",
+        ),
+        ({"accelerator": "T4", "model_version": ""}, "model_version: required"),
+        ({"accelerator": "T4", "node_count": None}, "node_count: required"),
     ],
 )
 def test_bad_args_are_refused_with_the_field_and_value(overrides, message):
