@@ -2,6 +2,7 @@
 catalog lookups that turn a fleet's or endpoint's hardware into a machine, and the
 least-privilege service account."""
 
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,13 +43,43 @@ def project_of(project: str | None) -> pulumi.Input[str]:
     return gcp.organizations.get_project_output().project_id
 
 
+ACCOUNT_ID = re.compile(r"^[a-z](?:[-a-z0-9]{4,28}[a-z0-9])$")
+"""A service account id (IAM `projects.serviceAccounts.create`: 6-30 characters)."""
+ROLE_ID = re.compile(r"^[a-zA-Z0-9_.]{3,64}$")
+"""A custom role id (IAM `projects.roles.create`)."""
+_SCOPE_DIGITS = 6
+
+
+def stack_scope(*parts: str) -> str:
+    """Six hex digits naming this Pulumi project and stack plus `parts`: project-wide ids
+    (service accounts, custom roles) differ between two stacks that share a GCP project and
+    stay the same from one `pulumi up` to the next."""
+    key = "\0".join([pulumi.get_project(), pulumi.get_stack(), *parts])
+    return hashlib.sha256(key.encode()).hexdigest()[:_SCOPE_DIGITS]
+
+
 def account_id(name: str, role: str) -> str:
-    """A service account id (6-30 characters of a-z0-9-, starting with a letter)."""
-    base = _ACCOUNT_ID.sub("-", f"{name}-{role}".lower()).strip("-")
-    if not base[:1].isalpha():
-        base = "f-" + base
-    base = base[:30].rstrip("-")
-    return base if len(base) >= 6 else (base + "-finops")[:30]
+    """The service account id of component `name`'s `role` in this stack: readable
+    `<name>-<role>` cut to fit, then the stack scope (6-30 of a-z0-9-, a letter first)."""
+    scope = stack_scope(name, role)
+    readable = _ACCOUNT_ID.sub("-", f"{name}-{role}".lower()).strip("-")
+    if not readable[:1].isalpha():
+        readable = "f-" + readable
+    readable = readable[: 30 - len(scope) - 1].rstrip("-")
+    account = f"{readable}-{scope}"
+    assert ACCOUNT_ID.match(account), account
+    return account
+
+
+def role_id(name: str, role: str) -> str:
+    """The custom role id of component `name`'s `role` in this stack (3-64 of
+    a-zA-Z0-9_.): `finops_<name>_<role>` cut to fit, then the stack scope."""
+    scope = stack_scope(name, role)
+    readable = re.sub(r"[^a-zA-Z0-9_.]", "_", f"finops_{name}_{role}")
+    readable = readable[: 64 - len(scope) - 1]
+    custom = f"{readable}_{scope}"
+    assert ROLE_ID.match(custom), custom
+    return custom
 
 
 @dataclass(frozen=True)
@@ -155,9 +186,8 @@ def service_account(
         opts=pulumi.ResourceOptions(parent=parent),
     )
     for project_role in project_roles:
-        short = project_role.rsplit("/", 1)[-1].split(".")[-1]
         gcp.projects.IAMMember(
-            f"{name}-{_kebab(short)}",
+            f"{name}-{role_name(project_role)}",
             project=project,
             role=project_role,
             member=account.email.apply(lambda email: f"serviceAccount:{email}"),
@@ -166,5 +196,7 @@ def service_account(
     return account
 
 
-def _kebab(word: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", word).lower()
+def role_name(role: str) -> str:
+    """`roles/monitoring.metricWriter` -> `metric-writer`, for child resource names."""
+    short = role.rsplit("/", 1)[-1].split(".")[-1]
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", short).lower()

@@ -12,6 +12,14 @@ What it creates (children named `<name>-<role>`):
 - `<name>-email-<i>`: one e-mail notification channel per address (at most 5, the budget
   API's limit), in the project's Cloud Monitoring.
 
+- `<name>-billing-provider`: the provider the budget is created with, with `billing_project`
+  (default: the project holding the topic) and `user_project_override = true`. The Billing
+  Budgets API refuses calls made with user credentials (`gcloud auth application-default
+  login`) unless they name a quota project: without this a first `pulumi up` by a person fails
+  with 403. The provider takes the stack's `gcp:credentials`, `gcp:accessToken` and
+  `gcp:impersonateServiceAccount` when set; `user_project_override=False` builds the budget
+  with the component's own provider instead.
+
 The billing account is an argument: the infra program reads it from the stack config key
 `finops:gcpBillingAccount` (see infra/build_gcp.py). The budget only sees costs of resources
 that carry the label; unlabelled spend of the same project is not counted.
@@ -54,6 +62,12 @@ class GcpProjectBudgetArgs(TypedDict, total=False):
     """Percentage of the limit that forecast spend alerts at; default 100, 0 turns it off."""
     project_id: str
     """GCP project holding the topic and channels; default the stack's `gcp:project`."""
+    billing_project: str
+    """Quota project of the Billing Budgets API calls (the caller needs
+    `serviceusage.services.use` on it and the API enabled there); default `project_id`."""
+    user_project_override: bool
+    """Create the budget with a provider that sends `billing_project` as the quota project,
+    as user credentials require; default True."""
     tags: dict[str, str]
     """Extra canonical tags written as labels on the topic and channels."""
 
@@ -65,6 +79,24 @@ def _amount(usd: float) -> gcp.billing.BudgetAmountSpecifiedAmountArgs:
     units = int(usd)
     return gcp.billing.BudgetAmountSpecifiedAmountArgs(
         currency_code="USD", units=str(units), nanos=round((usd - units) * 1e9)
+    )
+
+
+def billing_provider(
+    name: str, billing_project: pulumi.Input[str], parent: pulumi.Resource
+) -> gcp.Provider:
+    """A provider that bills Budgets API calls to `billing_project` (`user_project_override`),
+    with the stack's credential settings: an explicit provider does not read `gcp:` config."""
+    stack_config = pulumi.Config("gcp")
+    return gcp.Provider(
+        name,
+        billing_project=billing_project,
+        user_project_override=True,
+        project=stack_config.get("project"),
+        credentials=stack_config.get_secret("credentials"),
+        access_token=stack_config.get_secret("accessToken"),
+        impersonate_service_account=stack_config.get("impersonateServiceAccount"),
+        opts=pulumi.ResourceOptions(parent=parent),
     )
 
 
@@ -160,6 +192,14 @@ class GcpProjectBudget(pulumi.ComponentResource):
                     threshold_percent=forecast / 100.0, spend_basis="FORECASTED_SPEND"
                 )
             )
+        budget_opts = child
+        if args.get("user_project_override", True) is not False:
+            budget_opts = pulumi.ResourceOptions(
+                parent=self,
+                provider=billing_provider(
+                    f"{name}-billing-provider", args.get("billing_project") or project_id, self
+                ),
+            )
         budget = gcp.billing.Budget(
             f"{name}-budget",
             billing_account=billing_account,
@@ -176,7 +216,7 @@ class GcpProjectBudget(pulumi.ComponentResource):
                 schema_version="1.0",
                 monitoring_notification_channels=[channel.id for channel in channels],
             ),
-            opts=child,
+            opts=budget_opts,
         )
 
         self.budget_name = budget.name

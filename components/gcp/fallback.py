@@ -8,8 +8,18 @@ What it creates (children of the fleet, named `<fleet>-controller-*`):
   only `compute.instanceGroupManagers.get` and `.update` (read and resize the MIGs), object
   access on the checkpoint bucket (its state object), and `roles/run.invoker` on the function
   itself (the scheduler calls with this identity's OIDC token).
+- `<fleet>-controller-build-sa`: the identity Cloud Build runs the function's build as, with
+  the roles Google documents for a user-specified build service account
+  (`roles/logging.logWriter`, `roles/artifactregistry.writer`, `roles/storage.objectAdmin`).
+  Since July 2024 new projects give the default Cloud Build account no such rights, and
+  organisations that disable default service accounts have none: without an explicit build
+  account the first deploy fails at the build.
 - `<fleet>-controller-code` (bucket) + `<fleet>-controller-source` (zip): the function source.
-- `<fleet>-controller`: the function (Python 3.12, one instance at most, 256 MB).
+- `<fleet>-controller`: the function (Python 3.12, one instance at most, 256 MB), built as the
+  build account (`build_config.service_account`, its `projects/<p>/serviceAccounts/<email>`).
+
+Service account and custom role ids are scoped by Pulumi project and stack
+(`_common.account_id`, `_common.role_id`), so two stacks can share a GCP project.
 - `<fleet>-controller-schedule`: the Cloud Scheduler job, every minute.
 
 The project needs the Cloud Functions, Cloud Build, Cloud Run, Artifact Registry and Cloud
@@ -19,7 +29,6 @@ $0.10 a month.
 """
 
 import hashlib
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -31,7 +40,13 @@ from components.gcp import _common
 from components.gcp.functions import mig_fallback
 
 RESIZER_PERMISSIONS = ("compute.instanceGroupManagers.get", "compute.instanceGroupManagers.update")
-_ROLE_ID = re.compile(r"[^a-zA-Z0-9_]")
+# A user-specified Cloud Build service account for functions: Cloud Run "Configure the build
+# service account" and pulumi-gcp's cloudfunctionsv2 "Basic Builder" example.
+BUILD_ROLES = {
+    "log-writer": "roles/logging.logWriter",
+    "artifact-writer": "roles/artifactregistry.writer",
+    "object-admin": "roles/storage.objectAdmin",
+}
 
 
 SOURCE_FILES = {
@@ -82,7 +97,7 @@ def fallback_controller(
     role = gcp.projects.IAMCustomRole(
         f"{name}-controller-role",
         project=project,
-        role_id=_ROLE_ID.sub("_", f"finops_{name}_mig_resizer")[:64],
+        role_id=_common.role_id(name, "mig_resizer"),
         title=f"finops {name} MIG resizer",
         description="Read and resize managed instance groups (finops spot fallback controller)",
         permissions=list(RESIZER_PERMISSIONS),
@@ -98,6 +113,25 @@ def fallback_controller(
         member=member,
         opts=child,
     )
+    builder = gcp.serviceaccount.Account(
+        f"{name}-controller-build-sa",
+        account_id=_common.account_id(name, "build"),
+        display_name=f"finops spot fallback controller build {name}",
+        description=f"{name}: builds the controller function (Cloud Build), nothing else",
+        project=project,
+        opts=child,
+    )
+    builder_member = builder.email.apply(lambda email: f"serviceAccount:{email}")
+    build_grants = [
+        gcp.projects.IAMMember(
+            f"{name}-controller-build-{grant}",
+            project=project,
+            role=build_role,
+            member=builder_member,
+            opts=child,
+        )
+        for grant, build_role in BUILD_ROLES.items()
+    ]
     code_bucket = gcp.storage.Bucket(
         f"{name}-controller-code",
         location=region.upper(),
@@ -122,6 +156,7 @@ def fallback_controller(
         build_config=gcp.cloudfunctionsv2.FunctionBuildConfigArgs(
             runtime="python312",
             entry_point="reconcile_http",
+            service_account=builder.id,
             source=gcp.cloudfunctionsv2.FunctionBuildConfigSourceArgs(
                 storage_source=gcp.cloudfunctionsv2.FunctionBuildConfigSourceStorageSourceArgs(
                     bucket=code_bucket.name, object=source.name
@@ -143,7 +178,8 @@ def fallback_controller(
             },
         ),
         labels=dict(labels),
-        opts=child,
+        # the build runs as `builder` as soon as the function is created: its roles first
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=build_grants),
     )
     gcp.cloudrunv2.ServiceIamMember(
         f"{name}-controller-invoker",

@@ -118,3 +118,24 @@ def test_bad_args_are_refused_with_the_field_and_value(overrides, message):
     with pytest.raises(ValueError, match=message) as caught:
         ProjectBudget("bad", {**BASE, **overrides})  # type: ignore[typeddict-item]
     assert "finops:gcp:ProjectBudget 'bad'" in str(caught.value)
+
+
+def test_the_budget_is_created_with_a_quota_project_as_user_credentials_require(run):
+    """The Billing Budgets API refuses user credentials without a quota project (403): the
+    budget's provider sends `billing_project` with `user_project_override`."""
+    (provider,) = run.of_type("pulumi:providers:gcp")
+    assert provider.name == "vision-budget-billing-provider"
+    assert provider.inputs["billingProject"] == "finops-test"  # the stack's gcp:project
+    assert provider.inputs["userProjectOverride"] == "true"  # provider inputs travel as text
+    budget = one(run, "vision-budget-budget")
+    assert budget.options["provider"].startswith(f"{provider.urn}::")
+    topic = one(run, "vision-budget-alerts")
+    assert not topic.options.get("provider")  # the rest keeps the component's provider
+
+
+def test_a_given_billing_project_and_opting_out() -> None:
+    (provider,) = budget_run(billing_project="billing-host").of_type("pulumi:providers:gcp")
+    assert provider.inputs["billingProject"] == "billing-host"
+    plain = budget_run(user_project_override=False)
+    assert plain.of_type("pulumi:providers:gcp") == []
+    assert not one(plain, "vision-budget-budget").options.get("provider")

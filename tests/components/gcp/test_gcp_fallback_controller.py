@@ -18,7 +18,12 @@ import pytest
 from gcp_engine import names_of, one, run_components
 
 from components.gcp import GpuTrainingFleet
-from components.gcp.fallback import RESIZER_PERMISSIONS, source_archive, source_object_name
+from components.gcp.fallback import (
+    BUILD_ROLES,
+    RESIZER_PERMISSIONS,
+    source_archive,
+    source_object_name,
+)
 from components.gcp.functions import mig_fallback
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -226,6 +231,24 @@ def test_the_controller_owns_the_group_sizes_and_may_only_resize_them(run):
     assert role["permissions"] == list(RESIZER_PERMISSIONS)
     invoker = one(run, "train-controller-invoker").inputs
     assert invoker["role"] == "roles/run.invoker"
+
+
+def test_the_function_is_built_by_its_own_build_account(run):
+    """New projects give the default Cloud Build account no rights (July 2024), and locked-down
+    organisations disable it: the build names an account holding the documented roles, and
+    the function waits for them."""
+    builder = one(run, "train-controller-build-sa")
+    function = one(run, "train-controller")
+    assert function.inputs["buildConfig"]["serviceAccount"] == builder.id
+    grants = [
+        r
+        for r in run.of_type("gcp:projects/iAMMember:IAMMember")
+        if r.name.startswith("train-controller-build-")
+    ]
+    assert sorted(g.inputs["role"] for g in grants) == sorted(BUILD_ROLES.values())
+    assert {g.urn for g in grants} <= set(function.options.get("dependsOn", []))
+    runtime = one(run, "train-controller-sa")
+    assert builder.inputs["accountId"] != runtime.inputs["accountId"]
 
 
 def test_no_controller_without_fallback_and_groups_keep_their_sizes():

@@ -58,6 +58,10 @@ def test_children_are_named_by_role_and_parented_to_the_component(run):
         "train-controller",
         "train-controller-invoker",
         "train-controller-schedule",
+        "train-controller-build-sa",
+        "train-controller-build-log-writer",
+        "train-controller-build-artifact-writer",
+        "train-controller-build-object-admin",
     }
     assert all(r.parent == component.urn for r in children)
 
@@ -127,6 +131,10 @@ def test_service_account_has_metric_writer_and_the_bucket_only(run):
     assert roles == {
         "train-metric-writer": "roles/monitoring.metricWriter",  # the nodes
         "train-controller-resizer": one(run, "train-controller-role").outputs["name"],
+        # the controller function's build identity (tests/components/gcp/test_gcp_fallback_*)
+        "train-controller-build-log-writer": "roles/logging.logWriter",
+        "train-controller-build-artifact-writer": "roles/artifactregistry.writer",
+        "train-controller-build-object-admin": "roles/storage.objectAdmin",
     }
     access = one(run, "train-checkpoint-access").inputs
     assert access["role"] == "roles/storage.objectUser"
