@@ -7,6 +7,7 @@ values, one line per problem (exit code 2 from the CLI).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -24,6 +25,8 @@ NAMESPACE = "finops"
 HOURS_PER_MONTH = 730.0  # AWS/GCP/Azure price a month as 730 hours
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PLAIN_PROJECT = re.compile(r"[a-zA-Z](-*[a-zA-Z0-9])*")
+_PLAIN_PROJECT_MAX = 33  # + "-budget": the 40 characters of an AWS component name
 DEFAULT_REGION = {"aws": "us-east-1", "gcp": "us-central1", "azure": "eastus"}
 REGION_KEYS = {"aws": "aws:region", "gcp": "gcp:region", "azure": "azure-native:location"}
 
@@ -205,6 +208,21 @@ class Budget(_Model):
             if not _EMAIL.match(value):
                 raise ValueError(f"{value!r} is not an e-mail address")
         return values
+
+    @property
+    def component_name(self) -> str:
+        """The budget component's name, which its children's cloud names start with:
+        `<project>-budget` when the project is a plain name (a letter, then letters, digits
+        and inner hyphens, at most 33 characters); else a lower-case slug of it, cut, and six
+        hex digits of the whole value, so that any `Project` tag makes a name every cloud
+        accepts (40 characters at most)."""
+        if _PLAIN_PROJECT.fullmatch(self.project) and len(self.project) <= _PLAIN_PROJECT_MAX:
+            return f"{self.project}-budget"
+        slug = re.sub(r"[^a-z0-9]+", "-", self.project.lower()).strip("-")
+        if not slug[:1].isalpha():
+            slug = f"p-{slug}".rstrip("-")
+        digest = hashlib.sha256(self.project.encode()).hexdigest()[:6]
+        return f"{slug[: _PLAIN_PROJECT_MAX - len(digest) - 1].rstrip('-')}-{digest}-budget"
 
 
 class StackConfig(_Model):

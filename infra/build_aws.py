@@ -82,7 +82,7 @@ def build(config: StackConfig) -> dict[str, Any]:
 
     for i, budget in enumerate(budgets):
         budget_component = aws_budget.AwsProjectBudget(
-            f"{budget.project}-budget",
+            budget.component_name,
             aws_budget.from_config(budget, config, activate_cost_allocation_tags=i == 0),
             opts,
         )

@@ -127,6 +127,6 @@ def build(config: StackConfig) -> dict[str, Any]:
             "thresholds_percent": list(budget.thresholds_percent),
             "tags": tags,
         }
-        component_budget = ProjectBudget(f"{budget.project}-budget", budget_args)
+        component_budget = ProjectBudget(budget.component_name, budget_args)
         exports[f"{budget.project}-gcp-budget"] = component_budget.budget_name
     return exports

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -35,6 +36,23 @@ def check_name(name: str) -> None:
             f"allowed: 1-{MAX_NAME} letters, digits and inner hyphens "
             "(AWS names derived from it stop at 64 characters)",
         )
+
+
+SAGEMAKER_NAME_MAX = 63
+_SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
+
+
+def stack_scoped_name(name: str, limit: int = SAGEMAKER_NAME_MAX) -> str:
+    """`<name>-<stack>`, for names that must differ between the stacks of one account and
+    region, in what SageMaker names allow (letters, digits, inner hyphens: the strictest AWS
+    rule). A stack name with other characters (`prod_eu.1`), or one too long for `limit`, gives
+    a cleaned, cut name ending in six hex digits of the whole."""
+    raw = f"{name}-{pulumi.get_stack()}"
+    if len(raw) <= limit and _SAGEMAKER_NAME.match(raw):
+        return raw
+    slug = re.sub(r"[^a-zA-Z0-9]+", "-", raw).strip("-")
+    digest = hashlib.sha256(raw.encode()).hexdigest()[:6]
+    return f"{slug[: limit - len(digest) - 1].rstrip('-')}-{digest}"
 
 
 def resource_tags(

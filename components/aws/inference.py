@@ -516,7 +516,7 @@ class AwsInferenceEndpoint(pulumi.ComponentResource):
         """Scale to zero: one inference component (one copy per instance) on an endpoint with
         managed instance scaling; copies track invocations, a step policy wakes it from zero."""
         child = pulumi.ResourceOptions(parent=self)
-        component_name = f"{name}-{pulumi.get_stack()}"[:63]
+        component_name = _common.stack_scoped_name(name)
         memory_gib = plan.model_memory_gib or plan.instance.memory_gib / 2
         component = aws_native.sagemaker.InferenceComponent(
             f"{name}-inference-component",

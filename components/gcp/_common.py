@@ -58,6 +58,22 @@ def stack_scope(*parts: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:_SCOPE_DIGITS]
 
 
+AUTONAME_SUFFIX = 8  # the provider auto-names `<logical name>-` + 7 random characters
+RESOURCE_NAME_MAX = 63  # Compute Engine resources, buckets, functions, TPU VMs
+
+
+def child_name(name: str, role: str, limit: int = RESOURCE_NAME_MAX) -> str:
+    """The logical name of component `name`'s child `role`: `<name>-<role>` when the name the
+    provider makes of it (plus `-` and 7 characters) fits `limit`; else `name` cut, with six
+    hex digits of it, so that the longest fleet names still make valid GCP names."""
+    full = f"{name}-{role}"
+    if len(full) + AUTONAME_SUFFIX <= limit:
+        return full
+    digest = hashlib.sha256(name.encode()).hexdigest()[:6]
+    keep = limit - AUTONAME_SUFFIX - len(role) - len(digest) - 2
+    return f"{name[:keep].rstrip('-')}-{digest}-{role}"
+
+
 def account_id(name: str, role: str) -> str:
     """The service account id of component `name`'s `role` in this stack: readable
     `<name>-<role>` cut to fit, then the stack scope (6-30 of a-z0-9-, a letter first)."""

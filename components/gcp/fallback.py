@@ -133,7 +133,7 @@ def fallback_controller(
         for grant, build_role in BUILD_ROLES.items()
     ]
     code_bucket = gcp.storage.Bucket(
-        f"{name}-controller-code",
+        _common.child_name(name, "controller-code"),
         location=region.upper(),
         project=project,
         uniform_bucket_level_access=True,
@@ -149,7 +149,7 @@ def fallback_controller(
         opts=child,
     )
     function = gcp.cloudfunctionsv2.Function(
-        f"{name}-controller",
+        _common.child_name(name, "controller"),
         location=region,
         project=project,
         description=f"finops spot fallback controller of fleet {name}",

@@ -260,7 +260,7 @@ class GcpTpuInferenceEndpoint(pulumi.ComponentResource):
             metadata["startup-script"] = _serving_script(image, model_data_url)
         vms = [
             gcp.tpu.V2Vm(
-                f"{name}-{index}",
+                _common.child_name(name, str(index)),
                 zone=zone,
                 project=project,
                 accelerator_type=info.instance_type,

@@ -189,7 +189,7 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
         labels = _common.labels(canonical_tags, None)
 
         bucket = gcp.storage.Bucket(
-            f"{name}-checkpoints",
+            _common.child_name(name, "checkpoints"),
             location=region.upper(),
             project=project,
             uniform_bucket_level_access=True,
@@ -254,7 +254,7 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
                 )
             )
             return gcp.compute.InstanceTemplate(
-                f"{name}-{role}-template",
+                _common.child_name(name, f"{role}-template"),
                 description=f"{name}: {machine.catalog_type} on {'Spot' if spot else 'on-demand'} VMs",
                 project=project,
                 region=region,
@@ -298,7 +298,7 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
         def group(role: str, spot: bool, size: int) -> gcp.compute.RegionInstanceGroupManager:
             instance_template = template(role, spot)
             return gcp.compute.RegionInstanceGroupManager(
-                f"{name}-{role}",
+                _common.child_name(name, role),
                 base_instance_name=f"{name}-{role}",
                 project=project,
                 region=region,
