@@ -165,9 +165,7 @@ def test_names_that_fit_are_kept_so_existing_stacks_are_not_replaced() -> None:
 
 def test_long_or_odd_names_are_cut_with_a_hash_of_the_whole() -> None:
     result = run(long_stack("gcp"))
-    templates = [
-        r.name for r in result.of_type("gcp:compute/instanceTemplate:InstanceTemplate")
-    ]
+    templates = [r.name for r in result.of_type("gcp:compute/instanceTemplate:InstanceTemplate")]
     assert len(templates) == 2 and all(len(n) <= 55 for n in templates)
     assert all(n.startswith("computer-vision-pretraining") for n in templates)
     budgets = stack_config.Budget.model_validate(

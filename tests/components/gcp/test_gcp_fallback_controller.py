@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 import urllib.error
@@ -289,3 +290,110 @@ def test_the_source_object_name_follows_the_code(tmp_path: Path, monkeypatch: py
     assert fallback.source_object_name() == before
     decision.write_text("y = 2\n")
     assert fallback.source_object_name() != before
+
+
+# --- the function's REST calls against the permissions its identity holds -----------------
+
+# Compute Engine and Cloud Storage API references ("Required IAM permissions" / "IAM
+# permissions for JSON methods"): the permission each call the function makes needs.
+GROUP_URL = r"https://compute\.googleapis\.com/compute/v1/projects/[^/]+/regions/[^/]+/instanceGroupManagers/[^/?]+"
+PERMISSION_OF_CALL = [
+    ("GET", rf"{GROUP_URL}", {"compute.instanceGroupManagers.get"}),
+    ("POST", rf"{GROUP_URL}/listManagedInstances(\?.*)?", {"compute.instanceGroupManagers.get"}),
+    ("POST", rf"{GROUP_URL}/resize\?size=\d+", {"compute.instanceGroupManagers.update"}),
+    (
+        "GET",
+        r"https://storage\.googleapis\.com/storage/v1/b/(?P<bucket>[^/]+)/o/[^?]+\?alt=media",
+        {"storage.objects.get"},
+    ),
+    # an upload that replaces the object also needs delete (Cloud Storage: overwriting)
+    (
+        "POST",
+        r"https://storage\.googleapis\.com/upload/storage/v1/b/(?P<bucket>[^/]+)/o\?uploadType=media&name=.+",
+        {"storage.objects.create", "storage.objects.delete"},
+    ),
+]
+# roles/storage.objectUser (Cloud Storage IAM roles), the object permissions it holds
+OBJECT_USER = {
+    "storage.objects.create",
+    "storage.objects.delete",
+    "storage.objects.get",
+    "storage.objects.list",
+    "storage.objects.update",
+}
+
+
+class FakeRest:
+    """Two MIGs and the state object behind the REST API the function calls."""
+
+    def __init__(self) -> None:
+        self.targets = {"train-spot": 3, "train-on-demand": 1}
+        self.spot_vms = 1
+        self.state: bytes | None = None
+        self.calls: list[tuple[str, str]] = []
+
+    def __call__(self, request: Any) -> Any:
+        url, method = request.full_url, request.get_method()
+        if url.startswith("http://metadata.google.internal"):
+            return io.BytesIO(b'{"access_token": "tok"}')
+        self.calls.append((method, url))
+        group = url.split("instanceGroupManagers/")[-1].split("/")[0].split("?")[0]
+        if "listManagedInstances" in url:
+            running = self.spot_vms if group == "train-spot" else self.targets[group]
+            return io.BytesIO(
+                json.dumps({"managedInstances": [{"instanceStatus": "RUNNING"}] * running}).encode()
+            )
+        if "/resize?size=" in url:
+            self.targets[group] = int(url.rsplit("=", 1)[1])
+            return io.BytesIO(b"{}")
+        if "instanceGroupManagers/" in url:
+            return io.BytesIO(json.dumps({"targetSize": self.targets[group]}).encode())
+        if "alt=media" in url:
+            if self.state is None:
+                raise urllib.error.HTTPError(url, 404, "Not Found", None, None)  # type: ignore[arg-type]
+            return io.BytesIO(self.state)
+        if "uploadType=media" in url:
+            self.state = request.data
+            return io.BytesIO(b"{}")
+        raise AssertionError(f"unexpected call {method} {url}")
+
+
+def test_every_call_of_the_function_is_granted_to_its_identity(run):
+    """Each REST call the controller makes needs a permission its service account holds: the
+    custom role on the project (MIGs), objectUser on the checkpoint bucket (its state)."""
+    rest = FakeRest()
+    api = mig_fallback.GcpApi("p", "us-central1", opener=rest)
+    mig_fallback.reconcile(api, ENV, now=T0)  # shortfall clock starts: state written
+    mig_fallback.reconcile(api, ENV, now=T0 + timedelta(minutes=11))  # falls back: resize
+    rest.spot_vms = 3
+    mig_fallback.reconcile(api, ENV, now=T0 + timedelta(minutes=12))  # spot back: drain
+    assert {m for m, _ in rest.calls} == {"GET", "POST"} and any(
+        "resize" in u for _, u in rest.calls
+    )
+
+    role = one(run, "train-controller-role")
+    account_roles = {
+        r.inputs["role"]
+        for r in run.of_type("gcp:projects/iAMMember:IAMMember")
+        if r.name == "train-controller-resizer"
+    }
+    assert account_roles == {role.outputs["name"]}
+    project_permissions = set(role.inputs["permissions"])
+    state_grant = one(run, "train-controller-state").inputs
+    assert state_grant["role"] == "roles/storage.objectUser"
+    missing = []
+    for method, url in rest.calls:
+        matches = [
+            (re.fullmatch(pattern, url), needed)
+            for verb, pattern, needed in PERMISSION_OF_CALL
+            if verb == method and re.fullmatch(pattern, url)
+        ]
+        assert matches, f"no permission known for {method} {url}: add it to PERMISSION_OF_CALL"
+        match, needed = matches[-1]
+        if "bucket" in match.groupdict():
+            assert match["bucket"] == ENV["STATE_BUCKET"]  # the bucket the grant is on
+            granted = OBJECT_USER
+        else:
+            granted = project_permissions
+        missing += [f"{method} {url}: {p}" for p in sorted(needed - granted)]
+    assert missing == []
