@@ -27,7 +27,7 @@ import importlib
 import inspect
 import json
 import math
-import re
+import sys
 import typing
 from collections import abc
 from collections.abc import Mapping, Sequence
@@ -40,8 +40,6 @@ from pulumi import _types as pulumi_types
 from pulumi.runtime import rpc
 
 from finops.errors import did_you_mean
-
-_ARGS_CLASS = re.compile(r"__props__ = (\w+)\.__new__")
 
 
 @dataclass(frozen=True)
@@ -103,21 +101,55 @@ def resource_class(type_token: str) -> type:
 
 @functools.cache
 def args_class(resource: type) -> type:
-    """The `@pulumi.input_type` class whose properties are `resource`'s inputs."""
-    source = inspect.getsource(resource._internal_init)  # type: ignore[attr-defined]
-    match = _ARGS_CLASS.search(source)
-    if not match:
-        raise UnknownResourceType(f"{resource.__qualname__}: no *Args class in _internal_init")
-    found = getattr(inspect.getmodule(resource), match.group(1))
-    return typing.cast(type, found)
+    """The `@pulumi.input_type` class whose properties are `resource`'s inputs: the one its
+    `_internal_init` builds (`__props__ = BucketArgs.__new__(BucketArgs)`)."""
+    module = sys.modules[resource.__module__]
+    found = [
+        value
+        for name in resource._internal_init.__code__.co_names  # type: ignore[attr-defined]
+        if name.endswith("Args")
+        and inspect.isclass(value := getattr(module, name, None))
+        and pulumi_types.is_input_type(value)
+    ]
+    if len(found) != 1:
+        raise UnknownResourceType(
+            f"{resource.__qualname__}: no single *Args class in _internal_init"
+        )
+    return typing.cast(type, found[0])
 
 
 @functools.cache
-def _properties(input_type: type) -> tuple[dict[str, Any], frozenset[str]]:
-    """(wire name -> type hint, required wire names) of an input type."""
-    hints = pulumi_types._raw_return_hints(input_type)
-    required = pulumi_types._required_property_names(input_type)
-    return dict(hints), frozenset(required)
+def _getters(input_type: type) -> dict[str, Any]:
+    """Wire name -> property getter of an input type."""
+    return {name: prop.fget for _, name, prop in pulumi_types._py_properties(input_type)}
+
+
+@functools.cache
+def _hint(input_type: type, key: str) -> Any:
+    """The type of input `key` of `input_type`, forward references resolved in its module
+    (only for the keys a resource uses: resolving every property costs a preview)."""
+    hints = typing.get_type_hints(
+        _getters(input_type)[key],
+        globalns=sys.modules[input_type.__module__].__dict__,
+        localns={"Output": pulumi.Output, "T": type(None)},
+    )
+    return hints.get("return", Any)
+
+
+def _admits_none(annotation: Any) -> bool:
+    if annotation is type(None):
+        return True
+    return any(_admits_none(arg) for arg in typing.get_args(annotation))
+
+
+@functools.cache
+def _required(input_type: type) -> frozenset[str]:
+    """Wire names of the inputs whose annotation does not admit None."""
+    return frozenset(
+        key
+        for key, getter in _getters(input_type).items()
+        if not _admits_none(getter.__annotations__.get("return", type(None)))
+    )
 
 
 def _members(hint: Any) -> list[Any]:
@@ -244,20 +276,20 @@ def _check_member(member: Any, value: Any, path: str) -> list[tuple[str, str]]:
 
 
 def _check_object(input_type: type, value: Mapping[str, Any], path: str) -> list[tuple[str, str]]:
-    hints, required = _properties(input_type)
+    getters = _getters(input_type)
     problems: list[tuple[str, str]] = []
     for key, item in value.items():
         where = f"{path}.{key}" if path else key
-        if key not in hints:
+        if key not in getters:
             problems.append(
                 (
                     where,
-                    f"not an input of {input_type.__name__}{did_you_mean(key, sorted(hints))}",
+                    f"not an input of {input_type.__name__}{did_you_mean(key, sorted(getters))}",
                 )
             )
             continue
-        problems += _check_value(hints[key], item, where)
-    for key in sorted(required - set(value)):
+        problems += _check_value(_hint(input_type, key), item, where)
+    for key in sorted(_required(input_type) - set(value)):
         where = f"{path}.{key}" if path else key
         problems.append((where, f"required by {input_type.__name__} but missing"))
     return problems
@@ -281,10 +313,14 @@ def input_problems(type_token: str, name: str, inputs: Mapping[str, Any]) -> lis
 def _provider_inputs(input_type: type, inputs: Mapping[str, Any]) -> dict[str, Any]:
     """A provider's inputs as its schema types them: the SDK sends every provider input that
     is not a string as JSON text (`"true"`, `"{\"tags\": ...}"`)."""
-    hints, _ = _properties(input_type)
+    getters = _getters(input_type)
     decoded = dict(inputs)
     for key, value in inputs.items():
-        if isinstance(value, str) and key in hints and str not in _members(hints[key]):
+        if (
+            isinstance(value, str)
+            and key in getters
+            and str not in _members(_hint(input_type, key))
+        ):
             with contextlib.suppress(json.JSONDecodeError):  # left as text: the check names it
                 decoded[key] = json.loads(value)
     return decoded
