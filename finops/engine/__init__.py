@@ -347,6 +347,10 @@ def run_program(
             pulumi_mocks.set_mocks(
                 mocks, project=project, stack=stack, preview=True, monitor=monitor, logger=logger
             )
+            # set_mocks keeps the process-wide set of output tasks the SDK awaits before a
+            # program ends; a run that failed leaves tasks of its closed loop there, and the
+            # next run would wait for them forever.
+            pulumi.runtime.settings.SETTINGS.outputs = set()
             exports: dict[str, Any] = {}
             loop.run_until_complete(pulumi.runtime.stack.run_pulumi_func(run_body))
             root = pulumi.runtime.settings.get_root_resource()

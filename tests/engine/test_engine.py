@@ -129,3 +129,31 @@ def test_logs_are_captured():
         pulumi.log.info("cheaper option: ml.inf2.xlarge")
 
     assert ("info", "cheaper option: ml.inf2.xlarge") in run(program).messages
+
+
+def test_a_run_does_not_wait_for_tasks_an_earlier_failed_run_left():
+    """A run that fails leaves its unfinished output tasks in the SDK's process-wide set; the
+    next run must not wait for tasks of a loop that is closed (it hung the suite)."""
+    import asyncio
+    import threading
+
+    stale_loop = asyncio.new_event_loop()
+    stale = stale_loop.create_task(asyncio.sleep(3600))  # never runs: its loop never does
+    pulumi.runtime.settings.SETTINGS.outputs.add(stale)
+    finished: list[object] = []
+
+    def program() -> None:
+        raise ValueError("nodes.max must be >= 1")
+
+    def body() -> None:
+        with pytest.raises(EngineError, match=r"nodes\.max"):
+            run(program)
+        finished.append(True)
+
+    worker = threading.Thread(target=body, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    stale.cancel()
+    stale_loop.run_until_complete(asyncio.gather(stale, return_exceptions=True))
+    stale_loop.close()
+    assert finished, "the run waited for a task of an earlier, closed loop"
