@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from agents.config import AgentConfig, split_host_port
 from agents.hooks import run_hook
+from agents.hostload import Diagnoser, ProcSnapshot, Thresholds, diagnose, load_between, read_proc
 from agents.metadata import MetadataClient, Notice, make_client, resolve_host
 from agents.records import GpuSample, HostInfo, WindowRecord, aggregate, is_idle_sample
 from agents.shipping import ExportFile, Shipper, host_phase
@@ -100,6 +101,8 @@ class Agent:
         self.prometheus_port = 0
         self.work_port = 0
         self._lock = threading.Lock()
+        self.diagnoser: Diagnoser | None = None
+        self._proc_before: ProcSnapshot | None = None
 
     # -- start / stop ----------------------------------------------------------------------
     def start(self) -> None:
@@ -159,6 +162,26 @@ class Agent:
             self._work_file = WorkFileFollower(self.work, self.cfg.work.file)
         if self.cfg.metadata.provider != "none":
             threading.Thread(target=self._watch_metadata, name="metadata", daemon=True).start()
+        if self.cfg.diagnosis.enabled:
+            self._start_diagnosis()
+
+    def _start_diagnosis(self) -> None:
+        d = self.cfg.diagnosis
+        self.diagnoser = Diagnoser(
+            Thresholds(
+                gpu_busy_percent=d.gpu_busy_percent,
+                cpu_saturated_ratio=d.cpu_saturated_ratio,
+                io_stalled_ratio=d.io_stalled_ratio,
+                page_cache_misses_per_second=d.page_cache_misses_per_second,
+                hysteresis=d.hysteresis,
+            )
+        )
+        self._proc_before = read_proc(d.proc_root, self.clock())
+        if self._proc_before.missing:
+            log.warning(
+                "input diagnosis: some host figures cannot be read",
+                extra={"missing": dict(self._proc_before.missing)},
+            )
 
     def _cloudwatch_shipper(self, spool: Spool) -> Shipper:
         from agents.cloudwatch import CloudWatchPublisher, is_throttle
@@ -303,6 +326,11 @@ class Agent:
         self._window_notice = None
         if not records:
             return []
+        if self.diagnoser is not None:
+            after = read_proc(self.cfg.diagnosis.proc_root, end)
+            before, self._proc_before = self._proc_before, after
+            load = None if before is None else load_between(before, after)
+            records = diagnose(records, load, self.diagnoser)
         assert self.spool is not None
         with self._lock:  # /metrics shows the window even when the disk refused it
             self.latest_windows = {r.gpu_index: r for r in records}

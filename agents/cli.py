@@ -139,6 +139,8 @@ def _run(
         source = ReplaySource(replay)
         if cfg.metadata.provider != "none":  # a demo must not wait on a metadata server
             cfg = replace(cfg, metadata=replace(cfg.metadata, provider="none"))
+        # this host's /proc says nothing of the host the trace was recorded on
+        cfg = replace(cfg, diagnosis=replace(cfg.diagnosis, enabled=False))
     else:
         source = NvmlSampler(gpm=cfg.agent.gpm)
     if record:

@@ -118,6 +118,19 @@ class WorkSection:
 
 
 @dataclass(frozen=True)
+class DiagnosisSection:
+    """Input-bound diagnosis (agents/hostload.py): thresholds where each level switches on."""
+
+    enabled: bool = True
+    proc_root: str = "/proc"  # a container with the host's /proc mounted elsewhere: that path
+    gpu_busy_percent: float = 60.0
+    cpu_saturated_ratio: float = 0.90
+    io_stalled_ratio: float = 0.10
+    page_cache_misses_per_second: float = 1000.0
+    hysteresis: float = 0.15
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     agent: AgentSection = field(default_factory=AgentSection)
     spool: SpoolSection = field(default_factory=SpoolSection)
@@ -128,6 +141,7 @@ class AgentConfig:
     checkpoint: CheckpointSection = field(default_factory=CheckpointSection)
     idle: IdleSection = field(default_factory=IdleSection)
     work: WorkSection = field(default_factory=WorkSection)
+    diagnosis: DiagnosisSection = field(default_factory=DiagnosisSection)
     tags: Mapping[str, str] = field(default_factory=dict)
     source: str = "<defaults>"
 
@@ -167,6 +181,7 @@ def parse_config(raw: Mapping[str, Any], *, source: str = "<config>") -> AgentCo
         checkpoint=_hooked(CheckpointSection, raw, "checkpoint", source),
         idle=_hooked(IdleSection, raw, "idle", source),
         work=_section(WorkSection, raw, "work", source),
+        diagnosis=_section(DiagnosisSection, raw, "diagnosis", source),
         tags=dict(tags),
         source=source,
     )
@@ -344,6 +359,37 @@ def _check_values(cfg: AgentConfig, source: str) -> None:
         lifecycle,
     )
     need(cfg.idle.minutes > 0, "idle", "minutes", "positive", cfg.idle.minutes)
+    d = cfg.diagnosis
+    need(bool(d.proc_root), "diagnosis", "proc_root", "set", d.proc_root)
+    need(
+        0 < d.gpu_busy_percent <= 100,
+        "diagnosis",
+        "gpu_busy_percent",
+        "in (0, 100]",
+        d.gpu_busy_percent,
+    )
+    need(
+        0 < d.cpu_saturated_ratio <= 1,
+        "diagnosis",
+        "cpu_saturated_ratio",
+        "in (0, 1]",
+        d.cpu_saturated_ratio,
+    )
+    need(
+        0 < d.io_stalled_ratio <= 1,
+        "diagnosis",
+        "io_stalled_ratio",
+        "in (0, 1]",
+        d.io_stalled_ratio,
+    )
+    need(
+        d.page_cache_misses_per_second > 0,
+        "diagnosis",
+        "page_cache_misses_per_second",
+        "positive",
+        d.page_cache_misses_per_second,
+    )
+    need(0 <= d.hysteresis < 1, "diagnosis", "hysteresis", "in [0, 1)", d.hysteresis)
     _check_hook(cfg.checkpoint.hook, bad, "checkpoint.hook")
     _check_hook(cfg.idle.hook, bad, "idle.hook")
 

@@ -27,6 +27,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from agents.hostload import Verdict
 from agents.records import STAT_METRICS, GpuSample
 from agents.snapshot import MetricsSnapshot
 
@@ -177,8 +178,70 @@ class AgentCollector(Collector):
                         getattr(st, stat),
                     )
         yield window
+        yield from _diagnosis_metrics(snap)
 
         yield from _agent_metrics(snap)
+
+
+# HostLoad field -> (metric, help); the last window's figures, absent when not read
+HOST_LOAD_GAUGES: tuple[tuple[str, str, str], ...] = (
+    ("cpu_busy_ratio", "finops_agent_host_cpu_busy_ratio", "Share of all CPUs' time busy."),
+    ("iowait_ratio", "finops_agent_host_iowait_ratio", "Share of all CPUs' time in iowait."),
+    (
+        "io_pressure_ratio",
+        "finops_agent_host_io_pressure_ratio",
+        "Share of wall time some task was stalled on I/O (PSI io some).",
+    ),
+    (
+        "major_faults_per_second",
+        "finops_agent_host_major_faults_per_second",
+        "Page faults that read from storage, per second (vmstat pgmajfault).",
+    ),
+    (
+        "page_cache_refaults_per_second",
+        "finops_agent_host_page_cache_refaults_per_second",
+        "File pages read again soon after the page cache evicted them, per second.",
+    ),
+    (
+        "page_in_bytes_per_second",
+        "finops_agent_host_page_in_bytes_per_second",
+        "Bytes read from block devices per second (vmstat pgpgin).",
+    ),
+)
+
+
+def _diagnosis_metrics(snap: MetricsSnapshot) -> Iterator[Metric]:
+    """The last window's verdict per GPU (one series per verdict, 1 for the current one) and
+    the host load it was drawn from."""
+    labels = ["gpu", "UUID", "device", "modelName", "Hostname"]
+    verdict = GaugeMetricFamily(
+        "finops_agent_input_verdict",
+        "Last window's verdict per GPU: 1 for the verdict it got, 0 for the others "
+        "(gpu-busy, waiting-on-data, gpu-and-host-idle, gpu-unused, unknown).",
+        labels=[*labels, "verdict"],
+    )
+    cause = GaugeMetricFamily(
+        "finops_agent_input_wait_cause",
+        "1 for each cause of a waiting-on-data verdict in the last window (cpu, io, page-cache).",
+        labels=[*labels, "cause"],
+    )
+    host_load = None
+    for r in snap.windows:
+        if r.input_verdict is None:
+            continue
+        host_load = host_load or r.host_load
+        gpu = [str(r.gpu_index), r.gpu_uuid, f"nvidia{r.gpu_index}", r.gpu_name, snap.host.hostname]
+        for state in Verdict:
+            verdict.add_metric([*gpu, state.value], 1.0 if r.input_verdict == state.value else 0.0)
+        for name in r.input_causes:
+            cause.add_metric([*gpu, name], 1.0)
+    yield from (verdict, cause)
+    for key, name, doc in HOST_LOAD_GAUGES:
+        family = GaugeMetricFamily(name, doc)
+        figure = None if host_load is None else host_load.get(key)
+        if figure is not None:
+            family.add_metric([], float(figure))
+        yield family
 
 
 def _memory_families(

@@ -167,6 +167,10 @@ class WindowRecord:
     mig_enabled: bool | None = None
     mig_instances: tuple[Mapping[str, Any], ...] = ()  # per GPU instance, see SPOOL_FORMAT.md
     unsupported: Mapping[str, str] = field(default_factory=dict)  # field -> why it is null
+    # the host's load over the window (agents/hostload.py `HostLoad.to_json`); None: not read
+    host_load: Mapping[str, Any] | None = None
+    input_verdict: str | None = None  # agents/hostload.py `Verdict`; None: no diagnosis
+    input_causes: tuple[str, ...] = ()  # "cpu", "io", "page-cache" when waiting on data
 
     @property
     def record_id(self) -> str:
@@ -210,6 +214,9 @@ class WindowRecord:
                 "mig_enabled": self.mig_enabled,
                 "mig_instances": [dict(m) for m in self.mig_instances],
                 "unsupported": dict(self.unsupported),
+                "host_load": None if self.host_load is None else dict(self.host_load),
+                "input_verdict": self.input_verdict,
+                "input_causes": list(self.input_causes),
             }
         )
         return out
@@ -258,6 +265,9 @@ class WindowRecord:
             mig_enabled=raw.get("mig_enabled"),
             mig_instances=tuple(dict(m) for m in raw.get("mig_instances") or ()),
             unsupported={str(k): str(v) for k, v in (raw.get("unsupported") or {}).items()},
+            host_load=None if raw.get("host_load") is None else dict(raw["host_load"]),
+            input_verdict=raw.get("input_verdict"),
+            input_causes=tuple(str(c) for c in raw.get("input_causes") or ()),
         )
 
     @classmethod
