@@ -24,6 +24,7 @@ SUBCOMMAND_MODULES = [
     "finops.cli.export",
     "finops.cli.audit",
     "finops.cli.commitments",
+    "finops.cli.track",
 ]
 
 
