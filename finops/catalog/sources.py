@@ -46,6 +46,10 @@ SOURCES: dict[str, str] = {
         "Amazon EBS and S3 pricing pages, USD per unit-month for four regions, hand "
         "transcription as of 2026-01; public AWS prices"
     ),
+    "object_storage.csv": (
+        "GCS (Standard, regional) and Azure Blob Storage (hot, LRS) pricing pages, USD per "
+        "GB-month, hand transcription as of 2026-01; public GCP and Azure prices"
+    ),
     "accelerators.csv": (
         "Vendor datasheets (NVIDIA, AWS Neuron, Google Cloud TPU, Qualcomm, AMD); throughput "
         "relative to V100 derived as sqrt(compute ratio x bandwidth ratio); facts, no licence"

@@ -25,6 +25,7 @@ SUBCOMMAND_MODULES = [
     "finops.cli.audit",
     "finops.cli.commitments",
     "finops.cli.track",
+    "finops.cli.estimate",
 ]
 
 
