@@ -12,14 +12,29 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from agents.config import AgentConfig, split_host_port
 from agents.hooks import run_hook
-from agents.hostload import Diagnoser, ProcSnapshot, Thresholds, diagnose, load_between, read_proc
+from agents.hostload import (
+    Diagnoser,
+    HostSampler,
+    ProcSnapshot,
+    Thresholds,
+    diagnose,
+    load_between,
+    read_proc,
+)
 from agents.metadata import MetadataClient, Notice, make_client, resolve_host
-from agents.records import GpuSample, HostInfo, WindowRecord, aggregate, is_idle_sample
+from agents.records import (
+    GpuSample,
+    HostInfo,
+    Stats,
+    WindowRecord,
+    aggregate,
+    is_idle_sample,
+)
 from agents.shipping import ExportFile, Shipper, host_phase
 from agents.snapshot import GpuState, MetricsSnapshot, NoticeState, SinkState
 from agents.spool import Spool
@@ -103,6 +118,9 @@ class Agent:
         self._lock = threading.Lock()
         self.diagnoser: Diagnoser | None = None
         self._proc_before: ProcSnapshot | None = None
+        self._host_sampler: HostSampler | None = None
+        self._host_cpu: list[float] = []
+        self._host_memory: list[float] = []
 
     # -- start / stop ----------------------------------------------------------------------
     def start(self) -> None:
@@ -177,6 +195,8 @@ class Agent:
             )
         )
         self._proc_before = read_proc(d.proc_root, self.clock())
+        self._host_sampler = HostSampler(d.proc_root)
+        self._host_sampler.sample()  # the first CPU reading is the baseline
         if self._proc_before.missing:
             log.warning(
                 "input diagnosis: some host figures cannot be read",
@@ -290,6 +310,12 @@ class Agent:
             )
         with self._lock:
             self.latest = samples
+        if self._host_sampler is not None:
+            cpu, memory = self._host_sampler.sample()
+            if cpu is not None:
+                self._host_cpu.append(cpu)
+            if memory is not None:
+                self._host_memory.append(memory)
         if self._work_file is not None:
             self._work_file.poll()
         notices = list(self.notices.values())  # one snapshot: the watcher thread adds to it
@@ -331,6 +357,12 @@ class Agent:
             before, self._proc_before = self._proc_before, after
             load = None if before is None else load_between(before, after)
             records = diagnose(records, load, self.diagnoser)
+            cpu, memory = Stats.of(self._host_cpu), Stats.of(self._host_memory)
+            self._host_cpu, self._host_memory = [], []
+            records = [
+                replace(r, host_cpu_util_percent=cpu, host_memory_used_bytes=memory)
+                for r in records
+            ]
         assert self.spool is not None
         with self._lock:  # /metrics shows the window even when the disk refused it
             self.latest_windows = {r.gpu_index: r for r in records}

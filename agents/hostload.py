@@ -94,6 +94,50 @@ def parse_vmstat(text: str) -> dict[str, int]:
     return counters
 
 
+def parse_meminfo(text: str) -> int:
+    """Bytes in use of /proc/meminfo's text: MemTotal - MemAvailable (what the kernel says
+    programs can still get without swapping; page cache it can drop counts as available)."""
+    values: dict[str, int] = {}
+    for line in text.splitlines():
+        name, _, rest = line.partition(":")
+        parts = rest.split()
+        if parts and parts[0].isdigit():
+            values[name] = int(parts[0]) * (1024 if parts[1:] == ["kB"] else 1)
+    if "MemTotal" not in values or "MemAvailable" not in values:
+        raise ValueError("no MemTotal/MemAvailable (Linux 3.14+)")
+    return values["MemTotal"] - values["MemAvailable"]
+
+
+class HostSampler:
+    """The host's CPU and memory at every tick, for the window's host stats.
+
+    CPU is the busy share of all CPUs since the previous tick (percent); memory is
+    MemTotal - MemAvailable (bytes). A file that cannot be read gives None for its figure,
+    once logged by the caller through `missing`."""
+
+    def __init__(self, root: str | Path = "/proc") -> None:
+        self.root = Path(root)
+        self._last: tuple[int, int] | None = None  # (busy, total) ticks
+        self.missing: dict[str, str] = {}
+
+    def sample(self) -> tuple[float | None, float | None]:
+        cpu = memory = None
+        try:
+            with open(self.root / "stat", encoding="ascii") as handle:
+                busy, _, total, _ = parse_stat(handle.readline())
+        except (OSError, ValueError) as exc:
+            self.missing["host_cpu"] = f"{self.root / 'stat'}: {_why(exc)}"
+        else:
+            if self._last is not None and total > self._last[1] and busy >= self._last[0]:
+                cpu = 100.0 * (busy - self._last[0]) / (total - self._last[1])
+            self._last = (busy, total)
+        try:
+            memory = float(parse_meminfo((self.root / "meminfo").read_text()))
+        except (OSError, ValueError) as exc:
+            self.missing["host_memory"] = f"{self.root / 'meminfo'}: {_why(exc)}"
+        return cpu, memory
+
+
 def read_proc(root: str | Path = "/proc", now: float = 0.0) -> ProcSnapshot:
     """Read /proc/stat, /proc/pressure/io and /proc/vmstat under `root`; `now` is recorded as
     the moment of the reading (unix seconds). Never raises: what fails is named in `missing`."""

@@ -171,6 +171,8 @@ class WindowRecord:
     host_load: Mapping[str, Any] | None = None
     input_verdict: str | None = None  # agents/hostload.py `Verdict`; None: no diagnosis
     input_causes: tuple[str, ...] = ()  # "cpu", "io", "page-cache" when waiting on data
+    host_cpu_util_percent: Stats | None = None  # busy share of all CPUs, per tick (percent)
+    host_memory_used_bytes: Stats | None = None  # MemTotal - MemAvailable, per tick (bytes)
 
     @property
     def record_id(self) -> str:
@@ -217,6 +219,12 @@ class WindowRecord:
                 "host_load": None if self.host_load is None else dict(self.host_load),
                 "input_verdict": self.input_verdict,
                 "input_causes": list(self.input_causes),
+                "host_cpu_util_percent": None
+                if self.host_cpu_util_percent is None
+                else self.host_cpu_util_percent.to_json(),
+                "host_memory_used_bytes": None
+                if self.host_memory_used_bytes is None
+                else self.host_memory_used_bytes.to_json(),
             }
         )
         return out
@@ -268,6 +276,8 @@ class WindowRecord:
             host_load=None if raw.get("host_load") is None else dict(raw["host_load"]),
             input_verdict=raw.get("input_verdict"),
             input_causes=tuple(str(c) for c in raw.get("input_causes") or ()),
+            host_cpu_util_percent=Stats.from_json(raw.get("host_cpu_util_percent")),
+            host_memory_used_bytes=Stats.from_json(raw.get("host_memory_used_bytes")),
         )
 
     @classmethod

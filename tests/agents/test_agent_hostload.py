@@ -266,3 +266,45 @@ def test_config_errors_name_the_key() -> None:
         parse_config({"diagnosis": {"hysteresis": 1.5}}, source="f.toml")
     with pytest.raises(ConfigError, match="did you mean 'gpu_busy_percent'"):
         parse_config({"diagnosis": {"gpu_busy_percnt": 50}}, source="f.toml")
+
+
+def test_host_cpu_and_memory_stats_per_tick(tmp_path: Path, fake_nvml) -> None:
+    """Each tick reads /proc/stat's cpu line and /proc/meminfo; the window gets their stats
+    (the host CPU and memory rightsizing reads as host_cpu_util_percent / _memory_used_bytes)."""
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    shutil.copy(PROC / "meminfo", proc / "meminfo")
+
+    def cpu(user: int, system: int, idle: int) -> None:
+        (proc / "stat").write_text(f"cpu  {user} 0 {system} {idle} 0 0 0 0 0 0\ncpu0 0 0 0 0\n")
+
+    cpu(1000, 0, 1000)  # the baseline read at start
+    fake_nvml("healthy8", gpus=1)
+    cfg = parse_config(
+        {
+            "spool": {"dir": str(tmp_path / "spool"), "fsync": False},
+            "export": {"path": ""},
+            "prometheus": {"enabled": False},
+            "diagnosis": {"proc_root": str(proc)},
+        },
+        source="test",
+    )
+    agent = Agent(cfg, NvmlSampler(), metadata=Metadata(), clock=lambda: 1000.0)
+    agent.start()
+    # busy / total ticks since the previous read: 100/100, 50/200, 0/100, 300/400
+    for t, (user, system, idle) in enumerate(
+        [(1100, 0, 1000), (1130, 20, 1150), (1130, 20, 1250), (1330, 120, 1350)]
+    ):
+        cpu(user, system, idle)
+        agent.tick(1000.0 + t)
+    records = agent.close_window(1000.0, 1060.0)
+    agent.close()
+    stats = records[0].host_cpu_util_percent
+    assert stats is not None
+    assert (stats.min, stats.max) == (0.0, 100.0)
+    assert stats.mean == pytest.approx((100 + 25 + 0 + 75) / 4)
+    used = (24683664 - 20716444) * 1024  # MemTotal - MemAvailable of the recorded meminfo
+    memory = records[0].host_memory_used_bytes
+    assert memory is not None and memory.max == used
+    line = json.loads(records[0].to_line())
+    assert line["host_cpu_util_percent"]["max"] == 100.0  # what finops.rightsizing reads
