@@ -24,7 +24,7 @@ from typing import Any
 
 from finops import config as stack_config
 from finops.errors import FinopsError
-from finops.rightsizing import Recommendation, Settings, TargetReport, recommend
+from finops.rightsizing import Kind, Recommendation, Settings, TargetReport, recommend
 from finops.rightsizing.apply import (
     ApplyResult,
     Finding,
@@ -208,7 +208,9 @@ def _notes(report: TargetReport) -> list[str]:
     """The lines under a target: what is missing, what costs more, what lost and why."""
     lines = [f"insufficient data: {m}" for m in report.missing]
     for rec in report.on_request:
-        if rec.monthly_saving_usd < 0:
+        if rec.monthly_saving_usd < 0 and Kind.LARGER_HOST in rec.kinds:
+            what = f"costs {-rec.monthly_saving_usd:,.2f} USD/month more ({rec.why})"
+        elif rec.monthly_saving_usd < 0:
             what = (
                 f"costs {-rec.monthly_saving_usd:,.2f} USD/month more ({rec.speed_ratio:.2f}x "
                 "the per-GPU speed)"
@@ -216,6 +218,7 @@ def _notes(report: TargetReport) -> list[str]:
         else:
             what = f"saves {rec.monthly_saving_usd:,.2f} USD/month but {rec.why}"
         lines.append(f"{what}: {rec.summary}; apply only by name: --accept {rec.ref}")
+    lines += [f"advice: {line}" for line in report.advice]
     for alt in report.alternatives:
         saving = "" if alt.monthly_saving_usd is None else f" [{alt.monthly_saving_usd:,.2f}]"
         lines.append(

@@ -13,6 +13,7 @@ from typing import Any
 
 from finops.config import Capacity
 from finops.errors import FinopsError
+from finops.rightsizing.inputbound import input_bound, larger_host, storage_advice
 from finops.rightsizing.model import (
     CENT,
     NAMED_TYPES,
@@ -57,6 +58,7 @@ class Evaluation:
         self.r = rules
         self.alternatives: list[Alternative] = []
         self.on_request: list[Candidate] = []
+        self.advice: list[str] = []
 
     def refuse(self, kinds: tuple[Kind, ...], summary: str, reason: str) -> None:
         self.alternatives.append(Alternative(kinds, summary, None, reason))
@@ -145,6 +147,15 @@ class Evaluation:
         peak = r.memory_peak
         memory_full = peak is not None and peak >= s.memory_full_share * r.need.min_memory_now
         bound = r.throughput_bound()
+        waiting = input_bound(r)
+        if waiting and not memory_full:
+            if bound:
+                self.refuse(
+                    (Kind.LARGER_TYPE,),
+                    f"a faster type than {info.instance_type}",
+                    f"{waiting}: a faster GPU would wait as well; feed it first",
+                )
+            return []
         if not (memory_full or bound):
             if u.util_p95_percent >= 90 and u.util_mean_percent is not None:
                 self.refuse(
@@ -348,6 +359,23 @@ class Evaluation:
         nxt.steps = [*current.steps, Step(kind, nxt.summary, nxt.priced.monthly_usd)]
         return nxt
 
+    def feed_the_gpus(self) -> None:
+        """For a target whose GPUs wait on data: a larger host first of the on-request
+        changes, and priced storage advice (inputbound.py)."""
+        reason = input_bound(self.r)
+        if reason is None:
+            return
+        host = larger_host(self, reason)
+        if host is not None and host.refused:
+            self.alternatives.append(
+                Alternative(host.kinds, host.summary, self.shown(host), host.refused)
+            )
+        elif host is not None:
+            self.on_request.insert(0, host)
+        advice = storage_advice(self.r, reason)
+        if advice:
+            self.advice.append(advice)
+
     def capacity_cut(self, composite: Candidate) -> None:
         """Fewer nodes on top of the kept change, offered on request only: a window bounds
         the concurrency that was, not the next peak (bench/fleet_replay.py --dev: every
@@ -406,6 +434,7 @@ class Evaluation:
                 composite = c
             elif self.saving(c) <= CENT:
                 self.on_request.append(c)
+        self.feed_the_gpus()
         composite = self.step(
             composite, self.spot(composite), Kind.SPOT_WITH_FALLBACK, "spot-with-fallback"
         )

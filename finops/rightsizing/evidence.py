@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from finops import catalog
 from finops.errors import CatalogError
@@ -68,6 +68,11 @@ class TargetUsage:
     work_per_hour: dict[str, float]
     work_hours_share: float
     """Share of observed hours in which the hosts reported work units."""
+    waiting_on_data_share: float | None = None
+    """Share of the GPUs' diagnosed time the agent judged "GPU waiting on data"
+    (agents/hostload.py); None when no source gave a verdict."""
+    waiting_causes: dict[str, float] = field(default_factory=dict)
+    """Share of that waiting time in which each cause was on: "cpu", "io", "page-cache"."""
 
     @property
     def days_covered(self) -> float:
@@ -134,6 +139,12 @@ def fold(usages: Sequence[GpuUsage], region: str | None = None) -> TargetUsage:
         if u.util_mean_p95_percent is not None:
             demand.append(min(u.util_mean_p95_percent, 100.0) / 100.0 * speed)
     host_observed = sum(len(g[0].observed_hours) for g in by_host.values())
+    diagnosed = sum(u.diagnosed_seconds for u in usages)
+    waiting = sum(u.waiting_on_data_seconds for u in usages)
+    causes: dict[str, float] = defaultdict(float)
+    for u in usages:
+        for cause, seconds in u.waiting_causes.items():
+            causes[cause] += seconds
     start, end = min(u.window_start for u in usages), max(u.window_end for u in usages)
     middle = int((start + end) / 2 // 3600)
     return TargetUsage(
@@ -182,6 +193,8 @@ def fold(usages: Sequence[GpuUsage], region: str | None = None) -> TargetUsage:
         else max(m for m in host_memory if m is not None),
         work_per_hour=dict(work),
         work_hours_share=work_hours / host_observed if host_observed else 0.0,
+        waiting_on_data_share=waiting / diagnosed if diagnosed else None,
+        waiting_causes={c: v / waiting for c, v in sorted(causes.items())} if waiting else {},
     )
 
 

@@ -29,6 +29,7 @@ class Kind(StrEnum):
     SMALLER_HOST = "smaller-host"
     INFERENCE_ACCELERATOR = "inference-accelerator"
     LARGER_TYPE = "larger-type"
+    LARGER_HOST = "larger-host"
     SPOT_WITH_FALLBACK = "spot-with-fallback"
     FEWER_NODES = "fewer-nodes"
     SCALE_TO_ZERO = "scale-to-zero"
@@ -84,6 +85,15 @@ class Settings:
     """A type change must save at least this share of the target's previewed cost."""
     type_candidates: int = 3
     """The cheapest catalog fits priced through the preview per rule."""
+    input_bound_share: float = 0.25
+    """A fleet waits on its input when the agent judged its GPUs "waiting on data" in at
+    least this share of their diagnosed time (agents/hostload.py): then a larger host or
+    faster storage is proposed, and no larger GPU."""
+    input_cause_share: float = 0.25
+    """A cause (CPU, I/O, page cache) counts when it was on in this share of the waiting."""
+    larger_host_factor: float = 2.0
+    """A larger host has at least this many times the vCPUs (CPU cause) or host memory (page
+    cache cause) per accelerator."""
 
     def validate(self) -> None:
         """Raise ValueError naming the setting, the value and the range allowed."""
@@ -95,6 +105,8 @@ class Settings:
             raise ValueError("checkpoint interval must be > 0 hours (None: no checkpoints)")
         if self.spot_instance_life_hours <= 0 or self.max_spot_rework_share < 0:
             raise ValueError("spot: instance life > 0 hours, rework share >= 0")
+        if not 0 < self.input_bound_share <= 1 or self.larger_host_factor <= 1:
+            raise ValueError("input-bound: share 0 to 1, larger host factor > 1")
 
 
 @dataclass(frozen=True)
@@ -222,3 +234,5 @@ class TargetReport:
     missing: tuple[str, ...] = ()
     """For "insufficient-data": what is missing."""
     evidence: Evidence | None = None
+    advice: tuple[str, ...] = ()
+    """Priced advice no stack key can apply (faster storage for a fleet waiting on I/O)."""

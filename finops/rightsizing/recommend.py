@@ -113,6 +113,10 @@ def _evidence(rules: Rules) -> Evidence:
             "host_memory_peak_gib": None
             if u.host_memory_peak_gib is None
             else round(u.host_memory_peak_gib, 2),
+            "waiting_on_data_share": None
+            if u.waiting_on_data_share is None
+            else round(u.waiting_on_data_share, 3),
+            **{f"waiting_cause_{k}_share": round(v, 3) for k, v in u.waiting_causes.items()},
             **{f"work_{k}_per_hour": round(v, 3) for k, v in u.work_per_hour.items()},
         },
     )
@@ -315,6 +319,7 @@ def recommend_target(
         on_request=tuple(costs),
         alternatives=tuple(evaluation.alternatives),
         evidence=evidence,
+        advice=tuple(evaluation.advice),
     )
 
 

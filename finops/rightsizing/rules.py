@@ -124,6 +124,10 @@ class Rules:
         )
         self.current_plan = self.plan(self.now, t.nodes, t.capacity)
         self.demand = demand
+        from finops.rightsizing.inputbound import CPU, causes, input_bound
+
+        self.cpu_starved = input_bound(self) is not None and CPU in causes(self)
+        """The GPUs wait on a saturated CPU: no type with fewer vCPUs than it used fits."""
 
     # -- pricing -------------------------------------------------------------------------
 
@@ -199,6 +203,12 @@ class Rules:
                     f"{info.instance_type}: {info.vcpus} vCPUs < host CPU p95 "
                     f"{n.vcpus / (1 + self.s.headroom):.1f} vCPUs + {self.s.headroom:.0%}"
                 )
+        if self.cpu_starved and n.vcpus is not None and info.vcpus < n.vcpus - 1e-9:
+            return (
+                f"{info.instance_type}: {info.vcpus} vCPUs, and the GPUs wait on a saturated CPU "
+                f"(host CPU p95 {n.vcpus / (1 + self.s.headroom):.1f} vCPUs + "
+                f"{self.s.headroom:.0%})"
+            )
         if info.memory_gib < n.min_host_memory_now:
             if n.host_memory_gib is None:
                 return (

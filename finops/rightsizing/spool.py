@@ -17,7 +17,7 @@ import json
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,8 @@ HOST_CPU = "host_cpu_util_percent"
 """Optional stats field: host CPU utilisation, percent of all vCPUs (read when present)."""
 HOST_MEMORY = "host_memory_used_bytes"
 """Optional stats field: host memory in use, bytes (read when present)."""
+WAITING_ON_DATA = "waiting-on-data"
+"""The agent's `input_verdict` for a GPU starved by its input pipeline (agents/hostload.py)."""
 
 
 class SourceError(FinopsError):
@@ -155,6 +157,9 @@ class _Slot:
     sm_weighted: float = 0.0
     sm_seconds: float = 0.0
     processes: float | None = None
+    diagnosed_seconds: float = 0.0
+    waiting_seconds: float = 0.0
+    causes: dict[str, float] = field(default_factory=dict)
 
     def peak(self, start: float) -> IntervalPeak:
         mean = None
@@ -228,6 +233,13 @@ def _add(
     if sm_mean is not None:
         slot.sm_weighted += sm_mean * seconds
         slot.sm_seconds += seconds
+    verdict = record.get("input_verdict")  # agents/hostload.py, absent in older records
+    if isinstance(verdict, str) and verdict != "unknown":
+        slot.diagnosed_seconds += seconds
+        if verdict == WAITING_ON_DATA:
+            slot.waiting_seconds += seconds
+            for cause in record.get("input_causes") or ():
+                slot.causes[str(cause)] = slot.causes.get(str(cause), 0.0) + seconds
     host = hosts[host_name]
     host.seconds[start] = seconds
     cpu = _stat(record, HOST_CPU)
@@ -302,20 +314,31 @@ def read_usage(
             for i in sorted(set(host.cpu) | set(host.memory))
             if i >= first_interval
         ]
+        slots = [slot for interval, slot in gpu.slots.items() if interval >= first_interval]
+        causes: dict[str, float] = defaultdict(float)
+        for slot in slots:
+            for cause, seconds in slot.causes.items():
+                causes[cause] += seconds
+        usage = summarise(
+            peaks,
+            host=host_name,
+            gpu_index=index,
+            instance_type=gpu.instance_type,
+            region=gpu.region,
+            fleet=gpu.fleet,
+            memory_total_gib=gpu.memory_total_gib,
+            work_per_hour={u: t / hours for u, t in totals.items()} if hours else {},
+            work_hours=len(work_hours),
+            lifecycle=gpu.lifecycle,
+            source="agent files",
+            host_intervals=host_intervals,
+        )
         usages.append(
-            summarise(
-                peaks,
-                host=host_name,
-                gpu_index=index,
-                instance_type=gpu.instance_type,
-                region=gpu.region,
-                fleet=gpu.fleet,
-                memory_total_gib=gpu.memory_total_gib,
-                work_per_hour={u: t / hours for u, t in totals.items()} if hours else {},
-                work_hours=len(work_hours),
-                lifecycle=gpu.lifecycle,
-                source="agent files",
-                host_intervals=host_intervals,
+            replace(
+                usage,
+                diagnosed_seconds=sum(slot.diagnosed_seconds for slot in slots),
+                waiting_on_data_seconds=sum(slot.waiting_seconds for slot in slots),
+                waiting_causes=dict(causes),
             )
         )
     return usages

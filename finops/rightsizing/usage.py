@@ -120,6 +120,13 @@ class GpuUsage:
     worked, percent of the vCPUs (None: not measured, then no rule moves to fewer vCPUs)."""
     host_memory_peak_gib: float | None = None
     """Highest host memory in use, GiB (None: not measured, then no rule cuts host memory)."""
+    diagnosed_seconds: float = 0.0
+    """Seconds of the window the agent gave an input verdict other than unknown
+    (agents/hostload.py; 0: no diagnosis, e.g. an older agent or another source)."""
+    waiting_on_data_seconds: float = 0.0
+    """...of which the verdict was "GPU waiting on data"."""
+    waiting_causes: Mapping[str, float] = field(default_factory=dict)
+    """Seconds waiting on data by cause the agent named: "cpu", "io", "page-cache"."""
 
     @property
     def window_days(self) -> float:
