@@ -35,9 +35,7 @@ from pathlib import Path
 import pulumi
 import pulumi_gcp as gcp
 
-import components.aws.lambdas.fallback_controller as decision_module
 from components.gcp import _common
-from components.gcp.functions import mig_fallback
 
 RESIZER_PERMISSIONS = ("compute.instanceGroupManagers.get", "compute.instanceGroupManagers.update")
 # A user-specified Cloud Build service account for functions: Cloud Run "Configure the build
@@ -49,9 +47,13 @@ BUILD_ROLES = {
 }
 
 
+# Shipped as files, never imported here: the function imports the AWS controller's decision,
+# and importing that would load `components.aws` and the AWS provider SDK (about a second)
+# into a GCP-only program.
+_COMPONENTS = Path(__file__).resolve().parents[1]
 SOURCE_FILES = {
-    "main.py": Path(mig_fallback.__file__),
-    "fallback_decision.py": Path(decision_module.__file__),
+    "main.py": _COMPONENTS / "gcp" / "functions" / "mig_fallback.py",
+    "fallback_decision.py": _COMPONENTS / "aws" / "lambdas" / "fallback_controller.py",
 }
 
 
