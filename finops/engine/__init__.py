@@ -41,7 +41,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import callback_pb2, callback_pb2_grpc, resource_pb2
 
-from finops.engine import contracts, fixtures
+from finops.engine import contracts, fixtures, lean_imports
 from finops.errors import FinopsError
 
 PROJECT_NAME = "finops"
@@ -331,6 +331,7 @@ def run_program(
     else:
         run_body = program
 
+    lean_imports.install()
     with _RUN_LOCK:
         mocks = OfflineMocks(regions)
         monitor = TransformingMonitor(mocks)
