@@ -18,6 +18,7 @@ cost model, the policies and the tests. Runs are deterministic.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -332,6 +333,12 @@ def run_program(
         run_body = program
 
     lean_imports.install()
+    # A run builds hundreds of thousands of long-lived objects (the provider SDKs' classes, each
+    # resource's state) and little cyclic garbage, so the collector's passes over them cost
+    # about a third of a preview (three-cloud stack: 5.4 s -> 3.8 s of CPU). It is paused for
+    # the run only; peak memory was within 3 % either way at 500 resources.
+    collecting = gc.isenabled()
+    gc.disable()
     with _RUN_LOCK:
         mocks = OfflineMocks(regions)
         monitor = TransformingMonitor(mocks)
@@ -365,6 +372,8 @@ def run_program(
             asyncio.set_event_loop(None)
             loop.close()
             pulumi.runtime.settings.ROOT.set(None)
+            if collecting:
+                gc.enable()
     if check_inputs:
         problems = contracts.check_resources(monitor.records)
         if problems:
