@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 REPORT_TAG_KEYS = ("Project", "Team", "Environment", "ModelVersion")
 UNTAGGED = "(untagged)"
+FREE_OR_USAGE_BASED = "not priced: free or usage-based"
+"""The basis of a resource type the model does not price (IAM, buckets, functions...)."""
 Related = Mapping[str, tuple[str, Mapping[str, Any]]]
 
 
@@ -498,7 +500,7 @@ def estimate(run: StackRun, config: StackConfig) -> CostReport:
                 name=resource.name,
                 monthly_usd=priced.monthly_usd if priced else 0.0,
                 hourly_usd=priced.hourly_usd if priced else 0.0,
-                basis=priced.basis if priced else "not priced: free or usage-based",
+                basis=priced.basis if priced else FREE_OR_USAGE_BASED,
                 tags=_tags_for_report(resource.type, resource.inputs, related),
                 component=component_name,
                 priced=bool(priced and priced.unpriced_reason is None),

@@ -77,6 +77,8 @@ class PathReport:
 class StackCosts:
     total_usd: float
     by_resource: dict[str, float]
+    summary: tuple[str, ...] = ()
+    """Markdown lines of `finops preview`'s summary (components costliest first, by tag)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -132,6 +134,7 @@ def stack_rows(
     stack: str, project_dir: Path | None, settings: dict[str, dict[str, Any]]
 ) -> tuple[str, list[Row], StackCosts]:
     """Run the stack offline, then the pack over it through the Analyzer protocol."""
+    from finops.cli.preview_layout import summary_markdown
     from finops.cost import estimate
     from finops.engine.stack import run_stack
     from policies import evaluate_stack
@@ -163,7 +166,8 @@ def stack_rows(
         if (v.policy, v.resource) not in judged and v.level != "disabled":
             rows.append(Row(v.level, v.policy, where, v.resource, v.message))
     by_resource = {c.name: c.monthly_usd for c in costs.resources if c.monthly_usd}
-    return stack_run.stack, rows, StackCosts(costs.total_monthly_usd, by_resource)
+    summary = tuple(summary_markdown(stack_run, costs))
+    return stack_run.stack, rows, StackCosts(costs.total_monthly_usd, by_resource, summary)
 
 
 def checkov_binary() -> Path:
@@ -320,6 +324,8 @@ def markdown(
             share = f" ({delta / before.total_usd:+.1%})" if before.total_usd else ""
             line += f" (base {label}: ${before.total_usd:,.2f}; **{delta:+,.2f} USD/month{share}**)"
         lines += [line, ""]
+        if costs.summary:
+            lines += [*costs.summary, ""]
         if base is not None:
             changes = []
             for name in sorted(set(costs.by_resource) | set(base[1].by_resource)):

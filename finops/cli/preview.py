@@ -3,6 +3,12 @@
 Runs the project's Pulumi program offline (finops.engine), prices every resource
 (finops.cost) and evaluates the rule set (policies/) when it is installed. Exit 1 when a
 mandatory policy fails, 2 on a bad stack file.
+
+The summary comes first: one row per component, costliest first, the stack total and the
+totals by tag. Then each component's resources that cost something, scale, or could not be
+priced (UNKNOWN); free and usage-based ones are one line per component unless --all. The
+table fits the terminal, 80 columns included (COLUMNS sets the width); --format json has
+every resource and the per-component summary.
 """
 
 from __future__ import annotations
@@ -14,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from finops.cli.preview_layout import print_table, summarize, tag_totals, to_markdown
 from finops.config import StackConfig
 from finops.cost import CostReport, estimate
-from finops.engine import EngineResource, StackRun
+from finops.engine import StackRun
 from finops.engine.stack import run_stack
 
 
@@ -74,41 +81,51 @@ def build_preview(
     return preview
 
 
-def ordered_resources(preview: Preview) -> list[EngineResource]:
-    """Resources grouped by component (stack-level ones first), the costliest first in each."""
-    costs = {c.urn: c for c in preview.costs.resources}
-    return sorted(
-        preview.run.custom_resources(),
-        key=lambda r: (costs[r.urn].component or "", -costs[r.urn].monthly_usd, r.type, r.name),
-    )
+def _json_default(value: Any) -> Any:
+    """Values JSON has no type for: an unknown (computed at apply) is null, an asset its kind."""
+    if type(value).__name__ == "Unknown":
+        return None
+    return f"<{type(value).__name__}>"
 
 
 def to_json(preview: Preview) -> dict[str, Any]:
-    costs = {c.urn: c for c in preview.costs.resources}
+    groups = summarize(preview.run, preview.costs)
+    urns = preview.run.by_urn()
     resources = []
-    for resource in ordered_resources(preview):
-        cost = costs[resource.urn]
-        resources.append(
-            {
-                "type": resource.type,
-                "name": resource.name,
-                "urn": resource.urn,
-                "component": cost.component,
-                "inputs": resource.inputs,
-                "monthlyUsd": round(cost.monthly_usd, 2),
-                "hourlyUsd": round(cost.hourly_usd, 4),
-                "basis": cost.basis,
-            }
-        )
+    for group in groups:
+        for cost in (*group.listed, *group.free):
+            resources.append(
+                {
+                    "type": cost.type,
+                    "name": cost.name,
+                    "urn": cost.urn,
+                    "component": cost.component,
+                    "inputs": urns[cost.urn].inputs,
+                    "monthlyUsd": round(cost.monthly_usd, 2),
+                    "hourlyUsd": round(cost.hourly_usd, 4),
+                    "basis": cost.basis,
+                    "priced": cost.priced,
+                }
+            )
     return {
         "stack": preview.run.stack,
         "stackFile": str(preview.stack_file),
+        "components": [
+            {
+                "name": group.name,
+                "kind": group.kind,
+                "cloud": group.cloud,
+                "resources": group.resource_count,
+                "monthlyUsd": round(group.monthly_usd, 2),
+            }
+            for group in groups
+        ],
         "resources": resources,
         "totals": {
             "monthlyUsd": round(preview.costs.total_monthly_usd, 2),
             "byTag": {
-                k: {t: round(v, 2) for t, v in vals.items()}
-                for k, vals in preview.costs.by_tag.items()
+                key: {value: round(usd, 2) for value, usd in values}
+                for key, values in tag_totals(preview.costs)
             },
         },
         "assumptions": preview.costs.assumptions,
@@ -122,108 +139,17 @@ def to_json(preview: Preview) -> dict[str, Any]:
     }
 
 
-def _short_type(token: str) -> str:
-    return token.rsplit(":", 1)[-1] if token.count(":") >= 2 else token
-
-
-def to_markdown(preview: Preview) -> str:
-    lines = [f"## finops preview: stack `{preview.run.stack}`", ""]
-    lines += ["| resource | type | component | $/month | basis |", "|---|---|---|---:|---|"]
-    costs = {c.urn: c for c in preview.costs.resources}
-    for resource in ordered_resources(preview):
-        cost = costs[resource.urn]
-        lines.append(
-            f"| `{resource.name}` | {_short_type(resource.type)} | {cost.component or ''} | "
-            f"{cost.monthly_usd:,.2f} | {cost.basis} |"
-        )
-    lines += ["", f"**Total: ${preview.costs.total_monthly_usd:,.2f} per month**", ""]
-    for key, values in preview.costs.by_tag.items():
-        if values:
-            parts = ", ".join(f"{tag}: ${usd:,.2f}" for tag, usd in sorted(values.items()))
-            lines.append(f"- by {key}: {parts}")
-    lines += ["", "### Policies", ""]
-    if not preview.policies_ran:
-        lines.append(preview.policies_note)
-    elif not preview.violations:
-        lines.append("All policies pass.")
-    else:
-        lines += ["| level | policy | resource | message |", "|---|---|---|---|"]
-        for v in preview.violations:
-            lines.append(
-                f"| {v.level} | `{v.policy}` | `{v.resource or '(stack)'}` | {v.message} |"
-            )
-    notes = [text for level, text in preview.run.messages if level in ("info", "warning")]
-    if notes:
-        lines += ["", "### Notes from the components", ""] + [f"- {n}" for n in notes]
-    lines += ["", "<details><summary>Assumptions</summary>", ""]
-    lines += [f"- {a}" for a in preview.costs.assumptions] + ["", "</details>"]
-    return "\n".join(lines) + "\n"
-
-
-def print_table(preview: Preview) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    costs = {c.urn: c for c in preview.costs.resources}
-    table = Table(
-        title=f"finops preview - stack {preview.run.stack} ({preview.stack_file})", show_lines=False
-    )
-    table.add_column("resource", overflow="fold")
-    table.add_column("type", overflow="fold")
-    table.add_column("component")
-    table.add_column("$/month", justify="right")
-    table.add_column("basis", overflow="fold")
-    for resource in ordered_resources(preview):
-        cost = costs[resource.urn]
-        table.add_row(
-            resource.name,
-            _short_type(resource.type),
-            cost.component or "",
-            f"{cost.monthly_usd:,.2f}",
-            cost.basis,
-        )
-    table.add_section()
-    table.add_row("total", "", "", f"[bold]{preview.costs.total_monthly_usd:,.2f}[/bold]", "")
-    console.print(table)
-    for key, values in preview.costs.by_tag.items():
-        if values:
-            parts = ", ".join(f"{tag} ${usd:,.2f}" for tag, usd in sorted(values.items()))
-            console.print(f"[bold]by {key}[/bold]: {parts}")
-    console.print("[dim]assumptions:[/dim]")
-    for assumption in preview.costs.assumptions:
-        console.print(f"[dim]  - {assumption}[/dim]")
-    for level, text in preview.run.messages:
-        if level in ("info", "warning"):
-            console.print(f"[cyan]note[/cyan]: {text}")
-    if not preview.policies_ran:
-        console.print(f"[yellow]{preview.policies_note}[/yellow]")
-        return
-    if not preview.violations:
-        console.print("[green]policies: all pass[/green]")
-        return
-    verdicts = Table(title="policy verdicts")
-    verdicts.add_column("level")
-    verdicts.add_column("policy")
-    verdicts.add_column("resource")
-    verdicts.add_column("message", overflow="fold")
-    for v in preview.violations:
-        color = "red" if v.level == "mandatory" else "yellow"
-        verdicts.add_row(
-            f"[{color}]{v.level}[/{color}]", v.policy, v.resource or "(stack)", v.message
-        )
-    console.print(verdicts)
-
-
 def run(args: argparse.Namespace) -> int:
     preview = build_preview(args.stack, args.project_dir, with_policies=not args.no_policies)
     fmt = args.format or ("table" if sys.stdout.isatty() else "markdown")
     if fmt == "json":
-        print(json.dumps(to_json(preview), indent=2, default=str))
+        print(json.dumps(to_json(preview), indent=2, default=_json_default))
     elif fmt == "markdown":
-        sys.stdout.write(to_markdown(preview))
+        sys.stdout.write(to_markdown(preview, show_all=args.all))
     else:
-        print_table(preview)
+        from rich.console import Console
+
+        print_table(preview, Console(), show_all=args.all)
     if preview.mandatory_failures:
         print(
             f"{len(preview.mandatory_failures)} mandatory policy violation(s): "
@@ -260,4 +186,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="folder with Pulumi.yaml (default: found from the current folder)",
     )
     parser.add_argument("--no-policies", action="store_true", help="skip the policy evaluation")
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="list every resource, the free and usage-based ones too (default: one line per "
+        "component for them)",
+    )
     parser.set_defaults(func=run)
