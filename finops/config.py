@@ -7,6 +7,7 @@ values, one line per problem (exit code 2 from the CLI).
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
@@ -35,6 +36,13 @@ class Cloud(StrEnum):
     AWS = "aws"
     GCP = "gcp"
     AZURE = "azure"
+
+
+def region_of(regions: Mapping[str, str], cloud: str | Cloud, override: str | None = None) -> str:
+    """A resource's region: its own override, else the stack's provider region, else the
+    cloud's default (aws us-east-1, gcp us-central1, azure eastus)."""
+    cloud_name = cloud.value if isinstance(cloud, Cloud) else cloud
+    return override or regions.get(cloud_name) or DEFAULT_REGION[cloud_name]
 
 
 class Capacity(StrEnum):
@@ -256,8 +264,7 @@ class StackConfig(_Model):
 
     def region(self, cloud: str | Cloud, override: str | None = None) -> str:
         """The region a resource of `cloud` lands in: its own override, the provider config, the default."""
-        cloud_name = cloud.value if isinstance(cloud, Cloud) else cloud
-        return override or self.regions.get(cloud_name) or DEFAULT_REGION[cloud_name]
+        return region_of(self.regions, cloud, override)
 
     def clouds(self) -> list[str]:
         """The clouds this stack creates anything on, in a stable order."""
@@ -296,10 +303,34 @@ def _format_location(loc: tuple[Any, ...]) -> str:
     return path
 
 
-def _error_lines(source: str, exc: ValidationError) -> list[str]:
+def _misspelt_tag(key: str, given: Any) -> str | None:
+    """A tag key of `given` that is probably `key` misspelt (`project` for `Project`)."""
+    if not isinstance(given, Mapping):
+        return None
+    for candidate in given:
+        if isinstance(candidate, str) and candidate.lower() == key.lower():
+            return candidate
+    close = difflib.get_close_matches(key, [str(k) for k in given], n=1, cutoff=0.8)
+    return close[0] if close else None
+
+
+def _error_lines(source: str, exc: ValidationError, data: Mapping[str, Any]) -> list[str]:
     lines = []
     for err in exc.errors():
         loc = tuple(err["loc"])
+        if loc == ("tags",) and err["type"] == "missing":
+            lines.append(
+                f"{source}: {NAMESPACE}:tags: required key is missing (Project, Team, Environment)"
+            )
+            continue
+        if len(loc) == 2 and loc[0] == "tags" and err["type"] == "missing":
+            wrong = _misspelt_tag(str(loc[1]), data.get("tags"))
+            if wrong is not None:
+                lines.append(
+                    f"{source}: {NAMESPACE}:tags.{wrong}: did you mean {loc[1]}? (tag keys are "
+                    f"case-sensitive; {loc[1]} is required)"
+                )
+                continue
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             model_keys = _allowed_keys_at(loc[:-1])
@@ -341,37 +372,52 @@ def _allowed_keys_at(loc: tuple[Any, ...]) -> list[str]:
     return [f.alias or n for n, f in model.model_fields.items()]
 
 
-def _check_catalog(config: StackConfig) -> list[str]:
-    """Instance types and accelerators must exist in the catalog for their cloud and region."""
+# (list key, instance type key, whether it is a list) of the entries that name hardware
+_HARDWARE_KEYS = (
+    ("trainingFleets", "instanceTypes", True),
+    ("inferenceEndpoints", "instanceType", False),
+)
+
+
+def _catalog_problems(data: Mapping[str, Any], regions: Mapping[str, str]) -> list[str]:
+    """Instance types and accelerators that the catalog does not know for their cloud and
+    region, as `finops:<key path>: <problem>` lines.
+
+    Reads the raw values, so an entry with a schema error elsewhere is still checked here:
+    every problem of a stack file shows in one run.
+    """
     from finops import (
         catalog,  # the catalog imports nothing of config; late import keeps start-up light
     )
 
     problems: list[str] = []
-    for i, fleet in enumerate(config.training_fleets):
-        region = config.region(fleet.cloud, fleet.region)
-        for j, instance_type in enumerate(fleet.instance_types or []):
-            try:
-                catalog.lookup(instance_type, region, cloud=fleet.cloud.value)
-            except CatalogError as exc:
-                problems.append(f"{NAMESPACE}:trainingFleets[{i}].instanceTypes[{j}]: {exc}")
-        if fleet.accelerator:
-            try:
-                catalog.accelerator(fleet.accelerator)
-            except CatalogError as exc:
-                problems.append(f"{NAMESPACE}:trainingFleets[{i}].accelerator: {exc}")
-    for i, endpoint in enumerate(config.inference_endpoints):
-        region = config.region(endpoint.cloud, endpoint.region)
-        if endpoint.instance_type:
-            try:
-                catalog.lookup(endpoint.instance_type, region, cloud=endpoint.cloud.value)
-            except CatalogError as exc:
-                problems.append(f"{NAMESPACE}:inferenceEndpoints[{i}].instanceType: {exc}")
-        if endpoint.accelerator:
-            try:
-                catalog.accelerator(endpoint.accelerator)
-            except CatalogError as exc:
-                problems.append(f"{NAMESPACE}:inferenceEndpoints[{i}].accelerator: {exc}")
+    for key, type_key, many in _HARDWARE_KEYS:
+        entries = data.get(key)
+        for i, entry in enumerate(entries if isinstance(entries, list) else []):
+            if not isinstance(entry, dict) or entry.get("cloud") not in DEFAULT_REGION:
+                continue
+            cloud = str(entry["cloud"])
+            override = entry.get("region") if isinstance(entry.get("region"), str) else None
+            region = region_of(regions, cloud, override)
+            names = entry.get(type_key)
+            if many:
+                values = names if isinstance(names, list) else []
+                where = [f"{type_key}[{j}]" for j in range(len(values))]
+            else:
+                values, where = [names], [type_key]
+            for path, name in zip(where, values, strict=False):
+                if not isinstance(name, str):
+                    continue
+                try:
+                    catalog.lookup(name, region, cloud=cloud)
+                except CatalogError as exc:
+                    problems.append(f"{NAMESPACE}:{key}[{i}].{path}: {exc}")
+            accelerator = entry.get("accelerator")
+            if isinstance(accelerator, str):
+                try:
+                    catalog.accelerator(accelerator)
+                except CatalogError as exc:
+                    problems.append(f"{NAMESPACE}:{key}[{i}].accelerator: {exc}")
     return problems
 
 
@@ -381,7 +427,8 @@ def parse(
     """Validate a stack's `config:` mapping (keys `finops:tags`, `aws:region`, ...).
 
     Values may be objects or, as the Pulumi CLI passes them to programs, JSON strings.
-    Raises ConfigError with one line per problem.
+    Raises ConfigError with one line per problem, every problem of the file at once:
+    unknown keys, the schema (tags included) and the catalog.
     """
     data: dict[str, Any] = {}
     problems: list[str] = []
@@ -409,39 +456,67 @@ def parse(
         if key in raw_config:
             regions[cloud] = str(raw_config[key])
     data["regions"] = regions
-    if "tags" not in data and not problems:
-        problems.append(
-            f"{source}: {NAMESPACE}:tags: required key is missing (Project, Team, Environment)"
-        )
-    if problems:
-        raise ConfigError("\n".join(problems))
+    config: StackConfig | None = None
     try:
         config = StackConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError("\n".join(_error_lines(source, exc))) from None
+        problems += _error_lines(source, exc, data)
     if check_catalog:
-        catalog_problems = _check_catalog(config)
-        if catalog_problems:
-            raise ConfigError("\n".join(f"{source}: {line}" for line in catalog_problems))
+        problems += [f"{source}: {line}" for line in _catalog_problems(data, regions)]
+    if problems or config is None:
+        raise ConfigError("\n".join(dict.fromkeys(problems)))
     return config
+
+
+def _stack_file_text(path: Path) -> str:
+    """The text of a stack file; ConfigError when it is missing, unreadable or not UTF-8."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: stack file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a stack file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the stack file: {exc.strerror}") from None
+    try:
+        return raw.decode("utf-8-sig")  # Pulumi writes UTF-8; some editors add a BOM
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {column}); "
+            "save the file as UTF-8, as Pulumi reads it"
+        ) from None
 
 
 def read_stack_file(path: Path) -> dict[str, Any]:
     """The `config:` mapping of a `Pulumi.<stack>.yaml` file."""
+    text = _stack_file_text(path)
+    if not text.strip():
+        raise ConfigError(
+            f"{path}: the stack file is empty; it needs a config: mapping with at least "
+            f"{NAMESPACE}:tags (Project, Team, Environment), see docs/config.md"
+        )
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: stack file not found") from None
-    try:
-        document = YAML(typ="safe").load(text) or {}
+        document = YAML(typ="safe").load(text)
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{where}: not valid YAML: {problem}") from None
+    if document is None:
+        raise ConfigError(
+            f"{path}: the stack file has only comments; it needs a config: mapping with at "
+            f"least {NAMESPACE}:tags (Project, Team, Environment), see docs/config.md"
+        )
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: expected a mapping with a 'config:' key")
-    config = document.get("config") or {}
+    if document.get("config") is None:
+        raise ConfigError(
+            f"{path}: no config: values; it needs at least {NAMESPACE}:tags (Project, Team, "
+            "Environment), see docs/config.md"
+        )
+    config = document["config"]
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: 'config' must be a mapping")
     return config

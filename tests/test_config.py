@@ -133,3 +133,40 @@ def test_cloud_account_keys_are_plain_strings_and_may_be_secrets():
     assert error_lines(**{"finops:gcpBillingAccount": "billing-1"})[0].startswith(
         "Pulumi.dev.yaml: finops:gcpBillingAccount: String should match pattern"
     )
+
+
+def test_every_problem_at_once_schema_tags_and_catalog():
+    lines = error_lines(
+        **{
+            "finops:tags": {"project": "vision", "Team": "ml", "Environment": "dev"},
+            "finops:trainingFleets": [
+                {**FLEET, "instanceTypes": ["g5.xlarg"], "nodez": 1},
+                {**FLEET, "name": "other", "accelerator": "B9000", "instanceTypes": None},
+            ],
+            "finops:budget": [],
+        }
+    )
+    assert [line.split(": ")[1] for line in lines] == [
+        "finops:budget",
+        "finops:tags.project",
+        "finops:trainingFleets[0].nodez",
+        "finops:trainingFleets[0].instanceTypes[0]",
+        "finops:trainingFleets[1].accelerator",
+    ]
+    assert "did you mean Project?" in lines[1]
+
+
+def test_a_tag_key_close_to_a_required_one_is_named():
+    lines = error_lines(**{"finops:tags": {"Project": "v", "Team": "ml", "Enviroment": "dev"}})
+    assert lines == [
+        "Pulumi.dev.yaml: finops:tags.Enviroment: did you mean Environment? (tag keys are "
+        "case-sensitive; Environment is required)"
+    ]
+
+
+def test_no_tags_at_all_says_which_are_required():
+    with pytest.raises(ConfigError) as caught:
+        config.parse({"aws:region": "us-east-1"}, source="Pulumi.dev.yaml")
+    assert str(caught.value) == (
+        "Pulumi.dev.yaml: finops:tags: required key is missing (Project, Team, Environment)"
+    )
