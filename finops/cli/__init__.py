@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from finops.errors import FinopsError
@@ -47,14 +48,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def report_error(message: str) -> None:
+    """One `error: ...` line on stderr per line of `message` (one problem per line)."""
+    for line in str(message).splitlines() or [""]:
+        print(f"error: {line}", file=sys.stderr)
+
+
+def _quiet_stdout() -> None:
+    """After the reader of stdout went away (`| head`): send what is left to /dev/null, so
+    the interpreter's last flush at exit does not fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()
+        return code
     except FinopsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        report_error(str(exc))
         return exc.exit_code
+    except BrokenPipeError:
+        # The reader stopped early (`finops ... | head`): not an error of ours. Exit as a
+        # program killed by SIGPIPE would, silently, with 128 + 13.
+        _quiet_stdout()
+        return 141
+    except SystemExit as exc:
+        if isinstance(exc.__context__, BrokenPipeError):  # rich's tables end the same way
+            return 141
+        raise
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
