@@ -17,8 +17,11 @@ from finops.catalog.models import AcceleratorInfo, InstanceInfo
 from finops.catalog.sources import SNAPSHOT_DATE, SOURCES
 from finops.catalog.store import (
     accelerator,
+    accelerator_family,
     accelerators,
     cheapest,
+    check_region,
+    cloud_regions,
     default_region,
     equivalents,
     instance_types,
@@ -34,8 +37,11 @@ __all__ = [
     "AcceleratorInfo",
     "InstanceInfo",
     "accelerator",
+    "accelerator_family",
     "accelerators",
     "cheapest",
+    "check_region",
+    "cloud_regions",
     "default_region",
     "equivalents",
     "gcp_attached_type",

@@ -6,7 +6,9 @@ overlay (see `finops.catalog.overlay`); `reload()` drops the cache.
 
 from __future__ import annotations
 
+import difflib
 import functools
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -15,6 +17,7 @@ from finops.catalog import aws, azure, gcp
 from finops.catalog.accelerators import ALIASES, load_accelerators
 from finops.catalog.models import AcceleratorInfo, InstanceInfo
 from finops.catalog.overlay import apply_overlay
+from finops.catalog.sources import SNAPSHOT_DATE
 from finops.errors import CatalogError, did_you_mean
 
 DEFAULT_REGIONS = {"aws": "us-east-1", "gcp": "us-central1", "azure": "eastus"}
@@ -31,18 +34,22 @@ class _Index:
     type_by_folded_name: dict[str, str] = field(default_factory=dict)
     rows_by_accelerator: dict[str, list[InstanceInfo]] = field(default_factory=dict)
     unpriced: dict[str, tuple[AcceleratorInfo, float]] = field(default_factory=dict)
+    regions_by_cloud: dict[str, set[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         regions: dict[str, set[str]] = defaultdict(set)
         by_accelerator: dict[str, list[InstanceInfo]] = defaultdict(list)
+        by_cloud: dict[str, set[str]] = defaultdict(set)
         for info in self.rows:
             self.by_key[(info.instance_type, info.region)] = info
             regions[info.instance_type].add(info.region)
             self.cloud_of_type[info.instance_type] = info.cloud
             self.type_by_folded_name[_fold(info.instance_type)] = info.instance_type
             by_accelerator[info.accelerator].append(info)
+            by_cloud[info.cloud].add(info.region)
         self.regions_by_type = {name: sorted(found) for name, found in regions.items()}
         self.rows_by_accelerator = dict(by_accelerator)
+        self.regions_by_cloud = dict(by_cloud)
 
     def add(self, info: InstanceInfo) -> None:
         """Index one row built on demand (an N1 + GPU combination not pre-listed)."""
@@ -133,13 +140,15 @@ def lookup(
     _check_cloud(cloud)
     index = _index()
     name = _resolve_type(index, instance_type, cloud)
-    where = region or DEFAULT_REGIONS[index.cloud_of_type[name]]
+    type_cloud = index.cloud_of_type[name]
+    where = region or DEFAULT_REGIONS[type_cloud]
     info = index.by_key.get((name, where))
     if info is None:
-        offered = index.regions_by_type[name]
+        check_region(where, type_cloud)
+        priced = index.regions_by_type[name]
         raise CatalogError(
-            f"instance type {name!r} is not offered in region {where!r}"
-            f"{did_you_mean(where, offered)}; offered in: {', '.join(offered)}"
+            f"the catalog has no price for {name} in {where} (snapshot {SNAPSHOT_DATE}; the "
+            f"type may not be sold there); priced in: {_some(priced, 20)}"
         )
     return info
 
@@ -148,6 +157,40 @@ def unpriced(instance_type: str) -> tuple[AcceleratorInfo, float] | None:
     """(accelerator, count per node) of a type the catalog knows only without a price (AWS
     types sold through Capacity Blocks or UltraServers: p5e, trn2, p6e-gb200...), else None."""
     return _index().unpriced.get(instance_type.strip())
+
+
+def cloud_regions(cloud: str | None = None) -> list[str]:
+    """Sorted regions the catalog has any price in, of one cloud or of all."""
+    _check_cloud(cloud)
+    index = _index()
+    clouds = [cloud] if cloud else list(CLOUDS)
+    return sorted(set().union(*(index.regions_by_cloud.get(c, set()) for c in clouds)))
+
+
+def _some(names: list[str], shown: int = 12) -> str:
+    """`names` joined, the first `shown` of them and a count of the rest."""
+    if len(names) <= shown:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])} and {len(names) - shown} more"
+
+
+def check_region(region: str, cloud: str | None = None) -> str:
+    """`region` when the catalog prices anything there (in `cloud`, if given); else
+    `CatalogError` saying that the catalog lacks it, with close matches and the known ones
+    (`finops catalog regions` lists them all)."""
+    known = cloud_regions(cloud)
+    if region in known:
+        return region
+    elsewhere = [c for c in CLOUDS if region in _index().regions_by_cloud.get(c, set())]
+    whose = f"{cloud} " if cloud else ""
+    listing = f"{whose}regions in the catalog: {_some(known, 8)}"
+    if len(known) > 8:
+        listing += " (finops catalog regions lists them)"
+    if elsewhere:
+        raise CatalogError(f"region {region!r} is in {elsewhere[0]}, not {cloud}; {listing}")
+    close = [r for r in difflib.get_close_matches(region, known, n=3, cutoff=0.6)]
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    raise CatalogError(f"region {region!r} is not in the catalog{hint}; {listing}")
 
 
 def instance_types(cloud: str | None = None, service: str | None = None) -> list[str]:
@@ -184,6 +227,26 @@ def _find_accelerator(model: str) -> AcceleratorInfo:
     if key is None:
         raise CatalogError(f"unknown accelerator {model!r}{did_you_mean(model, table)}")
     return table[key]
+
+
+_MEMORY_VARIANT = re.compile(r"^(?P<model>.+)-\d+GB$")
+
+
+def accelerator_family(name: str) -> list[AcceleratorInfo]:
+    """The accelerator models `name` stands for, as people write it: a bare model name also
+    covers its memory variants ("A100" -> A100 40 GB and A100-80GB, "V100" -> V100 and
+    V100-32GB); a specific name ("A100-40GB", "A100-80GB", GCP's "nvidia-tesla-a100") is that
+    model only. `CatalogError` with close matches on a miss."""
+    chip = _find_accelerator(name)
+    if name.strip().lower() != chip.model.lower():
+        return [chip]
+    table = _index().accelerators
+    variants = [
+        info
+        for model, info in table.items()
+        if (match := _MEMORY_VARIANT.match(model)) and match["model"] == chip.model
+    ]
+    return [chip, *variants]
 
 
 def accelerators() -> list[AcceleratorInfo]:
@@ -238,14 +301,21 @@ def cheapest(
 ) -> list[InstanceInfo]:
     """Types with at least `count` of `accelerator`, cheapest hourly price first.
 
-    `region=None` searches every region (each row carries its region); `spot=True` prices at
-    spot and leaves out rows without a spot price. An unknown accelerator raises `CatalogError`.
+    `accelerator` is read as `accelerator_family` reads it ("A100" covers the 40 and 80 GB
+    models). `region=None` searches every region (each row carries its region); `spot=True`
+    prices at spot and leaves out rows without a spot price. An unknown accelerator raises
+    `CatalogError`.
     """
     _check_cloud(cloud)
-    model = _find_accelerator(accelerator).model
+    index = _index()
+    candidates = [
+        info
+        for chip in accelerator_family(accelerator)
+        for info in index.rows_by_accelerator.get(chip.model, [])
+    ]
     found = [
         info
-        for info in _index().rows_by_accelerator.get(model, [])
+        for info in candidates
         if info.accelerator_count >= count
         and (cloud is None or info.cloud == cloud)
         and (region is None or info.region == region)

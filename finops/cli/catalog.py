@@ -13,6 +13,8 @@ from finops import catalog
 from finops.catalog.models import InstanceInfo
 from finops.catalog.store import CLOUDS, DEFAULT_REGIONS
 
+SERVICES = ("ec2", "sagemaker", "gce", "tpu", "azure-vm")
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `finops catalog list|show|refresh` to the `finops` parser."""
@@ -33,13 +35,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "region; --region or --all-regions to choose.",
     )
     listing.add_argument("--cloud", choices=CLOUDS)
-    listing.add_argument("--service", help="ec2, sagemaker, gce, tpu or azure-vm")
-    listing.add_argument("--accelerator", help="accelerator model, e.g. A10G, H100, TPU-v5e")
+    listing.add_argument("--service", choices=SERVICES)
+    listing.add_argument(
+        "--accelerator",
+        help="accelerator model, e.g. A10G, H100, TPU-v5e; A100 also lists A100-80GB",
+    )
     where = listing.add_mutually_exclusive_group()
     where.add_argument("--region", help="only rows in this region")
     where.add_argument("--all-regions", action="store_true", help="every region of every type")
     listing.add_argument("--format", choices=("table", "json"), default="table")
     listing.set_defaults(func=run_list)
+
+    regions = actions.add_parser(
+        "regions",
+        help="the regions the catalog has prices in",
+        description="The regions the catalog has prices in, per cloud, with the number of "
+        "instance types priced in each. A region not listed is not in the catalog (it may "
+        "still exist at the cloud).",
+    )
+    regions.add_argument("--cloud", choices=CLOUDS)
+    regions.add_argument("--format", choices=("table", "json"), default="table")
+    regions.set_defaults(func=run_regions)
 
     show = actions.add_parser("show", help="one instance type in detail")
     show.add_argument("instance_type", metavar="TYPE")
@@ -84,8 +100,13 @@ def _count(value: float) -> str:
 
 
 def _listed_rows(args: argparse.Namespace) -> list[InstanceInfo]:
+    """The rows `catalog list` asks for; an unknown region or accelerator is a CatalogError."""
     rows: list[InstanceInfo] = []
-    model = catalog.accelerator(args.accelerator).model if args.accelerator else None
+    models = None
+    if args.accelerator:
+        models = {chip.model for chip in catalog.accelerator_family(args.accelerator)}
+    if args.region:
+        catalog.check_region(args.region, args.cloud)
     for name in catalog.instance_types(args.cloud, args.service):
         offered = catalog.regions(name)
         if args.all_regions:
@@ -97,9 +118,24 @@ def _listed_rows(args: argparse.Namespace) -> list[InstanceInfo]:
             chosen = [default if default in offered else offered[0]]
         for region in chosen:
             info = catalog.lookup(name, region)
-            if model is None or info.accelerator == model:
+            if models is None or info.accelerator in models:
                 rows.append(info)
     return rows
+
+
+def _nothing_matched(args: argparse.Namespace) -> str:
+    asked = [
+        f"{flag} {value}"
+        for flag, value in (
+            ("--cloud", args.cloud),
+            ("--service", args.service),
+            ("--accelerator", args.accelerator),
+            ("--region", args.region),
+        )
+        if value
+    ]
+    hint = "" if args.all_regions or args.region else "; --all-regions searches every region"
+    return f"no instance type in the catalog matches {' '.join(asked)}{hint}"
 
 
 def _as_dict(info: InstanceInfo) -> dict[str, Any]:
@@ -112,6 +148,8 @@ def _as_dict(info: InstanceInfo) -> dict[str, Any]:
 def run_list(args: argparse.Namespace) -> int:
     """Print the matching rows as a rich table or a JSON list (prices USD per hour)."""
     rows = _listed_rows(args)
+    if not rows:
+        print(f"note: {_nothing_matched(args)}", file=sys.stderr)
     if args.format == "json":
         print(json.dumps([_as_dict(info) for info in rows], indent=1))
         return 0
@@ -151,6 +189,28 @@ def run_list(args: argparse.Namespace) -> int:
             _money(info.spot_usd_per_hour),
             info.interruption_range or "-",
         )
+    _console().print(table)
+    return 0
+
+
+def run_regions(args: argparse.Namespace) -> int:
+    """Print every region the catalog has prices in, with how many types each has."""
+    counts: dict[tuple[str, str], int] = {}
+    for cloud in [args.cloud] if args.cloud else CLOUDS:
+        for name in catalog.instance_types(cloud):
+            for region in catalog.regions(name):
+                counts[(cloud, region)] = counts.get((cloud, region), 0) + 1
+    if args.format == "json":
+        listing = [{"cloud": c, "region": r, "types": n} for (c, r), n in sorted(counts.items())]
+        print(json.dumps(listing, indent=1))
+        return 0
+    from rich.table import Table
+
+    table = Table(title=f"{len(counts)} regions in the catalog ({catalog.SNAPSHOT_DATE})")
+    for header in ("cloud", "region", "types"):
+        table.add_column(header, justify="right" if header == "types" else "left", no_wrap=True)
+    for (cloud, region), number in sorted(counts.items()):
+        table.add_row(cloud, region, str(number))
     _console().print(table)
     return 0
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -78,3 +81,57 @@ def test_show_miss_is_one_line_with_suggestions(capsys: pytest.CaptureFixture[st
     err = capsys.readouterr().err
     assert err.startswith("error: unknown instance type 'g5.2xlarg' (did you mean g5.2xlarge")
     assert "Traceback" not in err
+
+
+def _finops(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "finops", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "FINOPS_CATALOG_OVERLAY": ""},
+    )
+
+
+def test_list_in_an_unknown_region_is_an_error_with_suggestions() -> None:
+    done = _finops("catalog", "list", "--region", "us-eats-1")
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.startswith(
+        "error: region 'us-eats-1' is not in the catalog (did you mean us-east-1, "
+    )
+    assert "(finops catalog regions lists them)" in done.stderr
+    done = _finops("catalog", "list", "--cloud", "azure", "--region", "us-east-1")
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: region 'us-east-1' is in aws, not azure; ")
+
+
+def test_an_empty_match_says_so_and_where_to_look() -> None:
+    done = _finops(
+        "catalog", "list", "--cloud", "aws", "--accelerator", "TPU-v5p", "--format", "json"
+    )
+    assert done.returncode == 0
+    assert json.loads(done.stdout) == []
+    assert done.stderr == (
+        "note: no instance type in the catalog matches --cloud aws --accelerator TPU-v5p; "
+        "--all-regions searches every region\n"
+    )
+
+
+def test_regions_lists_every_region_with_prices(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["catalog", "regions", "--format", "json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    by_cloud: dict[str, set[str]] = {}
+    for row in listing:
+        by_cloud.setdefault(row["cloud"], set()).add(row["region"])
+        assert row["types"] > 0
+    for cloud in ("aws", "gcp", "azure"):
+        assert by_cloud[cloud] == set(catalog.cloud_regions(cloud))
+
+
+def test_list_a100_shows_both_memory_sizes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(["catalog", "list", "--accelerator", "A100", "--all-regions", "--format", "json"]) == 0
+    )
+    models = {row["accelerator"] for row in json.loads(capsys.readouterr().out)}
+    assert models == {"A100", "A100-80GB"}

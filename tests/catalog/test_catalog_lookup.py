@@ -45,12 +45,26 @@ def test_unknown_type_suggests_close_names() -> None:
     assert "did you mean g5.2xlarge" in message
 
 
-def test_unknown_region_lists_where_the_type_is_offered() -> None:
+def test_a_region_missing_from_the_catalog_is_said_to_be_missing_from_it() -> None:
     with pytest.raises(CatalogError) as error:
         catalog.lookup("g5.xlarge", "us-east-9")
     message = str(error.value)
-    assert "not offered in region 'us-east-9'" in message
-    assert "us-east-1" in message
+    assert message.startswith(
+        "region 'us-east-9' is not in the catalog (did you mean us-east-2, us-east-1, "
+        "us-west-2?); aws regions in the catalog: "
+    )
+    with pytest.raises(CatalogError, match="region 'us-central1' is in gcp, not aws"):
+        catalog.lookup("g5.xlarge", "us-central1", cloud="aws")
+
+
+def test_a_type_without_a_price_in_a_known_region_lists_where_it_is_priced() -> None:
+    with pytest.raises(CatalogError) as error:
+        catalog.lookup("g5.xlarge", "ap-south-2")
+    message = str(error.value)
+    assert message.startswith(
+        "the catalog has no price for g5.xlarge in ap-south-2 (snapshot 2026-01; the type may "
+        "not be sold there); priced in: "
+    )
     for region in catalog.regions("g5.xlarge"):
         assert region in message
 

@@ -78,8 +78,9 @@ def test_cheapest_is_ascending_and_qualifies(
     assert found
     prices = [info.usd_per_hour(spot) for info in found]
     assert prices == sorted(prices)
+    family = {chip.model for chip in catalog.accelerator_family(model)}
     for info in found:
-        assert info.accelerator == model
+        assert info.accelerator in family
         assert info.accelerator_count >= count
         assert cloud is None or info.cloud == cloud
 
@@ -103,3 +104,19 @@ def test_cheapest_edges() -> None:
     assert catalog.cheapest("A10G", 1, service="sagemaker", region="us-west-2")
     with pytest.raises(CatalogError, match="unknown accelerator"):
         catalog.cheapest("B9000", 1)
+
+
+def test_a_bare_model_name_covers_its_memory_variants() -> None:
+    """ "A100" as people write it: the 40 GB and the 80 GB models (an Azure fleet asking for
+    A100 found no VM, NC A100 v4 being 80 GB); a specific name stays specific."""
+    assert [c.model for c in catalog.accelerator_family("A100")] == ["A100", "A100-80GB"]
+    assert [c.model for c in catalog.accelerator_family("a100")] == ["A100", "A100-80GB"]
+    assert [c.model for c in catalog.accelerator_family("A100-40GB")] == ["A100"]
+    assert [c.model for c in catalog.accelerator_family("nvidia-tesla-a100")] == ["A100"]
+    assert [c.model for c in catalog.accelerator_family("A100-80GB")] == ["A100-80GB"]
+    assert [c.model for c in catalog.accelerator_family("V100")] == ["V100", "V100-32GB"]
+    assert [c.model for c in catalog.accelerator_family("L4")] == ["L4"]  # not L40
+    azure = catalog.cheapest("A100", 1, cloud="azure", region="eastus")
+    assert azure[0].instance_type == "Standard_NC24ads_A100_v4"
+    aws = {i.accelerator for i in catalog.cheapest("A100", 8, cloud="aws", region="us-east-1")}
+    assert aws == {"A100", "A100-80GB"}  # p4d and p4de
