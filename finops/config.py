@@ -414,11 +414,39 @@ def _catalog_problems(data: Mapping[str, Any], regions: Mapping[str, str]) -> li
                     problems.append(f"{NAMESPACE}:{key}[{i}].{path}: {exc}")
             accelerator = entry.get("accelerator")
             if isinstance(accelerator, str):
-                try:
-                    catalog.accelerator(accelerator)
-                except CatalogError as exc:
-                    problems.append(f"{NAMESPACE}:{key}[{i}].accelerator: {exc}")
+                count = entry.get("acceleratorsPerNode", 1) if many else 1
+                problem = _accelerator_problem(accelerator, count, cloud, region, key)
+                if problem:
+                    problems.append(f"{NAMESPACE}:{key}[{i}].accelerator: {problem}")
     return problems
+
+
+# The service an entry's accelerator is bought from, by list key and cloud.
+_SERVICE = {
+    "trainingFleets": {"aws": "ec2", "gcp": "gce", "azure": "azure-vm"},
+    "inferenceEndpoints": {"aws": "sagemaker", "gcp": "tpu"},
+}
+
+
+def _accelerator_problem(name: str, count: Any, cloud: str, region: str, key: str) -> str | None:
+    """Why `count` x `name` cannot be had in `region` of `cloud`, or None when it can."""
+    from finops import catalog
+
+    try:
+        catalog.accelerator(name)
+        service = _SERVICE[key].get(cloud)
+        if service is None or not isinstance(count, int) or count < 1:
+            return None  # the schema says what is wrong with these
+        if catalog.cheapest(name, count, cloud=cloud, region=region, service=service):
+            return None
+        catalog.check_region(region, cloud)
+    except CatalogError as exc:
+        return str(exc)
+    priced = sorted({i.region for i in catalog.cheapest(name, count, cloud=cloud, service=service)})
+    return (
+        f"the catalog has no {service} type with {count} x {name} in {region} (snapshot "
+        f"{catalog.SNAPSHOT_DATE}); priced in: {', '.join(priced) or 'no region'}"
+    )
 
 
 def parse(

@@ -170,3 +170,16 @@ def test_no_tags_at_all_says_which_are_required():
     assert str(caught.value) == (
         "Pulumi.dev.yaml: finops:tags: required key is missing (Project, Team, Environment)"
     )
+
+
+def test_an_accelerator_fleet_in_a_region_missing_from_the_catalog():
+    fleet = {**FLEET, "cloud": "azure", "accelerator": "T4", "instanceTypes": None}
+    lines = error_lines(**{"finops:trainingFleets": [{**fleet, "region": "westus9"}]})
+    assert lines == [
+        "Pulumi.dev.yaml: finops:trainingFleets[0].accelerator: region 'westus9' is not in the "
+        + lines[0].split("region 'westus9' is not in the ", 1)[1]
+    ]
+    lines = error_lines(**{"finops:trainingFleets": [{**fleet, "accelerator": "TPU-v5e"}]})
+    assert "the catalog has no azure-vm type with 1 x TPU-v5e in eastus" in lines[0]
+    # "A100" as people write it: NC A100 v4 (80 GB) qualifies
+    parse(**{"finops:trainingFleets": [{**fleet, "accelerator": "A100"}]})
