@@ -45,6 +45,16 @@ TPU_ZONES = {
     ("TPU-v5e", "europe-west4"): "europe-west4-b",
     ("TPU-v6e", "us-east1"): "us-east1-d",
     ("TPU-v6e", "europe-west4"): "europe-west4-a",
+    # the zones of the catalog's other v6e regions (SkyPilot catalog v7 gcp/vms.csv, the rows
+    # the prices come from; finops/catalog/data/SOURCES.md)
+    ("TPU-v6e", "asia-northeast1"): "asia-northeast1-b",
+    ("TPU-v6e", "asia-south1"): "asia-south1-b",
+    ("TPU-v6e", "asia-southeast1"): "asia-southeast1-b",
+    ("TPU-v6e", "us-central1"): "us-central1-b",
+    ("TPU-v6e", "us-east4"): "us-east4-a",
+    ("TPU-v6e", "us-east5"): "us-east5-a",
+    ("TPU-v6e", "us-south1"): "us-south1-a",
+    ("TPU-v6e", "us-west1"): "us-west1-c",
     ("TPU-v5p", "us-east5"): "us-east5-a",
     ("TPU-v5p", "europe-west4"): "europe-west4-b",
 }

@@ -32,11 +32,15 @@ SOURCES: dict[str, str] = {
     ),
     "gcp_tpu.csv": (
         "Cloud TPU pricing page, USD per chip-hour as of 2026-01; spot estimated at 40 % of "
-        "on-demand; public GCP prices"
+        "on-demand; v6e in 8 more regions from the SkyPilot catalog v7 gcp/vms.csv (commit "
+        "017e2502, Cloud Billing Catalog prices incl. spot); public GCP prices, repository "
+        "Apache-2.0"
     ),
     "azure_vms.csv": (
         "Azure Linux Virtual Machines pricing page, eastus pay-as-you-go hand transcription as "
-        "of 2026-01; westeurope and spot estimated (see SOURCES.md); public Azure prices"
+        "of 2026-01; westeurope and spot estimated (see SOURCES.md); 7 more US regions from the "
+        "SkyPilot catalog v6 azure/vms.csv (commit 098741e7, Azure Retail Prices API incl. "
+        "spot); public Azure prices, repository Apache-2.0"
     ),
     "commitment_discounts.csv": (
         "Commitment discounts off on-demand (GCP resource-based CUDs, Azure reservations, AWS "

@@ -144,3 +144,39 @@ def test_gcp_machines_cover_two_regions_with_spot() -> None:
         assert info.spot_usd_per_hour < info.on_demand_usd_per_hour
     assert catalog.lookup("a2-ultragpu-1g").accelerator == "A100-80GB"
     assert catalog.lookup("a3-highgpu-8g").node_accelerator_memory_gib == 640
+
+
+def test_azure_families_are_priced_in_the_us_regions_where_they_are_sold() -> None:
+    """From the SkyPilot catalog (Azure Retail Prices API): NCasT4_v3 is sold in westus2,
+    which the catalog used to call 'not offered'."""
+    t4 = catalog.lookup("Standard_NC4as_T4_v3", "westus2")
+    assert t4.on_demand_usd_per_hour == 0.526
+    assert t4.spot_usd_per_hour == pytest.approx(0.061595, abs=1e-4)
+    us = {
+        "centralus",
+        "eastus",
+        "eastus2",
+        "northcentralus",
+        "southcentralus",
+        "westus",
+        "westus2",
+        "westus3",
+    }
+    for name in ("Standard_NC4as_T4_v3", "Standard_NC64as_T4_v3"):
+        assert set(catalog.regions(name)) == us | {"westeurope"}
+    for name in ("Standard_NC24ads_A100_v4", "Standard_NV36ads_A10_v5"):
+        assert len(set(catalog.regions(name)) & us) >= 7
+    h100 = catalog.lookup("Standard_ND96isr_H100_v5", "westus")
+    assert (h100.accelerator_count, h100.on_demand_usd_per_hour) == (8.0, 127.816)
+    # the source's eastus prices equal the transcribed ones, which dates the copy
+    assert catalog.lookup("Standard_NC24ads_A100_v4", "eastus").on_demand_usd_per_hour == 3.673
+
+
+def test_tpu_v6e_is_priced_in_its_regions_per_chip() -> None:
+    assert set(catalog.regions("v6e-8")) >= {"us-central1", "us-east5", "asia-southeast1"}
+    one, eight = (
+        catalog.lookup("v6e-1", "asia-northeast1"),
+        catalog.lookup("v6e-8", "asia-northeast1"),
+    )
+    assert eight.on_demand_usd_per_hour == pytest.approx(8 * one.on_demand_usd_per_hour)
+    assert one.on_demand_usd_per_hour == 3.24

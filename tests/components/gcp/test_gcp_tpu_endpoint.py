@@ -94,7 +94,7 @@ BASE: dict[str, Any] = {"model_version": "v1", "replicas_min": 1, "region": "us-
         ({"accelerator_type": "g2-standard-8"}, "is a gce machine, not a TPU"),
         ({"accelerator_type": "v5litepod-3"}, r"did you mean .*v5litepod"),
         ({"accelerator": "TPU-v5e", "model_memory_gib": 4096}, "does not fit one TPU-v5e slice"),
-        ({"accelerator": "TPU-v6e"}, "no TPU-v6e TPU in us-central1; offered in: "),
+        ({"accelerator": "TPU-v5p"}, "no TPU-v5p TPU in us-central1; offered in: "),
         ({"accelerator": "A100"}, "is not a TPU generation"),
         (
             {"accelerator_type": "v5litepod-4", "replicas_max": 0},
