@@ -271,7 +271,7 @@ def run_refresh(args: argparse.Namespace) -> int:
     from finops.catalog.overlay import default_overlay_path, overlay_path
     from finops.catalog.refresh import ec2_types, refresh, write_overlay
 
-    regions = args.regions or ["us-east-1"]
+    regions = [catalog.check_region(r, "aws") for r in args.regions or ["us-east-1"]]
     types = ec2_types(args.types)
     output = args.output or overlay_path() or default_overlay_path()
     console = _console()

@@ -135,3 +135,10 @@ def test_list_a100_shows_both_memory_sizes(capsys: pytest.CaptureFixture[str]) -
     )
     models = {row["accelerator"] for row in json.loads(capsys.readouterr().out)}
     assert models == {"A100", "A100-80GB"}
+
+
+def test_refresh_of_a_region_missing_from_the_catalog_is_refused_before_any_call() -> None:
+    done = _finops("catalog", "refresh", "--region", "us-esat-1")
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: region 'us-esat-1' is not in the catalog (did you mean ")
+    assert "us-east-1" in done.stderr.splitlines()[0]
