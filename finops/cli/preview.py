@@ -81,13 +81,6 @@ def build_preview(
     return preview
 
 
-def _json_default(value: Any) -> Any:
-    """Values JSON has no type for: an unknown (computed at apply) is null, an asset its kind."""
-    if type(value).__name__ == "Unknown":
-        return None
-    return f"<{type(value).__name__}>"
-
-
 def to_json(preview: Preview) -> dict[str, Any]:
     groups = summarize(preview.run, preview.costs)
     urns = preview.run.by_urn()
@@ -143,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     preview = build_preview(args.stack, args.project_dir, with_policies=not args.no_policies)
     fmt = args.format or ("table" if sys.stdout.isatty() else "markdown")
     if fmt == "json":
-        print(json.dumps(to_json(preview), indent=2, default=_json_default))
+        print(json.dumps(to_json(preview), indent=2, default=str))
     elif fmt == "markdown":
         sys.stdout.write(to_markdown(preview, show_all=args.all))
     else:
