@@ -129,8 +129,10 @@ def stack_text(kind: str, fleets: int, endpoints: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_preview(stack_file: Path) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS MiB, resource count) of one `finops preview` process."""
+def run_preview(stack_file: Path) -> tuple[float, float, int, float]:
+    """(wall seconds, peak RSS MiB, resource count, CPU seconds) of one `finops preview`
+    process. CPU time (user + system) is what the wall time would be on an idle machine, give
+    or take the gRPC threads; on a shared machine it is the steadier figure."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(
@@ -159,7 +161,7 @@ def run_preview(stack_file: Path) -> tuple[float, float, int]:
         if proc.returncode not in (0, 1):
             raise SystemExit(f"preview failed ({proc.returncode}): {err.read().strip()}")
         count = len(json.loads(out.read())["resources"])
-    return wall, usage.ru_maxrss / 1024, count
+    return wall, usage.ru_maxrss / 1024, count, usage.ru_utime + usage.ru_stime
 
 
 def _count(kind: str, fleets: int, endpoints: int, workdir: Path) -> int:
@@ -208,13 +210,16 @@ def main() -> int:
                 fleets, endpoints = plan(kind, target, workdir)
                 path = workdir / f"Pulumi.bench-{kind}-{target}.yaml"
                 path.write_text(stack_text(kind, fleets, endpoints))
-                walls, peaks, count = [], [], 0
+                walls, peaks, cpus, count = [], [], [], 0
                 for _ in range(args.runs):
-                    wall, peak, count = run_preview(path)
+                    wall, peak, count, cpu = run_preview(path)
                     walls.append(wall)
                     peaks.append(peak)
+                    cpus.append(cpu)
                     print(
-                        f"  {kind} {count} resources: {wall:.2f} s, {peak:.0f} MiB", file=sys.stderr
+                        f"  {kind} {count} resources: {wall:.2f} s wall, {cpu:.2f} s CPU, "
+                        f"{peak:.0f} MiB",
+                        file=sys.stderr,
                     )
                 rows.append(
                     (
@@ -224,6 +229,7 @@ def main() -> int:
                         endpoints,
                         statistics.median(walls),
                         min(walls),
+                        statistics.median(cpus),
                         max(peaks),
                     )
                 )
@@ -234,20 +240,22 @@ def main() -> int:
     )
     print(
         f"{'kind':>6} {'resources':>9} {'fleets':>6} {'endpoints':>9} {'wall s (median)':>16} "
-        f"{'wall s (best)':>14} {'peak RSS MiB':>13}"
+        f"{'wall s (best)':>14} {'CPU s (median)':>15} {'peak RSS MiB':>13}"
     )
-    for kind, count, fleets, endpoints, median, best, peak in rows:
+    for kind, count, fleets, endpoints, median, best, cpu, peak in rows:
         print(
             f"{kind:>6} {count:>9} {fleets:>6} {endpoints:>9} {median:>16.2f} {best:>14.2f} "
-            f"{peak:>13.0f}"
+            f"{cpu:>15.2f} {peak:>13.0f}"
         )
     for kind in args.kinds:
         mine = [r for r in rows if r[0] == kind]
         if len(mine) >= 2:
-            (_, n1, *_, w1, _, _), (_, n2, *_, w2, _, _) = mine[0], mine[-1]
+            first, last = mine[0], mine[-1]
+            resources = last[1] - first[1]
             print(
-                f"{kind}: per-resource overhead {(w2 - w1) / (n2 - n1) * 1000:.1f} ms "
-                f"(slope of median wall between {n1} and {n2} resources)"
+                f"{kind}: per-resource overhead {(last[4] - first[4]) / resources * 1000:.1f} ms "
+                f"wall, {(last[6] - first[6]) / resources * 1000:.1f} ms CPU (slope of the "
+                f"medians between {first[1]} and {last[1]} resources)"
             )
     print("reproduce: .venv/bin/python bench/preview_bench.py " + " ".join(sys.argv[1:]))
     return 0
