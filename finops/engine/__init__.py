@@ -290,6 +290,30 @@ def _config_strings(raw_config: Mapping[str, Any]) -> dict[str, str]:
 _RUN_LOCK = threading.Lock()
 
 
+def _drop_aliases(
+    args: pulumi.ResourceTransformationArgs,
+) -> pulumi.ResourceTransformationResult | None:
+    if args.opts is None or not args.opts.aliases:
+        return None
+    opts = args.opts._copy()
+    opts.aliases = None
+    return pulumi.ResourceTransformationResult(args.props, opts)
+
+
+def _without_aliases(program: Callable[[], None]) -> None:
+    """Run `program` with every resource's aliases dropped before the SDK sees them.
+
+    Aliases only match a resource to its state under an older name or type; an offline run has
+    no state, so they cannot change what it creates or costs. They are not free: azure-native
+    gives each resource one alias per past API version (about 45), and the SDK turns each into
+    a URN through Outputs in `Resource.__init__`. Without them a 200-resource Azure stack
+    previews in 1.2 s of CPU instead of 4.2 s and 117 MiB instead of 291 MiB. A (legacy)
+    stack transformation is the one hook that runs before `Resource.__init__` reads them.
+    """
+    pulumi.runtime.register_stack_transformation(_drop_aliases)
+    program()
+
+
 class _Capture(logging.Handler):
     def __init__(self) -> None:
         super().__init__(level=logging.INFO)
@@ -360,7 +384,9 @@ def run_program(
             # next run would wait for them forever.
             pulumi.runtime.settings.SETTINGS.outputs = set()
             exports: dict[str, Any] = {}
-            loop.run_until_complete(pulumi.runtime.stack.run_pulumi_func(run_body))
+            loop.run_until_complete(
+                pulumi.runtime.stack.run_pulumi_func(lambda: _without_aliases(run_body))
+            )
             root = pulumi.runtime.settings.get_root_resource()
             if root is not None and hasattr(root, "outputs"):
                 exports = {k: v for k, v in getattr(root, "outputs", {}).items()}
