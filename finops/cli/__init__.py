@@ -7,10 +7,12 @@ which adds its parser and sets `func=<callable(args) -> int>` as the parser defa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import importlib
 import os
 import sys
+from typing import NoReturn
 
 from finops.errors import FinopsError
 
@@ -64,15 +66,32 @@ def _quiet_stdout() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run a command; `argv` None means this process is the `finops` program itself.
+    """Run a command and return its exit status; `argv` None means this process is the
+    `finops` program itself, which then ends here (see `_end_program`)."""
+    if argv is not None:
+        return _run(argv)
+    gc.disable()  # see _end_program
+    _end_program(_run(None))
 
-    The program is short-lived: the cyclic garbage collector stays off for it (the offline
-    engine pauses it during a run anyway, and turning it back on before exit would only pay a
-    last full pass over a run's objects, 10 % of a preview). The process hands its memory
-    back at exit. A caller passing `argv` (tests, other programs) keeps its collector.
+
+def _end_program(code: int) -> NoReturn:
+    """End the `finops` process at once: flush stdout and stderr, then `os._exit`.
+
+    The program is short-lived and a preview leaves about a million objects: the interpreter's
+    tear-down of them took 0.8 s of a 3.4 s three-cloud preview, and re-enabling the cyclic
+    collector (which the offline engine pauses during a run) one more full pass. Every command
+    has closed its files and child processes by the time it returns, so there is nothing left
+    for the tear-down to do; the memory goes back to the system with the process. Callers
+    passing `argv` (tests, other programs) get a return value and keep their collector.
     """
-    if argv is None:
-        gc.disable()
+    for stream in (sys.stdout, sys.stderr):
+        # a reader gone, or a stream already closed: nothing more can be said on it
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
+def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
