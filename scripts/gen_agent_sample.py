@@ -13,10 +13,11 @@ same files byte for byte.
   utilisation 10-30 % with a daily swing, 6.5-9.5 GiB of memory in use, input-pipeline stalls. Readings carry the fields NVML
   gives an A10G (no GPM: sm_active_ratio and tensor_active_ratio are None before Hopper).
 - The real agent (agents.agent.Agent, with its spool and export shipper) samples the stub
-  every 10 s of a simulated clock and closes 5-minute windows for a day. Its export file
+  every 30 s of a simulated clock and closes one-hour windows (`[agent] window_seconds =
+  3600`) for 8 days: rightsizing wants at least 7 days of data. Its export file
   becomes `windows.jsonl`: window records exactly as agents/SPOOL_FORMAT.md and
   agents/records.py define them, the file `finops rightsize --source agent:PATH` reads.
-- The first 120 readings of node 1, in the format of `finops-agent --record`, become
+- The first 60 readings of node 1, in the format of `finops-agent --record`, become
   `trace.jsonl`, the input of `finops-agent --replay`.
 """
 
@@ -49,10 +50,10 @@ from agents.replay import sample_to_json  # noqa: E402
 
 OUT = ROOT / "examples" / "agent-data"
 START = 1767225600.0  # 2026-01-01T00:00:00Z
-DAYS = 1
-TICK_SECONDS = 10.0
-WINDOW_SECONDS = 300.0
-TRACE_READINGS = 120
+DAYS = 8
+TICK_SECONDS = 30.0
+WINDOW_SECONDS = 3600.0
+TRACE_READINGS = 60
 GIB = 1024**3
 NODES = (("i-0a1b2c3d4e5f60001", "vision-train-1"), ("i-0a1b2c3d4e5f60002", "vision-train-2"))
 TAGS = {
