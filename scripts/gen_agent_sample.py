@@ -12,6 +12,8 @@ same files byte for byte.
   (Pulumi.dev.yaml), running a small ResNet-50 training job that leaves them mostly waiting:
   utilisation 10-30 % with a daily swing, 6.5-9.5 GiB of memory in use, input-pipeline stalls. Readings carry the fields NVML
   gives an A10G (no GPM: sm_active_ratio and tensor_active_ratio are None before Hopper).
+  The agent's host figures (/proc CPU and memory, input diagnosis) are off: they would be
+  the generating machine's, so the records carry them as unknown.
 - The real agent (agents.agent.Agent, with its spool and export shipper) samples the stub
   every 30 s of a simulated clock and closes one-hour windows (`[agent] window_seconds =
   3600`) for 8 days: rightsizing wants at least 7 days of data. Its export file
@@ -40,6 +42,7 @@ from agents.agent import Agent  # noqa: E402 - after the path set-up, run as a s
 from agents.config import (  # noqa: E402
     AgentConfig,
     AgentSection,
+    DiagnosisSection,
     ExportSection,
     MetadataSection,
     PrometheusSection,
@@ -114,6 +117,9 @@ def _config(folder: Path, instance_id: str) -> AgentConfig:
         spool=SpoolSection(dir=str(folder / "spool"), fsync=False),
         export=ExportSection(path=str(folder / "windows.jsonl")),
         prometheus=PrometheusSection(enabled=False),
+        # The host figures (/proc) would be the generating machine's, not the simulated
+        # node's, and change from run to run: left out, so the records say they are unknown.
+        diagnosis=DiagnosisSection(enabled=False),
         metadata=MetadataSection(
             provider="none",
             instance_id=instance_id,
