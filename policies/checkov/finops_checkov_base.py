@@ -16,6 +16,12 @@ cannot be read is UNKNOWN. The configuration roots are the `-d`/`-f` paths check
 (or FINOPS_CHECKOV_ROOTS, separated by the OS path separator); a resource outside them falls
 back to checkov's conf, where expression text is UNKNOWN.
 
+The reader parses with python-hcl2, whose import name `hcl2` checkov's own fork
+(bc-python-hcl2, an older API) already holds in checkov's virtualenv: python-hcl2 lives in a
+folder of its own (FINOPS_PYTHON_HCL2, else `finops-python-hcl2` in checkov's virtualenv,
+where `./dev setup` installs it) and is imported beside checkov's fork (`_python_hcl2`).
+Without it, every Terraform resource is judged from checkov's conf, and stderr says so.
+
 CloudFormation: the template checkov parsed (its conf names the file) is resolved as
 `finops check` resolves it: parameter defaults, conditions, `Fn::Sub`, `Fn::If`...
 """
@@ -25,9 +31,12 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 _ROOT = str(Path(__file__).resolve().parents[2])
@@ -45,7 +54,6 @@ from checkov.terraform.checks.resource.base_resource_check import (  # noqa: E40
 from policies import cloudformation as cfn_reader  # noqa: E402
 from policies import settings as policy_settings  # noqa: E402
 from policies.context import Context  # noqa: E402
-from policies.iac import scan_terraform  # noqa: E402
 from policies.model import Finding, Resource  # noqa: E402
 from policies.normalize.cloudformation import (  # noqa: E402
     CFN_TO_PULUMI,
@@ -61,6 +69,55 @@ from policies.normalize.terraform import (  # noqa: E402
 from policies.normalize.terraform import normalize_terraform  # noqa: E402
 from policies.registry import BY_NAME, Policy  # noqa: E402
 from policies.verdicts import if_created  # noqa: E402
+
+HCL2_ENV = "FINOPS_PYTHON_HCL2"
+
+
+def _hcl2_modules() -> dict[str, ModuleType]:
+    return {n: m for n, m in sys.modules.items() if n == "hcl2" or n.startswith("hcl2.")}
+
+
+@contextmanager
+def _python_hcl2() -> Iterator[str]:
+    """Imports in the block see python-hcl2 as `hcl2` (from its folder, which is yielded);
+    checkov's fork is set aside meanwhile and put back after. A module keeps the objects it
+    imported, so checkov goes on with its fork and the reader with python-hcl2."""
+    folder = os.environ.get(HCL2_ENV) or os.path.join(sys.prefix, "finops-python-hcl2")
+    checkovs = _hcl2_modules()
+    for name in checkovs:
+        del sys.modules[name]
+    sys.path.insert(0, folder)
+    try:
+        yield folder
+    finally:
+        sys.path.remove(folder)
+        for name in _hcl2_modules():
+            del sys.modules[name]
+        sys.modules.update(checkovs)
+
+
+_HCL2_MISSING_SAID = "FINOPS_PYTHON_HCL2_MISSING_SAID"
+_hcl2_missing = ""
+scan_terraform: Callable[..., Any] | None
+with _python_hcl2() as _folder:
+    try:
+        from policies.iac import scan_terraform
+    except ImportError as _missing:
+        scan_terraform = None
+        _hcl2_missing = (
+            f"finops checks: the Terraform reader needs python-hcl2 in {_folder} ({_missing}); "
+            "run `./dev setup`, or `pip install --no-deps --target DIR python-hcl2==8.*` and "
+            f"set {HCL2_ENV}=DIR. Until then Terraform resources are judged from checkov's own "
+            "reading, where every expression is UNKNOWN."
+        )
+
+
+def _say_hcl2_missing() -> None:
+    """Once per process (checkov loads this file once per framework, in several processes)."""
+    if not os.environ.get(_HCL2_MISSING_SAID):
+        os.environ[_HCL2_MISSING_SAID] = "1"
+        print(_hcl2_missing, file=sys.stderr)
+
 
 GUIDELINE = "docs/policies.md in the finops repository"
 ALL_TERRAFORM = ("aws_*", "google_*", "azurerm_*", "awscc_*")
@@ -113,6 +170,7 @@ class _Configuration:
 
 @cache
 def _terraform(root: str) -> _Configuration:
+    assert scan_terraform is not None  # `_placed` asks only when the reader imported
     found = scan_terraform([root])
     by_place: dict[tuple[str, int], list[Resource]] = {}
     for resource in found.resources:
@@ -133,6 +191,9 @@ def _placed(scanned_file: str, line: int, address: str) -> tuple[list[Resource],
     `address`, or None when the file is not under a configuration root. One block has the
     instances of every call of its module: those under checkov's address are judged; a block
     under a module call that creates nothing is not created."""
+    if scan_terraform is None:
+        _say_hcl2_missing()
+        return None
     for root in _roots():
         path = os.path.normpath(os.path.join(root, scanned_file.lstrip("/\\")))
         if not os.path.isfile(path):
