@@ -6,7 +6,8 @@ could not be read.
 - Files: a `.tf` file (its folder is read as a root module), a CloudFormation template, or a
   Terraform plan (`terraform show -json`, `finops export --format tf-plan`).
 
-Standard library only, except YAML templates (ruamel.yaml, the project's virtualenv).
+Standard library only, except Terraform (python-hcl2, through `policies.terraform.hcl`) and
+YAML templates (ruamel.yaml, the project's virtualenv).
 """
 
 from __future__ import annotations

@@ -1,19 +1,34 @@
-"""A parser for HCL 2 (the Terraform language): bodies, blocks, attributes and expressions.
+"""The Terraform language (HCL native syntax) as the evaluator reads it: bodies, blocks,
+attributes, and expressions as small trees (`Expr` subclasses).
 
-Standard library only, so the same reader runs in the project's virtualenv and in checkov's.
-It keeps what an evaluator needs: expressions as small trees (`Expr` subclasses), each with
-its source text and line, so a value that cannot be read is reported as the code says it
-(`instance_type = var.instance_type`). The grammar is HashiCorp's HCL native syntax
-(hashicorp/hcl `hclsyntax/spec.md`): template strings with `${...}` and `%{...}`, heredocs,
-`for` expressions, splats, and the operator precedence of the spec.
+python-hcl2 (Amplify Education) parses: its Lark grammar, lexer and LALR parser give a parse
+tree with the position of every node (`hcl2.parses_to_tree`). This module turns that tree
+into `Expr` trees, each with its source text and line, so a value that cannot be read is
+reported as the code says it (`instance_type = var.instance_type`). It reads itself what
+python-hcl2 leaves as text:
+
+- a heredoc is one token there: its template (`${...}` interpolations, `%{...}` directives,
+  `$${` escapes) is split here, each interpolation parsed by python-hcl2 as an expression;
+- escape sequences of quoted strings, with python-hcl2's own `process_escape_sequences`;
+- strip markers in interpolations (`"${~ x ~}"`) are not in python-hcl2's grammar: a file
+  that fails to parse and has them is parsed again with the markers blanked (same length,
+  so lines and columns hold). Their whitespace stripping is not applied (it changes no
+  value the rules read).
+
+It rejects what Terraform rejects and python-hcl2 lets through: an attribute set twice in a
+body, an interpolation in a block label.
 """
 
 from __future__ import annotations
 
-import bisect
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+import hcl2
+from hcl2.utils import process_escape_sequences
+from lark import Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 
 class HclError(ValueError):
@@ -31,8 +46,16 @@ class HclError(ValueError):
 
 @dataclass
 class Expr:
-    text: str = field(default="", repr=False, compare=False)
+    source: str = field(default="", repr=False, compare=False)
+    """The text of the file (or expression) it was read from; `text` is its slice."""
+    start: int = field(default=0, repr=False, compare=False)
+    end: int = field(default=0, repr=False, compare=False)
     line: int = field(default=0, repr=False, compare=False)
+
+    @property
+    def text(self) -> str:
+        """The expression as written."""
+        return self.source[self.start : self.end]
 
 
 @dataclass
@@ -142,552 +165,291 @@ class Body:
         return [b for b in self.blocks if b.type == block_type]
 
 
-# --- the parser ---------------------------------------------------------------------------
+# --- python-hcl2's parse tree -> Expr -----------------------------------------------------
 
-_BINARY_LEVELS: tuple[tuple[str, ...], ...] = (
-    ("||",),
-    ("&&",),
-    ("==", "!="),
-    (">=", "<=", ">", "<"),
-    ("+", "-"),
-    ("*", "/", "%"),
-)
-_PRECEDENCE = {op: level for level, ops in enumerate(_BINARY_LEVELS) for op in ops}
-_OPERATORS = sorted(_PRECEDENCE, key=len, reverse=True)  # `>=` before `>`
-_OPERATOR_START = {op[0] for op in _PRECEDENCE}
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-_SKIPPABLE = set(" \t\r\n#/")
-_NEWLINE = re.compile("\n")
-_PLAIN_QUOTED = re.compile(r'[^"\\\n$%]*')  # no escape, interpolation or end in sight
-_PLAIN_HEREDOC = re.compile(r"[^$%]*")
-_SPACES = re.compile(r"[ \t\r]*")
-_SPACES_AND_NEWLINES = re.compile(r"[ \t\r\n]*")
-_IDENT_START = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
-_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
+_NEWLINE = "new_line_or_comment"
+_NAME_TREES = frozenset({"identifier", "keyword", "literal_value"})
+_LITERAL_VALUES = {"true": True, "false": False, "null": None}
+_TEMPLATE_MARK = re.compile(r"\$\$\{|%%\{|\$\{|%\{")
+_STRIP_MARKERS = re.compile(r"(?<=\$\{)~|~(?=\})")
 
 
-class _Parser:
-    def __init__(self, text: str, path: str) -> None:
-        self.text = text
+def _subtrees(tree: Tree) -> list[Tree]:
+    """The children that are rules, without new lines and comments."""
+    return [c for c in tree.children if isinstance(c, Tree) and c.data != _NEWLINE]
+
+
+def _name(tree: Tree) -> str:
+    """An identifier, keyword (`in`, `for`...) or `true`/`false`/`null` used as a name."""
+    return str(tree.children[0])
+
+
+class _Reader:
+    """Builds `Body`/`Expr` trees from the parse tree of `source`."""
+
+    def __init__(self, source: str, path: str) -> None:
+        self.source = source
         self.path = path
-        self.pos = 0
-        self.depth = 0  # inside (), [] or an expression's {}: newlines are plain space
-        self._newlines: list[int] | None = None
+        self.handlers = {
+            "expr_term": self.expr_term,
+            "conditional": self.conditional,
+            "binary_op": self.binary,
+            "unary_op": self.unary,
+            "int_lit": self.number,
+            "float_lit": self.number,
+            "string": self.string,
+            "template_string": self.template_string,
+            "heredoc_template": self.heredoc,
+            "heredoc_template_trim": self.heredoc,
+            "tuple": self.tuple_expr,
+            "object": self.object_expr,
+            "identifier": self.identifier,
+            "literal_value": self.literal_value,
+            "function_call": self.call,
+            "index_expr_term": self.postfix,
+            "get_attr_expr_term": self.postfix,
+            "attr_splat_expr_term": self.postfix,
+            "full_splat_expr_term": self.postfix,
+            "for_tuple_expr": self.for_expression,
+            "for_object_expr": self.for_expression,
+        }
 
-    # -- low level --
+    def error(self, line: int, message: str) -> HclError:
+        return HclError(self.path, line, message)
 
-    def error(self, message: str, pos: int | None = None) -> HclError:
-        where = self.pos if pos is None else pos
-        return HclError(self.path, self.line_at(where), message)
-
-    def line_at(self, pos: int) -> int:
-        if self._newlines is None:
-            self._newlines = [match.start() for match in _NEWLINE.finditer(self.text)]
-        return bisect.bisect_left(self._newlines, pos) + 1
-
-    def peek(self, offset: int = 0) -> str:
-        index = self.pos + offset
-        return self.text[index] if index < len(self.text) else ""
-
-    def startswith(self, literal: str) -> bool:
-        return self.text.startswith(literal, self.pos)
-
-    def skip(self, newlines: bool | None = None) -> None:
-        """Skip spaces and comments; newlines too when inside brackets (or asked)."""
-        if self.pos < len(self.text) and self.text[self.pos] not in _SKIPPABLE:
-            return
-        skip_newlines = self.depth > 0 if newlines is None else newlines
-        spaces = _SPACES_AND_NEWLINES if skip_newlines else _SPACES
-        text = self.text
-        while True:
-            self.pos = spaces.match(text, self.pos).end()  # type: ignore[union-attr]
-            if self.pos >= len(text):
-                return
-            char = text[self.pos]
-            if char == "#" or text.startswith("//", self.pos):
-                end = text.find("\n", self.pos)
-                self.pos = len(text) if end < 0 else end
-            elif text.startswith("/*", self.pos):
-                end = text.find("*/", self.pos + 2)
-                if end < 0:
-                    raise self.error("unterminated /* comment")
-                self.pos = end + 2
-            else:
-                return
-
-    def expect(self, literal: str) -> None:
-        self.skip()
-        if not self.startswith(literal):
-            found = self.peek() or "end of file"
-            raise self.error(f"expected {literal!r}, found {found!r}")
-        self.pos += len(literal)
-
-    def accept(self, literal: str) -> bool:
-        self.skip()
-        if self.startswith(literal):
-            self.pos += len(literal)
-            return True
-        return False
-
-    def identifier(self) -> str:
-        self.skip()
-        start = self.pos
-        if self.peek() not in _IDENT_START:
-            raise self.error(f"expected a name, found {self.peek() or 'end of file'!r}")
-        self.pos = _IDENTIFIER.match(self.text, start).end()  # type: ignore[union-attr]
-        return self.text[start : self.pos]
+    def at(self, expr: Expr, tree: Tree, end: int | None = None) -> Expr:
+        """`expr` with the source span and line of `tree`."""
+        meta = tree.meta
+        expr.source = self.source
+        expr.start = meta.start_pos
+        expr.end = meta.end_pos if end is None else end
+        expr.line = meta.line
+        return expr
 
     # -- bodies --
 
-    def body(self, closing: str | None) -> Body:
+    def body(self, tree: Tree) -> Body:
         result = Body()
-        while True:
-            self.skip(newlines=True)
-            if closing is None and self.pos >= len(self.text):
-                return result
-            if closing is not None and self.startswith(closing):
-                self.pos += 1
-                return result
-            if self.pos >= len(self.text):
-                raise self.error("unexpected end of file: missing '}'")
-            start = self.pos
-            name = self.identifier()
-            self.skip(newlines=False)
-            if self.peek() == "=" and self.peek(1) != "=":
-                self.pos += 1
-                expr = self.expression()
-                self.end_of_item(closing)
+        for child in _subtrees(tree):
+            if child.data == "attribute":
+                name_tree, value_tree = _subtrees(child)
+                name = _name(name_tree)
                 if name in result.attributes:
-                    raise self.error(f"attribute {name!r} set twice", start)
-                result.attributes[name] = Attribute(name, expr, self.line_at(start))
-                continue
-            labels = []
-            while True:
-                self.skip(newlines=False)
-                if self.peek() == '"':
-                    label = self.template_string()
-                    if not isinstance(label, Literal):
-                        raise self.error("block labels cannot contain interpolations")
-                    labels.append(str(label.value))
-                elif self.peek() in _IDENT_START:
-                    labels.append(self.identifier())
-                else:
-                    break
-            self.expect("{")
-            block_body = self.body("}")
-            result.blocks.append(
-                Block(name, labels, block_body, self.line_at(start), self.line_at(self.pos - 1))
-            )
+                    raise self.error(child.meta.line, f"attribute {name!r} set twice")
+                result.attributes[name] = Attribute(name, self.expr(value_tree), child.meta.line)
+            elif child.data == "block":
+                result.blocks.append(self.block(child))
+        return result
 
-    def end_of_item(self, closing: str | None) -> None:
-        self.skip(newlines=False)
-        char = self.peek()
-        if char in ("\n", "") or (closing is not None and char == closing):
-            return
-        raise self.error(f"expected a new line after the attribute, found {char!r}")
+    def block(self, tree: Tree) -> Block:
+        *head, body = _subtrees(tree)
+        labels = []
+        for label in head[1:]:
+            if label.data == "string":
+                value = self.string(label)
+                if not isinstance(value, Literal):
+                    raise self.error(label.meta.line, "block labels cannot contain interpolations")
+                labels.append(str(value.value))
+            else:
+                labels.append(_name(label))
+        closing = tree.children[-1]
+        end_line = (
+            closing.line if isinstance(closing, Token) and closing.line else tree.meta.end_line
+        )
+        return Block(_name(head[0]), labels, self.body(body), tree.meta.line, end_line)
 
     # -- expressions --
 
-    def expression(self) -> Expr:
-        self.skip()
-        start = self.pos
-        expr = self.binary(0)
-        self.skip()
-        if self.peek() == "?":
-            self.pos += 1
-            then = self.expression()
-            self.expect(":")
-            otherwise = self.expression()
-            expr = Conditional(condition=expr, then=then, otherwise=otherwise)
-        return self.spanned(expr, start)
+    def expr(self, tree: Tree) -> Expr:
+        return self.handlers[tree.data](tree)
 
-    def spanned(self, expr: Expr, start: int) -> Expr:
-        if not expr.text:
-            expr.text = self.text[start : self.pos].strip()
-            expr.line = self.line_at(start)
-        return expr
+    def expr_term(self, tree: Tree) -> Expr:
+        """A term, or an expression in parentheses (its text is the inner expression's)."""
+        (inner,) = _subtrees(tree)
+        return self.expr(inner)
 
-    def binary(self, level: int) -> Expr:
-        """Binary operators by precedence climbing: operators of `level` and tighter."""
-        self.skip()
-        start = self.pos
-        return self.climb(self.unary(), level, start)
+    def conditional(self, tree: Tree) -> Expr:
+        condition, then, otherwise = (self.expr(t) for t in _subtrees(tree))
+        return self.at(Conditional(condition=condition, then=then, otherwise=otherwise), tree)
 
-    def climb(self, left: Expr, level: int, start: int) -> Expr:
-        while True:
-            op = self.operator()
-            if op is None or _PRECEDENCE[op] < level:
-                return left
-            self.pos += len(op)
-            self.skip()
-            right_start = self.pos
-            right = self.unary()
-            while (tighter := self.operator()) is not None and (
-                _PRECEDENCE[tighter] > _PRECEDENCE[op]
-            ):
-                right = self.climb(right, _PRECEDENCE[op] + 1, right_start)
-            left = self.spanned(Binary(op=op, left=left, right=right), start)
+    def binary(self, tree: Tree) -> Expr:
+        left_tree, term = _subtrees(tree)[:2]
+        operator, right_tree = _subtrees(term)
+        # the postlexer may have merged a line break (and comments) before the operator into it
+        op = str(operator.children[0]).split()[-1]
+        binary = Binary(op=op, left=self.expr(left_tree), right=self.expr(right_tree))
+        return self.at(binary, tree, end=term.meta.end_pos)  # not the new line after it
 
-    def operator(self) -> str | None:
-        """The binary operator at the next token, if any (not consumed)."""
-        self.skip()
-        if self.peek() not in _OPERATOR_START:
-            return None
-        return next((o for o in _OPERATORS if self.startswith(o)), None)
+    def unary(self, tree: Tree) -> Expr:
+        op = str(tree.children[0]).strip()
+        (operand_tree,) = _subtrees(tree)
+        operand = self.expr(operand_tree)
+        if op == "-" and isinstance(operand, Literal) and isinstance(operand.value, int | float):
+            return self.at(Literal(value=-operand.value), tree)
+        return self.at(Unary(op=op, operand=operand), tree)
 
-    def unary(self) -> Expr:
-        self.skip()
-        start = self.pos
-        if self.peek() in ("!", "-") and not self.startswith("!="):
-            op = self.peek()
-            self.pos += 1
-            operand = self.unary()
-            if (
-                op == "-"
-                and isinstance(operand, Literal)
-                and isinstance(operand.value, int | float)
-            ):
-                return self.spanned(Literal(value=-operand.value), start)
-            return self.spanned(Unary(op=op, operand=operand), start)
-        return self.postfix()
+    def number(self, tree: Tree) -> Expr:
+        raw = str(tree.children[0])
+        value = int(raw) if tree.data == "int_lit" else float(raw)
+        return self.at(Literal(value=value), tree)
 
-    def postfix(self) -> Expr:
-        self.skip()
-        start = self.pos
-        expr = self.primary()
-        steps: list[tuple[str, Any]] = []
-        while True:
-            save = self.pos
-            self.skip()
-            if self.startswith(".*"):
-                self.pos += 2
-                steps.append(("splat", None))
-            elif self.peek() == "." and not self.startswith(".."):
-                self.pos += 1
-                self.skip()
-                if self.peek().isdigit():
-                    number = self.number()
-                    steps.append(("index", number))
-                else:
-                    steps.append(("attr", self.identifier()))
-            elif self.peek() == "[":
-                self.pos += 1
-                self.depth += 1
-                self.skip()
-                if self.peek() == "*":
-                    self.pos += 1
-                    self.depth -= 1
-                    self.expect("]")
-                    steps.append(("splat", None))
-                else:
-                    index = self.expression()
-                    self.depth -= 1
-                    self.expect("]")
-                    steps.append(("index", index))
-            else:
-                self.pos = save
-                break
-        if not steps:
-            return expr
-        if isinstance(expr, Traversal):
-            expr.steps.extend(steps)
-            expr.text = ""
-            return self.spanned(expr, start)
-        return self.spanned(Postfix(base=expr, steps=steps), start)
+    def identifier(self, tree: Tree) -> Expr:
+        return self.at(Traversal(root=_name(tree)), tree)
 
-    def primary(self) -> Expr:
-        self.skip()
-        start = self.pos
-        char = self.peek()
-        if char == "":
-            raise self.error("expected an expression, found the end of the file")
-        if char == "\n":
-            raise self.error("expected an expression, found the end of the line")
-        if char == '"':
-            return self.spanned(self.template_string(), start)
-        if self.startswith("<<"):
-            return self.spanned(self.heredoc(), start)
-        if char.isdigit():
-            return self.spanned(self.number(), start)
-        if char == "(":
-            self.pos += 1
-            self.depth += 1
-            inner = self.expression()
-            self.depth -= 1
-            self.expect(")")
-            return self.spanned(inner, start) if inner.text else inner
-        if char == "[":
-            return self.spanned(self.tuple_or_for(), start)
-        if char == "{":
-            return self.spanned(self.object_or_for(), start)
-        if char in _IDENT_START:
-            name = self.identifier()
-            if name in ("true", "false"):
-                return self.spanned(Literal(value=name == "true"), start)
-            if name == "null":
-                return self.spanned(Literal(value=None), start)
-            self.skip(newlines=False)
-            if self.peek() == "(":
-                return self.spanned(self.call(name), start)
-            if self.startswith("::"):  # provider-defined function: provider::name::fn(...)
-                while self.accept("::"):
-                    name += "::" + self.identifier()
-                return self.spanned(self.call(name), start)
-            return self.spanned(Traversal(root=name), start)
-        raise self.error(f"unexpected {char!r}")
+    def literal_value(self, tree: Tree) -> Expr:
+        return self.at(Literal(value=_LITERAL_VALUES[_name(tree)]), tree)
 
-    def call(self, name: str) -> Call:
-        self.expect("(")
-        self.depth += 1
+    def tuple_expr(self, tree: Tree) -> Expr:
+        return self.at(TupleExpr(items=[self.expr(t) for t in _subtrees(tree)]), tree)
+
+    def object_expr(self, tree: Tree) -> Expr:
+        items = []
+        for element in _subtrees(tree):
+            key_tree, value_tree = _subtrees(element)
+            items.append((self.object_key(key_tree), self.expr(value_tree)))
+        return self.at(ObjectExpr(items=items), tree)
+
+    def object_key(self, tree: Tree) -> Expr:
+        """A bare name is the key itself (`Name = "x"`); anything else is an expression."""
+        (key,) = _subtrees(tree)
+        if key.data == "keyword":
+            return self.at(Literal(value=_name(key)), key)
+        if key.data == "expr_term" and isinstance(key.children[0], Tree):
+            (inner,) = _subtrees(key)
+            if inner.data in _NAME_TREES:
+                return self.at(Literal(value=_name(inner)), inner)
+        return self.expr(key)
+
+    def call(self, tree: Tree) -> Expr:
+        names = [t for t in tree.children if isinstance(t, Tree) and t.data == "identifier"]
         args: list[Expr] = []
         expand = False
-        while True:
-            self.skip()
-            if self.peek() == ")":
-                break
-            args.append(self.expression())
-            self.skip()
-            if self.startswith("..."):
-                self.pos += 3
-                expand = True
-                self.skip()
-            if not self.accept(","):
-                break
-        self.depth -= 1
-        self.expect(")")
-        return Call(name=name, args=args, expand=expand)
+        for child in tree.children:
+            if isinstance(child, Tree) and child.data == "arguments":
+                args = [self.expr(t) for t in _subtrees(child)]
+                expand = any(isinstance(t, Token) and t.type == "ELLIPSIS" for t in child.children)
+        name = "::".join(_name(n) for n in names)  # provider::aws::arn_parse(...)
+        return self.at(Call(name=name, args=args, expand=expand), tree)
 
-    def number(self) -> Literal:
-        start = self.pos
-        text = self.text
-        while self.pos < len(text) and text[self.pos].isdigit():
-            self.pos += 1
-        is_float = False
-        if self.peek() == "." and self.peek(1).isdigit():
-            is_float = True
-            self.pos += 1
-            while self.pos < len(text) and text[self.pos].isdigit():
-                self.pos += 1
-        if self.peek() in ("e", "E"):
-            is_float = True
-            self.pos += 1
-            if self.peek() in ("+", "-"):
-                self.pos += 1
-            while self.pos < len(text) and text[self.pos].isdigit():
-                self.pos += 1
-        raw = text[start : self.pos]
-        return Literal(value=float(raw) if is_float else int(raw))
+    def postfix(self, tree: Tree) -> Expr:
+        base_tree, step_tree = _subtrees(tree)
+        base = self.expr(base_tree)
+        steps = self.steps(step_tree)
+        if isinstance(base, Traversal | Postfix):
+            base.steps.extend(steps)
+            return self.at(base, tree)
+        return self.at(Postfix(base=base, steps=steps), tree)
 
-    def tuple_or_for(self) -> Expr:
-        self.expect("[")
-        self.depth += 1
-        self.skip()
-        if self.startswith("for") and not self.peek(3).isalnum() and self.peek(3) != "_":
-            expr = self.for_expression("]")
-            self.depth -= 1
-            return expr
-        items: list[Expr] = []
-        while True:
-            self.skip()
-            if self.peek() == "]":
-                break
-            items.append(self.expression())
-            if not self.accept(","):
-                break
-        self.depth -= 1
-        self.expect("]")
-        return TupleExpr(items=items)
+    def steps(self, tree: Tree) -> list[tuple[str, Any]]:
+        kind = tree.data
+        if kind == "get_attr":
+            (name,) = _subtrees(tree)
+            return [("attr", _name(name))]
+        if kind == "braces_index":
+            (index,) = _subtrees(tree)
+            return [("index", self.expr(index))]
+        if kind == "short_index":  # `list.0`, the legacy index
+            number = tree.children[-1]
+            literal = Literal(value=int(str(number)), source=self.source, line=tree.meta.line)
+            return [("index", literal)]
+        # attr_splat `.*` or full_splat `[*]`, then the steps applied to each element
+        steps: list[tuple[str, Any]] = [("splat", None)]
+        for step in _subtrees(tree):
+            steps.extend(self.steps(step))
+        return steps
 
-    def object_or_for(self) -> Expr:
-        self.expect("{")
-        self.depth += 1
-        self.skip()
-        if self.startswith("for") and not self.peek(3).isalnum() and self.peek(3) != "_":
-            expr = self.for_expression("}")
-            self.depth -= 1
-            return expr
-        items: list[tuple[Expr, Expr]] = []
-        while True:
-            self.skip()
-            if self.peek() == "}":
-                break
-            start = self.pos
-            key: Expr
-            if self.peek() in _IDENT_START:
-                name = self.identifier()
-                self.skip()
-                if self.peek() in ("=", ":") and not self.startswith("=="):
-                    key = self.spanned(Literal(value=name), start)
-                else:  # an expression key beginning with a name (rare: `local.k = v`)
-                    self.pos = start
-                    key = self.binary(0)
-            else:
-                key = self.binary(0)
-            self.skip()
-            if self.peek() not in ("=", ":"):
-                raise self.error(f"expected '=' or ':' after an object key, found {self.peek()!r}")
-            self.pos += 1
-            value = self.expression()
-            items.append((key, value))
-            self.skip()
-            self.accept(",")
-        self.depth -= 1
-        self.expect("}")
-        return ObjectExpr(items=items)
-
-    def for_expression(self, closing: str) -> ForExpr:
-        self.identifier()  # "for"
-        first = self.identifier()
-        key_var, value_var = None, first
-        if self.accept(","):
-            key_var, value_var = first, self.identifier()
-        self.skip()
-        if self.identifier() != "in":
-            raise self.error("expected 'in' in a for expression")
-        collection = self.expression()
-        self.expect(":")
-        key_expr = None
-        value_expr = self.expression()
-        grouping = False
-        if closing == "}":
-            self.expect("=>")
-            key_expr, value_expr = value_expr, self.expression()
-            if self.accept("..."):
-                grouping = True
+    def for_expression(self, tree: Tree) -> Expr:
+        intro, *rest = _subtrees(tree)
+        *names, collection = _subtrees(intro)
+        key_var = _name(names[0]) if len(names) == 2 else None
+        value_var = _name(names[-1])
         condition = None
-        self.skip()
-        if self.startswith("if") and not self.peek(2).isalnum():
-            self.pos += 2
-            condition = self.expression()
-        self.expect(closing)
-        return ForExpr(
+        if rest and rest[-1].data == "for_cond":
+            (condition_tree,) = _subtrees(rest.pop())
+            condition = self.expr(condition_tree)
+        key = None
+        if tree.data == "for_object_expr":
+            key_tree, value_tree = rest
+            key = self.expr(key_tree)
+        else:
+            (value_tree,) = rest
+        grouping = any(isinstance(t, Token) and t.type == "ELLIPSIS" for t in tree.children)
+        loop = ForExpr(
             key_var=key_var,
             value_var=value_var,
-            collection=collection,
-            key=key_expr,
-            value=value_expr,
+            collection=self.expr(collection),
+            key=key,
+            value=self.expr(value_tree),
             condition=condition,
             grouping=grouping,
         )
+        return self.at(loop, tree)
 
     # -- strings --
 
-    def template_string(self) -> Expr:
-        self.expect('"')
-        parts = self.template_parts('"')
-        return _template(parts)
-
-    def template_parts(self, terminator: str | None) -> list[Any]:
-        """Literal text and interpolations up to `terminator` (None: to the end of the text)."""
+    def string(self, tree: Tree) -> Expr:
         parts: list[Any] = []
-        buffer: list[str] = []
-        text = self.text
-        plain = (
-            _PLAIN_QUOTED if terminator == '"' else _PLAIN_HEREDOC if terminator is None else None
-        )
-        while True:
-            if plain is not None:
-                end = plain.match(text, self.pos).end()  # type: ignore[union-attr]
-                if end > self.pos:
-                    buffer.append(text[self.pos : end])
-                    self.pos = end
-            if self.pos >= len(text):
-                if terminator is None:
-                    break
-                raise self.error("unterminated string")
-            char = text[self.pos]
-            if terminator is not None and char == terminator:
-                self.pos += 1
-                break
-            if terminator == '"' and char == "\n":
-                raise self.error("a quoted string cannot span lines (use a heredoc)")
-            if char == "\\" and terminator == '"':
-                escape = self.peek(1)
-                if escape in _ESCAPES:
-                    buffer.append(_ESCAPES[escape])
-                    self.pos += 2
-                elif escape in ("u", "U"):
-                    width = 4 if escape == "u" else 8
-                    digits = text[self.pos + 2 : self.pos + 2 + width]
-                    buffer.append(chr(int(digits, 16)))
-                    self.pos += 2 + width
-                else:
-                    raise self.error(f"invalid escape \\{escape}")
-                continue
-            if text.startswith("$${", self.pos) or text.startswith("%%{", self.pos):
-                buffer.append(char + "{")
-                self.pos += 3
-                continue
-            if text.startswith("${", self.pos) or text.startswith("%{", self.pos):
-                if buffer:
-                    parts.append("".join(buffer))
-                    buffer = []
-                directive = char == "%"
-                self.pos += 2
-                saved_depth, self.depth = self.depth, 1
-                self.skip()
-                self.accept("~")
-                if directive:
-                    start = self.pos
-                    end = self._directive_end()
-                    parts.append(Directive(text=text[start:end], line=self.line_at(start)))
-                    self.pos = end
-                else:
-                    parts.append(self.expression())
-                self.skip()
-                self.accept("~")
-                self.depth = saved_depth
-                self.expect("}")
-                continue
-            buffer.append(char)
-            self.pos += 1
-        if buffer:
-            parts.append("".join(buffer))
-        return parts
+        for part in _subtrees(tree):
+            (content,) = part.children
+            if isinstance(content, Token):
+                text = str(content)
+                if content.type != "STRING_CHARS":  # `$${...}` / `%%{...}`: literal `${...}`
+                    text = text[1:]
+                _append_text(parts, process_escape_sequences(text))
+            elif content.data == "interpolation":
+                (inner,) = _subtrees(content)
+                parts.append(self.expr(inner))
+            else:  # template_if_start, template_else, template_for_start ...
+                parts.append(self.at(Directive(), content))
+        return self.at(_template(parts), tree)
 
-    def _directive_end(self) -> int:
-        """The position of the `}` closing a `%{ ... }` directive."""
-        depth = 0
-        index = self.pos
-        while index < len(self.text):
-            char = self.text[index]
-            if char == "{":
-                depth += 1
-            elif char == "}":
-                if depth == 0:
-                    return index
-                depth -= 1
-            index += 1
-        raise self.error("unterminated template directive")
+    def template_string(self, tree: Tree) -> Expr:
+        """`\\"...\\"`, a string inside a template directive."""
+        raw = str(tree.children[0])
+        return self.at(Literal(value=process_escape_sequences(raw[2:-2])), tree)
 
-    def heredoc(self) -> Expr:
-        self.pos += 2
-        strip = self.accept("-")
-        marker = self.identifier()
-        newline = self.text.find("\n", self.pos)
-        if newline < 0:
-            raise self.error("heredoc without a body")
-        start = newline + 1
-        lines = self.text[start:].split("\n")
-        body_lines = []
-        consumed = start
-        for line in lines:
-            consumed += len(line) + 1
-            if line.strip() == marker:
-                break
-            body_lines.append(line)
-        else:
-            raise self.error(f"heredoc {marker} is not closed")
-        if strip:
-            indents = [len(ln) - len(ln.lstrip()) for ln in body_lines if ln.strip()]
+    def heredoc(self, tree: Tree) -> Expr:
+        token = str(tree.children[0])
+        lines = token[token.index("\n") + 1 :].split("\n")[:-2]  # without the closing marker
+        if tree.data == "heredoc_template_trim":
+            indents = [len(ln) - len(ln.lstrip()) for ln in lines if ln.strip()]
             cut = min(indents) if indents else 0
-            body_lines = [ln[cut:] for ln in body_lines]
-        body = "\n".join(body_lines) + ("\n" if body_lines else "")
-        end_of_body = consumed - 1
-        inner = _Parser(body, self.path)
-        parts = inner.template_parts(None)
-        self.pos = min(end_of_body, len(self.text))
+            lines = [ln[cut:] for ln in lines]
+        body = "\n".join(lines) + ("\n" if lines else "")
+        return self.at(self.template_text(body, tree.meta.line + 1), tree)
+
+    def template_text(self, text: str, line: int) -> Expr:
+        """A template's text (a heredoc body): literal text, `${...}` and `%{...}`."""
+        parts: list[Any] = []
+        position = 0
+        while (mark := _TEMPLATE_MARK.search(text, position)) is not None:
+            _append_text(parts, text[position : mark.start()])
+            opener = mark.group()
+            if len(opener) == 3:  # `$${` or `%%{`: the characters themselves
+                _append_text(parts, opener[1:])
+                position = mark.end()
+                continue
+            here = line + text.count("\n", 0, mark.start())
+            end = _closing_brace(text, mark.end())
+            if end < 0:
+                raise self.error(here, f"unclosed {opener} in a heredoc template")
+            inner = text[mark.end() : end].strip().removeprefix("~").removesuffix("~")
+            if opener == "${":
+                parts.append(parse_expression(inner, self.path, here))
+            else:
+                parts.append(Directive(source=text, start=mark.start(), end=end + 1, line=here))
+            position = end + 1
+        _append_text(parts, text[position:])
         return _template(parts)
+
+
+def _append_text(parts: list[Any], text: str) -> None:
+    if not text:
+        return
+    if parts and isinstance(parts[-1], str):
+        parts[-1] += text
+    else:
+        parts.append(text)
 
 
 def _template(parts: list[Any]) -> Expr:
@@ -695,23 +457,121 @@ def _template(parts: list[Any]) -> Expr:
         return Literal(value="")
     if len(parts) == 1 and isinstance(parts[0], str):
         return Literal(value=parts[0])
-    if len(parts) == 1 and isinstance(parts[0], Expr) and not isinstance(parts[0], Directive):
-        return Template(parts=parts)  # "${x}" keeps x's type
-    return Template(parts=parts)
+    return Template(parts=parts)  # "${x}" alone keeps x's type (see the evaluator)
+
+
+def _closing_brace(text: str, position: int) -> int:
+    """The index of the `}` that closes the `${`/`%{` opened just before `position`, skipping
+    nested braces and quoted strings (with their own interpolations); -1 if none."""
+    depth = 0
+    while position < len(text):
+        char = text[position]
+        if char == '"':
+            position = _closing_quote(text, position + 1)
+            if position < 0:
+                return -1
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            if depth == 0:
+                return position
+            depth -= 1
+        position += 1
+    return -1
+
+
+def _closing_quote(text: str, position: int) -> int:
+    while position < len(text):
+        char = text[position]
+        if char == "\\":
+            position += 2
+            continue
+        if char == '"':
+            return position
+        if text.startswith("${", position) or text.startswith("%{", position):
+            position = _closing_brace(text, position + 2)
+            if position < 0:
+                return -1
+        position += 1
+    return -1
+
+
+# --- parsing ------------------------------------------------------------------------------
+
+_READABLE = {
+    "NAME": "a name",
+    "INT_LITERAL": "a number",
+    "FLOAT_LITERAL": "a number",
+    "DBLQUOTE": "'\"'",
+    "NL_OR_COMMENT": "a new line",
+    "EQ": "'='",
+    "COLON": "':'",
+    "COMMA": "','",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "QMARK": "'?'",
+    "FOR_OBJECT_ARROW": "'=>'",
+    "IN": "'in'",
+}
+
+
+def _describe(exc: UnexpectedInput) -> str:
+    """One line for a syntax error: what could come there, and what was found."""
+    if isinstance(exc, UnexpectedToken):
+        token = exc.token
+        value = str(token).strip(" \t\r")
+        if token.type == "$END":
+            found = "the end of the file"
+        elif not value or value.startswith(("\n", "#", "//", "/*")):
+            found = "the end of the line"
+        else:
+            found = repr(value.split("\n")[0])
+    elif isinstance(exc, UnexpectedCharacters):
+        found = repr(exc.char)
+    else:
+        found = "the end of the file"
+    expected = set(getattr(exc, "expected", None) or getattr(exc, "allowed", None) or ())
+    if "STRING_CHARS" in expected:
+        return f"unterminated string: expected '\"', found {found}"
+    if {"NAME", "INT_LITERAL", "LSQB"} <= expected:
+        return f"expected an expression, found {found}"
+    readable = sorted({_READABLE.get(name, name.lower()) for name in expected})
+    if not readable:
+        return f"unexpected {found}"
+    return f"expected {' or '.join(readable[:6])}, found {found}"
+
+
+def _parse_tree(text: str, path: str, line_offset: int = 0) -> Tree:
+    try:
+        return hcl2.parses_to_tree(text)
+    except UnexpectedInput as exc:
+        error = exc
+    if _STRIP_MARKERS.search(text):  # `${~ x ~}`: not in python-hcl2's grammar
+        try:
+            return hcl2.parses_to_tree(_STRIP_MARKERS.sub(" ", text))
+        except UnexpectedInput:
+            pass
+    line = error.line if error.line > 0 else text.count("\n") + 1
+    raise HclError(path, line + line_offset, _describe(error)) from None
 
 
 def parse(text: str, path: str = "<string>") -> Body:
     """The body of one `.tf` file. Raises `HclError` with the file and line."""
-    parser = _Parser(text, path)
-    return parser.body(None)
+    return _Reader(text, path).body(_parse_tree(text, path).children[0])
 
 
-def parse_expression(text: str, path: str = "<expression>") -> Expr:
-    """One expression (tests, `.tfvars` values)."""
-    parser = _Parser(text, path)
-    parser.depth = 1
-    expr = parser.expression()
-    parser.skip(newlines=True)
-    if parser.pos != len(text):
-        raise parser.error(f"unexpected {parser.peek()!r} after the expression")
-    return expr
+def parse_expression(text: str, path: str = "<expression>", line: int = 1) -> Expr:
+    """One expression (tests, template interpolations); `line`: where `text` starts, for
+    errors."""
+    source = f"x = ({text}\n)"  # in parentheses, an expression may span lines
+    start = _parse_tree(source, path, line - 1)
+    attributes = _subtrees(start.children[0])
+    if len(attributes) != 1 or attributes[0].data != "attribute":
+        raise HclError(path, line, "expected one expression")
+    _, value = _subtrees(attributes[0])
+    (inner,) = _subtrees(value)  # inside the parentheses
+    return _Reader(source, path).expr(inner)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
-from checkov_runner import checkov_binary, run_checkov
+from checkov_runner import checkov_binary, checkov_process, results_of, run_checkov
 
 from policies.registry import POLICIES
 
@@ -111,3 +112,24 @@ def test_checkov_resources_are_judged_as_terraform_reads_them() -> None:
     assert results[(CHECK_IDS["gpu-instance-oversized"], "aws_instance.merged_tags")] == (
         "PASSED", [],
     )  # fmt: skip
+
+
+def test_without_python_hcl2_the_checks_say_so_once_and_judge_checkovs_reading(
+    tmp_path: Path,
+) -> None:
+    """checkov's virtualenv holds its own `hcl2` (bc-python-hcl2); the reader's python-hcl2
+    comes from a folder of its own. Without it the Terraform checks still run, on checkov's
+    reading (which renders the disabled module's `false && true ? 1 : 0` as 1), and stderr
+    says why, once."""
+    done = checkov_process(
+        "-d", "tests/fixtures/policies/checkov_semantics",
+        check=CHECK_IDS["gpu-instance-oversized"],
+        env={"FINOPS_PYTHON_HCL2": str(tmp_path)},
+    )  # fmt: skip
+    said = [line for line in done.stderr.splitlines() if line.startswith("finops checks:")]
+    assert len(said) == 1 and f"needs python-hcl2 in {tmp_path}" in said[0]
+    results = results_of(done.stdout)
+    assert (
+        results[(CHECK_IDS["gpu-instance-oversized"], "module.disabled.aws_instance.p5[0]")][0]
+        == "FAILED"
+    )

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import hcl2
 import pytest
+from lark.exceptions import UnexpectedInput
 
 from policies.terraform import hcl
 from policies.terraform.evaluate import Scope, apply_steps, evaluate
@@ -55,6 +57,60 @@ def test_blocks_keep_their_lines_in_a_large_file() -> None:
     assert [(b.line, b.end_line, b.body.attributes["ami"].line) for b in blocks[2999:]] == [
         (8998, 9000, 8999)
     ]
+
+
+def test_errors_python_hcl2_lets_through_are_errors_as_in_terraform() -> None:
+    for text, message in [
+        ("a = 1\na = 2\n", "main.tf:2: attribute 'a' set twice"),
+        ('resource "a${x}" "b" {}\n', "main.tf:1: block labels cannot contain interpolations"),
+        ("a = [1, 2\nb = 3\n", "main.tf:2: expected ',' or ']' or a new line, found 'b'"),
+    ]:
+        with pytest.raises(hcl.HclError) as raised:
+            hcl.parse(text, "main.tf")
+        assert str(raised.value) == message
+
+
+def test_heredoc_templates_are_read_here_python_hcl2_keeps_them_as_one_token() -> None:
+    assert value('<<EOF\ntype ${var.size} "q" \\n $${x}\nEOF\n', size="g5") == (
+        'type g5 "q" \\n ${x}\n'  # no escapes in a heredoc; `$${` is a literal `${`
+    )
+    assert value('<<-EOT\n    a ${upper("b")} ${ {k = "}"}["k"] }\n      c\n    EOT\n') == (
+        "a B }\n  c\n"
+    )
+    assert value("<<EOF\n%{ if true }x%{ endif }\nEOF\n") is UNKNOWN  # directives: unknown
+    assert value("<<EOF\n${var.undefined}\nEOF\n") is UNKNOWN
+    assert value("<<EOF\nEOF\n") == ""
+
+
+def test_strip_markers_python_hcl2_cannot_parse_are_read() -> None:
+    """`"${~ x ~}"` is HCL (template strip markers) but not in python-hcl2's grammar: the file
+    is parsed again with the markers blanked (same length: lines and text as written)."""
+    text = 'a = "p5.${~ var.size ~}"\nb = 1\n'
+    with pytest.raises(UnexpectedInput):
+        hcl2.parses_to_tree(text)  # when this passes, python-hcl2 reads them itself
+    body = hcl.parse(text, "main.tf")
+    assert (body.attributes["a"].expr.text, body.attributes["b"].line) == (
+        '"p5.${~ var.size ~}"',
+        2,
+    )
+    assert value('"p5.${~ var.size ~}"', size="48xlarge") == "p5.48xlarge"
+
+
+def test_an_expression_text_is_the_expression_without_the_comment_after_it(
+    tmp_path: Path,
+) -> None:
+    root = write(tmp_path, {"main.tf": '''
+variable "on" { type = bool }
+resource "aws_instance" "x" {
+  count         = var.on && var.on ? 1 : 0 # why
+  instance_type = var.on ? "p5.48xlarge" : var.on # big
+}
+'''})  # fmt: skip
+    (only,) = load([str(root)]).resources
+    assert only.created_source == "count = var.on && var.on ? 1 : 0"
+    assert only.unknown_sources == {
+        "instance_type": 'instance_type = var.on ? "p5.48xlarge" : var.on'
+    }
 
 
 @pytest.mark.parametrize(
