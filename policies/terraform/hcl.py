@@ -261,7 +261,13 @@ class _Reader:
     # -- expressions --
 
     def expr(self, tree: Tree) -> Expr:
-        return self.handlers[tree.data](tree)
+        handler = self.handlers.get(tree.data)
+        if handler is None:  # a rule of a later python-hcl2 grammar
+            raise self.error(
+                tree.meta.line,
+                f"python-hcl2 {hcl2.__version__} gave {tree.data!r}, which this reader does not read",
+            )
+        return handler(tree)
 
     def expr_term(self, tree: Tree) -> Expr:
         """A term, or an expression in parentheses (its text is the inner expression's)."""

@@ -70,6 +70,25 @@ def test_errors_python_hcl2_lets_through_are_errors_as_in_terraform() -> None:
         assert str(raised.value) == message
 
 
+def test_a_rule_of_a_later_python_hcl2_is_a_file_not_read_not_a_crash(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    parses_to_tree = hcl2.parses_to_tree
+
+    def later(text: str) -> object:
+        tree = parses_to_tree(text)
+        for node in tree.iter_subtrees():
+            if node.data == "tuple":
+                node.data = "tuple_v9"
+        return tree
+
+    monkeypatch.setattr(hcl2, "parses_to_tree", later)
+    root = write(tmp_path, {"main.tf": 'resource "aws_instance" "x" {\n  ami = ["a"]\n}\n'})
+    loaded = load([str(root)])
+    assert [(n.line, n.kind) for n in loaded.notices] == [(2, "parse-error")]
+    assert "gave 'tuple_v9', which this reader does not read" in loaded.notices[0].message
+
+
 def test_heredoc_templates_are_read_here_python_hcl2_keeps_them_as_one_token() -> None:
     assert value('<<EOF\ntype ${var.size} "q" \\n $${x}\nEOF\n', size="g5") == (
         'type g5 "q" \\n ${x}\n'  # no escapes in a heredoc; `$${` is a literal `${`
