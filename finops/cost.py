@@ -19,6 +19,11 @@ expected node count x blended hourly price x hours per month. What is assumed is
   machine type, attached GPUs and provisioning model; TPU VMs by accelerator type and spot
   flag; Azure scale sets by `sku.capacity` with their priority and priority-mix policy.
 - KMS keys and CloudWatch alarms at their flat monthly list price.
+- Egress (finops/catalog/data/network_prices.csv): a public IPv4 address per node of an Auto
+  Scaling group whose launch template asks for one and per VM of a scale set with a public IP
+  configuration ($0.005/h), Elastic IPs and Azure public IPs, NAT gateways by the hour, Cloud
+  NAT per VM behind it (its instance groups' target sizes) plus its address. Data processed
+  per GB is not estimated (the basis says so).
 - Everything else (IAM, buckets, budgets, functions) is usage-based or free and shown at $0
   with "not priced" as its basis.
 """
@@ -27,7 +32,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from finops import catalog
@@ -167,6 +172,102 @@ def _related_inputs(
     return None
 
 
+def _network_hourly(cloud: str, item: str, region: str) -> float:
+    return catalog.network_price(cloud, item, region).usd
+
+
+def _plus_public_ips(
+    priced: PricedResource, cloud: str, region: str, hours: float
+) -> PricedResource:
+    """`priced` plus one public IPv4 address per node."""
+    if priced.unpriced_reason is not None:
+        return priced
+    rate = _network_hourly(cloud, "public-ipv4", region)
+    extra = priced.nodes * rate
+    return replace(
+        priced,
+        hourly_usd=priced.hourly_usd + extra,
+        monthly_usd=priced.monthly_usd + extra * hours,
+        basis=f"{priced.basis}; + {priced.nodes:g} public IPv4 at ${rate:.3f}/h",
+    )
+
+
+def _flat_network(
+    cloud: str, item: str, what: str, region: str, hours: float, per_gb: str | None = None
+) -> PricedResource:
+    hourly = _network_hourly(cloud, item, region)
+    basis = f"{what} at ${hourly:.3f}/h x {hours:g} h"
+    if per_gb:
+        gb = catalog.network_price(cloud, per_gb, region).usd
+        basis += f" (+ ${gb:.3f}/GB processed, not estimated)"
+    return PricedResource(hourly, hourly * hours, basis)
+
+
+def _aws_nat_gateway(
+    inputs: Mapping[str, Any], region: str, hours: float, related: Related | None
+) -> PricedResource:
+    return _flat_network("aws", "nat-gateway", "NAT gateway", region, hours, "nat-gateway-data")
+
+
+def _aws_eip(
+    inputs: Mapping[str, Any], region: str, hours: float, related: Related | None
+) -> PricedResource:
+    return _flat_network("aws", "public-ipv4", "public IPv4 address (Elastic IP)", region, hours)
+
+
+def _azure_nat_gateway(
+    inputs: Mapping[str, Any], region: str, hours: float, related: Related | None
+) -> PricedResource:
+    return _flat_network("azure", "nat-gateway", "NAT gateway", region, hours, "nat-gateway-data")
+
+
+def _azure_public_ip(
+    inputs: Mapping[str, Any], region: str, hours: float, related: Related | None
+) -> PricedResource:
+    return _flat_network("azure", "public-ipv4", "Standard public IPv4 address", region, hours)
+
+
+def _gcp_router_nat(
+    inputs: Mapping[str, Any], region: str, hours: float, related: Related | None
+) -> PricedResource:
+    """Cloud NAT: per VM-hour of the VMs it serves (up to a cap), plus one NAT address."""
+    served = {
+        id(found)
+        for subnet in inputs.get("subnetworks") or []
+        if (found := (related or {}).get(str(subnet.get("name"))))
+    }
+    vms = 0.0
+    seen: set[int] = set()
+    for entry in (related or {}).values():
+        if entry[0] not in _GCP_GROUPS or id(entry) in seen:
+            continue
+        seen.add(id(entry))
+        group = entry[1]
+        for version in group.get("versions") or []:
+            template = _related_inputs(
+                related,
+                version.get("instanceTemplate"),
+                "gcp:compute/instanceTemplate:InstanceTemplate",
+            )
+            interfaces = (template or {}).get("networkInterfaces") or []
+            subnet = interfaces[0].get("subnetwork") if interfaces else None
+            found = (related or {}).get(str(subnet)) if subnet else None
+            if found is not None and id(found) in served:
+                vms += _num(group.get("targetSize"), 0.0)
+                break
+    per_vm = _network_hourly("gcp", "cloud-nat-per-vm", region)
+    cap = _network_hourly("gcp", "cloud-nat-cap", region)
+    address = _network_hourly("gcp", "external-ipv4", region)
+    gateway = min(vms * per_vm, cap)
+    hourly = gateway + address
+    gb = catalog.network_price("gcp", "cloud-nat-data", region).usd
+    basis = (
+        f"Cloud NAT for {vms:g} VMs at ${per_vm:.4f}/VM-h (at most ${cap:.3f}/h) + 1 NAT "
+        f"address at ${address:.3f}/h, x {hours:g} h (+ ${gb:.3f}/GB processed, not estimated)"
+    )
+    return PricedResource(hourly, hourly * hours, basis, nodes=vms)
+
+
 def _aws_asg(
     inputs: Mapping[str, Any], region: str, hours: float, related: Related | None
 ) -> PricedResource:
@@ -201,7 +302,11 @@ def _aws_asg(
     on_demand = min(nodes, base) + max(nodes - base, 0.0) * percent / 100.0
     if spot_only_template:
         on_demand = 0.0
-    return _mixed(types, nodes, on_demand, strategy, region, "aws", hours, "nodes")
+    priced = _mixed(types, nodes, on_demand, strategy, region, "aws", hours, "nodes")
+    interfaces = (template or {}).get("networkInterfaces") or []
+    if any(str(i.get("associatePublicIpAddress")).lower() == "true" for i in interfaces):
+        priced = _plus_public_ips(priced, "aws", region, hours)
+    return priced
 
 
 def _aws_instance(
@@ -346,7 +451,19 @@ def _azure_vmss(
         regular = min(nodes, base) + max(nodes - base, 0.0) * percent / 100.0
     else:
         regular = 0.0 if spot else nodes
-    return _mixed([(str(size), 1.0)], nodes, regular, "prioritized", region, "azure", hours, "VMs")
+    priced = _mixed(
+        [(str(size), 1.0)], nodes, regular, "prioritized", region, "azure", hours, "VMs"
+    )
+    configurations = _get(
+        inputs, "virtualMachineProfile", "networkProfile", "networkInterfaceConfigurations"
+    )
+    if any(
+        ip.get("publicIPAddressConfiguration")
+        for nic in configurations or []
+        for ip in nic.get("ipConfigurations") or []
+    ):
+        priced = _plus_public_ips(priced, "azure", region, hours)
+    return priced
 
 
 def _azure_vm(
@@ -371,6 +488,11 @@ _PRICERS = {
     "gcp:tpu/v2Vm:V2Vm": _gcp_tpu,
     "azure-native:compute:VirtualMachineScaleSet": _azure_vmss,
     "azure-native:compute:VirtualMachine": _azure_vm,
+    "aws:ec2/natGateway:NatGateway": _aws_nat_gateway,
+    "aws:ec2/eip:Eip": _aws_eip,
+    "azure-native:network:NatGateway": _azure_nat_gateway,
+    "azure-native:network:PublicIPAddress": _azure_public_ip,
+    "gcp:compute/routerNat:RouterNat": _gcp_router_nat,
 }
 # Resources with a fixed monthly list price (AWS, us-east-1 list prices; the same in most
 # regions): a customer-managed KMS key, a standard-resolution CloudWatch alarm.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from finops.catalog.gcp import gcp_attached_type
 from finops.catalog.models import AcceleratorInfo, InstanceInfo
+from finops.catalog.network import NetworkPrice, network_price
 from finops.catalog.sources import SNAPSHOT_DATE, SOURCES
 from finops.catalog.store import (
     accelerator,
@@ -36,6 +37,7 @@ __all__ = [
     "SOURCES",
     "AcceleratorInfo",
     "InstanceInfo",
+    "NetworkPrice",
     "accelerator",
     "accelerator_family",
     "accelerators",
@@ -47,6 +49,7 @@ __all__ = [
     "gcp_attached_type",
     "instance_types",
     "lookup",
+    "network_price",
     "regions",
     "reload",
     "unpriced",

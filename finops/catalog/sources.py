@@ -54,6 +54,11 @@ SOURCES: dict[str, str] = {
         "GCS (Standard, regional) and Azure Blob Storage (hot, LRS) pricing pages, USD per "
         "GB-month, hand transcription as of 2026-01; public GCP and Azure prices"
     ),
+    "network_prices.csv": (
+        "NAT gateway, public IPv4 and Cloud NAT prices: AWS/Azure rows seen in the FinOps "
+        "Foundation's FOCUS 1.0 sample billing (2024-09, CC BY 4.0), the rest from the AWS VPC, "
+        "Cloud NAT and Azure NAT Gateway pricing pages as of 2026-01; public prices"
+    ),
     "accelerators.csv": (
         "Vendor datasheets (NVIDIA, AWS Neuron, Google Cloud TPU, Qualcomm, AMD); throughput "
         "relative to V100 derived as sqrt(compute ratio x bandwidth ratio); facts, no licence"
