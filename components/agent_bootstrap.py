@@ -7,17 +7,36 @@ agent's config format, its systemd unit and the checkpoint-hook contract belong 
 with the agents package, so the unit on a host is the reviewed one. The agent goes into its
 own virtual environment because current Debian and Ubuntu images refuse `pip install` into
 the system Python (PEP 668).
+
+What gets installed is never a name looked up on the public package index. Either
+(`BundleInstall`) the stack's own bundle (components/agent_artifact.py): fetched from the
+fleet's bucket with the instance's identity (components/agent_fetch.py, written out by the
+script), checked against the sha256 the stack computed, then installed with
+`pip install --no-index --require-hashes` from the wheels inside it; or
+(`RequirementsInstall`) requirements the user pinned with `--hash`, installed with
+`--require-hashes` from the user's own index only. The install step is one shell function
+between `INSTALL_BEGIN` and `INSTALL_END`, so a test can run exactly that step.
 """
 
+import hashlib
 import json
+import shlex
 from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
+
+from finops.config import pinned_requirement_problem
 
 METADATA_PROVIDERS = ("aws", "gcp", "azure")
 AGENT_USER = "finops-agent"
 AGENT_CONFIG_PATH = "/etc/finops-agent.toml"
 AGENT_UNIT_PATH = "/etc/systemd/system/finops-agent.service"
 AGENT_VENV = "/opt/finops-agent"
+# Root-only: the fetcher, the bundle and its unpacked wheels.
+AGENT_DIST = "/var/cache/finops-agent"
+# The agent needs Python 3.11 (tomllib, datetime.UTC); hosts' default python3 may be older.
+MIN_PYTHON = (3, 11)
 # The unit's StateDirectory: the agent's spool and export file (agents/README.md).
 AGENT_STATE_DIR = "/var/lib/finops-agent"
 # The namespace the agent publishes to (agents/config.py `CloudWatchSection.namespace`): the
@@ -30,6 +49,32 @@ INTERRUPTION_FILE = "/run/finops-agent/interruption.json"
 FLEET_TAG = "finops:fleet"
 CONFIG_MARKER = "FINOPS_AGENT_TOML"
 UNIT_MARKER = "FINOPS_AGENT_UNIT"
+FETCHER_MARKER = "FINOPS_AGENT_FETCH"
+REQUIREMENTS_MARKER = "FINOPS_AGENT_REQUIREMENTS"
+INSTALL_BEGIN = "# --- finops: install step begin"
+INSTALL_END = "# --- finops: install step end"
+FETCHER_PATH = f"{AGENT_DIST}/agent_fetch.py"
+
+
+@dataclass(frozen=True)
+class BundleInstall:
+    """Install the stack's bundle: `fetch` is the fetcher's arguments before the destination
+    (`("aws", bucket, key)`, `("gcp", bucket, object)`, `("azure", account, container, blob,
+    client_id)`); `sha256` is the bundle's, computed by the stack."""
+
+    sha256: str
+    fetch: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RequirementsInstall:
+    """Install from a private index: every requirement pinned `name==version --hash=...`."""
+
+    requirements: tuple[str, ...]
+    index_url: str
+
+
+AgentInstall = BundleInstall | RequirementsInstall
 
 
 def systemd_unit() -> str:
@@ -102,36 +147,154 @@ def _heredoc(path: str, content: str, marker: str) -> str:
     return f"cat > {path} <<'{marker}'\n{content.rstrip()}\n{marker}\n"
 
 
-def agent_bootstrap_script(config: str, package: str, *, upgrade: bool = False) -> str:
-    """A bash script that installs the agent from `package` (a pip requirement: a pinned
-    version or a wheel URL) into its own venv, writes `config` (see `agent_config`) and the
-    unit, checks the config and starts the agent. Every step is idempotent.
+def fetcher_source() -> str:
+    """components/agent_fetch.py, which the script writes out and runs on the host."""
+    return (Path(__file__).parent / "agent_fetch.py").read_text()
 
-    `upgrade` passes `--upgrade` to pip, so a boot script that runs on every boot (GCE)
-    follows an unpinned requirement to its latest release.
+
+def _python_step() -> str:
+    """Sets PY to a Python >= 3.11, installing one from the distribution when missing (Amazon
+    Linux 2023: dnf python3.11; Debian/Ubuntu: apt python3.11)."""
+    major, minor = MIN_PYTHON
+    return (
+        "finops_python() {\n"
+        "  local candidate\n"
+        "  for candidate in python3.13 python3.12 python3.11 python3; do\n"
+        '    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c '
+        f"'import sys; sys.exit(sys.version_info < ({major}, {minor}))' 2>/dev/null; then\n"
+        '      command -v "$candidate"; return 0\n'
+        "    fi\n"
+        "  done\n"
+        "  return 1\n"
+        "}\n"
+        "if ! PY=$(finops_python); then\n"
+        # a distribution without the package (Debian 11) gets the message below, not apt's
+        "  if command -v dnf >/dev/null 2>&1; then dnf install -y -q python3.11 || true\n"
+        "  elif command -v apt-get >/dev/null 2>&1; then\n"
+        "    { apt-get update -q && apt-get install -y -q python3.11 python3.11-venv; } || true\n"
+        "  fi\n"
+        f'  PY=$(finops_python) || {{ echo "finops-agent: needs Python {major}.{minor} or later '
+        'and none could be installed" >&2; exit 1; }\n'
+        "fi\n"
+    )
+
+
+def _venv_lines() -> list[str]:
+    # Debian and Ubuntu ship venv without ensurepip: python3.X-venv adds it.
+    return [
+        '  if [ ! -x "$FINOPS_VENV/bin/pip" ]; then',
+        '    "$PY" -m venv "$FINOPS_VENV" || { apt-get update -q && apt-get install -y -q '
+        '"$(basename "$PY")-venv" && rm -rf "$FINOPS_VENV" && "$PY" -m venv "$FINOPS_VENV"; }',
+        "  fi",
+    ]
+
+
+def _bundle_install_step(install: BundleInstall) -> str:
+    sha = install.sha256
+    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        raise ValueError(f"agent bundle sha256 {sha!r} is not 64 lower-case hex digits")
+    lines = [
+        INSTALL_BEGIN,
+        "finops_install_agent() {",
+        f"  local sha={sha}",
+        f'  local bundle="$FINOPS_DIST/finops-agent-{sha[:16]}.tar"',
+        '  if [ "$(cat "$FINOPS_VENV/.bundle-sha256" 2>/dev/null)" = "$sha" ]; then return 0; fi',
+        '  finops_fetch "$bundle"',
+        '  if ! echo "$sha  $bundle" | sha256sum --check --status; then',
+        '    echo "finops-agent: $bundle does not have the sha256 the stack built ($sha): '
+        'refusing to install it" >&2',
+        '    rm -f "$bundle"',
+        "    return 1",
+        "  fi",
+        '  rm -rf "$FINOPS_DIST/wheels" && mkdir -p "$FINOPS_DIST/wheels"',
+        '  tar -xf "$bundle" -C "$FINOPS_DIST/wheels" --strip-components=1 --no-same-owner',
+        *_venv_lines(),
+        '  "$FINOPS_VENV/bin/pip" install --quiet --disable-pip-version-check --no-index '
+        '--find-links "$FINOPS_DIST/wheels" --require-hashes '
+        '--requirement "$FINOPS_DIST/wheels/requirements.txt"',
+        '  echo "$sha" > "$FINOPS_VENV/.bundle-sha256"',
+        "}",
+        INSTALL_END,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def check_requirements(requirements: tuple[str, ...], index_url: str) -> None:
+    """ValueError naming the first requirement that is not pinned with a sha256, or an index
+    that is not https."""
+    if not requirements:
+        raise ValueError("agent requirements: give at least one pinned requirement")
+    for i, line in enumerate(requirements):
+        problem = pinned_requirement_problem(line)
+        if problem:
+            raise ValueError(f"agent requirements[{i}]: {problem}")
+    if not index_url.startswith("https://") or "'" in index_url or " " in index_url:
+        raise ValueError(f"agent index_url {index_url!r}: an https:// URL of your package index")
+
+
+def _requirements_install_step(install: RequirementsInstall) -> str:
+    check_requirements(install.requirements, install.index_url)
+    text = "\n".join(install.requirements) + "\n"
+    sha = hashlib.sha256(text.encode()).hexdigest()
+    lines = [
+        INSTALL_BEGIN,
+        "finops_install_agent() {",
+        f"  local sha={sha}",
+        '  if [ "$(cat "$FINOPS_VENV/.requirements-sha256" 2>/dev/null)" = "$sha" ]; then '
+        "return 0; fi",
+        _heredoc('"$FINOPS_DIST/requirements.txt"', text, REQUIREMENTS_MARKER).rstrip("\n"),
+        *_venv_lines(),
+        # --index-url replaces the public index (no --extra-index-url: no dependency
+        # confusion); --require-hashes refuses anything not pinned with a hash.
+        '  "$FINOPS_VENV/bin/pip" install --quiet --disable-pip-version-check --require-hashes '
+        f"--index-url {shlex.quote(install.index_url)} "
+        '--requirement "$FINOPS_DIST/requirements.txt"',
+        '  echo "$sha" > "$FINOPS_VENV/.requirements-sha256"',
+        "}",
+        INSTALL_END,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def install_step(install: AgentInstall) -> str:
+    """The shell function `finops_install_agent` (between INSTALL_BEGIN and INSTALL_END). It
+    reads FINOPS_VENV, FINOPS_DIST and PY, and calls `finops_fetch DEST` for a bundle."""
+    if isinstance(install, BundleInstall):
+        return _bundle_install_step(install)
+    return _requirements_install_step(install)
+
+
+def agent_bootstrap_script(config: str, install: AgentInstall) -> str:
+    """A bash script that installs the agent (`install`) into its own venv, writes `config`
+    (see `agent_config`) and the unit, checks the config and starts the agent. Every step is
+    idempotent, and an installed bundle or requirements set is not installed again.
 
     `--check` validates the config before the unit starts, so a bad config fails the boot
     script visibly (cloud-init or startup-script log) instead of crash-looping the service.
     """
-    if not package.strip() or "'" in package:
-        raise ValueError(
-            f"agent_package {package!r} must be a non-empty pip requirement without quotes"
+    fetch = ""
+    if isinstance(install, BundleInstall):
+        if not install.fetch or install.fetch[0] not in METADATA_PROVIDERS:
+            raise ValueError(f"agent bundle fetch {install.fetch!r}: starts with aws, gcp or azure")
+        arguments = " ".join(shlex.quote(str(a)) for a in install.fetch)
+        fetch = _heredoc(FETCHER_PATH, fetcher_source(), FETCHER_MARKER) + (
+            f'finops_fetch() {{ "$PY" {FETCHER_PATH} {arguments} "$1"; }}\n'
         )
-    pip_install = "pip install --quiet --upgrade" if upgrade else "pip install --quiet"
     return (
         "#!/bin/bash\n"
         "# finops-agent bootstrap, generated by the finops fleet component; see agents/README.md\n"
         "set -euo pipefail\n"
+        f"FINOPS_VENV={AGENT_VENV}\n"
+        f"FINOPS_DIST={AGENT_DIST}\n"
         f"id {AGENT_USER} >/dev/null 2>&1 || "
         f"useradd --system --no-create-home --shell /usr/sbin/nologin {AGENT_USER}\n"
         f"install -d -o {AGENT_USER} -g {AGENT_USER} -m 0750 {AGENT_STATE_DIR}\n"
-        # Debian and Ubuntu ship venv without ensurepip: python3-venv adds it.
-        f"if [ ! -x {AGENT_VENV}/bin/pip ]; then\n"
-        f"  python3 -m venv {AGENT_VENV} || {{ apt-get update -q && apt-get install -y -q "
-        f"python3-venv && python3 -m venv {AGENT_VENV}; }}\n"
-        "fi\n"
-        f"{AGENT_VENV}/bin/{pip_install} '{package}'\n"
-        f"ln -sf {AGENT_VENV}/bin/finops-agent /usr/local/bin/finops-agent\n"
+        'install -d -m 0700 "$FINOPS_DIST"\n'
+        + _python_step()
+        + fetch
+        + install_step(install)
+        + "finops_install_agent\n"
+        + f"ln -sf {AGENT_VENV}/bin/finops-agent /usr/local/bin/finops-agent\n"
         + _heredoc(AGENT_CONFIG_PATH, config, CONFIG_MARKER)
         + f"/usr/local/bin/finops-agent --config {AGENT_CONFIG_PATH} --check\n"
         + _heredoc(AGENT_UNIT_PATH, systemd_unit(), UNIT_MARKER)

@@ -14,9 +14,17 @@ import re
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
@@ -30,6 +38,22 @@ _PLAIN_PROJECT = re.compile(r"[a-zA-Z](-*[a-zA-Z0-9])*")
 _PLAIN_PROJECT_MAX = 33  # + "-budget": the 40 characters of an AWS component name
 DEFAULT_REGION = {"aws": "us-east-1", "gcp": "us-central1", "azure": "eastus"}
 REGION_KEYS = {"aws": "aws:region", "gcp": "gcp:region", "azure": "azure-native:location"}
+# `name==version --hash=sha256:<64 hex>` (more --hash options allowed): what pip's
+# --require-hashes mode accepts, and nothing looser.
+_PINNED = re.compile(
+    r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(\[[A-Za-z0-9._,-]+\])?==(?P<version>[A-Za-z0-9.+!_-]+)"
+    r"(?P<hashes>(\s+--hash=sha256:[0-9a-f]{64})+)\s*$"
+)
+
+
+def pinned_requirement_problem(line: str) -> str | None:
+    """Why `line` is not a requirement pinned to one version with a sha256, or None."""
+    if _PINNED.match(line.strip()):
+        return None
+    return (
+        f"{line!r} is not pinned with a hash; write it as "
+        "`name==version --hash=sha256:<64 hex digits>` (pip-compile --generate-hashes)"
+    )
 
 
 class Cloud(StrEnum):
@@ -233,6 +257,38 @@ class Budget(_Model):
         return f"{slug[: _PLAIN_PROJECT_MAX - len(digest) - 1].rstrip('-')}-{digest}-budget"
 
 
+def _check_pinned(line: str) -> str:
+    problem = pinned_requirement_problem(line)
+    if problem:
+        raise ValueError(problem)
+    return line.strip()
+
+
+PinnedRequirement = Annotated[str, AfterValidator(_check_pinned)]
+
+
+class AgentSettings(_Model):
+    """`finops:agent`: where the fleets' hosts get the finops agent. Default (no key): a
+    bundle built from this checkout at deploy time, uploaded to each fleet's bucket."""
+
+    wheel: str | None = None
+    """A built `aifinops` wheel (path on the deploying machine) to bundle instead of
+    building one; its dependencies still come from the agent lock."""
+    requirements: list[PinnedRequirement] | None = Field(default=None, min_length=1)
+    """Instead of a bundle: requirements installed from `indexUrl`, each pinned with
+    `--hash` (pip's --require-hashes mode; every dependency listed)."""
+    index_url: str | None = Field(default=None, alias="indexUrl", pattern=r"^https://\S+$")
+    """Your package index (https), the only one the hosts ask with `requirements`."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AgentSettings:
+        if self.wheel and self.requirements:
+            raise ValueError("give wheel (bundled) or requirements (private index), not both")
+        if bool(self.requirements) != bool(self.index_url):
+            raise ValueError("requirements and indexUrl go together")
+        return self
+
+
 class StackConfig(_Model):
     """Everything under `finops:` plus the provider regions the stack uses."""
 
@@ -247,6 +303,7 @@ class StackConfig(_Model):
         default=None, alias="gcpBillingAccount", pattern=r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$"
     )
     azure_ssh_public_key: str | None = Field(default=None, alias="azureSshPublicKey", min_length=16)
+    agent: AgentSettings = Field(default_factory=AgentSettings)
     regions: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -288,6 +345,7 @@ FINOPS_KEYS = {
     "costCeilingUsd": "costCeilingUsd",
     "gcpBillingAccount": "gcpBillingAccount",
     "azureSshPublicKey": "azureSshPublicKey",
+    "agent": "agent",
 }
 # Plain values, never JSON: the CLI passes them to programs as they are.
 SCALAR_KEYS = frozenset({"costCeilingUsd", "gcpBillingAccount", "azureSshPublicKey"})
@@ -361,6 +419,7 @@ _MODEL_AT: dict[str, type[BaseModel]] = {
     "tags": Tags,
     "nodes": NodeCount,
     "replicas": ReplicaCount,
+    "agent": AgentSettings,
 }
 
 

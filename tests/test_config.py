@@ -85,7 +85,7 @@ def test_unknown_top_level_key_suggests():
     assert error_lines(**{"finops:budget": []}) == [
         "Pulumi.dev.yaml: finops:budget: unknown key (did you mean budgets?); allowed: finops:tags, "
         "finops:trainingFleets, finops:inferenceEndpoints, finops:budgets, finops:costCeilingUsd, "
-        "finops:gcpBillingAccount, finops:azureSshPublicKey"
+        "finops:gcpBillingAccount, finops:azureSshPublicKey, finops:agent"
     ]
 
 

@@ -30,6 +30,7 @@ SUBCOMMAND_MODULES = [
     "finops.cli.commitments",
     "finops.cli.track",
     "finops.cli.estimate",
+    "finops.cli.agent",
 ]
 
 

@@ -1,7 +1,9 @@
 """The agent bootstrap every fleet runs: its config parses with the agent's own parser, the
-script runs each step once, and content that would end a heredoc early is refused."""
+script runs each step once, installs only a hash-verified artefact, and content that would
+end a heredoc early is refused. (The install step itself runs in test_agent_install.py.)"""
 
 import re
+import subprocess
 import tomllib
 
 import pytest
@@ -10,9 +12,14 @@ from agents.config import parse_config
 from components.agent_bootstrap import (
     AGENT_METRIC_NAMESPACE,
     FLEET_TAG,
+    INSTALL_BEGIN,
+    INSTALL_END,
     INTERRUPTION_FILE,
+    BundleInstall,
+    RequirementsInstall,
     agent_bootstrap_script,
     agent_config,
+    fetcher_source,
     systemd_unit,
 )
 
@@ -75,13 +82,26 @@ def test_tag_values_survive_the_toml_round_trip(value: str) -> None:
     assert config.tags[f"key {value}"] == "x"
 
 
+SHA = "ab" * 32
+BUNDLE = BundleInstall(
+    SHA, ("aws", "train-ckpt-1234567", "agent/finops-agent-abababababababab.tar")
+)
+PINNED = (
+    "aifinops[agent]==0.1.0 --hash=sha256:" + "1" * 64,
+    "boto3==1.44.8 --hash=sha256:" + "2" * 64 + " --hash=sha256:" + "3" * 64,
+)
+PRIVATE = RequirementsInstall(PINNED, "https://pypi.internal.example/simple")
+
 STEPS = [
     "set -euo pipefail\n",
     "id finops-agent >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin finops-agent\n",
     "install -d -o finops-agent -g finops-agent -m 0750 /var/lib/finops-agent\n",
-    "if [ ! -x /opt/finops-agent/bin/pip ]; then\n",
-    "apt-get install -y -q python3-venv",
-    "/opt/finops-agent/bin/pip install --quiet 'finops[agent]==1.2.3'\n",
+    "if ! PY=$(finops_python); then\n",
+    "cat > /var/cache/finops-agent/agent_fetch.py <<'FINOPS_AGENT_FETCH'\n",
+    'finops_fetch() { "$PY" /var/cache/finops-agent/agent_fetch.py aws train-ckpt-1234567 agent/finops-agent-abababababababab.tar "$1"; }\n',
+    INSTALL_BEGIN + "\n",
+    INSTALL_END + "\n",
+    "finops_install_agent\n",
     "ln -sf /opt/finops-agent/bin/finops-agent /usr/local/bin/finops-agent\n",
     "cat > /etc/finops-agent.toml <<'FINOPS_AGENT_TOML'\n",
     "/usr/local/bin/finops-agent --config /etc/finops-agent.toml --check\n",
@@ -92,7 +112,7 @@ STEPS = [
 
 
 def test_script_runs_each_step_once_in_order() -> None:
-    script = agent_bootstrap_script(agent_config("aws", "train", TAGS), "finops[agent]==1.2.3")
+    script = agent_bootstrap_script(agent_config("aws", "train", TAGS), BUNDLE)
     assert script.startswith("#!/bin/bash\n")
     assert [script.count(step) for step in STEPS] == [1] * len(STEPS)
     positions = [script.index(step) for step in STEPS]
@@ -100,34 +120,84 @@ def test_script_runs_each_step_once_in_order() -> None:
     assert script.endswith("systemctl enable --now finops-agent.service\n")
 
 
-def test_script_idempotent_steps() -> None:
-    script = agent_bootstrap_script(agent_config("gcp", "train", TAGS), "finops[agent]")
-    assert "id finops-agent >/dev/null 2>&1 || useradd" in script
-    venv_block = script.split("if [ ! -x /opt/finops-agent/bin/pip ]; then\n", 1)[1]
-    assert venv_block.split("fi\n", 1)[0].count("python3 -m venv /opt/finops-agent") == 2
+@pytest.mark.parametrize("install", [BUNDLE, PRIVATE], ids=["bundle", "private-index"])
+def test_script_is_valid_bash(install) -> None:
+    script = agent_bootstrap_script(agent_config("gcp", "train", TAGS), install)
+    checked = subprocess.run(["bash", "-n"], input=script, text=True, capture_output=True)
+    assert checked.returncode == 0, checked.stderr
+
+
+def pip_installs(script: str) -> list[str]:
+    return [line for line in script.splitlines() if re.search(r"\bpip3?\"? install\b", line)]
+
+
+def test_bundle_is_verified_and_installed_from_its_own_wheels_only() -> None:
+    script = agent_bootstrap_script(agent_config("aws", "train", TAGS), BUNDLE)
+    step = script.split(INSTALL_BEGIN, 1)[1].split(INSTALL_END, 1)[0]
+    check = 'if ! echo "$sha  $bundle" | sha256sum --check --status; then'
+    assert f"local sha={SHA}" in step
+    assert step.index('finops_fetch "$bundle"') < step.index(check) < step.index('pip" install')
+    [install] = pip_installs(script)
+    assert "--no-index" in install and "--require-hashes" in install
+    assert '--find-links "$FINOPS_DIST/wheels"' in install
+    assert "aifinops" not in install and "finops[" not in install  # no name looked up anywhere
+
+
+def test_private_index_requirements_must_carry_hashes_and_replace_the_public_index() -> None:
+    script = agent_bootstrap_script(agent_config("azure", "train", TAGS), PRIVATE)
+    [install] = pip_installs(script)
+    assert "--require-hashes" in install
+    assert "--index-url https://pypi.internal.example/simple" in install
+    assert "--extra-index-url" not in script
+    written = re.search(
+        r"<<'FINOPS_AGENT_REQUIREMENTS'\n(.*?)\nFINOPS_AGENT_REQUIREMENTS\n", script, re.S
+    )
+    assert written and tuple(written.group(1).splitlines()) == PINNED
+    assert "agent_fetch.py" not in script  # nothing to fetch from the bucket
+
+
+@pytest.mark.parametrize(
+    ("requirements", "index_url", "message"),
+    [
+        (("aifinops[agent]",), "https://pypi.internal.example/simple", "is not pinned with a hash"),
+        (("aifinops==0.1.0",), "https://pypi.internal.example/simple", "is not pinned with a hash"),
+        (("aifinops==0.1.0 --hash=md5:" + "a" * 32,), "https://x.example", "not pinned"),
+        (PINNED, "http://pypi.internal.example/simple", "an https:// URL"),
+        ((), "https://pypi.internal.example/simple", "at least one"),
+    ],
+)
+def test_unpinned_requirements_or_plain_http_are_refused(requirements, index_url, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        agent_bootstrap_script(
+            agent_config("aws", "train", TAGS), RequirementsInstall(requirements, index_url)
+        )
+
+
+@pytest.mark.parametrize("sha", ["", "AB" * 32, "ab" * 31, "zz" * 32])
+def test_a_bundle_without_a_proper_sha256_is_refused(sha: str) -> None:
+    with pytest.raises(ValueError, match="is not 64 lower-case hex digits"):
+        agent_bootstrap_script(agent_config("aws", "train", TAGS), BundleInstall(sha, BUNDLE.fetch))
+
+
+def test_fetch_arguments_are_shell_quoted() -> None:
+    hostile = BundleInstall(SHA, ("gcp", "bucket; rm -rf /", "agent/x.tar"))
+    script = agent_bootstrap_script(agent_config("gcp", "train", TAGS), hostile)
+    assert "'bucket; rm -rf /'" in script
+
+
+def test_the_fetcher_is_written_out_verbatim() -> None:
+    script = agent_bootstrap_script(agent_config("aws", "train", TAGS), BUNDLE)
+    written = re.search(r"<<'FINOPS_AGENT_FETCH'\n(.*?\n)FINOPS_AGENT_FETCH\n", script, re.S)
+    assert written and written.group(1) == fetcher_source()
 
 
 def test_script_writes_the_config_and_the_shipped_unit_verbatim() -> None:
     config = agent_config("azure", "train", TAGS)
-    script = agent_bootstrap_script(config, "finops[agent]")
+    script = agent_bootstrap_script(config, BUNDLE)
     assert config_in(script) == config
     unit = re.search(r"<<'FINOPS_AGENT_UNIT'\n(.*?\n)FINOPS_AGENT_UNIT\n", script, re.S)
     assert unit and unit.group(1) == systemd_unit()
     assert "ExecStart=/usr/local/bin/finops-agent --config /etc/finops-agent.toml" in unit.group(1)
-
-
-def test_upgrade_only_when_asked() -> None:
-    config = agent_config("gcp", "train", TAGS)
-    assert "pip install --quiet --upgrade 'finops[agent]'\n" in agent_bootstrap_script(
-        config, "finops[agent]", upgrade=True
-    )
-    assert "--upgrade" not in agent_bootstrap_script(config, "finops[agent]")
-
-
-@pytest.mark.parametrize("package", ["", "  ", "finops'; rm -rf /"])
-def test_package_that_would_break_the_quoting_is_refused(package: str) -> None:
-    with pytest.raises(ValueError, match="must be a non-empty pip requirement without quotes"):
-        agent_bootstrap_script(agent_config("aws", "train", TAGS), package)
 
 
 def test_heredoc_marker_in_the_config_is_refused() -> None:
@@ -136,7 +206,7 @@ def test_heredoc_marker_in_the_config_is_refused() -> None:
         ValueError,
         match=re.escape("/etc/finops-agent.toml contains the heredoc marker 'FINOPS_AGENT_TOML'"),
     ):
-        agent_bootstrap_script(config, "finops[agent]")
+        agent_bootstrap_script(config, BUNDLE)
 
 
 def test_heredoc_marker_in_the_unit_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -147,9 +217,42 @@ def test_heredoc_marker_in_the_unit_is_refused(monkeypatch: pytest.MonkeyPatch) 
         ValueError,
         match=re.escape("finops-agent.service contains the heredoc marker 'FINOPS_AGENT_UNIT'"),
     ):
-        agent_bootstrap_script(agent_config("aws", "train", TAGS), "finops[agent]")
+        agent_bootstrap_script(agent_config("aws", "train", TAGS), BUNDLE)
 
 
 def test_user_data_fits_ec2_limit() -> None:
-    config = agent_config("aws", "train", TAGS, cloudwatch=True, on_rebalance=True)
-    assert len(agent_bootstrap_script(config, "finops[agent]").encode()) < 16 * 1024
+    """EC2 refuses user data over 16 KiB (before base64); stack tags are the variable part."""
+    tags = {**TAGS, **{f"Extra{i}": "v" * 64 for i in range(20)}}
+    config = agent_config("aws", "a" * 40, tags, cloudwatch=True, on_rebalance=True)
+    assert len(agent_bootstrap_script(config, BUNDLE).encode()) < 16 * 1024
+
+
+def python_step_in(tmp_path, pythons: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run the script's Python step with only `pythons` (name -> exit status of the version
+    check) on PATH: no dnf, no apt-get."""
+    from components.agent_bootstrap import _python_step
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, status in pythons.items():
+        path = bin_dir / name
+        path.write_text(f"#!/bin/sh\nexit {status}\n")
+        path.chmod(0o755)
+    return subprocess.run(
+        ["/bin/bash", "-c", "set -euo pipefail\n" + _python_step() + 'echo "PY=$PY"\n'],
+        env={"PATH": str(bin_dir)},
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_the_first_python_3_11_or_later_is_used(tmp_path) -> None:
+    found = python_step_in(tmp_path, {"python3": "0", "python3.12": "0", "python3.11": "0"})
+    assert found.returncode == 0 and found.stdout.strip().endswith("/bin/python3.12")
+
+
+def test_without_python_3_11_the_boot_stops_with_the_reason(tmp_path) -> None:
+    """Debian 11's python3 is 3.9 and it has no python3.11 package."""
+    missing = python_step_in(tmp_path, {"python3": "1"})  # the version check fails
+    assert missing.returncode == 1
+    assert "finops-agent: needs Python 3.11 or later and none could be installed" in missing.stderr
