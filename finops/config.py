@@ -77,6 +77,14 @@ class Capacity(StrEnum):
     ON_DEMAND = "on-demand"
 
 
+class Egress(StrEnum):
+    """How the nodes of a fleet's own network reach the internet (AWS and Azure; GCP fleets
+    always use Cloud NAT). Object storage always goes a private, free way."""
+
+    PUBLIC_IP = "public-ip"  # a public address per node, no inbound rule
+    NAT_GATEWAY = "nat-gateway"  # private nodes behind one NAT gateway
+
+
 class Environment(StrEnum):
     DEV = "dev"
     STAGING = "staging"
@@ -166,8 +174,28 @@ class TrainingFleet(_Model):
     region: str | None = None
     checkpoint_retention_days: int = Field(default=14, alias="checkpointRetentionDays", ge=1)
     fallback_after_minutes: int = Field(default=10, alias="fallbackAfterMinutes", ge=1, le=120)
+    egress: Egress | None = None
+    vpc_id: str | None = Field(default=None, alias="vpcId", pattern=r"^vpc-[0-9a-f]{8,17}$")
+    subnet_ids: list[str] | None = Field(default=None, alias="subnetIds", min_length=1)
 
     _name = field_validator("name")(_check_name)
+
+    @model_validator(mode="after")
+    def _network(self) -> TrainingFleet:
+        if self.subnet_ids and self.egress:
+            raise ValueError(
+                "egress applies to the network a fleet creates; with subnetIds the network "
+                "is yours (give it a NAT or an internet route, and an S3 endpoint)"
+            )
+        if self.cloud == Cloud.GCP and self.egress:
+            raise ValueError("egress: GCP fleets always reach out through Cloud NAT")
+        if self.cloud == Cloud.AWS and bool(self.subnet_ids) != bool(self.vpc_id):
+            raise ValueError("subnetIds and vpcId go together on AWS")
+        if self.cloud != Cloud.AWS and self.vpc_id:
+            raise ValueError("vpcId is for AWS fleets")
+        if self.cloud != Cloud.AWS and self.subnet_ids and len(self.subnet_ids) != 1:
+            raise ValueError("a GCP or Azure fleet takes one subnet (subnetIds: [<id>])")
+        return self
 
     @model_validator(mode="after")
     def _one_way_to_pick_hardware(self) -> TrainingFleet:

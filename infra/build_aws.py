@@ -1,6 +1,8 @@
 """Compose the AWS components a stack's config asks for.
 
 - every training fleet with `cloud: aws` -> `components.aws.GpuTrainingFleet`, named as the fleet;
+  fleets without `subnetIds` share one `components.aws.FleetNetwork` per region and egress
+  mode (`network-<region>[-nat]`: a VPC per fleet would run into the five-VPC default quota);
 - every inference endpoint with `cloud: aws` -> `components.aws.InferenceEndpoint`;
 - every budget with `cloud: aws` -> `components.aws.ProjectBudget`, named `<project>-budget`;
   the first one activates the finops tag keys as cost-allocation tags (once per account).
@@ -23,6 +25,7 @@ import pulumi_aws_native as aws_native
 from components.aws import budget as aws_budget
 from components.aws import fleet as aws_fleet
 from components.aws import inference as aws_inference
+from components.aws import network as aws_network
 from finops.config import Cloud, StackConfig
 
 
@@ -62,10 +65,26 @@ def build(config: StackConfig) -> dict[str, Any]:
     opts = pulumi.ResourceOptions(providers=providers)
     exports: dict[str, Any] = {}
 
+    networks: dict[tuple[str, str], aws_network.AwsFleetNetwork] = {}
     for fleet in fleets:
-        component = aws_fleet.AwsGpuTrainingFleet(
-            fleet.name, aws_fleet.from_config(fleet, config), opts
-        )
+        fleet_args = aws_fleet.from_config(fleet, config)
+        if not fleet.subnet_ids:
+            region = config.region(Cloud.AWS, fleet.region)
+            egress = aws_network.FleetEgress(fleet_args.pop("egress", "public-ip"))
+            key = (region, egress.value)
+            if key not in networks:
+                suffix = "" if egress == aws_network.FleetEgress.PUBLIC_IP else "-nat"
+                networks[key] = aws_network.AwsFleetNetwork(
+                    f"network-{region}{suffix}",
+                    {"tags": config.tags.as_dict(), "egress": egress, "region": region},
+                    opts,
+                )
+                exports[f"network-{region}{suffix}-vpc"] = networks[key].vpc_id
+            network = networks[key]
+            fleet_args["vpc_id"] = network.vpc_id  # type: ignore[typeddict-item]
+            fleet_args["subnet_ids"] = network.subnet_ids  # type: ignore[typeddict-item]
+            fleet_args["associate_public_ip"] = network.associate_public_ip
+        component = aws_fleet.AwsGpuTrainingFleet(fleet.name, fleet_args, opts)
         exports[f"{fleet.name}-instance-types"] = component.instance_types
         exports[f"{fleet.name}-group"] = component.group_name
         exports[f"{fleet.name}-on-demand-group"] = component.on_demand_group_name

@@ -16,7 +16,9 @@ from typing import Any
 
 import pulumi
 
+from components.agent_artifact import agent_args
 from components.azure import AzureGpuTrainingFleetArgs, GpuTrainingFleet
+from components.azure.training_fleet import AzureEgress
 from finops.config import Cloud, StackConfig
 
 SSH_KEY_KEY = "azureSshPublicKey"
@@ -64,7 +66,12 @@ def build(config: StackConfig) -> dict[str, Any]:
             "on_demand_base": fleet.on_demand_base,
             "location": config.region(Cloud.AZURE, fleet.region),
             "tags": tags,
+            **agent_args(config.agent),  # type: ignore[typeddict-item]
         }
+        if fleet.subnet_ids:
+            fleet_args["subnet_id"] = fleet.subnet_ids[0]
+        if fleet.egress:
+            fleet_args["egress"] = AzureEgress(fleet.egress.value)
         if fleet.instance_types:
             fleet_args["vm_size"] = fleet.instance_types[0]
         else:

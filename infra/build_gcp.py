@@ -1,6 +1,8 @@
 """Compose the GCP components a stack's config asks for.
 
 - every training fleet with `cloud: gcp` -> `components.gcp.GpuTrainingFleet`, named as the fleet;
+  fleets without `subnetIds` share one `components.gcp.FleetNetwork` per region
+  (`network-<region>`: Cloud NAT, Private Google Access);
 - every inference endpoint with `cloud: gcp` -> `components.gcp.TpuInferenceEndpoint` (GCP
   endpoints run on TPU VMs: `instanceType` is a TPU type such as `v5litepod-4`, or
   `accelerator` a TPU generation such as `TPU-v5e`);
@@ -17,6 +19,7 @@ from typing import Any
 
 import pulumi
 
+from components.agent_artifact import agent_args
 from components.gcp import (
     GcpGpuTrainingFleetArgs,
     GcpProjectBudgetArgs,
@@ -25,6 +28,7 @@ from components.gcp import (
     TpuInferenceEndpoint,
     TpuInferenceEndpointArgs,
 )
+from components.gcp.network import GcpFleetNetwork
 from finops.config import Cloud, StackConfig
 
 BILLING_ACCOUNT_KEY = "gcpBillingAccount"
@@ -52,6 +56,7 @@ def build(config: StackConfig) -> dict[str, Any]:
     """Create the GCP resources of `config`; returns the stack exports."""
     exports: dict[str, Any] = {}
     tags = config.tags.as_dict()
+    networks: dict[str, GcpFleetNetwork] = {}
     for fleet in config.training_fleets:
         if fleet.cloud != Cloud.GCP:
             continue
@@ -71,7 +76,17 @@ def build(config: StackConfig) -> dict[str, Any]:
             "region": config.region(Cloud.GCP, fleet.region),
             "checkpoint_retention_days": fleet.checkpoint_retention_days,
             "tags": tags,
+            **agent_args(config.agent),  # type: ignore[typeddict-item]
         }
+        region = config.region(Cloud.GCP, fleet.region)
+        if fleet.subnet_ids:
+            fleet_args["subnetwork"] = fleet.subnet_ids[0]
+            fleet_args["network"] = fleet.subnet_ids[0].split("/subnetworks/")[0]
+        else:
+            if region not in networks:
+                networks[region] = GcpFleetNetwork(f"network-{region}", {"region": region})
+            fleet_args["network"] = networks[region].network  # type: ignore[typeddict-item]
+            fleet_args["subnetwork"] = networks[region].subnetwork  # type: ignore[typeddict-item]
         if fleet.instance_types:
             fleet_args["instance_type"] = fleet.instance_types[0]
         else:

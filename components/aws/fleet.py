@@ -9,15 +9,18 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from components import _args, _hosting
+from components import _args, _hosting, agent_artifact
 from components.agent_bootstrap import (
     AGENT_METRIC_NAMESPACE,
     FLEET_TAG,
+    AgentInstall,
+    BundleInstall,
     agent_bootstrap_script,
     agent_config,
 )
 from components.aws import _common
 from components.aws.lambdas import fallback_controller
+from components.aws.network import AwsFleetNetwork, FleetEgress
 from finops import catalog
 from finops.config import Capacity, StackConfig, TrainingFleet
 from finops.errors import CatalogError, did_you_mean
@@ -33,7 +36,6 @@ SPOT_ALLOCATION_STRATEGY = "price-capacity-optimized"
 ON_DEMAND_ALLOCATION_STRATEGY = "lowest-price"
 # AWS Deep Learning Base AMI (NVIDIA driver, CUDA, Amazon Linux 2023), published by Amazon.
 DEFAULT_AMI_NAME = "Deep Learning Base OSS Nvidia Driver GPU AMI (Amazon Linux 2023) *"
-DEFAULT_AGENT_PACKAGE = "finops[agent]"
 CONTROLLER_SCHEDULE = "rate(1 minute)"
 LAUNCH_EVENTS = (
     "EC2 Instance Launch Unsuccessful",
@@ -76,16 +78,25 @@ class AwsGpuTrainingFleetArgs(TypedDict):
     vpc_id: NotRequired[str | None]
     """VPC of the fleet (default: the region's default VPC)."""
     subnet_ids: NotRequired[list[str] | None]
-    """Subnets to launch in, ideally private with a NAT or VPC endpoints (default: the default
-    VPC's subnets). Give `vpc_id` with them."""
+    """Subnets to launch in, with a route out (NAT, or an internet gateway with
+    `associate_public_ip`) and ideally an S3 gateway endpoint. Give `vpc_id` with them.
+    Default: the fleet creates its own network (`finops:aws:FleetNetwork`, see `egress`)."""
     associate_public_ip: NotRequired[bool]
-    """Give instances a public IPv4 address (default false: private subnets with egress)."""
+    """With `subnet_ids`: give instances a public IPv4 address (default false). Without, the
+    fleet's network decides (`egress`)."""
+    egress: NotRequired[FleetEgress]
+    """Without `subnet_ids`: how nodes of the fleet's own network reach the internet,
+    public-ip (default, no inbound rule) or nat-gateway; S3 goes through a gateway endpoint."""
     ami_id: NotRequired[str | None]
     """AMI (default: the latest AWS Deep Learning Base OSS NVIDIA AMI, Amazon Linux 2023)."""
     root_volume_size_gib: NotRequired[int]
     """Size of the encrypted gp3 root volume, GiB (default 200)."""
-    agent_package: NotRequired[str]
-    """pip requirement that installs the finops agent (default "finops[agent]")."""
+    agent_wheel: NotRequired[str | None]
+    """A built `aifinops` wheel to bundle (default: one built from this checkout)."""
+    agent_requirements: NotRequired[list[str] | None]
+    """Instead of the bundle: requirements pinned with `--hash`, from `agent_index_url`."""
+    agent_index_url: NotRequired[str | None]
+    """Your package index (https) for `agent_requirements`."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +115,7 @@ class FleetPlan:
     fallback_after_minutes: int
     root_volume_size_gib: int
     associate_public_ip: bool
+    egress: FleetEgress
 
     @property
     def has_fallback(self) -> bool:
@@ -258,6 +270,7 @@ def plan_fleet(args: AwsGpuTrainingFleetArgs) -> FleetPlan:
     per_node = _args.int_arg("", raw, "accelerators_per_node", 1, 1, 16)
     if raw.get("subnet_ids") and not raw.get("vpc_id"):
         raise _args.invalid("vpc_id", None, "give the VPC of subnet_ids")
+    egress = _args.enum_arg("", "egress", raw.get("egress"), FleetEgress, FleetEgress.PUBLIC_IP)
     region = raw.get("region") or None
     where = _catalog_region(region)
     types = pick_instance_types(
@@ -276,14 +289,29 @@ def plan_fleet(args: AwsGpuTrainingFleetArgs) -> FleetPlan:
         fallback_after_minutes=fallback,
         root_volume_size_gib=root_gib,
         associate_public_ip=bool(raw.get("associate_public_ip", False)),
+        egress=egress,
     )
 
 
 def instance_policy_statements(
-    bucket_arn: pulumi.Input[str],
+    bucket_arn: pulumi.Input[str], agent_object: str | None = None
 ) -> list[dict[str, Any]]:
-    """The instance role's permissions: the agent's metrics, the checkpoint prefix, tags."""
+    """The instance role's permissions: the agent's metrics, the checkpoint prefix, tags, and
+    reading exactly the agent bundle object `agent_object` (a key of the bucket)."""
+    agent = (
+        [
+            {
+                "Sid": "AgentBundle",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": pulumi.Output.concat(bucket_arn, "/", agent_object),
+            }
+        ]
+        if agent_object
+        else []
+    )
     return [
+        *agent,
         {
             "Sid": "AgentMetricsOnly",
             "Effect": "Allow",
@@ -375,13 +403,41 @@ class AwsGpuTrainingFleet(pulumi.ComponentResource):
     ) -> None:
         _common.check_name(name)
         plan = plan_fleet(args)
+        source = agent_artifact.agent_source(
+            f"{TYPE_TOKEN} {name!r}", args, progress=lambda message: pulumi.log.info(message)
+        )
         super().__init__(_hosting.type_token(type(self), TYPE_TOKEN), name, None, opts)
         tags = _common.resource_tags(args["tags"], args["model_version"], **{FLEET_TAG: name})
         child = pulumi.ResourceOptions(parent=self)
         region = plan.region
 
-        vpc_id, subnet_ids = self._network(args, region)
+        vpc_id, subnet_ids, public_ip = self._network(name, args, plan, tags)
         bucket = self._checkpoint_bucket(name, plan, tags)
+        install: pulumi.Output[AgentInstall]
+        agent_object = None
+        if isinstance(source, agent_artifact.AgentBundle):
+            bundle = source
+            agent_object = bundle.object_name
+            aws.s3.BucketObjectv2(
+                f"{name}-agent-bundle",
+                aws.s3.BucketObjectv2Args(
+                    bucket=bucket.id,
+                    key=bundle.object_name,
+                    source=pulumi.FileAsset(str(bundle.path)),
+                    content_type="application/x-tar",
+                    checksum_algorithm="SHA256",
+                    region=region,
+                    tags=tags,
+                ),
+                opts=child,
+            )
+            install = bucket.bucket.apply(
+                lambda bucket_name: BundleInstall(
+                    bundle.sha256, ("aws", bucket_name, bundle.object_name)
+                )
+            )
+        else:
+            install = pulumi.Output.from_input(source)
         role = aws.iam.Role(
             f"{name}-instance-role",
             aws.iam.RoleArgs(
@@ -394,7 +450,10 @@ class AwsGpuTrainingFleet(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-instance-policy",
             aws.iam.RolePolicyArgs(
-                role=role.id, policy=_common.policy_document(instance_policy_statements(bucket.arn))
+                role=role.id,
+                policy=_common.policy_document(
+                    instance_policy_statements(bucket.arn, agent_object)
+                ),
             ),
             opts=child,
         )
@@ -425,7 +484,9 @@ class AwsGpuTrainingFleet(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        template = self._launch_template(name, args, plan, tags, profile, security_group, region)
+        template = self._launch_template(
+            name, args, plan, tags, profile, security_group, install, public_ip
+        )
         group = self._group(name, "group", plan, tags, template, subnet_ids, on_demand=False)
         self.instance_types = pulumi.Output.from_input(plan.instance_types)
         self.group_name = group.name
@@ -454,21 +515,20 @@ class AwsGpuTrainingFleet(pulumi.ComponentResource):
         )
 
     def _network(
-        self, args: AwsGpuTrainingFleetArgs, region: str | None
-    ) -> tuple[pulumi.Input[str], pulumi.Input[list[str]]]:
-        if args.get("subnet_ids"):
-            subnet_ids: list[str] = list(args.get("subnet_ids") or [])
-            return str(args.get("vpc_id")), subnet_ids
-        invoke = pulumi.InvokeOptions(parent=self)
-        vpc = aws.ec2.get_vpc_output(default=True, region=region, opts=invoke)
-        subnets = aws.ec2.get_subnets_output(
-            filters=vpc.id.apply(
-                lambda vpc_id: [aws.ec2.GetSubnetsFilterArgs(name="vpc-id", values=[vpc_id])]
-            ),
-            region=region,
-            opts=invoke,
+        self, name: str, args: AwsGpuTrainingFleetArgs, plan: FleetPlan, tags: dict[str, str]
+    ) -> tuple[pulumi.Input[str], pulumi.Input[list[str]], bool]:
+        """(VPC, subnets, public address per node): the caller's subnets, else the fleet's own
+        network with egress (see components/aws/network.py)."""
+        given = args.get("subnet_ids")
+        if given:
+            subnet_ids = given if isinstance(given, pulumi.Output) else list(given)
+            return args.get("vpc_id") or "", subnet_ids, plan.associate_public_ip
+        network = AwsFleetNetwork(
+            f"{name}-network",
+            {"tags": tags, "egress": plan.egress, "region": plan.region},
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        return vpc.id, subnets.ids
+        return network.vpc_id, network.subnet_ids, network.associate_public_ip
 
     def _checkpoint_bucket(self, name: str, plan: FleetPlan, tags: dict[str, str]) -> aws.s3.Bucket:
         child = pulumi.ResourceOptions(parent=self)
@@ -593,8 +653,10 @@ class AwsGpuTrainingFleet(pulumi.ComponentResource):
         tags: dict[str, str],
         profile: aws.iam.InstanceProfile,
         security_group: aws.ec2.SecurityGroup,
-        region: str | None,
+        install: pulumi.Output[AgentInstall],
+        public_ip: bool,
     ) -> aws.ec2.LaunchTemplate:
+        region = plan.region
         if args.get("ami_id"):
             image_id: pulumi.Input[str] = str(args.get("ami_id"))
             root_device: pulumi.Input[str] = "/dev/xvda"
@@ -610,9 +672,9 @@ class AwsGpuTrainingFleet(pulumi.ComponentResource):
                 opts=pulumi.InvokeOptions(parent=self),
             )
             image_id, root_device = ami.id, ami.root_device_name
-        script = agent_bootstrap_script(
-            agent_config("aws", name, tags, cloudwatch=True, on_rebalance=True),
-            args.get("agent_package") or DEFAULT_AGENT_PACKAGE,
+        config = agent_config("aws", name, tags, cloudwatch=True, on_rebalance=True)
+        user_data = install.apply(
+            lambda how: base64.b64encode(agent_bootstrap_script(config, how).encode()).decode()
         )
         return aws.ec2.LaunchTemplate(
             f"{name}-launch-template",
@@ -643,7 +705,7 @@ class AwsGpuTrainingFleet(pulumi.ComponentResource):
                 network_interfaces=[
                     aws.ec2.LaunchTemplateNetworkInterfaceArgs(
                         device_index=0,
-                        associate_public_ip_address=str(plan.associate_public_ip).lower(),
+                        associate_public_ip_address=str(public_ip).lower(),
                         delete_on_termination="true",
                         security_groups=[security_group.id],
                     )
@@ -653,7 +715,7 @@ class AwsGpuTrainingFleet(pulumi.ComponentResource):
                     aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=tags)
                     for kind in ("instance", "volume", "network-interface")
                 ],
-                user_data=base64.b64encode(script.encode()).decode(),
+                user_data=user_data,
                 region=region,
                 tags=tags,
             ),
@@ -819,4 +881,10 @@ def from_config(fleet: TrainingFleet, config: StackConfig) -> AwsGpuTrainingFlee
     else:
         args["accelerator"] = fleet.accelerator
         args["accelerators_per_node"] = fleet.accelerators_per_node or 1
+    if fleet.subnet_ids:
+        args["vpc_id"] = fleet.vpc_id
+        args["subnet_ids"] = list(fleet.subnet_ids)
+    if fleet.egress:
+        args["egress"] = FleetEgress(fleet.egress.value)
+    args.update(agent_artifact.agent_args(config.agent))  # type: ignore[typeddict-item]
     return args

@@ -3,13 +3,23 @@
 What it creates (children named `<name>-<role>`):
 
 - `<name>-rg`: a resource group, unless `resource_group_name` names an existing one.
-- `<name>-nsg`, `<name>-vnet`, `<name>-subnet`: a private network (no inbound rule beyond
-  Azure's defaults), unless `subnet_id` names an existing subnet. Nodes get no public IP, so
-  the subnet needs outbound access (NAT gateway or firewall) for cloud-init to install the
-  agent; Azure's implicit default outbound access is being retired.
+- `<name>-nsg`, `<name>-vnet`, `<name>-subnet`: a network with no inbound rule beyond Azure's
+  defaults (the VNet talks to itself; nothing from the internet comes in) and a
+  `Microsoft.Storage` service endpoint, unless `subnet_id` names an existing subnet. A
+  Flexible scale set has no default outbound access, so the fleet gives it one (`egress`):
+  `public-ip` (default) puts a Standard public IPv4 address on each VM ($0.005/h each;
+  Standard addresses are closed to inbound traffic unless an NSG rule opens them, and none
+  does); `nat-gateway` puts one NAT gateway with its public address on the subnet ($0.045/h
+  plus $0.045/GB processed). A given `subnet_id` must bring its own outbound path.
+- `<name>-identity`: a user-assigned managed identity, created before the VMs so that its
+  role assignment exists when they boot (grant `identity_principal_id` `Storage Blob Data
+  Contributor` on your checkpoint container).
+- `<name>-storage` + container `agent` + the agent bundle blob
+  (components/agent_artifact.py): the identity may read exactly that blob (a role
+  assignment of Storage Blob Data Reader on the container with a condition on the blob's
+  path); the VMs fetch it with the identity and verify its sha256 before installing.
 - `<name>-vmss`: a `VirtualMachineScaleSet` in Flexible orchestration, `sku.capacity =
-  node_count`, a system-assigned managed identity (it holds no role: grant
-  `identity_principal_id` `Storage Blob Data Contributor` on your checkpoint container),
+  node_count`, the identity above,
   `priority = "Spot"`, `eviction_policy` (Delete by default), `max_price = -1`
   (pay up to the pay-as-you-go price: evicted for capacity only, never for price), custom data
   that installs the finops agent with `[metadata] provider = "azure"` (it watches Scheduled
@@ -28,14 +38,21 @@ Regular-priority scale set; `spot-only` has no regular VMs at all.
 """
 
 import base64
+import hashlib
+import re
 from enum import StrEnum
 from typing import Required, TypedDict
 
 import pulumi
 import pulumi_azure_native as azure_native
 
-from components import _args, _hosting
-from components.agent_bootstrap import agent_bootstrap_script, agent_config
+from components import _args, _hosting, agent_artifact
+from components.agent_bootstrap import (
+    AgentInstall,
+    BundleInstall,
+    agent_bootstrap_script,
+    agent_config,
+)
 from finops import catalog
 from finops import tags as tag_schema
 from finops.catalog import InstanceInfo
@@ -46,6 +63,19 @@ DEFAULT_LOCATION = "eastus"
 # Ubuntu 22.04 HPC image (Microsoft's DSVM publisher): NVIDIA driver, CUDA, InfiniBand stack.
 DEFAULT_IMAGE = ("microsoft-dsvm", "ubuntu-hpc", "2204", "latest")
 NETWORK_API_VERSION = "2020-11-01"  # required by Flexible scale sets that create their NICs
+# Built-in role "Storage Blob Data Reader" (the same id in every tenant).
+BLOB_READER_ROLE = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
+BLOB_READ_ACTION = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read"
+AGENT_CONTAINER = "agent"
+
+
+class AzureEgress(StrEnum):
+    """How the VMs of the fleet's own subnet reach the internet."""
+
+    PUBLIC_IP = "public-ip"
+    """A Standard public IPv4 address per VM, no inbound rule (default; $0.005/h per VM)."""
+    NAT_GATEWAY = "nat-gateway"
+    """One NAT gateway with one public address on the subnet ($0.045/h + $0.045/GB)."""
 
 
 class AzureEvictionPolicy(StrEnum):
@@ -89,6 +119,8 @@ class AzureGpuTrainingFleetArgs(TypedDict, total=False):
     """Existing resource group to use; default: one is created."""
     subnet_id: str
     """Existing subnet (ARM id) with outbound access; default: a VNet and subnet are created."""
+    egress: AzureEgress
+    """Outbound access of the created subnet: public-ip (default) or nat-gateway."""
     eviction_policy: AzureEvictionPolicy
     """Delete (default) or Deallocate."""
     spot_restore_timeout_minutes: int
@@ -105,8 +137,12 @@ class AzureGpuTrainingFleetArgs(TypedDict, total=False):
     """Marketplace image SKU; default `2204`."""
     image_version: str
     """Marketplace image version; default `latest`."""
-    agent_package: str
-    """pip requirement cloud-init installs the agent from; default `finops[agent]`."""
+    agent_wheel: str
+    """A built `aifinops` wheel to bundle (default: one built from this checkout)."""
+    agent_requirements: list[str]
+    """Instead of the bundle: requirements pinned with `--hash`, from `agent_index_url`."""
+    agent_index_url: str
+    """Your package index (https) for `agent_requirements`."""
     tags: dict[str, str]
     """Extra canonical tags (Project, Team, Environment...); the stack transform adds the
     stack's tags too."""
@@ -209,7 +245,12 @@ class AzureGpuTrainingFleet(pulumi.ComponentResource):
             capacity != Capacity.ON_DEMAND,
         )
         admin = args.get("admin_username") or "azureuser"
-        agent_package = args.get("agent_package") or "finops[agent]"
+        egress = _args.enum_arg(
+            where, "egress", args.get("egress"), AzureEgress, AzureEgress.PUBLIC_IP
+        )
+        source = agent_artifact.agent_source(
+            where, args, progress=lambda message: pulumi.log.info(message)
+        )
 
         super().__init__(_hosting.type_token(type(self), _COMPONENT), name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -225,41 +266,19 @@ class AzureGpuTrainingFleet(pulumi.ComponentResource):
             )
             group_name = group.name
 
-        subnet_id: pulumi.Input[str]
-        if args.get("subnet_id"):
-            subnet_id = str(args["subnet_id"])
-        else:
-            nsg = azure_native.network.NetworkSecurityGroup(
-                f"{name}-nsg",
-                resource_group_name=group_name,
-                location=location,
-                security_rules=[],
-                tags=tags,
-                opts=child,
-            )
-            vnet = azure_native.network.VirtualNetwork(
-                f"{name}-vnet",
-                resource_group_name=group_name,
-                location=location,
-                address_space=azure_native.network.AddressSpaceArgs(
-                    address_prefixes=["10.42.0.0/16"]
-                ),
-                tags=tags,
-                opts=child.merge(pulumi.ResourceOptions(ignore_changes=["subnets"])),
-            )
-            subnet = azure_native.network.Subnet(
-                f"{name}-subnet",
-                resource_group_name=group_name,
-                virtual_network_name=vnet.name,
-                address_prefix="10.42.0.0/20",
-                network_security_group=azure_native.network.NetworkSecurityGroupArgs(id=nsg.id),
-                opts=child,
-            )
-            subnet_id = subnet.id
-
+        identity = azure_native.managedidentity.UserAssignedIdentity(
+            f"{name}-identity",
+            azure_native.managedidentity.UserAssignedIdentityArgs(
+                resource_group_name=group_name, location=location, tags=tags
+            ),
+            opts=child,
+        )
+        subnet_id, public_ip = self._network(name, args, egress, group_name, location, tags)
+        install = self._agent_install(name, source, identity, group_name, location, tags)
         spot = capacity != Capacity.ON_DEMAND
-        script = agent_bootstrap_script(
-            agent_config("azure", name, canonical_tags), agent_package, upgrade=True
+        config = agent_config("azure", name, canonical_tags)
+        custom_data = install.apply(
+            lambda how: base64.b64encode(agent_bootstrap_script(config, how).encode()).decode()
         )
         publisher, offer, sku, version = DEFAULT_IMAGE
         profile = azure_native.compute.VirtualMachineScaleSetVMProfileArgs(
@@ -269,7 +288,7 @@ class AzureGpuTrainingFleet(pulumi.ComponentResource):
             os_profile=azure_native.compute.VirtualMachineScaleSetOSProfileArgs(
                 computer_name_prefix=name[:15].rstrip("-"),
                 admin_username=admin,
-                custom_data=base64.b64encode(script.encode()).decode(),
+                custom_data=custom_data,
                 linux_configuration=azure_native.compute.LinuxConfigurationArgs(
                     disable_password_authentication=True,
                     ssh=azure_native.compute.SshConfigurationArgs(
@@ -306,11 +325,21 @@ class AzureGpuTrainingFleet(pulumi.ComponentResource):
                         primary=True,
                         delete_option="Delete",
                         ip_configurations=[
-                            # No public_ip_address_configuration: nodes have no public IP.
                             azure_native.compute.VirtualMachineScaleSetIPConfigurationArgs(
                                 name=f"{name}-ip",
                                 primary=True,
                                 subnet=azure_native.compute.ApiEntityReferenceArgs(id=subnet_id),
+                                # egress public-ip: a Standard address per VM (closed to
+                                # inbound traffic: no NSG rule opens it)
+                                public_ip_address_configuration=azure_native.compute.VirtualMachineScaleSetPublicIPAddressConfigurationArgs(
+                                    name=f"{name}-pip",
+                                    sku=azure_native.compute.PublicIPAddressSkuArgs(
+                                        name="Standard", tier="Regional"
+                                    ),
+                                    delete_option="Delete",
+                                )
+                                if public_ip
+                                else None,
                             )
                         ],
                     )
@@ -332,7 +361,8 @@ class AzureGpuTrainingFleet(pulumi.ComponentResource):
                 name=info.instance_type, tier="Standard", capacity=node_count
             ),
             identity=azure_native.compute.VirtualMachineScaleSetIdentityArgs(
-                type=azure_native.compute.ResourceIdentityType.SYSTEM_ASSIGNED
+                type=azure_native.compute.ResourceIdentityType.USER_ASSIGNED,
+                user_assigned_identities=[identity.id],
             ),
             priority_mix_policy=(
                 azure_native.compute.PriorityMixPolicyArgs(
@@ -357,9 +387,7 @@ class AzureGpuTrainingFleet(pulumi.ComponentResource):
         self.vm_size = pulumi.Output.from_input(info.instance_type)
         self.scale_set_id = scale_set.id
         self.resource_group_name = pulumi.Output.from_input(group_name)
-        self.identity_principal_id = scale_set.identity.apply(
-            lambda identity: (identity.principal_id if identity else None) or ""
-        )
+        self.identity_principal_id = identity.principal_id
         self.register_outputs(
             {
                 "vm_size": self.vm_size,
@@ -368,3 +396,183 @@ class AzureGpuTrainingFleet(pulumi.ComponentResource):
                 "identity_principal_id": self.identity_principal_id,
             }
         )
+
+    def _network(
+        self,
+        name: str,
+        args: AzureGpuTrainingFleetArgs,
+        egress: AzureEgress,
+        group_name: pulumi.Input[str],
+        location: str,
+        tags: dict[str, str],
+    ) -> tuple[pulumi.Input[str], bool]:
+        """(subnet id, public address per VM): the given subnet, or one with egress."""
+        if args.get("subnet_id"):
+            return str(args["subnet_id"]), False
+        child = pulumi.ResourceOptions(parent=self)
+        nsg = azure_native.network.NetworkSecurityGroup(
+            f"{name}-nsg",
+            azure_native.network.NetworkSecurityGroupInitArgs(
+                resource_group_name=group_name, location=location, security_rules=[], tags=tags
+            ),
+            opts=child,
+        )
+        vnet = azure_native.network.VirtualNetwork(
+            f"{name}-vnet",
+            azure_native.network.VirtualNetworkInitArgs(
+                resource_group_name=group_name,
+                location=location,
+                address_space=azure_native.network.AddressSpaceArgs(
+                    address_prefixes=["10.42.0.0/16"]
+                ),
+                tags=tags,
+            ),
+            opts=child.merge(pulumi.ResourceOptions(ignore_changes=["subnets"])),
+        )
+        nat_gateway = None
+        if egress == AzureEgress.NAT_GATEWAY:
+            address = azure_native.network.PublicIPAddress(
+                f"{name}-nat-ip",
+                azure_native.network.PublicIPAddressInitArgs(
+                    resource_group_name=group_name,
+                    location=location,
+                    sku=azure_native.network.PublicIPAddressSkuArgs(
+                        name="Standard", tier="Regional"
+                    ),
+                    public_ip_allocation_method="Static",
+                    tags=tags,
+                ),
+                opts=child,
+            )
+            nat = azure_native.network.NatGateway(
+                f"{name}-nat",
+                azure_native.network.NatGatewayInitArgs(
+                    resource_group_name=group_name,
+                    location=location,
+                    sku=azure_native.network.NatGatewaySkuArgs(name="Standard"),
+                    public_ip_addresses=[azure_native.network.SubResourceArgs(id=address.id)],
+                    tags=tags,
+                ),
+                opts=child,
+            )
+            nat_gateway = azure_native.network.SubResourceArgs(id=nat.id)
+        subnet = azure_native.network.Subnet(
+            f"{name}-subnet",
+            azure_native.network.SubnetInitArgs(
+                resource_group_name=group_name,
+                virtual_network_name=vnet.name,
+                address_prefix="10.42.0.0/20",
+                network_security_group=azure_native.network.NetworkSecurityGroupArgs(id=nsg.id),
+                nat_gateway=nat_gateway,
+                # Blob Storage (the agent bundle, checkpoints) over the Azure backbone
+                service_endpoints=[
+                    azure_native.network.ServiceEndpointPropertiesFormatArgs(
+                        service="Microsoft.Storage"
+                    )
+                ],
+            ),
+            opts=child,
+        )
+        return subnet.id, egress == AzureEgress.PUBLIC_IP
+
+    def _agent_install(
+        self,
+        name: str,
+        source: agent_artifact.AgentBundle | agent_artifact.RequirementsInstall,
+        identity: azure_native.managedidentity.UserAssignedIdentity,
+        group_name: pulumi.Input[str],
+        location: str,
+        tags: dict[str, str],
+    ) -> pulumi.Output[AgentInstall]:
+        """The agent's install: the bundle in the fleet's own storage account, readable by
+        exactly the fleet's identity, or the given pinned requirements."""
+        if not isinstance(source, agent_artifact.AgentBundle):
+            return pulumi.Output.from_input(source)
+        bundle = source
+        child = pulumi.ResourceOptions(parent=self)
+        client = azure_native.authorization.get_client_config_output(
+            opts=pulumi.InvokeOptions(parent=self)
+        )
+        account = azure_native.storage.StorageAccount(
+            f"{name}-storage",
+            azure_native.storage.StorageAccountArgs(
+                resource_group_name=group_name,
+                account_name=client.subscription_id.apply(
+                    lambda subscription: storage_account_name(name, subscription)
+                ),
+                location=location,
+                kind="StorageV2",
+                sku=azure_native.storage.SkuArgs(name="Standard_LRS"),
+                allow_blob_public_access=False,
+                enable_https_traffic_only=True,
+                minimum_tls_version="TLS1_2",
+                tags=tags,
+            ),
+            opts=child,
+        )
+        container = azure_native.storage.BlobContainer(
+            f"{name}-agent-container",
+            azure_native.storage.BlobContainerArgs(
+                resource_group_name=group_name,
+                account_name=account.name,
+                container_name=AGENT_CONTAINER,
+                public_access=azure_native.storage.PublicAccess.NONE,
+            ),
+            opts=child,
+        )
+        blob = azure_native.storage.Blob(
+            f"{name}-agent-bundle",
+            azure_native.storage.BlobArgs(
+                resource_group_name=group_name,
+                account_name=account.name,
+                container_name=container.name,
+                blob_name=bundle.object_name,
+                source=pulumi.FileAsset(str(bundle.path)),
+                content_type="application/x-tar",
+                type=azure_native.storage.BlobType.BLOCK,
+            ),
+            opts=child,
+        )
+        azure_native.authorization.RoleAssignment(
+            f"{name}-agent-read",
+            azure_native.authorization.RoleAssignmentArgs(
+                principal_id=identity.principal_id,
+                principal_type=azure_native.authorization.PrincipalType.SERVICE_PRINCIPAL,
+                role_definition_id=client.subscription_id.apply(
+                    lambda subscription: (
+                        f"/subscriptions/{subscription}/providers/"
+                        f"Microsoft.Authorization/roleDefinitions/{BLOB_READER_ROLE}"
+                    )
+                ),
+                scope=container.id,
+                condition=blob_read_condition(bundle.object_name),
+                condition_version="2.0",
+                description=f"finops fleet {name}: read its agent bundle, nothing else",
+            ),
+            opts=child,
+        )
+        return pulumi.Output.all(account.name, container.name, blob.name, identity.client_id).apply(
+            lambda found: BundleInstall(
+                bundle.sha256, ("azure", found[0], found[1], found[2], found[3])
+            )
+        )
+
+
+def storage_account_name(fleet: str, subscription: str) -> str:
+    """A storage account name (3-24 lower-case letters and digits, unique in Azure): the
+    fleet's name and a digest of subscription, project, stack and fleet."""
+    slug = re.sub(r"[^a-z0-9]", "", fleet.lower())[:12]
+    digest = hashlib.sha256(
+        f"{subscription}/{pulumi.get_project()}/{pulumi.get_stack()}/{fleet}".encode()
+    ).hexdigest()
+    return f"fa{slug}{digest[: 22 - len(slug)]}"
+
+
+def blob_read_condition(blob_path: str) -> str:
+    """An ABAC condition: blob reads are allowed only for `blob_path` (the role assignment's
+    scope is the container)."""
+    return (
+        f"((!(ActionMatches{{'{BLOB_READ_ACTION}'}})) OR "
+        f"(@Resource[Microsoft.Storage/storageAccounts/blobServices/containers/blobs:path] "
+        f"StringEquals '{blob_path}'))"
+    )

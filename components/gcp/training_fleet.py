@@ -27,10 +27,18 @@ above its base by what spot is missing, and lowers it as soon as spot returns, w
 (`ignore_changes=["targetSize"]`); `node_count` reaches it through its environment.
 `fallback_controller=False` leaves the groups at their planned sizes.
 
-Nodes have no external IP by default (`assign_external_ip=False`): the subnetwork needs
-Cloud NAT (or Private Google Access plus a package mirror) for the startup script to
-install the agent. Every node boots the finops agent with `[metadata] provider = "gcp"`, which
-watches `instance/preempted` and writes `/run/finops-agent/interruption.json` for the job.
+Network: nodes have no external IP by default (`assign_external_ip=False`). Without a
+`network`/`subnetwork` argument the fleet creates its own (`finops:gcp:FleetNetwork`: Cloud
+Router + Cloud NAT, Private Google Access on the subnetwork); a given subnetwork must offer
+the same (Cloud NAT and Private Google Access), or the nodes reach nothing.
+
+Agent: every node boots the finops agent with `[metadata] provider = "gcp"`, which watches
+`instance/preempted` and writes `/run/finops-agent/interruption.json` for the job. The agent
+comes from the stack's bundle (components/agent_artifact.py), uploaded to the checkpoint
+bucket under `agent/`; the nodes' service account may read exactly that object (an IAM
+condition on the object's name) and verifies its sha256 before installing. Checkpoints go
+under `checkpoints/` (as on AWS): the service account may write only there, and only there do
+objects expire after `checkpoint_retention_days`.
 """
 
 from enum import StrEnum
@@ -39,13 +47,20 @@ from typing import Required, TypedDict
 import pulumi
 import pulumi_gcp as gcp
 
-from components import _args, _hosting
-from components.agent_bootstrap import agent_bootstrap_script, agent_config
+from components import _args, _hosting, agent_artifact
+from components.agent_bootstrap import (
+    AgentInstall,
+    BundleInstall,
+    agent_bootstrap_script,
+    agent_config,
+)
 from components.gcp import _common
 from components.gcp.fallback import fallback_controller
+from components.gcp.network import GcpFleetNetwork, GcpFleetNetworkArgs
 from finops.config import Capacity
 
 DEFAULT_IMAGE = "projects/deeplearning-platform-release/global/images/family/common-cu124-debian-11"
+CHECKPOINT_PREFIX = "checkpoints/"
 
 
 class GcpTerminationAction(StrEnum):
@@ -96,9 +111,10 @@ class GcpGpuTrainingFleetArgs(TypedDict, total=False):
     checkpoint_retention_days: int
     """Days a checkpoint object is kept before the bucket's lifecycle rule deletes it; default 14."""
     network: str
-    """VPC network of the nodes; default `default`."""
+    """VPC network of the nodes, with Cloud NAT and Private Google Access on `subnetwork`;
+    default: the fleet creates one (`finops:gcp:FleetNetwork`)."""
     subnetwork: str
-    """Subnetwork of the nodes (in `region`); default the network's auto subnet."""
+    """Subnetwork of the nodes (in `region`); give it with `network`."""
     assign_external_ip: bool
     """Give nodes an ephemeral external IP; default False (egress through Cloud NAT)."""
     spread_across_zones: bool
@@ -112,8 +128,12 @@ class GcpGpuTrainingFleetArgs(TypedDict, total=False):
     secure_boot: bool
     """Shielded VM Secure Boot; default False because the GPU driver the image installs at
     boot is not signed for it. vTPM and integrity monitoring are always on."""
-    agent_package: str
-    """pip requirement the startup script installs the agent from; default `finops[agent]`."""
+    agent_wheel: str
+    """A built `aifinops` wheel to bundle (default: one built from this checkout)."""
+    agent_requirements: list[str]
+    """Instead of the bundle: requirements pinned with `--hash`, from `agent_index_url`."""
+    agent_index_url: str
+    """Your package index (https) for `agent_requirements`."""
     tags: dict[str, str]
     """Extra canonical tags (Project, Team, Environment...), written as GCP labels; the stack's
     tags are added by the stack transform."""
@@ -180,7 +200,11 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
             accelerators_per_node=_args.int_arg(where, args, "accelerators_per_node", 1, 1),
             spot=capacity != Capacity.ON_DEMAND,
         )
-        agent_package = args.get("agent_package") or "finops[agent]"
+        if args.get("subnetwork") and not args.get("network"):
+            raise ValueError(f"{where}: give the network of subnetwork {args['subnetwork']!r}")
+        source = agent_artifact.agent_source(
+            where, args, progress=lambda message: pulumi.log.info(message)
+        )
 
         super().__init__(_hosting.type_token(type(self), _COMPONENT), name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
@@ -198,7 +222,10 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
             lifecycle_rules=[
                 gcp.storage.BucketLifecycleRuleArgs(
                     action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
-                    condition=gcp.storage.BucketLifecycleRuleConditionArgs(age=retention_days),
+                    # only checkpoints: the agent bundle must outlive them (new nodes fetch it)
+                    condition=gcp.storage.BucketLifecycleRuleConditionArgs(
+                        age=retention_days, matches_prefixes=[CHECKPOINT_PREFIX]
+                    ),
                 )
             ],
             force_destroy=False,
@@ -206,21 +233,77 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
             opts=child,
         )
         account = _common.service_account(where, name, "train", project, self)
+        member = account.email.apply(lambda email: f"serviceAccount:{email}")
         gcp.storage.BucketIAMMember(
             f"{name}-checkpoint-access",
             bucket=bucket.name,
             role="roles/storage.objectUser",
-            member=account.email.apply(lambda email: f"serviceAccount:{email}"),
+            member=member,
+            # objects under checkpoints/ only; listing is a bucket-level call
+            condition=gcp.storage.BucketIAMMemberConditionArgs(
+                title="finops checkpoints",
+                description=f"objects under {CHECKPOINT_PREFIX} and listing",
+                expression=bucket.name.apply(
+                    lambda b: (
+                        'resource.type == "storage.googleapis.com/Bucket" || '
+                        f'resource.name.startsWith("projects/_/buckets/{b}/objects/{CHECKPOINT_PREFIX}")'
+                    )
+                ),
+            ),
             opts=child,
         )
+        install: pulumi.Output[AgentInstall]
+        if isinstance(source, agent_artifact.AgentBundle):
+            bundle = source
+            uploaded = gcp.storage.BucketObject(
+                f"{name}-agent-bundle",
+                gcp.storage.BucketObjectArgs(
+                    bucket=bucket.name,
+                    name=bundle.object_name,
+                    source=pulumi.FileAsset(str(bundle.path)),
+                    content_type="application/x-tar",
+                ),
+                opts=child,
+            )
+            gcp.storage.BucketIAMMember(
+                f"{name}-agent-read",
+                bucket=bucket.name,
+                role="roles/storage.objectViewer",
+                member=member,
+                condition=gcp.storage.BucketIAMMemberConditionArgs(
+                    title="finops agent bundle",
+                    description="read the agent bundle object, nothing else",
+                    expression=bucket.name.apply(
+                        lambda b: (
+                            f'resource.name == "projects/_/buckets/{b}/objects/'
+                            f'{bundle.object_name}"'
+                        )
+                    ),
+                ),
+                opts=child,
+            )
+            install = pulumi.Output.all(bucket.name, uploaded.name).apply(
+                lambda names: BundleInstall(bundle.sha256, ("gcp", names[0], names[1]))
+            )
+        else:
+            install = pulumi.Output.from_input(source)
 
-        # A startup script runs on every boot: --upgrade follows an unpinned agent_package.
-        startup_script = agent_bootstrap_script(
-            agent_config("gcp", name, canonical_tags), agent_package, upgrade=True
-        )
+        # Runs on every boot; the install step skips an installed bundle.
+        config = agent_config("gcp", name, canonical_tags)
+        startup_script = install.apply(lambda how: agent_bootstrap_script(config, how))
+        network_name: pulumi.Input[str]
+        subnetwork_name: pulumi.Input[str] | None
+        if args.get("network"):
+            network_name, subnetwork_name = str(args["network"]), args.get("subnetwork")
+        else:
+            network_args: GcpFleetNetworkArgs = {"region": region}
+            if args.get("project"):
+                network_args["project"] = str(args["project"])
+            fleet_network = GcpFleetNetwork(f"{name}-network", network_args, opts=child)
+            network_name, subnetwork_name = fleet_network.network, fleet_network.subnetwork
         network_interface = gcp.compute.InstanceTemplateNetworkInterfaceArgs(
-            network=args.get("network") or "default",
-            subnetwork=args.get("subnetwork"),
+            network=network_name,
+            subnetwork=subnetwork_name,
             access_configs=(
                 [gcp.compute.InstanceTemplateNetworkInterfaceAccessConfigArgs()]
                 if args.get("assign_external_ip")

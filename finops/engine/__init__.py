@@ -102,7 +102,14 @@ class StackRun:
 
 
 def _plain(value: Any) -> Any:
-    """Deserialized property values -> JSON-able plain data (unknowns become None)."""
+    """Deserialized property values -> JSON-able plain data (unknowns become None; assets
+    and archives as `{"asset": kind, ...}` with their path, text or members)."""
+    if isinstance(value, pulumi.FileAsset | pulumi.FileArchive):
+        return {"asset": type(value).__name__, "path": str(value.path)}
+    if isinstance(value, pulumi.StringAsset):
+        return {"asset": "StringAsset", "text": value.text}
+    if isinstance(value, pulumi.AssetArchive):
+        return {"asset": "AssetArchive", "assets": {k: _plain(v) for k, v in value.assets.items()}}
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -127,12 +134,12 @@ class OfflineMocks(pulumi.runtime.Mocks):
         suffix = f"{zlib.crc32(f'{args.typ}::{args.name}'.encode()):08x}"[:7]
         resource_id = f"{args.name}-{suffix}"
         state = dict(args.inputs)
-        state.setdefault("name", resource_id)
         for key, value in fixtures.synthetic_outputs(
-            args.typ, args.name, resource_id, self.regions
+            args.typ, args.name, resource_id, self.regions, args.inputs
         ).items():
             state.setdefault(key, value)
-        return resource_id, state
+        state.setdefault("name", resource_id)
+        return resource_id, fixtures.provider_shaped(args.typ, state)
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         self.invokes.append(args.token)

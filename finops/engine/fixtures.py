@@ -17,6 +17,12 @@ AZURE_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 AZURE_TENANT = "11111111-1111-1111-1111-111111111111"
 
 Invoke = Callable[[Mapping[str, Any], Mapping[str, str]], dict[str, Any]]
+# azure-native resources whose `name` output is an input the program sets (not auto-named)
+AZURE_NAME_INPUT = {
+    "azure-native:storage:StorageAccount": "accountName",
+    "azure-native:storage:BlobContainer": "containerName",
+    "azure-native:storage:Blob": "blobName",
+}
 
 
 def _region(args: Mapping[str, Any], regions: Mapping[str, str]) -> str:
@@ -154,12 +160,23 @@ INVOKES: dict[str, Invoke] = {
 
 
 def synthetic_outputs(
-    type_token: str, name: str, resource_id: str, regions: Mapping[str, str]
+    type_token: str,
+    name: str,
+    resource_id: str,
+    regions: Mapping[str, str],
+    inputs: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Outputs the provider would compute (ARNs, self links, ARM ids), derived from the name."""
     package, _, rest = type_token.partition(":")
     module = rest.split("/")[0].split(":")[0]
     kind = type_token.rsplit(":", 1)[-1]
+    if type_token == "aws:s3/bucket:Bucket":
+        # S3 names a bucket from its prefix and a suffix; its ARN has no region or account.
+        given = dict(inputs or {})
+        bucket = (
+            given.get("bucket") or f"{given.get('bucketPrefix') or 'bucket-'}{resource_id[-7:]}"
+        )
+        return {"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}"}
     if package in ("aws", "aws-native"):
         region = regions.get("aws", "us-east-1")
         return {"arn": f"arn:aws:{module}:{region}:{ACCOUNT_ID}:{kind.lower()}/{name}"}
@@ -172,8 +189,32 @@ def synthetic_outputs(
             "project": GCP_PROJECT,
         }
     if package == "azure-native":
-        return {
+        given = dict(inputs or {})
+        named = given.get(AZURE_NAME_INPUT.get(type_token, ""))
+        extra: dict[str, Any] = {"name": named} if named else {}
+        if type_token == "azure-native:managedidentity:UserAssignedIdentity":
+            digest = f"{zlib.crc32(name.encode()):08x}"
+            extra |= {
+                "clientId": f"{digest}-c1e1-4000-8000-000000000001",
+                "principalId": f"{digest}-9e1a-4000-8000-000000000002",
+                "tenantId": AZURE_TENANT,
+            }
+        return extra | {
             "id": f"/subscriptions/{AZURE_SUBSCRIPTION}/resourceGroups/finops/providers/"
             f"Microsoft.{module.capitalize()}/{kind}/{name}"
         }
     return {}
+
+
+def provider_shaped(type_token: str, state: dict[str, Any]) -> dict[str, Any]:
+    """Outputs whose shape the provider changes from the input's: azure-native takes a
+    resource's user-assigned identities as a list of ids and returns a map keyed by id."""
+    identity = state.get("identity")
+    if type_token.startswith("azure-native:") and isinstance(identity, dict):
+        assigned = identity.get("userAssignedIdentities")
+        if isinstance(assigned, list):
+            state["identity"] = {
+                **identity,
+                "userAssignedIdentities": {str(i): {} for i in assigned},
+            }
+    return state

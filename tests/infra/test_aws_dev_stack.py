@@ -120,3 +120,33 @@ def test_scale_to_zero_endpoint_gets_a_tagged_aws_native_provider() -> None:
     assert json.loads(native.inputs["defaultTags"]) == {"tags": STACK_TAGS}
     (component,) = run.of_type("aws-native:sagemaker:InferenceComponent")
     assert component.options["provider"].startswith(native.urn)
+
+
+def test_fleets_share_one_network_per_region_with_a_way_out(
+    dev: tuple[StackConfig, StackRun],
+) -> None:
+    """The dev fleet launches into the stack's network: every subnet its groups use routes
+    to the internet gateway (public addresses, no inbound rule) and to S3 by the endpoint."""
+    _config, run = dev
+    (network,) = components(run, "finops:aws:FleetNetwork")
+    assert network.name == "network-us-east-1"
+    (vpc,) = run.of_type("aws:ec2/vpc:Vpc")
+    (gateway,) = run.of_type("aws:ec2/internetGateway:InternetGateway")
+    (endpoint,) = run.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+    tables = {
+        a.inputs["subnetId"]: a.inputs["routeTableId"]
+        for a in run.of_type("aws:ec2/routeTableAssociation:RouteTableAssociation")
+    }
+    routes = {
+        (r.inputs["routeTableId"], r.inputs["destinationCidrBlock"]): r.inputs
+        for r in run.of_type("aws:ec2/route:Route")
+    }
+    groups = run.of_type("aws:autoscaling/group:Group")
+    assert groups
+    for group in groups:
+        for subnet in group.inputs["vpcZoneIdentifiers"]:
+            assert routes[(tables[subnet], "0.0.0.0/0")]["gatewayId"] == gateway.id
+            assert tables[subnet] in endpoint.inputs["routeTableIds"]
+    assert endpoint.inputs["vpcId"] == gateway.inputs["vpcId"] == vpc.id
+    (template,) = run.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+    assert template.inputs["networkInterfaces"][0]["associatePublicIpAddress"] == "true"

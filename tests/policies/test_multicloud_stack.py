@@ -56,7 +56,10 @@ def test_multicloud_stack_verdicts(stack) -> None:
             "stack-cost-ceiling",
             "",
             "mandatory",
-            "estimated $6,010.22/month exceeds the budget of $5,000.00/month by $1,010.22; by "
-            "resource: gcp-serve-0 $3,504.00, azure-train-vmss $2,145.03, gcp-train-spot $361.19",
+            # the scale set's price includes a public IPv4 address per VM (its egress), and
+            # the Cloud NAT of the fleet's network is priced per VM behind it
+            "estimated $6,023.22/month exceeds the budget of $5,000.00/month by $1,023.22; by "
+            "resource: gcp-serve-0 $3,504.00, azure-train-vmss $2,152.33, gcp-train-spot $361.19, "
+            "network-us-central1-nat $5.69",
         )
     ]

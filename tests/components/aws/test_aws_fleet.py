@@ -59,6 +59,8 @@ def test_resource_graph(run: StackRun) -> None:
         "train-checkpoints-versioning": "aws:s3/bucketVersioning:BucketVersioning",
         "train-checkpoints-tls-only": "aws:s3/bucketPolicy:BucketPolicy",
         "train-launch-template": LT,
+        "train-agent-bundle": "aws:s3/bucketObjectv2:BucketObjectv2",
+        "train-network": "finops:aws:FleetNetwork",
         "train-group": ASG,
         "train-on-demand": ASG,
         "train-fallback-logs": "aws:cloudwatch/logGroup:LogGroup",
@@ -83,7 +85,7 @@ def test_every_taggable_resource_carries_the_stack_tags_and_model_version(run: S
     assert tags["ModelVersion"]["value"] == "resnet50-v3"
 
 
-def test_launch_template_imdsv2_encrypted_gp3_no_public_ip(run: StackRun) -> None:
+def test_launch_template_imdsv2_encrypted_gp3_public_ip_of_its_network(run: StackRun) -> None:
     template = only(run, LT).inputs
     assert template["metadataOptions"]["httpTokens"] == "required"
     assert template["metadataOptions"]["httpEndpoint"] == "enabled"
@@ -92,7 +94,8 @@ def test_launch_template_imdsv2_encrypted_gp3_no_public_ip(run: StackRun) -> Non
     assert root["ebs"]["volumeType"] == "gp3"
     assert root["ebs"]["encrypted"] == "true"
     (interface,) = template["networkInterfaces"]
-    assert interface["associatePublicIpAddress"] == "false"
+    # the fleet's own network with egress public-ip: the address is the way out
+    assert interface["associatePublicIpAddress"] == "true"
     assert template["iamInstanceProfile"]["arn"]
 
 
@@ -108,7 +111,7 @@ def test_user_data_installs_configures_and_starts_the_agent(run: StackRun) -> No
     script = base64.b64decode(only(run, LT).inputs["userData"]).decode()
     assert len(script.encode()) < 16 * 1024  # EC2's user-data limit
     assert script.startswith("#!/bin/bash\n") and "set -euo pipefail" in script
-    assert "pip install --quiet 'finops[agent]'" in script
+    assert "--no-index --find-links" in script  # the stack's bundle (test_agent_delivery.py)
     assert "finops-agent --config /etc/finops-agent.toml --check" in script
     assert "systemctl enable --now finops-agent.service" in script
     assert "ExecStart=/usr/local/bin/finops-agent" in script  # the unit from agents/deploy
@@ -211,7 +214,14 @@ def test_instance_role_least_privilege(run: StackRun) -> None:
     statements = policy_statements(
         only(run, "aws:iam/rolePolicy:RolePolicy", "train-instance-policy")
     )
+    key = only(run, "aws:s3/bucketObjectv2:BucketObjectv2").inputs["key"]
     assert statements == {
+        "AgentBundle": {
+            "Sid": "AgentBundle",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": f"{bucket_arn}/{key}",
+        },
         "AgentMetricsOnly": {
             "Sid": "AgentMetricsOnly",
             "Effect": "Allow",

@@ -1,6 +1,6 @@
 """finops:azure:GpuTrainingFleet under the offline engine: Flexible scale set, Spot Priority
-Mix numbers, spot restore, Spot priority and eviction policy, no public IP, tags, the agent in
-custom data, and bad args."""
+Mix numbers, spot restore, Spot priority and eviction policy, egress (a public IP per VM or a
+NAT gateway on the subnet, no inbound rule), tags, the agent in custom data, and bad args."""
 
 from __future__ import annotations
 
@@ -59,6 +59,11 @@ def test_children_are_named_by_role_and_parented_to_the_component(run):
         "train-vnet",
         "train-subnet",
         "train-vmss",
+        "train-identity",
+        "train-storage",
+        "train-agent-container",
+        "train-agent-bundle",
+        "train-agent-read",
     }
     assert all(r.parent == component.urn for r in children)
 
@@ -67,7 +72,8 @@ def test_flexible_scale_set_of_the_size_at_node_count(scale_set):
     assert scale_set["orchestrationMode"] == "Flexible"
     assert scale_set["sku"]["name"] == "Standard_NC24ads_A100_v4"
     assert scale_set["sku"]["capacity"] == 5
-    assert scale_set["identity"]["type"] == "SystemAssigned"
+    # created before the VMs, so its role assignment exists when they boot
+    assert scale_set["identity"]["type"] == "UserAssigned"
 
 
 def test_spot_priority_mix_keeps_the_on_demand_base_regular(scale_set):
@@ -85,12 +91,48 @@ def test_spot_restore_brings_evicted_vms_back_as_spot(scale_set):
     assert scale_set["spotRestorePolicy"] == {"enabled": True, "restoreTimeout": "PT60M"}
 
 
-def test_no_public_ip_and_password_login_off(run, scale_set):
-    profile = scale_set["virtualMachineProfile"]
-    nics = profile["networkProfile"]["networkInterfaceConfigurations"]
-    ip_configs = [ip for nic in nics for ip in nic["ipConfigurations"]]
-    assert ip_configs and all("publicIPAddressConfiguration" not in ip for ip in ip_configs)
+def ip_configurations(scale_set: dict[str, Any]) -> list[dict[str, Any]]:
+    nics = scale_set["virtualMachineProfile"]["networkProfile"]["networkInterfaceConfigurations"]
+    return [ip for nic in nics for ip in nic["ipConfigurations"]]
+
+
+def test_default_egress_is_a_public_ip_per_vm_with_no_inbound_rule(run, scale_set):
+    """A Flexible scale set has no default outbound access: without this, cloud-init could
+    reach nothing (no agent, no checkpoints)."""
+    ip_configs = ip_configurations(scale_set)
+    assert len(ip_configs) == 1
     assert ip_configs[0]["subnet"]["id"] == one(run, "train-subnet").id
+    public = ip_configs[0]["publicIPAddressConfiguration"]
+    assert public["sku"] == {
+        "name": "Standard",
+        "tier": "Regional",
+    }  # closed unless an NSG opens it
+    assert public["deleteOption"] == "Delete"
+    nsg = one(run, "train-nsg")
+    assert nsg.inputs["securityRules"] == []
+    subnet = one(run, "train-subnet").inputs
+    assert subnet["networkSecurityGroup"]["id"] == nsg.id
+    assert subnet["serviceEndpoints"] == [{"service": "Microsoft.Storage"}]
+    assert "natGateway" not in subnet
+    assert not run.of_type("azure-native:network:NatGateway")
+
+
+def test_nat_gateway_egress_serves_the_fleets_subnet():
+    run = fleet_run(egress="nat-gateway")
+    scale_set = one(run, "train-vmss").inputs
+    ip_configs = ip_configurations(scale_set)
+    assert all("publicIPAddressConfiguration" not in ip for ip in ip_configs)
+    nat = one(run, "train-nat")
+    address = one(run, "train-nat-ip")
+    assert nat.inputs["publicIpAddresses"] == [{"id": address.id}]
+    assert address.inputs["sku"]["name"] == "Standard"
+    subnet = one(run, "train-subnet")
+    assert subnet.inputs["natGateway"] == {"id": nat.id}
+    assert ip_configs[0]["subnet"]["id"] == subnet.id
+
+
+def test_password_login_off(scale_set):
+    profile = scale_set["virtualMachineProfile"]
     linux = profile["osProfile"]["linuxConfiguration"]
     assert linux["disablePasswordAuthentication"] is True
     assert linux["ssh"]["publicKeys"][0]["keyData"] == SSH_KEY
@@ -107,7 +149,8 @@ def test_every_taggable_resource_carries_the_tags(run):
         assert tags["ModelVersion"] == "vit-b16-v3"
         assert all(tags[key] == value for key, value in STACK_TAGS.items())
         checked += 1
-    assert checked == 4  # resource group, NSG, VNet, scale set
+    # resource group, NSG, VNet, scale set, identity, storage account
+    assert checked == 6
 
 
 def test_custom_data_installs_the_agent_watching_scheduled_events(scale_set):
@@ -138,7 +181,18 @@ def test_existing_group_and_subnet_are_used_and_deallocate_is_passed_on():
         eviction_policy=AzureEvictionPolicy.DEALLOCATE,
         spot_restore_timeout_minutes=30,
     )
-    assert [r.name for r in run.custom_resources()] == ["train-vmss"]
+    assert sorted(r.name for r in run.custom_resources()) == [
+        "train-agent-bundle",
+        "train-agent-container",
+        "train-agent-read",
+        "train-identity",
+        "train-storage",
+        "train-vmss",
+    ]  # no network: the given subnet brings its own way out
+    assert all(
+        "publicIPAddressConfiguration" not in ip
+        for ip in ip_configurations(one(run, "train-vmss").inputs)
+    )
     scale_set = one(run, "train-vmss").inputs
     assert scale_set["resourceGroupName"] == "ml-rg"
     assert scale_set["sku"]["name"] == "Standard_NC4as_T4_v3"  # cheapest 1 x T4 in eastus

@@ -1,5 +1,6 @@
 """finops:gcp:GpuTrainingFleet under the offline engine: the resource graph, spot scheduling,
-the on-demand fallback group, no external IP, shielded VM, labels, the agent, and bad args."""
+the on-demand fallback group, no external IP but Cloud NAT and Private Google Access on the
+subnetwork the nodes use, shielded VM, labels, the agent, and bad args."""
 
 from __future__ import annotations
 
@@ -62,8 +63,58 @@ def test_children_are_named_by_role_and_parented_to_the_component(run):
         "train-controller-build-log-writer",
         "train-controller-build-artifact-writer",
         "train-controller-build-object-admin",
+        # the agent bundle and its one reader (test_agent_delivery.py)
+        "train-agent-bundle",
+        "train-agent-read",
+        # the fleet's own network (below)
+        "train-network",
+        "train-network-vpc",
+        "train-network-subnet",
+        "train-network-internal",
+        "train-network-router",
+        "train-network-nat",
     }
-    assert all(r.parent == component.urn for r in children)
+    network = one(run, "train-network")
+    assert all(
+        r.parent == (network.urn if r.name.startswith("train-network-") else component.urn)
+        for r in children
+    )
+
+
+def test_nodes_reach_out_through_cloud_nat_and_google_apis_privately(run):
+    """Nodes without external IPs reach Cloud Storage through Private Google Access and the
+    rest through the Cloud NAT of exactly the subnetwork their templates use."""
+    subnet = one(run, "train-network-subnet")
+    network = one(run, "train-network-vpc")
+    assert network.inputs["autoCreateSubnetworks"] is False
+    assert subnet.inputs["privateIpGoogleAccess"] is True
+    assert subnet.inputs["network"] == network.id
+    for name in ("train-spot-template", "train-on-demand-template"):
+        (nic,) = one(run, name).inputs["networkInterfaces"]
+        assert nic["subnetwork"] == subnet.outputs["selfLink"]
+        assert nic["network"] == network.outputs["selfLink"]
+        assert not nic.get("accessConfigs")
+    router = one(run, "train-network-router")
+    nat = one(run, "train-network-nat").inputs
+    assert router.inputs["network"] == network.id
+    assert nat["router"] == router.outputs["name"]
+    assert nat["region"] == router.inputs["region"] == subnet.inputs["region"] == "us-central1"
+    assert nat["sourceSubnetworkIpRangesToNat"] == "LIST_OF_SUBNETWORKS"
+    assert nat["subnetworks"] == [{"name": subnet.id, "sourceIpRangesToNats": ["ALL_IP_RANGES"]}]
+    assert nat["natIpAllocateOption"] == "AUTO_ONLY"
+    internal = one(run, "train-network-internal").inputs
+    assert internal["direction"] == "INGRESS"
+    assert internal["sourceRanges"] == [subnet.inputs["ipCidrRange"]]  # nothing from outside
+
+
+def test_a_given_network_is_used_as_is():
+    run = fleet_run(
+        network="projects/p/global/networks/ml", subnetwork="regions/us-central1/subnetworks/gpu"
+    )
+    assert not run.of_type("gcp:compute/routerNat:RouterNat")
+    (nic,) = one(run, "train-spot-template").inputs["networkInterfaces"]
+    assert nic["network"] == "projects/p/global/networks/ml"
+    assert nic["subnetwork"] == "regions/us-central1/subnetworks/gpu"
 
 
 def test_spot_template_schedules_spot_with_the_termination_action(run):
@@ -122,7 +173,10 @@ def test_checkpoint_bucket_is_private_and_expires_objects(run):
     bucket = one(run, "train-checkpoints").inputs
     assert bucket["uniformBucketLevelAccess"] is True
     assert bucket["publicAccessPrevention"] == "enforced"
-    assert bucket["lifecycleRules"] == [{"action": {"type": "Delete"}, "condition": {"age": 9}}]
+    # only checkpoints expire: new nodes still fetch the agent bundle beside them
+    assert bucket["lifecycleRules"] == [
+        {"action": {"type": "Delete"}, "condition": {"age": 9, "matchesPrefixes": ["checkpoints/"]}}
+    ]
     assert bucket["softDeletePolicy"]["retentionDurationSeconds"] == 0
 
 
@@ -149,7 +203,7 @@ def test_startup_script_installs_and_starts_the_agent_watching_gcp(run):
     assert config.checkpoint.hook.mode == "file"
     assert dict(config.tags)["finops:fleet"] == "train"
     assert dict(config.tags)["ModelVersion"] == "ResNet50-v1.2"
-    assert "pip install --quiet --upgrade 'finops[agent]'" in script
+    assert "--no-index --find-links" in script  # the stack's bundle (test_agent_delivery.py)
     assert "ExecStart=/usr/local/bin/finops-agent" in script
     assert script.rstrip().endswith("systemctl enable --now finops-agent.service")
 

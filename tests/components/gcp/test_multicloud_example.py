@@ -39,6 +39,7 @@ def test_the_example_composes_one_of_each_component(run):
     components = sorted((r.type, r.name) for r in run.resources if not r.custom)
     assert components == [
         ("finops:azure:GpuTrainingFleet", "azure-t4-train"),
+        ("finops:gcp:FleetNetwork", "network-us-central1"),
         ("finops:gcp:GpuTrainingFleet", "gcp-l4-train"),
         ("finops:gcp:ProjectBudget", "vision-budget"),
         ("finops:gcp:TpuInferenceEndpoint", "gcp-tpu-serve"),
