@@ -22,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -241,24 +242,64 @@ class InferenceEndpoint(_Model):
         return self
 
 
+# Notifications one budget may have: AWS Budgets (botocore's budgets model,
+# NotificationWithSubscribersList max 10) and Azure consumption budgets ("Budget can have up
+# to five notifications", the azure-native SDK). GCP has no such small limit.
+MAX_BUDGET_NOTIFICATIONS = {"aws": 10, "azure": 5}
+_CLOUD_NAMES = {"aws": "AWS", "gcp": "GCP", "azure": "Azure"}
+FORECAST_AT_PERCENT = 100.0
+ENFORCE_AT_PERCENT = 100.0
+
+
+def budget_notifications(thresholds: list[float], enforce: bool) -> list[tuple[str, float]]:
+    """(type, percent) notifications of a budget: ACTUAL at every threshold, FORECASTED once
+    (forecast to exceed the limit), and ACTUAL 100 for enforcement when it is missing."""
+    unique = sorted(set(thresholds))
+    pairs = [("ACTUAL", t) for t in unique] + [("FORECASTED", FORECAST_AT_PERCENT)]
+    if enforce and ENFORCE_AT_PERCENT not in unique:
+        pairs.append(("ACTUAL", ENFORCE_AT_PERCENT))
+    return pairs
+
+
+def notification_limit_problem(cloud: str, thresholds: list[float], enforce: bool) -> str | None:
+    """Why `thresholds` make more notifications than `cloud` allows per budget, or None."""
+    limit = MAX_BUDGET_NOTIFICATIONS.get(cloud)
+    count = len(budget_notifications(thresholds, enforce))
+    if limit is None or count <= limit:
+        return None
+    extra = 1 if enforce and ENFORCE_AT_PERCENT not in thresholds else 0
+    return (
+        f"{len(set(thresholds))} thresholds make {count} notifications (ACTUAL at each, "
+        f"FORECASTED once{', ACTUAL 100 for enforce' if extra else ''}); an {_CLOUD_NAMES[cloud]} budget "
+        f"allows {limit}: give at most {limit - 1 - extra} thresholds"
+    )
+
+
 class Budget(_Model):
     """One entry of `finops:budgets`."""
 
     project: str = Field(min_length=1)
     cloud: Cloud
     monthly_limit_usd: float = Field(alias="monthlyLimitUsd", gt=0)
+    enforce: bool = False  # at 100% actual, scale every fleet tagged with the project to zero
     thresholds_percent: list[float] = Field(
         default=[80.0, 100.0], alias="thresholdsPercent", min_length=1
     )
     notify: list[str] = Field(min_length=1)
-    enforce: bool = False  # at 100% actual, scale every fleet tagged with the project to zero
 
     @field_validator("thresholds_percent")
     @classmethod
-    def _thresholds(cls, values: list[float]) -> list[float]:
+    def _thresholds(cls, values: list[float], info: ValidationInfo) -> list[float]:
         for value in values:
             if not 0 < value <= 1000:
                 raise ValueError(f"threshold {value} must be in (0, 1000] percent")
+        cloud = info.data.get("cloud")
+        if cloud is not None:
+            problem = notification_limit_problem(
+                str(cloud.value), values, bool(info.data.get("enforce"))
+            )
+            if problem:
+                raise ValueError(problem)
         return sorted(values)
 
     @field_validator("notify")

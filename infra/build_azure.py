@@ -1,8 +1,10 @@
 """Compose the Azure components a stack's config asks for.
 
 Every training fleet with `cloud: azure` -> `components.azure.GpuTrainingFleet`, named as the
-fleet. (Inference endpoints and budgets support aws and gcp only; the stack-config schema
-rejects `cloud: azure` endpoints.)
+fleet; every budget with `cloud: azure` -> `components.azure.ProjectBudget`, named
+`<project>-budget` (a consumption budget on the subscription, filtered on the Project tag).
+(Inference endpoints support aws and gcp only; the stack-config schema rejects `cloud: azure`
+endpoints.)
 
 The admin SSH public key of the fleets comes from the stack config key
 `finops:azureSshPublicKey`. When it is absent during a preview (the offline engine,
@@ -17,7 +19,12 @@ from typing import Any
 import pulumi
 
 from components.agent_artifact import agent_args
-from components.azure import AzureGpuTrainingFleetArgs, GpuTrainingFleet
+from components.azure import (
+    AzureGpuTrainingFleetArgs,
+    AzureProjectBudgetArgs,
+    GpuTrainingFleet,
+    ProjectBudget,
+)
 from components.azure.training_fleet import AzureEgress
 from finops.config import Cloud, StackConfig
 
@@ -47,6 +54,20 @@ def admin_ssh_public_key() -> str:
 def build(config: StackConfig) -> dict[str, Any]:
     """Create the Azure resources of `config`; returns the stack exports."""
     exports: dict[str, Any] = {}
+    for budget in (b for b in config.budgets if b.cloud == Cloud.AZURE):
+        if budget.enforce:
+            pulumi.log.warn(
+                f"finops:budgets {budget.project!r}: enforce is not built on Azure; "
+                "the budget notifies but scales nothing down"
+            )
+        budget_args: AzureProjectBudgetArgs = {
+            "project": budget.project,
+            "monthly_limit_usd": budget.monthly_limit_usd,
+            "notify_emails": list(budget.notify),
+            "thresholds_percent": list(budget.thresholds_percent),
+        }
+        component_budget = ProjectBudget(f"{budget.project}-budget", budget_args)
+        exports[f"{budget.project}-azure-budget"] = component_budget.budget_name
     fleets = [f for f in config.training_fleets if f.cloud == Cloud.AZURE]
     if not fleets:
         return exports

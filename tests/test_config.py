@@ -183,3 +183,76 @@ def test_an_accelerator_fleet_in_a_region_missing_from_the_catalog():
     assert "the catalog has no azure-vm type with 1 x TPU-v5e in eastus" in lines[0]
     # "A100" as people write it: NC A100 v4 (80 GB) qualifies
     parse(**{"finops:trainingFleets": [{**fleet, "accelerator": "A100"}]})
+
+
+def budget(**overrides):
+    return {
+        "project": "vision",
+        "cloud": "aws",
+        "monthlyLimitUsd": 3000,
+        "notify": ["ml@example.com"],
+        **overrides,
+    }
+
+
+def test_the_most_common_aws_budget_is_accepted():
+    """[50, 80, 100] was refused: each threshold made an ACTUAL and a FORECASTED notification."""
+    parsed = parse(**{"finops:budgets": [budget(thresholdsPercent=[100, 50, 80], enforce=True)]})
+    assert parsed.budgets[0].thresholds_percent == [50.0, 80.0, 100.0]
+    assert config.budget_notifications([50.0, 80.0, 100.0], True) == [
+        ("ACTUAL", 50.0),
+        ("ACTUAL", 80.0),
+        ("ACTUAL", 100.0),
+        ("FORECASTED", 100.0),
+    ]
+
+
+def test_too_many_aws_thresholds_is_one_error_naming_the_key():
+    ten = [float(t) for t in range(10, 101, 10)]
+    assert error_lines(**{"finops:budgets": [budget(), budget(thresholdsPercent=ten)]}) == [
+        "Pulumi.dev.yaml: finops:budgets[1].thresholdsPercent: 10 thresholds make 11 "
+        "notifications (ACTUAL at each, FORECASTED once); an AWS budget allows 10: give at "
+        "most 9 thresholds"
+    ]
+    # GCP has no small per-budget limit
+    assert parse(**{"finops:budgets": [budget(cloud="gcp", thresholdsPercent=ten)]})
+
+
+def test_agent_source_keys():
+    pinned = "aifinops[agent]==0.1.0 --hash=sha256:" + "ab" * 32
+    parsed = parse(
+        **{
+            "finops:agent": {
+                "requirements": [pinned],
+                "indexUrl": "https://pypi.corp.example/simple",
+            }
+        }
+    )
+    assert parsed.agent.requirements == [pinned]
+    assert error_lines(**{"finops:agent": {"requirements": ["aifinops[agent]"]}}) == [
+        "Pulumi.dev.yaml: finops:agent.requirements[0]: 'aifinops[agent]' is not pinned with a "
+        "hash; write it as `name==version --hash=sha256:<64 hex digits>` (pip-compile "
+        "--generate-hashes)"
+    ]
+    assert error_lines(
+        **{
+            "finops:agent": {
+                "wheel": "a.whl",
+                "requirements": [pinned],
+                "indexUrl": "https://x.example",
+            }
+        }
+    ) == [
+        "Pulumi.dev.yaml: finops:agent: give wheel (bundled) or requirements (private index), "
+        "not both"
+    ]
+
+
+def test_network_keys():
+    given = {**FLEET, "vpcId": "vpc-0abc1234", "subnetIds": ["subnet-0abc1234"]}
+    assert parse(**{"finops:trainingFleets": [given]}).training_fleets[0].subnet_ids
+    assert error_lines(**{"finops:trainingFleets": [{**FLEET, "subnetIds": ["subnet-1"]}]}) == [
+        "Pulumi.dev.yaml: finops:trainingFleets[0]: subnetIds and vpcId go together on AWS"
+    ]
+    lines = error_lines(**{"finops:trainingFleets": [{**FLEET, "egress": "nat"}]})
+    assert lines[0].startswith("Pulumi.dev.yaml: finops:trainingFleets[0].egress: Input should be")

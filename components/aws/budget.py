@@ -13,14 +13,19 @@ from components import _args, _hosting
 from components.aws import _common
 from components.aws.lambdas import budget_enforcer
 from finops import tags as tag_schema
-from finops.config import Budget, StackConfig
+from finops.config import (
+    ENFORCE_AT_PERCENT,
+    MAX_BUDGET_NOTIFICATIONS,
+    Budget,
+    StackConfig,
+    budget_notifications,
+    notification_limit_problem,
+)
 
 TYPE_TOKEN = "finops:aws:ProjectBudget"
 PROJECT_TAG = "Project"
-NOTIFICATION_TYPES = ("ACTUAL", "FORECASTED")
-MAX_NOTIFICATIONS = 5  # AWS Budgets: notifications per budget
+MAX_NOTIFICATIONS = MAX_BUDGET_NOTIFICATIONS["aws"]  # botocore: NotificationWithSubscribersList
 MAX_EMAILS = 10  # AWS Budgets: e-mail subscribers per notification
-ENFORCE_AT_PERCENT = 100.0
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Cost-allocation tags finops resources carry; a budget filter on one of them sees nothing
 # until it is activated in the account's billing console or by `CostAllocationTag`.
@@ -39,8 +44,9 @@ class AwsProjectBudgetArgs(TypedDict):
     tags: dict[str, str]
     """The stack's tags, written on every taggable child."""
     thresholds_percent: NotRequired[list[float]]
-    """Notification thresholds, percent of the limit, each ACTUAL and FORECASTED (default
-    80, 100; at most 5 notifications per budget in all)."""
+    """Notification thresholds, percent of the limit, each an ACTUAL notification; one
+    FORECASTED notification at 100 % besides (default 80, 100; AWS Budgets allows 10
+    notifications per budget, so up to 9 thresholds, 8 with `enforce` and no 100)."""
     enforce: NotRequired[bool]
     """At 100 % of ACTUAL cost, scale every Auto Scaling group tagged `Project=<project>` to
     zero (default false)."""
@@ -63,11 +69,9 @@ class BudgetPlan:
     activate_tags: bool
 
     def notifications(self) -> list[tuple[str, float]]:
-        """(type, threshold) pairs; enforcement adds ACTUAL 100 % when it is missing."""
-        pairs = [(kind, t) for t in self.thresholds for kind in NOTIFICATION_TYPES]
-        if self.enforce and ("ACTUAL", ENFORCE_AT_PERCENT) not in pairs:
-            pairs.append(("ACTUAL", ENFORCE_AT_PERCENT))
-        return pairs
+        """(type, threshold) pairs: ACTUAL at every threshold, FORECASTED once at 100 %, and
+        ACTUAL 100 % for enforcement when it is missing."""
+        return budget_notifications(self.thresholds, self.enforce)
 
 
 def plan_budget(args: AwsProjectBudgetArgs) -> BudgetPlan:
@@ -102,15 +106,9 @@ def plan_budget(args: AwsProjectBudgetArgs) -> BudgetPlan:
         anomaly_threshold_usd=anomaly,
         activate_tags=bool(raw.get("activate_cost_allocation_tags", True)),
     )
-    if len(plan.notifications()) > MAX_NOTIFICATIONS:
-        raise _args.invalid(
-            "thresholds_percent",
-            plan.thresholds,
-            f"AWS Budgets allows {MAX_NOTIFICATIONS} notifications per budget and each "
-            "threshold makes two (ACTUAL, FORECASTED)"
-            + (" plus ACTUAL 100 for enforcement" if plan.enforce else "")
-            + ": give at most 2 thresholds",
-        )
+    problem = notification_limit_problem("aws", plan.thresholds, plan.enforce)
+    if problem:
+        raise _args.invalid("thresholds_percent", plan.thresholds, problem)
     return plan
 
 
@@ -164,8 +162,9 @@ def enforcer_policy_statements(
 
 
 class AwsProjectBudget(pulumi.ComponentResource):
-    """A project's monthly cost budget (ACTUAL and FORECASTED notifications to e-mail and an
-    encrypted SNS topic), a cost anomaly monitor, and optional enforcement."""
+    """A project's monthly cost budget (ACTUAL notifications at each threshold and one
+    FORECASTED, to e-mail and an encrypted SNS topic), a cost anomaly monitor, and optional
+    enforcement."""
 
     budget_name: pulumi.Output[str]
     alerts_topic_arn: pulumi.Output[str]

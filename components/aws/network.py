@@ -24,8 +24,6 @@ pull datasets and model weights from the internet (Hugging Face, pip), which a N
 bills per GB. Both prices are in the preview (finops/catalog/data/network_prices.csv).
 """
 
-from __future__ import annotations
-
 import ipaddress
 from enum import StrEnum
 from typing import NotRequired, TypedDict

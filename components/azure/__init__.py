@@ -1,4 +1,5 @@
-"""Azure components: GPU training fleets on a Flexible scale set with Spot Priority Mix.
+"""Azure components: GPU training fleets on a Flexible scale set with Spot Priority Mix, and
+monthly consumption budgets on a project's tagged spend.
 
 The class carries the cloud in its name (`AzureGpuTrainingFleet`) because a component provider
 host names every hosted component by its class name in one `index` module, where the AWS and
@@ -6,6 +7,7 @@ GCP fleets also live; `components.azure.GpuTrainingFleet` is an alias of the sam
 Pulumi type token is `finops:azure:GpuTrainingFleet`.
 """
 
+from components.azure.budget import AzureProjectBudget, AzureProjectBudgetArgs
 from components.azure.training_fleet import (
     AzureEvictionPolicy,
     AzureGpuTrainingFleet,
@@ -14,15 +16,21 @@ from components.azure.training_fleet import (
 
 GpuTrainingFleet = AzureGpuTrainingFleet
 GpuTrainingFleetArgs = AzureGpuTrainingFleetArgs
+ProjectBudget = AzureProjectBudget
+ProjectBudgetArgs = AzureProjectBudgetArgs
 
 # What components/__main__.py hosts for other languages (tokens finops:index:<class name>).
-COMPONENTS = [AzureGpuTrainingFleet]
+COMPONENTS = [AzureGpuTrainingFleet, AzureProjectBudget]
 
 __all__ = [
     "COMPONENTS",
     "AzureEvictionPolicy",
     "AzureGpuTrainingFleet",
     "AzureGpuTrainingFleetArgs",
+    "AzureProjectBudget",
+    "AzureProjectBudgetArgs",
     "GpuTrainingFleet",
     "GpuTrainingFleetArgs",
+    "ProjectBudget",
+    "ProjectBudgetArgs",
 ]

@@ -18,8 +18,6 @@ metrics. This network gives them:
   did; nothing from outside may come in (a custom network denies ingress by default).
 """
 
-from __future__ import annotations
-
 import ipaddress
 from typing import NotRequired, TypedDict
 

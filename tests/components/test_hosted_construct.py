@@ -103,6 +103,13 @@ INPUTS: dict[str, dict[str, Any]] = {
         "evictionPolicy": "Deallocate",
         "tags": TAGS,
     },
+    "AzureProjectBudget": {
+        "project": "vision",
+        "monthlyLimitUsd": 1500,
+        "notifyEmails": ["ml-platform@example.com"],
+        "thresholdsPercent": [50, 80, 100],
+        "startDate": "2026-01-01",
+    },
 }
 
 

@@ -9,7 +9,7 @@ import pytest
 from aws_helpers import STACK_TAGS, only, policy_statements, run_components, untagged
 
 from components.aws import ProjectBudget, ProjectBudgetArgs
-from components.aws.budget import plan_budget
+from components.aws.budget import MAX_NOTIFICATIONS, plan_budget
 from components.aws.lambdas import budget_enforcer, fallback_controller
 from finops.engine import StackRun
 
@@ -46,17 +46,12 @@ def test_monthly_cost_budget_on_the_project_tag(run: StackRun) -> None:
     assert budget["costFilters"] == [{"name": "TagKeyValue", "values": ["user:Project$vision"]}]
 
 
-def test_actual_and_forecasted_notifications_at_each_threshold(run: StackRun) -> None:
+def test_actual_at_each_threshold_and_forecasted_once(run: StackRun) -> None:
     notifications = {
         (n["notificationType"], n["threshold"]): n
         for n in only(run, BUDGET).inputs["notifications"]
     }
-    assert set(notifications) == {
-        ("ACTUAL", 80),
-        ("FORECASTED", 80),
-        ("ACTUAL", 100),
-        ("FORECASTED", 100),
-    }
+    assert set(notifications) == {("ACTUAL", 80), ("ACTUAL", 100), ("FORECASTED", 100)}
     for (kind, threshold), notification in notifications.items():
         assert notification["comparisonOperator"] == "GREATER_THAN"
         assert notification["thresholdType"] == "PERCENTAGE"
@@ -180,6 +175,30 @@ def test_tags_everywhere(run: StackRun) -> None:
     assert untagged(run, workload=False) == []
 
 
+def test_the_budget_users_write_most_often_is_accepted() -> None:
+    """[50, 80, 100] was refused when every threshold made two notifications."""
+    plan = plan_budget(budget_args(thresholds_percent=[50, 80, 100], enforce=True))
+    assert plan.notifications() == [
+        ("ACTUAL", 50.0),
+        ("ACTUAL", 80.0),
+        ("ACTUAL", 100.0),
+        ("FORECASTED", 100.0),
+    ]
+    nine = plan_budget(budget_args(thresholds_percent=list(range(10, 91, 10)), enforce=False))
+    assert len(nine.notifications()) == 10
+
+
+def test_the_notification_limit_is_botocores() -> None:
+    """The limit is the one in botocore's model of CreateBudget, not a remembered number."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("budgets")
+    shape = model.operation_model("CreateBudget").input_shape.members[
+        "NotificationsWithSubscribers"
+    ]
+    assert shape.metadata["max"] == MAX_NOTIFICATIONS == 10
+
+
 def test_without_enforcement_no_lambda_and_actual_100_goes_to_alerts() -> None:
     run = run_components(lambda: ProjectBudget("b", budget_args(enforce=False)))
     assert run.of_type("aws:lambda/function:Function") == []
@@ -190,8 +209,13 @@ def test_without_enforcement_no_lambda_and_actual_100_goes_to_alerts() -> None:
     ("overrides", "message"),
     [
         (
-            {"thresholds_percent": [50, 80, 100]},
-            r"thresholds_percent: .*5 notifications per budget",
+            {"thresholds_percent": list(range(10, 101, 10))},
+            r"thresholds_percent: .*10 thresholds make 11 notifications .* an AWS budget "
+            r"allows 10: give at most 9 thresholds",
+        ),
+        (
+            {"thresholds_percent": list(range(10, 91, 10)), "enforce": True},
+            r"ACTUAL 100 for enforce.*give at most 8 thresholds",
         ),
         (
             {"notify_emails": ["not-an-email"]},
