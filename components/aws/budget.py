@@ -28,8 +28,9 @@ MAX_NOTIFICATIONS = MAX_BUDGET_NOTIFICATIONS["aws"]  # botocore: NotificationWit
 MAX_EMAILS = 10  # AWS Budgets: e-mail subscribers per notification
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Cost-allocation tags finops resources carry; a budget filter on one of them sees nothing
-# until it is activated in the account's billing console or by `CostAllocationTag`.
+# until it is activated in the account's billing (lambdas/cost_allocation_tags.py).
 COST_ALLOCATION_TAG_KEYS = tag_schema.ALL_KEYS
+TAG_ACTIVATION_SCHEDULE = "rate(1 day)"
 
 
 class AwsProjectBudgetArgs(TypedDict):
@@ -54,8 +55,9 @@ class AwsProjectBudgetArgs(TypedDict):
     """Smallest total impact of a cost anomaly worth an alert, USD (default 5 % of the limit,
     at least 10)."""
     activate_cost_allocation_tags: NotRequired[bool]
-    """Activate the finops tag keys as cost-allocation tags (default true). Once per account:
-    set false on every other budget of the same account."""
+    """Activate the finops tag keys as cost-allocation tags (default true): now for keys
+    billing has seen, daily for the others until all are active; never deactivated. Stacks
+    of one account may all do it; false leaves it to another."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,25 @@ def cost_filter_value(project: str) -> str:
     return f"user:{PROJECT_TAG}${project}"
 
 
+def tag_activation_statements(schedule_arn: pulumi.Input[str]) -> list[dict[str, Any]]:
+    """The activation step may read and activate cost-allocation tags (no resource-level
+    permissions exist for them) and disable its own schedule."""
+    return [
+        {
+            "Sid": "CostAllocationTags",
+            "Effect": "Allow",
+            "Action": ["ce:ListCostAllocationTags", "ce:UpdateCostAllocationTagsStatus"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "StopOwnSchedule",
+            "Effect": "Allow",
+            "Action": "events:DisableRule",
+            "Resource": schedule_arn,
+        },
+    ]
+
+
 def enforcer_policy_statements(
     project: str, alerts_topic_arn: pulumi.Input[str], key_arn: pulumi.Input[str]
 ) -> list[dict[str, Any]]:
@@ -174,6 +195,9 @@ class AwsProjectBudget(pulumi.ComponentResource):
     """The enforcement Lambda ("" without `enforce`)."""
     cost_allocation_note: pulumi.Output[str]
     """What must be true in the account for the tag filter to see costs."""
+    cost_allocation_report: pulumi.Output[str]
+    """The activation step's report at deploy time (JSON: active, pending, ...; "" when
+    activation is left to another stack)."""
 
     def __init__(
         self,
@@ -290,21 +314,19 @@ class AwsProjectBudget(pulumi.ComponentResource):
             "24 hours after the first tagged resource)"
         )
         if plan.activate_tags:
-            # Only keys that appear on resources: AWS refuses to activate a key it has never
-            # seen in billing data (CostCenter is optional in the tag schema).
+            # Only keys that appear on resources (CostCenter is optional in the tag schema).
             keys = [
                 k
                 for k in COST_ALLOCATION_TAG_KEYS
                 if k in tags or k in tag_schema.required_keys(workload=True)
             ]
-            for tag_key in keys:
-                aws.costexplorer.CostAllocationTag(
-                    f"{name}-cost-tag-{tag_key.lower()}",
-                    aws.costexplorer.CostAllocationTagArgs(tag_key=tag_key, status="Active"),
-                    opts=child,
-                )
-            note += f"; this stack activates {', '.join(keys)}"
+            self.cost_allocation_report = self._activate_tags(name, keys, tags)
+            note += (
+                f"; this stack activates {', '.join(keys)} as soon as billing has seen them "
+                "(checked now and daily; never deactivated, not even by pulumi destroy)"
+            )
         else:
+            self.cost_allocation_report = pulumi.Output.from_input("")
             note += "; activation is left to another stack (activate_cost_allocation_tags=false)"
         pulumi.log.info(note, resource=self)
 
@@ -322,6 +344,7 @@ class AwsProjectBudget(pulumi.ComponentResource):
                 "anomalyMonitorArn": self.anomaly_monitor_arn,
                 "enforcerFunctionName": self.enforcer_function_name,
                 "costAllocationNote": self.cost_allocation_note,
+                "costAllocationReport": self.cost_allocation_report,
             }
         )
 
@@ -361,6 +384,59 @@ class AwsProjectBudget(pulumi.ComponentResource):
             opts=child,
         )
         return topic, policy
+
+    def _activate_tags(
+        self, name: str, keys: list[str], tags: dict[str, str]
+    ) -> pulumi.Output[str]:
+        """The cost-allocation step (lambdas/cost_allocation_tags.py): a Lambda invoked once by
+        this deployment and daily until every key is active. Not a CostAllocationTag
+        resource: that fails for keys billing has not seen yet and deactivates the key for
+        the whole account when deleted."""
+        child = pulumi.ResourceOptions(parent=self)
+        schedule = aws.cloudwatch.EventRule(
+            f"{name}-cost-tags-daily",
+            aws.cloudwatch.EventRuleArgs(
+                description=f"finops: activate {', '.join(keys)} once billing has seen them",
+                schedule_expression=TAG_ACTIVATION_SCHEDULE,
+                tags=tags,
+            ),
+            opts=child,
+        )
+        function, _role = _common.lambda_function(
+            f"{name}-cost-tags",
+            "cost_allocation_tags",
+            description="finops: activate cost-allocation tag keys (never deactivates)",
+            role_statements=tag_activation_statements(schedule.arn),
+            environment={"TAG_KEYS": ",".join(keys), "SCHEDULE_RULE_NAME": schedule.name},
+            tags=tags,
+            parent=self,
+        )
+        aws.cloudwatch.EventTarget(
+            f"{name}-cost-tags-daily-target",
+            aws.cloudwatch.EventTargetArgs(rule=schedule.name, arn=function.arn),
+            opts=child,
+        )
+        aws.lambda_.Permission(
+            f"{name}-cost-tags-daily-invoke",
+            aws.lambda_.PermissionArgs(
+                action="lambda:InvokeFunction",
+                function=function.name,
+                principal="events.amazonaws.com",
+                source_arn=schedule.arn,
+            ),
+            opts=child,
+        )
+        invocation = aws.lambda_.Invocation(
+            f"{name}-cost-tags-now",
+            aws.lambda_.InvocationArgs(
+                function_name=function.name,
+                input=json.dumps({"TagKeys": keys}),
+                # runs again when the keys change; on delete it runs nothing
+                triggers={"keys": ",".join(keys)},
+            ),
+            opts=child,
+        )
+        return invocation.result
 
     def _enforcer(
         self,

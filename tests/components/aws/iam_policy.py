@@ -55,6 +55,8 @@ class World:
     group_tags: Callable[[str], dict[str, str]]
     topic_key: Callable[[str], str | None]
     """The KMS key ARN of an encrypted topic, else None."""
+    rule_arn: Callable[[str], str] | None = None
+    """The ARN of an EventBridge rule by name (for a function that stops its own schedule)."""
 
 
 def _wildcard(pattern: str, value: str, case_sensitive: bool = True) -> bool:
@@ -148,4 +150,8 @@ def requests_for(call: Call, world: World) -> list[Request]:
         if key:
             requests += [Request("kms:GenerateDataKey", key), Request("kms:Decrypt", key)]
         return requests
+    if call.action in ("ce:ListCostAllocationTags", "ce:UpdateCostAllocationTagsStatus"):
+        return [Request(call.action, "*")]  # no resource-level permissions
+    if call.action == "events:DisableRule" and world.rule_arn is not None:
+        return [Request(call.action, world.rule_arn(params["Name"]))]
     raise Unsupported(f"no request model for {call.action}: add it to iam_policy.py")

@@ -108,30 +108,58 @@ def test_anomaly_monitor_and_subscription(run: StackRun) -> None:
     assert dimension["values"] == ["150"]  # 5 % of 3000
 
 
-def test_cost_allocation_tags_activated_and_said_so(run: StackRun) -> None:
-    tags = {
-        r.inputs["tagKey"]: r.inputs["status"]
-        for r in run.of_type("aws:costexplorer/costAllocationTag:CostAllocationTag")
+def test_cost_allocation_tags_activated_by_a_step_that_cannot_fail_or_deactivate(
+    run: StackRun,
+) -> None:
+    """No CostAllocationTag resource: it fails for keys billing has not seen yet (a first
+    deploy) and its deletion deactivates the key account-wide (pulumi destroy). A Lambda
+    runs now and daily instead (its behaviour: test_aws_cost_tags.py)."""
+    assert run.of_type("aws:costexplorer/costAllocationTag:CostAllocationTag") == []
+    function = only(run, "aws:lambda/function:Function", "vision-budget-cost-tags")
+    assert function.inputs["handler"] == "cost_allocation_tags.handler"
+    schedule = only(run, "aws:cloudwatch/eventRule:EventRule", "vision-budget-cost-tags-daily")
+    assert schedule.inputs["scheduleExpression"] == "rate(1 day)"
+    # CostCenter is optional and absent from these stack tags: never seen, never asked for
+    keys = ["Project", "Team", "Environment", "ModelVersion"]
+    assert function.inputs["environment"]["variables"] == {
+        "TAG_KEYS": ",".join(keys),
+        "SCHEDULE_RULE_NAME": schedule.outputs["name"],
     }
-    # CostCenter is optional and absent from these stack tags: never seen, never activated
-    assert tags == {k: "Active" for k in ("Project", "Team", "Environment", "ModelVersion")}
+    invocation = only(run, "aws:lambda/invocation:Invocation").inputs
+    assert invocation["functionName"] == function.outputs["name"]
+    assert json.loads(invocation["input"]) == {"TagKeys": keys}
+    # the default lifecycle scope (CREATE_ONLY): destroying the stack invokes nothing
+    assert "lifecycleScope" not in invocation
+    statements = policy_statements(
+        only(run, "aws:iam/rolePolicy:RolePolicy", "vision-budget-cost-tags-policy")
+    )
+    assert statements["CostAllocationTags"]["Action"] == [
+        "ce:ListCostAllocationTags",
+        "ce:UpdateCostAllocationTagsStatus",
+    ]
+    assert statements["StopOwnSchedule"] == {
+        "Sid": "StopOwnSchedule",
+        "Effect": "Allow",
+        "Action": "events:DisableRule",
+        "Resource": schedule.outputs["arn"],
+    }
+    target = only(run, "aws:cloudwatch/eventTarget:EventTarget").inputs
+    assert (target["rule"], target["arn"]) == (schedule.outputs["name"], function.outputs["arn"])
     with_cost_center = run_components(
         lambda: ProjectBudget("c", budget_args(tags={**STACK_TAGS, "CostCenter": "cc-1"}))
     )
-    assert "CostCenter" in {
-        r.inputs["tagKey"]
-        for r in with_cost_center.of_type("aws:costexplorer/costAllocationTag:CostAllocationTag")
-    }
-    assert any("user:Project" in m and "activates" in m for _, m in run.messages)
+    invoked = only(with_cost_center, "aws:lambda/invocation:Invocation").inputs["input"]
+    assert "CostCenter" in json.loads(invoked)["TagKeys"]
+    assert any("user:Project" in m and "never deactivated" in m for _, m in run.messages)
     other = run_components(
         lambda: ProjectBudget("b", budget_args(activate_cost_allocation_tags=False))
     )
-    assert other.of_type("aws:costexplorer/costAllocationTag:CostAllocationTag") == []
+    assert other.of_type("aws:lambda/invocation:Invocation") == []
     assert any("left to another stack" in m for _, m in other.messages)
 
 
 def test_enforcer_lambda_least_privilege(run: StackRun) -> None:
-    function = only(run, "aws:lambda/function:Function")
+    function = only(run, "aws:lambda/function:Function", "vision-budget-enforcer")
     assert function.inputs["handler"] == "budget_enforcer.handler"
     assert function.inputs["environment"]["variables"] == {
         "PROJECT": "vision",
@@ -143,10 +171,14 @@ def test_enforcer_lambda_least_privilege(run: StackRun) -> None:
         "protocol": "lambda",
         "endpoint": function.outputs["arn"],
     } | {k: v for k, v in subscription.items() if k not in ("topic", "protocol", "endpoint")}
-    permission = only(run, "aws:lambda/permission:Permission").inputs
+    permission = only(
+        run, "aws:lambda/permission:Permission", "vision-budget-enforcer-invoke"
+    ).inputs
     assert permission["principal"] == "sns.amazonaws.com"
     assert permission["sourceArn"] == topic_arn(run, "enforcement")
-    statements = policy_statements(only(run, "aws:iam/rolePolicy:RolePolicy"))
+    statements = policy_statements(
+        only(run, "aws:iam/rolePolicy:RolePolicy", "vision-budget-enforcer-policy")
+    )
     project_only = {"StringEquals": {"autoscaling:ResourceTag/Project": "vision"}}
     assert statements["StopProjectGroups"] == {
         "Sid": "StopProjectGroups",
@@ -201,7 +233,7 @@ def test_the_notification_limit_is_botocores() -> None:
 
 def test_without_enforcement_no_lambda_and_actual_100_goes_to_alerts() -> None:
     run = run_components(lambda: ProjectBudget("b", budget_args(enforce=False)))
-    assert run.of_type("aws:lambda/function:Function") == []
+    assert [f.name for f in run.of_type("aws:lambda/function:Function")] == ["b-cost-tags"]
     assert len(run.of_type("aws:sns/topic:Topic")) == 1
 
 

@@ -28,9 +28,9 @@ from botocore.validate import ParamValidator
 from conftest import make_fleet_groups
 from iam_policy import Call, Request, Unsupported, World, allowed, requests_for
 
-from components.aws.budget import enforcer_policy_statements
+from components.aws.budget import enforcer_policy_statements, tag_activation_statements
 from components.aws.fleet import controller_policy_statements
-from components.aws.lambdas import budget_enforcer, fallback_controller
+from components.aws.lambdas import budget_enforcer, cost_allocation_tags, fallback_controller
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -213,3 +213,33 @@ def test_the_static_scan_finds_every_client_method() -> None:
     }
     assert ("sns", "publish") in client_methods(budget_enforcer)
     assert ("autoscaling", "describe_auto_scaling_groups") in client_methods(budget_enforcer)
+
+
+def test_the_cost_allocation_step_calls_only_what_its_role_allows(recorder: Recorder) -> None:
+    """Lists, activates, then stops its own daily schedule (moto has no Cost Explorer tag API:
+    the ce client answers through botocore's Stubber, after the call is recorded)."""
+    from botocore.stub import Stubber
+
+    setup_events = recorder.setup.client("events")
+    name = "vision-budget-cost-tags-daily"
+    rule = setup_events.put_rule(Name=name, ScheduleExpression="rate(1 day)")["RuleArn"]
+    assert recorder.world is not None
+    recorder.world.rule_arn = lambda rule_name: str(
+        setup_events.describe_rule(Name=rule_name)["Arn"]
+    )
+    ce = boto3.client("ce", region_name="us-east-1")
+    events = boto3.client("events", region_name=REGION)
+    with Stubber(ce) as stub:
+        stub.add_response(
+            "list_cost_allocation_tags",
+            {
+                "CostAllocationTags": [
+                    {"TagKey": "Project", "Type": "UserDefined", "Status": "Inactive"}
+                ]
+            },
+        )
+        stub.add_response("update_cost_allocation_tags_status", {"Errors": []})
+        report = cost_allocation_tags.run(ce, events, ["Project"], name)
+    assert report["activated"] == ["Project"] and report["schedule"] == "disabled"
+    assert setup_events.describe_rule(Name=name)["State"] == "DISABLED"
+    assert_contracts(recorder, cost_allocation_tags, tag_activation_statements(rule))
