@@ -78,7 +78,7 @@ def _aws_endpoint(i: int) -> str:
     return (
         f"{{name: aws-endpoint-{i}, cloud: aws, instanceType: ml.inf2.xlarge, "
         f"replicas: {{min: 1, max: 2}}, modelVersion: v{i}, "
-        f"modelDataUrl: s3://bench-models/endpoint-{i}/model.tar.gz}}"
+        f"serving: model-archive, modelDataUrl: s3://bench-models/endpoint-{i}/model.tar.gz}}"
     )
 
 

@@ -86,6 +86,19 @@ class Egress(StrEnum):
     NAT_GATEWAY = "nat-gateway"  # private nodes behind one NAT gateway
 
 
+class ServingKind(StrEnum):
+    """What the serving container of an AWS inference endpoint is, and so what it needs."""
+
+    LLM = "llm"  # a text-generation server (Hugging Face TGI): the model id or its weights
+    MODEL_ARCHIVE = "model-archive"  # a framework container loading model.tar.gz + its code
+
+
+# SageMaker's container environment (botocore: EnvironmentMap max 100, keys
+# [a-zA-Z_][a-zA-Z0-9_]* up to 1024 characters, values up to 1024).
+_ENV_KEY = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,1023}$")
+MAX_ENV_ENTRIES = 100
+
+
 class Environment(StrEnum):
     DEV = "dev"
     STAGING = "staging"
@@ -225,13 +238,68 @@ class InferenceEndpoint(_Model):
     hours_per_month: float = Field(default=HOURS_PER_MONTH, alias="hoursPerMonth", gt=0, le=744)
     region: str | None = None
     image: str | None = None
-    model_data_url: str | None = Field(default=None, alias="modelDataUrl")
+    serving: ServingKind | None = Field(default=None, validate_default=True)
+    model_data_url: str | None = Field(default=None, alias="modelDataUrl", validate_default=True)
+    model_id: str | None = Field(default=None, alias="modelId", validate_default=True)
+    # numbers are written as YAML numbers (`SAGEMAKER_MODEL_SERVER_WORKERS: 2`); kept as text
+    env: dict[str, str | int | float] = Field(default_factory=dict, max_length=MAX_ENV_ENTRIES)
     model_memory_gib: float | None = Field(default=None, alias="modelMemoryGib", gt=0)
     target_invocations_per_instance: int = Field(
         default=100, alias="targetInvocationsPerInstance", ge=1
     )
 
     _name = field_validator("name")(_check_name)
+
+    @field_validator("serving")
+    @classmethod
+    def _serving(cls, value: ServingKind | None, info: ValidationInfo) -> ServingKind | None:
+        cloud = info.data.get("cloud")
+        if cloud == Cloud.AWS and value is None:
+            raise ValueError(
+                "required on AWS: llm (a Hugging Face TGI server; give modelId or "
+                "modelDataUrl) or model-archive (a framework container that loads "
+                "modelDataUrl, model.tar.gz with code/inference.py)"
+            )
+        if cloud is not None and cloud != Cloud.AWS and value is not None:
+            raise ValueError("serving applies to AWS SageMaker endpoints")
+        return value
+
+    @field_validator("model_data_url")
+    @classmethod
+    def _model_data(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if info.data.get("serving") == ServingKind.MODEL_ARCHIVE and not value:
+            raise ValueError(
+                "required with serving: model-archive (the s3:// URL of the model.tar.gz "
+                "the container loads: weights and code/inference.py)"
+            )
+        if value and info.data.get("cloud") == Cloud.AWS and not value.startswith("s3://"):
+            raise ValueError(f"{value!r}: an s3://<bucket>/<key> URL on AWS")
+        return value
+
+    @field_validator("model_id")
+    @classmethod
+    def _model_id(cls, value: str | None, info: ValidationInfo) -> str | None:
+        serving = info.data.get("serving")
+        if serving == ServingKind.LLM and not value and not info.data.get("model_data_url"):
+            raise ValueError(
+                "required with serving: llm unless modelDataUrl holds the weights (the "
+                "Hugging Face model id the server loads, HF_MODEL_ID)"
+            )
+        if value and serving != ServingKind.LLM:
+            raise ValueError("modelId is for serving: llm")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, values: dict[str, str | int | float]) -> dict[str, str | int | float]:
+        for key, value in values.items():
+            if not _ENV_KEY.match(str(key)):
+                raise ValueError(
+                    f"{key!r} is not a container variable name ([a-zA-Z_][a-zA-Z0-9_]*)"
+                )
+            if len(str(value)) > 1024:
+                raise ValueError(f"{key}: values stop at 1024 characters")
+        return {str(k): str(v) for k, v in values.items()}
 
     @model_validator(mode="after")
     def _one_way_to_pick_hardware(self) -> InferenceEndpoint:
@@ -430,6 +498,17 @@ def _format_location(loc: tuple[Any, ...]) -> str:
     return path
 
 
+def _aliased(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """`loc` with field names spelt as the stack file spells them (pydantic reports a defaulted
+    field under its Python name)."""
+    if not loc or not isinstance(loc[-1], str):
+        return loc
+    names = [p for p in loc[:-1] if isinstance(p, str)]
+    model: type[BaseModel] | None = _MODEL_AT.get(names[-1]) if names else StackConfig
+    field = model.model_fields.get(loc[-1]) if model else None
+    return (*loc[:-1], field.alias) if field is not None and field.alias else loc
+
+
 def _misspelt_tag(key: str, given: Any) -> str | None:
     """A tag key of `given` that is probably `key` misspelt (`project` for `Project`)."""
     if not isinstance(given, Mapping):
@@ -444,7 +523,7 @@ def _misspelt_tag(key: str, given: Any) -> str | None:
 def _error_lines(source: str, exc: ValidationError, data: Mapping[str, Any]) -> list[str]:
     lines = []
     for err in exc.errors():
-        loc = tuple(err["loc"])
+        loc = _aliased(tuple(err["loc"]))
         if loc == ("tags",) and err["type"] == "missing":
             lines.append(
                 f"{source}: {NAMESPACE}:tags: required key is missing (Project, Team, Environment)"

@@ -256,3 +256,52 @@ def test_network_keys():
     ]
     lines = error_lines(**{"finops:trainingFleets": [{**FLEET, "egress": "nat"}]})
     assert lines[0].startswith("Pulumi.dev.yaml: finops:trainingFleets[0].egress: Input should be")
+
+
+ENDPOINT = {
+    "name": "serve",
+    "cloud": "aws",
+    "instanceType": "ml.inf2.xlarge",
+    "replicas": {"min": 1, "max": 2},
+    "modelVersion": "v1",
+}
+
+
+@pytest.mark.parametrize(
+    ("entry", "line"),
+    [
+        (
+            {"serving": "model-archive"},
+            "finops:inferenceEndpoints[0].modelDataUrl: required with serving: model-archive",
+        ),
+        ({"serving": "llm"}, "finops:inferenceEndpoints[0].modelId: required with serving: llm"),
+        ({}, "finops:inferenceEndpoints[0].serving: required on AWS: llm"),
+        (
+            {"serving": "model-archive", "modelDataUrl": "gs://b/m.tar.gz"},
+            "finops:inferenceEndpoints[0].modelDataUrl: 'gs://b/m.tar.gz': an s3://",
+        ),
+        (
+            {"serving": "llm", "modelId": "a/b", "env": {"1BAD": "x"}},
+            "finops:inferenceEndpoints[0].env: '1BAD' is not a container variable name",
+        ),
+    ],
+)
+def test_what_a_serving_container_needs_is_a_schema_error_naming_the_key(entry, line):
+    lines = error_lines(**{"finops:inferenceEndpoints": [{**ENDPOINT, **entry}]})
+    assert len(lines) == 1 and lines[0].startswith(f"Pulumi.dev.yaml: {line}"), lines
+
+
+def test_serving_env_numbers_are_kept_as_text():
+    parsed = parse(
+        **{
+            "finops:inferenceEndpoints": [
+                {
+                    **ENDPOINT,
+                    "serving": "model-archive",
+                    "modelDataUrl": "s3://b/m.tar.gz",
+                    "env": {"W": 2},
+                }
+            ]
+        }
+    )
+    assert parsed.inference_endpoints[0].env == {"W": "2"}

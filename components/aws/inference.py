@@ -13,17 +13,44 @@ from components import _args, _hosting
 from components.aws import _common
 from finops import catalog
 from finops import config as stack_config
-from finops.config import HOURS_PER_MONTH, StackConfig
+from finops.config import HOURS_PER_MONTH, ServingKind, StackConfig
 from finops.errors import CatalogError
 
 TYPE_TOKEN = "finops:aws:InferenceEndpoint"
 DEFAULT_INSTANCE_TYPE = "ml.inf2.xlarge"
 VARIANT = "primary"
-# AWS Deep Learning Containers for Hugging Face text generation (account 763104351884).
-DLC_REPOSITORY = "huggingface-pytorch-tgi-inference"
-DLC_TAGS = {
-    "inferentia": "2.1.2-optimum0.0.28-neuronx-py310-ubuntu22.04",
-    "gpu": "2.4.0-tgi3.0.1-gpu-py311-cu124-ubuntu22.04",
+# AWS Deep Learning Containers (account 763104351884), by serving kind and chip: what each
+# expects is in docs/components-aws.md ("Serving containers"). Tags from
+# aws/deep-learning-containers available_images.md and the Neuron DLC release notes.
+DLC_IMAGES: dict[tuple[ServingKind, str], tuple[str, str]] = {
+    (ServingKind.LLM, "neuron"): (
+        "huggingface-pytorch-tgi-inference",
+        "2.1.2-optimum0.0.28-neuronx-py310-ubuntu22.04",
+    ),
+    (ServingKind.LLM, "gpu"): (
+        "huggingface-pytorch-tgi-inference",
+        "2.4.0-tgi3.0.1-gpu-py311-cu124-ubuntu22.04",
+    ),
+    (ServingKind.MODEL_ARCHIVE, "neuron"): (
+        "pytorch-inference-neuronx",
+        "2.1.2-neuronx-py310-sdk2.20.2-ubuntu20.04",
+    ),
+    (ServingKind.MODEL_ARCHIVE, "gpu"): (
+        "pytorch-inference",
+        "2.3.0-gpu-py311-cu121-ubuntu20.04-sagemaker",
+    ),
+}
+# NeuronCores per chip of the chips the neuronx DLCs run on (Inferentia1 needs other images)
+NEURON_CORES_PER_CHIP = {"Inferentia2": 2, "Trainium1": 2}
+# Where SageMaker unpacks model_data_url in the container, and where the inference toolkit
+# finds the handler (`model_fn`, `predict_fn`...) packed in the archive's code/ folder.
+MODEL_DIR = "/opt/ml/model"
+LLM_DEFAULT_LIMITS = {
+    # optimum-neuron's TGI entry point reads these (tgi_entry_point.py); the values are the
+    # ones Hugging Face's SageMaker examples use on Inferentia2
+    "MAX_BATCH_SIZE": "4",
+    "MAX_INPUT_TOKENS": "3686",
+    "MAX_TOTAL_TOKENS": "4096",
 }
 _ECR_IMAGE = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
@@ -47,12 +74,19 @@ class AwsInferenceEndpointArgs(TypedDict):
     """`ModelVersion` tag of every resource (the model this endpoint serves)."""
     tags: dict[str, str]
     """The stack's tags, written on every taggable child."""
-    model_data_url: str
+    serving: ServingKind
+    """llm: a Hugging Face TGI server (give `model_id`, or `model_data_url` with the weights);
+    model-archive: a PyTorch inference container that loads `model_data_url` (model.tar.gz
+    with the weights and code/inference.py)."""
+    model_data_url: NotRequired[str | None]
     """s3:// URL of the model artifact (a .tar.gz, or a prefix ending in "/" for uncompressed
-    models); the execution role may read exactly this."""
+    models); the execution role may read exactly this. Required for model-archive."""
+    model_id: NotRequired[str | None]
+    """llm: the Hugging Face model id the server loads (HF_MODEL_ID); it downloads the
+    weights at start, so the container gets network access."""
     image: NotRequired[str | None]
-    """ECR image URI of the serving container (default: the AWS Hugging Face TGI container,
-    Neuron build on Inferentia)."""
+    """ECR image URI of the serving container (default: the AWS Deep Learning Container for
+    `serving` and the instance's chip, Neuron builds on Inferentia)."""
     instance_type: NotRequired[str | None]
     """SageMaker hosting type from the catalog, "ml.*" (default ml.inf2.xlarge)."""
     accelerator: NotRequired[str | None]
@@ -71,10 +105,10 @@ class AwsInferenceEndpointArgs(TypedDict):
     region: NotRequired[str | None]
     """AWS region (default: the provider's)."""
     environment: NotRequired[dict[str, str] | None]
-    """Environment variables of the serving container."""
+    """Environment variables of the serving container, over the ones `serving` needs."""
     network_isolation: NotRequired[bool]
-    """Run the container without network access (default true: SageMaker downloads the image
-    and the model itself); false for images that fetch weights at start."""
+    """Run the container without network access (default: true when SageMaker fetches the
+    model itself, false for an llm that downloads `model_id`; true with one is refused)."""
 
 
 @dataclass(frozen=True)
@@ -87,10 +121,16 @@ class EndpointPlan:
     hours_per_month: float
     region: str | None
     catalog_region: str
-    model_bucket: str
-    model_key: str
+    model_bucket: str | None
+    model_key: str | None
     image: str | None
     network_isolation: bool
+    serving: ServingKind
+    environment: dict[str, str]
+
+    @property
+    def model_data_url(self) -> str | None:
+        return f"s3://{self.model_bucket}/{self.model_key}" if self.model_bucket else None
 
     @property
     def scales_to_zero(self) -> bool:
@@ -149,10 +189,29 @@ def plan_endpoint(args: AwsInferenceEndpointArgs) -> EndpointPlan:
     _args.known_keys(raw, AwsInferenceEndpointArgs.__annotations__)
     _args.require(raw, "model_version")
     _common.check_tags(raw.get("tags"), workload=True)
-    url = str(_args.require(raw, "model_data_url"))
-    match = _S3_URL.match(url)
-    if not match:
+    serving = _args.enum_arg(
+        "", "serving", _args.require(raw, "serving"), ServingKind, ServingKind.MODEL_ARCHIVE
+    )
+    url = raw.get("model_data_url") or None
+    match = _S3_URL.match(str(url)) if url else None
+    if url and not match:
         raise _args.invalid("model_data_url", url, "allowed: s3://<bucket>/<key>")
+    model_id = raw.get("model_id") or None
+    if serving == ServingKind.MODEL_ARCHIVE and not url:
+        raise _args.invalid(
+            "model_data_url",
+            url,
+            "required with serving model-archive: s3://<bucket>/<key> of model.tar.gz "
+            "(weights and code/inference.py)",
+        )
+    if serving == ServingKind.LLM and not (model_id or url):
+        raise _args.invalid(
+            "model_id",
+            model_id,
+            "required with serving llm unless model_data_url holds the weights",
+        )
+    if model_id and serving != ServingKind.LLM:
+        raise _args.invalid("model_id", model_id, "only with serving llm")
     image = raw.get("image") or None
     if image and not _ECR_IMAGE.match(image):
         raise _args.invalid(
@@ -183,6 +242,18 @@ def plan_endpoint(args: AwsInferenceEndpointArgs) -> EndpointPlan:
         above=0,
         at_most=744,
     )
+    downloads = serving == ServingKind.LLM and model_id is not None and not url
+    isolated = raw.get("network_isolation")
+    if isolated and downloads:
+        raise _args.invalid(
+            "network_isolation",
+            isolated,
+            f"false: the server downloads {model_id} from the Hugging Face Hub at start "
+            "(or give model_data_url with the weights)",
+        )
+    environment = container_environment(
+        serving, instance, model_id, bool(url), raw.get("environment") or {}, region or where
+    )
     return EndpointPlan(
         instance=instance,
         replicas_min=replicas_min,
@@ -192,11 +263,65 @@ def plan_endpoint(args: AwsInferenceEndpointArgs) -> EndpointPlan:
         hours_per_month=hours,
         region=region,
         catalog_region=where,
-        model_bucket=match["bucket"],
-        model_key=match["key"],
+        model_bucket=match["bucket"] if match else None,
+        model_key=match["key"] if match else None,
         image=image,
-        network_isolation=bool(raw.get("network_isolation", True)),
+        network_isolation=not downloads if isolated is None else bool(isolated),
+        serving=serving,
+        environment=environment,
     )
+
+
+def chip_family(instance: catalog.InstanceInfo) -> str:
+    """Which DLC build runs on `instance`: "neuron" on Inferentia and Trainium, else "gpu"."""
+    return "neuron" if instance.accelerator in NEURON_CORES_PER_CHIP else "gpu"
+
+
+def container_environment(
+    serving: ServingKind,
+    instance: catalog.InstanceInfo,
+    model_id: str | None,
+    has_model_data: bool,
+    given: dict[str, str],
+    region: str,
+) -> dict[str, str]:
+    """What the serving container needs (docs/components-aws.md, "Serving containers"), with
+    `given` on top. ValueError when `given` removes what the container cannot start without.
+
+    - llm (TGI): HF_MODEL_ID (the model id, or /opt/ml/model for weights in the archive);
+      SM_NUM_GPUS on GPUs (tensor parallelism over all of them); on Neuron HF_NUM_CORES (all
+      NeuronCores), HF_AUTO_CAST_TYPE and the batch/token limits optimum-neuron compiles for.
+    - model-archive (sagemaker-pytorch-inference toolkit): SAGEMAKER_PROGRAM and
+      SAGEMAKER_SUBMIT_DIRECTORY point at code/inference.py in the unpacked archive; on
+      Neuron one model-server worker per NeuronCore (each worker loads the model onto one).
+    """
+    environment: dict[str, str] = {}
+    family = chip_family(instance)
+    cores = int(instance.accelerator_count) * NEURON_CORES_PER_CHIP.get(instance.accelerator, 0)
+    if serving == ServingKind.LLM:
+        environment["HF_MODEL_ID"] = model_id if model_id and not has_model_data else MODEL_DIR
+        if family == "neuron":
+            environment |= {"HF_NUM_CORES": str(cores), "HF_AUTO_CAST_TYPE": "bf16"}
+            environment |= LLM_DEFAULT_LIMITS
+        else:
+            environment["SM_NUM_GPUS"] = str(int(instance.accelerator_count))
+    else:
+        environment |= {
+            "SAGEMAKER_PROGRAM": "inference.py",
+            "SAGEMAKER_SUBMIT_DIRECTORY": f"{MODEL_DIR}/code",
+            "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+            "SAGEMAKER_REGION": region,
+        }
+        if family == "neuron":
+            environment["SAGEMAKER_MODEL_SERVER_WORKERS"] = str(cores)
+    required = ["HF_MODEL_ID"] if serving == ServingKind.LLM else ["SAGEMAKER_PROGRAM"]
+    for key, value in given.items():
+        if key in required and not str(value).strip():
+            raise _args.invalid(
+                f"environment.{key}", value, f"the {serving.value} container needs it"
+            )
+        environment[str(key)] = str(value)
+    return environment
 
 
 def cheaper_inferentia_option(
@@ -244,11 +369,6 @@ def cheaper_inferentia_option(
     }
 
 
-def _default_image_tag(instance: catalog.InstanceInfo) -> str:
-    kind = instance.accelerator_info.kind
-    return DLC_TAGS["inferentia" if kind in ("inferentia", "trainium") else "gpu"]
-
-
 def execution_role_statements(
     plan: EndpointPlan,
     repository_arn: pulumi.Input[str],
@@ -256,9 +376,6 @@ def execution_role_statements(
     partition: str = "aws",
 ) -> list[dict[str, Any]]:
     """The endpoint's execution role: pull its image, read its model, write its logs."""
-    key = plan.model_key
-    bucket_arn = f"arn:{partition}:s3:::{plan.model_bucket}"
-    model_resource = f"{bucket_arn}/{key}" + ("*" if key.endswith("/") else "")
     statements: list[dict[str, Any]] = [
         {
             "Sid": "PullServingImage",
@@ -273,18 +390,26 @@ def execution_role_statements(
             "Resource": "*",  # no resource-level permissions
         },
         {
-            "Sid": "ReadModel",
-            "Effect": "Allow",
-            "Action": "s3:GetObject",
-            "Resource": model_resource,
-        },
-        {
             "Sid": "EndpointLogs",
             "Effect": "Allow",
             "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
             "Resource": logs_arn,
         },
     ]
+    if plan.model_bucket is None or plan.model_key is None:
+        return statements  # an llm that downloads its model: nothing to read in S3
+    key = plan.model_key
+    bucket_arn = f"arn:{partition}:s3:::{plan.model_bucket}"
+    model_resource = f"{bucket_arn}/{key}" + ("*" if key.endswith("/") else "")
+    statements.insert(
+        2,
+        {
+            "Sid": "ReadModel",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": model_resource,
+        },
+    )
     if key.endswith("/"):
         statements.append(
             {
@@ -360,11 +485,9 @@ class AwsInferenceEndpoint(pulumi.ComponentResource):
                 parts["repo"],
             )
         else:
+            repository, tag = DLC_IMAGES[(plan.serving, chip_family(plan.instance))]
             prebuilt = aws.sagemaker.get_prebuilt_ecr_image_output(
-                repository_name=DLC_REPOSITORY,
-                image_tag=_default_image_tag(plan.instance),
-                region=region,
-                opts=invoke,
+                repository_name=repository, image_tag=tag, region=region, opts=invoke
             )
             image = prebuilt.registry_path
             repository_arn = pulumi.Output.concat(
@@ -375,7 +498,7 @@ class AwsInferenceEndpoint(pulumi.ComponentResource):
                 ":",
                 prebuilt.registry_id,
                 ":repository/",
-                DLC_REPOSITORY,
+                repository,
             )
         logs_arn = pulumi.Output.concat(
             "arn:", partition, ":logs:", region_name, ":", account, ":log-group:/aws/sagemaker/*"
@@ -406,12 +529,12 @@ class AwsInferenceEndpoint(pulumi.ComponentResource):
             aws.sagemaker.ModelArgs(
                 execution_role_arn=role.arn,
                 # SageMaker fetches the image and model_data_url itself; the container needs
-                # no network (an image that downloads weights at start needs this off)
+                # no network, unless an llm downloads its model from the Hub at start
                 enable_network_isolation=plan.network_isolation,
                 primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
                     image=image,
-                    model_data_url=args["model_data_url"],
-                    environment=dict(args.get("environment") or {}),
+                    model_data_url=plan.model_data_url,
+                    environment=plan.environment,
                 ),
                 region=region,
                 tags=tags,
@@ -604,16 +727,13 @@ class AwsInferenceEndpoint(pulumi.ComponentResource):
 def from_config(
     endpoint: stack_config.InferenceEndpoint, config: StackConfig
 ) -> AwsInferenceEndpointArgs:
-    """Arguments for one `finops:inferenceEndpoints` entry of a stack (cloud aws)."""
-    if not endpoint.model_data_url:
-        raise ValueError(
-            f"inferenceEndpoints {endpoint.name}: modelDataUrl is required on AWS "
-            "(s3://<bucket>/<key> of the model artifact)"
-        )
+    """Arguments for one `finops:inferenceEndpoints` entry of a stack (cloud aws; the schema
+    has required `serving` and what it needs)."""
+    assert endpoint.serving is not None
     args: AwsInferenceEndpointArgs = {
         "model_version": endpoint.model_version,
         "tags": config.tags.as_dict(),
-        "model_data_url": endpoint.model_data_url,
+        "serving": endpoint.serving,
         "replicas_min": endpoint.replicas.min,
         "replicas_max": endpoint.replicas.max,
         "target_invocations_per_instance": endpoint.target_invocations_per_instance,
@@ -628,6 +748,12 @@ def from_config(
         args["image"] = endpoint.image
     if endpoint.model_memory_gib:
         args["model_memory_gib"] = endpoint.model_memory_gib
+    if endpoint.model_data_url:
+        args["model_data_url"] = endpoint.model_data_url
+    if endpoint.model_id:
+        args["model_id"] = endpoint.model_id
+    if endpoint.env:
+        args["environment"] = {k: str(v) for k, v in endpoint.env.items()}
     return args
 
 

@@ -45,6 +45,7 @@ INPUTS: dict[str, dict[str, Any]] = {
     "AwsInferenceEndpoint": {
         "modelVersion": "resnet50-v3",
         "tags": TAGS,
+        "serving": "model-archive",
         "modelDataUrl": "s3://vision-models/resnet50-v3/model.tar.gz",
         "instanceType": "ml.inf2.xlarge",
         "replicasMin": 1,

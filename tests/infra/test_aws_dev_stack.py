@@ -150,3 +150,37 @@ def test_fleets_share_one_network_per_region_with_a_way_out(
     assert endpoint.inputs["vpcId"] == gateway.inputs["vpcId"] == vpc.id
     (template,) = run.of_type("aws:ec2/launchTemplate:LaunchTemplate")
     assert template.inputs["networkInterfaces"][0]["associatePublicIpAddress"] == "true"
+
+
+def test_dev_endpoint_gives_its_container_what_it_needs_to_start(
+    dev: tuple[StackConfig, StackRun],
+) -> None:
+    """The dev model is a ResNet-50 image classifier on ml.inf2: the Neuron PyTorch inference
+    container, the model archive it loads, the handler inside it, a role that may pull that
+    image and read that archive. (It was a TGI server with no HF_MODEL_ID, which exits.)"""
+    _config, run = dev
+    (model,) = run.of_type("aws:sagemaker/model:Model")
+    container = model.inputs["primaryContainer"]
+    (variant,) = run.of_type("aws:sagemaker/endpointConfiguration:EndpointConfiguration")[0].inputs[
+        "productionVariants"
+    ]
+    assert variant["instanceType"] == "ml.inf2.xlarge"
+    assert "/pytorch-inference-neuronx:" in container["image"]  # the inf2 build
+    assert "neuronx" in container["image"].split(":")[1]
+    assert container["modelDataUrl"] == "s3://vision-models-dev/resnet50-v3/model.tar.gz"
+    environment = container["environment"]
+    assert environment["SAGEMAKER_PROGRAM"] == "inference.py"
+    assert environment["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
+    assert environment["SAGEMAKER_MODEL_SERVER_WORKERS"] == "2"
+    assert environment["SAGEMAKER_MODEL_SERVER_TIMEOUT"] == "60"  # the stack's env key
+    assert "HF_MODEL_ID" not in environment
+    policy = json.loads(
+        next(
+            r
+            for r in run.of_type("aws:iam/rolePolicy:RolePolicy")
+            if r.name == "vision-serve-execution-policy"
+        ).inputs["policy"]
+    )
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert by_sid["ReadModel"]["Resource"].endswith(":::vision-models-dev/resnet50-v3/model.tar.gz")
+    assert by_sid["PullServingImage"]["Resource"].endswith("repository/pytorch-inference-neuronx")

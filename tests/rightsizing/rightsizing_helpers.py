@@ -39,6 +39,7 @@ def endpoint(**changes: Any) -> dict[str, Any]:
         "instanceType": "ml.g5.xlarge",
         "replicas": {"min": 1, "max": 2},
         "modelVersion": "v1",
+        "serving": "model-archive",
         "modelDataUrl": "s3://vision-models/serve-a/model.tar.gz",
     }
     entry.update(changes)

@@ -24,6 +24,7 @@ def endpoint_args(**overrides: Any) -> InferenceEndpointArgs:
     args: dict[str, Any] = {
         "model_version": "llama-8b-v2",
         "tags": STACK_TAGS,
+        "serving": "llm",  # a TGI server on the weights in the archive
         "model_data_url": "s3://models-bucket/llama/model.tar.gz",
         "replicas_min": 1,
         "replicas_max": 3,
