@@ -31,6 +31,7 @@ SUBCOMMAND_MODULES = [
     "finops.cli.track",
     "finops.cli.estimate",
     "finops.cli.agent",
+    "finops.cli.preflight",
 ]
 
 
