@@ -122,7 +122,7 @@ class NvmlSampler:
         except ImportError as exc:
             raise NvmlUnavailable(
                 "the NVML bindings are not installed (module 'pynvml'): "
-                "install the agent with its `agent` extra, aifinops[agent] (it brings nvidia-ml-py)"
+                "install the agent from its bundle (`finops agent-bundle`), which brings nvidia-ml-py"
             ) from exc
         # NVMLLibraryMismatchError (bindings newer than the driver) is not an NVMLError
         mismatch = getattr(nv, "NVMLLibraryMismatchError", None)

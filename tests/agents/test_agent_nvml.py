@@ -84,7 +84,10 @@ def test_no_driver_is_a_clear_fatal_error(fake_nvml) -> None:
 
 def test_missing_bindings_say_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pynvml", None)  # import pynvml -> ImportError
-    with pytest.raises(NvmlUnavailable, match=r"pip install 'finops\[agent\]'"):
+    with pytest.raises(
+        NvmlUnavailable,
+        match=r"install the agent from its bundle \(`finops agent-bundle`\), which brings nvidia-ml-py",
+    ):
         NvmlSampler().start()
 
 
