@@ -23,6 +23,7 @@ or function); `infra/build_azure.py` warns when a budget asks for `enforce`.
 """
 
 import datetime as dt
+import hashlib
 import re
 from typing import Required, TypedDict
 
@@ -62,6 +63,17 @@ def _first_of_this_month() -> str:
     return today.replace(day=1).isoformat()
 
 
+def budget_name(project: str) -> str:
+    """The budget's name: 1-63 of letters, digits, `_` and `-` (Microsoft.Consumption), from the
+    project value and a digest of project, Pulumi project and stack (two stacks budgeting the
+    same project on one subscription do not collide)."""
+    slug = re.sub(r"[^a-zA-Z0-9_-]+", "-", f"finops-{project}").strip("-")[:50].rstrip("-")
+    digest = hashlib.sha256(
+        f"{project}/{pulumi.get_project()}/{pulumi.get_stack()}".encode()
+    ).hexdigest()[:8]
+    return f"{slug}-{digest}"
+
+
 def notification_name(kind: str, percent: float) -> str:
     """The key of one notification in the budget's map (`actual_GreaterThan_80_Percent`)."""
     return f"{kind.lower()}_GreaterThan_{percent:g}_Percent".replace(".", "_")
@@ -71,7 +83,7 @@ class AzureProjectBudget(pulumi.ComponentResource):
     """A monthly consumption budget on a subscription for one project's tagged spend."""
 
     budget_name: pulumi.Output[str]
-    """Name of the budget (auto-named from `<name>-budget`)."""
+    """Name of the budget (`finops-<project>-<digest>`, within Azure's naming rules)."""
     scope: pulumi.Output[str]
     """The subscription scope, `/subscriptions/<id>`."""
 
@@ -139,6 +151,7 @@ class AzureProjectBudget(pulumi.ComponentResource):
         budget = azure_native.consumption.Budget(
             f"{name}-budget",
             azure_native.consumption.BudgetArgs(
+                budget_name=budget_name(project),
                 scope=scope,
                 amount=limit,
                 category=azure_native.consumption.CategoryType.COST,

@@ -196,6 +196,20 @@ RULES: dict[str, NameRule] = {
     "aws:appautoscaling/policy:Policy": aws_api(
         "name", "application-autoscaling", "PutScalingPolicy", "PolicyName"
     ),
+    # the fleets' network (components/aws/network.py): EC2 names these by id; `Name` is a tag
+    "aws:ec2/vpc:Vpc": NO_NAME,
+    "aws:ec2/subnet:Subnet": NO_NAME,
+    "aws:ec2/internetGateway:InternetGateway": NO_NAME,
+    "aws:ec2/routeTable:RouteTable": NO_NAME,
+    "aws:ec2/route:Route": NO_NAME,
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": NO_NAME,
+    "aws:ec2/vpcEndpoint:VpcEndpoint": NO_NAME,
+    "aws:ec2/eip:Eip": NO_NAME,
+    "aws:ec2/natGateway:NatGateway": NO_NAME,
+    "aws:s3/bucketObjectv2:BucketObjectv2": NameRule(
+        "key", 1024, autonamed=False, source="S3 object keys: up to 1024 bytes of UTF-8"
+    ),
+    "aws:lambda/invocation:Invocation": NO_NAME,  # an invocation, not a named resource
     "pulumi:providers:aws": NO_NAME,
     "pulumi:providers:aws-native": NO_NAME,
     # --- GCP ---------------------------------------------------------------------------
@@ -254,6 +268,22 @@ RULES: dict[str, NameRule] = {
     "gcp:tpu/v2Vm:V2Vm": NameRule(
         "name", 63, GCP_RESOURCE_NAME, source="Cloud TPU node ids (RFC 1035, 63)"
     ),
+    # the fleets' network (components/gcp/network.py)
+    "gcp:compute/network:Network": NameRule(
+        "name", 63, GCP_RESOURCE_NAME, source="Compute Engine resource names (RFC 1035, 63)"
+    ),
+    "gcp:compute/subnetwork:Subnetwork": NameRule(
+        "name", 63, GCP_RESOURCE_NAME, source="Compute Engine resource names (RFC 1035, 63)"
+    ),
+    "gcp:compute/firewall:Firewall": NameRule(
+        "name", 63, GCP_RESOURCE_NAME, source="Compute Engine resource names (RFC 1035, 63)"
+    ),
+    "gcp:compute/router:Router": NameRule(
+        "name", 63, GCP_RESOURCE_NAME, source="Compute Engine resource names (RFC 1035, 63)"
+    ),
+    "gcp:compute/routerNat:RouterNat": NameRule(
+        "name", 63, GCP_RESOURCE_NAME, source="Cloud NAT gateway names (RFC 1035, 63)"
+    ),
     "pulumi:providers:gcp": NO_NAME,
     # --- Azure -------------------------------------------------------------------------
     "azure-native:resources:ResourceGroup": NameRule(
@@ -283,6 +313,50 @@ RULES: dict[str, NameRule] = {
         64,
         r"[a-zA-Z0-9_]([a-zA-Z0-9_.-]*[a-zA-Z0-9_])?",
         source="Microsoft.Compute/virtualMachineScaleSets naming rules (Linux: 1-64)",
+    ),
+    "azure-native:network:NatGateway": NameRule(
+        "natGatewayName",
+        80,
+        r"[a-zA-Z0-9][a-zA-Z0-9_.-]*[a-zA-Z0-9_]",
+        source="Microsoft.Network/natGateways naming rules",
+    ),
+    "azure-native:network:PublicIPAddress": NameRule(
+        "publicIpAddressName",
+        80,
+        r"[a-zA-Z0-9][a-zA-Z0-9_.-]*[a-zA-Z0-9_]",
+        source="Microsoft.Network/publicIPAddresses naming rules",
+    ),
+    "azure-native:managedidentity:UserAssignedIdentity": NameRule(
+        "resourceName",
+        128,
+        r"[a-zA-Z0-9][a-zA-Z0-9_-]*",
+        min_len=3,
+        source="Microsoft.ManagedIdentity/userAssignedIdentities naming rules (3-128)",
+    ),
+    "azure-native:storage:StorageAccount": NameRule(
+        "accountName",
+        24,
+        r"[a-z0-9]+",
+        min_len=3,
+        autonamed=False,
+        source="Microsoft.Storage/storageAccounts naming rules (3-24, lower-case letters and digits)",
+    ),
+    "azure-native:storage:BlobContainer": NameRule(
+        "containerName",
+        63,
+        r"[a-z0-9](?!.*--)[a-z0-9-]*[a-z0-9]",
+        min_len=3,
+        source="Blob container names (3-63, lower case, no double hyphen)",
+    ),
+    "azure-native:storage:Blob": NameRule(
+        "blobName", 1024, autonamed=False, source="Blob names: up to 1024 characters"
+    ),
+    "azure-native:authorization:RoleAssignment": NO_NAME,  # a GUID the provider generates
+    "azure-native:consumption:Budget": NameRule(
+        "budgetName",
+        63,
+        r"[a-zA-Z0-9_-]+",
+        source="Microsoft.Consumption/budgets names: 1-63 of letters, digits, _ and -",
     ),
     "pulumi:providers:azure-native": NO_NAME,
 }

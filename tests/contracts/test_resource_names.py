@@ -52,6 +52,7 @@ def long_stack(cloud: str) -> dict[str, Any]:
                 "cloud": "aws",
                 "instanceType": "ml.inf2.xlarge",
                 "replicas": {"min": replicas_min, "max": 2},
+                "serving": "model-archive",
                 "modelDataUrl": "s3://models/vit/model.tar.gz",
                 "modelVersion": "vit-huge-14",
             }
@@ -70,7 +71,7 @@ def long_stack(cloud: str) -> dict[str, Any]:
         ]
     if cloud == "azure":
         config["azure-native:location"] = "eastus"
-    if cloud in ("aws", "gcp"):
+    if cloud in ("aws", "gcp", "azure"):  # Azure budgets are built too (issue 9)
         config["finops:budgets"] = [
             {
                 "project": PROJECT_63,
