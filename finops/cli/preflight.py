@@ -22,13 +22,17 @@ from finops.config import Cloud, StackConfig
 from finops.engine.stack import run_stack
 from finops.errors import FinopsError
 
+HAND_CHECKS = "docs/components-gcp-azure.md, 'A first real deploy on GCP and Azure'"
 NOT_CHECKED = {
     Cloud.GCP: "GCP is not checked yet: GPU quotas (regional NVIDIA_*_GPUS, PREEMPTIBLE_NVIDIA_*), "
-    "the Compute, Cloud Functions, Cloud Scheduler and Billing Budget APIs enabled, the billing "
-    "account role (roles/billing.costsManager) for budgets",
+    "the Compute, IAM, Cloud Functions, Cloud Build, Cloud Run, Artifact Registry, Cloud "
+    "Scheduler and Billing Budget APIs enabled, roles/iam.serviceAccountUser on the stack's "
+    "service accounts, the billing account role (roles/billing.costsManager) for budgets; "
+    f"check them by hand ({HAND_CHECKS})",
     Cloud.AZURE: "Azure is not checked yet: the vCPU quotas of the VM families (standard and "
     "low-priority), the Microsoft.Compute/Network/Storage/ManagedIdentity/Consumption providers "
-    "registered, the right to create role assignments (Owner or User Access Administrator)",
+    "registered, the right to create role assignments (Owner or User Access Administrator), "
+    f"Cost Management Contributor for budgets; check them by hand ({HAND_CHECKS})",
 }
 
 

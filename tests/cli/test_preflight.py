@@ -322,3 +322,18 @@ def test_cli_without_credentials_is_one_line_exit_2(monkeypatch, capsys) -> None
     assert main(["preflight", "--stack", "dev"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: no AWS credentials")
+
+
+def test_gcp_and_azure_are_unknown_not_passed(capsys) -> None:
+    """A stack without AWS needs no AWS credentials; what preflight cannot read on GCP and
+    Azure is one UNKNOWN line per cloud pointing at the checks to do by hand, and exit 1."""
+    stack = "examples/Pulumi.multicloud.yaml"
+    assert main(["preflight", "--stack", stack]) == 1
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[:2] for line in lines[:-1]] == [[UNKNOWN, "gcp"], [UNKNOWN, "azure"]]
+    assert all("A first real deploy on GCP and Azure" in line for line in lines[:-1])
+    assert "cloud Build".lower() in lines[0].lower() and "serviceAccountUser" in lines[0]
+    assert lines[-1].endswith(
+        "0 failed, 2 unknown, 0 warnings: cannot tell: check the UNKNOWN lines by hand"
+    )
+    assert main(["preflight", "--stack", stack, "--allow-unknown"]) == 0
