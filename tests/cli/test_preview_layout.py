@@ -79,7 +79,14 @@ def test_the_summary_comes_first_costliest_component_first(dev_table, dev_json):
     assert dev_table[2].split() == ["component", "kind", "cloud", "resources", "$/month"]
     rows, total = _summary(dev_table)
     by_component = {c["name"]: c for c in dev_json["components"]}
-    assert [row[0] for row in rows] == ["vision-serve", "vision-train", "vision-budget", "(stack)"]
+    # the fleets' network costs nothing itself (its public IPv4 addresses are priced per node)
+    assert [row[0] for row in rows] == [
+        "vision-serve",
+        "vision-train",
+        "vision-budget",
+        "network-us-east-1",
+        "(stack)",
+    ]
     figures = [_money(row[-1]) for row in rows]
     assert figures == sorted(figures, reverse=True)
     for row in rows:
@@ -156,7 +163,7 @@ def test_markdown_follows_the_same_order(tmp_path):
     ]
     assert any(line.startswith("- by Project: vision $") for line in lines[header:resources])
     collapsed = [line for line in lines if "free or usage-based" in line]
-    assert len(collapsed) == 4  # one per component and one for the stack level
+    assert len(collapsed) == 5  # one per component (the network too) and the stack level
 
 
 def test_check_markdown_carries_the_same_summary():

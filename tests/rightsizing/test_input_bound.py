@@ -2,7 +2,8 @@
 GPU, priced by the real preview (hand-computed prices: g5.2xlarge $1.212/h on demand; the
 fleet component pads [g5.xlarge] with g6.xlarge, g6.2xlarge, g5.2xlarge and buys on demand at
 the lowest price, g6.xlarge's $0.8048/h; gp3 $0.005 per IOPS-month above 3,000 and $0.04 per
-MB/s-month above 125)."""
+MB/s-month above 125; each node also has a public IPv4 address at $0.005/h, the fleet
+network's default egress)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from finops.rightsizing.spool import read_usage
 from finops.rightsizing.usage import GpuUsage
 
 HOURS = 730.0
+IPV4 = 0.005  # USD per hour and node: the fleet network's public-IPv4 egress
 DAY = 86400.0
 G5 = fleet(instanceTypes=["g5.xlarge"])
 NO_SPOT = Settings(checkpointing=None)
@@ -62,12 +64,12 @@ def test_cpu_bound_input_gets_a_larger_host_first_priced_by_the_preview() -> Non
     assert first.changes == {
         "instanceTypes": ["g5.2xlarge", "g5.4xlarge", "g5.8xlarge", "g5.16xlarge"]
     }
-    assert report.current_monthly_usd == pytest.approx(0.8048 * 2 * HOURS)  # 1,175.01
-    assert first.proposed.monthly_usd == pytest.approx(1.212 * 2 * HOURS)  # 1,769.52
+    assert report.current_monthly_usd == pytest.approx((0.8048 + IPV4) * 2 * HOURS)  # 1,182.31
+    assert first.proposed.monthly_usd == pytest.approx((1.212 + IPV4) * 2 * HOURS)  # 1,776.82
     assert first.monthly_saving_usd == pytest.approx((0.8048 - 1.212) * 2 * HOURS)
     assert "4 -> 8 vCPUs and 16 -> 32 GiB host memory per A10G" in first.summary
-    # 1,769.52 / 1,175.008 = +50.6 %; at most 2x (8 / 4 vCPUs; 100 / 45 % would allow 2.2x)
-    assert "pays for itself if work per hour rises 51% (at most +100%" in first.why
+    # 1,776.82 / 1,182.31 = +50.3 %; at most 2x (8 / 4 vCPUs; 100 / 45 % would allow 2.2x)
+    assert "pays for itself if work per hour rises 50% (at most +100%" in first.why
     assert "GPU waiting on data in 60% of the diagnosed GPU time (CPU saturated)" in first.why
     assert report.evidence is not None
     assert report.evidence.metrics["waiting_on_data_share"] == 0.6
@@ -94,7 +96,7 @@ def test_io_stalls_get_priced_storage_advice() -> None:
     (advice,) = report.advice
     # per node (16,000 - 3,000) x 0.005 + (1,000 - 125) x 0.04 = 65 + 35 = $100; 2 nodes
     assert "+200.00 USD/month for 2 node(s)" in advice
-    assert f"({200 / (0.8048 * 2 * HOURS):.1%} of the previewed cost" in advice
+    assert f"({200 / ((0.8048 + IPV4) * 2 * HOURS):.1%} of the previewed cost" in advice
     assert advice.startswith("GPU waiting on data in 60% of the diagnosed GPU time (I/O stalled)")
 
 
