@@ -324,6 +324,7 @@ def test_cli_without_credentials_is_one_line_exit_2(monkeypatch, capsys) -> None
     assert err[-1].startswith("error: no AWS credentials")
 
 
+@pytest.mark.slow
 def test_gcp_and_azure_are_unknown_not_passed(capsys) -> None:
     """A stack without AWS needs no AWS credentials; what preflight cannot read on GCP and
     Azure is one UNKNOWN line per cloud pointing at the checks to do by hand, and exit 1."""
