@@ -91,7 +91,7 @@ def test_cloudwatch_gets_compute_optimizer_names_and_dimensions(
         ]
         return with_instance if len(with_instance) == 8 else []
 
-    series = wait_for("8 GPU series in CloudWatch", gpu_series, timeout=20)
+    series = wait_for("8 GPU series in CloudWatch", gpu_series, timeout=60)
     assert {d["Value"] for m in series for d in m["Dimensions"] if d["Name"] == "InstanceId"} == {
         imds.instance_id
     }
@@ -144,7 +144,7 @@ def test_cloudwatch_gets_compute_optimizer_names_and_dimensions(
         ]
         return found if len(found) == 8 else []
 
-    series = wait_for("8 GPU series with the CloudWatch agent's dimensions", cwagent_series, 20)
+    series = wait_for("8 GPU series with the CloudWatch agent's dimensions", cwagent_series, 60)
     dims = {d["Name"]: d["Value"] for d in series[0]["Dimensions"]}
     assert dims["name"] == "NVIDIA H100 80GB HBM3" and dims["InstanceId"] == imds.instance_id
     assert dims["host"] == socket.gethostname()
