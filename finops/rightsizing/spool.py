@@ -1,18 +1,21 @@
 """Read the agent's window records (export file or spool segments; agents/SPOOL_FORMAT.md).
 
-Parsed with the standard library only. Records are deduplicated on `record_id` (delivery is
-at least once), an unterminated last line is skipped (the writer was killed mid-line), a
-line that is not JSON is skipped and counted (`SkippedLinesWarning`), and unknown fields are
-ignored. A JSON object that is not a window record (a `finops-agent --record` trace, the
-spool's `state.json`, another schema version) stops the read with one line naming the file,
-the line and what to give instead.
+The reference reader: parsed with the standard library only. Records are deduplicated on
+`record_id` (delivery is at least once), an unterminated last line is skipped (the writer was
+killed mid-line), a line that is not JSON is skipped and counted (`SkippedLinesWarning`), and
+unknown fields are ignored. A JSON object that is not a window record (a `finops-agent
+--record` trace, the spool's `state.json`, another schema version) stops the read with one
+line naming the file, the line and what to give instead.
 
-Records are folded as they are read, per GPU and 5-minute interval (`_Series`), so memory
-follows the window's length and the number of GPUs, not the number of records.
+Records are folded as they are read, per GPU and 5-minute interval (`_Series`), but the
+record ids seen and the Python objects per interval grow with the data: a fleet's files go
+through `finops.rightsizing.stream` (DuckDB, bounded memory), which is tested to give the
+same `GpuUsage` as this reader and asks it (`check_files`) to explain a file it cannot read.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import warnings
 from collections import defaultdict
@@ -46,17 +49,42 @@ class SourceError(FinopsError):
     """A metrics source could not be read: names the source, what failed and what to do."""
 
 
+AGENT_FILE_NAMES = ("windows.jsonl.1", "windows.jsonl")
+"""The export file after and before rotation, oldest first."""
+SEGMENT_GLOB = "seg-*.jsonl"
+PARQUET_GLOB = "*.parquet"
+"""Window records in Parquet (the same field names; read by `stream` only)."""
+
+
+def _files_in(folder: Path) -> list[Path]:
+    files = [folder / name for name in AGENT_FILE_NAMES if (folder / name).is_file()]
+    files += sorted(folder.glob(SEGMENT_GLOB))
+    files += sorted(folder.glob(PARQUET_GLOB))
+    return files
+
+
 def record_files(path: Path) -> list[Path]:
-    """The files to read for `path`: a file as is; a folder's `windows.jsonl.1`,
-    `windows.jsonl` and `seg-*.jsonl` segments, oldest first."""
+    """The files to read for `path`, oldest first: a file as is; a folder's `windows.jsonl.1`,
+    `windows.jsonl`, `seg-*.jsonl` segments and `*.parquet` files, or, when it holds none,
+    those of every folder below it (a fleet's files collected one folder per host); a glob
+    pattern (`fleet/*/windows.jsonl`) its matches."""
+    if any(char in str(path) for char in "*?["):
+        matches = sorted(Path(match) for match in glob.glob(str(path), recursive=True))
+        if not matches:
+            raise SourceError(f"{path}: the pattern matches no file")
+        return [file for match in matches for file in record_files(match)]
     if path.is_file():
         return [path]
     if not path.is_dir():
         raise SourceError(f"{path}: no such file or folder (give an export file or a spool dir)")
-    files = [p for p in (path / "windows.jsonl.1", path / "windows.jsonl") if p.is_file()]
-    files += sorted(path.glob("seg-*.jsonl"))
+    files = _files_in(path)
     if not files:
-        raise SourceError(f"{path}: no windows.jsonl or seg-*.jsonl files in the folder")
+        folders = sorted(p for p in path.rglob("*") if p.is_dir())
+        files = [file for folder in folders for file in _files_in(folder)]
+    if not files:
+        raise SourceError(
+            f"{path}: no windows.jsonl, seg-*.jsonl or *.parquet files in the folder or below it"
+        )
     return files
 
 
@@ -90,17 +118,23 @@ class SkippedLinesWarning(UserWarning):
 
 
 def iter_records(
-    paths: Iterable[Path], skipped: list[str] | None = None
+    paths: Iterable[Path], skipped: list[str] | None = None, *, dedupe: bool = True
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """(file:line, record) for every complete, distinct window record in `paths`.
 
     A line that is not a JSON object (a disk error, a torn write) is skipped, never fatal:
     its `path:line: reason` is appended to `skipped` when given. A JSON object that is not a
-    window record stops the read with one line (the wrong file was given).
+    window record stops the read with one line (the wrong file was given). `dedupe=False`
+    yields repeated records too (and keeps no record ids).
     """
     seen: set[str] = set()
     for given in paths:
         for path in record_files(given):
+            if path.suffix == ".parquet":
+                raise SourceError(
+                    f"{path}: Parquet is read by the streaming reader (finops rightsize "
+                    "--source agent:PATH), not this one"
+                )
             with path.open("rb") as handle:
                 number = 0
                 for raw in handle:
@@ -124,10 +158,11 @@ def iter_records(
                         key not in record for key in REQUIRED
                     ):
                         raise _not_a_window_record(where, record)
-                    record_id = str(record.get("record_id", where))
-                    if record_id in seen:
-                        continue
-                    seen.add(record_id)
+                    if dedupe:
+                        record_id = str(record.get("record_id", where))
+                        if record_id in seen:
+                            continue
+                        seen.add(record_id)
                     yield where, record
 
 
@@ -195,11 +230,20 @@ class _Host:
     seconds: dict[float, float] = field(default_factory=dict)
 
 
+def host_of(record: dict[str, Any]) -> str:
+    """The host a record comes from: its instance id, or its hostname where the agent had
+    no metadata (instance id `unknown`, which every such host shares)."""
+    instance_id = record.get("instance_id")
+    if instance_id and instance_id != "unknown":
+        return str(instance_id)
+    return str(record.get("hostname"))
+
+
 def _add(
     record: dict[str, Any], series: dict[tuple[str, int], _Series], hosts: dict[str, _Host]
 ) -> None:
     start, stop = float(record["window_start"]), float(record["window_end"])
-    host_name = str(record.get("instance_id") or record.get("hostname"))
+    host_name = host_of(record)
     key = (host_name, int(record["gpu_index"]))
     tags = record.get("tags") or {}
     gpu = series.get(key)
@@ -254,6 +298,37 @@ def _add(
         host.work[start] = {str(k): float(v) for k, v in units.items()}
 
 
+def _fold(
+    where: str,
+    record: dict[str, Any],
+    end: float | None,
+    series: dict[tuple[str, int], _Series],
+    hosts: dict[str, _Host],
+) -> float:
+    """Fold one record (unless it ends after `end` or has no samples); its window end."""
+    try:
+        window_end = float(record["window_end"])
+        if (end is None or window_end <= end) and record.get("sample_count"):
+            _add(record, series, hosts)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise SourceError(f"{where}: a window record with a malformed field: {exc}") from None
+    return window_end
+
+
+def check_files(
+    files: Iterable[Path], *, end: float | None = None, first_skip: bool = False
+) -> str | None:
+    """Read `files` as `read_usage` does, keeping nothing: raises the `SourceError` it would
+    raise; returns the first skipped line's `path:line: reason` (None: none skipped), at
+    once with `first_skip`. How `stream` explains a file it cannot read."""
+    skipped: list[str] = []
+    for where, record in iter_records(files, skipped, dedupe=False):
+        if first_skip and skipped:
+            return skipped[0]
+        _fold(where, record, end, {}, defaultdict(_Host))
+    return skipped[0] if skipped else None
+
+
 def read_usage(
     paths: Iterable[Path],
     *,
@@ -270,15 +345,7 @@ def read_usage(
     newest = float("-inf")
     skipped: list[str] = []
     for where, record in iter_records(paths, skipped):
-        try:
-            newest = max(newest, float(record["window_end"]))
-            if end is not None and float(record["window_end"]) > end:
-                continue
-            if not record.get("sample_count"):
-                continue
-            _add(record, series, hosts)
-        except (TypeError, ValueError, AttributeError) as exc:
-            raise SourceError(f"{where}: a window record with a malformed field: {exc}") from None
+        newest = max(newest, _fold(where, record, end, series, hosts))
     if skipped:
         warnings.warn(
             f"{len(skipped)} unreadable line(s) skipped in the agent's files, first: {skipped[0]}",
