@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Protocol
 
 from agents.config import AgentConfig, split_host_port
@@ -35,6 +36,7 @@ from agents.records import (
     aggregate,
     is_idle_sample,
 )
+from agents.rollup import RolledExport, Rollup
 from agents.shipping import ExportFile, Shipper, host_phase
 from agents.snapshot import GpuState, MetricsSnapshot, NoticeState, SinkState
 from agents.spool import Spool
@@ -111,6 +113,7 @@ class Agent:
         self._idle_hook_fired = False
         self._work_server: WorkServer | None = None
         self._work_file: WorkFileFollower | None = None
+        self._rolled: RolledExport | None = None
         self._prom_server: Any = None
         self.cloudwatch_publisher: Any = None
         self.prometheus_port = 0
@@ -155,11 +158,18 @@ class Agent:
         )
         if self.cfg.export.path:
             export = ExportFile(self.cfg.export.path, self.cfg.export.max_bytes, fsync=sp.fsync)
+            deliver = export.deliver
+            if self.cfg.export.rollup_seconds:
+                state = Path(self.cfg.export.path + ".rollup.json")
+                self._rolled = RolledExport(
+                    export.deliver, Rollup(self.cfg.export.rollup_seconds, state), fsync=sp.fsync
+                )
+                deliver = self._rolled.deliver
             self.shippers.append(
                 Shipper(
                     self.spool,
                     "export",
-                    lambda r, lines: export.deliver(r, lines),
+                    lambda r, lines: deliver(r, lines),
                     batch_records=500,
                     interval_seconds=1.0,
                     max_backoff_seconds=60.0,
@@ -258,6 +268,11 @@ class Agent:
             time.sleep(0.05)
         for shipper in self.shippers:
             shipper.stop()
+        if self._rolled is not None:
+            try:
+                self._rolled.close()
+            except OSError as exc:  # the spool still holds every window
+                log.error("export roll-up: open intervals not written", extra={"error": str(exc)})
         if self._prom_server is not None:
             self._prom_server.stop()
         if self._work_server is not None:

@@ -62,6 +62,7 @@ class SpoolSection:
 class ExportSection:
     path: str = "/var/lib/finops-agent/windows.jsonl"  # "" disables the export file
     max_bytes: int = 256 * 1024 * 1024
+    rollup_seconds: int = 0  # 300: one record per GPU per 5 minutes (agents/rollup.py)
 
 
 @dataclass(frozen=True)
@@ -299,6 +300,13 @@ def _check_values(cfg: AgentConfig, source: str) -> None:
         "segment_bytes",
         f"4096..max_bytes/2 ({sp.max_bytes // 2})",
         sp.segment_bytes,
+    )
+    need(
+        cfg.export.rollup_seconds in (0, 300),
+        "export",
+        "rollup_seconds",
+        "0 (every window) or 300 (5-minute summaries)",
+        cfg.export.rollup_seconds,
     )
     if cfg.prometheus.enabled:
         _check_loopback(cfg.prometheus.listen, bad("prometheus", "listen"))

@@ -81,6 +81,10 @@ def test_json_config_is_accepted(tmp_path: Path) -> None:
             r"\[agent\] sample_interval_seconds 0.05 is under GPM's 0.1 s minimum.*gpm = false",
         ),
         ("checkpoint = 'now'\n", r"\[checkpoint\] must be a table"),
+        (
+            "[export]\nrollup_seconds = 60\n",
+            r"\[export\] rollup_seconds must be 0 \(every window\) or 300 .*not 60",
+        ),
         ("[idle]\nhook = 1\n", r"\[idle.hook\] must be a table"),
     ],
 )

@@ -75,6 +75,39 @@ def test_window_records_are_spooled_and_exported(tmp_path: Path, fake_nvml) -> N
     assert agent.spool is not None and agent.spool.depth() == 0
 
 
+def test_the_export_rolls_windows_up_into_one_record_per_gpu_per_5_minutes(
+    tmp_path: Path, fake_nvml
+) -> None:
+    """Seven 1-minute windows: the first interval's five in one record, the last two
+    written when the agent stops; the spool and the other sinks keep every window."""
+    agent = started_agent(tmp_path, fake_nvml, export={"rollup_seconds": 300})
+    t0 = 1_764_000_000.0
+    windows = []
+    for w in range(7):
+        for s in range(3):
+            agent.tick(t0 + 60 * w + 20 * s)
+        agent.work.add_report({"units": {"steps": 2}})
+        windows += agent.close_window(t0 + 60 * w, t0 + 60 * w + 60)
+    agent.close()
+    exported = [json.loads(line) for line in (tmp_path / "windows.jsonl").read_text().splitlines()]
+    gpu2 = [r for r in exported if r["gpu_index"] == 2]
+    assert [(r["window_start"], r["window_end"], r["windows"]) for r in gpu2] == [
+        (t0, t0 + 300, 5),
+        (t0 + 300, t0 + 420, 2),
+    ]
+    first = [w for w in windows if w.gpu_index == 2][:5]
+    util = [w.stats["gpu_util_percent"] for w in first]
+    assert gpu2[0]["gpu_util_percent"] == {
+        "max": max(u.max for u in util if u),
+        "mean": pytest.approx(sum(u.mean for u in util if u) / 5),
+    }
+    assert gpu2[0]["sample_count"] == 15 and gpu2[0]["work_units"] == {"steps": 10.0}
+    assert gpu2[0]["record_id"] == f"i-0123/{first[0].gpu_uuid}/{t0:.3f}+300"
+    assert len(exported) == 16  # 8 GPUs x 2 records instead of 8 x 7 windows
+    state = json.loads((tmp_path / "windows.jsonl.rollup.json").read_text())
+    assert state["runs"] == {} and len(state["folded_until"]) == 8
+
+
 def test_idle_gpu_is_flagged_after_n_minutes_and_host_idle_hook_runs_once(
     tmp_path: Path, fake_nvml
 ) -> None:

@@ -1,0 +1,226 @@
+"""The export file rolled up: one summary per GPU per 5 minutes instead of one record per window.
+
+With `[export] rollup_seconds = 300` the export sink folds each GPU's window records into a
+record per 5-minute interval (agents/SPOOL_FORMAT.md, "Rolled-up records") holding only
+what rightsizing reads: peaks, time-weighted means, memory, processes and work. A fleet's
+files shrink about nine-fold at the default 60 s windows; the spool, CloudWatch and
+Prometheus keep every window.
+
+A rolled-up record is a run of one GPU's windows inside one interval that follow each other
+without a gap and measure the same metrics, so `window_end - window_start` is the seconds its
+means are weighted by, exactly as the windows would be. A window that cannot be rolled (no
+samples, longer than the interval, not a window record) is written as it is.
+
+Open runs and the end of the last window folded per GPU are kept in a small state file next
+to the export file, written after each delivery: after a crash, the spool delivers again
+what was not acknowledged and windows already folded are recognised and skipped; a run
+completed twice is written twice with the same `record_id`, which readers deduplicate.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from agents.spool import write_json_atomically
+
+log = logging.getLogger("finops_agent.rollup")
+
+ROLLUP_SECONDS = 300
+MEANS = ("gpu_util_percent", "sm_active_ratio")
+"""Stats kept as peak and time-weighted mean."""
+PEAKS = ("memory_used_bytes", "process_count", "host_cpu_util_percent", "host_memory_used_bytes")
+"""Stats kept as peak only (the host ones when a record has them)."""
+IDENTITY = (
+    "cloud",
+    "instance_id",
+    "instance_type",
+    "region",
+    "lifecycle",
+    "hostname",
+    "tags",
+    "gpu_index",
+    "gpu_uuid",
+)
+
+
+def _shape(record: dict[str, Any]) -> list[bool]:
+    """Which time-weighted means the window has: runs of one shape only."""
+    return [isinstance(record.get(name), dict) for name in MEANS]
+
+
+def _rollable(record: dict[str, Any], seconds: int) -> bool:
+    try:
+        start, end = float(record["window_start"]), float(record["window_end"])
+        return (
+            bool(record.get("sample_count"))
+            and 0 < end - start <= seconds
+            and all(key in record for key in IDENTITY)
+        )
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+class Rollup:
+    """Folds window records into per-GPU interval records; `add` returns the lines to write."""
+
+    def __init__(self, seconds: int = ROLLUP_SECONDS, state_path: Path | None = None) -> None:
+        self.seconds = seconds
+        self.state_path = state_path
+        self.runs: dict[str, dict[str, Any]] = {}
+        """GPU UUID -> the open run (JSON-ready)."""
+        self.folded_until: dict[str, float] = {}
+        """GPU UUID -> end of the last window folded (later deliveries of it are skipped)."""
+        if state_path is not None and state_path.exists():
+            try:
+                state = json.loads(state_path.read_text())
+                self.runs = dict(state["runs"])
+                self.folded_until = {k: float(v) for k, v in state["folded_until"].items()}
+            except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+                log.warning(
+                    "export roll-up state unreadable, starting afresh",
+                    extra={"file": str(state_path), "error": str(exc)[:200]},
+                )
+
+    def add(self, record: dict[str, Any], line: str) -> list[str]:
+        """Fold one window record (`line` is its JSON line); the lines now complete."""
+        if not _rollable(record, self.seconds):
+            return [line if line.endswith("\n") else line + "\n"]
+        gpu = str(record["gpu_uuid"])
+        start, end = float(record["window_start"]), float(record["window_end"])
+        if start < self.folded_until.get(gpu, -math.inf):
+            return []  # delivered again after a crash: already folded
+        self.folded_until[gpu] = end
+        out = []
+        run = self.runs.get(gpu)
+        interval = math.floor(start / self.seconds)
+        if run is not None and (
+            run["interval"] != interval
+            or run["window_end"] != start
+            or run["shape"] != _shape(record)
+        ):
+            out.append(self._close(gpu))
+            run = None
+        if run is None:
+            run = self.runs[gpu] = self._open(record, interval)
+        self._fold(run, record, end - start)
+        if end >= (interval + 1) * self.seconds:  # the interval is over: no window can join
+            out.append(self._close(gpu))
+        return out
+
+    def flush(self) -> list[str]:
+        """Close every open run (the agent is stopping)."""
+        return [self._close(gpu) for gpu in list(self.runs)]
+
+    def save(self, *, fsync: bool) -> None:
+        if self.state_path is not None:
+            write_json_atomically(
+                self.state_path,
+                {"runs": self.runs, "folded_until": self.folded_until},
+                fsync=fsync,
+            )
+
+    def _open(self, record: dict[str, Any], interval: int) -> dict[str, Any]:
+        return {
+            "interval": interval,
+            "shape": _shape(record),
+            "identity": {key: record[key] for key in IDENTITY},
+            "window_start": float(record["window_start"]),
+            "window_end": float(record["window_start"]),
+            "windows": 0,
+            "sample_count": 0,
+            "memory_total_bytes": None,
+            "peaks": {},
+            "weighted": {},
+            "work_units": {},
+        }
+
+    @staticmethod
+    def _fold(run: dict[str, Any], record: dict[str, Any], seconds: float) -> None:
+        run["window_end"] = float(record["window_end"])
+        run["windows"] += 1
+        run["sample_count"] += int(record["sample_count"])
+        if record.get("memory_total_bytes"):
+            run["memory_total_bytes"] = record["memory_total_bytes"]
+        for name in MEANS + PEAKS:
+            stats = record.get(name)
+            if not isinstance(stats, dict) or stats.get("max") is None:
+                continue
+            old = run["peaks"].get(name)
+            run["peaks"][name] = (
+                float(stats["max"]) if old is None else max(old, float(stats["max"]))
+            )
+            if name in MEANS and stats.get("mean") is not None:
+                run["weighted"][name] = (
+                    run["weighted"].get(name, 0.0) + float(stats["mean"]) * seconds
+                )
+        for unit, amount in (record.get("work_units") or {}).items():
+            run["work_units"][str(unit)] = run["work_units"].get(str(unit), 0.0) + float(amount)
+
+    def _close(self, gpu: str) -> str:
+        run = self.runs.pop(gpu)
+        identity = run["identity"]
+        start, end = run["window_start"], run["window_end"]
+        out: dict[str, Any] = {
+            "schema_version": 1,
+            "record_id": f"{identity['instance_id']}/{gpu}/{start:.3f}+{self.seconds}",
+            "rollup_seconds": self.seconds,
+            "window_start": start,
+            "window_end": end,
+            **identity,
+            "windows": run["windows"],
+            "sample_count": run["sample_count"],
+            "memory_total_bytes": run["memory_total_bytes"],
+        }
+        for name in MEANS + PEAKS:
+            peak = run["peaks"].get(name)
+            if peak is None:
+                if name in MEANS or name in ("memory_used_bytes", "process_count"):
+                    out[name] = None
+                continue
+            stats: dict[str, float] = {"max": peak}
+            if name in run["weighted"]:
+                stats["mean"] = run["weighted"][name] / (end - start)
+            out[name] = stats
+        out["work_units"] = run["work_units"]
+        return json.dumps(out, separators=(",", ":"), allow_nan=False) + "\n"
+
+
+class RolledExport:
+    """The export sink with a roll-up in front: `deliver` as `ExportFile.deliver`."""
+
+    def __init__(
+        self,
+        write: Callable[[list[dict[str, Any]], list[str]], None],
+        rollup: Rollup,
+        *,
+        fsync: bool,
+    ) -> None:
+        self.write = write
+        self.rollup = rollup
+        self.fsync = fsync
+        self._lock = threading.Lock()  # the shipper thread delivers, `close` flushes
+
+    def deliver(self, records: Sequence[dict[str, Any]], lines: Sequence[str]) -> None:
+        with self._lock:
+            out = [
+                rolled
+                for record, line in zip(records, lines, strict=True)
+                for rolled in self.rollup.add(record, line)
+            ]
+            if out:
+                self.write([], out)
+            self.rollup.save(fsync=self.fsync)
+
+    def close(self) -> None:
+        """Write the open runs (the agent is stopping; windows after a restart start anew)."""
+        with self._lock:
+            out = self.rollup.flush()
+            if out:
+                self.write([], out)
+            self.rollup.save(fsync=self.fsync)
