@@ -120,15 +120,23 @@ def _end(value: str | None) -> float | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)).timestamp()
 
 
-def read_sources(specs: list[str], lookback_days: float, end: float | None) -> list[GpuUsage]:
-    """Usage from every `--source` spec, in order."""
+def read_sources(
+    specs: list[str],
+    lookback_days: float,
+    end: float | None,
+    progress: Callable[[float], None] | None = None,
+) -> list[GpuUsage]:
+    """Usage from every `--source` spec, in order; `progress` is told the share of the
+    agent files scanned."""
     usages: list[GpuUsage] = []
     for spec in specs:
         kind, sep, rest = spec.partition(":")
         if kind == "agent" and sep:
-            from finops.rightsizing import spool
+            from finops.rightsizing import stream
 
-            usages += spool.read_usage([Path(rest)], lookback_days=lookback_days, end=end)
+            usages += stream.read_usage(
+                [Path(rest)], lookback_days=lookback_days, end=end, progress=progress
+            )
         elif kind == "prometheus" and rest:
             from finops.rightsizing.prometheus import PrometheusSource
             from finops.rightsizing.prometheus import read_usage as read_prometheus
@@ -183,6 +191,27 @@ def _progress(message: str) -> Iterator[None]:
             yield
     else:
         yield
+
+
+@contextmanager
+def _scan_progress(message: str) -> Iterator[Callable[[float], None] | None]:
+    """A rich progress bar on a terminal's stderr, told the share done; nothing otherwise."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeElapsedColumn
+
+    with Progress(
+        "{task.description}",
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(message, total=1.0)
+        yield lambda share: bar.update(task, completed=share)
 
 
 def _as_json(report: TargetReport) -> dict[str, Any]:
@@ -337,8 +366,8 @@ def run(args: argparse.Namespace) -> int:
     stack_file = stack_config.resolve_stack_file(args.stack, project)
     config = stack_config.load(stack_file)
     specs = args.sources or ["agent:/var/lib/finops-agent"]
-    with _progress(f"reading usage from {', '.join(specs)}"):
-        usages = read_sources(specs, lookback, _end(args.end))
+    with _scan_progress(f"reading usage from {', '.join(specs)}") as progress:
+        usages = read_sources(specs, lookback, _end(args.end), progress)
     pricer = PreviewPricer(stack_config.read_stack_file(stack_file), project)
     with _progress("pricing each candidate change through the preview"):
         reports = recommend(config, usages, pricer, settings)

@@ -1,0 +1,550 @@
+"""A fleet's agent files in bounded memory: DuckDB over JSON Lines and Parquet.
+
+`finops rightsize --source agent:PATH` reads here. The files are scanned by DuckDB (its JSON
+and Parquet readers, in parallel, spilling to a temporary folder beyond `memory_limit_mb`)
+and folded in three steps, each a GROUP BY, so memory follows the number of GPUs and the
+window's 5-minute intervals, never the number of records:
+
+1. records, deduplicated on `record_id` (delivery is at least once);
+2. per GPU and 5-minute interval: the peak, the time-weighted mean, ... (`spool._Slot`);
+3. per GPU: the figures of `usage.summarise` (nearest-rank p95s, time-weighted means, busy
+   and observed hours), and per host the work and host figures.
+
+Steps 2 and 3 are `spool`'s fold and `usage.summarise` written in SQL: the two readers are
+held to the same `GpuUsage` on the same files by tests/rightsizing/test_stream_reader.py. The
+agent's rolled-up export (5-minute records, agents/SPOOL_FORMAT.md) is read the same way.
+
+Input it cannot read is treated as `spool` treats it: an unterminated last line is skipped,
+a line that is not a JSON object is skipped and counted (`spool.SkippedLinesWarning`), and
+a JSON object that is not a window record stops the read; for the message, `spool` reads the
+file that holds it (`spool.check_files`), so both readers say the same line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+import threading
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from finops.rightsizing.spool import (
+    FLEET_TAG,
+    HOST_CPU,
+    HOST_MEMORY,
+    SkippedLinesWarning,
+    SourceError,
+    check_files,
+    record_files,
+)
+from finops.rightsizing.usage import GIB, IDLE_UTIL_PERCENT, INTERVAL_SECONDS, GpuUsage
+
+MEMORY_LIMIT_MB = 256
+"""DuckDB's own memory (its buffers and hash tables); beyond it DuckDB spills to disk."""
+
+Progress = Callable[[float], None]
+"""Told the share of the scan done, 0-1, as the files are read."""
+
+# What is read of each record, as DuckDB's `from_json` structure; every other field is
+# ignored. A value of another type reads as NULL (a number given as a string is converted).
+_STATS = {"max": "DOUBLE", "mean": "DOUBLE"}
+STRUCTURE: dict[str, Any] = {
+    "schema_version": "VARCHAR",
+    "record_id": "VARCHAR",
+    "window_start": "DOUBLE",
+    "window_end": "DOUBLE",
+    "instance_id": "VARCHAR",
+    "hostname": "VARCHAR",
+    "instance_type": "VARCHAR",
+    "region": "VARCHAR",
+    "lifecycle": "VARCHAR",
+    "tags": {FLEET_TAG: "VARCHAR"},
+    "gpu_index": "DOUBLE",
+    "sample_count": "DOUBLE",
+    "memory_total_bytes": "DOUBLE",
+    "gpu_util_percent": _STATS,
+    "memory_used_bytes": {"max": "DOUBLE"},
+    "sm_active_ratio": _STATS,
+    "process_count": {"max": "DOUBLE"},
+    HOST_CPU: {"max": "DOUBLE"},
+    HOST_MEMORY: {"max": "DOUBLE"},
+    "work_units": "MAP(VARCHAR, DOUBLE)",
+}
+
+
+def _missing(field: str) -> str:
+    """SQL: the record has no `field` key (NULL alone cannot tell a null from no key; CASE
+    parses the line again only where the field is NULL)."""
+    return f"(CASE WHEN j.{field} IS NULL THEN NOT json_exists(line, '$.{field}') ELSE false END)"
+
+
+def _lines_sql(json_files: Sequence[Path], parquet_files: Sequence[Path]) -> str:
+    """(filename, line) of every line: JSON Lines read as one text column per line (JSON
+    strings cannot hold the 0x1f delimiter unescaped); Parquet rows turned into JSON."""
+    parts = []
+    if json_files:
+        parts.append(
+            "SELECT filename, line FROM read_csv($json_files, columns = {'line': 'VARCHAR'}, "
+            "delim = '\\x1f', quote = '', escape = '', header = false, auto_detect = false, "
+            "new_line = '\\n', filename = true, store_rejects = true, strict_mode = false)"
+        )
+    if parquet_files:
+        parts.append(
+            "SELECT filename, to_json(p)::VARCHAR AS line "
+            "FROM read_parquet($parquet_files, union_by_name = true, filename = true) p"
+        )
+    return " UNION ALL ".join(parts)
+
+
+def _records_sql(lines: str) -> str:
+    """One row per distinct record: status `ok`, `skip` (not a JSON object: counted) or
+    `bad` (a JSON object that is not a readable window record: the read stops).
+
+    Deduplicated with DISTINCT over every column read: copies of a record (same `record_id`)
+    are identical, and grouping keys spill to disk where DuckDB's aggregate states of
+    strings and maps would not."""
+    structure = json.dumps(STRUCTURE).replace("'", "''")
+    counted = "coalesce(j.sample_count, 0) <> 0"
+    in_window = f"({counted} AND ($end IS NULL OR j.window_end <= $end))"
+    bad = " OR ".join(
+        [
+            "coalesce(j.schema_version, '') NOT IN ('1', '1.0')",
+            *(
+                _missing(field)
+                for field in ("window_start", "gpu_index", "instance_type", "sample_count")
+            ),
+            "j.window_end IS NULL",
+            f"({in_window} AND (j.window_start IS NULL OR j.gpu_index IS NULL))",
+        ]
+    )
+    return f"""
+    WITH lines AS ({lines}),
+    parsed AS (
+        SELECT filename, line, TRY(from_json(line, '{structure}')) AS j FROM lines
+    ),
+    classified AS (
+        SELECT *, CASE
+            WHEN j IS NULL AND (line IS NULL OR regexp_full_match(line, '\\s*')) THEN 'blank'
+            WHEN j IS NULL OR NOT starts_with(ltrim(line, ' \t\r'), '{{') THEN 'skip'
+            WHEN {bad} THEN 'bad'
+            ELSE 'ok' END AS status
+        FROM parsed
+    )
+    SELECT DISTINCT
+        CASE WHEN status = 'ok' AND j.record_id IS NOT NULL THEN j.record_id
+             ELSE filename || ':' || gen_random_uuid()::VARCHAR END AS key,
+        status,
+        CASE WHEN status <> 'ok' THEN filename END AS filename,
+        CASE WHEN status <> 'ok' THEN line END AS line,
+        CASE WHEN coalesce(j.instance_id, 'unknown') NOT IN ('', 'unknown')
+             THEN j.instance_id ELSE coalesce(j.hostname, 'None') END AS host,
+        trunc(j.gpu_index)::BIGINT AS gpu,
+        j.window_start AS ws,
+        j.window_end AS we,
+        {in_window} AS folded,
+        coalesce(j.instance_type, 'None') AS instance_type,
+        CASE WHEN j.region IN ('', 'unknown') THEN NULL ELSE j.region END AS region,
+        j.tags."{FLEET_TAG}" AS fleet,
+        coalesce(j.lifecycle, 'unknown') AS lifecycle,
+        j.memory_total_bytes AS memory_total_bytes,
+        j.gpu_util_percent.max AS util_max,
+        j.gpu_util_percent.mean AS util_mean,
+        j.memory_used_bytes.max AS memory_max,
+        j.sm_active_ratio.max AS sm_max,
+        j.sm_active_ratio.mean AS sm_mean,
+        j.process_count.max AS processes_max,
+        j."{HOST_CPU}".max AS cpu_max,
+        j."{HOST_MEMORY}".max AS host_memory_max,
+        CASE WHEN list_aggregate(map_values(j.work_units), 'count') > 0
+             THEN j.work_units::JSON::VARCHAR END AS work
+    FROM classified
+    WHERE status <> 'blank'
+    """
+
+
+# Step 2: `spool._Slot` per GPU and interval, and `_Slot.peak` (mean, observed seconds).
+_INTERVALS_SQL = f"""
+WITH w AS (
+    SELECT *, greatest(we - ws, 0.0) AS seconds, floor(ws / {INTERVAL_SECONDS})::BIGINT AS i
+    FROM records WHERE status = 'ok' AND folded
+),
+slots AS (
+    SELECT host, gpu, i,
+        max(util_max) AS util_peak,
+        sum(util_mean * seconds) FILTER (util_max IS NOT NULL AND util_mean IS NOT NULL)
+            AS util_weighted,
+        coalesce(sum(seconds) FILTER (util_max IS NOT NULL AND util_mean IS NOT NULL), 0)
+            AS util_seconds,
+        count(*) FILTER (util_max IS NOT NULL AND util_mean IS NULL) AS without_mean,
+        max(memory_max / {GIB}) AS memory_peak,
+        max(sm_max) AS sm_peak,
+        sum(sm_mean * seconds) FILTER (sm_mean IS NOT NULL) AS sm_weighted,
+        sum(seconds) FILTER (sm_mean IS NOT NULL) AS sm_seconds,
+        max(processes_max) AS processes
+    FROM w GROUP BY host, gpu, i
+)
+SELECT host, gpu, i, util_peak, memory_peak, sm_peak,
+    CASE WHEN util_seconds > 0 AND without_mean = 0 THEN util_weighted / util_seconds END
+        AS util_mean,
+    CASE WHEN sm_seconds <> 0 THEN sm_weighted / sm_seconds END AS sm_mean,
+    CASE WHEN least(util_seconds, {INTERVAL_SECONDS}) <> 0
+         THEN least(util_seconds, {INTERVAL_SECONDS}) ELSE {INTERVAL_SECONDS} END AS observed,
+    coalesce(util_peak, 0) >= {IDLE_UTIL_PERCENT} OR coalesce(processes, 0) >= 1 AS in_use
+FROM slots
+"""
+
+_HOST_INTERVALS_SQL = f"""
+SELECT host, floor(ws / {INTERVAL_SECONDS})::BIGINT AS i,
+    CASE WHEN max(cpu_max) IS NOT NULL THEN greatest(max(cpu_max), 0.0) END AS cpu,
+    CASE WHEN max(host_memory_max) IS NOT NULL
+         THEN greatest(max(host_memory_max / {GIB}), 0.0) END AS memory
+FROM records WHERE status = 'ok' AND folded
+GROUP BY ALL HAVING cpu IS NOT NULL OR memory IS NOT NULL
+"""
+
+# A window's seconds and work units are host-wide: counted once per host and window start.
+_HOST_WINDOWS_SQL = """
+SELECT host, ws, any_value(greatest(we - ws, 0.0)) AS seconds,
+    from_json(any_value(work), '"MAP(VARCHAR, DOUBLE)"') AS work
+FROM records WHERE status = 'ok' AND folded
+GROUP BY host, ws
+"""
+
+# Step 3: `usage.summarise` per GPU over the intervals from `$first_interval` on.
+# quantile_disc(x, 0.95) is the nearest-rank p95 (the ceil(0.95 n)-th smallest), as
+# `usage.nearest_rank`; the test holds them equal.
+_GPUS_SQL = f"""
+WITH iv AS (SELECT * FROM intervals WHERE $first_interval IS NULL OR i >= $first_interval),
+hi AS (SELECT * FROM host_intervals WHERE $first_interval IS NULL OR i >= $first_interval),
+figures AS (
+    SELECT host, gpu,
+        count(util_peak) AS intervals,
+        min(i) FILTER (util_peak IS NOT NULL) AS first_i,
+        max(i) FILTER (util_peak IS NOT NULL) AS last_i,
+        quantile_disc(util_peak, 0.95) AS util_p95,
+        count(*) FILTER (util_peak IS NOT NULL AND util_mean IS NULL) = 0 AS means_known,
+        fsum(util_mean * observed) FILTER (util_peak IS NOT NULL AND util_mean IS NOT NULL)
+            AS util_weighted,
+        fsum(observed) FILTER (util_peak IS NOT NULL AND util_mean IS NOT NULL) AS util_seconds,
+        quantile_disc(util_mean, 0.95) FILTER (
+            util_peak IS NOT NULL AND util_peak >= {IDLE_UTIL_PERCENT}) AS util_mean_p95,
+        max(memory_peak) AS memory_peak,
+        quantile_disc(sm_peak, 0.95) AS sm_p95,
+        fsum(sm_mean * observed) FILTER (sm_mean IS NOT NULL) AS sm_weighted,
+        fsum(observed) FILTER (sm_mean IS NOT NULL) AS sm_seconds,
+        list(DISTINCT i // 12) FILTER (util_peak IS NOT NULL AND in_use) AS busy_hours,
+        list(DISTINCT i // 12) FILTER (util_peak IS NOT NULL) AS observed_hours
+    FROM iv GROUP BY host, gpu
+),
+busy_cpu AS (
+    SELECT iv.host, iv.gpu, quantile_disc(hi.cpu, 0.95) AS cpu_p95
+    FROM iv JOIN hi ON iv.host = hi.host AND iv.i = hi.i
+    WHERE iv.util_peak IS NOT NULL AND iv.in_use AND hi.cpu IS NOT NULL
+    GROUP BY iv.host, iv.gpu
+),
+host_figures AS (
+    SELECT host, quantile_disc(cpu, 0.95) AS cpu_p95, max(memory) AS memory_peak
+    FROM hi GROUP BY host
+),
+meta AS (
+    SELECT host, gpu,
+        arg_min(instance_type, ws) AS instance_type,
+        arg_min(region, ws) AS region,
+        arg_min(fleet, ws) AS fleet,
+        arg_min(lifecycle, ws) AS lifecycle,
+        arg_max(memory_total_bytes, ws) FILTER (coalesce(memory_total_bytes, 0) <> 0)
+            AS memory_total_bytes
+    FROM records WHERE status = 'ok' AND folded GROUP BY host, gpu
+)
+SELECT f.host, f.gpu, m.instance_type, m.region, m.fleet, m.lifecycle,
+    m.memory_total_bytes / {GIB} AS memory_total_gib,
+    f.first_i * {INTERVAL_SECONDS} AS window_start,
+    f.last_i * {INTERVAL_SECONDS} + {INTERVAL_SECONDS} AS window_end,
+    f.intervals, f.util_p95,
+    CASE WHEN f.means_known AND f.util_seconds > 0 THEN f.util_weighted / f.util_seconds END
+        AS util_mean,
+    CASE WHEN f.means_known THEN coalesce(f.util_mean_p95, 0.0) END AS util_mean_p95,
+    f.memory_peak, f.sm_p95,
+    CASE WHEN f.sm_seconds > 0 THEN f.sm_weighted / f.sm_seconds END AS sm_mean,
+    f.busy_hours, f.observed_hours,
+    coalesce(b.cpu_p95, h.cpu_p95) AS host_cpu_p95, h.memory_peak AS host_memory_peak
+FROM figures f
+JOIN meta m USING (host, gpu)
+LEFT JOIN busy_cpu b USING (host, gpu)
+LEFT JOIN host_figures h USING (host)
+WHERE f.intervals > 0
+ORDER BY f.host, f.gpu
+"""
+
+# Work per host over the window starts from `$first` on (`spool.read_usage`'s totals).
+_WORK_SQL = """
+CREATE TEMP TABLE work_units AS
+SELECT host, ws, unnest(map_keys(work)) AS unit, unnest(map_values(work)) AS amount
+FROM host_windows WHERE work IS NOT NULL AND ($first IS NULL OR ws >= $first)
+"""
+_HOURS_SQL = """
+SELECT host, fsum(seconds) / 3600.0 FROM host_windows
+WHERE $first IS NULL OR ws >= $first GROUP BY host
+"""
+_TOTALS_SQL = """
+SELECT host, unit, fsum(amount) FROM work_units WHERE amount IS NOT NULL GROUP BY host, unit
+"""
+_WORK_HOURS_SQL = """
+SELECT host, count(DISTINCT floor(ws / 3600)) FROM work_units WHERE amount > 0 GROUP BY host
+"""
+
+
+def _split(files: Iterable[Path]) -> tuple[list[Path], list[Path]]:
+    json_files: list[Path] = []
+    parquet_files: list[Path] = []
+    for file in dict.fromkeys(files):  # a file given twice is read once
+        (parquet_files if file.suffix == ".parquet" else json_files).append(file)
+    return json_files, parquet_files
+
+
+def _torn_tail(path: Path) -> tuple[str, int] | None:
+    """(text, line number) of a last line with no newline (its writer was killed), or None."""
+    with path.open("rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        if size == 0:
+            return None
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return None
+        end = size
+        while True:  # back to the last newline
+            start = max(0, end - 65536)
+            handle.seek(start)
+            chunk = handle.read(end - start)
+            newline = chunk.rfind(b"\n")
+            if newline >= 0 or start == 0:
+                tail_start = start + newline + 1
+                break
+            end = start
+        handle.seek(0)
+        lines = 1
+        while block := handle.read(1 << 24):  # the tail's line number, for DuckDB's rejects
+            lines += block.count(b"\n")
+        handle.seek(tail_start)
+        return handle.read().decode("utf-8", "replace"), lines
+
+
+def threads_for(memory_limit_mb: int) -> int:
+    """DuckDB's threads: each needs its own buffers and hash tables (about 128 MB to stay
+    within the limit while grouping millions of records), never more than the cores."""
+    return max(1, min(os.cpu_count() or 1, memory_limit_mb // 128))
+
+
+def _connect(folder: Path, memory_limit_mb: int, threads: int | None) -> Any:
+    import duckdb
+
+    con = duckdb.connect(
+        str(folder / "fold.duckdb"),
+        config={
+            "memory_limit": f"{memory_limit_mb}MB",
+            "temp_directory": str(folder / "spill"),
+            "preserve_insertion_order": False,
+            "threads": threads or threads_for(memory_limit_mb),
+        },
+    )
+    return con
+
+
+def _run(con: Any, sql: str, params: dict[str, Any], progress: Progress | None) -> None:
+    """Execute `sql`, telling `progress` DuckDB's share done every 0.2 s."""
+    if progress is None:
+        con.execute(sql, params)
+        return
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.2):
+            share = con.query_progress()
+            if share >= 0:
+                progress(share / 100.0)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        con.execute(sql, params)
+    finally:
+        done.set()
+        watcher.join()
+    progress(1.0)
+
+
+def read_usage(
+    paths: Iterable[Path],
+    *,
+    lookback_days: float | None = None,
+    end: float | None = None,
+    progress: Progress | None = None,
+    memory_limit_mb: int = MEMORY_LIMIT_MB,
+    threads: int | None = None,
+) -> list[GpuUsage]:
+    """One `GpuUsage` per (host, GPU) in the agent's files: `spool.read_usage`'s result, in
+    memory bounded by `memory_limit_mb` (DuckDB) plus a few MB per thousand GPUs.
+
+    `end` (unix seconds; default the newest window's end) and `lookback_days` (default: all)
+    bound the window. `progress` is told the share of the files scanned.
+    """
+    import duckdb
+
+    files = [file for path in paths for file in record_files(Path(path))]
+    json_files, parquet_files = _split(files)
+    tails = {path: tail for path in json_files if (tail := _torn_tail(path)) is not None}
+    with tempfile.TemporaryDirectory(prefix="finops-rightsize-") as folder:
+        con = _connect(Path(folder), memory_limit_mb, threads)
+        try:
+            return _read(
+                con,
+                json_files,
+                parquet_files,
+                tails,
+                lookback_days=lookback_days,
+                end=end,
+                progress=progress,
+            )
+        except duckdb.Error as exc:
+            # say which line of which file, as the reference reader would
+            check_files(files, end=end)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SourceError(f"agent files: cannot read them: {first}") from None
+        finally:
+            con.close()
+
+
+def _read(
+    con: Any,
+    json_files: list[Path],
+    parquet_files: list[Path],
+    tails: dict[Path, tuple[str, int]],
+    *,
+    lookback_days: float | None,
+    end: float | None,
+    progress: Progress | None,
+) -> list[GpuUsage]:
+    params: dict[str, Any] = {"end": end}
+    if json_files:
+        params["json_files"] = [str(p) for p in json_files]
+    if parquet_files:
+        params["parquet_files"] = [str(p) for p in parquet_files]
+    lines = _lines_sql(json_files, parquet_files)
+    if tails:
+        con.execute("CREATE TEMP TABLE torn (filename VARCHAR, line VARCHAR)")
+        con.executemany(
+            "INSERT INTO torn VALUES (?, ?)", [(str(p), text) for p, (text, _) in tails.items()]
+        )
+        lines = (
+            f"SELECT l.filename, l.line FROM ({lines}) l "
+            "ANTI JOIN torn t ON l.filename = t.filename AND l.line = t.line"
+        )
+    _run(con, f"CREATE TABLE records AS {_records_sql(lines)}", params, progress)
+    order = {str(p): n for n, p in enumerate(json_files + parquet_files)}
+    _refuse_bad_records(con, order, end)
+    _warn_skipped(con, order, tails)
+    newest = con.execute("SELECT max(we) FROM records WHERE status = 'ok'").fetchone()[0]
+    if newest is None:
+        return []
+    window_end = end if end is not None else float(newest)
+    first = window_end - lookback_days * 86400.0 if lookback_days else None
+    first_interval = None if first is None else first / INTERVAL_SECONDS
+    con.execute(f"CREATE TABLE intervals AS {_INTERVALS_SQL}")
+    con.execute(f"CREATE TABLE host_intervals AS {_HOST_INTERVALS_SQL}")
+    con.execute(f"CREATE TABLE host_windows AS {_HOST_WINDOWS_SQL}")
+    hours = dict(con.execute(_HOURS_SQL, {"first": first}).fetchall())
+    con.execute(_WORK_SQL, {"first": first})
+    totals: dict[str, dict[str, float]] = {}
+    for host, unit, total in con.execute(_TOTALS_SQL).fetchall():
+        totals.setdefault(host, {})[unit] = total
+    work_hours = dict(con.execute(_WORK_HOURS_SQL).fetchall())
+    usages = []
+    for row in _rows(con.execute(_GPUS_SQL, {"first_interval": first_interval})):
+        host_hours = hours.get(row["host"]) or 0.0
+        usages.append(
+            GpuUsage(
+                host=row["host"],
+                gpu_index=int(row["gpu"]),
+                instance_type=row["instance_type"],
+                region=row["region"],
+                fleet=row["fleet"],
+                window_start=float(row["window_start"]),
+                window_end=float(row["window_end"]),
+                intervals=int(row["intervals"]),
+                util_p95_percent=row["util_p95"],
+                util_mean_percent=row["util_mean"],
+                util_mean_p95_percent=row["util_mean_p95"],
+                memory_peak_gib=row["memory_peak"],
+                memory_total_gib=row["memory_total_gib"],
+                sm_active_p95=row["sm_p95"],
+                sm_active_mean=row["sm_mean"],
+                busy_hours=frozenset(int(h) for h in row["busy_hours"] or ()),
+                observed_hours=frozenset(int(h) for h in row["observed_hours"] or ()),
+                work_per_hour={
+                    unit: total / host_hours for unit, total in totals.get(row["host"], {}).items()
+                }
+                if host_hours
+                else {},
+                work_hours=int(work_hours.get(row["host"], 0)),
+                lifecycle=row["lifecycle"],
+                source="agent files",
+                host_cpu_p95_percent=row["host_cpu_p95"],
+                host_memory_peak_gib=row["host_memory_peak"],
+            )
+        )
+    return usages
+
+
+def _rows(cursor: Any) -> Iterator[dict[str, Any]]:
+    names = [column[0] for column in cursor.description]
+    while batch := cursor.fetchmany(1000):
+        for values in batch:
+            yield dict(zip(names, values, strict=True))
+
+
+def _refuse_bad_records(con: Any, order: dict[str, int], end: float | None) -> None:
+    """A JSON object that is not a window record stops the read: the reference reader reads
+    the first file holding one and raises its one-line error."""
+    files = [
+        f
+        for (f,) in con.execute(
+            "SELECT DISTINCT filename FROM records WHERE status = 'bad'"
+        ).fetchall()
+    ]
+    if not files:
+        return
+    first = min(files, key=lambda f: order.get(f, math.inf))
+    check_files([Path(first)], end=end)
+    raise SourceError(f"{first}: a JSON object that is not a readable agent window record")
+
+
+def _warn_skipped(con: Any, order: dict[str, int], tails: dict[Path, tuple[str, int]]) -> None:
+    """Lines that are not JSON objects, or not UTF-8, are skipped and counted: one warning
+    naming the first, as the reference reader words it."""
+    skipped = con.execute(
+        "SELECT filename, count(*) FROM records WHERE status = 'skip' GROUP BY filename"
+    ).fetchall()
+    counts = {f: n for f, n in skipped}
+    torn_lines = {str(p): line for p, (_, line) in tails.items()}
+    with contextlib.suppress(Exception):  # no rejects table when no JSON file was read
+        for file, line in con.execute(
+            "SELECT f.file_path, e.line FROM reject_errors e JOIN reject_scans f "
+            "ON e.scan_id = f.scan_id AND e.file_id = f.file_id"
+        ).fetchall():
+            if torn_lines.get(file) != line:  # a torn tail is not a skipped line
+                counts[file] = counts.get(file, 0) + 1
+    total = sum(counts.values())
+    if not total:
+        return
+    first_file = min(counts, key=lambda f: order.get(f, math.inf))
+    first = check_files([Path(first_file)], first_skip=True) or f"{first_file}: unreadable line"
+    warnings.warn(
+        f"{total} unreadable line(s) skipped in the agent's files, first: {first}",
+        SkippedLinesWarning,
+        stacklevel=3,
+    )
