@@ -127,7 +127,7 @@ def read_sources(
     progress: Callable[[float], None] | None = None,
 ) -> list[GpuUsage]:
     """Usage from every `--source` spec, in order; `progress` is told the share of the
-    agent files scanned."""
+    agent files scanned or of the CloudWatch calls made."""
     usages: list[GpuUsage] = []
     for spec in specs:
         kind, sep, rest = spec.partition(":")
@@ -148,7 +148,9 @@ def read_sources(
 
             region, _, endpoint = rest.partition("@")
             source = CloudWatchSource(region or "us-east-1", endpoint_url=endpoint or None)
-            usages += read_cloudwatch(source, lookback_days=lookback_days, end=end)
+            usages += read_cloudwatch(
+                source, lookback_days=lookback_days, end=end, progress=progress
+            )
         else:
             raise RightsizeError(
                 f"--source {spec!r}: expected agent:PATH, prometheus:URL or cloudwatch:REGION"

@@ -2,7 +2,12 @@
 
 Series are found with ListMetrics (dimensions `InstanceId` and `index`, one per GPU), read
 with GetMetricData as the Maximum (peaks) and the Average (time-weighted means) of each
-5-minute period (at most 500 queries a call) and folded like the agent's files. Host CPU is
+5-minute period and folded like the agent's files. At fleet scale instances are read in
+groups that fill calls of 500 queries (GetMetricData's limit), each call followed through
+its pages and retried with backoff when throttled; a group is folded into `GpuUsage` and
+dropped before the next, so memory follows one group. A query per figure for the whole
+fleet is not possible here: a SEARCH expression returns at most 500 series, fewer than a
+fleet's GPUs, so every GPU series is its own query, 500 to a call. Host CPU is
 EC2's own `AWS/EC2 CPUUtilization` (Maximum per period), host memory the CloudWatch agent's
 `mem_used_percent` (`CWAgent`, dimension `InstanceId`) where it is collected.
 DescribeInstances gives each instance's type, lifecycle and `finops:fleet` tag.
@@ -12,7 +17,9 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from array import array
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +49,10 @@ HOST_METRICS = {
     "hostmem": (NAMESPACE, "mem_used_percent"),  # percent of the host memory
 }
 MAX_QUERIES = 500
+"""GetMetricData's limit of queries per call."""
+MAX_ATTEMPTS = 10
+"""Tries per call when CloudWatch throttles (botocore's standard retry mode: exponential
+backoff with jitter, up to 20 s apart)."""
 
 
 @dataclass(frozen=True)
@@ -49,11 +60,16 @@ class CloudWatchSource:
     region: str = "us-east-1"
     namespace: str = NAMESPACE
     endpoint_url: str | None = None
+    max_attempts: int = MAX_ATTEMPTS
 
     def clients(self) -> tuple[Any, Any]:
         import boto3
+        from botocore.config import Config
 
-        kwargs: dict[str, Any] = {"region_name": self.region}
+        kwargs: dict[str, Any] = {
+            "region_name": self.region,
+            "config": Config(retries={"mode": "standard", "total_max_attempts": self.max_attempts}),
+        }
         if self.endpoint_url:
             kwargs["endpoint_url"] = self.endpoint_url
         return boto3.client("cloudwatch", **kwargs), boto3.client("ec2", **kwargs)
@@ -106,10 +122,8 @@ def _query(
 
 
 def _host_intervals(
-    values: dict[str, dict[float, float]], m: int, instance_type: str, region: str
+    cpu: dict[float, float], memory_percent: dict[float, float], instance_type: str, region: str
 ) -> list[HostInterval]:
-    cpu = values.get(f"cpu{m}", {})
-    memory_percent = values.get(f"hostmem{m}", {})
     try:
         host_memory = catalog.lookup(instance_type, region).memory_gib
     except CatalogError:
@@ -126,94 +140,179 @@ def _host_intervals(
     ]
 
 
+class Series:
+    """One query's points, appended page by page (compact: two arrays of floats)."""
+
+    __slots__ = ("stamps", "values")
+
+    def __init__(self) -> None:
+        self.stamps = array("d")
+        self.values = array("d")
+
+    def as_dict(self) -> dict[float, float]:
+        return dict(zip(self.stamps, self.values, strict=True))
+
+
+def fetch(
+    cloudwatch: Any, queries: Sequence[dict[str, Any]], begin: float, stop: float
+) -> tuple[dict[str, Series], int]:
+    """Every query's points from `begin` to `stop`: calls of at most `MAX_QUERIES` queries,
+    each followed through its pages (NextToken). Returns the series and the calls made."""
+    series: dict[str, Series] = defaultdict(Series)
+    calls = 0
+    for first in range(0, len(queries), MAX_QUERIES):
+        kwargs: dict[str, Any] = {
+            "MetricDataQueries": list(queries[first : first + MAX_QUERIES]),
+            "StartTime": dt.datetime.fromtimestamp(begin, dt.UTC),
+            "EndTime": dt.datetime.fromtimestamp(stop, dt.UTC),
+            "ScanBy": "TimestampAscending",
+        }
+        while True:
+            answer = cloudwatch.get_metric_data(**kwargs)
+            calls += 1
+            for result in answer["MetricDataResults"]:
+                points = series[result["Id"]]
+                points.stamps.extend(stamp.timestamp() for stamp in result["Timestamps"])
+                points.values.extend(float(value) for value in result["Values"])
+            if not answer.get("NextToken"):
+                break
+            kwargs["NextToken"] = answer["NextToken"]
+    return series, calls
+
+
+def batches(gpus: Sequence[tuple[str, str]], limit: int | None = None) -> list[list[str]]:
+    """Instances grouped so that each group's queries (every figure of each GPU and of the
+    host) fill calls of `limit`: a group is read, folded and dropped before the next, so
+    memory follows the group, not the fleet. An instance is never split across groups
+    (one with more queries than a call holds is read in several calls)."""
+    limit = limit or MAX_QUERIES
+    per_instance: dict[str, int] = defaultdict(int)
+    for instance, _ in gpus:
+        per_instance[instance] += len(METRICS)
+    groups: list[list[str]] = []
+    size = limit
+    for instance in sorted(per_instance):
+        need = per_instance[instance] + len(HOST_METRICS)
+        if size + need > limit:
+            groups.append([])
+            size = 0
+        groups[-1].append(instance)
+        size += need
+    return groups
+
+
+def _batch_queries(
+    namespace: str, gpus: Sequence[tuple[str, str]], instances: Sequence[str]
+) -> list[dict[str, Any]]:
+    queries = []
+    for n, (instance, index) in enumerate(gpus):
+        dimensions = [{"Name": "InstanceId", "Value": instance}, {"Name": "index", "Value": index}]
+        for figure, (name, stat) in METRICS.items():
+            queries.append(_query(f"{figure}{n}", namespace, name, dimensions, stat))
+    for m, instance in enumerate(instances):
+        for figure, (host_namespace, name) in HOST_METRICS.items():
+            dimensions = [{"Name": "InstanceId", "Value": instance}]
+            queries.append(_query(f"{figure}{m}", host_namespace, name, dimensions, "Maximum"))
+    return queries
+
+
+def _usage(
+    values: dict[str, Series],
+    n: int,
+    m: int,
+    key: tuple[str, str],
+    info: dict[str, Any],
+    source: CloudWatchSource,
+) -> GpuUsage | None:
+    def points(query_id: str) -> dict[float, float]:
+        found = values.get(query_id)
+        return found.as_dict() if found is not None else {}
+
+    util, means, memory = points(f"util{n}"), points(f"umean{n}"), points(f"memory{n}")
+    sm, sm_means = points(f"sm{n}"), points(f"smmean{n}")
+    peaks = [
+        IntervalPeak(
+            start=stamp,
+            gpu_util_percent=util[stamp],
+            memory_used_gib=memory[stamp] / 1024 if stamp in memory else None,
+            sm_active_ratio=sm.get(stamp),
+            gpu_util_mean_percent=means.get(stamp),
+            sm_active_mean=sm_means.get(stamp),
+        )
+        for stamp in sorted(util)
+    ]
+    if not peaks:
+        return None
+    instance, index = key
+    instance_type = info.get("type", "unknown")
+    totals = points(f"total{n}")
+    return summarise(
+        peaks,
+        host=instance,
+        gpu_index=int(index),
+        instance_type=instance_type,
+        region=source.region,
+        fleet=info.get("fleet"),
+        memory_total_gib=max(totals.values()) / 1024 if totals else None,
+        lifecycle=info.get("lifecycle", "unknown"),
+        source=f"cloudwatch {source.region}",
+        host_intervals=_host_intervals(
+            points(f"cpu{m}"), points(f"hostmem{m}"), instance_type, source.region
+        ),
+    )
+
+
+def _error(source: CloudWatchSource, exc: Exception) -> SourceError:
+    from botocore.exceptions import ClientError
+
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in ("Throttling", "ThrottlingException", "RequestLimitExceeded"):
+            return SourceError(
+                f"cloudwatch {source.region}: still throttled after {source.max_attempts} "
+                f"attempts per call ({exc.response['Error'].get('Message', code)}): try again "
+                "later, or ask AWS for a higher GetMetricData quota"
+            )
+    return SourceError(f"cloudwatch {source.region}: {exc}")
+
+
 def read_usage(
-    source: CloudWatchSource, *, lookback_days: float = 14.0, end: float | None = None
+    source: CloudWatchSource,
+    *,
+    lookback_days: float = 14.0,
+    end: float | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> list[GpuUsage]:
-    """One `GpuUsage` per GPU series in the namespace with data in the window."""
+    """One `GpuUsage` per GPU series in the namespace with data in the window.
+
+    Instances are read in groups that fill GetMetricData calls of 500 queries (`batches`);
+    each call is followed through its pages, and a throttled call is retried with backoff
+    (botocore, `max_attempts`). `progress` is told the share of groups read.
+    """
     from botocore.exceptions import BotoCoreError, ClientError
 
     stop = float(int((time.time() if end is None else end) // INTERVAL_SECONDS) * INTERVAL_SECONDS)
     begin = stop - lookback_days * 86400
+    usages = []
     try:
         cloudwatch, ec2 = source.clients()
         gpus = _gpus(cloudwatch, source.namespace)
         if not gpus:
             return []
         facts = _instances(ec2, sorted({instance for instance, _ in gpus}))
-        queries = []
-        for n, (instance, index) in enumerate(gpus):
-            for figure, (name, stat) in METRICS.items():
-                dimensions = [
-                    {"Name": "InstanceId", "Value": instance},
-                    {"Name": "index", "Value": index},
-                ]
-                queries.append(_query(f"{figure}{n}", source.namespace, name, dimensions, stat))
-        instances = sorted({instance for instance, _ in gpus})
-        for m, instance in enumerate(instances):
-            for figure, (namespace, name) in HOST_METRICS.items():
-                dimensions = [{"Name": "InstanceId", "Value": instance}]
-                queries.append(_query(f"{figure}{m}", namespace, name, dimensions, "Maximum"))
-        values: dict[str, dict[float, float]] = defaultdict(dict)
-        for first in range(0, len(queries), MAX_QUERIES):
-            kwargs: dict[str, Any] = {
-                "MetricDataQueries": queries[first : first + MAX_QUERIES],
-                "StartTime": dt.datetime.fromtimestamp(begin, dt.UTC),
-                "EndTime": dt.datetime.fromtimestamp(stop, dt.UTC),
-                "ScanBy": "TimestampAscending",
-            }
-            while True:
-                answer = cloudwatch.get_metric_data(**kwargs)
-                for result in answer["MetricDataResults"]:
-                    for stamp, value in zip(result["Timestamps"], result["Values"], strict=True):
-                        values[result["Id"]][stamp.timestamp()] = float(value)
-                if not answer.get("NextToken"):
-                    break
-                kwargs["NextToken"] = answer["NextToken"]
+        groups = batches(gpus)
+        for done, instances in enumerate(groups):
+            members = set(instances)
+            batch_gpus = [gpu for gpu in gpus if gpu[0] in members]
+            queries = _batch_queries(source.namespace, batch_gpus, instances)
+            values, _ = fetch(cloudwatch, queries, begin, stop)
+            host_number = {instance: m for m, instance in enumerate(instances)}
+            for n, key in enumerate(batch_gpus):
+                usage = _usage(values, n, host_number[key[0]], key, facts.get(key[0], {}), source)
+                if usage is not None:
+                    usages.append(usage)
+            if progress is not None:
+                progress((done + 1) / len(groups))
     except (BotoCoreError, ClientError) as exc:
-        raise SourceError(f"cloudwatch {source.region}: {exc}") from None
-
-    peaks_by_gpu: dict[tuple[str, str], list[IntervalPeak]] = {}
-    for n, key in enumerate(gpus):
-        util = values.get(f"util{n}", {})
-        means = values.get(f"umean{n}", {})
-        memory = values.get(f"memory{n}", {})
-        sm, sm_means = values.get(f"sm{n}", {}), values.get(f"smmean{n}", {})
-        peaks = [
-            IntervalPeak(
-                start=stamp,
-                gpu_util_percent=util[stamp],
-                memory_used_gib=memory[stamp] / 1024 if stamp in memory else None,
-                sm_active_ratio=sm.get(stamp),
-                gpu_util_mean_percent=means.get(stamp),
-                sm_active_mean=sm_means.get(stamp),
-            )
-            for stamp in sorted(util)
-        ]
-        if peaks:
-            peaks_by_gpu[key] = peaks
-    host_number = {instance: m for m, instance in enumerate(instances)}
-    usages = []
-    for n, key in enumerate(gpus):
-        if key not in peaks_by_gpu:
-            continue
-        instance, index = key
-        info = facts.get(instance, {})
-        instance_type = info.get("type", "unknown")
-        totals = values.get(f"total{n}", {})
-        usages.append(
-            summarise(
-                peaks_by_gpu[key],
-                host=instance,
-                gpu_index=int(index),
-                instance_type=instance_type,
-                region=source.region,
-                fleet=info.get("fleet"),
-                memory_total_gib=max(totals.values()) / 1024 if totals else None,
-                lifecycle=info.get("lifecycle", "unknown"),
-                source=f"cloudwatch {source.region}",
-                host_intervals=_host_intervals(
-                    values, host_number[instance], instance_type, source.region
-                ),
-            )
-        )
+        raise _error(source, exc) from None
     return usages
