@@ -36,6 +36,7 @@ from finops.rightsizing.apply import (
 )
 from finops.rightsizing.pricing import PreviewPricer
 from finops.rightsizing.spot import Checkpointing
+from finops.rightsizing.stream import MEMORY_LIMIT_MB
 from finops.rightsizing.usage import DEFAULT_LOOKBACK_DAYS, GpuUsage
 
 
@@ -67,6 +68,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"window read, days >= 1 (default {DEFAULT_LOOKBACK_DAYS:g})",
     )
     parser.add_argument("--end", help="end of the window: unix seconds or ISO 8601 (default: now)")
+    parser.add_argument(
+        "--memory-mb",
+        default=str(MEMORY_LIMIT_MB),
+        metavar="MB",
+        help=f"memory for reading agent files, >= 64 (default {MEMORY_LIMIT_MB}); beyond it "
+        "DuckDB spills to $TMPDIR",
+    )
     parser.add_argument(
         "--headroom",
         default="0.20",
@@ -125,6 +133,7 @@ def read_sources(
     lookback_days: float,
     end: float | None,
     progress: Callable[[float], None] | None = None,
+    memory_mb: int = MEMORY_LIMIT_MB,
 ) -> list[GpuUsage]:
     """Usage from every `--source` spec, in order; `progress` is told the share of the
     agent files scanned or of the CloudWatch calls made."""
@@ -135,7 +144,11 @@ def read_sources(
             from finops.rightsizing import stream
 
             usages += stream.read_usage(
-                [Path(rest)], lookback_days=lookback_days, end=end, progress=progress
+                [Path(rest)],
+                lookback_days=lookback_days,
+                end=end,
+                progress=progress,
+                memory_limit_mb=memory_mb,
             )
         elif kind == "prometheus" and rest:
             from finops.rightsizing.prometheus import PrometheusSource
@@ -368,8 +381,9 @@ def run(args: argparse.Namespace) -> int:
     stack_file = stack_config.resolve_stack_file(args.stack, project)
     config = stack_config.load(stack_file)
     specs = args.sources or ["agent:/var/lib/finops-agent"]
+    memory = _number("--memory-mb", args.memory_mb, 64, None, "megabytes, at least 64")
     with _scan_progress(f"reading usage from {', '.join(specs)}") as progress:
-        usages = read_sources(specs, lookback, _end(args.end), progress)
+        usages = read_sources(specs, lookback, _end(args.end), progress, int(memory))
     pricer = PreviewPricer(stack_config.read_stack_file(stack_file), project)
     with _progress("pricing each candidate change through the preview"):
         reports = recommend(config, usages, pricer, settings)

@@ -91,7 +91,8 @@ def _lines_sql(json_files: Sequence[Path], parquet_files: Sequence[Path]) -> str
         parts.append(
             "SELECT filename, line FROM read_csv($json_files, columns = {'line': 'VARCHAR'}, "
             "delim = '\\x1f', quote = '', escape = '', header = false, auto_detect = false, "
-            "new_line = '\\n', filename = true, store_rejects = true, strict_mode = false)"
+            "new_line = '\\n', filename = true, store_rejects = true, strict_mode = false, "
+            "max_line_size = 1048576, buffer_size = 8388608)"
         )
     if parquet_files:
         parts.append(
@@ -215,12 +216,35 @@ FROM records WHERE status = 'ok' AND folded
 GROUP BY host, ws
 """
 
-# Step 3: `usage.summarise` per GPU over the intervals from `$first_interval` on.
-# quantile_disc(x, 0.95) is the nearest-rank p95 (the ceil(0.95 n)-th smallest), as
-# `usage.nearest_rank`; the test holds them equal.
+# What each GPU ran on (from its first window, as the reference reader's first record), and
+# a number per GPU in (host, GPU) order, so that step 3 can take GPUs a slice at a time.
+_GPU_META_SQL = """
+SELECT row_number() OVER (ORDER BY host, gpu) AS no, host, gpu,
+    arg_min(instance_type, ws) AS instance_type,
+    arg_min(region, ws) AS region,
+    arg_min(fleet, ws) AS fleet,
+    arg_min(lifecycle, ws) AS lifecycle,
+    arg_max(memory_total_bytes, ws) FILTER (coalesce(memory_total_bytes, 0) <> 0)
+        AS memory_total_bytes
+FROM records WHERE status = 'ok' AND folded GROUP BY host, gpu
+"""
+
+GPUS_PER_SLICE = 64
+"""Step 3 holds every interval of this many GPUs at once (the p95s need all of them)."""
+
+# Step 3: `usage.summarise` per GPU over the intervals from `$first_interval` on, for the
+# GPUs numbered `$low` to `$high`. quantile_disc(x, 0.95) is the nearest-rank p95 (the
+# ceil(0.95 n)-th smallest), as `usage.nearest_rank`; the test holds them equal.
 _GPUS_SQL = f"""
-WITH iv AS (SELECT * FROM intervals WHERE $first_interval IS NULL OR i >= $first_interval),
-hi AS (SELECT * FROM host_intervals WHERE $first_interval IS NULL OR i >= $first_interval),
+WITH iv AS (
+    SELECT * FROM intervals
+    WHERE no BETWEEN $low AND $high AND ($first_interval IS NULL OR i >= $first_interval)
+),
+hi AS (
+    SELECT * FROM host_intervals
+    WHERE ($first_interval IS NULL OR i >= $first_interval)
+        AND host IN (SELECT host FROM gpus WHERE no BETWEEN $low AND $high)
+),
 figures AS (
     SELECT host, gpu,
         count(util_peak) AS intervals,
@@ -250,16 +274,6 @@ busy_cpu AS (
 host_figures AS (
     SELECT host, quantile_disc(cpu, 0.95) AS cpu_p95, max(memory) AS memory_peak
     FROM hi GROUP BY host
-),
-meta AS (
-    SELECT host, gpu,
-        arg_min(instance_type, ws) AS instance_type,
-        arg_min(region, ws) AS region,
-        arg_min(fleet, ws) AS fleet,
-        arg_min(lifecycle, ws) AS lifecycle,
-        arg_max(memory_total_bytes, ws) FILTER (coalesce(memory_total_bytes, 0) <> 0)
-            AS memory_total_bytes
-    FROM records WHERE status = 'ok' AND folded GROUP BY host, gpu
 )
 SELECT f.host, f.gpu, m.instance_type, m.region, m.fleet, m.lifecycle,
     m.memory_total_bytes / {GIB} AS memory_total_gib,
@@ -274,7 +288,7 @@ SELECT f.host, f.gpu, m.instance_type, m.region, m.fleet, m.lifecycle,
     f.busy_hours, f.observed_hours,
     coalesce(b.cpu_p95, h.cpu_p95) AS host_cpu_p95, h.memory_peak AS host_memory_peak
 FROM figures f
-JOIN meta m USING (host, gpu)
+JOIN gpus m USING (host, gpu)
 LEFT JOIN busy_cpu b USING (host, gpu)
 LEFT JOIN host_figures h USING (host)
 WHERE f.intervals > 0
@@ -352,6 +366,9 @@ def _connect(folder: Path, memory_limit_mb: int, threads: int | None) -> Any:
             "threads": threads or threads_for(memory_limit_mb),
         },
     )
+    # progress is read by `_run` (query_progress) and shown by the caller, never printed
+    # by DuckDB on stdout (where it would corrupt `--format json`)
+    con.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
     return con
 
 
@@ -398,25 +415,39 @@ def read_usage(
     files = [file for path in paths for file in record_files(Path(path))]
     json_files, parquet_files = _split(files)
     tails = {path: tail for path in json_files if (tail := _torn_tail(path)) is not None}
-    with tempfile.TemporaryDirectory(prefix="finops-rightsize-") as folder:
-        con = _connect(Path(folder), memory_limit_mb, threads)
-        try:
-            return _read(
-                con,
-                json_files,
-                parquet_files,
-                tails,
-                lookback_days=lookback_days,
-                end=end,
-                progress=progress,
-            )
-        except duckdb.Error as exc:
-            # say which line of which file, as the reference reader would
-            check_files(files, end=end)
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SourceError(f"agent files: cannot read them: {first}") from None
-        finally:
-            con.close()
+    attempts = [threads or threads_for(memory_limit_mb)]
+    if attempts[0] > 1:
+        attempts.append(1)
+    for attempt, thread_count in enumerate(attempts, start=1):
+        with tempfile.TemporaryDirectory(prefix="finops-rightsize-") as folder:
+            con = _connect(Path(folder), memory_limit_mb, thread_count)
+            try:
+                return _read(
+                    con,
+                    json_files,
+                    parquet_files,
+                    tails,
+                    lookback_days=lookback_days,
+                    end=end,
+                    progress=progress,
+                )
+            except duckdb.OutOfMemoryException:
+                # each thread keeps its own buffers and hash tables: one thread needs least
+                if attempt < len(attempts):
+                    continue
+                raise SourceError(
+                    f"agent files: more than {memory_limit_mb} MB needed even with one "
+                    "thread: give more with --memory-mb"
+                ) from None
+            except duckdb.Error as exc:
+                # say which line of which file, as the reference reader would
+                check_files(files, end=end)
+                text = str(exc).strip()
+                first = text.splitlines()[0] if text else type(exc).__name__
+                raise SourceError(f"agent files: cannot read them: {first}") from None
+            finally:
+                con.close()
+    raise AssertionError("unreachable")
 
 
 def _read(
@@ -454,7 +485,11 @@ def _read(
     window_end = end if end is not None else float(newest)
     first = window_end - lookback_days * 86400.0 if lookback_days else None
     first_interval = None if first is None else first / INTERVAL_SECONDS
-    con.execute(f"CREATE TABLE intervals AS {_INTERVALS_SQL}")
+    con.execute(f"CREATE TABLE gpus AS {_GPU_META_SQL}")
+    con.execute(
+        f"CREATE TABLE intervals AS SELECT g.no, s.* FROM ({_INTERVALS_SQL}) s "
+        "JOIN gpus g USING (host, gpu)"
+    )
     con.execute(f"CREATE TABLE host_intervals AS {_HOST_INTERVALS_SQL}")
     con.execute(f"CREATE TABLE host_windows AS {_HOST_WINDOWS_SQL}")
     hours = dict(con.execute(_HOURS_SQL, {"first": first}).fetchall())
@@ -464,7 +499,18 @@ def _read(
         totals.setdefault(host, {})[unit] = total
     work_hours = dict(con.execute(_WORK_HOURS_SQL).fetchall())
     usages = []
-    for row in _rows(con.execute(_GPUS_SQL, {"first_interval": first_interval})):
+    (count,) = con.execute("SELECT count(*) FROM gpus").fetchone()
+    rows = (
+        row
+        for low in range(1, count + 1, GPUS_PER_SLICE)
+        for row in _rows(
+            con.execute(
+                _GPUS_SQL,
+                {"first_interval": first_interval, "low": low, "high": low + GPUS_PER_SLICE - 1},
+            )
+        )
+    )
+    for row in rows:
         host_hours = hours.get(row["host"]) or 0.0
         usages.append(
             GpuUsage(

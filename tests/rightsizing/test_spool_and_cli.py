@@ -174,6 +174,7 @@ def test_files_that_are_not_window_records_are_refused_in_one_line(
         ("--headroom", "1.5", "--headroom '1.5': a ratio from 0 to 1 (0.2 = 20%)"),
         ("--headroom", "abc", "--headroom 'abc': a ratio from 0 to 1 (0.2 = 20%)"),
         ("--lookback-days", "0.5", "--lookback-days '0.5': a number of days >= 1"),
+        ("--memory-mb", "32", "--memory-mb '32': megabytes, at least 64"),
         (
             "--checkpoint-minutes",
             "-1",

@@ -158,8 +158,12 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     [(None, None), (1.0, None), (0.5, T0 + 20 * 3600 + 17), (None, T0 + 3 * 3600)],
 )
 def test_the_streaming_reader_gives_the_reference_readers_usage(
-    fleet: list[Path], lookback_days: float | None, end: float | None
+    fleet: list[Path],
+    lookback_days: float | None,
+    end: float | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(stream, "GPUS_PER_SLICE", 2)  # the last step in three slices
     with warnings.catch_warnings(record=True) as reference_warnings:
         warnings.simplefilter("always")
         expected = spool.read_usage(fleet, lookback_days=lookback_days, end=end)
