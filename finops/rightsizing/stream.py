@@ -106,9 +106,9 @@ def _records_sql(lines: str) -> str:
     """One row per distinct record: status `ok`, `skip` (not a JSON object: counted) or
     `bad` (a JSON object that is not a readable window record: the read stops).
 
-    Deduplicated with DISTINCT over every column read: copies of a record (same `record_id`)
-    are identical, and grouping keys spill to disk where DuckDB's aggregate states of
-    strings and maps would not."""
+    Deduplicated by grouping on `record_id` (copies of a record are identical); the text
+    fields are grouping keys too, which DuckDB spills to disk where its aggregate states of
+    strings would not, the numbers any one copy's."""
     structure = json.dumps(STRUCTURE).replace("'", "''")
     counted = "coalesce(j.sample_count, 0) <> 0"
     in_window = f"({counted} AND ($end IS NULL OR j.window_end <= $end))"
@@ -131,12 +131,15 @@ def _records_sql(lines: str) -> str:
     classified AS (
         SELECT *, CASE
             WHEN j IS NULL AND (line IS NULL OR regexp_full_match(line, '\\s*')) THEN 'blank'
-            WHEN j IS NULL OR NOT starts_with(ltrim(line, ' \t\r'), '{{') THEN 'skip'
+            WHEN j IS NULL THEN 'skip'
+            -- from_json reads `[1, 2]` or `"text"` as an object with no fields
+            WHEN CASE WHEN starts_with(line, '{{') THEN false
+                      ELSE NOT starts_with(ltrim(line, ' \t\r'), '{{') END THEN 'skip'
             WHEN {bad} THEN 'bad'
             ELSE 'ok' END AS status
         FROM parsed
     )
-    SELECT DISTINCT
+    SELECT
         CASE WHEN status = 'ok' AND j.record_id IS NOT NULL THEN j.record_id
              ELSE filename || ':' || gen_random_uuid()::VARCHAR END AS key,
         status,
@@ -144,27 +147,28 @@ def _records_sql(lines: str) -> str:
         CASE WHEN status <> 'ok' THEN line END AS line,
         CASE WHEN coalesce(j.instance_id, 'unknown') NOT IN ('', 'unknown')
              THEN j.instance_id ELSE coalesce(j.hostname, 'None') END AS host,
-        trunc(j.gpu_index)::BIGINT AS gpu,
-        j.window_start AS ws,
-        j.window_end AS we,
-        {in_window} AS folded,
         coalesce(j.instance_type, 'None') AS instance_type,
         CASE WHEN j.region IN ('', 'unknown') THEN NULL ELSE j.region END AS region,
         j.tags."{FLEET_TAG}" AS fleet,
         coalesce(j.lifecycle, 'unknown') AS lifecycle,
-        j.memory_total_bytes AS memory_total_bytes,
-        j.gpu_util_percent.max AS util_max,
-        j.gpu_util_percent.mean AS util_mean,
-        j.memory_used_bytes.max AS memory_max,
-        j.sm_active_ratio.max AS sm_max,
-        j.sm_active_ratio.mean AS sm_mean,
-        j.process_count.max AS processes_max,
-        j."{HOST_CPU}".max AS cpu_max,
-        j."{HOST_MEMORY}".max AS host_memory_max,
         CASE WHEN list_aggregate(map_values(j.work_units), 'count') > 0
-             THEN j.work_units::JSON::VARCHAR END AS work
+             THEN j.work_units::JSON::VARCHAR END AS work,
+        any_value(trunc(j.gpu_index)::BIGINT) AS gpu,
+        any_value(j.window_start) AS ws,
+        any_value(j.window_end) AS we,
+        any_value({in_window}) AS folded,
+        any_value(j.memory_total_bytes) AS memory_total_bytes,
+        any_value(j.gpu_util_percent.max) AS util_max,
+        any_value(j.gpu_util_percent.mean) AS util_mean,
+        any_value(j.memory_used_bytes.max) AS memory_max,
+        any_value(j.sm_active_ratio.max) AS sm_max,
+        any_value(j.sm_active_ratio.mean) AS sm_mean,
+        any_value(j.process_count.max) AS processes_max,
+        any_value(j."{HOST_CPU}".max) AS cpu_max,
+        any_value(j."{HOST_MEMORY}".max) AS host_memory_max
     FROM classified
     WHERE status <> 'blank'
+    GROUP BY ALL
     """
 
 
@@ -229,8 +233,9 @@ SELECT row_number() OVER (ORDER BY host, gpu) AS no, host, gpu,
 FROM records WHERE status = 'ok' AND folded GROUP BY host, gpu
 """
 
-GPUS_PER_SLICE = 64
-"""Step 3 holds every interval of this many GPUs at once (the p95s need all of them)."""
+INTERVALS_PER_SLICE = 1_000_000
+"""Step 3 holds every interval of a slice of GPUs at once (a p95 needs all of them): as
+many GPUs as make this many intervals (248 GPUs over 14 days), at least one."""
 
 # Step 3: `usage.summarise` per GPU over the intervals from `$first_interval` on, for the
 # GPUs numbered `$low` to `$high`. quantile_disc(x, 0.95) is the nearest-rank p95 (the
@@ -357,8 +362,9 @@ def threads_for(memory_limit_mb: int) -> int:
 def _connect(folder: Path, memory_limit_mb: int, threads: int | None) -> Any:
     import duckdb
 
+    # in memory: tables beyond the limit are evicted to the spill folder like any other data
     con = duckdb.connect(
-        str(folder / "fold.duckdb"),
+        ":memory:",
         config={
             "memory_limit": f"{memory_limit_mb}MB",
             "temp_directory": str(folder / "spill"),
@@ -488,7 +494,7 @@ def _read(
     con.execute(f"CREATE TABLE gpus AS {_GPU_META_SQL}")
     con.execute(
         f"CREATE TABLE intervals AS SELECT g.no, s.* FROM ({_INTERVALS_SQL}) s "
-        "JOIN gpus g USING (host, gpu)"
+        "JOIN gpus g USING (host, gpu) ORDER BY g.no"  # stored in order: a slice reads its own
     )
     con.execute(f"CREATE TABLE host_intervals AS {_HOST_INTERVALS_SQL}")
     con.execute(f"CREATE TABLE host_windows AS {_HOST_WINDOWS_SQL}")
@@ -499,14 +505,18 @@ def _read(
         totals.setdefault(host, {})[unit] = total
     work_hours = dict(con.execute(_WORK_HOURS_SQL).fetchall())
     usages = []
-    (count,) = con.execute("SELECT count(*) FROM gpus").fetchone()
+    count, longest = con.execute(
+        "SELECT (SELECT count(*) FROM gpus), (SELECT max(n) FROM "
+        "(SELECT count(*) AS n FROM intervals GROUP BY no))"
+    ).fetchone()
+    per_slice = max(1, INTERVALS_PER_SLICE // max(1, longest or 1))
     rows = (
         row
-        for low in range(1, count + 1, GPUS_PER_SLICE)
+        for low in range(1, count + 1, per_slice)
         for row in _rows(
             con.execute(
                 _GPUS_SQL,
-                {"first_interval": first_interval, "low": low, "high": low + GPUS_PER_SLICE - 1},
+                {"first_interval": first_interval, "low": low, "high": low + per_slice - 1},
             )
         )
     )

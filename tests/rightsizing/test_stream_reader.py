@@ -163,7 +163,7 @@ def test_the_streaming_reader_gives_the_reference_readers_usage(
     end: float | None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(stream, "GPUS_PER_SLICE", 2)  # the last step in three slices
+    monkeypatch.setattr(stream, "INTERVALS_PER_SLICE", 700)  # the last step in slices
     with warnings.catch_warnings(record=True) as reference_warnings:
         warnings.simplefilter("always")
         expected = spool.read_usage(fleet, lookback_days=lookback_days, end=end)
