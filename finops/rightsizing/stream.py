@@ -26,6 +26,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import tempfile
 import threading
 import warnings
@@ -446,11 +447,14 @@ def read_usage(
                     "thread: give more with --memory-mb"
                 ) from None
             except duckdb.Error as exc:
-                # say which line of which file, as the reference reader would
-                check_files(files, end=end)
                 text = str(exc).strip()
+                named = re.search(r"^\s*file = (.+)$", text, re.M)
+                if named and Path(named.group(1)).is_file():
+                    # say which line, as the reference reader would, reading that file only
+                    check_files([Path(named.group(1))], end=end)
                 first = text.splitlines()[0] if text else type(exc).__name__
-                raise SourceError(f"agent files: cannot read them: {first}") from None
+                where = named.group(1) if named else "agent files"
+                raise SourceError(f"{where}: cannot read it: {first}") from None
             finally:
                 con.close()
     raise AssertionError("unreachable")
@@ -580,27 +584,31 @@ def _refuse_bad_records(con: Any, order: dict[str, int], end: float | None) -> N
 
 
 def _warn_skipped(con: Any, order: dict[str, int], tails: dict[Path, tuple[str, int]]) -> None:
-    """Lines that are not JSON objects, or not UTF-8, are skipped and counted: one warning
-    naming the first, as the reference reader words it."""
+    """Lines that are not JSON objects, not UTF-8 or over 1 MB are skipped and counted: one
+    warning naming the first, as the reference reader words it."""
     skipped = con.execute(
         "SELECT filename, count(*) FROM records WHERE status = 'skip' GROUP BY filename"
     ).fetchall()
     counts = {f: n for f, n in skipped}
+    rejected: dict[str, str] = {}  # file -> its first line DuckDB's CSV reader refused
     torn_lines = {str(p): line for p, (_, line) in tails.items()}
     with contextlib.suppress(Exception):  # no rejects table when no JSON file was read
-        for file, line in con.execute(
-            "SELECT f.file_path, e.line FROM reject_errors e JOIN reject_scans f "
-            "ON e.scan_id = f.scan_id AND e.file_id = f.file_id"
+        for file, line, error in con.execute(
+            "SELECT f.file_path, e.line, e.error_type FROM reject_errors e JOIN reject_scans f "
+            "ON e.scan_id = f.scan_id AND e.file_id = f.file_id ORDER BY e.line"
         ).fetchall():
             if torn_lines.get(file) != line:  # a torn tail is not a skipped line
                 counts[file] = counts.get(file, 0) + 1
+                rejected.setdefault(file, f"{file}:{line}: {str(error).lower().replace('_', ' ')}")
     total = sum(counts.values())
     if not total:
         return
     first_file = min(counts, key=lambda f: order.get(f, math.inf))
-    first = check_files([Path(first_file)], first_skip=True) or f"{first_file}: unreadable line"
+    first = check_files([Path(first_file)], first_skip=True) or rejected.get(
+        first_file, f"{first_file}: unreadable line"
+    )
     warnings.warn(
         f"{total} unreadable line(s) skipped in the agent's files, first: {first}",
         SkippedLinesWarning,
-        stacklevel=3,
+        stacklevel=4,
     )
