@@ -39,6 +39,23 @@ def test_documented_example_round_trips_exactly() -> None:
     assert record.to_json() == raw
 
 
+def test_the_documented_rolled_up_record_is_what_the_agent_writes() -> None:
+    from agents.rollup import Rollup
+
+    raw = documented_example()
+    rollup = Rollup(300)
+    lines: list[str] = []
+    for k in range(5):  # the example's window and the four after it
+        window = dict(raw, window_start=raw["window_start"] + 60 * k)
+        window["window_end"] = window["window_start"] + 60
+        window["record_id"] = f"i-0abc123/{raw['gpu_uuid']}/{window['window_start']:.3f}"
+        lines += rollup.add(window, json.dumps(window) + "\n")
+    block = re.search(r"```jsonl\n(.*?)```", DOC.read_text(), re.S)
+    assert block, "SPOOL_FORMAT.md lost its rolled-up example"
+    documented = json.loads("".join(line.strip() for line in block.group(1).splitlines()))
+    assert [json.loads(line) for line in lines] == [documented]
+
+
 def test_every_written_field_is_documented_in_order() -> None:
     written = list(documented_example().keys())
     assert documented_fields() == written
