@@ -2,12 +2,13 @@
 
 With `[export] rollup_seconds = 300` the export sink folds each GPU's window records into a
 record per 5-minute interval (agents/SPOOL_FORMAT.md, "Rolled-up records") holding only
-what rightsizing reads: peaks, time-weighted means, memory, processes and work. A fleet's
+what rightsizing reads: peaks, time-weighted means, memory, processes, host CPU and memory,
+the input verdict and work. A fleet's
 files shrink about nine-fold at the default 60 s windows; the spool, CloudWatch and
 Prometheus keep every window.
 
 A rolled-up record is a run of one GPU's windows inside one interval that follow each other
-without a gap and measure the same metrics, so `window_end - window_start` is the seconds its
+without a gap, measure the same metrics and share an input verdict, so `window_end - window_start` is the seconds its
 means are weighted by, exactly as the windows would be. A window that cannot be rolled (no
 samples, longer than the interval, not a window record) is written as it is.
 
@@ -49,9 +50,11 @@ IDENTITY = (
 )
 
 
-def _shape(record: dict[str, Any]) -> list[bool]:
-    """Which time-weighted means the window has: runs of one shape only."""
-    return [isinstance(record.get(name), dict) for name in MEANS]
+def _shape(record: dict[str, Any]) -> list[Any]:
+    """Which time-weighted means the window has, and its input verdict and causes
+    (agents/hostload.py): a run has one shape, so its seconds weigh each alike."""
+    means = [isinstance(record.get(name), dict) for name in MEANS]
+    return [*means, record.get("input_verdict"), list(record.get("input_causes") or ())]
 
 
 def _rollable(record: dict[str, Any], seconds: int) -> bool:
@@ -188,6 +191,7 @@ class Rollup:
                 stats["mean"] = run["weighted"][name] / (end - start)
             out[name] = stats
         out["work_units"] = run["work_units"]
+        out["input_verdict"], out["input_causes"] = run["shape"][len(MEANS) :]
         return json.dumps(out, separators=(",", ":"), allow_nan=False) + "\n"
 
 

@@ -38,6 +38,7 @@ from finops.rightsizing.spool import (
     FLEET_TAG,
     HOST_CPU,
     HOST_MEMORY,
+    WAITING_ON_DATA,
     SkippedLinesWarning,
     SourceError,
     check_files,
@@ -75,6 +76,8 @@ STRUCTURE: dict[str, Any] = {
     HOST_CPU: {"max": "DOUBLE"},
     HOST_MEMORY: {"max": "DOUBLE"},
     "work_units": "MAP(VARCHAR, DOUBLE)",
+    "input_verdict": "VARCHAR",
+    "input_causes": "VARCHAR[]",
 }
 
 
@@ -154,6 +157,9 @@ def _records_sql(lines: str) -> str:
         coalesce(j.lifecycle, 'unknown') AS lifecycle,
         CASE WHEN list_aggregate(map_values(j.work_units), 'count') > 0
              THEN j.work_units::JSON::VARCHAR END AS work,
+        j.input_verdict AS verdict,
+        -- joined by a character JSON text cannot hold raw: one grouping key
+        array_to_string(j.input_causes, chr(31)) AS causes,
         any_value(trunc(j.gpu_index)::BIGINT) AS gpu,
         any_value(j.window_start) AS ws,
         any_value(j.window_end) AS we,
@@ -191,10 +197,13 @@ slots AS (
         max(sm_max) AS sm_peak,
         sum(sm_mean * seconds) FILTER (sm_mean IS NOT NULL) AS sm_weighted,
         sum(seconds) FILTER (sm_mean IS NOT NULL) AS sm_seconds,
-        max(processes_max) AS processes
+        max(processes_max) AS processes,
+        coalesce(sum(seconds) FILTER (verdict IS NOT NULL AND verdict <> 'unknown'), 0)
+            AS diagnosed_seconds,
+        coalesce(sum(seconds) FILTER (verdict = '{WAITING_ON_DATA}'), 0) AS waiting_seconds
     FROM w GROUP BY host, gpu, i
 )
-SELECT host, gpu, i, util_peak, memory_peak, sm_peak,
+SELECT host, gpu, i, util_peak, memory_peak, sm_peak, diagnosed_seconds, waiting_seconds,
     CASE WHEN util_seconds > 0 AND without_mean = 0 THEN util_weighted / util_seconds END
         AS util_mean,
     CASE WHEN sm_seconds <> 0 THEN sm_weighted / sm_seconds END AS sm_mean,
@@ -268,7 +277,9 @@ figures AS (
         fsum(sm_mean * observed) FILTER (sm_mean IS NOT NULL) AS sm_weighted,
         fsum(observed) FILTER (sm_mean IS NOT NULL) AS sm_seconds,
         list(DISTINCT i // 12) FILTER (util_peak IS NOT NULL AND in_use) AS busy_hours,
-        list(DISTINCT i // 12) FILTER (util_peak IS NOT NULL) AS observed_hours
+        list(DISTINCT i // 12) FILTER (util_peak IS NOT NULL) AS observed_hours,
+        fsum(diagnosed_seconds) AS diagnosed_seconds,
+        fsum(waiting_seconds) AS waiting_seconds
     FROM iv GROUP BY host, gpu
 ),
 busy_cpu AS (
@@ -291,7 +302,7 @@ SELECT f.host, f.gpu, m.instance_type, m.region, m.fleet, m.lifecycle,
     CASE WHEN f.means_known THEN coalesce(f.util_mean_p95, 0.0) END AS util_mean_p95,
     f.memory_peak, f.sm_p95,
     CASE WHEN f.sm_seconds > 0 THEN f.sm_weighted / f.sm_seconds END AS sm_mean,
-    f.busy_hours, f.observed_hours,
+    f.busy_hours, f.observed_hours, f.diagnosed_seconds, f.waiting_seconds,
     coalesce(b.cpu_p95, h.cpu_p95) AS host_cpu_p95, h.memory_peak AS host_memory_peak
 FROM figures f
 JOIN gpus m USING (host, gpu)
@@ -299,6 +310,20 @@ LEFT JOIN busy_cpu b USING (host, gpu)
 LEFT JOIN host_figures h USING (host)
 WHERE f.intervals > 0
 ORDER BY f.host, f.gpu
+"""
+
+# Seconds waiting on data per GPU and cause the agent named, over the intervals from
+# `$first_interval` on (a window names each of its causes; `spool._Slot.causes`).
+_CAUSES_SQL = f"""
+WITH named AS (
+    SELECT host, gpu, floor(ws / {INTERVAL_SECONDS})::BIGINT AS i,
+        greatest(we - ws, 0.0) AS seconds, unnest(string_split(causes, chr(31))) AS cause
+    FROM records
+    WHERE status = 'ok' AND folded AND verdict = '{WAITING_ON_DATA}' AND causes <> ''
+)
+SELECT host, gpu, cause, fsum(seconds) FROM named
+WHERE $first_interval IS NULL OR i >= $first_interval
+GROUP BY host, gpu, cause
 """
 
 # Work per host over the window starts from `$first` on (`spool.read_usage`'s totals).
@@ -509,6 +534,11 @@ def _read(
         totals.setdefault(host, {})[unit] = total
     work_hours = dict(con.execute(_WORK_HOURS_SQL).fetchall())
     usages = []
+    causes: dict[tuple[str, int], dict[str, float]] = {}
+    for host, gpu, cause, seconds in con.execute(
+        _CAUSES_SQL, {"first_interval": first_interval}
+    ).fetchall():
+        causes.setdefault((host, gpu), {})[cause] = seconds
     count, longest = con.execute(
         "SELECT (SELECT count(*) FROM gpus), (SELECT max(n) FROM "
         "(SELECT count(*) AS n FROM intervals GROUP BY no))"
@@ -555,6 +585,9 @@ def _read(
                 source="agent files",
                 host_cpu_p95_percent=row["host_cpu_p95"],
                 host_memory_peak_gib=row["host_memory_peak"],
+                diagnosed_seconds=float(row["diagnosed_seconds"] or 0.0),
+                waiting_on_data_seconds=float(row["waiting_seconds"] or 0.0),
+                waiting_causes=causes.get((row["host"], row["gpu"]), {}),
             )
         )
     return usages

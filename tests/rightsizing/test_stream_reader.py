@@ -49,6 +49,12 @@ def _records() -> list[dict[str, Any]]:
                 host_cpu=10.0 + minute % 30,
                 host_memory_gib=20.0 + minute % 4,
             )
+            # the agent's input diagnosis (agents/hostload.py), absent in older records
+            if hour >= 2:
+                record["input_verdict"] = ("gpu-busy", "waiting-on-data", "unknown")[hour % 3]
+                record["input_causes"] = (
+                    ["cpu", "page-cache"][: 1 + hour % 2] if hour % 3 == 1 else []
+                )
             if minute % 97 == 5:
                 record["sample_count"] = 0  # lost the whole window
                 record["gpu_util_percent"] = None
@@ -192,6 +198,8 @@ def test_the_figures_are_not_trivially_equal(fleet: list[Path]) -> None:
     assert h0.sm_active_p95 is not None and h0.sm_active_mean is not None
     assert usages[("node-2", 0)].util_mean_p95_percent == 0.0  # never worked
     assert usages[("node-1", 0)].region is None  # `unknown` region
+    assert 0 < a0.waiting_on_data_seconds < a0.diagnosed_seconds
+    assert a0.waiting_causes.keys() == {"cpu", "page-cache"}
 
 
 def test_parquet_files_read_as_their_json_lines(tmp_path: Path, fleet: list[Path]) -> None:
