@@ -192,7 +192,8 @@ def _rollup_line(host: Host, prefix: str, gpu: int, start: float, minutes: list[
         f'"memory_total_bytes":{fleet.memory_total_gib * GIB},'
         f'"gpu_util_percent":{{"max":{max(peaks)!r},"mean":{util_mean!r}}},'
         f'"sm_active_ratio":{sm},"memory_used_bytes":{{"max":{memory!r}}},'
-        f'"process_count":{{"max":{process!r}}},"work_units":{_work(host, minutes)}}}\n'
+        f'"process_count":{{"max":{process!r}}},"work_units":{_work(host, minutes)},'
+        '"input_verdict":null,"input_causes":[]}\n'
     )
 
 
@@ -217,7 +218,7 @@ def write(form: str, out: Path, days: float = DAYS) -> tuple[int, int]:
     """Write every host's file under `out` (skipped when complete); (records, bytes)."""
     out.mkdir(parents=True, exist_ok=True)
     done = out / "COMPLETE.json"
-    wanted = {"form": form, "days": days, "hosts": len(hosts()), "version": 1}
+    wanted = {"form": form, "days": days, "hosts": len(hosts()), "version": 2}
     if done.exists() and json.loads(done.read_text()).get("wanted") == wanted:
         info = json.loads(done.read_text())
         return int(info["records"]), int(info["bytes"])
