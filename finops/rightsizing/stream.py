@@ -110,9 +110,9 @@ def _records_sql(lines: str) -> str:
     """One row per distinct record: status `ok`, `skip` (not a JSON object: counted) or
     `bad` (a JSON object that is not a readable window record: the read stops).
 
-    Deduplicated by grouping on `record_id` (copies of a record are identical); the text
-    fields are grouping keys too, which DuckDB spills to disk where its aggregate states of
-    strings would not, the numbers any one copy's."""
+    Deduplicated by grouping on `record_id` (copies of a record are identical). The text
+    fields are grouping keys too: DuckDB spills grouping keys to disk, not aggregate states
+    that hold strings. The numbers are any one copy's."""
     structure = json.dumps(STRUCTURE).replace("'", "''")
     counted = "coalesce(j.sample_count, 0) <> 0"
     in_window = f"({counted} AND ($end IS NULL OR j.window_end <= $end))"
