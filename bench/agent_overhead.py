@@ -7,7 +7,7 @@ export file on; `--cloudwatch` also ships to a local moto_server. CPU time is re
 Goal (issue 5): under 0.5 % of one core and 50 MB. dcgm-exporter was reported at 15-20 % of a
 core and 71 MiB.
 
-    .venv/bin/python bench/agent_overhead.py --seconds 60 [--cloudwatch]
+    .venv/bin/python bench/agent_overhead.py --seconds 60 [--cloudwatch] [--rollup]
 
 The stub answers in microseconds; a real driver costs more per call, which
 bench/gpu_device_check.sh measures on a GPU host.
@@ -80,6 +80,9 @@ def main() -> int:
     parser.add_argument(
         "--cloudwatch", action="store_true", help="also ship to a local moto_server"
     )
+    parser.add_argument(
+        "--rollup", action="store_true", help="export rolled up ([export] rollup_seconds = 300)"
+    )
     parser.add_argument("--real-nvml", action="store_true", help="use the host's real NVML")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
     args = parser.parse_args()
@@ -89,7 +92,10 @@ def main() -> int:
     config = {
         "agent": {"sample_interval_seconds": 1.0, "window_seconds": 10.0},
         "spool": {"dir": str(work / "spool")},
-        "export": {"path": str(work / "windows.jsonl")},
+        "export": {
+            "path": str(work / "windows.jsonl"),
+            "rollup_seconds": 300 if args.rollup else 0,
+        },
         "prometheus": {"listen": f"127.0.0.1:{metrics_port}"},
         "metadata": {"provider": "none", "instance_id": "i-bench"},
     }
@@ -174,6 +180,7 @@ def main() -> int:
         "agent_command": shlex.join(command),
         "source": source,
         "cloudwatch": args.cloudwatch,
+        "rollup": args.rollup,
         "measured_seconds": round(t1 - t0, 1),
         "startup_cpu_seconds": round(startup_cpu, 3),
         "cpu_seconds": round(cpu1 - cpu0, 3),
@@ -187,7 +194,8 @@ def main() -> int:
     print(f"command:  {figures['command']}")
     print(f"agent:    {figures['agent_command']}")
     print(
-        f"setup:    {source}; 1 Hz, 10 s windows, /metrics scraped every 15 s, export file on, "
+        f"setup:    {source}; 1 Hz, 10 s windows, /metrics scraped every 15 s, export file on"
+        f"{' (rolled up)' if args.rollup else ''}, "
         f"CloudWatch {'on (moto_server)' if args.cloudwatch else 'off'}"
     )
     print(
