@@ -1,7 +1,10 @@
 """CloudWatch source: the agent's (and the CloudWatch agent's) `CWAgent` NVIDIA metrics.
 
-Series are found with ListMetrics (dimensions `InstanceId` and `index`, one per GPU), read
-with GetMetricData as the Maximum (peaks) and the Average (time-weighted means) of each
+Series are found with ListMetrics: a GPU's series is any dimension set holding `InstanceId`
+and `index` (`_gpu_series`), so each set the agent publishes is read (its own `InstanceId,
+index` with its `extra_dimensions`, the CloudWatch agent's `host, index, name, InstanceId`
+with any `append_dimensions`), and sets without them (the agent's per-fleet tag set) are not
+read as a GPU. They are read with GetMetricData as the Maximum (peaks) and the Average (time-weighted means) of each
 5-minute period and folded like the agent's files. At fleet scale instances are read in
 groups that fill calls of 500 queries (GetMetricData's limit), each call followed through
 its pages and retried with backoff when throttled; a group is folded into `GpuUsage` and
@@ -75,16 +78,54 @@ class CloudWatchSource:
         return boto3.client("cloudwatch", **kwargs), boto3.client("ec2", **kwargs)
 
 
-def _gpus(cloudwatch: Any, namespace: str) -> list[tuple[str, str]]:
-    found = set()
+Dimensions = tuple[tuple[str, str], ...]
+"""A series' dimensions, (name, value) in the order ListMetrics gave them: CloudWatch
+matches a set in any order, moto (the tests' CloudWatch) only in the order it was put."""
+
+
+def _gpu_series(cloudwatch: Any, namespace: str, metric: str) -> dict[tuple[str, str], Dimensions]:
+    """(InstanceId, index) -> the dimensions of the series of `metric` to read for that GPU.
+
+    Any set holding both names is one GPU's series; a GPU published under several sets
+    (the agent's by default: its own and the CloudWatch agent's, with the same values) is
+    read once, from the set with the fewest dimensions (then the first in name order), so
+    the choice does not depend on ListMetrics' order.
+    """
+    found: dict[tuple[str, str], Dimensions] = {}
     for page in cloudwatch.get_paginator("list_metrics").paginate(
-        Namespace=namespace, MetricName=METRICS["util"][0]
+        Namespace=namespace, MetricName=metric
     ):
-        for metric in page["Metrics"]:
-            dims = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
-            if set(dims) == {"InstanceId", "index"}:
-                found.add((dims["InstanceId"], dims["index"]))
-    return sorted(found)
+        for listed in page["Metrics"]:
+            dims = tuple((d["Name"], d["Value"]) for d in listed["Dimensions"])
+            named = dict(dims)
+            if "InstanceId" not in named or "index" not in named:
+                continue
+            key = (named["InstanceId"], named["index"])
+            if key not in found or (len(dims), sorted(dims)) < (
+                len(found[key]),
+                sorted(found[key]),
+            ):
+                found[key] = dims
+    return found
+
+
+def _gpus(cloudwatch: Any, namespace: str) -> dict[tuple[str, str], dict[str, Dimensions]]:
+    """Every GPU with a utilisation series -> the dimensions to read each figure with.
+
+    The figures of `nvidia_smi_*` share one set; the agent's own (`finops_gpu_*`) are not
+    published under the CloudWatch agent's set, so they are looked up on their own, and a
+    GPU without them (the CloudWatch agent alone) is not asked for them.
+    """
+    util = _gpu_series(cloudwatch, namespace, METRICS["util"][0])
+    own = _gpu_series(cloudwatch, namespace, METRICS["sm"][0])
+    gpus: dict[tuple[str, str], dict[str, Dimensions]] = {}
+    for key in sorted(util):
+        gpus[key] = {
+            figure: own[key] if name.startswith("finops_") else util[key]
+            for figure, (name, _) in METRICS.items()
+            if not name.startswith("finops_") or key in own
+        }
+    return gpus
 
 
 def _instances(ec2: Any, ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -202,12 +243,16 @@ def batches(gpus: Sequence[tuple[str, str]], limit: int | None = None) -> list[l
 
 
 def _batch_queries(
-    namespace: str, gpus: Sequence[tuple[str, str]], instances: Sequence[str]
+    namespace: str,
+    gpus: Sequence[tuple[str, str]],
+    dimensions_of: dict[tuple[str, str], dict[str, Dimensions]],
+    instances: Sequence[str],
 ) -> list[dict[str, Any]]:
     queries = []
-    for n, (instance, index) in enumerate(gpus):
-        dimensions = [{"Name": "InstanceId", "Value": instance}, {"Name": "index", "Value": index}]
-        for figure, (name, stat) in METRICS.items():
+    for n, key in enumerate(gpus):
+        for figure, dims in dimensions_of[key].items():
+            name, stat = METRICS[figure]
+            dimensions = [{"Name": d, "Value": v} for d, v in dims]
             queries.append(_query(f"{figure}{n}", namespace, name, dimensions, stat))
     for m, instance in enumerate(instances):
         for figure, (host_namespace, name) in HOST_METRICS.items():
@@ -296,7 +341,8 @@ def read_usage(
     usages = []
     try:
         cloudwatch, ec2 = source.clients()
-        gpus = _gpus(cloudwatch, source.namespace)
+        dimensions_of = _gpus(cloudwatch, source.namespace)
+        gpus = list(dimensions_of)
         if not gpus:
             return []
         facts = _instances(ec2, sorted({instance for instance, _ in gpus}))
@@ -304,7 +350,7 @@ def read_usage(
         for done, instances in enumerate(groups):
             members = set(instances)
             batch_gpus = [gpu for gpu in gpus if gpu[0] in members]
-            queries = _batch_queries(source.namespace, batch_gpus, instances)
+            queries = _batch_queries(source.namespace, batch_gpus, dimensions_of, instances)
             values, _ = fetch(cloudwatch, queries, begin, stop)
             host_number = {instance: m for m, instance in enumerate(instances)}
             for n, key in enumerate(batch_gpus):
