@@ -1,11 +1,8 @@
 """Read the agent's window records (export file or spool segments; agents/SPOOL_FORMAT.md).
 
-The reference reader: parsed with the standard library only. Records are deduplicated on
-`record_id` (delivery is at least once), an unterminated last line is skipped (the writer was
-killed mid-line), a line that is not JSON is skipped and counted (`SkippedLinesWarning`), and
-unknown fields are ignored. A JSON object that is not a window record (a `finops-agent
---record` trace, the spool's `state.json`, another schema version) stops the read with one
-line naming the file, the line and what to give instead.
+The reference reader: the records of `finops.agentfiles` (standard library only: deduplicated
+on `record_id`, a torn last line skipped, a line that is not JSON skipped and counted as a
+`SkippedLinesWarning`, a file that is not window records refused in one line), folded here.
 
 Records are folded as they are read, per GPU and 5-minute interval (`_Series`), but the
 record ids seen and the Python objects per interval grow with the data: a fleet's files go
@@ -15,16 +12,24 @@ same `GpuUsage` as this reader and asks it (`check_files`) to explain a file it 
 
 from __future__ import annotations
 
-import glob
-import json
 import warnings
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from finops.errors import FinopsError
+from finops.agentfiles import (
+    AGENT_FILE_NAMES,
+    PARQUET_GLOB,
+    REQUIRED,
+    SCHEMA_VERSION,
+    SEGMENT_GLOB,
+    SkippedLinesWarning,
+    SourceError,
+    iter_records,
+    record_files,
+)
 from finops.rightsizing.usage import (
     GIB,
     INTERVAL_SECONDS,
@@ -35,8 +40,6 @@ from finops.rightsizing.usage import (
 )
 
 FLEET_TAG = "finops:fleet"
-SCHEMA_VERSION = 1
-REQUIRED = ("window_start", "window_end", "gpu_index", "instance_type", "sample_count")
 HOST_CPU = "host_cpu_util_percent"
 """Optional stats field: host CPU utilisation, percent of all vCPUs (read when present)."""
 HOST_MEMORY = "host_memory_used_bytes"
@@ -44,126 +47,24 @@ HOST_MEMORY = "host_memory_used_bytes"
 WAITING_ON_DATA = "waiting-on-data"
 """The agent's `input_verdict` for a GPU starved by its input pipeline (agents/hostload.py)."""
 
-
-class SourceError(FinopsError):
-    """A metrics source could not be read: names the source, what failed and what to do."""
-
-
-AGENT_FILE_NAMES = ("windows.jsonl.1", "windows.jsonl")
-"""The export file after and before rotation, oldest first."""
-SEGMENT_GLOB = "seg-*.jsonl"
-PARQUET_GLOB = "*.parquet"
-"""Window records in Parquet (the same field names; read by `stream` only)."""
-
-
-def _files_in(folder: Path) -> list[Path]:
-    files = [folder / name for name in AGENT_FILE_NAMES if (folder / name).is_file()]
-    files += sorted(folder.glob(SEGMENT_GLOB))
-    files += sorted(folder.glob(PARQUET_GLOB))
-    return files
-
-
-def record_files(path: Path) -> list[Path]:
-    """The files to read for `path`, oldest first: a file as is; a folder's `windows.jsonl.1`,
-    `windows.jsonl`, `seg-*.jsonl` segments and `*.parquet` files, or, when it holds none,
-    those of every folder below it (a fleet's files collected one folder per host); a glob
-    pattern (`fleet/*/windows.jsonl`) its matches."""
-    if any(char in str(path) for char in "*?["):
-        matches = sorted(Path(match) for match in glob.glob(str(path), recursive=True))
-        if not matches:
-            raise SourceError(f"{path}: the pattern matches no file")
-        return [file for match in matches for file in record_files(match)]
-    if path.is_file():
-        return [path]
-    if not path.is_dir():
-        raise SourceError(f"{path}: no such file or folder (give an export file or a spool dir)")
-    files = _files_in(path)
-    if not files:
-        folders = sorted(p for p in path.rglob("*") if p.is_dir())
-        files = [file for folder in folders for file in _files_in(folder)]
-    if not files:
-        raise SourceError(
-            f"{path}: no windows.jsonl, seg-*.jsonl or *.parquet files in the folder or below it"
-        )
-    return files
-
-
-def _not_a_window_record(where: str, record: Any) -> SourceError:
-    what = "give the agent's export file ([export] path) or its spool folder"
-    if isinstance(record, dict) and "timestamp" in record and "window_start" not in record:
-        return SourceError(
-            f"{where}: a `finops-agent --record` trace (GPU readings with no host or instance "
-            f"type), not window records: {what}"
-        )
-    if isinstance(record, dict) and "schema_version" in record:
-        version = record.get("schema_version")
-        if version != SCHEMA_VERSION:
-            return SourceError(
-                f"{where}: window record schema_version {version!r}; this finops reads "
-                f"{SCHEMA_VERSION}: upgrade finops to read it"
-            )
-    if isinstance(record, dict):
-        missing = [key for key in REQUIRED if key not in record]
-        return SourceError(
-            f"{where}: not an agent window record (no {', '.join(missing) or 'schema_version'}): "
-            f"{what}"
-        )
-    return SourceError(
-        f"{where}: not an agent window record (a JSON {type(record).__name__}): {what}"
-    )
-
-
-class SkippedLinesWarning(UserWarning):
-    """Some lines of the agent's files could not be read and were skipped."""
-
-
-def iter_records(
-    paths: Iterable[Path], skipped: list[str] | None = None, *, dedupe: bool = True
-) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(file:line, record) for every complete, distinct window record in `paths`.
-
-    A line that is not a JSON object (a disk error, a torn write) is skipped, never fatal:
-    its `path:line: reason` is appended to `skipped` when given. A JSON object that is not a
-    window record stops the read with one line (the wrong file was given). `dedupe=False`
-    yields repeated records too (and keeps no record ids).
-    """
-    seen: set[str] = set()
-    for given in paths:
-        for path in record_files(given):
-            if path.suffix == ".parquet":
-                raise SourceError(
-                    f"{path}: Parquet is read by the streaming reader (finops rightsize "
-                    "--source agent:PATH), not this one"
-                )
-            with path.open("rb") as handle:
-                number = 0
-                for raw in handle:
-                    number += 1
-                    if not raw.endswith(b"\n"):
-                        break  # unterminated: the writer was killed mid-line
-                    if not raw.strip():
-                        continue
-                    where = f"{path}:{number}"
-                    try:
-                        record = json.loads(raw.decode("utf-8"))
-                    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                        if skipped is not None:
-                            skipped.append(f"{where}: not a JSON window record: {exc}")
-                        continue
-                    if not isinstance(record, dict):
-                        if skipped is not None:
-                            skipped.append(f"{where}: not a JSON object")
-                        continue
-                    if record.get("schema_version") != SCHEMA_VERSION or any(
-                        key not in record for key in REQUIRED
-                    ):
-                        raise _not_a_window_record(where, record)
-                    if dedupe:
-                        record_id = str(record.get("record_id", where))
-                        if record_id in seen:
-                            continue
-                        seen.add(record_id)
-                    yield where, record
+__all__ = [  # the file reader lives in finops.agentfiles; its names are read from here too
+    "AGENT_FILE_NAMES",
+    "FLEET_TAG",
+    "HOST_CPU",
+    "HOST_MEMORY",
+    "PARQUET_GLOB",
+    "REQUIRED",
+    "SCHEMA_VERSION",
+    "SEGMENT_GLOB",
+    "WAITING_ON_DATA",
+    "SkippedLinesWarning",
+    "SourceError",
+    "check_files",
+    "host_of",
+    "iter_records",
+    "read_usage",
+    "record_files",
+]
 
 
 def _stat(record: dict[str, Any], name: str, stat: str = "max") -> float | None:

@@ -180,10 +180,24 @@ def test_unreadable_lines_are_skipped_and_said(tmp_path: Path) -> None:
     assert "1 unreadable line(s) skipped" in cost.notes[-1] and "w.jsonl:1" in cost.notes[-1]
 
 
-def test_a_file_that_is_not_window_records_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ('{"timestamp": 1.0, "gpus": []}', r"a `finops-agent --record` trace .*, not window"),
+        (
+            '{"schema_version": 1, "window_start": 1.0}',
+            r"not an agent window record \(no window_end",
+        ),
+        (
+            '{"schema_version": 2, "window_start": 1.0}',
+            r"window record schema_version 2; this finops reads 1",
+        ),
+    ],
+)
+def test_a_file_that_is_not_window_records_is_refused(tmp_path: Path, line: str, said: str) -> None:
     path = tmp_path / "trace.jsonl"
-    path.write_text('{"timestamp": 1.0, "gpus": []}\n')
-    with pytest.raises(RecordsError, match=r"trace.jsonl:1: not an agent window record"):
+    path.write_text(line + "\n")
+    with pytest.raises(RecordsError, match=r"trace.jsonl:1: " + said):
         read_run_records([path], START, END)
 
 

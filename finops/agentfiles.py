@@ -1,0 +1,152 @@
+"""The agent's window-record files (agents/SPOOL_FORMAT.md): which files, and their records.
+
+The one line reader of those files, standard library only, for every reader in finops:
+rightsizing's reference reader (`finops.rightsizing.spool`), the streaming reader's file
+list and diagnosis (`finops.rightsizing.stream`), commitments, the idle-GPU report's file
+list and `finops.track` (which must import in a training environment without the Pulumi
+SDKs). Records are deduplicated on `record_id` (delivery is at least once), an
+unterminated last line is skipped (the writer was killed mid-line), a line that is not a
+JSON object is skipped and said (`skipped`), and unknown fields are ignored. A JSON object
+that is not a window record (a `finops-agent --record` trace, the spool's `state.json`,
+another schema version) stops the read with one line naming the file, the line and what
+to give instead.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from finops.errors import FinopsError
+
+
+class SourceError(FinopsError):
+    """A metrics source could not be read: names the source, what failed and what to do."""
+
+
+class SkippedLinesWarning(UserWarning):
+    """Some lines of the agent's files could not be read and were skipped."""
+
+
+SCHEMA_VERSION = 1
+REQUIRED = ("window_start", "window_end", "gpu_index", "instance_type", "sample_count")
+
+
+AGENT_FILE_NAMES = ("windows.jsonl.1", "windows.jsonl")
+"""The export file after and before rotation, oldest first."""
+SEGMENT_GLOB = "seg-*.jsonl"
+PARQUET_GLOB = "*.parquet"
+"""Window records in Parquet (the same field names; read by `stream` only)."""
+
+
+def _files_in(folder: Path) -> list[Path]:
+    files = [folder / name for name in AGENT_FILE_NAMES if (folder / name).is_file()]
+    files += sorted(folder.glob(SEGMENT_GLOB))
+    files += sorted(folder.glob(PARQUET_GLOB))
+    return files
+
+
+def record_files(path: Path) -> list[Path]:
+    """The files to read for `path`, oldest first: a file as is; a folder's `windows.jsonl.1`,
+    `windows.jsonl`, `seg-*.jsonl` segments and `*.parquet` files, or, when it holds none,
+    those of every folder below it (a fleet's files collected one folder per host); a glob
+    pattern (`fleet/*/windows.jsonl`) its matches."""
+    if any(char in str(path) for char in "*?["):
+        matches = sorted(Path(match) for match in glob.glob(str(path), recursive=True))
+        if not matches:
+            raise SourceError(f"{path}: the pattern matches no file")
+        return [file for match in matches for file in record_files(match)]
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise SourceError(f"{path}: no such file or folder (give an export file or a spool dir)")
+    files = _files_in(path)
+    if not files:
+        folders = sorted(p for p in path.rglob("*") if p.is_dir())
+        files = [file for folder in folders for file in _files_in(folder)]
+    if not files:
+        raise SourceError(
+            f"{path}: no windows.jsonl, seg-*.jsonl or *.parquet files in the folder or below it"
+        )
+    return files
+
+
+def _not_a_window_record(where: str, record: Any) -> SourceError:
+    what = "give the agent's export file ([export] path) or its spool folder"
+    if isinstance(record, dict) and "timestamp" in record and "window_start" not in record:
+        return SourceError(
+            f"{where}: a `finops-agent --record` trace (GPU readings with no host or instance "
+            f"type), not window records: {what}"
+        )
+    if isinstance(record, dict) and "schema_version" in record:
+        version = record.get("schema_version")
+        if version != SCHEMA_VERSION:
+            return SourceError(
+                f"{where}: window record schema_version {version!r}; this finops reads "
+                f"{SCHEMA_VERSION}: upgrade finops to read it"
+            )
+    if isinstance(record, dict):
+        missing = [key for key in REQUIRED if key not in record]
+        return SourceError(
+            f"{where}: not an agent window record (no {', '.join(missing) or 'schema_version'}): "
+            f"{what}"
+        )
+    return SourceError(
+        f"{where}: not an agent window record (a JSON {type(record).__name__}): {what}"
+    )
+
+
+def iter_records(
+    paths: Iterable[Path], skipped: list[str] | None = None, *, dedupe: bool = True
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(file:line, record) for every complete, distinct window record in `paths`.
+
+    A line that is not a JSON object (a disk error, a torn write) is skipped, never fatal:
+    its `path:line: reason` is appended to `skipped` when given. A JSON object that is not a
+    window record stops the read with one line (the wrong file was given). `dedupe=False`
+    yields repeated records too (and keeps no record ids).
+    """
+    seen: set[str] = set()
+    for given in paths:
+        for path in record_files(given):
+            if path.suffix == ".parquet":
+                raise SourceError(
+                    f"{path}: Parquet is read by the streaming reader (finops rightsize "
+                    "--source agent:PATH), not this one"
+                )
+            try:
+                handle = path.open("rb")
+            except OSError as exc:
+                raise SourceError(f"{path}: cannot read: {exc.strerror}") from None
+            with handle:
+                number = 0
+                for raw in handle:
+                    number += 1
+                    if not raw.endswith(b"\n"):
+                        break  # unterminated: the writer was killed mid-line
+                    if not raw.strip():
+                        continue
+                    where = f"{path}:{number}"
+                    try:
+                        record = json.loads(raw.decode("utf-8"))
+                    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                        if skipped is not None:
+                            skipped.append(f"{where}: not a JSON window record: {exc}")
+                        continue
+                    if not isinstance(record, dict):
+                        if skipped is not None:
+                            skipped.append(f"{where}: not a JSON object")
+                        continue
+                    if record.get("schema_version") != SCHEMA_VERSION or any(
+                        key not in record for key in REQUIRED
+                    ):
+                        raise _not_a_window_record(where, record)
+                    if dedupe:
+                        record_id = str(record.get("record_id", where))
+                        if record_id in seen:
+                            continue
+                        seen.add(record_id)
+                    yield where, record
