@@ -2,8 +2,11 @@
 
 `finops rightsize --source agent:PATH` reads here. The files are scanned by DuckDB (its JSON
 and Parquet readers, in parallel, spilling to a temporary folder beyond `memory_limit_mb`)
-and folded in three steps, each a GROUP BY, so memory follows the number of GPUs and the
-window's 5-minute intervals, never the number of records:
+and folded in three steps, each a GROUP BY. The last two follow the number of GPUs and the
+window's 5-minute intervals; the first holds every distinct record, spilled to disk beyond
+the limit, and is the likely place where memory still grows with the records (16 million
+1-minute records need more than 256 MB even with one thread: the read then stops with one
+line):
 
 1. records, deduplicated on `record_id` (delivery is at least once);
 2. per GPU and 5-minute interval: the peak, the time-weighted mean, ... (`spool._Slot`);
