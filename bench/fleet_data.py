@@ -4,10 +4,10 @@
 telemetry (the same minute-by-minute model, so all three describe one fleet):
 
 - `5m`: window records (agents/SPOOL_FORMAT.md, every field) from an agent with
-  `window_seconds = 300`: 3.2 million records, about 3.6 GB;
-- `1m`: the default 60 s windows: 16.1 million records, about 18 GB;
+  `window_seconds = 300`: 3.2 million records, 4.4 GB;
+- `1m`: the default 60 s windows: 16.1 million records, 22.1 GB;
 - `rollup`: the export rolled up (`[export] rollup_seconds = 300`, agents/rollup.py): 3.2
-  million 5-minute summaries, about 1.6 GB.
+  million 5-minute summaries, 2.3 GB.
 
 Files go one folder per host (`DIR/<instance id>/windows.jsonl`), as a fleet's export files
 collected from its hosts; `Pulumi.fleet.yaml` beside them is the stack whose fleets they

@@ -13,7 +13,7 @@ it; the CPU seconds of all threads beside the wall time say what a quiet machine
 the recommendations of every form, which must agree.
 
     .venv/bin/python bench/rightsize_scale.py --forms 5m rollup
-    .venv/bin/python bench/rightsize_scale.py --forms 1m          # 18 GB of files
+    .venv/bin/python bench/rightsize_scale.py --forms 1m          # 22 GB of files
 
 Goals (issue 18): 5m form under 60 s and 500 MB; 1m form under 500 MB; rollup under 10 s.
 """
