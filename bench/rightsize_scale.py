@@ -13,7 +13,7 @@ it; the CPU seconds of all threads beside the wall time say what a quiet machine
 the recommendations of every form, which must agree.
 
     .venv/bin/python bench/rightsize_scale.py --forms 5m rollup
-    .venv/bin/python bench/rightsize_scale.py --forms 1m          # 22 GB of files
+    .venv/bin/python bench/rightsize_scale.py --forms 1m [--memory-mb 384]  # 22 GB of files
 
 Goals (issue 18): 5m form under 60 s and 500 MB; 1m form under 500 MB; rollup under 10 s.
 """
@@ -41,7 +41,8 @@ import sys, time
 from pathlib import Path
 from finops.rightsizing import stream
 began = time.perf_counter()
-usages = stream.read_usage([Path(sys.argv[1])], lookback_days=14, end=float(sys.argv[2]))
+usages = stream.read_usage([Path(sys.argv[1])], lookback_days=14, end=float(sys.argv[2]),
+                           memory_limit_mb=int(sys.argv[3]))
 print(len(usages), time.perf_counter() - began)
 """
 
@@ -81,13 +82,21 @@ def main() -> int:
         help="where the generated files are kept between runs (default %(default)s)",
     )
     parser.add_argument("--skip-rightsize", action="store_true", help="measure the read only")
+    parser.add_argument(
+        "--memory-mb",
+        type=int,
+        default=256,
+        help="DuckDB's memory, as finops rightsize --memory-mb (default %(default)s)",
+    )
     args = parser.parse_args()
     rows = []
     recommendations = {}
     for form in args.forms:
         folder = args.data_dir / form
         records, size = fleet_data.write(form, folder)
-        read = measured([sys.executable, "-c", READ_ONLY, str(folder), str(END)])
+        read = measured(
+            [sys.executable, "-c", READ_ONLY, str(folder), str(END), str(args.memory_mb)]
+        )
         gpus = int(read[2].split()[0])
         full = None
         if not args.skip_rightsize:
@@ -105,6 +114,8 @@ def main() -> int:
                     str(END),
                     "--format",
                     "json",
+                    "--memory-mb",
+                    str(args.memory_mb),
                     "--project-dir",
                     str(ROOT),
                 ]
