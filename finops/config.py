@@ -161,6 +161,58 @@ class ReplicaCount(_Model):
         return self
 
 
+_SQS_ARN = re.compile(r"^arn:aws[a-z-]*:sqs:([a-z0-9-]+):(\d{12}):([A-Za-z0-9_-]{1,80}(\.fifo)?)$")
+_SQS_URL = re.compile(
+    r"^https://sqs\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?/(\d{12})/([A-Za-z0-9_-]{1,80}(\.fifo)?)$"
+)
+_PUBSUB_SUBSCRIPTION = re.compile(
+    r"^(projects/([a-z][a-z0-9-]{4,28}[a-z0-9])/subscriptions/)?([A-Za-z][\w.~+%-]{2,254})$"
+)
+
+
+class QueueScaling(_Model):
+    """`trainingFleets[].scaleOn`: size the fleet from the depth of a work queue."""
+
+    queue: str = Field(min_length=1)
+    """AWS: an SQS queue ARN or URL. GCP: a Pub/Sub subscription, `projects/<p>/subscriptions/<s>`
+    or its bare id (in the fleet's project)."""
+    jobs_per_node: int = Field(alias="jobsPerNode", ge=1, le=100_000)
+    """Queued or running jobs one node works on at a time."""
+
+
+def sqs_queue_arn(queue: str) -> str | None:
+    """The ARN of an SQS queue given by ARN or URL; None when it is neither."""
+    if _SQS_ARN.match(queue):
+        return queue
+    found = _SQS_URL.match(queue)
+    if not found:
+        return None
+    region, china, account, name = found.group(1), found.group(2), found.group(3), found.group(4)
+    partition = "aws-cn" if china else "aws"
+    return f"arn:{partition}:sqs:{region}:{account}:{name}"
+
+
+def sqs_queue_url(queue: str) -> str | None:
+    """The URL of an SQS queue given by ARN or URL; None when it is neither."""
+    if _SQS_URL.match(queue):
+        return queue
+    found = _SQS_ARN.match(queue)
+    if not found:
+        return None
+    region, account, name = found.group(1), found.group(2), found.group(3)
+    suffix = ".cn" if queue.startswith("arn:aws-cn:") else ""
+    return f"https://sqs.{region}.amazonaws.com{suffix}/{account}/{name}"
+
+
+def pubsub_subscription(subscription: str, project: str | None) -> tuple[str | None, str] | None:
+    """(project, subscription id) of a Pub/Sub subscription path or bare id; None when it is
+    neither. The project is `project` for a bare id."""
+    found = _PUBSUB_SUBSCRIPTION.match(subscription)
+    if not found or subscription.lower().startswith("goog"):
+        return None
+    return (found.group(2) or project), found.group(3)
+
+
 def _check_name(value: str) -> str:
     if not _NAME.match(value):
         raise ValueError(
@@ -191,6 +243,7 @@ class TrainingFleet(_Model):
     egress: Egress | None = None
     vpc_id: str | None = Field(default=None, alias="vpcId", pattern=r"^vpc-[0-9a-f]{8,17}$")
     subnet_ids: list[str] | None = Field(default=None, alias="subnetIds", min_length=1)
+    scale_on: QueueScaling | None = Field(default=None, alias="scaleOn")
 
     _name = field_validator("name")(_check_name)
 
@@ -209,6 +262,26 @@ class TrainingFleet(_Model):
             raise ValueError("vpcId is for AWS fleets")
         if self.cloud != Cloud.AWS and self.subnet_ids and len(self.subnet_ids) != 1:
             raise ValueError("a GCP or Azure fleet takes one subnet (subnetIds: [<id>])")
+        return self
+
+    @model_validator(mode="after")
+    def _queue_of_the_fleets_cloud(self) -> TrainingFleet:
+        if self.scale_on is None:
+            return self
+        queue = self.scale_on.queue
+        if self.cloud == Cloud.AWS and sqs_queue_arn(queue) is None:
+            raise ValueError(
+                f"scaleOn.queue: {queue!r} is not an SQS queue: give its ARN "
+                "(arn:aws:sqs:<region>:<account>:<name>) or URL "
+                "(https://sqs.<region>.amazonaws.com/<account>/<name>)"
+            )
+        if self.cloud == Cloud.GCP and pubsub_subscription(queue, None) is None:
+            raise ValueError(
+                f"scaleOn.queue: {queue!r} is not a Pub/Sub subscription: give "
+                "projects/<project>/subscriptions/<id> or the subscription id"
+            )
+        if self.cloud == Cloud.AZURE:
+            raise ValueError("scaleOn is built for cloud aws (SQS) and gcp (Pub/Sub), not azure")
         return self
 
     @model_validator(mode="after")
@@ -568,6 +641,7 @@ _MODEL_AT: dict[str, type[BaseModel]] = {
     "nodes": NodeCount,
     "replicas": ReplicaCount,
     "agent": AgentSettings,
+    "scaleOn": QueueScaling,
 }
 
 

@@ -305,3 +305,64 @@ def test_serving_env_numbers_are_kept_as_text():
         }
     )
     assert parsed.inference_endpoints[0].env == {"W": "2"}
+
+
+QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:train-jobs"
+
+
+def test_scale_on_takes_an_sqs_queue_on_aws_and_a_subscription_on_gcp():
+    fleet = parse(
+        **{"finops:trainingFleets": [{**FLEET, "scaleOn": {"queue": QUEUE_ARN, "jobsPerNode": 2}}]}
+    ).training_fleets[0]
+    assert fleet.scale_on == config.QueueScaling(queue=QUEUE_ARN, jobs_per_node=2)
+    gcp = {**FLEET, "cloud": "gcp", "instanceTypes": ["g2-standard-8"]}
+    for queue in ("projects/ml-proj-1/subscriptions/train-jobs", "train-jobs"):
+        entry = {**gcp, "scaleOn": {"queue": queue, "jobsPerNode": 1}}
+        parsed = parse(**{"finops:trainingFleets": [entry], "gcp:region": "us-central1"})
+        assert parsed.training_fleets[0].scale_on.queue == queue
+
+
+@pytest.mark.parametrize(
+    ("cloud", "scale_on", "expected"),
+    [
+        (
+            "aws",
+            {"queue": "train-jobs", "jobsPerNode": 1},
+            "scaleOn.queue: 'train-jobs' is not an SQS queue",
+        ),
+        (
+            "aws",
+            {"queue": QUEUE_ARN, "jobsPerNode": 0},
+            "scaleOn.jobsPerNode: Input should be greater",
+        ),
+        (
+            "aws",
+            {"queue": QUEUE_ARN, "jobsPerNod": 1},
+            "scaleOn.jobsPerNod: unknown key (did you mean jobsPerNode?)",
+        ),
+        ("gcp", {"queue": QUEUE_ARN, "jobsPerNode": 1}, "is not a Pub/Sub subscription"),
+        (
+            "azure",
+            {"queue": "q", "jobsPerNode": 1},
+            "scaleOn is built for cloud aws (SQS) and gcp (Pub/Sub)",
+        ),
+    ],
+)
+def test_scale_on_errors_name_the_key(cloud, scale_on, expected):
+    types = {"aws": "g5.xlarge", "gcp": "g2-standard-8", "azure": "Standard_NC4as_T4_v3"}[cloud]
+    entry = {**FLEET, "cloud": cloud, "instanceTypes": [types], "scaleOn": scale_on}
+    lines = error_lines(**{"finops:trainingFleets": [entry]})
+    assert any(
+        line.startswith("Pulumi.dev.yaml: finops:trainingFleets[0]") and expected in line
+        for line in lines
+    ), lines
+
+
+def test_sqs_queue_arn_and_url_convert_both_ways():
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/train-jobs"
+    assert config.sqs_queue_arn(url) == QUEUE_ARN and config.sqs_queue_url(QUEUE_ARN) == url
+    assert config.sqs_queue_arn(QUEUE_ARN) == QUEUE_ARN and config.sqs_queue_url(url) == url
+    fifo = "arn:aws:sqs:eu-west-1:123456789012:jobs.fifo"
+    assert config.sqs_queue_arn(config.sqs_queue_url(fifo)) == fifo
+    assert config.sqs_queue_arn("train-jobs") is None
+    assert config.sqs_queue_url("arn:aws:sns:us-east-1:123456789012:topic") is None
