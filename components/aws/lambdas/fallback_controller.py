@@ -30,6 +30,15 @@ The rules (all counts are nodes):
   docs/components-aws.md: leave max above desired).
 - A `finops:budget-enforced` tag (written by the budget enforcer) stops the fleet: both
   desired capacities 0, nothing else.
+
+Queue-depth scaling (`scaleOn`): with `QUEUE_URL` set, D is not the Pulumi tag but what the
+work queue needs, `queue_desired` (jobs queued or running / jobs per node, within the fleet's
+minimum and maximum), read from SQS on every run. Everything above then holds for that D:
+the on-demand fallback covers only what the queue needs and never passes M. Nodes are only
+ever removed by lowering a group's desired capacity, so a scale-in is the group's own, with
+its termination policy and lifecycle hooks. A fleet without a fallback group
+(`ON_DEMAND_GROUP_NAME` empty: spot-only or on-demand capacity) gets the same scaling on its
+one group.
 """
 
 from __future__ import annotations
@@ -37,7 +46,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -110,6 +119,37 @@ def decide(state: FleetState, now: datetime, fallback_after: timedelta) -> Decis
     return Decision(spot_desired, on_demand, since, reason)
 
 
+# A fleet reaches zero this long after its queue empties: the next run of the one-minute
+# schedule, plus up to a minute for SQS's approximate counts to settle (docs/components-aws.md).
+SCALE_TO_ZERO_MINUTES = 2
+# GetQueueAttributes names: visible messages (queued) and messages received but not yet
+# deleted (jobs running). Delayed messages are not work yet.
+QUEUE_ATTRIBUTES = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible")
+
+
+@dataclass(frozen=True)
+class QueueDemand:
+    """What a work queue asks of the fleet (`scaleOn`)."""
+
+    jobs: int
+    """Jobs queued or running (visible + in-flight messages)."""
+    jobs_per_node: int
+    nodes_min: int
+
+
+def queue_desired(demand: QueueDemand, fleet_max: int) -> int:
+    """Nodes the queue needs: ceil(jobs / jobs_per_node), at least `nodes_min`, at most
+    `fleet_max`; 0 for an empty queue with `nodes_min` 0."""
+    needed = -(-max(0, demand.jobs) // max(1, demand.jobs_per_node))
+    return max(0, min(max(needed, demand.nodes_min), fleet_max))
+
+
+def read_queue_jobs(sqs: Any, queue_url: str) -> int:
+    """Jobs queued or running in the SQS queue (one GetQueueAttributes call)."""
+    found = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=list(QUEUE_ATTRIBUTES))
+    return sum(int(found["Attributes"].get(name, 0)) for name in QUEUE_ATTRIBUTES)
+
+
 def _tags(group: dict[str, Any]) -> dict[str, str]:
     return {tag["Key"]: tag["Value"] for tag in group.get("Tags", [])}
 
@@ -134,7 +174,8 @@ def _parse_time(value: str | None) -> datetime | None:
 def observe(client: Any, spot_group: str, on_demand_group: str) -> FleetState:
     """Read both groups (one DescribeAutoScalingGroups call each)."""
     spot = _describe(client, spot_group)
-    on_demand = _describe(client, on_demand_group)
+    # a fleet without a fallback group scales its one group
+    on_demand = _describe(client, on_demand_group) if on_demand_group else {"DesiredCapacity": 0}
     tags = _tags(spot)
     running = sum(1 for i in spot.get("Instances", []) if i["LifecycleState"] in RUNNING_STATES)
     return FleetState(
@@ -158,6 +199,7 @@ def apply(
         (on_demand_group, state.on_demand_desired, decision.on_demand_desired),
         (spot_group, state.spot_desired, decision.spot_desired),
     ]
+    steps = [step for step in steps if step[0]]
     steps.sort(key=lambda step: step[2] - step[1])
     for group, current, target in steps:
         if current != target:
@@ -197,15 +239,24 @@ def reconcile(
     on_demand_group: str,
     fallback_after: timedelta,
     now: datetime | None = None,
+    demand: QueueDemand | None = None,
 ) -> dict[str, Any]:
-    """Observe, decide, apply; returns the record that is also logged (one JSON line)."""
+    """Observe, decide, apply; returns the record that is also logged (one JSON line).
+
+    With `demand` (scaleOn), the fleet's desired size is what the queue needs."""
     state = observe(client, spot_group, on_demand_group)
-    decision = decide(state, now or datetime.now(UTC), fallback_after)
+    if demand is not None:
+        state = replace(state, fleet_desired=queue_desired(demand, state.fleet_max))
+    if on_demand_group:
+        decision = decide(state, now or datetime.now(UTC), fallback_after)
+    else:
+        decision = decide_one_group(state)
     changes = apply(client, spot_group, on_demand_group, state, decision)
     record = {
         "controller": "finops-spot-fallback",
         "spot_group": spot_group,
         "on_demand_group": on_demand_group,
+        "queue": asdict(demand) if demand is not None else None,
         "observed": asdict(state),
         "decision": asdict(decision),
         "changes": changes,
@@ -214,13 +265,29 @@ def reconcile(
     return record
 
 
+def decide_one_group(state: FleetState) -> Decision:
+    """A fleet of one group (no fallback): its desired size is the fleet's, within its max."""
+    if state.budget_enforced:
+        return Decision(0, 0, None, "budget enforced: fleet held at zero")
+    desired = max(0, min(state.fleet_desired, state.fleet_max))
+    return Decision(desired, 0, None, f"fleet desired {desired}")
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda entry point (EventBridge launch events and the schedule carry no needed data)."""
     import boto3
 
+    demand = None
+    if os.environ.get("QUEUE_URL"):
+        demand = QueueDemand(
+            jobs=read_queue_jobs(boto3.client("sqs"), os.environ["QUEUE_URL"]),
+            jobs_per_node=int(os.environ["JOBS_PER_NODE"]),
+            nodes_min=int(os.environ.get("NODES_MIN", "0")),
+        )
     return reconcile(
         boto3.client("autoscaling"),
         os.environ["SPOT_GROUP_NAME"],
-        os.environ["ON_DEMAND_GROUP_NAME"],
+        os.environ.get("ON_DEMAND_GROUP_NAME", ""),
         timedelta(minutes=float(os.environ.get("FALLBACK_AFTER_MINUTES", "10"))),
+        demand=demand,
     )
