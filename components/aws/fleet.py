@@ -22,7 +22,7 @@ from components.aws import _common
 from components.aws.lambdas import fallback_controller
 from components.aws.network import AwsFleetNetwork, FleetEgress
 from finops import catalog
-from finops.config import Capacity, StackConfig, TrainingFleet
+from finops.config import Capacity, StackConfig, TrainingFleet, sqs_queue_arn, sqs_queue_url
 from finops.errors import CatalogError, did_you_mean
 
 TYPE_TOKEN = "finops:aws:GpuTrainingFleet"
@@ -97,6 +97,12 @@ class AwsGpuTrainingFleetArgs(TypedDict):
     """Instead of the bundle: requirements pinned with `--hash`, from `agent_index_url`."""
     agent_index_url: NotRequired[str | None]
     """Your package index (https) for `agent_requirements`."""
+    scale_on_queue: NotRequired[str | None]
+    """SQS queue (ARN or URL, in the fleet's region) whose depth sizes the fleet: nodes =
+    ceil((visible + in-flight messages) / `jobs_per_node`) within `nodes_min`..`nodes_max`,
+    zero when the queue is empty (docs/components-aws.md, "Queue-depth scaling")."""
+    jobs_per_node: NotRequired[int | None]
+    """Jobs one node works on at a time, with `scale_on_queue` (1..100000)."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,14 @@ class FleetPlan:
     root_volume_size_gib: int
     associate_public_ip: bool
     egress: FleetEgress
+    queue_url: str | None = None
+    queue_arn: str | None = None
+    jobs_per_node: int | None = None
+
+    @property
+    def has_controller(self) -> bool:
+        """The controller Lambda owns the groups' desired capacities."""
+        return self.has_fallback or self.queue_url is not None
 
     @property
     def has_fallback(self) -> bool:
@@ -273,6 +287,7 @@ def plan_fleet(args: AwsGpuTrainingFleetArgs) -> FleetPlan:
     egress = _args.enum_arg("", "egress", raw.get("egress"), FleetEgress, FleetEgress.PUBLIC_IP)
     region = raw.get("region") or None
     where = _catalog_region(region)
+    queue_url, queue_arn, jobs_per_node = _queue_scaling(raw, where)
     types = pick_instance_types(
         instance_types, accelerator, per_node, where, capacity != Capacity.ON_DEMAND
     )
@@ -290,14 +305,50 @@ def plan_fleet(args: AwsGpuTrainingFleetArgs) -> FleetPlan:
         root_volume_size_gib=root_gib,
         associate_public_ip=bool(raw.get("associate_public_ip", False)),
         egress=egress,
+        queue_url=queue_url,
+        queue_arn=queue_arn,
+        jobs_per_node=jobs_per_node,
     )
 
 
+def _queue_scaling(raw: dict[str, Any], region: str) -> tuple[str | None, str | None, int | None]:
+    """(queue URL, queue ARN, jobs per node) of `scale_on_queue`, or Nones without it."""
+    queue = raw.get("scale_on_queue") or None
+    if queue is None:
+        if raw.get("jobs_per_node") is not None:
+            raise _args.invalid(
+                "scale_on_queue", None, "an SQS queue ARN or URL with jobs_per_node"
+            )
+        return None, None, None
+    arn = sqs_queue_arn(str(queue))
+    url = sqs_queue_url(str(queue))
+    if arn is None or url is None:
+        raise _args.invalid(
+            "scale_on_queue",
+            queue,
+            "an SQS queue ARN (arn:aws:sqs:<region>:<account>:<name>) or URL "
+            "(https://sqs.<region>.amazonaws.com/<account>/<name>)",
+        )
+    queue_region = arn.split(":")[3]
+    if queue_region != region:
+        raise _args.invalid(
+            "scale_on_queue",
+            queue,
+            f"a queue in the fleet's region {region} (it is in {queue_region})",
+        )
+    if raw.get("jobs_per_node") is None:
+        raise _args.invalid("jobs_per_node", None, "jobs one node works on at a time (1..100000)")
+    jobs_per_node = _args.whole_number("jobs_per_node", raw.get("jobs_per_node"), 1, 100_000)
+    return url, arn, jobs_per_node
+
+
 def instance_policy_statements(
-    bucket_arn: pulumi.Input[str], agent_object: str | None = None
+    bucket_arn: pulumi.Input[str], agent_object: str | None = None, fleet: str | None = None
 ) -> list[dict[str, Any]]:
     """The instance role's permissions: the agent's metrics, the checkpoint prefix, tags, and
-    reading exactly the agent bundle object `agent_object` (a key of the bucket)."""
+    reading exactly the agent bundle object `agent_object` (a key of the bucket); with
+    queue-depth scaling (`fleet` given), protecting its own fleet's instances from scale-in
+    while they hold a job."""
     agent = (
         [
             {
@@ -310,8 +361,18 @@ def instance_policy_statements(
         if agent_object
         else []
     )
+    protection = [
+        {
+            "Sid": "ScaleInProtectionWhileWorking",
+            "Effect": "Allow",
+            "Action": "autoscaling:SetInstanceProtection",
+            "Resource": "*",  # the group's ARN would make the role depend on the group
+            "Condition": {"StringEquals": {f"autoscaling:ResourceTag/{FLEET_TAG}": fleet}},
+        }
+    ]
     return [
         *agent,
+        *(protection if fleet else []),
         {
             "Sid": "AgentMetricsOnly",
             "Effect": "Allow",
@@ -348,10 +409,24 @@ def instance_policy_statements(
 
 
 def controller_policy_statements(
-    group_arn: pulumi.Input[str], on_demand_arn: pulumi.Input[str]
+    group_arn: pulumi.Input[str],
+    on_demand_arn: pulumi.Input[str] | None,
+    queue_arn: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The fallback controller's permissions: read groups, size these two, its one tag."""
-    return [
+    """The controller's permissions: read groups, size the fleet's (one or two), its one tag;
+    with queue-depth scaling, read the queue's message counts."""
+    queue = [
+        {
+            "Sid": "ReadQueueDepth",
+            "Effect": "Allow",
+            "Action": "sqs:GetQueueAttributes",
+            "Resource": queue_arn,
+        }
+    ]
+    groups: pulumi.Input[str] | list[pulumi.Input[str]] = (
+        [group_arn, on_demand_arn] if on_demand_arn is not None else group_arn
+    )
+    return (queue if queue_arn else []) + [
         {
             "Sid": "ReadGroups",
             "Effect": "Allow",
@@ -362,7 +437,7 @@ def controller_policy_statements(
             "Sid": "SizeFleetGroups",
             "Effect": "Allow",
             "Action": "autoscaling:UpdateAutoScalingGroup",
-            "Resource": [group_arn, on_demand_arn],
+            "Resource": groups,
         },
         {
             "Sid": "ShortfallClockTag",
@@ -452,7 +527,9 @@ class AwsGpuTrainingFleet(pulumi.ComponentResource):
             aws.iam.RolePolicyArgs(
                 role=role.id,
                 policy=_common.policy_document(
-                    instance_policy_statements(bucket.arn, agent_object)
+                    instance_policy_statements(
+                        bucket.arn, agent_object, name if plan.queue_url else None
+                    )
                 ),
             ),
             opts=child,
@@ -495,12 +572,14 @@ class AwsGpuTrainingFleet(pulumi.ComponentResource):
         self.instance_role_arn = role.arn
         self.on_demand_group_name = pulumi.Output.from_input("")
         self.controller_function_name = pulumi.Output.from_input("")
+        on_demand = None
         if plan.has_fallback:
             on_demand = self._group(
                 name, "on-demand", plan, tags, template, subnet_ids, on_demand=True
             )
-            function = self._controller(name, plan, tags, group, on_demand)
             self.on_demand_group_name = on_demand.name
+        if plan.has_controller:
+            function = self._controller(name, plan, tags, group, on_demand)
             self.controller_function_name = function.name
         self.register_outputs(
             {
@@ -791,7 +870,7 @@ class AwsGpuTrainingFleet(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(
                 parent=self,
-                ignore_changes=["desiredCapacity"] if plan.has_fallback else None,
+                ignore_changes=["desiredCapacity"] if plan.has_controller else None,
             ),
         )
 
@@ -801,19 +880,33 @@ class AwsGpuTrainingFleet(pulumi.ComponentResource):
         plan: FleetPlan,
         tags: dict[str, str],
         group: aws.autoscaling.Group,
-        on_demand: aws.autoscaling.Group,
+        on_demand: aws.autoscaling.Group | None,
     ) -> aws.lambda_.Function:
         child = pulumi.ResourceOptions(parent=self)
+        environment: dict[str, pulumi.Input[str]] = {
+            "SPOT_GROUP_NAME": group.name,
+            "ON_DEMAND_GROUP_NAME": on_demand.name if on_demand is not None else "",
+            "FALLBACK_AFTER_MINUTES": str(plan.fallback_after_minutes),
+        }
+        if plan.queue_url:
+            environment |= {
+                "QUEUE_URL": plan.queue_url,
+                "JOBS_PER_NODE": str(plan.jobs_per_node),
+                "NODES_MIN": str(plan.nodes_min),
+            }
+        jobs = []
+        if on_demand is not None:
+            jobs.append("spot fallback and reversion")
+        if plan.queue_url:
+            jobs.append("queue-depth scaling")
         function, _role = _common.lambda_function(
             f"{name}-fallback",
             "fallback_controller",
-            description=f"finops spot fallback and reversion for fleet {name}",
-            role_statements=controller_policy_statements(group.arn, on_demand.arn),
-            environment={
-                "SPOT_GROUP_NAME": group.name,
-                "ON_DEMAND_GROUP_NAME": on_demand.name,
-                "FALLBACK_AFTER_MINUTES": str(plan.fallback_after_minutes),
-            },
+            description=f"finops {' and '.join(jobs)} for fleet {name}",
+            role_statements=controller_policy_statements(
+                group.arn, on_demand.arn if on_demand is not None else None, plan.queue_arn
+            ),
+            environment=environment,
             tags=tags,
             parent=self,
             region=plan.region,
@@ -826,19 +919,20 @@ class AwsGpuTrainingFleet(pulumi.ComponentResource):
             }
         )
         rules = {
-            "launch-events": aws.cloudwatch.EventRuleArgs(
-                description=f"spot launches and failures of fleet {name}",
-                event_pattern=pattern,
-                region=plan.region,
-                tags=tags,
-            ),
             "schedule": aws.cloudwatch.EventRuleArgs(
-                description=f"periodic fallback check of fleet {name}",
+                description=f"periodic {' and '.join(jobs)} of fleet {name}",
                 schedule_expression=CONTROLLER_SCHEDULE,
                 region=plan.region,
                 tags=tags,
             ),
         }
+        if on_demand is not None:  # spot launch failures matter to the fallback only
+            rules["launch-events"] = aws.cloudwatch.EventRuleArgs(
+                description=f"spot launches and failures of fleet {name}",
+                event_pattern=pattern,
+                region=plan.region,
+                tags=tags,
+            )
         for role, rule_args in rules.items():
             rule = aws.cloudwatch.EventRule(f"{name}-{role}", rule_args, opts=child)
             aws.cloudwatch.EventTarget(
@@ -876,6 +970,9 @@ def from_config(fleet: TrainingFleet, config: StackConfig) -> AwsGpuTrainingFlee
         "checkpoint_retention_days": fleet.checkpoint_retention_days,
         "fallback_after_minutes": fleet.fallback_after_minutes,
     }
+    if fleet.scale_on is not None:
+        args["scale_on_queue"] = fleet.scale_on.queue
+        args["jobs_per_node"] = fleet.scale_on.jobs_per_node
     if fleet.instance_types:
         args["instance_types"] = list(fleet.instance_types)
     else:

@@ -118,6 +118,15 @@ def _group_request(action: str, group: str, world: World, **context: Any) -> Req
     return Request(action, world.group_arn(group), {**tags, **context})
 
 
+def _queue_arn(url: str) -> str:
+    """An SQS queue's ARN from its URL (https://sqs.<region>.amazonaws.com/<account>/<name>)."""
+    found = re.fullmatch(r"https://sqs\.([a-z0-9-]+)\.amazonaws\.com/(\d{12})/([\w.-]+)", url)
+    if not found:
+        raise Unsupported(f"queue URL {url!r}")
+    region, account, name = found.groups()
+    return f"arn:aws:sqs:{region}:{account}:{name}"
+
+
 def requests_for(call: Call, world: World) -> list[Request]:
     """The authorisation requests of `call`."""
     params = call.params
@@ -143,6 +152,8 @@ def requests_for(call: Call, world: World) -> list[Request]:
                 _group_request(call.action, group, world, **{"aws:TagKeys": keys}, **request_tags)
             )
         return requests
+    if call.action == "sqs:GetQueueAttributes":
+        return [Request(call.action, _queue_arn(params["QueueUrl"]))]
     if call.action == "sns:Publish":
         topic = params["TopicArn"]
         requests = [Request(call.action, topic)]
