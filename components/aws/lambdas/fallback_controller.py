@@ -144,6 +144,23 @@ def queue_desired(demand: QueueDemand, fleet_max: int) -> int:
     return max(0, min(max(needed, demand.nodes_min), fleet_max))
 
 
+def follow_queue(state: FleetState, demand: QueueDemand) -> FleetState:
+    """`state` with the queue's desired size as the fleet's (and `moving_target_clock`)."""
+    return replace(moving_target_clock(state), fleet_desired=queue_desired(demand, state.fleet_max))
+
+
+def moving_target_clock(state: FleetState) -> FleetState:
+    """`state` whose shortfall clock runs only while spot falls short of its own request.
+
+    A queue that grows raises D every minute, and the spot group is always a minute behind
+    the last raise: that is not spot failing. So while the spot group provides all it was
+    asked for (S >= its desired), the clock starts again; it runs on only while the group
+    falls short of what it was asked, as when spot capacity is out."""
+    if state.spot_in_service >= state.spot_desired:
+        return replace(state, shortfall_since=None)
+    return state
+
+
 def read_queue_jobs(sqs: Any, queue_url: str) -> int:
     """Jobs queued or running in the SQS queue (one GetQueueAttributes call)."""
     found = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=list(QUEUE_ATTRIBUTES))
@@ -246,7 +263,7 @@ def reconcile(
     With `demand` (scaleOn), the fleet's desired size is what the queue needs."""
     state = observe(client, spot_group, on_demand_group)
     if demand is not None:
-        state = replace(state, fleet_desired=queue_desired(demand, state.fleet_max))
+        state = follow_queue(state, demand)
     if on_demand_group:
         decision = decide(state, now or datetime.now(UTC), fallback_after)
     else:

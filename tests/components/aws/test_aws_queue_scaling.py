@@ -268,3 +268,25 @@ def test_the_documented_time_to_zero_is_the_controllers() -> None:
     found = re.search(r"to zero within (\d+) minutes", text, re.IGNORECASE)
     assert found, "docs/components-aws.md states the time to zero"
     assert int(found.group(1)) == fc.SCALE_TO_ZERO_MINUTES
+
+
+def test_a_growing_queue_is_not_a_spot_shortfall() -> None:
+    """Spot is a minute behind every raise of a growing queue; the fallback waits for spot
+    to fall short of its own request, not of the newest D."""
+    since = T0 - timedelta(minutes=30)  # the queue has grown every minute for half an hour
+    delivered = fc.FleetState(
+        fleet_desired=3,
+        fleet_max=8,
+        spot_desired=3,
+        spot_in_service=3,  # all spot was asked for, it provides
+        on_demand_desired=0,
+        shortfall_since=since,
+    )
+    demand = fc.QueueDemand(jobs=10, jobs_per_node=2, nodes_min=0)
+    decision = fc.decide(fc.follow_queue(delivered, demand), T0, AFTER)
+    assert (decision.spot_desired, decision.on_demand_desired) == (5, 0)
+    assert decision.shortfall_since == T0  # the clock starts at this raise
+    # spot short of its own request: the clock runs on and on-demand covers the gap
+    short = fc.FleetState(3, 8, 3, 1, 0, since)
+    decision = fc.decide(fc.follow_queue(short, demand), T0, AFTER)
+    assert (decision.spot_desired, decision.on_demand_desired) == (4, 4)  # within max 8
