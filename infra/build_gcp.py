@@ -87,6 +87,10 @@ def build(config: StackConfig) -> dict[str, Any]:
                 networks[region] = GcpFleetNetwork(f"network-{region}", {"region": region})
             fleet_args["network"] = networks[region].network  # type: ignore[typeddict-item]
             fleet_args["subnetwork"] = networks[region].subnetwork  # type: ignore[typeddict-item]
+        if fleet.scale_on is not None:
+            fleet_args["scale_on_subscription"] = fleet.scale_on.queue
+            fleet_args["jobs_per_node"] = fleet.scale_on.jobs_per_node
+            fleet_args["node_count_min"] = fleet.nodes.min
         if fleet.instance_types:
             fleet_args["instance_type"] = fleet.instance_types[0]
         else:

@@ -38,6 +38,8 @@ import pulumi_gcp as gcp
 from components.gcp import _common
 
 RESIZER_PERMISSIONS = ("compute.instanceGroupManagers.get", "compute.instanceGroupManagers.update")
+# queue-depth scaling: the subscription's backlog (projects.timeSeries.list)
+METRIC_PERMISSIONS = ("monitoring.timeSeries.list",)
 # A user-specified Cloud Build service account for functions: Cloud Run "Configure the build
 # service account" and pulumi-gcp's cloudfunctionsv2 "Basic Builder" example.
 BUILD_ROLES = {
@@ -84,8 +86,10 @@ def fallback_controller(
     on_demand_group: gcp.compute.RegionInstanceGroupManager,
     state_bucket: gcp.storage.Bucket,
     env: Mapping[str, str],
+    reads_metrics: bool = False,
 ) -> gcp.cloudfunctionsv2.Function:
-    """Deploy the controller of fleet `name`; returns the function."""
+    """Deploy the controller of fleet `name`; returns the function. With `reads_metrics`
+    (queue-depth scaling) its role may also read Cloud Monitoring time series."""
     child = pulumi.ResourceOptions(parent=parent)
     account = gcp.serviceaccount.Account(
         f"{name}-controller-sa",
@@ -102,7 +106,7 @@ def fallback_controller(
         role_id=_common.role_id(name, "mig_resizer"),
         title=f"finops {name} MIG resizer",
         description="Read and resize managed instance groups (finops spot fallback controller)",
-        permissions=list(RESIZER_PERMISSIONS),
+        permissions=list(RESIZER_PERMISSIONS) + (list(METRIC_PERMISSIONS) if reads_metrics else []),
         opts=child,
     )
     gcp.projects.IAMMember(

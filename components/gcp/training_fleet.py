@@ -39,8 +39,18 @@ bucket under `agent/`; the nodes' service account may read exactly that object (
 condition on the object's name) and verifies its sha256 before installing. Checkpoints go
 under `checkpoints/` (as on AWS): the service account may write only there, and only there do
 objects expire after `checkpoint_retention_days`.
+
+Queue-depth scaling (`scale_on_subscription`, `jobs_per_node`): the fleet runs
+ceil(undelivered messages / jobs_per_node) nodes within `node_count_min`..`node_count_max`
+(docs/components-gcp-azure.md). A fleet of one group (spot-only, on-demand) gets a
+`<name>-autoscaler`: the MIG autoscaler on the Pub/Sub metric
+`subscription/num_undelivered_messages` as a per-group metric with `single_instance_assignment
+= jobs_per_node`, which scales to zero. With spot-with-fallback the controller reads the same
+metric (Cloud Monitoring API) and uses it as the fleet's desired size, so the on-demand group
+covers only what the queue needs; an autoscaler on the spot group would fight it.
 """
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Required, TypedDict
 
@@ -57,10 +67,11 @@ from components.agent_bootstrap import (
 from components.gcp import _common
 from components.gcp.fallback import fallback_controller
 from components.gcp.network import GcpFleetNetwork, GcpFleetNetworkArgs
-from finops.config import Capacity
+from finops.config import Capacity, pubsub_subscription
 
 DEFAULT_IMAGE = "projects/deeplearning-platform-release/global/images/family/common-cu124-debian-11"
 CHECKPOINT_PREFIX = "checkpoints/"
+BACKLOG_METRIC = "pubsub.googleapis.com/subscription/num_undelivered_messages"
 
 
 class GcpTerminationAction(StrEnum):
@@ -137,6 +148,14 @@ class GcpGpuTrainingFleetArgs(TypedDict, total=False):
     tags: dict[str, str]
     """Extra canonical tags (Project, Team, Environment...), written as GCP labels; the stack's
     tags are added by the stack transform."""
+    scale_on_subscription: str
+    """Pub/Sub subscription (`projects/<p>/subscriptions/<id>` in the fleet's project, or the
+    id) whose backlog sizes the fleet: ceil(undelivered messages / `jobs_per_node`) nodes
+    within `node_count_min`..`node_count_max`, zero when it is empty."""
+    jobs_per_node: int
+    """Jobs one node works on at a time, with `scale_on_subscription` (1..100000)."""
+    node_count_min: int
+    """Fewest nodes with `scale_on_subscription` (`nodes.min`); default 0."""
 
 
 _COMPONENT = "finops:gcp:GpuTrainingFleet"
@@ -191,6 +210,7 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
                 "or on_demand_base 0",
                 where=where,
             )
+        queue = _queue_scaling(where, args, node_count, node_count_max)
         region = _common.region_of(args.get("region"))
         machine = _common.gce_machine(
             where,
@@ -377,6 +397,8 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
         controlled = (
             capacity == Capacity.SPOT_WITH_FALLBACK and args.get("fallback_controller") is not False
         )
+        # the MIG autoscaler owns the size of a queue-scaled group that has no controller
+        autoscaled = queue is not None and not controlled
 
         def group(role: str, spot: bool, size: int) -> gcp.compute.RegionInstanceGroupManager:
             instance_template = template(role, spot)
@@ -407,7 +429,9 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
                 wait_for_instances=False,
                 # The fallback controller owns the sizes once the groups exist.
                 opts=child.merge(
-                    pulumi.ResourceOptions(ignore_changes=["targetSize"] if controlled else None)
+                    pulumi.ResourceOptions(
+                        ignore_changes=["targetSize"] if controlled or autoscaled else None
+                    )
                 ),
             )
 
@@ -417,6 +441,35 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
         if capacity != Capacity.SPOT_ONLY:
             on_demand_size = node_count if capacity == Capacity.ON_DEMAND else on_demand_base
             on_demand_group = group("on-demand", False, on_demand_size)
+
+        if autoscaled:
+            assert queue is not None
+            scaled = spot_group if spot_group is not None else on_demand_group
+            assert scaled is not None
+            gcp.compute.RegionAutoscaler(
+                _common.child_name(name, "autoscaler"),
+                project=project,
+                region=region,
+                target=scaled.self_link,
+                description=f"{name}: nodes follow the backlog of {queue.subscription_id}",
+                autoscaling_policy=gcp.compute.RegionAutoscalerAutoscalingPolicyArgs(
+                    min_replicas=queue.nodes_min,
+                    max_replicas=node_count_max,
+                    mode="ON",
+                    metrics=[
+                        gcp.compute.RegionAutoscalerAutoscalingPolicyMetricArgs(
+                            name=BACKLOG_METRIC,
+                            # a per-group metric: filtered on a resource that is not gce_instance
+                            filter=(
+                                "resource.type = pubsub_subscription AND "
+                                f'resource.labels.subscription_id = "{queue.subscription_id}"'
+                            ),
+                            single_instance_assignment=float(queue.jobs_per_node),
+                        )
+                    ],
+                ),
+                opts=child,
+            )
 
         controller = None
         if controlled and spot_group is not None and on_demand_group is not None:
@@ -435,7 +488,9 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
                     "ON_DEMAND_BASE": str(on_demand_base),
                     "FALLBACK_AFTER_MINUTES": str(fallback_after),
                     "STATE_OBJECT": f"finops-controller/{name}.json",
+                    **(queue.environment() if queue is not None else {}),
                 },
+                reads_metrics=queue is not None,
             )
 
         self.machine_type = pulumi.Output.from_input(machine.catalog_type)
@@ -454,3 +509,55 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
                 "fallback_controller": self.fallback_controller,
             }
         )
+
+
+@dataclass(frozen=True)
+class _QueueScaling:
+    project: str | None
+    """The subscription's project when its path names one."""
+    subscription_id: str
+    jobs_per_node: int
+    nodes_min: int
+
+    def environment(self) -> dict[str, str]:
+        """What the fallback controller reads to size the fleet from the backlog."""
+        return {
+            "SUBSCRIPTION_ID": self.subscription_id,
+            "JOBS_PER_NODE": str(self.jobs_per_node),
+            "NODES_MIN": str(self.nodes_min),
+        }
+
+
+def _queue_scaling(
+    where: str, args: GcpGpuTrainingFleetArgs, node_count: int, node_count_max: int
+) -> _QueueScaling | None:
+    subscription = args.get("scale_on_subscription") or None
+    if subscription is None:
+        if args.get("jobs_per_node") is not None:
+            raise _args.invalid(
+                "scale_on_subscription",
+                None,
+                "a Pub/Sub subscription with jobs_per_node",
+                where=where,
+            )
+        return None
+    found = pubsub_subscription(str(subscription), None)
+    if found is None:
+        raise _args.invalid(
+            "scale_on_subscription",
+            subscription,
+            "a Pub/Sub subscription: projects/<project>/subscriptions/<id> or the id",
+            where=where,
+        )
+    fleet_project = args.get("project") or pulumi.Config("gcp").get("project")
+    if found[0] and fleet_project and found[0] != fleet_project:
+        raise _args.invalid(
+            "scale_on_subscription",
+            subscription,
+            f"a subscription in the fleet's project {fleet_project} (the autoscaler and the "
+            "controller read Cloud Monitoring metrics of their own project)",
+            where=where,
+        )
+    jobs_per_node = _args.required_int(where, args, "jobs_per_node", 1, 100_000)
+    nodes_min = _args.int_arg(where, args, "node_count_min", 0, 0, node_count)
+    return _QueueScaling(found[0], found[1], jobs_per_node, nodes_min)

@@ -14,6 +14,13 @@ observes the MIGs and applies the decision, through the Compute Engine REST API:
 - `shortfall_since`: the controller's only state, a JSON object in the checkpoint bucket
   (`finops-controller/<fleet>.json`), since MIGs carry no labels.
 
+Queue-depth scaling (`SUBSCRIPTION_ID` set): D is what the subscription's backlog needs,
+`queue_desired` (the AWS controller's) of the newest `num_undelivered_messages` point
+(Cloud Monitoring API, last 10 minutes), with the on-demand base counted among its nodes.
+When Monitoring has no point, the queue is UNKNOWN: the record says so, a warning is logged
+and the last size decided from the queue is kept (stored beside the shortfall clock), never
+zero and never `node_count`.
+
 The decision's on-demand count is applied on top of the base; sizes are lowered before they
 are raised. Running it twice changes nothing the second time. Standard library only: the
 token comes from the metadata server of the function's runtime.
@@ -33,9 +40,23 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 try:  # in the deployed function, the decision module ships beside this file
-    from fallback_decision import Decision, FleetState, decide
+    from fallback_decision import (
+        Decision,
+        FleetState,
+        QueueDemand,
+        decide,
+        moving_target_clock,
+        queue_desired,
+    )
 except ImportError:  # in this repository
-    from components.aws.lambdas.fallback_controller import Decision, FleetState, decide
+    from components.aws.lambdas.fallback_controller import (
+        Decision,
+        FleetState,
+        QueueDemand,
+        decide,
+        moving_target_clock,
+        queue_desired,
+    )
 
 COMPUTE = "https://compute.googleapis.com/compute/v1"
 STORAGE = "https://storage.googleapis.com/storage/v1"
@@ -44,6 +65,9 @@ TOKEN_URL = (
     "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token"
 )
 EXISTING = frozenset({"PROVISIONING", "STAGING", "RUNNING"})
+MONITORING = "https://monitoring.googleapis.com/v3"
+BACKLOG_METRIC = "pubsub.googleapis.com/subscription/num_undelivered_messages"
+BACKLOG_WINDOW = timedelta(minutes=10)
 
 logger = logging.getLogger("finops.gcp_fallback_controller")
 logger.setLevel(logging.INFO)
@@ -101,6 +125,29 @@ class GcpApi:
             token = page.get("nextPageToken", "")
             if not token:
                 return count
+
+    def undelivered_messages(self, subscription_id: str, now: datetime) -> int | None:
+        """The subscription's newest backlog point of the last 10 minutes; None when Cloud
+        Monitoring has none."""
+
+        def stamp(moment: datetime) -> str:
+            return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        query = urllib.parse.urlencode(
+            {
+                "filter": f'metric.type = "{BACKLOG_METRIC}" AND '
+                f'resource.labels.subscription_id = "{subscription_id}"',
+                "interval.startTime": stamp(now - BACKLOG_WINDOW),
+                "interval.endTime": stamp(now),
+                "view": "FULL",
+            }
+        )
+        page = self._call("GET", f"{MONITORING}/projects/{self.project}/timeSeries?{query}")
+        points = [s["points"][0] for s in page.get("timeSeries", []) if s.get("points")]
+        if not points:
+            return None
+        # newest point first (the API returns points in reverse time order)
+        return sum(int(p["value"].get("int64Value", 0)) for p in points)
 
     def resize(self, group: str, size: int) -> None:
         self._call("POST", f"{self._group_url(group)}/resize?size={size}")
@@ -188,33 +235,70 @@ def reconcile(
     spot_group, on_demand_group = env["SPOT_GROUP"], env["ON_DEMAND_GROUP"]
     bucket, state_object = env["STATE_BUCKET"], env["STATE_OBJECT"]
     base = int(env.get("ON_DEMAND_BASE", "0"))
+    now = now or datetime.now(UTC)
     stored = api.read_state(bucket, state_object)
+    fleet_desired, queue = int(env["FLEET_DESIRED"]), None
+    if env.get("SUBSCRIPTION_ID"):
+        fleet_desired, queue = queue_fleet_desired(api, env, stored, base, now)
     observed = observe(
         api,
         spot_group,
         on_demand_group,
-        fleet_desired=int(env["FLEET_DESIRED"]),
+        fleet_desired=fleet_desired,
         fleet_max=int(env["FLEET_MAX"]),
         on_demand_base=base,
         state=stored,
     )
+    if queue is not None:  # D moves with the queue
+        observed = moving_target_clock(observed)
     fallback_after = timedelta(minutes=float(env.get("FALLBACK_AFTER_MINUTES", "10")))
-    decision = decide(observed, now or datetime.now(UTC), fallback_after)
+    decision = decide(observed, now, fallback_after)
     changes = apply(api, spot_group, on_demand_group, base, observed, decision)
+    remembered = dict(stored)
     if decision.shortfall_since != observed.shortfall_since:
         since = decision.shortfall_since.isoformat() if decision.shortfall_since else None
-        api.write_state(bucket, state_object, {**stored, "shortfall_since": since})
+        remembered["shortfall_since"] = since
         changes.append(f"shortfall clock {'started' if since else 'cleared'}")
+    if queue is not None:
+        remembered["queue_desired"] = fleet_desired
+    if remembered != stored:
+        api.write_state(bucket, state_object, remembered)
     record = {
         "controller": "finops-gcp-spot-fallback",
         "spot_group": spot_group,
         "on_demand_group": on_demand_group,
+        "queue": queue,
         "observed": asdict(observed),
         "decision": asdict(decision),
         "changes": changes,
     }
     logger.info(json.dumps(record, default=str))
     return record
+
+
+def queue_fleet_desired(
+    api: GcpApi, env: Mapping[str, str], stored: Mapping[str, Any], base: int, now: datetime
+) -> tuple[int, dict[str, Any]]:
+    """The fleet's desired size from the subscription's backlog, and what the record says of
+    it. An UNKNOWN backlog keeps the last size decided from the queue."""
+    subscription = env["SUBSCRIPTION_ID"]
+    jobs = api.undelivered_messages(subscription, now)
+    if jobs is None:
+        kept = int(stored.get("queue_desired", base))
+        reason = (
+            f"UNKNOWN: Cloud Monitoring has no {BACKLOG_METRIC} point for {subscription} in "
+            f"the last {BACKLOG_WINDOW}; fleet size kept at {kept}"
+        )
+        logger.warning(reason)
+        return kept, {"subscription": subscription, "jobs": None, "reason": reason}
+    demand = QueueDemand(
+        jobs=jobs,
+        jobs_per_node=int(env["JOBS_PER_NODE"]),
+        # the on-demand base runs whatever the queue holds, and works on it too
+        nodes_min=max(int(env.get("NODES_MIN", "0")), base),
+    )
+    desired = queue_desired(demand, int(env["FLEET_MAX"]))
+    return desired, {"subscription": subscription, **asdict(demand), "desired": desired}
 
 
 def reconcile_http(request: object) -> tuple[str, int]:
