@@ -643,6 +643,13 @@ def estimate(run: StackRun, config: StackConfig) -> CostReport:
         f"catalog snapshot {catalog.SNAPSHOT_DATE}; spot prices move (run `finops catalog refresh`)",
         "storage, requests, data transfer and other usage-based charges are not estimated",
     ]
+    queued = [f.name for f in config.training_fleets if f.scale_on is not None]
+    if queued:
+        # their cost follows the queue: what the preview shows is a size, not a saving
+        assumptions.append(
+            f"queue-scaled fleets ({', '.join(queued)}) at nodes.desired; they run what their "
+            "queue asks for, up to nodes.max"
+        )
     return CostReport(
         resources=costs,
         total_monthly_usd=sum(c.monthly_usd for c in costs),
