@@ -18,8 +18,8 @@ Queue-depth scaling (`SUBSCRIPTION_ID` set): D is what the subscription's backlo
 `queue_desired` (the AWS controller's) of the newest `num_undelivered_messages` point
 (Cloud Monitoring API, last 10 minutes), with the on-demand base counted among its nodes.
 When Monitoring has no point, the queue is UNKNOWN: the record says so, a warning is logged
-and the last size decided from the queue is kept (stored beside the shortfall clock), never
-zero and never `node_count`.
+and the last size decided from the queue is kept (stored beside the shortfall clock; before
+any, the on-demand base): an unreadable backlog moves the fleet neither up nor down.
 
 The decision's on-demand count is applied on top of the base; sizes are lowered before they
 are raised. Running it twice changes nothing the second time. Standard library only: the
