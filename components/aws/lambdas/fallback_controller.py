@@ -1,35 +1,45 @@
 """Spot fallback controller for one `GpuTrainingFleet`: on-demand while spot cannot fill, back
-to spot as soon as it can.
+to spot once spot has proved it stays.
 
 Neither an Auto Scaling group nor Karpenter does this: a group's spot/on-demand split is fixed,
 and Karpenter never moves a node from on-demand back to spot. The fleet is two groups on one
 launch template: the *spot group* (spot above its on-demand base) and the *on-demand group*
 (100 % on-demand, normally at zero). This controller runs on every "EC2 Instance Launch
-Unsuccessful"/"Successful" event of the spot group and on a one-minute schedule.
+Unsuccessful"/"Successful"/"Terminate Successful" event of the spot group and on a one-minute
+schedule.
 
 Every decision is a pure function of what it observes (`decide`), so running it twice, or on
 a burst of repeated events, changes nothing the second time:
 
 - `fleet_desired` (D) and `fleet_max` (M): tags on the spot group, written by Pulumi;
-- `spot_in_service` (S): instances of the spot group that are pending or in service;
-- `on_demand_desired`: the on-demand group's desired capacity;
-- `shortfall_since`: when the spot group first failed to provide D nodes; kept as a tag on the
-  spot group, the only state the controller keeps, so a restart loses nothing.
+- `spot_in_service` (S): instances of the spot group in service; `spot_pending` those still
+  launching;
+- `on_demand_desired`, and the on-demand instances running or still terminating;
+- `shortfall_since`: when the spot group first failed to provide D nodes (a tag);
+- `spot_history`: since when the spot group has had at least 1, 2, ... instances in service
+  without a break (a tag, `SPOT_HISTORY_TAG`). Tags are the only state the controller keeps,
+  so a restart loses nothing.
 
 The rules (all counts are nodes):
 
-- missing = D - S. While missing on-demand nodes are not yet requested, the shortfall clock
-  runs; after `fallback_after_minutes` the on-demand group is raised to cover it.
-- Spot coming back lowers `missing`, and the on-demand group is lowered with it at once
-  (drained: the group terminates its newest instances first is not guaranteed; the group's
-  termination policy decides).
+- missing = D - S - pending. While missing on-demand nodes are not yet requested, the
+  shortfall clock runs; after `fallback_after` the on-demand group is raised to cover it.
+- Reversion does not churn. Spot counts as back only for the instances that have been in
+  service for `stable_for` without a break (`stable_level`): a pending instance, or one that
+  has just come up in a pool that keeps flapping, does not. The on-demand group is then
+  lowered **one node at a time**, and only when the previous node has finished terminating:
+  every on-demand node goes through the groups' termination lifecycle hook, where the agent
+  runs the job's checkpoint hook and completes the lifecycle action (agents/lifecycle.py), so
+  a drain never loses a step in flight. On-demand never goes below D - S (what the running
+  spot cannot cover).
 - The fleet maximum holds at all times: on-demand <= M - S, and spot desired + on-demand desired
   <= M. When both cannot fit, the spot group's desired is lowered to what it actually runs
   plus whatever headroom is left; that headroom is how spot is tried again, so a fleet whose
   desired equals its maximum stays on on-demand until capacity is freed (documented in
   docs/components-aws.md: leave max above desired).
 - A `finops:budget-enforced` tag (written by the budget enforcer) stops the fleet: both
-  desired capacities 0, nothing else.
+  desired capacities 0, nothing else. The nodes leave through the same lifecycle hook, so
+  each gets its checkpoint signal first.
 
 Queue-depth scaling (`scaleOn`): with `QUEUE_URL` set, D is not the Pulumi tag but what the
 work queue needs, `queue_desired` (jobs queued or running / jobs per node, within the fleet's
@@ -48,19 +58,31 @@ import logging
 import os
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 FLEET_DESIRED_TAG = "finops:fleet-desired"
 FLEET_MAX_TAG = "finops:fleet-max"
 SHORTFALL_SINCE_TAG = "finops:spot-shortfall-since"
+SPOT_HISTORY_TAG = "finops:spot-in-service-since"
 BUDGET_ENFORCED_TAG = "finops:budget-enforced"
+IN_SERVICE = "InService"
+# Instances the group is about to provide (not yet proved to stay).
+PENDING_STATES = frozenset({"Pending", "Pending:Wait", "Pending:Proceed", "Warmed:Pending"})
 # Instances the group is providing or about to provide; Standby, Terminating... are not.
-RUNNING_STATES = frozenset(
-    {"Pending", "Pending:Wait", "Pending:Proceed", "InService", "Warmed:Pending"}
-)
+RUNNING_STATES = PENDING_STATES | {IN_SERVICE}
+# An instance on its way out: its lifecycle hook (checkpoint) may still be running.
+TERMINATING_STATES = frozenset({"Terminating", "Terminating:Wait", "Terminating:Proceed"})
+# A tag value holds at most 256 characters: "12@1764331200," is 14, so 16 steps fit.
+MAX_HISTORY_STEPS = 16
+DEFAULT_STABLE_MINUTES = 15.0
 
 logger = logging.getLogger("finops.fallback_controller")
 logger.setLevel(logging.INFO)
+
+SpotHistory = tuple[tuple[int, datetime], ...]
+"""(level, since): the spot group has had at least `level` instances in service, without a
+break, since `since`. Levels and times both ascend."""
 
 
 @dataclass(frozen=True)
@@ -74,27 +96,62 @@ class FleetState:
     on_demand_desired: int
     shortfall_since: datetime | None
     budget_enforced: bool = False
+    spot_pending: int = 0
+    spot_history: SpotHistory = ()
+    on_demand_running: int = -1
+    """On-demand instances pending or in service (-1: not observed, taken as settled)."""
+    on_demand_terminating: int = 0
+    """On-demand instances still terminating (their checkpoint hook may be running)."""
 
 
 @dataclass(frozen=True)
 class Decision:
-    """What the two groups should be set to, and the shortfall clock to persist."""
+    """What the two groups should be set to, and the clocks to persist."""
 
     spot_desired: int
     on_demand_desired: int
     shortfall_since: datetime | None
     reason: str
+    spot_history: SpotHistory = ()
 
 
-def decide(state: FleetState, now: datetime, fallback_after: timedelta) -> Decision:
+def update_history(history: SpotHistory, in_service: int, now: datetime) -> SpotHistory:
+    """`history` after observing `in_service` spot instances in service at `now`.
+
+    A drop to L keeps, for level L, the time of the first step at or above L (the count has
+    been >= L since then); a rise to a new level starts that level's clock now.
+    """
+    in_service = max(0, in_service)
+    kept = [(level, since) for level, since in history if level < in_service]
+    at_or_above = [since for level, since in history if level >= in_service]
+    if in_service:
+        kept.append((in_service, at_or_above[0] if at_or_above else now))
+    # Forgetting the lowest steps only makes a level younger (later since): never optimistic.
+    return tuple(kept[-MAX_HISTORY_STEPS:])
+
+
+def stable_level(history: SpotHistory, now: datetime, stable_for: timedelta) -> int:
+    """Spot instances in service for at least `stable_for` without a break."""
+    return max((level for level, since in history if now - since >= stable_for), default=0)
+
+
+def decide(
+    state: FleetState,
+    now: datetime,
+    fallback_after: timedelta,
+    stable_for: timedelta = timedelta(minutes=DEFAULT_STABLE_MINUTES),
+) -> Decision:
     """The target of both groups for `state` at `now` (pure; see the module docstring)."""
     if state.budget_enforced:
         return Decision(0, 0, None, "budget enforced: fleet held at zero")
     fleet_max = max(0, state.fleet_max)
     desired = min(max(0, state.fleet_desired), fleet_max)
-    spot = max(0, state.spot_in_service)
+    in_service = max(0, state.spot_in_service)
+    spot = in_service + max(0, state.spot_pending)
+    history = update_history(state.spot_history, in_service, now)
+    stable = min(stable_level(history, now, stable_for), desired)
     missing = max(0, desired - spot)
-    on_demand = min(state.on_demand_desired, missing)  # spot returned: drain the excess now
+    on_demand = max(0, state.on_demand_desired)
     since = state.shortfall_since
     if missing > on_demand:
         since = since or now
@@ -108,15 +165,33 @@ def decide(state: FleetState, now: datetime, fallback_after: timedelta) -> Decis
             )
     else:
         since = None
-        if on_demand < state.on_demand_desired:
-            reason = f"spot provides {spot} of {desired}: on-demand drained to {on_demand}"
+        target = max(0, desired - stable)  # >= desired - in_service: what spot cannot cover
+        settled = state.on_demand_terminating == 0 and (
+            state.on_demand_running < 0 or state.on_demand_running <= on_demand
+        )
+        if on_demand > target and settled:
+            on_demand -= 1
+            reason = (
+                f"spot has held {stable} of {desired} in service for {stable_for}: "
+                f"one on-demand node drained (to {on_demand}) through its checkpoint hook"
+            )
+        elif on_demand > target:
+            reason = (
+                f"on-demand {on_demand} > {target} needed: waiting for the node being drained "
+                "to finish its checkpoint"
+            )
+        elif on_demand > max(0, desired - in_service - max(0, state.spot_pending)) and on_demand:
+            reason = (
+                f"spot runs {in_service} (+{state.spot_pending} pending) but only {stable} "
+                f"stayed in service for {stable_for}: on-demand kept at {on_demand}"
+            )
         elif on_demand:
             reason = f"on-demand covers {on_demand} missing spot nodes"
         else:
             reason = "spot provides the fleet"
     on_demand = max(0, min(on_demand, fleet_max - spot))
     spot_desired = max(0, min(desired, fleet_max - on_demand))
-    return Decision(spot_desired, on_demand, since, reason)
+    return Decision(spot_desired, on_demand, since, reason, history)
 
 
 # A fleet reaches zero this long after its queue empties: the next run of the one-minute
@@ -188,21 +263,65 @@ def _parse_time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def format_history(history: SpotHistory) -> str:
+    """The tag value: "level@epoch-seconds,..." (at most 16 steps, < 256 characters)."""
+    return ",".join(f"{level}@{int(since.timestamp())}" for level, since in history)
+
+
+def parse_history(value: str | None) -> SpotHistory:
+    """`format_history` read back; an unreadable tag is no history (spot must prove itself)."""
+    steps: list[tuple[int, datetime]] = []
+    for part in (value or "").split(","):
+        level, _, epoch = part.partition("@")
+        try:
+            steps.append((int(level), datetime.fromtimestamp(int(epoch), UTC)))
+        except ValueError:
+            return ()
+    ordered = all(a[0] < b[0] and a[1] <= b[1] for a, b in pairwise(steps))
+    return tuple(steps) if ordered else ()
+
+
+def _count(group: dict[str, Any], states: frozenset[str]) -> int:
+    return sum(1 for i in group.get("Instances", []) if i["LifecycleState"] in states)
+
+
 def observe(client: Any, spot_group: str, on_demand_group: str) -> FleetState:
     """Read both groups (one DescribeAutoScalingGroups call each)."""
     spot = _describe(client, spot_group)
     # a fleet without a fallback group scales its one group
     on_demand = _describe(client, on_demand_group) if on_demand_group else {"DesiredCapacity": 0}
     tags = _tags(spot)
-    running = sum(1 for i in spot.get("Instances", []) if i["LifecycleState"] in RUNNING_STATES)
     return FleetState(
         fleet_desired=int(tags.get(FLEET_DESIRED_TAG, spot["DesiredCapacity"])),
         fleet_max=int(tags.get(FLEET_MAX_TAG, spot["MaxSize"])),
         spot_desired=int(spot["DesiredCapacity"]),
-        spot_in_service=running,
+        spot_in_service=_count(spot, frozenset({IN_SERVICE})),
         on_demand_desired=int(on_demand["DesiredCapacity"]),
         shortfall_since=_parse_time(tags.get(SHORTFALL_SINCE_TAG)),
         budget_enforced=BUDGET_ENFORCED_TAG in tags or BUDGET_ENFORCED_TAG in _tags(on_demand),
+        spot_pending=_count(spot, PENDING_STATES),
+        spot_history=parse_history(tags.get(SPOT_HISTORY_TAG)),
+        on_demand_running=_count(on_demand, RUNNING_STATES),
+        on_demand_terminating=_count(on_demand, TERMINATING_STATES),
+    )
+
+
+def _set_tag(client: Any, group: str, key: str, value: str | None) -> None:
+    if value is None:
+        client.delete_tags(
+            Tags=[{"ResourceId": group, "ResourceType": "auto-scaling-group", "Key": key}]
+        )
+        return
+    client.create_or_update_tags(
+        Tags=[
+            {
+                "ResourceId": group,
+                "ResourceType": "auto-scaling-group",
+                "Key": key,
+                "Value": value,
+                "PropagateAtLaunch": False,
+            }
+        ]
     )
 
 
@@ -223,30 +342,13 @@ def apply(
             client.update_auto_scaling_group(AutoScalingGroupName=group, DesiredCapacity=target)
             changes.append(f"{group}: desired {current} -> {target}")
     if decision.shortfall_since != state.shortfall_since:
-        if decision.shortfall_since is None:
-            client.delete_tags(
-                Tags=[
-                    {
-                        "ResourceId": spot_group,
-                        "ResourceType": "auto-scaling-group",
-                        "Key": SHORTFALL_SINCE_TAG,
-                    }
-                ]
-            )
-            changes.append(f"{spot_group}: shortfall clock cleared")
-        else:
-            client.create_or_update_tags(
-                Tags=[
-                    {
-                        "ResourceId": spot_group,
-                        "ResourceType": "auto-scaling-group",
-                        "Key": SHORTFALL_SINCE_TAG,
-                        "Value": decision.shortfall_since.isoformat(),
-                        "PropagateAtLaunch": False,
-                    }
-                ]
-            )
-            changes.append(f"{spot_group}: shortfall clock started")
+        since = decision.shortfall_since
+        _set_tag(client, spot_group, SHORTFALL_SINCE_TAG, since.isoformat() if since else None)
+        changes.append(f"{spot_group}: shortfall clock {'started' if since else 'cleared'}")
+    if decision.spot_history != state.spot_history:
+        value = format_history(decision.spot_history) or None
+        _set_tag(client, spot_group, SPOT_HISTORY_TAG, value)
+        changes.append(f"{spot_group}: spot in service since {value or '-'}")
     return changes
 
 
@@ -257,6 +359,7 @@ def reconcile(
     fallback_after: timedelta,
     now: datetime | None = None,
     demand: QueueDemand | None = None,
+    stable_for: timedelta = timedelta(minutes=DEFAULT_STABLE_MINUTES),
 ) -> dict[str, Any]:
     """Observe, decide, apply; returns the record that is also logged (one JSON line).
 
@@ -265,7 +368,7 @@ def reconcile(
     if demand is not None:
         state = follow_queue(state, demand)
     if on_demand_group:
-        decision = decide(state, now or datetime.now(UTC), fallback_after)
+        decision = decide(state, now or datetime.now(UTC), fallback_after, stable_for)
     else:
         decision = decide_one_group(state)
     changes = apply(client, spot_group, on_demand_group, state, decision)
@@ -285,9 +388,9 @@ def reconcile(
 def decide_one_group(state: FleetState) -> Decision:
     """A fleet of one group (no fallback): its desired size is the fleet's, within its max."""
     if state.budget_enforced:
-        return Decision(0, 0, None, "budget enforced: fleet held at zero")
+        return Decision(0, 0, None, "budget enforced: fleet held at zero", state.spot_history)
     desired = max(0, min(state.fleet_desired, state.fleet_max))
-    return Decision(desired, 0, None, f"fleet desired {desired}")
+    return Decision(desired, 0, None, f"fleet desired {desired}", state.spot_history)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -307,4 +410,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         os.environ.get("ON_DEMAND_GROUP_NAME", ""),
         timedelta(minutes=float(os.environ.get("FALLBACK_AFTER_MINUTES", "10"))),
         demand=demand,
+        stable_for=timedelta(
+            minutes=float(os.environ.get("SPOT_STABLE_MINUTES", str(DEFAULT_STABLE_MINUTES)))
+        ),
     )
