@@ -27,6 +27,7 @@ from agents.hostload import (
     load_between,
     read_proc,
 )
+from agents.lifecycle import SCALE_IN, AwsLifecycleAction, see_off
 from agents.metadata import MetadataClient, Notice, make_client, resolve_host
 from agents.records import (
     GpuSample,
@@ -91,8 +92,13 @@ class Agent:
         *,
         metadata: MetadataClient | None = None,
         clock: Callable[[], float] = time.time,
+        autoscaling_client: Any = None,
     ) -> None:
         self.cfg = cfg
+        self.autoscaling_client = autoscaling_client  # tests: moto's; else made when needed
+        self._seeing_off: dict[str, threading.Thread] = {}
+        # the metadata watcher and callers (tests, the CLI) may hand in notices at once
+        self._notices_lock = threading.Lock()
         self.source = source
         self.clock = clock
         self.metadata = metadata or make_client(cfg.metadata)
@@ -416,6 +422,10 @@ class Agent:
 
     def handle_notices(self, notices: Sequence[Notice]) -> None:
         """Export every notice; run the checkpoint hook once per notice that calls for it."""
+        with self._notices_lock:
+            self._handle_notices(notices)
+
+    def _handle_notices(self, notices: Sequence[Notice]) -> None:
         for notice in notices:
             if notice.kind not in self.notices:
                 log.warning(
@@ -428,6 +438,8 @@ class Agent:
                         "deadline_seconds": round(notice.deadline_seconds, 1),
                     },
                 )
+            if notice.action == SCALE_IN:  # no cloud deadline: ours is the bound
+                notice = replace(notice, deadline_seconds=self.cfg.lifecycle.max_wait_seconds)
             self.notices[notice.kind] = notice
             wanted = notice.kind == "interruption" or self.cfg.checkpoint.on_rebalance
             if not wanted or self.spool is None:
@@ -435,10 +447,87 @@ class Agent:
             fired = self.spool.get_state("hooks_fired")
             fired_keys = list(fired) if isinstance(fired, list) else []
             if notice.key in fired_keys:
+                if notice.action == SCALE_IN:  # a restarted agent still sees the node off
+                    self._see_off(notice, None)
                 continue
             self.spool.set_state("hooks_fired", [*fired_keys, notice.key][-32:])
             env = self._event_env(notice.kind, notice.action, notice.time, notice.deadline_seconds)
-            self._run_hook(notice.kind, self.cfg.checkpoint.hook, env)
+            hook_done = threading.Event()
+            self._run_hook(notice.kind, self.cfg.checkpoint.hook, env, hook_done)
+            if notice.action == SCALE_IN:
+                self._see_off(notice, hook_done)
+
+    # -- a node the fleet removes (agents/lifecycle.py) ---------------------------------------
+    def gpus_released(self) -> bool:
+        """No compute process left on any GPU that still reports (the job saved and exited)."""
+        with self._lock:
+            alive = [s for s in self.latest if not s.lost]
+        return bool(alive) and all(s.process_count == 0 for s in alive)
+
+    def _see_off(self, notice: Notice, hook_done: threading.Event | None) -> None:
+        """Wait for the checkpoint (bounded), then tell the cloud the node may go; once."""
+        assert self.spool is not None
+        answered = self.spool.get_state("lifecycle_answered")
+        answered_keys = list(answered) if isinstance(answered, list) else []
+        running = self._seeing_off.get(notice.key)
+        if notice.key in answered_keys or (running is not None and running.is_alive()):
+            return
+        if hook_done is None:  # the hook ran before a restart
+            hook_done = threading.Event()
+            hook_done.set()
+        hook = self.cfg.checkpoint.hook
+        # a command hook is done when it exits; file and signal hooks when the job has gone
+        released = self.gpus_released if hook.mode in ("file", "signal") else (lambda: True)
+        life = self.cfg.lifecycle
+
+        def work() -> None:
+            aws = None
+            if self.host.cloud == "aws" and life.aws_hook_name:
+                try:
+                    aws = AwsLifecycleAction(
+                        life, self.host.region, self.host.instance_id, self.autoscaling_client
+                    )
+                except Exception as exc:  # botocore missing: the hook's timeout lets it go
+                    log.error("cannot complete lifecycle actions", extra={"error": str(exc)})
+            outcome = see_off(
+                hook_done,
+                released,
+                max_wait_seconds=life.max_wait_seconds,
+                heartbeat_seconds=life.heartbeat_seconds,
+                heartbeat=aws.heartbeat if aws else None,
+                stop=self.stop_event,
+            )
+            answered_ok = self._answer(notice, aws)
+            log.warning(
+                "node released to the fleet",
+                extra={"outcome": outcome, "answered": answered_ok, "key": notice.key},
+            )
+            key = ("lifecycle", outcome if answered_ok else f"{outcome}_unanswered")
+            self.counters.hook_runs[key] = self.counters.hook_runs.get(key, 0) + 1
+            if answered_ok and self.spool is not None:
+                done = self.spool.get_state("lifecycle_answered")
+                keys = list(done) if isinstance(done, list) else []
+                self.spool.set_state("lifecycle_answered", [*keys, notice.key][-32:])
+
+        thread = threading.Thread(target=work, name=f"see-off-{notice.key}", daemon=True)
+        self._seeing_off[notice.key] = thread
+        thread.start()
+
+    def _answer(self, notice: Notice, aws: AwsLifecycleAction | None) -> bool:
+        """Complete the AWS lifecycle action / approve the Azure event (3 tries)."""
+        for attempt in range(3):
+            try:
+                if aws is not None:
+                    aws.complete()
+                elif notice.event_id and self.cfg.lifecycle.azure_approve:
+                    approve = getattr(self.metadata, "approve", None)
+                    if approve is None or not approve(notice.event_id):
+                        raise RuntimeError("the scheduled event was not approved")
+                return True
+            except Exception as exc:
+                log.warning("lifecycle answer failed", extra={"error": str(exc), "try": attempt})
+                self.stop_event.wait(1.0 + attempt)
+        return False
 
     def _event_env(self, event: str, action: str, when: str, deadline: float) -> dict[str, str]:
         return {
@@ -450,10 +539,14 @@ class Agent:
             "FINOPS_INSTANCE_ID": self.host.instance_id,
         }
 
-    def _run_hook(self, event: str, hook: Any, env: dict[str, str]) -> None:
+    def _run_hook(
+        self, event: str, hook: Any, env: dict[str, str], finished: threading.Event | None = None
+    ) -> None:
         def done(outcome: str) -> None:
             key = (event, outcome)
             self.counters.hook_runs[key] = self.counters.hook_runs.get(key, 0) + 1
+            if finished is not None:
+                finished.set()
 
         if run_hook(hook, env, on_done=done) is None:
             done("not_configured")

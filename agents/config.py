@@ -106,6 +106,20 @@ class CheckpointSection:
 
 
 @dataclass(frozen=True)
+class LifecycleSection:
+    """A node the fleet itself removes (agents/lifecycle.py): how long its checkpoint may take,
+    and how the agent tells the cloud it is done."""
+
+    max_wait_seconds: float = 900.0  # the bound: the node goes after this, hook done or not
+    aws_hook_name: str = ""  # "" = do not complete AWS lifecycle actions
+    aws_group_name: str = ""  # "" = the instance's group (DescribeAutoScalingInstances)
+    heartbeat_seconds: float = 40.0  # RecordLifecycleActionHeartbeat while the hook runs
+    region: str = ""  # "" = the instance's region from metadata
+    endpoint_url: str = ""  # "" = AWS; tests point it at moto
+    azure_approve: bool = True  # approve the Terminate event once the checkpoint is done
+
+
+@dataclass(frozen=True)
 class IdleSection:
     activity_threshold_percent: float = 5.0
     minutes: float = 30.0
@@ -140,6 +154,7 @@ class AgentConfig:
     cloudwatch: CloudWatchSection = field(default_factory=CloudWatchSection)
     metadata: MetadataSection = field(default_factory=MetadataSection)
     checkpoint: CheckpointSection = field(default_factory=CheckpointSection)
+    lifecycle: LifecycleSection = field(default_factory=LifecycleSection)
     idle: IdleSection = field(default_factory=IdleSection)
     work: WorkSection = field(default_factory=WorkSection)
     diagnosis: DiagnosisSection = field(default_factory=DiagnosisSection)
@@ -180,6 +195,7 @@ def parse_config(raw: Mapping[str, Any], *, source: str = "<config>") -> AgentCo
         cloudwatch=_section(CloudWatchSection, raw, "cloudwatch", source),
         metadata=_section(MetadataSection, raw, "metadata", source),
         checkpoint=_hooked(CheckpointSection, raw, "checkpoint", source),
+        lifecycle=_section(LifecycleSection, raw, "lifecycle", source),
         idle=_hooked(IdleSection, raw, "idle", source),
         work=_section(WorkSection, raw, "work", source),
         diagnosis=_section(DiagnosisSection, raw, "diagnosis", source),
@@ -267,6 +283,16 @@ def _coerce(value: Any, expected: type, where: str) -> Any:
 def _check_values(cfg: AgentConfig, source: str) -> None:
     def bad(where: str, message: str) -> ConfigError:
         return ConfigError(f"{source}: [{where}] {message}")
+
+    life = cfg.lifecycle
+    if not 0 < life.max_wait_seconds <= 7200:
+        raise bad(
+            "lifecycle", f"max_wait_seconds must be in (0, 7200], not {life.max_wait_seconds}"
+        )
+    if not 1 <= life.heartbeat_seconds <= 3600:
+        raise bad(
+            "lifecycle", f"heartbeat_seconds must be in [1, 3600], not {life.heartbeat_seconds}"
+        )
 
     def need(ok: bool, where: str, key: str, allowed: str, value: object) -> None:
         if not ok:

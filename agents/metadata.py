@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from agents.config import MetadataSection
+from agents.lifecycle import SCALE_IN, azure_approve
 from agents.records import HostInfo
 
 log = logging.getLogger("finops_agent.metadata")
@@ -38,10 +39,12 @@ class Notice:
     """An interruption (or rebalance) notice for this instance."""
 
     kind: str  # "interruption" | "rebalance"
-    action: str  # terminate | stop | hibernate | preempt | rebalance
+    # terminate | stop | hibernate | preempt | rebalance | scale-in (the fleet removes the node)
+    action: str
     time: str  # ISO 8601 UTC when the instance is taken (best estimate)
     deadline_seconds: float  # from detection to `time`
     key: str  # identifies the notice, so its hook runs once even across agent restarts
+    event_id: str = ""  # the cloud's id of the event, where it must be answered (Azure)
 
 
 class MetadataClient(Protocol):
@@ -57,10 +60,14 @@ class _Http:
         self.timeout = timeout_seconds
 
     def request(
-        self, url: str, headers: dict[str, str] | None = None, method: str = "GET"
+        self,
+        url: str,
+        headers: dict[str, str] | None = None,
+        method: str = "GET",
+        data: bytes | None = None,
     ) -> tuple[int, str]:
         """(status, body); status 0 when the server cannot be reached."""
-        req = urllib.request.Request(url, headers=headers or {}, method=method)
+        req = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 return resp.status, resp.read().decode("utf-8", "replace")
@@ -151,6 +158,19 @@ class AwsMetadata:
                         key=f"aws:{self._instance_id}:{action}:{_iso(when)}",
                     )
                 )
+        # A termination lifecycle hook (the fleet removes this node): the state goes from
+        # InService to Terminated and stays so while the hook waits.
+        status, body = self._get("meta-data/autoscaling/target-lifecycle-state")
+        if status == 200 and body.strip() == "Terminated":
+            notices.append(
+                Notice(
+                    kind="interruption",
+                    action=SCALE_IN,
+                    time=_iso(datetime.now(UTC)),
+                    deadline_seconds=0.0,  # the agent's [lifecycle] max_wait_seconds
+                    key=f"aws:{self._instance_id}:{SCALE_IN}",
+                )
+            )
         status, body = self._get("meta-data/events/recommendations/rebalance")
         if status == 200:
             try:
@@ -218,7 +238,8 @@ class GcpMetadata:
 
 
 class AzureMetadata:
-    """Azure IMDS (header Metadata: true); Scheduled Events with EventType Preempt."""
+    """Azure IMDS (header Metadata: true); Scheduled Events Preempt (spot) and Terminate (the
+    scale set deletes the VM; needs the terminate notification in its profile)."""
 
     cloud = "azure"
 
@@ -229,6 +250,10 @@ class AzureMetadata:
 
     def _get(self, path: str) -> tuple[int, str]:
         return self.http.request(f"{self.base}/{path}", {"Metadata": "true"})
+
+    def approve(self, event_id: str) -> bool:
+        """Let a Scheduled Event start now: the checkpoint is done."""
+        return azure_approve(self.http, self.base, event_id)
 
     def host_info(self) -> HostInfo:
         status, body = self._get("metadata/instance/compute?api-version=2021-02-01")
@@ -260,7 +285,8 @@ class AzureMetadata:
             return []
         notices = []
         for event in events:
-            if event.get("EventType") != "Preempt":
+            kind = event.get("EventType")
+            if kind not in ("Preempt", "Terminate"):
                 continue
             resources = event.get("Resources") or []
             if self._name and resources and self._name not in resources:
@@ -272,10 +298,12 @@ class AzureMetadata:
             notices.append(
                 Notice(
                     kind="interruption",
-                    action="preempt",
+                    # Terminate: the scale set deletes this VM (terminate notification)
+                    action="preempt" if kind == "Preempt" else SCALE_IN,
                     time=_iso(when),
                     deadline_seconds=max(0.0, when.timestamp() - time.time()),
                     key=f"azure:{event.get('EventId', '')}",
+                    event_id=str(event.get("EventId", "")),
                 )
             )
         return notices

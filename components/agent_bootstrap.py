@@ -96,6 +96,8 @@ def agent_config(
     *,
     cloudwatch: bool = False,
     on_rebalance: bool = False,
+    lifecycle_hook: str = "",
+    checkpoint_grace_seconds: int = 0,
 ) -> str:
     """The agent's TOML config (validated by `agents.config.parse_config`).
 
@@ -103,7 +105,9 @@ def agent_config(
     answers them with the file hook at `INTERRUPTION_FILE`; `tags` plus `finops:fleet =
     fleet` are copied into every record. `cloudwatch` publishes to `AGENT_METRIC_NAMESPACE`
     with a per-fleet copy of each metric; `on_rebalance` also runs the hook on an AWS
-    rebalance recommendation.
+    rebalance recommendation. `checkpoint_grace_seconds` bounds how long a node the fleet
+    removes waits for the job's checkpoint; `lifecycle_hook` (AWS) is the termination
+    lifecycle hook whose action the agent completes when the checkpoint is done.
     """
     if metadata_provider not in METADATA_PROVIDERS:
         raise ValueError(
@@ -126,6 +130,13 @@ def agent_config(
         ]
     if on_rebalance:
         lines += ["[checkpoint]", "on_rebalance = true", ""]
+    if lifecycle_hook or checkpoint_grace_seconds:
+        lines += ["[lifecycle]"]
+        if lifecycle_hook:
+            lines += [f"aws_hook_name = {_toml_string(lifecycle_hook)}"]
+        if checkpoint_grace_seconds:
+            lines += [f"max_wait_seconds = {int(checkpoint_grace_seconds)}"]
+        lines += [""]
     lines += [
         "[checkpoint.hook]",
         'mode = "file"',

@@ -244,6 +244,10 @@ class TrainingFleet(_Model):
     vpc_id: str | None = Field(default=None, alias="vpcId", pattern=r"^vpc-[0-9a-f]{8,17}$")
     subnet_ids: list[str] | None = Field(default=None, alias="subnetIds", min_length=1)
     scale_on: QueueScaling | None = Field(default=None, alias="scaleOn")
+    spot_stable_minutes: int = Field(default=15, alias="spotStableMinutes", ge=1, le=240)
+    checkpoint_grace_seconds: int = Field(
+        default=900, alias="checkpointGraceSeconds", ge=60, le=7200
+    )
 
     _name = field_validator("name")(_check_name)
 

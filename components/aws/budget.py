@@ -147,7 +147,10 @@ def enforcer_policy_statements(
         {
             "Sid": "ReadGroups",
             "Effect": "Allow",
-            "Action": "autoscaling:DescribeAutoScalingGroups",
+            "Action": [
+                "autoscaling:DescribeAutoScalingGroups",
+                "autoscaling:DescribeLifecycleHooks",
+            ],
             "Resource": "*",  # Describe* has no resource-level permissions
         },
         {

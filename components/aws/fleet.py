@@ -37,6 +37,12 @@ ON_DEMAND_ALLOCATION_STRATEGY = "lowest-price"
 # AWS Deep Learning Base AMI (NVIDIA driver, CUDA, Amazon Linux 2023), published by Amazon.
 DEFAULT_AMI_NAME = "Deep Learning Base OSS Nvidia Driver GPU AMI (Amazon Linux 2023) *"
 CONTROLLER_SCHEDULE = "rate(1 minute)"
+# The termination lifecycle hook on both groups: a node the fleet removes (controller drain,
+# budget enforcement, scale-in, capacity rebalancing) waits in Terminating:Wait until the
+# agent has run the job's checkpoint hook and completes the action (agents/lifecycle.py).
+LIFECYCLE_HOOK_NAME = "finops-checkpoint"
+# Without a heartbeat for this long (agent dead, instance hung) the node goes anyway.
+LIFECYCLE_HEARTBEAT_TIMEOUT_SECONDS = 120
 LAUNCH_EVENTS = (
     "EC2 Instance Launch Unsuccessful",
     "EC2 Instance Launch Successful",
@@ -75,6 +81,12 @@ class AwsGpuTrainingFleetArgs(TypedDict):
     """Checkpoints older than this many days are deleted (default 14)."""
     fallback_after_minutes: NotRequired[int]
     """Minutes spot may fall short before on-demand covers it (default 10, 1..120)."""
+    spot_stable_minutes: NotRequired[int]
+    """Minutes a spot instance must stay in service before an on-demand node is drained for
+    it (default 15, 1..240)."""
+    checkpoint_grace_seconds: NotRequired[int]
+    """Most seconds a node the fleet removes waits for the job's checkpoint (default 900,
+    60..7200): the agent heartbeats the lifecycle action until the hook is done or this."""
     vpc_id: NotRequired[str | None]
     """VPC of the fleet (default: the region's default VPC)."""
     subnet_ids: NotRequired[list[str] | None]
@@ -125,6 +137,8 @@ class FleetPlan:
     queue_url: str | None = None
     queue_arn: str | None = None
     jobs_per_node: int | None = None
+    spot_stable_minutes: int = 15
+    checkpoint_grace_seconds: int = 900
 
     @property
     def has_controller(self) -> bool:
@@ -273,6 +287,8 @@ def plan_fleet(args: AwsGpuTrainingFleetArgs) -> FleetPlan:
     retention = _args.int_arg("", raw, "checkpoint_retention_days", 14, 1, 3650)
     fallback = _args.int_arg("", raw, "fallback_after_minutes", 10, 1, 120)
     root_gib = _args.int_arg("", raw, "root_volume_size_gib", 200, 30, 16384)
+    stable = _args.int_arg("", raw, "spot_stable_minutes", 15, 1, 240)
+    grace = _args.int_arg("", raw, "checkpoint_grace_seconds", 900, 60, 7200)
     instance_types = raw.get("instance_types") or None
     accelerator = raw.get("accelerator") or None
     if bool(instance_types) == bool(accelerator):
@@ -303,6 +319,8 @@ def plan_fleet(args: AwsGpuTrainingFleetArgs) -> FleetPlan:
         retention_days=retention,
         fallback_after_minutes=fallback,
         root_volume_size_gib=root_gib,
+        spot_stable_minutes=stable,
+        checkpoint_grace_seconds=grace,
         associate_public_ip=bool(raw.get("associate_public_ip", False)),
         egress=egress,
         queue_url=queue_url,
@@ -408,6 +426,31 @@ def instance_policy_statements(
     ]
 
 
+def lifecycle_policy_statements(
+    group_arns: list[pulumi.Input[str]], fleet: str
+) -> list[dict[str, Any]]:
+    """The instance role's part in the termination lifecycle hook: find its group, heartbeat
+    and complete lifecycle actions of this fleet's groups only."""
+    return [
+        {
+            "Sid": "FindOwnGroup",
+            "Effect": "Allow",
+            "Action": "autoscaling:DescribeAutoScalingInstances",
+            "Resource": "*",  # Describe* has no resource-level permissions
+        },
+        {
+            "Sid": "CompleteOwnLifecycleActions",
+            "Effect": "Allow",
+            "Action": [
+                "autoscaling:CompleteLifecycleAction",
+                "autoscaling:RecordLifecycleActionHeartbeat",
+            ],
+            "Resource": group_arns,
+            "Condition": {"StringEquals": {f"autoscaling:ResourceTag/{FLEET_TAG}": fleet}},
+        },
+    ]
+
+
 def controller_policy_statements(
     group_arn: pulumi.Input[str],
     on_demand_arn: pulumi.Input[str] | None,
@@ -446,7 +489,10 @@ def controller_policy_statements(
             "Resource": group_arn,
             "Condition": {
                 "ForAllValues:StringEquals": {
-                    "aws:TagKeys": [fallback_controller.SHORTFALL_SINCE_TAG]
+                    "aws:TagKeys": [
+                        fallback_controller.SHORTFALL_SINCE_TAG,
+                        fallback_controller.SPOT_HISTORY_TAG,
+                    ]
                 }
             },
         },
@@ -565,6 +611,7 @@ class AwsGpuTrainingFleet(pulumi.ComponentResource):
             name, args, plan, tags, profile, security_group, install, public_ip
         )
         group = self._group(name, "group", plan, tags, template, subnet_ids, on_demand=False)
+        groups = [group]
         self.instance_types = pulumi.Output.from_input(plan.instance_types)
         self.group_name = group.name
         self.launch_template_id = template.id
@@ -578,9 +625,20 @@ class AwsGpuTrainingFleet(pulumi.ComponentResource):
                 name, "on-demand", plan, tags, template, subnet_ids, on_demand=True
             )
             self.on_demand_group_name = on_demand.name
+            groups.append(on_demand)
         if plan.has_controller:
             function = self._controller(name, plan, tags, group, on_demand)
             self.controller_function_name = function.name
+        aws.iam.RolePolicy(
+            f"{name}-lifecycle-policy",
+            aws.iam.RolePolicyArgs(
+                role=role.id,
+                policy=_common.policy_document(
+                    lifecycle_policy_statements([g.arn for g in groups], name)
+                ),
+            ),
+            opts=child,
+        )
         self.register_outputs(
             {
                 "instanceTypes": self.instance_types,
@@ -751,7 +809,15 @@ class AwsGpuTrainingFleet(pulumi.ComponentResource):
                 opts=pulumi.InvokeOptions(parent=self),
             )
             image_id, root_device = ami.id, ami.root_device_name
-        config = agent_config("aws", name, tags, cloudwatch=True, on_rebalance=True)
+        config = agent_config(
+            "aws",
+            name,
+            tags,
+            cloudwatch=True,
+            on_rebalance=True,
+            lifecycle_hook=LIFECYCLE_HOOK_NAME,
+            checkpoint_grace_seconds=plan.checkpoint_grace_seconds,
+        )
         user_data = install.apply(
             lambda how: base64.b64encode(agent_bootstrap_script(config, how).encode()).decode()
         )
@@ -835,7 +901,7 @@ class AwsGpuTrainingFleet(pulumi.ComponentResource):
         # below nodes_min (see its docstring): with a fallback, the floor is its job.
         min_size = 0 if on_demand or plan.has_fallback else plan.nodes_min
         desired_capacity = 0 if on_demand else plan.nodes_desired
-        return aws.autoscaling.Group(
+        group = aws.autoscaling.Group(
             f"{name}-{role}",
             aws.autoscaling.GroupArgs(
                 max_size=plan.nodes_max,
@@ -873,6 +939,20 @@ class AwsGpuTrainingFleet(pulumi.ComponentResource):
                 ignore_changes=["desiredCapacity"] if plan.has_controller else None,
             ),
         )
+        aws.autoscaling.LifecycleHook(
+            f"{name}-{role}-checkpoint-hook",
+            aws.autoscaling.LifecycleHookArgs(
+                autoscaling_group_name=group.name,
+                name=LIFECYCLE_HOOK_NAME,
+                lifecycle_transition="autoscaling:EC2_INSTANCE_TERMINATING",
+                heartbeat_timeout=LIFECYCLE_HEARTBEAT_TIMEOUT_SECONDS,
+                # a hook that times out still lets the node go: never a stuck instance
+                default_result="CONTINUE",
+                region=plan.region,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return group
 
     def _controller(
         self,
@@ -887,6 +967,7 @@ class AwsGpuTrainingFleet(pulumi.ComponentResource):
             "SPOT_GROUP_NAME": group.name,
             "ON_DEMAND_GROUP_NAME": on_demand.name if on_demand is not None else "",
             "FALLBACK_AFTER_MINUTES": str(plan.fallback_after_minutes),
+            "SPOT_STABLE_MINUTES": str(plan.spot_stable_minutes),
         }
         if plan.queue_url:
             environment |= {
@@ -969,6 +1050,8 @@ def from_config(fleet: TrainingFleet, config: StackConfig) -> AwsGpuTrainingFlee
         "region": config.region(fleet.cloud, fleet.region),
         "checkpoint_retention_days": fleet.checkpoint_retention_days,
         "fallback_after_minutes": fleet.fallback_after_minutes,
+        "spot_stable_minutes": fleet.spot_stable_minutes,
+        "checkpoint_grace_seconds": fleet.checkpoint_grace_seconds,
     }
     if fleet.scale_on is not None:
         args["scale_on_queue"] = fleet.scale_on.queue

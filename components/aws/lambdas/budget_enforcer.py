@@ -16,6 +16,12 @@ topic that the budget notifies only at 100 % of ACTUAL cost. For every group tag
 
 The spot fallback controller honours the tag and keeps a stopped fleet at zero. Running it
 again changes nothing (idempotent). To resume: restore the sizes and delete the tag.
+
+Scaling to zero goes through the groups' termination lifecycle hooks (a training fleet has
+one on each group): every node gets its checkpoint signal first, and leaves when the agent
+completes the action or the hook's timeout passes. A group without such a hook is stopped
+all the same (the budget comes first), and its record says so: `checkpoint_signal` is
+UNKNOWN, logged as a warning and published with the rest.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 ENFORCED_TAG = "finops:budget-enforced"
+TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
+NO_SIGNAL = "UNKNOWN: no termination lifecycle hook, its nodes stop without a checkpoint signal"
 PROJECT_TAG = "Project"
 
 logger = logging.getLogger("finops.budget_enforcer")
@@ -46,6 +54,13 @@ def project_groups(client: Any, project: str) -> list[dict[str, Any]]:
     return groups
 
 
+def checkpoint_signal(client: Any, group: str) -> str:
+    """The termination lifecycle hook(s) that warn the group's nodes, or NO_SIGNAL."""
+    hooks = client.describe_lifecycle_hooks(AutoScalingGroupName=group)["LifecycleHooks"]
+    names = sorted(h["LifecycleHookName"] for h in hooks if h["LifecycleTransition"] == TERMINATING)
+    return ", ".join(names) or NO_SIGNAL
+
+
 def enforce(client: Any, project: str, reason: str, now: datetime | None = None) -> dict[str, Any]:
     """Scale every group of `project` to zero; returns {"project", "groups": [...]}."""
     when = (now or datetime.now(UTC)).isoformat()
@@ -58,7 +73,12 @@ def enforce(client: Any, project: str, reason: str, now: datetime | None = None)
             "max": group["MaxSize"],
             "desired": group["DesiredCapacity"],
         }
-        action: dict[str, Any] = {"group": name, "found": previous, "changed": False}
+        action: dict[str, Any] = {
+            "group": name,
+            "found": previous,
+            "changed": False,
+            "checkpoint_signal": checkpoint_signal(client, name),
+        }
         if ENFORCED_TAG not in tags:
             record = {**previous, "at": when, "reason": reason[:120]}
             client.create_or_update_tags(
@@ -79,7 +99,8 @@ def enforce(client: Any, project: str, reason: str, now: datetime | None = None)
                 AutoScalingGroupName=name, MinSize=0, DesiredCapacity=0
             )
             action["changed"] = True
-        logger.info(json.dumps({"enforcer": "finops-budget", "project": project, **action}))
+        line = json.dumps({"enforcer": "finops-budget", "project": project, **action})
+        (logger.warning if action["checkpoint_signal"] == NO_SIGNAL else logger.info)(line)
         actions.append(action)
     return {"project": project, "at": when, "groups": actions}
 

@@ -132,6 +132,16 @@ def requests_for(call: Call, world: World) -> list[Request]:
     params = call.params
     if call.action == "autoscaling:DescribeAutoScalingGroups":
         return [Request(call.action, "*")]  # no resource-level permissions
+    if call.action in (
+        "autoscaling:DescribeAutoScalingInstances",
+        "autoscaling:DescribeLifecycleHooks",
+    ):
+        return [Request(call.action, "*")]  # no resource-level permissions
+    if call.action in (
+        "autoscaling:CompleteLifecycleAction",
+        "autoscaling:RecordLifecycleActionHeartbeat",
+    ):
+        return [_group_request(call.action, params["AutoScalingGroupName"], world)]
     if call.action == "autoscaling:UpdateAutoScalingGroup":
         return [_group_request(call.action, params["AutoScalingGroupName"], world)]
     if call.action in ("autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"):

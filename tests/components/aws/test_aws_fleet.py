@@ -10,14 +10,16 @@ from typing import Any
 
 import pytest
 from aws_helpers import STACK_TAGS, only, policy_statements, run_components, untagged
+from iam_policy import Call, World, allowed, requests_for
 
 from agents.config import parse_config
 from components.aws import GpuTrainingFleet, GpuTrainingFleetArgs
-from components.aws.fleet import plan_fleet
+from components.aws.fleet import LIFECYCLE_HOOK_NAME, plan_fleet
 from finops import catalog
 from finops.engine import StackRun
 
 ASG = "aws:autoscaling/group:Group"
+HOOK = "aws:autoscaling/lifecycleHook:LifecycleHook"
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
 
 
@@ -73,7 +75,62 @@ def test_resource_graph(run: StackRun) -> None:
         "train-schedule": "aws:cloudwatch/eventRule:EventRule",
         "train-schedule-target": "aws:cloudwatch/eventTarget:EventTarget",
         "train-schedule-invoke": "aws:lambda/permission:Permission",
+        "train-group-checkpoint-hook": HOOK,
+        "train-on-demand-checkpoint-hook": HOOK,
+        "train-lifecycle-policy": "aws:iam/rolePolicy:RolePolicy",
     }
+
+
+def test_termination_hooks_on_both_groups(run: StackRun) -> None:
+    hooks = {r.name: r.inputs for r in run.resources if r.type == HOOK}
+    for group in ("train-group", "train-on-demand"):
+        hook = hooks[f"{group}-checkpoint-hook"]
+        assert hook["autoscalingGroupName"] == only(run, ASG, group).outputs["name"]
+        assert hook["name"] == LIFECYCLE_HOOK_NAME
+        assert hook["lifecycleTransition"] == "autoscaling:EC2_INSTANCE_TERMINATING"
+        assert hook["defaultResult"] == "CONTINUE"  # an agent that never answers: node goes
+        assert 30 <= hook["heartbeatTimeout"] <= 7200  # the API's range
+    config = agent_toml(run)
+    assert config.lifecycle.aws_hook_name == LIFECYCLE_HOOK_NAME
+    assert config.lifecycle.max_wait_seconds == 900
+    variables = only(run, "aws:lambda/function:Function").inputs["environment"]["variables"]
+    assert variables["SPOT_STABLE_MINUTES"] == "15"
+
+
+def test_instance_role_completes_lifecycle_actions_of_its_own_groups_only(run: StackRun) -> None:
+    arns = {g: only(run, ASG, g).outputs["arn"] for g in ("train-group", "train-on-demand")}
+    statements = list(
+        policy_statements(
+            only(run, "aws:iam/rolePolicy:RolePolicy", "train-lifecycle-policy")
+        ).values()
+    )
+    own = {"finops:fleet": "train"}
+    world = World(
+        group_arn=lambda name: arns.get(name, f"arn:aws:autoscaling:us-east-1:1:group/{name}"),
+        group_tags=lambda name: own if name in arns else {"finops:fleet": "other"},
+        topic_key=lambda arn: None,
+    )
+
+    def allowed_for(action: str, group: str) -> bool:
+        call = Call(
+            "autoscaling",
+            action,
+            {
+                "LifecycleHookName": LIFECYCLE_HOOK_NAME,
+                "AutoScalingGroupName": group,
+                "InstanceId": "i-1",
+            },
+        )
+        return all(allowed(statements, r) for r in requests_for(call, world))
+
+    for action in ("CompleteLifecycleAction", "RecordLifecycleActionHeartbeat"):
+        assert allowed_for(action, "train-group") and allowed_for(action, "train-on-demand")
+        assert not allowed_for(action, "someone-elses-group")
+    find = Call("autoscaling", "DescribeAutoScalingInstances", {"InstanceIds": ["i-1"]})
+    assert all(allowed(statements, r) for r in requests_for(find, world))
+    # the tag condition holds on its own: the ARN of a group re-tagged for another fleet fails
+    world.group_tags = lambda name: {"finops:fleet": "other"}
+    assert not allowed_for("CompleteLifecycleAction", "train-group")
 
 
 def test_every_taggable_resource_carries_the_stack_tags_and_model_version(run: StackRun) -> None:
@@ -105,6 +162,12 @@ def test_tag_specifications_reach_instances_volumes_and_interfaces(run: StackRun
     for tags in specs.values():
         assert {k: tags[k] for k in STACK_TAGS} == STACK_TAGS
         assert tags["ModelVersion"] == "resnet50-v3"
+
+
+def agent_toml(run: StackRun) -> Any:
+    script = base64.b64decode(only(run, LT).inputs["userData"]).decode()
+    toml = script.split("<<'FINOPS_AGENT_TOML'\n", 1)[1].split("FINOPS_AGENT_TOML\n", 1)[0]
+    return parse_config(tomllib.loads(toml), source="user data")
 
 
 def test_user_data_installs_configures_and_starts_the_agent(run: StackRun) -> None:
@@ -273,7 +336,9 @@ def test_controller_role_least_privilege(run: StackRun) -> None:
     assert statements["SizeFleetGroups"]["Resource"] == [group_arn, on_demand_arn]
     assert statements["ShortfallClockTag"]["Resource"] == group_arn
     assert statements["ShortfallClockTag"]["Condition"] == {
-        "ForAllValues:StringEquals": {"aws:TagKeys": ["finops:spot-shortfall-since"]}
+        "ForAllValues:StringEquals": {
+            "aws:TagKeys": ["finops:spot-shortfall-since", "finops:spot-in-service-since"]
+        }
     }
     assert statements["OwnLogGroup"]["Resource"] == f"{logs_arn}:*"
     assert set(statements) == {"ReadGroups", "SizeFleetGroups", "ShortfallClockTag", "OwnLogGroup"}

@@ -29,7 +29,7 @@ from conftest import make_fleet_groups
 from iam_policy import Call, Request, Unsupported, World, allowed, requests_for
 
 from components.aws.budget import enforcer_policy_statements, tag_activation_statements
-from components.aws.fleet import controller_policy_statements
+from components.aws.fleet import LIFECYCLE_HOOK_NAME, controller_policy_statements
 from components.aws.lambdas import budget_enforcer, cost_allocation_tags, fallback_controller
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -203,15 +203,26 @@ def test_the_budget_enforcer_calls_only_what_its_role_allows(
     recorder: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     asg, ec2, kms, sns = (recorder.setup.client(s) for s in ("autoscaling", "ec2", "kms", "sns"))
-    make_fleet_groups(asg, ec2, fleet="train", desired=2, maximum=4, project="vision")
+    hooked = make_fleet_groups(asg, ec2, fleet="train", desired=2, maximum=4, project="vision")
     make_fleet_groups(asg, ec2, fleet="other", desired=1, maximum=2, project="other")
+    asg.put_lifecycle_hook(
+        LifecycleHookName=LIFECYCLE_HOOK_NAME,
+        AutoScalingGroupName=hooked[0],
+        LifecycleTransition="autoscaling:EC2_INSTANCE_TERMINATING",
+        HeartbeatTimeout=120,
+        DefaultResult="CONTINUE",
+    )
     key = kms.create_key()["KeyMetadata"]["Arn"]
     topic = sns.create_topic(Name="alerts", Attributes={"KmsMasterKeyId": key})["TopicArn"]
     monkeypatch.setenv("PROJECT", "vision")
     monkeypatch.setenv("ALERTS_TOPIC_ARN", topic)
     event = {"Records": [{"Sns": {"Subject": "AWS Budgets: vision has exceeded 100%"}}]}
     record = budget_enforcer.handler(event, None)
-    assert {g["group"] for g in record["groups"]} == {"train-group", "train-on-demand"}
+    signals = {g["group"]: g["checkpoint_signal"] for g in record["groups"]}
+    assert signals == {
+        "train-group": LIFECYCLE_HOOK_NAME,
+        "train-on-demand": budget_enforcer.NO_SIGNAL,
+    }
     assert_contracts(recorder, budget_enforcer, enforcer_policy_statements("vision", topic, key))
 
 
