@@ -43,6 +43,13 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument(
         "--replay", metavar="FILE", help="replay a recorded trace instead of reading NVML"
     )
+    mode.add_argument(
+        "--scale-in",
+        action="store_true",
+        help="the fleet is removing this node (a GCE shutdown script calls this): run the "
+        "checkpoint hook, wait until it is done and the job has left the GPUs, at most "
+        "[lifecycle] max_wait_seconds, and exit",
+    )
     parser.add_argument(
         "--record", metavar="FILE", help="also append every reading to FILE (a trace for --replay)"
     )
@@ -68,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.once:
         return _once(cfg)
+    if args.scale_in:
+        from agents.lifecycle import scale_in_now
+
+        outcome = scale_in_now(cfg)
+        print(json.dumps({"scale_in": outcome}))
+        return 0
     return _run(cfg, replay=args.replay, record=args.record, duration=args.duration)
 
 

@@ -20,12 +20,16 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from agents.config import LifecycleSection
+from agents.config import AgentConfig, LifecycleSection
 
 log = logging.getLogger("finops_agent.lifecycle")
 
@@ -125,3 +129,61 @@ def azure_approve(http: Any, base: str, event_id: str) -> bool:
         data=body,
     )
     return bool(status == 200)
+
+
+def gpu_processes_gone(nvidia_smi: str | None = None) -> bool:
+    """No compute process on any GPU (`nvidia-smi --query-compute-apps`); False when unknown."""
+    binary = nvidia_smi or shutil.which("nvidia-smi")
+    if not binary:
+        return False
+    try:
+        out = subprocess.run(
+            [binary, "--query-compute-apps=pid", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return not out.strip()
+
+
+def scale_in_now(
+    cfg: AgentConfig,
+    released: Callable[[], bool] | None = None,
+    stop: threading.Event | None = None,
+) -> str:
+    """`finops-agent --scale-in`: the GCE shutdown script's path (a MIG deleting the VM).
+
+    Runs `[checkpoint.hook]` with FINOPS_INTERRUPTION_ACTION=scale-in and waits as `see_off`
+    does; returns its outcome. The shutdown script is not the agent's service, so nothing is
+    answered to the cloud: the script returning is the answer.
+    """
+    from agents.hooks import run_hook
+
+    life = cfg.lifecycle
+    hook = cfg.checkpoint.hook
+    when = datetime.now(UTC) + timedelta(seconds=life.max_wait_seconds)
+    env = {
+        "FINOPS_EVENT": "interruption",
+        "FINOPS_INTERRUPTION_ACTION": SCALE_IN,
+        "FINOPS_INTERRUPTION_TIME": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "FINOPS_INTERRUPTION_DEADLINE_SECONDS": f"{life.max_wait_seconds:.0f}",
+        "FINOPS_CLOUD": cfg.metadata.provider,
+        "FINOPS_INSTANCE_ID": socket.gethostname(),
+    }
+    done = threading.Event()
+    if run_hook(hook, env, on_done=lambda outcome: done.set()) is None:
+        done.set()
+    if released is None:
+        released = gpu_processes_gone if hook.mode in ("file", "signal") else (lambda: True)
+    outcome = see_off(
+        done,
+        released,
+        max_wait_seconds=life.max_wait_seconds,
+        heartbeat_seconds=life.heartbeat_seconds,
+        stop=stop,
+    )
+    log.warning("node released to the fleet", extra={"outcome": outcome, "via": "scale-in"})
+    return outcome

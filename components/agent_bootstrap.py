@@ -312,3 +312,24 @@ def agent_bootstrap_script(config: str, install: AgentInstall) -> str:
         + "systemctl daemon-reload\n"
         "systemctl enable --now finops-agent.service\n"
     )
+
+
+# Compute Engine's limit on a graceful shutdown (`scheduling.gracefulShutdown.maxDuration`).
+GCE_GRACEFUL_SHUTDOWN_MAX_SECONDS = 3600
+
+
+def gce_shutdown_script(max_wait_seconds: int) -> str:
+    """The GCE `shutdown-script` of a training node: a managed instance group deleting the VM
+    (fallback drain, scale-in, budget stop) gives the job its checkpoint signal through the
+    agent (`finops-agent --scale-in`, agents/lifecycle.py) and waits for it, at most
+    `max_wait_seconds`. A preempted Spot VM is left to the running agent, which has already
+    seen `instance/preempted` (GCE gives it 30 s)."""
+    return (
+        "#!/bin/bash\n"
+        "# finops: the fleet is removing this VM; see agents/lifecycle.py\n"
+        "preempted=$(curl -sf -H 'Metadata-Flavor: Google' "
+        "http://metadata.google.internal/computeMetadata/v1/instance/preempted || true)\n"
+        'if [ "$preempted" = "TRUE" ]; then exit 0; fi\n'
+        f"exec timeout {int(max_wait_seconds) + 15} /usr/local/bin/finops-agent "
+        f"--config {AGENT_CONFIG_PATH} --scale-in\n"
+    )

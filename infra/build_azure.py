@@ -85,6 +85,7 @@ def build(config: StackConfig) -> dict[str, Any]:
             "admin_ssh_public_key": ssh_key,
             "capacity": fleet.capacity,
             "on_demand_base": fleet.on_demand_base,
+            "checkpoint_grace_seconds": min(max(fleet.checkpoint_grace_seconds, 300), 900),
             "location": config.region(Cloud.AZURE, fleet.region),
             "tags": tags,
             **agent_args(config.agent),  # type: ignore[typeddict-item]

@@ -72,6 +72,8 @@ def build(config: StackConfig) -> dict[str, Any]:
             "node_count_max": fleet.nodes.max,
             "capacity": fleet.capacity,
             "fallback_after_minutes": fleet.fallback_after_minutes,
+            "spot_stable_minutes": fleet.spot_stable_minutes,
+            "checkpoint_grace_seconds": min(fleet.checkpoint_grace_seconds, 3600),
             "on_demand_base": fleet.on_demand_base,
             "region": config.region(Cloud.GCP, fleet.region),
             "checkpoint_retention_days": fleet.checkpoint_retention_days,

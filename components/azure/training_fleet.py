@@ -143,6 +143,10 @@ class AzureGpuTrainingFleetArgs(TypedDict, total=False):
     """Instead of the bundle: requirements pinned with `--hash`, from `agent_index_url`."""
     agent_index_url: str
     """Your package index (https) for `agent_requirements`."""
+    checkpoint_grace_seconds: int
+    """Most seconds a VM the scale set deletes waits for the job's checkpoint: the terminate
+    notification's `not_before_timeout`, which Azure takes in whole minutes from 5 to 15;
+    300..900, default 900."""
     tags: dict[str, str]
     """Extra canonical tags (Project, Team, Environment...); the stack transform adds the
     stack's tags too."""
@@ -226,6 +230,7 @@ class AzureGpuTrainingFleet(pulumi.ComponentResource):
         percent_above = _args.int_arg(where, args, "regular_percent_above_base", 0, 0, 100)
         restore_minutes = _args.int_arg(where, args, "spot_restore_timeout_minutes", 60, 1)
         disk_gb = _args.int_arg(where, args, "os_disk_size_gb", 128, 30)
+        grace_minutes = _args.int_arg(where, args, "checkpoint_grace_seconds", 900, 300, 900) // 60
         if capacity == Capacity.SPOT_ONLY and (on_demand_base or percent_above):
             raise ValueError(
                 f"{where}: on_demand_base {on_demand_base} / regular_percent_above_base "
@@ -276,7 +281,9 @@ class AzureGpuTrainingFleet(pulumi.ComponentResource):
         subnet_id, public_ip = self._network(name, args, egress, group_name, location, tags)
         install = self._agent_install(name, source, identity, group_name, location, tags)
         spot = capacity != Capacity.ON_DEMAND
-        config = agent_config("azure", name, canonical_tags)
+        config = agent_config(
+            "azure", name, canonical_tags, checkpoint_grace_seconds=grace_minutes * 60
+        )
         custom_data = install.apply(
             lambda how: base64.b64encode(agent_bootstrap_script(config, how).encode()).decode()
         )
@@ -345,9 +352,11 @@ class AzureGpuTrainingFleet(pulumi.ComponentResource):
                     )
                 ],
             ),
+            # A VM the scale set deletes (scale-in, budget stop) gets a Terminate scheduled
+            # event this long before; the agent checkpoints, then approves it (agents/lifecycle.py).
             scheduled_events_profile=azure_native.compute.ScheduledEventsProfileArgs(
                 terminate_notification_profile=azure_native.compute.TerminateNotificationProfileArgs(
-                    enable=True, not_before_timeout="PT5M"
+                    enable=True, not_before_timeout=f"PT{grace_minutes}M"
                 )
             ),
         )

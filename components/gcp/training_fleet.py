@@ -59,10 +59,12 @@ import pulumi_gcp as gcp
 
 from components import _args, _hosting, agent_artifact
 from components.agent_bootstrap import (
+    GCE_GRACEFUL_SHUTDOWN_MAX_SECONDS,
     AgentInstall,
     BundleInstall,
     agent_bootstrap_script,
     agent_config,
+    gce_shutdown_script,
 )
 from components.gcp import _common
 from components.gcp.fallback import fallback_controller
@@ -117,6 +119,12 @@ class GcpGpuTrainingFleetArgs(TypedDict, total=False):
     is short and lowers it when spot returns (Cloud Function + Cloud Scheduler); default True."""
     fallback_after_minutes: int
     """How long spot may stay short before on-demand fills in; default 10."""
+    spot_stable_minutes: int
+    """Minutes spot VMs must stay running before an on-demand VM is drained for them; default
+    15."""
+    checkpoint_grace_seconds: int
+    """Most seconds a VM the fleet deletes waits for the job's checkpoint (the on-demand
+    template's graceful shutdown and the shutdown script's bound); 60..3600, default 900."""
     termination_action: GcpTerminationAction
     """What happens to a preempted Spot VM: DELETE (default) or STOP."""
     checkpoint_retention_days: int
@@ -199,6 +207,10 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
         node_count_max = _args.int_arg(where, args, "node_count_max", node_count, node_count)
         on_demand_base = _args.int_arg(where, args, "on_demand_base", 0, 0, node_count)
         fallback_after = _args.int_arg(where, args, "fallback_after_minutes", 10, 1, 120)
+        stable_minutes = _args.int_arg(where, args, "spot_stable_minutes", 15, 1, 240)
+        grace = _args.int_arg(
+            where, args, "checkpoint_grace_seconds", 900, 60, GCE_GRACEFUL_SHUTDOWN_MAX_SECONDS
+        )
         retention_days = _args.int_arg(where, args, "checkpoint_retention_days", 14, 1)
         disk_gb = _args.int_arg(where, args, "boot_disk_size_gb", 200, 10)
         model_version = _args.required_str(where, args, "model_version")
@@ -309,7 +321,7 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
             install = pulumi.Output.from_input(source)
 
         # Runs on every boot; the install step skips an installed bundle.
-        config = agent_config("gcp", name, canonical_tags)
+        config = agent_config("gcp", name, canonical_tags, checkpoint_grace_seconds=grace)
         startup_script = install.apply(lambda how: agent_bootstrap_script(config, how))
         network_name: pulumi.Input[str]
         subnetwork_name: pulumi.Input[str] | None
@@ -354,6 +366,14 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
                     provisioning_model="STANDARD",
                     on_host_maintenance="TERMINATE",
                     automatic_restart=True,
+                    # A MIG deleting the VM (fallback drain) leaves it this long in graceful
+                    # shutdown, where the shutdown script waits for the job's checkpoint.
+                    graceful_shutdown=gcp.compute.InstanceTemplateSchedulingGracefulShutdownArgs(
+                        enabled=True,
+                        max_duration=gcp.compute.InstanceTemplateSchedulingGracefulShutdownMaxDurationArgs(
+                            seconds=grace
+                        ),
+                    ),
                 )
             )
             return gcp.compute.InstanceTemplate(
@@ -388,6 +408,7 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
                     "enable-oslogin": "TRUE",
                     "block-project-ssh-keys": "TRUE",
                     "finops-checkpoint-bucket": bucket.name,
+                    "shutdown-script": gce_shutdown_script(grace),
                 },
                 metadata_startup_script=startup_script,
                 labels=labels,
@@ -487,6 +508,7 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
                     "FLEET_MAX": str(node_count_max),
                     "ON_DEMAND_BASE": str(on_demand_base),
                     "FALLBACK_AFTER_MINUTES": str(fallback_after),
+                    "SPOT_STABLE_MINUTES": str(stable_minutes),
                     "STATE_OBJECT": f"finops-controller/{name}.json",
                     **(queue.environment() if queue is not None else {}),
                 },

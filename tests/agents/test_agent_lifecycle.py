@@ -337,3 +337,64 @@ def test_azure_terminate_for_another_vm_is_ignored() -> None:
     metadata._name = "train_3"
     assert metadata.poll() == []
     imds.httpd.shutdown()
+
+
+def test_gcp_shutdown_script_path_runs_the_hook_and_waits_for_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from agents.cli import main
+
+    hook = hook_command(tmp_path, 1)
+    config = tmp_path / "agent.json"
+    config.write_text(
+        json.dumps(
+            {
+                "metadata": {"provider": "gcp"},
+                "checkpoint": {"hook": hook},
+                "lifecycle": {"max_wait_seconds": 30},
+            }
+        )
+    )
+    started = time.monotonic()
+    assert main(["--config", str(config), "--scale-in"]) == 0
+    assert time.monotonic() - started >= 1  # waited for the hook
+    assert json.loads(capsys.readouterr().out) == {"scale_in": "checkpointed"}
+    assert (tmp_path / "hook.out").read_text() == f"{SCALE_IN}\n"
+
+
+def test_gcp_shutdown_script_path_is_bounded_on_a_hung_hook(tmp_path: Path) -> None:
+    from agents.lifecycle import scale_in_now
+
+    cfg = parse_config(
+        {
+            "metadata": {"provider": "gcp"},
+            "checkpoint": {"hook": hook_command(tmp_path, 600)},
+            "lifecycle": {"max_wait_seconds": 1.5},
+        }
+    )
+    started = time.monotonic()
+    assert scale_in_now(cfg) == "timeout"
+    assert time.monotonic() - started < 5
+
+
+def test_a_file_hook_is_done_when_the_job_has_left_the_gpus(tmp_path: Path) -> None:
+    from agents.lifecycle import gpu_processes_gone, scale_in_now
+
+    marker = tmp_path / "interruption.json"
+    cfg = parse_config(
+        {
+            "metadata": {"provider": "gcp"},
+            "checkpoint": {"hook": {"mode": "file", "file": str(marker)}},
+            "lifecycle": {"max_wait_seconds": 10},
+        }
+    )
+    answers = iter([False, False, True])
+    assert scale_in_now(cfg, released=lambda: next(answers)) == "checkpointed"
+    assert json.loads(marker.read_text())["action"] == SCALE_IN
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text("#!/bin/sh\necho 4242\n")
+    fake.chmod(0o755)
+    assert gpu_processes_gone(str(fake)) is False
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    assert gpu_processes_gone(str(fake)) is True
+    assert gpu_processes_gone(str(tmp_path / "missing")) is False  # unknown is not gone

@@ -8,10 +8,12 @@ observes the MIGs and applies the decision, through the Compute Engine REST API:
 
 - D (fleet desired) and M (fleet max) are the fleet's `node_count` and `node_count_max`
   minus `on_demand_base`, from the environment (Pulumi rewrites them on `pulumi up`);
-- S: spot VMs that exist (`listManagedInstances`, instanceStatus PROVISIONING, STAGING or
-  RUNNING; a VM the MIG cannot create for lack of capacity has no status);
-- the on-demand group's target size above its base;
-- `shortfall_since`: the controller's only state, a JSON object in the checkpoint bucket
+- S: spot VMs RUNNING (`listManagedInstances`); PROVISIONING and STAGING ones are pending
+  (a VM the MIG cannot create for lack of capacity has no status);
+- the on-demand group's target size above its base, its VMs running and those being deleted
+  (currentAction DELETING or status STOPPING: their shutdown script is checkpointing);
+- `shortfall_since` and `spot_history` (since when 1, 2... spot VMs have been running without
+  a break): the controller's only state, a JSON object in the checkpoint bucket
   (`finops-controller/<fleet>.json`), since MIGs carry no labels.
 
 Queue-depth scaling (`SUBSCRIPTION_ID` set): D is what the subscription's backlog needs,
@@ -20,6 +22,11 @@ Queue-depth scaling (`SUBSCRIPTION_ID` set): D is what the subscription's backlo
 When Monitoring has no point, the queue is UNKNOWN: the record says so, a warning is logged
 and the last size decided from the queue is kept (stored beside the shortfall clock; before
 any, the on-demand base): an unreadable backlog moves the fleet neither up nor down.
+
+As on AWS, spot counts as back only once it has stayed for `SPOT_STABLE_MINUTES`, and the
+on-demand group is lowered one VM at a time, the next only when the previous has gone: each
+deleted VM runs its shutdown script, which gives the job its checkpoint signal
+(components/gcp/training_fleet.py).
 
 The decision's on-demand count is applied on top of the base; sizes are lowered before they
 are raised. Running it twice changes nothing the second time. Standard library only: the
@@ -41,20 +48,26 @@ from typing import Any
 
 try:  # in the deployed function, the decision module ships beside this file
     from fallback_decision import (
+        DEFAULT_STABLE_MINUTES,
         Decision,
         FleetState,
         QueueDemand,
         decide,
+        format_history,
         moving_target_clock,
+        parse_history,
         queue_desired,
     )
 except ImportError:  # in this repository
     from components.aws.lambdas.fallback_controller import (
+        DEFAULT_STABLE_MINUTES,
         Decision,
         FleetState,
         QueueDemand,
         decide,
+        format_history,
         moving_target_clock,
+        parse_history,
         queue_desired,
     )
 
@@ -68,6 +81,7 @@ EXISTING = frozenset({"PROVISIONING", "STAGING", "RUNNING"})
 MONITORING = "https://monitoring.googleapis.com/v3"
 BACKLOG_METRIC = "pubsub.googleapis.com/subscription/num_undelivered_messages"
 BACKLOG_WINDOW = timedelta(minutes=10)
+PENDING = frozenset({"PROVISIONING", "STAGING"})
 
 logger = logging.getLogger("finops.gcp_fallback_controller")
 logger.setLevel(logging.INFO)
@@ -113,18 +127,30 @@ class GcpApi:
     def target_size(self, group: str) -> int:
         return int(self._call("GET", self._group_url(group)).get("targetSize", 0))
 
-    def existing_instances(self, group: str) -> int:
-        """Managed instances whose VM exists (provisioning, staging or running)."""
-        count, token = 0, ""
+    def instance_counts(self, group: str) -> dict[str, int]:
+        """Managed instances by phase: running, pending (provisioning, staging) and leaving
+        (being deleted or stopping)."""
+        counts = {"running": 0, "pending": 0, "leaving": 0}
+        token = ""
         while True:
             query = f"?pageToken={urllib.parse.quote(token)}" if token else ""
             page = self._call("POST", f"{self._group_url(group)}/listManagedInstances{query}")
-            count += sum(
-                1 for i in page.get("managedInstances", []) if i.get("instanceStatus") in EXISTING
-            )
+            for instance in page.get("managedInstances", []):
+                status = instance.get("instanceStatus")
+                if instance.get("currentAction") == "DELETING" or status in ("STOPPING",):
+                    counts["leaving"] += 1
+                elif status == "RUNNING":
+                    counts["running"] += 1
+                elif status in PENDING:
+                    counts["pending"] += 1
             token = page.get("nextPageToken", "")
             if not token:
-                return count
+                return counts
+
+    def existing_instances(self, group: str) -> int:
+        """Managed instances whose VM exists and stays (provisioning, staging or running)."""
+        counts = self.instance_counts(group)
+        return counts["running"] + counts["pending"]
 
     def undelivered_messages(self, subscription_id: str, now: datetime) -> int | None:
         """The subscription's newest backlog point of the last 10 minutes; None when Cloud
@@ -188,14 +214,20 @@ def observe(
     state: Mapping[str, Any],
 ) -> FleetState:
     """The fleet as `decide` sees it: counts above the on-demand base."""
+    spot = api.instance_counts(spot_group)
+    on_demand = api.instance_counts(on_demand_group)
     return FleetState(
         fleet_desired=fleet_desired - on_demand_base,
         fleet_max=fleet_max - on_demand_base,
         spot_desired=api.target_size(spot_group),
-        spot_in_service=api.existing_instances(spot_group),
+        spot_in_service=spot["running"],
         on_demand_desired=max(0, api.target_size(on_demand_group) - on_demand_base),
         shortfall_since=_parse_time(state.get("shortfall_since")),
         budget_enforced=bool(state.get("budget_enforced")),
+        spot_pending=spot["pending"],
+        spot_history=parse_history(str(state.get("spot_history") or "")),
+        on_demand_running=max(0, on_demand["running"] + on_demand["pending"] - on_demand_base),
+        on_demand_terminating=on_demand["leaving"],
     )
 
 
@@ -252,17 +284,23 @@ def reconcile(
     if queue is not None:  # D moves with the queue
         observed = moving_target_clock(observed)
     fallback_after = timedelta(minutes=float(env.get("FALLBACK_AFTER_MINUTES", "10")))
-    decision = decide(observed, now, fallback_after)
+    stable_for = timedelta(
+        minutes=float(env.get("SPOT_STABLE_MINUTES", str(DEFAULT_STABLE_MINUTES)))
+    )
+    decision = decide(observed, now, fallback_after, stable_for)
     changes = apply(api, spot_group, on_demand_group, base, observed, decision)
-    remembered = dict(stored)
+    updated = dict(stored)
     if decision.shortfall_since != observed.shortfall_since:
         since = decision.shortfall_since.isoformat() if decision.shortfall_since else None
-        remembered["shortfall_since"] = since
+        updated["shortfall_since"] = since
         changes.append(f"shortfall clock {'started' if since else 'cleared'}")
+    if decision.spot_history != observed.spot_history:
+        updated["spot_history"] = format_history(decision.spot_history)
+        changes.append(f"spot running since {updated['spot_history'] or '-'}")
     if queue is not None:
-        remembered["queue_desired"] = fleet_desired
-    if remembered != stored:
-        api.write_state(bucket, state_object, remembered)
+        updated["queue_desired"] = fleet_desired
+    if updated != stored:
+        api.write_state(bucket, state_object, updated)
     record = {
         "controller": "finops-gcp-spot-fallback",
         "spot_group": spot_group,

@@ -4,6 +4,8 @@ NAT gateway on the subnet, no inbound rule), tags, the agent in custom data, and
 
 from __future__ import annotations
 
+import base64
+import tomllib
 from typing import Any
 
 import pytest
@@ -159,6 +161,17 @@ def test_custom_data_installs_the_agent_watching_scheduled_events(scale_set):
     assert config.metadata.provider == "azure"
     assert dict(config.tags)["finops:fleet"] == "train"
     assert "systemctl enable --now finops-agent.service" in script
+
+
+def test_deleted_vms_get_a_terminate_notification_the_agent_answers(scale_set):
+    profile = scale_set["virtualMachineProfile"]
+    assert profile["scheduledEventsProfile"] == {
+        "terminateNotificationProfile": {"enable": True, "notBeforeTimeout": "PT15M"}
+    }
+    script = base64.b64decode(profile["osProfile"]["customData"]).decode()
+    toml = script.split("<<'FINOPS_AGENT_TOML'\n", 1)[1].split("FINOPS_AGENT_TOML\n", 1)[0]
+    config = parse_config(tomllib.loads(toml), source="custom data")
+    assert config.lifecycle.max_wait_seconds == 900 and config.lifecycle.azure_approve
 
 
 def test_on_demand_is_a_regular_scale_set_without_spot_settings():

@@ -53,10 +53,12 @@ class FakeMigs(mig_fallback.GcpApi):
     def target_size(self, group: str) -> int:
         return self.targets[group]
 
-    def existing_instances(self, group: str) -> int:
+    def instance_counts(self, group: str) -> dict[str, int]:
         if group == "train-spot":
-            return min(self.spot_existing, self.targets[group])
-        return self.targets[group]
+            running = min(self.spot_existing, self.targets[group])
+        else:
+            running = self.targets[group]
+        return {"running": running, "pending": 0, "leaving": 0}
 
     def resize(self, group: str, size: int) -> None:
         self.resizes.append((group, size))
@@ -73,7 +75,7 @@ class FakeMigs(mig_fallback.GcpApi):
 def test_short_spot_waits_then_on_demand_covers_it_on_top_of_the_base():
     migs = FakeMigs(spot_target=3, spot_existing=1, on_demand_target=1)
     first = mig_fallback.reconcile(migs, ENV, now=T0)
-    assert migs.resizes == [] and first["changes"] == ["shortfall clock started"]
+    assert migs.resizes == [] and first["changes"][0] == "shortfall clock started"
     assert migs.state["shortfall_since"] == T0.isoformat()
 
     mig_fallback.reconcile(migs, ENV, now=T0 + timedelta(minutes=5))
@@ -84,14 +86,33 @@ def test_short_spot_waits_then_on_demand_covers_it_on_top_of_the_base():
     assert migs.state["shortfall_since"] is None
 
 
-def test_spot_returning_drains_on_demand_down_to_the_base_and_reruns_change_nothing():
+def test_spot_returning_drains_on_demand_one_vm_at_a_time_once_stable_down_to_the_base():
     migs = FakeMigs(spot_target=3, spot_existing=3, on_demand_target=3)
     record = mig_fallback.reconcile(migs, ENV, now=T0)
-    assert migs.resizes == [("train-on-demand", 1)]
-    assert record["decision"]["on_demand_desired"] == 0
-    migs.resizes.clear()
-    mig_fallback.reconcile(migs, ENV, now=T0 + timedelta(minutes=1))
+    assert migs.resizes == []  # running, not yet for SPOT_STABLE_MINUTES (15 by default)
+    assert record["decision"]["on_demand_desired"] == 2
+    assert migs.state["spot_history"].startswith("3@")
+    mig_fallback.reconcile(migs, ENV, now=T0 + timedelta(minutes=14))
     assert migs.resizes == []
+    for minute in (15, 16, 17):
+        mig_fallback.reconcile(migs, ENV, now=T0 + timedelta(minutes=minute))
+    assert migs.resizes == [("train-on-demand", 2), ("train-on-demand", 1)]  # base kept
+    migs.resizes.clear()
+    mig_fallback.reconcile(migs, ENV, now=T0 + timedelta(minutes=18))
+    assert migs.resizes == []
+
+
+def test_a_vm_still_being_deleted_holds_the_next_drain():
+    migs = FakeMigs(spot_target=3, spot_existing=3, on_demand_target=3)
+    migs.state = {"spot_history": f"3@{int((T0 - timedelta(hours=1)).timestamp())}"}
+    leaving = {"running": 2, "pending": 0, "leaving": 1}
+    migs.instance_counts = lambda group: (  # type: ignore[method-assign]
+        leaving if group == "train-on-demand" else {"running": 3, "pending": 0, "leaving": 0}
+    )
+    record = mig_fallback.reconcile(migs, ENV, now=T0)
+    assert (
+        migs.resizes == [] and "waiting for the node being drained" in record["decision"]["reason"]
+    )
 
 
 def test_the_fleet_maximum_caps_both_groups_and_lowering_comes_first():
@@ -146,7 +167,7 @@ def test_rest_calls_paginate_count_existing_vms_and_resize():
     recorder = Recorder(pages)
     api = mig_fallback.GcpApi("proj", "us-central1", opener=recorder)
     assert api.target_size("train-spot") == 3
-    assert api.existing_instances("train-spot") == 2
+    assert api.instance_counts("train-spot") == {"running": 1, "pending": 1, "leaving": 1}
     api.resize("train-on-demand", 5)
     assert api.read_state("ckpt", "finops-controller/train.json") == {}
     api.write_state("ckpt", "finops-controller/train.json", {"shortfall_since": None})

@@ -208,6 +208,29 @@ def test_startup_script_installs_and_starts_the_agent_watching_gcp(run):
     assert script.rstrip().endswith("systemctl enable --now finops-agent.service")
 
 
+def test_a_vm_the_group_deletes_gets_its_checkpoint_signal_within_gces_time(run):
+    for role in ("spot", "on-demand"):
+        template = one(run, f"train-{role}-template").inputs
+        script = template["metadata"]["shutdown-script"]
+        assert script.startswith("#!/bin/bash\n")
+        assert "finops-agent --config /etc/finops-agent.toml --scale-in" in script
+        assert "timeout 915 " in script  # the 900 s bound plus the agent's start
+        assert "instance/preempted" in script  # a preemption is the running agent's
+    on_demand = one(run, "train-on-demand-template").inputs["scheduling"]
+    assert on_demand["gracefulShutdown"] == {"enabled": True, "maxDuration": {"seconds": 900}}
+    assert "gracefulShutdown" not in one(run, "train-spot-template").inputs["scheduling"]
+    config = parse_config(
+        toml_in_script(one(run, "train-spot-template").inputs["metadataStartupScript"]),
+        source="startup-script",
+    )
+    assert config.lifecycle.max_wait_seconds == 900
+
+
+def test_the_checkpoint_grace_is_held_to_gces_graceful_shutdown_limit():
+    with pytest.raises(Exception, match=r"checkpoint_grace_seconds: 7200 .* 60\.\.3600"):
+        fleet_run(checkpoint_grace_seconds=7200)
+
+
 def test_accelerator_optimized_machines_carry_their_gpus():
     run = fleet_run(accelerator=None, instance_type="a2-highgpu-1g")
     template = one(run, "train-spot-template").inputs
