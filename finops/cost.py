@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from finops import catalog
 from finops import tags as tag_schema
-from finops.config import HOURS_PER_MONTH
+from finops.config import HOURS_PER_MONTH, Capacity, Cloud
 from finops.errors import CatalogError
 from finops.taggability import tag_property
 
@@ -598,6 +598,48 @@ def _related_index(run: StackRun) -> dict[str, tuple[str, Mapping[str, Any]]]:
     return index
 
 
+ASSUMED_CHECKPOINT_INTERVAL_MINUTES = 30.0
+"""Periodic checkpoint interval assumed for the work an unwarned removal would lose."""
+
+
+def reversion_assumptions(costs: list[ResourceCost], config: StackConfig) -> list[str]:
+    """One line per spot-with-fallback fleet: what waiting for spot to be stable costs per
+    return (on-demand kept longer) against the work a removal without warning would lose.
+
+    USD, at the catalog's prices of the first instance type the fleet's groups are priced at;
+    a fleet whose type the catalog does not know reads UNKNOWN.
+    """
+    lines = []
+    for fleet in config.training_fleets:
+        # Azure's scale set mixes priorities itself: no controller drains on-demand nodes
+        if fleet.capacity != Capacity.SPOT_WITH_FALLBACK or fleet.cloud == Cloud.AZURE:
+            continue
+        types = [t for c in costs if c.component == fleet.name for t in c.instance_types]
+        nodes = max(0, fleet.nodes.desired - fleet.on_demand_base)
+        head = (
+            f"fleet {fleet.name}: back to spot only after {fleet.spot_stable_minutes} min of "
+            f"stable spot, one on-demand node at a time, each with up to "
+            f"{fleet.checkpoint_grace_seconds} s to checkpoint"
+        )
+        try:
+            info = catalog.lookup(types[0], config.region(fleet.cloud, fleet.region))
+            od, spot = info.usd_per_hour(spot=False), _spot_price(info)
+        except (IndexError, CatalogError):
+            lines.append(f"{head}; UNKNOWN cost: no catalog price for the fleet's instance type")
+            continue
+        held = nodes * (od - spot) * fleet.spot_stable_minutes / 60
+        grace = nodes * od * fleet.checkpoint_grace_seconds / 3600
+        at_risk = fleet.nodes.desired * od * ASSUMED_CHECKPOINT_INTERVAL_MINUTES / 2 / 60
+        lines.append(
+            f"{head}: up to ${held:,.2f} per return of {nodes} node(s) on {types[0]} "
+            f"(on-demand ${od:.3f}/h vs spot ${spot:.3f}/h held {fleet.spot_stable_minutes} "
+            f"min) + at most ${grace:,.2f} of checkpoint grace, against ${at_risk:,.2f} of work "
+            f"a removal without warning loses on average (the whole job rolls back half of an "
+            f"assumed {ASSUMED_CHECKPOINT_INTERVAL_MINUTES:g}-min checkpoint interval)"
+        )
+    return lines
+
+
 def estimate(run: StackRun, config: StackConfig) -> CostReport:
     """Monthly cost of every resource of a stack run, in total and by tag."""
     related = _related_index(run)
@@ -650,6 +692,7 @@ def estimate(run: StackRun, config: StackConfig) -> CostReport:
             f"queue-scaled fleets ({', '.join(queued)}) at nodes.desired; they run what their "
             "queue asks for, up to nodes.max"
         )
+    assumptions += reversion_assumptions(costs, config)
     return CostReport(
         resources=costs,
         total_monthly_usd=sum(c.monthly_usd for c in costs),

@@ -187,6 +187,35 @@ def test_estimate_resolves_launch_templates_and_totals_by_tag():
     assert report.total_monthly_usd == pytest.approx(asg_cost.monthly_usd)
     assert report.by_tag["Project"] == {"vision": pytest.approx(asg_cost.monthly_usd)}
     assert report.by_tag["Team"] == {"(untagged)": pytest.approx(asg_cost.monthly_usd)}
+    # the reversion trade-off, priced: 15 min of on-demand premium per return of 2 nodes,
+    # against half a 30-min checkpoint interval of the whole 2-node job
+    (line,) = [a for a in report.assumptions if a.startswith("fleet train:")]
+    premium = 2 * (od("g5.xlarge") - spot("g5.xlarge")) * 15 / 60
+    assert f"up to ${premium:,.2f} per return of 2 node(s) on g5.xlarge" in line
+    assert f"against ${2 * od('g5.xlarge') * 0.25:,.2f} of work" in line
+    assert "after 15 min of stable spot" in line and "900 s to checkpoint" in line
+
+
+def test_reversion_trade_off_is_unknown_without_a_price():
+    from finops.cost import reversion_assumptions
+
+    config = parse(
+        {
+            "finops:tags": {"Project": "vision", "Team": "ml", "Environment": "dev"},
+            "finops:trainingFleets": [
+                {
+                    "name": "train",
+                    "cloud": "aws",
+                    "instanceTypes": ["g5.xlarge"],
+                    "nodes": {"min": 0, "max": 2, "desired": 2},
+                    "modelVersion": "v1",
+                    "spotStableMinutes": 30,
+                }
+            ],
+        }
+    )
+    (line,) = reversion_assumptions([], config)
+    assert "after 30 min of stable spot" in line and "UNKNOWN cost" in line
 
 
 def test_canonical_tags_map_gcp_spelling_back():
