@@ -145,10 +145,11 @@ def run(
     running, since_ckpt, restart_left = False, 0, 0
 
     def stop(warned: bool) -> None:
-        nonlocal running, since_ckpt
+        """A member left: the job stops (rolling back unless it was warned) and restarts."""
+        nonlocal running, since_ckpt, restart_left
         if running and not warned:
             tally.rollback_gpu_minutes += since_ckpt * nodes * gpus
-        running, since_ckpt = False, 0
+        running, since_ckpt, restart_left = False, 0, 0
         members.clear()
 
     for minute, available in enumerate(trace):
