@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -253,7 +254,7 @@ def main() -> None:
         f"{args.stable_minutes:g} min, fallback after {args.fallback_minutes:g} min, "
         f"checkpoint every {args.checkpoint_minutes} min, restart {args.restart_minutes} min"
     )
-    print(f"reproduce: {COMMAND} --flaps {args.flaps} --days {args.days:g} --seeds {args.seeds}")
+    print(f"reproduce: {' '.join([COMMAND, *sys.argv[1:]])}")
     header = (
         f"{'type':<14} {'band':>6} {'policy':<4} {'lost GPU-h':>10} {'rollback':>9} "
         f"{'restart':>8} {'stalled':>8} {'OD node-h':>9} {'cost $':>9} {'$/useful GPU-h':>14}"
