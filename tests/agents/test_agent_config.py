@@ -86,6 +86,9 @@ def test_json_config_is_accepted(tmp_path: Path) -> None:
             r"\[export\] rollup_seconds must be 0 \(every window\) or 300 .*not 60",
         ),
         ("[idle]\nhook = 1\n", r"\[idle.hook\] must be a table"),
+        ("[lifecycle]\nmax_wait_seconds = 0\n", r"\[lifecycle\] max_wait_seconds must be in"),
+        ("[lifecycle]\nheartbeat_seconds = 0.5\n", r"\[lifecycle\] heartbeat_seconds must be"),
+        ("[lifecycle]\nhook_name = 'x'\n", r"did you mean 'aws_hook_name'"),
     ],
 )
 def test_bad_values_name_the_file_and_key(tmp_path: Path, text: str, message: str) -> None:
