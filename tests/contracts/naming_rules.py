@@ -134,6 +134,9 @@ RULES: dict[str, NameRule] = {
     "aws:autoscaling/group:Group": aws_api(
         "name", "autoscaling", "CreateAutoScalingGroup", "AutoScalingGroupName"
     ),
+    "aws:autoscaling/lifecycleHook:LifecycleHook": aws_api(
+        "name", "autoscaling", "PutLifecycleHook", "LifecycleHookName"
+    ),
     "aws:ec2/launchTemplate:LaunchTemplate": NameRule(
         "name",
         128,
