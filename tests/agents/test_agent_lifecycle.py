@@ -169,6 +169,7 @@ def test_aws_target_lifecycle_state_runs_the_hook_once_and_completes_the_action(
     actions = fleet["actions"]
     wait_for(lambda: actions.completed, 10)
     scale_in(agent)  # still Terminated: answered once, hook not rerun
+    wait_for(lambda: ("lifecycle", "checkpointed") in agent.counters.hook_runs, 5)
     time.sleep(0.3)
     agent.close()
     assert (tmp_path / "hook.out").read_text() == f"{SCALE_IN}\n"
@@ -192,6 +193,7 @@ def test_aws_slow_hook_is_heartbeaten_then_completed(
     scale_in(agent)
     actions = fleet["actions"]
     wait_for(lambda: actions.completed, 15)
+    wait_for(lambda: ("lifecycle", "checkpointed") in agent.counters.hook_runs, 5)
     agent.close()
     assert len(actions.heartbeats) >= 2
     assert len(actions.completed) == 1
@@ -206,6 +208,7 @@ def test_aws_hung_hook_is_bounded(tmp_path: Path, fake_nvml: Any, fleet: dict[st
     actions = fleet["actions"]
     wait_for(lambda: actions.completed, 15)
     elapsed = time.monotonic() - started
+    wait_for(lambda: ("lifecycle", "timeout") in agent.counters.hook_runs, 5)
     agent.close()
     assert len(actions.completed) == 1 and 1.5 < elapsed < 10
     assert agent.counters.hook_runs[("lifecycle", "timeout")] == 1
