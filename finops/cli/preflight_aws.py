@@ -98,6 +98,7 @@ ACTIONS_BY_TYPE: dict[str, tuple[str, ...]] = {
         "ec2:RunInstances",
         "iam:PassRole",
     ),
+    "aws:autoscaling/lifecycleHook:LifecycleHook": ("autoscaling:PutLifecycleHook",),
     "aws:iam/role:Role": ("iam:CreateRole", "iam:TagRole"),
     "aws:iam/rolePolicy:RolePolicy": ("iam:PutRolePolicy",),
     "aws:iam/instanceProfile:InstanceProfile": (
