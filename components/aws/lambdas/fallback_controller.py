@@ -169,7 +169,13 @@ def decide(
         settled = state.on_demand_terminating == 0 and (
             state.on_demand_running < 0 or state.on_demand_running <= on_demand
         )
-        if on_demand > target and settled:
+        if on_demand > desired:
+            # the fleet itself shrank (nodes.desired, its queue): nodes it no longer needs at
+            # all go now, each still through its lifecycle hook; one-at-a-time is for handing
+            # work back to spot
+            on_demand = desired
+            reason = f"fleet desired {desired}: on-demand lowered to it"
+        elif on_demand > target and settled:
             on_demand -= 1
             reason = (
                 f"spot has held {stable} of {desired} in service for {stable_for}: "

@@ -227,7 +227,7 @@ def test_budget_enforced_fleet_stays_at_zero(fleet: Any) -> None:
         ((3, 6, 3, 0, 0, 0), 10, (3, 3)),  # waited long enough
         ((3, 6, 3, 2, 3, None), 0, (3, 3)),  # spot partly back, not yet stable: keep
         ((4, 4, 4, 0, 0, 0), 10, (0, 4)),  # at max: spot desired gives way
-        ((0, 4, 0, 0, 2, None), 0, (0, 1)),  # fleet scaled to zero: drain, one node a run
+        ((0, 4, 0, 0, 2, None), 0, (0, 0)),  # fleet scaled to zero: all go now, each via its hook
     ],
 )
 def test_decide_table(state: tuple[Any, ...], minutes: int, expected: tuple[int, int]) -> None:
