@@ -226,7 +226,7 @@ class Agent:
         publisher = CloudWatchPublisher(
             cw, self.host.region if self.host.region != "unknown" else "us-east-1"
         )
-        per_record = publisher.metrics_per_record(len(cw.tag_dimensions))
+        per_record = publisher.metrics_per_record()
 
         self.cloudwatch_publisher = publisher
 

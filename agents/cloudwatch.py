@@ -19,6 +19,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from agents.config import CloudWatchSection
@@ -50,6 +51,41 @@ OWN_METRICS: tuple[tuple[str, str, float], ...] = (
     ("finops_gpu_tensor_active_ratio", "tensor_active_ratio", 1.0),
     ("finops_gpu_process_count", "process_count", 1.0),
 )
+NVIDIA_SMI_METRICS: tuple[str, ...] = (
+    *(name for name, _, _ in CO_METRICS),
+    "nvidia_smi_memory_total",
+    "nvidia_smi_memory_free",
+)
+"""Every nvidia_smi_* name the agent publishes (the CloudWatch agent's set gets these only)."""
+ALL_METRICS: tuple[str, ...] = (
+    *NVIDIA_SMI_METRICS,
+    *(name for name, _, _ in OWN_METRICS),
+    "finops_gpu_idle",
+)
+"""Every metric name one GPU's window record can produce."""
+
+
+@dataclass(frozen=True)
+class SeriesLayout:
+    """How many CloudWatch metrics (name + dimension set: each one billed per month) the
+    agent keeps, as configured. The cost model prices the agent's telemetry from this."""
+
+    per_gpu: int
+    """Metrics keyed by InstanceId and GPU index (the finops set, the CloudWatch agent's
+    set): new ones for every new instance."""
+    per_tag_set: int
+    """Metrics keyed by the tag dimensions and InstanceType (the per-fleet copy): shared by
+    every GPU of the fleet on one instance type; 0 without tag_dimensions."""
+    datums_per_record: int
+    """MetricData entries one GPU's window record produces at most."""
+
+
+def series_layout(section: CloudWatchSection) -> SeriesLayout:
+    """The metrics `section` makes the agent publish (see `datums_for`)."""
+    cwagent = len(NVIDIA_SMI_METRICS) if section.cwagent_dimensions else 0
+    per_tag_set = len(ALL_METRICS) if section.tag_dimensions else 0
+    per_gpu = len(ALL_METRICS) + cwagent
+    return SeriesLayout(per_gpu, per_tag_set, per_gpu + per_tag_set)
 
 
 def datums_for(record: Mapping[str, Any], section: CloudWatchSection) -> list[dict[str, Any]]:
@@ -175,12 +211,9 @@ class CloudWatchPublisher:
         )
         release_freed_memory()
 
-    def metrics_per_record(self, tag_dimensions: int) -> int:
+    def metrics_per_record(self) -> int:
         """Upper bound of datums one record produces (sizes a batch to one request)."""
-        nvidia_smi = len(CO_METRICS) + 2  # + memory_total, memory_free
-        per_set = nvidia_smi + len(OWN_METRICS) + 1  # + finops_gpu_idle
-        total = per_set * (2 if tag_dimensions else 1)
-        return total + (nvidia_smi if self.section.cwagent_dimensions else 0)
+        return series_layout(self.section).datums_per_record
 
     def publish(self, records: Iterable[Mapping[str, Any]], now: float | None = None) -> int:
         """PutMetricData for the records, in requests of at most max_metrics_per_request.
