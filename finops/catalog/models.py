@@ -37,6 +37,13 @@ class AcceleratorInfo:
     """One line: where the TFLOPS figure and the throughput estimate come from."""
 
 
+MONTHLY_INTERRUPTION_SHARE = {0: 0.05, 1: 0.10, 2: 0.15, 3: 0.20, 4: 0.30}
+"""Spot Advisor range index -> share of spot instances interrupted per month taken: each
+range's upper bound (<5% -> 5%, ..., 15-20% -> 20%); the open range >20% is taken as 30%."""
+UNKNOWN_RANGE_INDEX = 4
+"""Where no range is published (GCP, Azure, types missing from the feed): the worst range."""
+
+
 @dataclass(frozen=True)
 class InstanceInfo:
     """One instance type as sold in one region, with its accelerators and prices."""
@@ -72,6 +79,13 @@ class InstanceInfo:
     """"g5", "p4d", "a2", "NCasT4_v3"..."""
     generation: str
     """"current" or "previous"."""
+
+    @property
+    def monthly_interruption_share(self) -> float:
+        """Share of this type's spot instances interrupted in a month (the Spot Advisor
+        range's upper bound; the worst range where none is published)."""
+        index = self.interruption_index
+        return MONTHLY_INTERRUPTION_SHARE[UNKNOWN_RANGE_INDEX if index is None else index]
 
     @property
     def node_accelerator_memory_gib(self) -> float:

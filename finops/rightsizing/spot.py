@@ -20,13 +20,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from finops.catalog import InstanceInfo
+from finops.catalog.models import (  # the catalog owns them; re-exported for old callers
+    MONTHLY_INTERRUPTION_SHARE as MONTHLY_INTERRUPTION_SHARE,
+)
+from finops.catalog.models import UNKNOWN_RANGE_INDEX as UNKNOWN_RANGE_INDEX
 from finops.config import HOURS_PER_MONTH
-
-MONTHLY_INTERRUPTION_SHARE = {0: 0.05, 1: 0.10, 2: 0.15, 3: 0.20, 4: 0.30}
-"""Spot Advisor range index -> share interrupted per month used here: each range's upper
-bound (<5% -> 5%, ..., 15-20% -> 20%); the open range >20% is taken as 30%."""
-UNKNOWN_RANGE_INDEX = 4
-"""Where no range is published (GCP, Azure, types missing from the feed): the worst range."""
 
 
 def hourly_hazard(monthly_share: float, life_hours: float = HOURS_PER_MONTH) -> float:
@@ -41,8 +39,7 @@ def hourly_hazard(monthly_share: float, life_hours: float = HOURS_PER_MONTH) -> 
 
 def monthly_share_of(info: InstanceInfo) -> float:
     """The share interrupted a month taken for `info` (the range's upper bound)."""
-    index = info.interruption_index
-    return MONTHLY_INTERRUPTION_SHARE[UNKNOWN_RANGE_INDEX if index is None else index]
+    return info.monthly_interruption_share
 
 
 def hazard_of(info: InstanceInfo, life_hours: float = HOURS_PER_MONTH) -> float:
