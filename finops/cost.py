@@ -24,8 +24,12 @@ expected node count x blended hourly price x hours per month. What is assumed is
   configuration ($0.005/h), Elastic IPs and Azure public IPs, NAT gateways by the hour, Cloud
   NAT per VM behind it (its instance groups' target sizes) plus its address. Data processed
   per GB is not estimated (the basis says so).
-- Everything else (IAM, buckets, budgets, functions) is usage-based or free and shown at $0
-  with "not priced" as its basis.
+- Charges besides instances (`finops.charges`): each a line of its own under the component
+  that adds it: a fleet's volumes and agent telemetry, an endpoint's ML storage, functions'
+  invocations, interface endpoints, log groups, buckets, NAT data processed; the usage-based ones from the usage file
+  (`finops.usage`), whose keys still at 0 are listed.
+- Everything else (IAM, budgets, topics) is free or not modelled and shown at $0 with "not
+  priced" as its basis.
 """
 
 from __future__ import annotations
@@ -36,14 +40,17 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from finops import catalog
+from finops import charges as extra_charges
 from finops import tags as tag_schema
+from finops.catalog import charges as catalog_charges
 from finops.config import HOURS_PER_MONTH, Capacity, Cloud
 from finops.errors import CatalogError
 from finops.taggability import tag_property
+from finops.usage import Usage
 
 if TYPE_CHECKING:
     from finops.config import StackConfig
-    from finops.engine import StackRun
+    from finops.engine import EngineResource, StackRun
 
 REPORT_TAG_KEYS = ("Project", "Team", "Environment", "ModelVersion")
 UNTAGGED = "(untagged)"
@@ -79,6 +86,9 @@ class ResourceCost:
     instance_types: tuple[str, ...] = ()
     """Every instance type the resource may run on (Auto Scaling overrides, variants), as
     priced; rightsizing checks each against the measured demand."""
+    charge: str | None = None
+    """For a charge line that a resource adds besides its own price (its `name` is
+    `resource/what`): what it is ("volumes", "telemetry"...); None for a resource."""
 
 
 @dataclass
@@ -87,6 +97,10 @@ class CostReport:
     total_monthly_usd: float
     by_tag: dict[str, dict[str, float]]
     assumptions: list[str] = field(default_factory=list)
+    usage_file: str = ""
+    """The usage file read ("" when none)."""
+    usage_zero_keys: list[str] = field(default_factory=list)
+    """`resource.key` of every usage figure a line read that is still 0."""
 
 
 def _get(data: Any, *path: str | int) -> Any:
@@ -640,15 +654,28 @@ def reversion_assumptions(costs: list[ResourceCost], config: StackConfig) -> lis
     return lines
 
 
-def estimate(run: StackRun, config: StackConfig) -> CostReport:
-    """Monthly cost of every resource of a stack run, in total and by tag."""
+def estimate(run: StackRun, config: StackConfig, usage: Usage | None = None) -> CostReport:
+    """Monthly cost of every resource of a stack run, and of the charges besides instances
+    that its resources add (usage-based ones from `usage`), in total and by tag."""
+    usage = usage if usage is not None else Usage()
     related = _related_index(run)
     hours_by_name = config.hours_by_name()
     costs: list[ResourceCost] = []
+    groups: dict[str, extra_charges.NodeGroup] = {}
+    tags_by_urn: dict[str, dict[str, str]] = {}
+
+    def hours_of(resource: EngineResource) -> float:
+        component = run.component_of(resource)
+        return hours_by_name.get(component.name if component else "", HOURS_PER_MONTH)
+
+    def region_for(resource: EngineResource) -> str:
+        cloud = tag_schema.cloud_of(resource.type) or "aws"
+        return region_of(resource.type, resource.inputs, config.region(cloud))
+
     for resource in run.custom_resources():
         component = run.component_of(resource)
         component_name = component.name if component else None
-        hours = hours_by_name.get(component_name or "", HOURS_PER_MONTH)
+        hours = hours_of(resource)
         cloud = tag_schema.cloud_of(resource.type) or "aws"
         priced = price_resource(
             resource.type,
@@ -657,6 +684,12 @@ def estimate(run: StackRun, config: StackConfig) -> CostReport:
             hours_per_month=hours,
             related=related,
         )
+        if priced and priced.instance_types and priced.unpriced_reason is None:
+            groups[resource.urn] = extra_charges.NodeGroup(
+                priced.nodes, priced.spot_share, priced.instance_types, hours
+            )
+        tags = _tags_for_report(resource.type, resource.inputs, related)
+        tags_by_urn[resource.urn] = tags
         costs.append(
             ResourceCost(
                 urn=resource.urn,
@@ -665,10 +698,27 @@ def estimate(run: StackRun, config: StackConfig) -> CostReport:
                 monthly_usd=priced.monthly_usd if priced else 0.0,
                 hourly_usd=priced.hourly_usd if priced else 0.0,
                 basis=priced.basis if priced else FREE_OR_USAGE_BASED,
-                tags=_tags_for_report(resource.type, resource.inputs, related),
+                tags=tags,
                 component=component_name,
                 priced=bool(priced and priced.unpriced_reason is None),
                 instance_types=priced.instance_types if priced else (),
+            )
+        )
+    context = extra_charges.ChargeContext(run, related, region_for, hours_of, usage, groups)
+    for charge in extra_charges.charges(context):
+        component = run.component_of(charge.resource)
+        costs.append(
+            ResourceCost(
+                urn=f"{charge.resource.urn}#{charge.what}",
+                type=charge.type,
+                name=charge.name,
+                monthly_usd=charge.monthly_usd,
+                hourly_usd=charge.monthly_usd / HOURS_PER_MONTH,
+                basis=charge.basis,
+                tags=tags_by_urn.get(charge.resource.urn, {}),
+                component=component.name if component else None,
+                priced=charge.priced,
+                charge=charge.what,
             )
         )
     by_tag: dict[str, dict[str, float]] = {key: defaultdict(float) for key in REPORT_TAG_KEYS}
@@ -683,7 +733,13 @@ def estimate(run: StackRun, config: StackConfig) -> CostReport:
         "overrides, on-demand nodes at the first (prioritized) or cheapest (lowest-price) override",
         "on-demand fallback groups at 0 nodes cost $0 until spot runs short",
         f"catalog snapshot {catalog.SNAPSHOT_DATE}; spot prices move (run `finops catalog refresh`)",
-        "storage, requests, data transfer and other usage-based charges are not estimated",
+        f"charges besides instances at list prices of {catalog_charges.CHARGES_SNAPSHOT_DATE} "
+        "(finops/catalog/data/SOURCES.md), free tiers not subtracted",
+        (
+            f"usage-based lines from {usage.source}"
+            if usage.source
+            else "no usage file: usage-based lines at 0 (`finops usage init` writes one)"
+        ),
     ]
     queued = [f.name for f in config.training_fleets if f.scale_on is not None]
     if queued:
@@ -693,9 +749,14 @@ def estimate(run: StackRun, config: StackConfig) -> CostReport:
             "queue asks for, up to nodes.max"
         )
     assumptions += reversion_assumptions(costs, config)
+    zero = usage.zero_keys()
+    if zero:
+        assumptions.append(f"usage keys still 0: {', '.join(zero)}")
     return CostReport(
         resources=costs,
         total_monthly_usd=sum(c.monthly_usd for c in costs),
         by_tag={key: dict(values) for key, values in by_tag.items()},
         assumptions=assumptions,
+        usage_file=usage.source,
+        usage_zero_keys=zero,
     )

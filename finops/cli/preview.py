@@ -93,11 +93,13 @@ def to_json(preview: Preview) -> dict[str, Any]:
                     "name": cost.name,
                     "urn": cost.urn,
                     "component": cost.component,
-                    "inputs": urns[cost.urn].inputs,
+                    # a charge line (volumes, telemetry...) has its resource's URN + "#what"
+                    "inputs": urns[cost.urn].inputs if cost.urn in urns else {},
                     "monthlyUsd": round(cost.monthly_usd, 2),
                     "hourlyUsd": round(cost.hourly_usd, 4),
                     "basis": cost.basis,
                     "priced": cost.priced,
+                    "charge": cost.charge,
                 }
             )
     return {
@@ -122,6 +124,10 @@ def to_json(preview: Preview) -> dict[str, Any]:
             },
         },
         "assumptions": preview.costs.assumptions,
+        "usage": {
+            "file": preview.costs.usage_file or None,
+            "zeroKeys": preview.costs.usage_zero_keys,
+        },
         "policiesRan": preview.policies_ran,
         "policiesNote": preview.policies_note,
         "violations": [

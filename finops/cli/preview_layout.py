@@ -50,7 +50,8 @@ class ComponentCost:
 
     @property
     def resource_count(self) -> int:
-        return len(self.listed) + len(self.free)
+        """Resources of the component (its charge lines are not resources)."""
+        return sum(1 for c in (*self.listed, *self.free) if c.charge is None)
 
 
 def is_free(cost: ResourceCost) -> bool:

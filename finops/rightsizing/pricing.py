@@ -132,7 +132,7 @@ class PreviewPricer:
         unpriced = tuple(
             f"{r.name}: {r.basis}"
             for r in report.resources
-            if not r.priced and r.basis != FREE_BASIS
+            if not r.priced and r.basis != FREE_BASIS and r.charge is None
         )
         return PricedTarget(report.total_monthly_usd, tuple(types), unpriced)
 

@@ -12,6 +12,18 @@ from finops.rightsizing.usage import GpuUsage
 
 DAYS14 = 14 * 86400.0
 TAGS = {"Project": "vision", "Team": "ml-platform", "Environment": "dev"}
+
+
+def fleet_charges_usd(nodes: int, gpus_per_node: int, types_in_use: int = 2) -> float:
+    """What an AWS fleet of on-demand nodes adds to its instances in the preview, by hand
+    from the public us-east-1 prices: a 200 GB gp3 root volume per node at $0.08/GB-month;
+    the agent's CloudWatch metrics at $0.30 (20 per GPU: 12 finops + 8 CloudWatch-agent set;
+    12 per-fleet copies per instance type in use); one PutMetricData request per node and
+    60 s window at $0.01 per 1,000."""
+    volumes = nodes * 200 * 0.08
+    metrics = (20 * gpus_per_node * nodes + 12 * types_in_use) * 0.30
+    requests = nodes * 730 * 60 * 0.01 / 1000
+    return volumes + metrics + requests
 ROOT = Path(__file__).resolve().parents[2]
 PRICES: dict[str, PricedTarget] = {}
 """Prices shared by every test of the session (a price is a pure function of the config)."""

@@ -11,7 +11,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from rightsizing_helpers import fleet, gpu, run, window_record
+from rightsizing_helpers import fleet, fleet_charges_usd, gpu, run, window_record
 
 from finops import catalog
 from finops.rightsizing import Kind, Settings, TargetReport
@@ -64,12 +64,14 @@ def test_cpu_bound_input_gets_a_larger_host_first_priced_by_the_preview() -> Non
     assert first.changes == {
         "instanceTypes": ["g5.2xlarge", "g5.4xlarge", "g5.8xlarge", "g5.16xlarge"]
     }
-    assert report.current_monthly_usd == pytest.approx((0.8048 + IPV4) * 2 * HOURS)  # 1,182.31
-    assert first.proposed.monthly_usd == pytest.approx((1.212 + IPV4) * 2 * HOURS)  # 1,776.82
+    extra = fleet_charges_usd(nodes=2, gpus_per_node=1)  # volumes and telemetry: 52.08
+    assert report.current_monthly_usd == pytest.approx((0.8048 + IPV4) * 2 * HOURS + extra)
+    assert first.proposed.monthly_usd == pytest.approx((1.212 + IPV4) * 2 * HOURS + extra)
     assert first.monthly_saving_usd == pytest.approx((0.8048 - 1.212) * 2 * HOURS)
     assert "4 -> 8 vCPUs and 16 -> 32 GiB host memory per A10G" in first.summary
-    # 1,776.82 / 1,182.31 = +50.3 %; at most 2x (8 / 4 vCPUs; 100 / 45 % would allow 2.2x)
-    assert "pays for itself if work per hour rises 50% (at most +100%" in first.why
+    # 1,828.90 / 1,234.39 = +48.2 % (instances, IPv4, volumes, telemetry); at most 2x (8 / 4
+    # vCPUs; 100 / 45 % would allow 2.2x)
+    assert "pays for itself if work per hour rises 48% (at most +100%" in first.why
     assert "GPU waiting on data in 60% of the diagnosed GPU time (CPU saturated)" in first.why
     assert report.evidence is not None
     assert report.evidence.metrics["waiting_on_data_share"] == 0.6
@@ -96,7 +98,8 @@ def test_io_stalls_get_priced_storage_advice() -> None:
     (advice,) = report.advice
     # per node (16,000 - 3,000) x 0.005 + (1,000 - 125) x 0.04 = 65 + 35 = $100; 2 nodes
     assert "+200.00 USD/month for 2 node(s)" in advice
-    assert f"({200 / ((0.8048 + IPV4) * 2 * HOURS):.1%} of the previewed cost" in advice
+    previewed = (0.8048 + IPV4) * 2 * HOURS + fleet_charges_usd(nodes=2, gpus_per_node=1)
+    assert f"({200 / previewed:.1%} of the previewed cost" in advice
     assert advice.startswith("GPU waiting on data in 60% of the diagnosed GPU time (I/O stalled)")
 
 

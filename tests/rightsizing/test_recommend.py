@@ -6,7 +6,7 @@ import dataclasses
 import random
 
 import pytest
-from rightsizing_helpers import endpoint, fleet, gpu, pricer, run, stack
+from rightsizing_helpers import endpoint, fleet, fleet_charges_usd, gpu, pricer, run, stack
 
 from finops import catalog
 from finops.rightsizing import Kind, Settings, TargetReport, recommend
@@ -45,8 +45,11 @@ def test_low_activity_moves_to_a_cheaper_gpu_that_holds_memory_and_demand() -> N
     assert rec.monthly_saving_usd == pytest.approx(now.monthly_usd - after.monthly_usd)
     # the fleet component adds g6e.xlarge to the group and buys on-demand at the lowest
     # price: the preview prices today's fleet there, and so does rightsizing
-    # (plus each node's public IPv4 address, $0.005/h: the fleet network's egress)
-    assert report.current_monthly_usd == pytest.approx((1.861 + 0.005) * 2 * HOURS)
+    # (plus each node's public IPv4 address, $0.005/h: the fleet network's egress, and its
+    # volumes and telemetry)
+    assert report.current_monthly_usd == pytest.approx(
+        (1.861 + 0.005) * 2 * HOURS + fleet_charges_usd(nodes=2, gpus_per_node=1)
+    )
     assert rec.memory_needed_gib == pytest.approx(7.2)
     # every type the preview may launch holds the peak plus headroom
     for name in rec.proposed.instance_types:
@@ -124,8 +127,11 @@ def test_on_demand_checkpointing_fleet_with_acceptable_interruptions_goes_spot()
     rec = only(run([fleet(instanceTypes=["g4dn.12xlarge"])], usages=usages)).recommendation
     assert rec is not None and rec.kinds == (Kind.SPOT_WITH_FALLBACK,)
     assert rec.changes == {"capacity": "spot-with-fallback", "onDemandBase": 0}
-    # on-demand g4dn.12xlarge plus each node's public IPv4 address (the network's egress)
-    assert rec.current.monthly_usd == pytest.approx((3.912 + 0.005) * 2 * HOURS)
+    # on-demand g4dn.12xlarge plus each node's public IPv4 address (the network's egress),
+    # volumes and telemetry
+    assert rec.current.monthly_usd == pytest.approx(
+        (3.912 + 0.005) * 2 * HOURS + fleet_charges_usd(nodes=2, gpus_per_node=4)
+    )
     assert rec.monthly_saving_usd == pytest.approx(
         rec.current.monthly_usd - rec.proposed.monthly_usd
     )
