@@ -750,8 +750,6 @@ def estimate(run: StackRun, config: StackConfig, usage: Usage | None = None) -> 
         )
     assumptions += reversion_assumptions(costs, config)
     zero = usage.zero_keys()
-    if zero:
-        assumptions.append(f"usage keys still 0: {', '.join(zero)}")
     return CostReport(
         resources=costs,
         total_monthly_usd=sum(c.monthly_usd for c in costs),

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 USAGE_FILE_NAME = "finops-usage.yml"
 USAGE_FILE_VERSION = 1
+_COMMENT_COLUMN = 36
 
 
 @dataclass(frozen=True)
@@ -162,12 +163,12 @@ def write_usage_file(run: StackRun, path: Path, stack_file: Path | None = None) 
         if entry is None:
             entry = CommentedMap()
             usage[name] = entry
-            usage.yaml_add_eol_comment(f"{type_token} ({owner})", name)
+            usage.yaml_add_eol_comment(f"{type_token} ({owner})", name, column=_COMMENT_COLUMN)
         for key in keys:
             if key.name in entry:
                 continue
             entry[key.name] = 0
-            entry.yaml_add_eol_comment(key.meaning, key.name)
+            entry.yaml_add_eol_comment(key.meaning, key.name, column=_COMMENT_COLUMN)
             added.append(f"{name}.{key.name}")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -241,3 +242,18 @@ def read_usage_file(path: Path, run: StackRun) -> Usage:
     if problems:
         raise ConfigError("\n".join(problems))
     return Usage(values=values, source=str(path))
+
+
+def load_usage(stack_file: Path, run: StackRun, usage_file: Path | None = None) -> Usage:
+    """The usage a preview prices: `usage_file` when given (it must exist), else
+    `finops-usage.yml` beside the stack file when there is one, else none (every usage-based
+    line at 0, listed as still 0)."""
+    if usage_file is not None:
+        if not usage_file.is_file():
+            raise ConfigError(
+                f"{usage_file}: no such usage file (`finops usage init --stack ... "
+                f"--output {usage_file}` writes one)"
+            )
+        return read_usage_file(usage_file, run)
+    default = default_usage_path(stack_file)
+    return read_usage_file(default, run) if default.is_file() else Usage()

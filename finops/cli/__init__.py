@@ -32,6 +32,7 @@ SUBCOMMAND_MODULES = [
     "finops.cli.estimate",
     "finops.cli.agent",
     "finops.cli.preflight",
+    "finops.cli.usage",
 ]
 
 

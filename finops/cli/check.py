@@ -111,6 +111,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--fail-on-unknown", action="store_true",
                         help="exit 1 when a verdict could not be reached (UNKNOWN)")  # fmt: skip
+    parser.add_argument(
+        "--usage-file",
+        type=Path,
+        default=None,
+        help="usage figures of the stack (default: finops-usage.yml beside the stack file; "
+        "the base is priced with the usage file beside its own stack file)",
+    )
     parser.add_argument("-o", "--output", type=Path, help="also write the Markdown here")
     parser.set_defaults(func=run)
 
@@ -131,18 +138,22 @@ def _strip_description(message: str) -> str:
 
 
 def stack_rows(
-    stack: str, project_dir: Path | None, settings: dict[str, dict[str, Any]]
+    stack: str,
+    project_dir: Path | None,
+    settings: dict[str, dict[str, Any]],
+    usage_file: Path | None = None,
 ) -> tuple[str, list[Row], StackCosts]:
     """Run the stack offline, then the pack over it through the Analyzer protocol."""
     from finops.cli.preview_layout import summary_markdown
     from finops.cost import estimate
     from finops.engine.stack import run_stack
+    from finops.usage import load_usage
     from policies import evaluate_stack
     from policies.analyzer import running_pack
     from policies.stack import TEMPLATE_TOKENS, related_resources
 
     stack_file, config, stack_run = run_stack(stack, project_dir)
-    costs = estimate(stack_run, config)
+    costs = estimate(stack_run, config, load_usage(stack_file, stack_run, usage_file))
     custom = stack_run.custom_resources()
     templates = [r for r in custom if r.type in TEMPLATE_TOKENS]
     dependencies = {r.urn: [t.urn for t in related_resources(r, templates)] for r in custom}
@@ -414,7 +425,9 @@ def run(args: argparse.Namespace) -> int:
         if not paths.checked:
             raise FinopsError(_nothing_checked(list(args.paths), paths))
     if not args.no_stack:
-        stack_name, stack_found, costs = stack_rows(args.stack, args.project_dir, settings)
+        stack_name, stack_found, costs = stack_rows(
+            args.stack, args.project_dir, settings, args.usage_file
+        )
         rows += stack_found
     if paths is not None:
         rows += paths.rows

@@ -25,6 +25,7 @@ from finops.config import StackConfig
 from finops.cost import CostReport, estimate
 from finops.engine import StackRun
 from finops.engine.stack import run_stack
+from finops.usage import load_usage
 
 
 @dataclass
@@ -67,10 +68,13 @@ def evaluate_policies(
 
 
 def build_preview(
-    stack: str, project_dir: Path | None = None, with_policies: bool = True
+    stack: str,
+    project_dir: Path | None = None,
+    with_policies: bool = True,
+    usage_file: Path | None = None,
 ) -> Preview:
     stack_file, config, run = run_stack(stack, project_dir)
-    costs = estimate(run, config)
+    costs = estimate(run, config, load_usage(stack_file, run, usage_file))
     preview = Preview(stack_file=stack_file, config=config, run=run, costs=costs)
     if with_policies:
         preview.policies_ran, preview.policies_note, preview.violations = evaluate_policies(
@@ -139,7 +143,9 @@ def to_json(preview: Preview) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    preview = build_preview(args.stack, args.project_dir, with_policies=not args.no_policies)
+    preview = build_preview(
+        args.stack, args.project_dir, with_policies=not args.no_policies, usage_file=args.usage_file
+    )
     fmt = args.format or ("table" if sys.stdout.isatty() else "markdown")
     if fmt == "json":
         print(json.dumps(to_json(preview), indent=2, default=str))
@@ -185,6 +191,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="folder with Pulumi.yaml (default: found from the current folder)",
     )
     parser.add_argument("--no-policies", action="store_true", help="skip the policy evaluation")
+    parser.add_argument(
+        "--usage-file",
+        type=Path,
+        default=None,
+        help="usage figures for the usage-based charges (default: finops-usage.yml beside the "
+        "stack file when it exists; `finops usage init` writes one)",
+    )
     parser.add_argument(
         "--all",
         action="store_true",

@@ -160,7 +160,15 @@ def summary_markdown(run: StackRun, costs: CostReport) -> list[str]:
             f"**{len(unknown)} resource(s) could not be priced (UNKNOWN below); "
             "the totals leave them out.**",
         ]
+    if costs.usage_zero_keys:
+        lines += ["", usage_line(costs)]
     return lines
+
+
+def usage_line(costs: CostReport) -> str:
+    """Which usage keys are still 0, and where they are set."""
+    where = f"in {costs.usage_file}" if costs.usage_file else "no usage file: `finops usage init`"
+    return f"usage keys still 0 ({where}), their lines at $0: " + ", ".join(costs.usage_zero_keys)
 
 
 def to_markdown(preview: Preview, show_all: bool = False) -> str:
@@ -324,6 +332,9 @@ def print_table(preview: Preview, console: Console, show_all: bool = False) -> N
             f"[bold yellow]{len(unknown)} resource(s) could not be priced (UNKNOWN below): "
             "the totals leave them out[/bold yellow]"
         )
+    if preview.costs.usage_zero_keys:
+        for line in _wrap(usage_line(preview.costs), width, "", "  "):
+            console.print(Text(line, style="yellow"))
     for line in _resource_lines(groups, width, show_all):
         console.print(Text(line), no_wrap=True, overflow="ignore", crop=False)
     if not show_all and any(g.free for g in groups):

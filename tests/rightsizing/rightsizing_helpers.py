@@ -24,6 +24,8 @@ def fleet_charges_usd(nodes: int, gpus_per_node: int, types_in_use: int = 2) -> 
     metrics = (20 * gpus_per_node * nodes + 12 * types_in_use) * 0.30
     requests = nodes * 730 * 60 * 0.01 / 1000
     return volumes + metrics + requests
+
+
 ROOT = Path(__file__).resolve().parents[2]
 PRICES: dict[str, PricedTarget] = {}
 """Prices shared by every test of the session (a price is a pure function of the config)."""
