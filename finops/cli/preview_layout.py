@@ -157,7 +157,7 @@ def summary_markdown(run: StackRun, costs: CostReport) -> list[str]:
     if unknown:
         lines += [
             "",
-            f"**{len(unknown)} resource(s) could not be priced (UNKNOWN below); "
+            f"**{len(unknown)} line(s) could not be priced (UNKNOWN below); "
             "the totals leave them out.**",
         ]
     if costs.usage_zero_keys:
@@ -329,7 +329,7 @@ def print_table(preview: Preview, console: Console, show_all: bool = False) -> N
     unknown = [c for c in preview.costs.resources if is_unknown(c)]
     if unknown:
         console.print(
-            f"[bold yellow]{len(unknown)} resource(s) could not be priced (UNKNOWN below): "
+            f"[bold yellow]{len(unknown)} line(s) could not be priced (UNKNOWN below): "
             "the totals leave them out[/bold yellow]"
         )
     if preview.costs.usage_zero_keys:

@@ -177,3 +177,13 @@ def test_check_markdown_carries_the_same_summary():
     assert lines[cost + 2] == "| component | kind | cloud | resources | $/month |"
     assert lines[cost + 4].startswith("| `(stack)` |")
     assert any(line.startswith("- by Project: ") for line in lines[cost:])
+
+
+def test_the_readme_shows_the_dev_stacks_preview_as_it_is(dev_table: list[str]) -> None:
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## What the dev stack costs")[1].split("```\n")[1]
+    shown = [line for line in block.splitlines() if line != "  ..."]
+    # the README's lines are the preview's first lines, the fleet's volumes and telemetry
+    # (with their figures) included
+    assert shown == dev_table[: len(shown)]
+    assert any(line.startswith("  vision-train-group/telemetry") for line in shown)

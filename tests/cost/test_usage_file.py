@@ -141,3 +141,25 @@ def test_a_named_usage_file_must_exist_and_a_broken_one_is_not_rewritten(
     )
     assert code == 2 and err.startswith(f"error: {broken} (line")
     assert broken.read_text().endswith("[\n")  # left as it was
+
+
+def test_check_shows_the_delta_of_the_charge_lines(
+    stack: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # the base: the same stack with one node less
+    base = tmp_path / "base" / "Pulumi.dev.yaml"
+    base.parent.mkdir()
+    base.write_text(stack.read_text().replace("desired: 2\n", "desired: 1\n"))
+    assert base.read_text() != stack.read_text()
+    code, out, err = finops(
+        capsys, "check", "--stack", str(stack), "--project-dir", str(ROOT),
+        "--base-stack", str(base),
+    )  # fmt: skip
+    assert code == 0, err
+    # one more node: one more 200 GB gp3 volume; 20 more metrics for its GPU and one more
+    # instance type in use for the per-fleet copy (12), 43,800 more requests
+    assert "| `vision-train-group/volumes` | 16.00 | 32.00 | +16.00 |" in out.splitlines()
+    (telemetry,) = [line for line in out.splitlines() if "`vision-train-group/telemetry`" in line]
+    old, new, delta = (float(c.strip().replace(",", "")) for c in telemetry.split("|")[2:5])
+    assert delta == pytest.approx(new - old, abs=0.01)
+    assert delta == pytest.approx((20 + 12) * 0.30 + 43_800 * 0.01 / 1000, abs=0.02)
