@@ -161,7 +161,8 @@ def run_preview(stack_file: Path) -> tuple[float, float, int, float]:
         err.seek(0)
         if proc.returncode not in (0, 1):
             raise SystemExit(f"preview failed ({proc.returncode}): {err.read().strip()}")
-        count = len(json.loads(out.read())["resources"])
+        resources = json.loads(out.read())["resources"]
+        count = sum(1 for r in resources if r.get("charge") is None)  # lines are not resources
     return wall, usage.ru_maxrss / 1024, count, usage.ru_utime + usage.ru_stime
 
 

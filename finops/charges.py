@@ -243,11 +243,12 @@ def telemetry_charge(
 # --- volumes --------------------------------------------------------------------------------
 
 
+Disk = tuple[str, float | None, Callable[[float], float | None], str]
+"""(label, size GB or None, USD a month of one such disk by size, unit price text)."""
+
+
 def _volume_line(
-    resource: EngineResource,
-    cloud: str,
-    disks: list[tuple[str, float | None, Callable[[float], float | None], str]],
-    group: NodeGroup,
+    resource: EngineResource, cloud: str, disks: list[Disk], group: NodeGroup
 ) -> Charge:
     """disks: (label, size GB, price of one such disk a month, unit price text)."""
     type_ = f"{cloud}:charge:Volumes"
@@ -285,7 +286,7 @@ def _aws_group(resource: EngineResource, ctx: ChargeContext) -> Iterator[Charge]
     if template is None:
         return
     region = ctx.region_of(resource)
-    disks = []
+    disks: list[Disk] = []
     for mapping in template.get("blockDeviceMappings") or []:
         ebs = mapping.get("ebs") or {}
         if not ebs:
@@ -334,7 +335,7 @@ def _gcp_group(resource: EngineResource, ctx: ChargeContext) -> Iterator[Charge]
     if template is None:
         return
     region = ctx.region_of(resource)
-    disks = []
+    disks: list[Disk] = []
     for disk in template.get("disks") or []:
         kind = str(disk.get("diskType") or _GCP_DEFAULT_DISK)
         price = prices.unit_price("gcp", region, f"{kind}-gb")
@@ -360,7 +361,7 @@ def _azure_vmss(resource: EngineResource, ctx: ChargeContext) -> Iterator[Charge
     profile = resource.inputs.get("virtualMachineProfile") or {}
     region = ctx.region_of(resource)
     storage_profile = profile.get("storageProfile") or {}
-    disks = []
+    disks: list[Disk] = []
     all_disks = [("OS disk", storage_profile.get("osDisk") or {})] + [
         ("data disk", d) for d in storage_profile.get("dataDisks") or []
     ]
@@ -480,7 +481,7 @@ def calls_per_month(schedule: str) -> float | None:
 
 def _schedules_of(function: EngineResource, ctx: ChargeContext) -> list[tuple[str, float]]:
     """(schedule resource, calls a month) of the schedules that invoke `function`."""
-    found = []
+    found: list[tuple[str, float]] = []
     arn = function.outputs.get("arn")
     component = ctx.run.component_of(function)
     for resource in ctx.run.custom_resources():

@@ -106,7 +106,7 @@ class Usage:
 
 def usage_resources(run: StackRun) -> list[tuple[str, str, str, tuple[UsageKey, ...]]]:
     """(resource name, type, what adds it, usage keys) for every resource that has keys."""
-    found = []
+    found: list[tuple[str, str, str, tuple[UsageKey, ...]]] = []
     for resource in run.custom_resources():
         keys = USAGE_KEYS.get(resource.type)
         if not keys:

@@ -21,7 +21,8 @@ RECORD = json.loads(
 
 def _series(section: CloudWatchSection, record: dict) -> tuple[set, set]:
     """(metrics keyed by instance and GPU, metrics keyed by neither) one record sends."""
-    per_gpu, shared = set(), set()
+    per_gpu: set[tuple[str, tuple[str, ...]]] = set()
+    shared: set[tuple[str, tuple[str, ...]]] = set()
     for datum in datums_for(record, section):
         names = tuple(d["Name"] for d in datum["Dimensions"])
         key = (datum["MetricName"], names)
