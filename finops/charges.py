@@ -131,6 +131,7 @@ class ChargeContext:
 
 # --- the agent's telemetry ----------------------------------------------------------------
 
+AGENT_PROGRAM = "finops-agent"
 _HEREDOC = re.compile(r"cat > (\S+) <<'([A-Za-z_][A-Za-z0-9_]*)'\n(.*?)\n\2\n", re.S)
 
 
@@ -179,6 +180,14 @@ def telemetry_charge(
     except ValueError as exc:
         return _unknown(resource, "telemetry", type_, f"agent config unreadable: {exc}")
     if config is None:
+        if AGENT_PROGRAM in boot_script:
+            return _unknown(
+                resource,
+                "telemetry",
+                type_,
+                f"the boot script installs {AGENT_PROGRAM} but writes no config this model "
+                "reads (a TOML heredoc with [metadata])",
+            )
         return None
     cw = config.cloudwatch
     if not cw.enabled:

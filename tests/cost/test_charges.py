@@ -177,3 +177,19 @@ def test_cloudwatch_metric_tiers_and_azure_disk_tiers() -> None:
 )
 def test_schedules_become_calls_a_month(schedule: str, calls: float | None) -> None:
     assert calls_per_month(schedule) == (pytest.approx(calls) if calls is not None else None)
+
+
+def test_an_agent_whose_config_cannot_be_read_is_unknown_telemetry() -> None:
+    from finops.charges import NodeGroup, telemetry_charge
+
+    group = NodeGroup(2, 1.0, ("g5.xlarge",), HOURS)
+    resource = _resource("aws:autoscaling/group:Group", "g", {})
+    script = "#!/bin/bash\npip install finops-agent\necho '[cloudwatch]' > /etc/a.toml\n"
+    unknown = telemetry_charge(resource, script, group, "aws", "us-east-1")
+    assert unknown is not None and not unknown.priced
+    assert "writes no config this model reads" in unknown.basis
+    broken = "#!/bin/bash\ncat > /etc/finops-agent.toml <<'X'\n[metadata]\nprovider = 3\nX\n"
+    refused = telemetry_charge(resource, broken, group, "aws", "us-east-1")
+    assert refused is not None and not refused.priced and "agent config unreadable" in refused.basis
+    # no agent at all: no telemetry line
+    assert telemetry_charge(resource, "#!/bin/bash\ntrue\n", group, "aws", "us-east-1") is None
