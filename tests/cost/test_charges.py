@@ -193,3 +193,32 @@ def test_an_agent_whose_config_cannot_be_read_is_unknown_telemetry() -> None:
     assert refused is not None and not refused.priced and "agent config unreadable" in refused.basis
     # no agent at all: no telemetry line
     assert telemetry_charge(resource, "#!/bin/bash\ntrue\n", group, "aws", "us-east-1") is None
+
+
+def test_cloud_nat_counts_the_stacks_vms_in_its_region_and_pd_disks() -> None:
+    template = _resource(
+        "gcp:compute/instanceTemplate:InstanceTemplate",
+        "tmpl",
+        {
+            "machineType": "g2-standard-8",
+            "region": "us-central1",
+            "disks": [{"boot": True, "diskSizeGb": 100, "diskType": "pd-ssd"}, {"diskSizeGb": 50}],
+        },
+    )
+    group = _resource(
+        "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager",
+        "mig",
+        {"targetSize": 3, "region": "us-central1", "versions": [{"instanceTemplate": "tmpl"}]},
+    )
+    nat = _resource("gcp:compute/routerNat:RouterNat", "nat", {"region": "us-central1"})
+    config = parse(
+        {"gcp:region": "us-central1", "gcp:project": "p", "finops:tags": TAGS}, source="<test>"
+    )
+    report = estimate(
+        _run(template, group, nat), config, Usage({"nat": {"data_processed_gb": 200}})
+    )
+    # 3 VMs x (100 GB pd-ssd at $0.17 + 50 GB pd-standard, the default type, at $0.04)
+    assert line(report, "mig/volumes").monthly_usd == pytest.approx(3 * (100 * 0.17 + 50 * 0.04))
+    # 3 VMs x $0.0014 per VM-hour x 730 h; 200 GB x $0.045
+    assert line(report, "nat/hours").monthly_usd == pytest.approx(3 * 0.0014 * HOURS)
+    assert line(report, "nat/data").monthly_usd == pytest.approx(200 * 0.045)

@@ -1,0 +1,170 @@
+"""NAT gateways, interface endpoints, Cloud NAT, log groups, buckets, endpoints' data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from finops.catalog import charges as prices
+from finops.catalog.object_storage import object_storage_price
+from finops.charges.base import (
+    DAYS_PER_MONTH,
+    Charge,
+    ChargeContext,
+    num,
+    unknown,
+)
+from finops.config import HOURS_PER_MONTH
+
+if TYPE_CHECKING:
+    from finops.engine import EngineResource
+
+
+def _hourly_plus_gb(
+    resource: EngineResource,
+    ctx: ChargeContext,
+    cloud: str,
+    hour_item: str,
+    gb_item: str,
+    units: float,
+    label: str,
+) -> Iterator[Charge]:
+    region = ctx.region_of(resource)
+    type_ = f"{cloud}:charge:{label.replace(' ', '')}"
+    hourly = prices.unit_price(cloud, region, hour_item)
+    per_gb = prices.unit_price(cloud, region, gb_item)
+    if hourly is None or per_gb is None:
+        yield unknown(resource, "hours", type_, f"no {label} price for {region} in the catalog")
+        return
+    gb, note = ctx.usage_note(resource, "data_processed_gb")
+    fixed = units * hourly.usd * HOURS_PER_MONTH
+    yield Charge(
+        resource,
+        "hours",
+        type_,
+        fixed,
+        f"{label}: {units:g} x ${hourly.usd}/h x {HOURS_PER_MONTH:g} h",
+    )
+    yield Charge(
+        resource,
+        "data",
+        type_,
+        gb * per_gb.usd,
+        f"{gb:,.0f} GB processed{note} x ${per_gb.usd}/GB",
+    )
+
+
+def nat_gateway(resource: EngineResource, ctx: ChargeContext) -> Iterator[Charge]:
+    cloud = "azure" if resource.type.startswith("azure") else "aws"
+    yield from _hourly_plus_gb(
+        resource, ctx, cloud, "nat-gateway-hour", "nat-gateway-gb", 1, "NAT gateway"
+    )
+
+
+def vpc_endpoint(resource: EngineResource, ctx: ChargeContext) -> Iterator[Charge]:
+    if resource.inputs.get("vpcEndpointType") != "Interface":
+        return  # gateway endpoints (S3, DynamoDB) are free
+    zones = len(resource.inputs.get("subnetIds") or []) or 1
+    yield from _hourly_plus_gb(
+        resource,
+        ctx,
+        "aws",
+        "vpc-interface-endpoint-hour",
+        "vpc-interface-endpoint-gb",
+        zones,
+        "interface endpoint AZs",
+    )
+
+
+def cloud_nat(resource: EngineResource, ctx: ChargeContext) -> Iterator[Charge]:
+    region = ctx.region_of(resource)
+    urns = ctx.run.by_urn()
+    vms = sum(
+        g.nodes
+        for urn, g in ctx.groups.items()
+        if urns[urn].type.startswith("gcp:") and ctx.region_of(urns[urn]) == region
+    )
+    per_vm = prices.unit_price("gcp", region, "cloud-nat-vm-hour")
+    per_gb = prices.unit_price("gcp", region, "cloud-nat-gb")
+    if per_vm is None or per_gb is None:
+        yield unknown(resource, "hours", "gcp:charge:CloudNat", f"no Cloud NAT price for {region}")
+        return
+    billed = min(vms, per_vm.tier_upto or vms)
+    yield Charge(
+        resource,
+        "hours",
+        "gcp:charge:CloudNat",
+        billed * per_vm.usd * HOURS_PER_MONTH,
+        f"Cloud NAT: {billed:g} VMs of this stack in {region} (at most "
+        f"{per_vm.tier_upto or 0:g} billed) x ${per_vm.usd}/VM-hour x {HOURS_PER_MONTH:g} h",
+    )
+    gb, note = ctx.usage_note(resource, "data_processed_gb")
+    yield Charge(
+        resource,
+        "data",
+        "gcp:charge:CloudNat",
+        gb * per_gb.usd,
+        f"{gb:,.0f} GB processed{note} x ${per_gb.usd}/GB",
+    )
+
+
+_NEVER_EXPIRES_MONTHS = 12.0
+
+
+def log_group(resource: EngineResource, ctx: ChargeContext) -> Iterator[Charge]:
+    region = ctx.region_of(resource)
+    ingest = prices.unit_price("aws", region, "cloudwatch-logs-ingested-gb")
+    stored = prices.unit_price("aws", region, "cloudwatch-logs-stored-gb")
+    if ingest is None or stored is None:
+        yield unknown(resource, "logs", "aws:charge:Logs", f"no CloudWatch Logs price for {region}")
+        return
+    gb, note = ctx.usage_note(resource, "ingested_gb")
+    days = num(resource.inputs.get("retentionInDays"))
+    months_kept = days / DAYS_PER_MONTH if days else _NEVER_EXPIRES_MONTHS
+    kept = "retention " + (f"{days:g} days" if days else "never expires: a year's worth")
+    usd = gb * ingest.usd + gb * months_kept * stored.usd
+    yield Charge(
+        resource,
+        "logs",
+        "aws:charge:Logs",
+        usd,
+        f"{gb:,.1f} GB ingested a month{note} x ${ingest.usd}/GB + {gb * months_kept:,.1f} GB "
+        f"stored ({kept}) x ${stored.usd}/GB-month (uncompressed: an upper bound)",
+    )
+
+
+def bucket(resource: EngineResource, ctx: ChargeContext) -> Iterator[Charge]:
+    cloud = "gcp" if resource.type.startswith("gcp:") else "aws"
+    region = ctx.region_of(resource)
+    if cloud == "gcp":
+        region = str(resource.inputs.get("location") or region).lower()
+    price = object_storage_price(cloud, region)
+    type_ = f"{cloud}:charge:Storage"
+    if price is None:
+        yield unknown(resource, "storage", type_, f"no object storage price for {region}")
+        return
+    gb, note = ctx.usage_note(resource, "storage_gb")
+    yield Charge(
+        resource,
+        "storage",
+        type_,
+        gb * price.usd_per_gb_month,
+        f"{gb:,.0f} GB stored{note} x ${price.usd_per_gb_month}/GB-month ({price.service}; "
+        "requests not priced)",
+    )
+
+
+def sagemaker_endpoint(resource: EngineResource, ctx: ChargeContext) -> Iterator[Charge]:
+    region = ctx.region_of(resource)
+    price = prices.unit_price("aws", region, "sagemaker-data-processed-gb")
+    if price is None:
+        yield unknown(resource, "data", "aws:charge:DataProcessed", f"no price for {region}")
+        return
+    gb, note = ctx.usage_note(resource, "data_processed_gb")
+    yield Charge(
+        resource,
+        "data",
+        "aws:charge:DataProcessed",
+        gb * price.usd,
+        f"{gb:,.0f} GB in and out{note} x ${price.usd}/GB",
+    )
