@@ -59,6 +59,12 @@ SOURCES: dict[str, str] = {
         "Foundation's FOCUS 1.0 sample billing (2024-09, CC BY 4.0), the rest from the AWS VPC, "
         "Cloud NAT and Azure NAT Gateway pricing pages as of 2026-01; public prices"
     ),
+    "fixed_charges.csv": (
+        "CloudWatch, VPC, PrivateLink, Lambda, SageMaker (AWS), Compute Engine disks, Cloud "
+        "NAT, Cloud Scheduler, Cloud Run, Cloud Logging (GCP), Managed Disks and NAT Gateway "
+        "(Azure) pricing pages, the charges besides instances, hand transcription as of "
+        "2026-01 (europe-west4 disks estimated); public prices"
+    ),
     "accelerators.csv": (
         "Vendor datasheets (NVIDIA, AWS Neuron, Google Cloud TPU, Qualcomm, AMD); throughput "
         "relative to V100 derived as sqrt(compute ratio x bandwidth ratio); facts, no licence"
