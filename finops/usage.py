@@ -111,12 +111,22 @@ def usage_resources(run: StackRun) -> list[tuple[str, str, str, tuple[UsageKey, 
         keys = USAGE_KEYS.get(resource.type)
         if not keys:
             continue
+        if _free_endpoint(resource.type, resource.inputs):
+            continue
         component = run.component_of(resource)
         owner = (
             f"{component.type.rsplit(':', 1)[-1]} {component.name}" if component else "the stack"
         )
         found.append((resource.name, resource.type, owner, keys))
     return found
+
+
+def _free_endpoint(type_token: str, inputs: Mapping[str, Any]) -> bool:
+    """A gateway VPC endpoint (S3, DynamoDB): free, nothing to ask about."""
+    return (
+        type_token == "aws:ec2/vpcEndpoint:VpcEndpoint"
+        and inputs.get("vpcEndpointType") != "Interface"
+    )
 
 
 def default_usage_path(stack_file: Path) -> Path:

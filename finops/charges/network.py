@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from finops import catalog
 from finops.catalog import charges as prices
 from finops.catalog.object_storage import object_storage_price
 from finops.charges.base import (
@@ -15,6 +16,7 @@ from finops.charges.base import (
     unknown,
 )
 from finops.config import HOURS_PER_MONTH
+from finops.errors import CatalogError
 
 if TYPE_CHECKING:
     from finops.engine import EngineResource
@@ -54,11 +56,24 @@ def _hourly_plus_gb(
     )
 
 
+def _nat_data(resource: EngineResource, ctx: ChargeContext, cloud: str, item: str) -> Charge:
+    """GB processed by a NAT gateway or Cloud NAT, from the usage file. Its hours are the
+    resource's own price (`finops.cost`, from the catalog's network prices, the same table)."""
+    region = ctx.region_of(resource)
+    type_ = f"{cloud}:charge:NatData"
+    try:
+        per_gb = catalog.network_price(cloud, item, region).usd
+    except CatalogError as exc:
+        return unknown(resource, "data", type_, str(exc))
+    gb, note = ctx.usage_note(resource, "data_processed_gb")
+    return Charge(
+        resource, "data", type_, gb * per_gb, f"{gb:,.0f} GB processed{note} x ${per_gb}/GB"
+    )
+
+
 def nat_gateway(resource: EngineResource, ctx: ChargeContext) -> Iterator[Charge]:
     cloud = "azure" if resource.type.startswith("azure") else "aws"
-    yield from _hourly_plus_gb(
-        resource, ctx, cloud, "nat-gateway-hour", "nat-gateway-gb", 1, "NAT gateway"
-    )
+    yield _nat_data(resource, ctx, cloud, "nat-gateway-data")
 
 
 def vpc_endpoint(resource: EngineResource, ctx: ChargeContext) -> Iterator[Charge]:
@@ -77,35 +92,7 @@ def vpc_endpoint(resource: EngineResource, ctx: ChargeContext) -> Iterator[Charg
 
 
 def cloud_nat(resource: EngineResource, ctx: ChargeContext) -> Iterator[Charge]:
-    region = ctx.region_of(resource)
-    urns = ctx.run.by_urn()
-    vms = sum(
-        g.nodes
-        for urn, g in ctx.groups.items()
-        if urns[urn].type.startswith("gcp:") and ctx.region_of(urns[urn]) == region
-    )
-    per_vm = prices.unit_price("gcp", region, "cloud-nat-vm-hour")
-    per_gb = prices.unit_price("gcp", region, "cloud-nat-gb")
-    if per_vm is None or per_gb is None:
-        yield unknown(resource, "hours", "gcp:charge:CloudNat", f"no Cloud NAT price for {region}")
-        return
-    billed = min(vms, per_vm.tier_upto or vms)
-    yield Charge(
-        resource,
-        "hours",
-        "gcp:charge:CloudNat",
-        billed * per_vm.usd * HOURS_PER_MONTH,
-        f"Cloud NAT: {billed:g} VMs of this stack in {region} (at most "
-        f"{per_vm.tier_upto or 0:g} billed) x ${per_vm.usd}/VM-hour x {HOURS_PER_MONTH:g} h",
-    )
-    gb, note = ctx.usage_note(resource, "data_processed_gb")
-    yield Charge(
-        resource,
-        "data",
-        "gcp:charge:CloudNat",
-        gb * per_gb.usd,
-        f"{gb:,.0f} GB processed{note} x ${per_gb.usd}/GB",
-    )
+    yield _nat_data(resource, ctx, "gcp", "cloud-nat-data")
 
 
 _NEVER_EXPIRES_MONTHS = 12.0

@@ -17,6 +17,8 @@ DEV_KEYS = {
     "vision-train-fallback-logs": {"ingested_gb"},
     "vision-train-fallback": {"mean_duration_ms", "invocations_per_month"},
     "vision-budget-enforcer-logs": {"ingested_gb"},
+    "vision-budget-cost-tags-logs": {"ingested_gb"},
+    "vision-budget-cost-tags": {"mean_duration_ms", "invocations_per_month"},
     "vision-budget-enforcer": {"mean_duration_ms", "invocations_per_month"},
     "vision-serve-endpoint": {"data_processed_gb"},
 }
@@ -51,7 +53,7 @@ def test_init_edit_read_back_and_init_again(
         capsys, "usage", "init", "--stack", str(stack), "--project-dir", str(ROOT)
     )
     usage_file = stack.parent / "finops-usage.yml"
-    assert code == 0 and out.startswith(f"wrote {usage_file}: 8 usage key(s) added at 0")
+    assert code == 0 and out.startswith(f"wrote {usage_file}: 11 usage key(s) added at 0")
     text = usage_file.read_text()
     assert "storage_gb: 0" in text and "# GB kept in the bucket on average" in text
     document = YAML().load(text)
@@ -62,7 +64,7 @@ def test_init_edit_read_back_and_init_again(
     # nothing read yet: every key is still 0
     before = preview_json(capsys, stack)
     assert before["usage"]["file"] == str(usage_file)
-    assert len(before["usage"]["zeroKeys"]) == 8
+    assert len(before["usage"]["zeroKeys"]) == 11
 
     # edit as a user would (a value and a comment of their own), then read back
     edited = text.replace("    storage_gb: 0 ", "    storage_gb: 500 ").replace(
@@ -78,7 +80,7 @@ def test_init_edit_read_back_and_init_again(
         2 * 0.50 + 2 * 30 / (730 / 24) * 0.03, 2
     )
     assert "vision-train-checkpoints.storage_gb" not in after["usage"]["zeroKeys"]
-    assert len(after["usage"]["zeroKeys"]) == 6
+    assert len(after["usage"]["zeroKeys"]) == 9
     assert after["totals"]["monthlyUsd"] == pytest.approx(
         before["totals"]["monthlyUsd"] + 11.50 + 1.00 + 0.06, abs=0.01
     )
