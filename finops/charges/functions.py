@@ -64,11 +64,11 @@ def calls_per_month(schedule: str) -> float | None:
         fields = schedule.split()
     if len(fields) < 5 or any(f not in ("*", "?") for f in fields[2:5]):
         return None
-    minutes = _field_count(fields[0], 0, 59)
-    hours = _field_count(fields[1], 0, 23)
-    if minutes is None or hours is None:
+    per_hour = _field_count(fields[0], 0, 59)
+    per_day = _field_count(fields[1], 0, 23)
+    if per_hour is None or per_day is None:
         return None
-    return minutes * hours * DAYS_PER_MONTH
+    return per_hour * per_day * DAYS_PER_MONTH
 
 
 def _schedules_of(function: EngineResource, ctx: ChargeContext) -> list[tuple[str, float]]:
