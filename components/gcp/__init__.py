@@ -1,4 +1,5 @@
-"""GCP components: GPU training fleets on Spot VMs, TPU inference endpoints, project budgets.
+"""GCP components: GPU training fleets on Spot VMs, TPU inference endpoints (Vertex AI), batch
+inference on TPU VMs, project budgets.
 
 Classes carry the cloud in their name (`GcpGpuTrainingFleet`) because a component provider
 host names every hosted component by its class name in one `index` module, where the AWS and
@@ -7,6 +8,7 @@ the same classes. The Pulumi type tokens are `finops:gcp:<Type>`.
 """
 
 from components.gcp.budget import GcpProjectBudget, GcpProjectBudgetArgs
+from components.gcp.tpu_batch import GcpTpuBatchInference, TpuBatchInferenceArgs
 from components.gcp.tpu_endpoint import GcpTpuInferenceEndpoint, TpuInferenceEndpointArgs
 from components.gcp.training_fleet import (
     GcpGpuTrainingFleet,
@@ -17,11 +19,17 @@ from components.gcp.training_fleet import (
 GpuTrainingFleet = GcpGpuTrainingFleet
 GpuTrainingFleetArgs = GcpGpuTrainingFleetArgs
 TpuInferenceEndpoint = GcpTpuInferenceEndpoint
+TpuBatchInference = GcpTpuBatchInference
 ProjectBudget = GcpProjectBudget
 ProjectBudgetArgs = GcpProjectBudgetArgs
 
 # What components/__main__.py hosts for other languages (tokens finops:index:<class name>).
-COMPONENTS = [GcpGpuTrainingFleet, GcpTpuInferenceEndpoint, GcpProjectBudget]
+COMPONENTS = [
+    GcpGpuTrainingFleet,
+    GcpTpuInferenceEndpoint,
+    GcpTpuBatchInference,
+    GcpProjectBudget,
+]
 
 __all__ = [
     "COMPONENTS",
@@ -30,11 +38,14 @@ __all__ = [
     "GcpProjectBudget",
     "GcpProjectBudgetArgs",
     "GcpTerminationAction",
+    "GcpTpuBatchInference",
     "GcpTpuInferenceEndpoint",
     "GpuTrainingFleet",
     "GpuTrainingFleetArgs",
     "ProjectBudget",
     "ProjectBudgetArgs",
+    "TpuBatchInference",
+    "TpuBatchInferenceArgs",
     "TpuInferenceEndpoint",
     "TpuInferenceEndpointArgs",
 ]

@@ -1,191 +1,283 @@
-"""`finops:gcp:TpuInferenceEndpoint`: model serving on Cloud TPU VMs (v5e, v6e, v5p).
+"""`finops:gcp:TpuInferenceEndpoint`: a Vertex AI online-prediction endpoint on TPU v5e/v6e,
+autoscaled between `replicas_min` and `replicas_max` on the TPUs' duty cycle.
 
-TPU v5e/v6e slices serve many models for less than the GPU that fits them; the catalog prices
-both, so a stack can compare. What it creates (children named `<name>-<role>`):
+Why Vertex AI and not a GKE TPU node pool (docs/components-gcp-azure.md says more): Vertex
+gives the URL, the load balancing, the health checks and the autoscaler as one managed
+resource, as SageMaker does on AWS; the GKE route needs a cluster, two node pools, the
+Kubernetes provider, a Deployment, a Service and an HPA fed by a custom-metrics adapter.
 
-- `<name>-sa`: the VMs' service account with `roles/monitoring.metricWriter` and
-  `roles/logging.logWriter` on the project, and `roles/storage.objectViewer` on the model's
-  bucket when `model_data_url` is a `gs://` URL (that bucket only).
-- `<name>-0` ... `<name>-<replicas_min - 1>`: `gcp.tpu.V2Vm`s of `accelerator_type` (e.g.
-  `v5litepod-4`: 4 v5e chips on one host) with the runtime version for the TPU generation
-  (v5e `v2-alpha-tpuv5-lite`, v6e `v2-alpha-tpuv6e`, v5p `v2-alpha-tpuv5`; the TPU software
-  versions page lists them), no external IP, labels and the service account.
+What it creates (children named `<name>-<role>`):
 
-Replicas: TPU VMs have no managed autoscaling (no instance group); `replicas_min` VMs are
-created and `replicas_max` is recorded in the description for whoever scales by hand or by a
-later controller. Put a load balancer (or GKE with TPU node pools) in front for traffic.
+- `<name>-deployment`: a `gcp.vertex.AiEndpointWithModelGardenDeployment` that deploys the
+  Hugging Face model `model_id` (serving `llm`) to a new endpoint with dedicated resources:
+  `machine_type` `ct5lp-hightpu-4t` (v5e) / `ct6e-standard-4t` (v6e)... with its TPU topology,
+  `min_replica_count`/`max_replica_count`, one autoscaling metric spec (accelerator duty
+  cycle at `target_duty_cycle_percent`) and `spot`. With `image` the container is yours
+  (`container_spec`: image, env, port, predict and health routes); without it Model Garden
+  picks its serving container for the model and the TPU.
+- `<name>-invoker`: a service account that may call this endpoint and nothing else
+  (`roles/aiplatform.user` granted on the endpoint by `<name>-invoke`).
 
-Spot (`spot=True`) cuts the chip-hour price by about 60 % but a preempted VM is gone until
-recreated (`pulumi up`); use it for replicas beyond what the service needs to stay up.
-
-The finops GPU agent is not installed: it reads NVML, and a TPU VM has no NVIDIA GPU.
+Labels: pulumi-gcp 10.2's Model Garden deployment takes no labels (its `system_labels` are
+Google's own); the endpoint shows in billing under Vertex AI's SKUs without the stack's
+labels. The invoker account carries the component's name. Said loudly in the docs.
 """
 
-from typing import Required, TypedDict
-from urllib.parse import urlparse
+import re
+from dataclasses import dataclass
+from typing import Any, Required, TypedDict
 
 import pulumi
 import pulumi_gcp as gcp
 
 from components import _args, _hosting
 from components.gcp import _common
+from components.gcp.tpu_batch import _pick_slice
 from finops import catalog
-from finops.catalog import InstanceInfo
-from finops.errors import CatalogError
 
-RUNTIME_VERSIONS = {
-    "TPU-v5e": "v2-alpha-tpuv5-lite",
-    "TPU-v6e": "v2-alpha-tpuv6e",
-    "TPU-v5p": "v2-alpha-tpuv5",
+TYPE_TOKEN = "finops:gcp:TpuInferenceEndpoint"
+# Vertex AI prediction names TPU hosts by machine type; the catalog by Cloud TPU accelerator
+# type (cloud.google.com/vertex-ai/docs/predictions/use-tpu: ct5lp-hightpu-{1,4,8}t for v5e,
+# ct6e-standard-{1,4,8}t for v6e, one host each, topology as below). v5p does not serve on
+# Vertex AI prediction.
+VERTEX_TPU_MACHINES = {
+    "v5litepod-1": ("ct5lp-hightpu-1t", "1x1"),
+    "v5litepod-4": ("ct5lp-hightpu-4t", "2x2"),
+    "v5litepod-8": ("ct5lp-hightpu-8t", "2x4"),
+    "v6e-1": ("ct6e-standard-1t", "1x1"),
+    "v6e-4": ("ct6e-standard-4t", "2x2"),
+    "v6e-8": ("ct6e-standard-8t", "2x4"),
 }
-# Zones that offer each TPU generation in the catalog's regions (Cloud TPU regions and zones
-# page, at the catalog's snapshot). Pass `zone` for any other.
-TPU_ZONES = {
-    ("TPU-v5e", "us-central1"): "us-central1-a",
-    ("TPU-v5e", "europe-west4"): "europe-west4-b",
-    ("TPU-v6e", "us-east1"): "us-east1-d",
-    ("TPU-v6e", "europe-west4"): "europe-west4-a",
-    # the zones of the catalog's other v6e regions (SkyPilot catalog v7 gcp/vms.csv, the rows
-    # the prices come from; finops/catalog/data/SOURCES.md)
-    ("TPU-v6e", "asia-northeast1"): "asia-northeast1-b",
-    ("TPU-v6e", "asia-south1"): "asia-south1-b",
-    ("TPU-v6e", "asia-southeast1"): "asia-southeast1-b",
-    ("TPU-v6e", "us-central1"): "us-central1-b",
-    ("TPU-v6e", "us-east4"): "us-east4-a",
-    ("TPU-v6e", "us-east5"): "us-east5-a",
-    ("TPU-v6e", "us-south1"): "us-south1-a",
-    ("TPU-v6e", "us-west1"): "us-west1-c",
-    ("TPU-v5p", "us-east5"): "us-east5-a",
-    ("TPU-v5p", "europe-west4"): "europe-west4-b",
-}
+CATALOG_TYPE_OF_MACHINE = {machine: tpu for tpu, (machine, _) in VERTEX_TPU_MACHINES.items()}
+DUTY_CYCLE_METRIC = "aiplatform.googleapis.com/prediction/online/accelerator/duty_cycle"
+SERVING_KINDS = ("llm",)
 MAX_REPLICAS = 100
+INVOKER_ROLE = "roles/aiplatform.user"
+# Hugging Face model ids: <owner>/<name> (huggingface_hub's repo id rules)
+_MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
+# Artifact Registry, Container Registry: where Vertex AI pulls serving images from
+_IMAGE = re.compile(
+    r"^(?:[a-z0-9-]+-docker\.pkg\.dev|(?:[a-z]+\.)?gcr\.io)/[a-z0-9._/-]+(?::[\w.-]+|@sha256:[0-9a-f]{64})$"
+)
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ROUTE = re.compile(r"^/[\w./-]*$")
+COLD_START_NOTE = (
+    "a new replica serves after the TPU host is provisioned, the image pulled and the model "
+    "loaded (and compiled by XLA): typically 10-20 minutes for a 7-8B model on v5e; the "
+    "endpoint keeps replicas_min warm, so only scale-out waits"
+)
 
 
 class TpuInferenceEndpointArgs(TypedDict, total=False):
     """Arguments of `finops:gcp:TpuInferenceEndpoint`."""
 
     model_version: Required[str]
-    """The model version served; written as the `model-version` label."""
-    replicas_min: Required[int]
-    """TPU VMs created (TPU VMs have no managed autoscaling)."""
+    """The model version served (the endpoint's display name carries it)."""
+    serving: Required[str]
+    """What the container is: `llm` (a text-generation server for a Hugging Face model).
+    `model-archive` is an AWS kind: Vertex AI would need a model upload pulumi-gcp lacks."""
+    model_id: Required[str]
+    """Hugging Face model id the endpoint serves (`google/gemma-2-9b-it`)."""
+    replicas_min: int
+    """Replicas always running (default 1; Vertex dedicated resources keep at least 1)."""
     replicas_max: int
-    """Upper bound for manual or controller scaling; default `replicas_min`."""
+    """Most replicas the autoscaler adds (default `replicas_min`, at most 100)."""
     accelerator_type: str
-    """TPU accelerator type from the catalog: `v5litepod-1`, `v5litepod-4`, `v5litepod-8`,
-    `v6e-1`, `v6e-4`, `v6e-8`, `v5p-8`. Or give `accelerator`."""
+    """TPU slice from the catalog (`v5litepod-4`, `v6e-1`...) or its Vertex machine type
+    (`ct5lp-hightpu-4t`). Or give `accelerator`."""
     accelerator: str
-    """TPU generation (`TPU-v5e`, `TPU-v6e`, `TPU-v5p`): the cheapest slice in the region with
-    at least `model_memory_gib` of HBM is used."""
+    """TPU generation (`TPU-v5e`, `TPU-v6e`): the cheapest slice with `model_memory_gib`."""
     model_memory_gib: float
-    """HBM the model needs (weights, KV cache, activations), GiB; picks the slice size when
-    choosing by `accelerator`. Default: the smallest slice."""
+    """HBM the model needs (weights, KV cache), GiB; picks the slice when by `accelerator`."""
     spot: bool
-    """Spot TPU VMs (about 60 % cheaper, preemptible); default False."""
+    """Every replica on Spot capacity (default False). Vertex AI sets Spot per deployment,
+    not per replica: it cannot keep the minimum on demand and add Spot above it."""
+    target_duty_cycle_percent: int
+    """Autoscaling target: mean TPU duty cycle, percent 1-100 (default 60, Vertex's own)."""
+    image: str
+    """Serving container (Artifact Registry or gcr.io URI); default: Model Garden's container
+    for `model_id` on TPU."""
+    environment: dict[str, str]
+    """Container variables (needs `image`; `AIP_*` are Vertex AI's own and refused)."""
+    container_port: int
+    """Port the container serves on (default 8080; with `image`)."""
+    predict_route: str
+    """HTTP path of predictions in the container (default `/predict`; with `image`)."""
+    health_route: str
+    """HTTP path of the health check in the container (default `/health`; with `image`)."""
     region: str
     """GCP region; default the stack's `gcp:region`, else us-central1."""
-    zone: str
-    """Zone of the TPU VMs; default a zone known to offer the generation in `region`."""
     project: str
     """GCP project id; default the stack's `gcp:project`, else the provider's."""
-    runtime_version: str
-    """TPU software version; default the generation's (`v2-alpha-tpuv5-lite` for v5e)."""
-    network: str
-    """VPC network; default `default`."""
-    subnetwork: str
-    """Subnetwork in `region`; default the network's auto subnet."""
-    image: str
-    """Serving container image the VMs run at boot (`docker run` with host networking and the
-    TPU devices); none: the VMs boot idle for your own deployment."""
-    model_data_url: str
-    """Where the model artefacts are (`gs://bucket/path`); passed to the container as
-    `MODEL_DATA_URL` and granted read access when on GCS."""
     tags: dict[str, str]
-    """Extra canonical tags (Project, Team, Environment...), written as GCP labels."""
+    """Canonical tags; the invoker account's description carries them (see Labels above)."""
 
 
-_COMPONENT = "finops:gcp:TpuInferenceEndpoint"
+@dataclass(frozen=True)
+class TpuEndpointPlan:
+    """The validated arguments: what the endpoint will be."""
+
+    slice: catalog.InstanceInfo
+    machine_type: str
+    tpu_topology: str
+    replicas_min: int
+    replicas_max: int
+    spot: bool
+    target_duty_cycle_percent: int
+    model_id: str
+    image: str | None
+    environment: dict[str, str]
+    container_port: int
+    predict_route: str
+    health_route: str
+    region: str
 
 
-def _pick_slice(
-    where: str,
-    region: str,
-    accelerator_type: str | None,
-    accelerator: str | None,
-    model_memory_gib: float | None,
-    spot: bool,
-) -> InstanceInfo:
-    if bool(accelerator_type) == bool(accelerator):
-        raise ValueError(
-            f"{where}: give exactly one of accelerator_type or accelerator "
-            f"(got accelerator_type={accelerator_type!r}, accelerator={accelerator!r})"
+def plan_endpoint(args: TpuInferenceEndpointArgs, where: str = "") -> TpuEndpointPlan:
+    """Validate `args` (ValueError naming the field, the value and what is allowed)."""
+    raw: dict[str, Any] = dict(args)
+    _args.known_keys(raw, TpuInferenceEndpointArgs.__annotations__, where=where)
+    _args.required_str(where, raw, "model_version")
+    serving = _args.require(raw, "serving", where=where)
+    if serving not in SERVING_KINDS:
+        raise _args.invalid(
+            "serving",
+            serving,
+            "llm (a Vertex AI TPU endpoint serves Hugging Face models; for a model archive "
+            "use finops:gcp:TpuBatchInference with your own container)",
+            where=where,
         )
-    tpu_types = catalog.instance_types(cloud="gcp", service="tpu")
-    if accelerator_type:
-        try:
-            info = catalog.lookup(accelerator_type, region, cloud="gcp")
-        except CatalogError as exc:
-            raise ValueError(
-                f"{where}: accelerator_type {accelerator_type!r}: {exc}; "
-                f"TPU types: {', '.join(tpu_types)}"
-            ) from None
-        if info.service != "tpu":
-            raise ValueError(
-                f"{where}: accelerator_type {accelerator_type!r} is a {info.service} machine, "
-                f"not a TPU; TPU types: {', '.join(tpu_types)}"
+    model_id = str(_args.require(raw, "model_id", where=where))
+    if not _MODEL_ID.match(model_id):
+        raise _args.invalid("model_id", model_id, "a Hugging Face id <owner>/<model>", where=where)
+    region = _common.region_of(raw.get("region"))
+    requested = raw.get("accelerator_type")
+    if requested in CATALOG_TYPE_OF_MACHINE:
+        requested = CATALOG_TYPE_OF_MACHINE[requested]
+    memory = (
+        None
+        if raw.get("model_memory_gib") is None
+        else _args.number(
+            "model_memory_gib", raw["model_memory_gib"], "GiB above 0", above=0, where=where
+        )
+    )
+    info = _pick_slice(
+        where, region, requested, raw.get("accelerator"), memory, bool(raw.get("spot"))
+    )
+    if info.instance_type not in VERTEX_TPU_MACHINES:
+        raise _args.invalid(
+            "accelerator_type",
+            info.instance_type,
+            [*sorted(VERTEX_TPU_MACHINES), "(v5p does not serve on Vertex AI prediction)"],
+            where=where,
+        )
+    if memory is not None and memory > info.node_accelerator_memory_gib:
+        raise _args.invalid(
+            "model_memory_gib",
+            memory,
+            f"at most the {info.node_accelerator_memory_gib:g} GiB of HBM of "
+            f"{info.instance_type} (or a larger slice)",
+            where=where,
+        )
+    machine_type, topology = VERTEX_TPU_MACHINES[info.instance_type]
+    replicas_min = _args.int_arg(where, raw, "replicas_min", 1, 1, MAX_REPLICAS)
+    replicas_max = _args.int_arg(
+        where, raw, "replicas_max", replicas_min, replicas_min, MAX_REPLICAS
+    )
+    target = _args.int_arg(where, raw, "target_duty_cycle_percent", 60, 1, 100)
+    image = raw.get("image") or None
+    if image and not _IMAGE.match(str(image)):
+        raise _args.invalid(
+            "image",
+            image,
+            "an Artifact Registry or Container Registry URI "
+            "(<region>-docker.pkg.dev/<project>/<repo>/<image>:<tag>, gcr.io/...)",
+            where=where,
+        )
+    environment = {str(k): str(v) for k, v in (raw.get("environment") or {}).items()}
+    if environment and not image:
+        raise _args.invalid(
+            "environment",
+            sorted(environment),
+            "only with image: Model Garden's own container takes no variables",
+            where=where,
+        )
+    for key in environment:
+        if not _ENV_KEY.match(key):
+            raise _args.invalid(
+                f"environment.{key}", key, "a variable name [A-Za-z_][A-Za-z0-9_]*", where=where
             )
-        return info
-    assert accelerator is not None
-    try:
-        offers = catalog.cheapest(accelerator, 1, spot=spot, cloud="gcp", service="tpu")
-    except CatalogError as exc:
-        raise ValueError(f"{where}: accelerator {accelerator!r}: {exc}") from None
-    if not offers:
-        raise ValueError(
-            f"{where}: accelerator {accelerator!r} is not a TPU generation; one of "
-            f"{', '.join(sorted(RUNTIME_VERSIONS))}"
-        )
-    here = [i for i in offers if i.region == region]
-    if not here:
-        raise ValueError(
-            f"{where}: no {accelerator} TPU in {region}; offered in: "
-            f"{', '.join(sorted({i.region for i in offers}))}"
-        )
-    need = model_memory_gib or 0.0
-    fitting = [i for i in here if i.node_accelerator_memory_gib >= need]
-    if not fitting:
-        largest = max(here, key=lambda i: i.node_accelerator_memory_gib)
-        raise ValueError(
-            f"{where}: model_memory_gib {need:g} does not fit one {accelerator} slice in "
-            f"{region} (largest: {largest.instance_type}, "
-            f"{largest.node_accelerator_memory_gib:g} GiB)"
-        )
-    return fitting[0]
+        if key.startswith("AIP_"):
+            raise _args.invalid(
+                f"environment.{key}",
+                key,
+                "not AIP_*: Vertex AI sets those (port, routes, storage URI)",
+                where=where,
+            )
+    if image:
+        environment = {"MODEL_ID": model_id, **environment}
+    routes = {}
+    for field, default in (("predict_route", "/predict"), ("health_route", "/health")):
+        value = str(raw.get(field) or default)
+        if not _ROUTE.match(value):
+            raise _args.invalid(field, value, "an HTTP path starting with /", where=where)
+        routes[field] = value
+    port = _args.int_arg(where, raw, "container_port", 8080, 1, 65535)
+    return TpuEndpointPlan(
+        slice=info,
+        machine_type=machine_type,
+        tpu_topology=topology,
+        replicas_min=replicas_min,
+        replicas_max=replicas_max,
+        spot=bool(raw.get("spot")),
+        target_duty_cycle_percent=target,
+        model_id=model_id,
+        image=image,
+        environment=environment,
+        container_port=port,
+        predict_route=routes["predict_route"],
+        health_route=routes["health_route"],
+        region=region,
+    )
 
 
-def _serving_script(image: str, model_data_url: str | None) -> str:
-    env = f" -e MODEL_DATA_URL='{model_data_url}'" if model_data_url else ""
-    return (
-        "#!/bin/bash\n"
-        "# finops TpuInferenceEndpoint: run the serving container on the TPU host\n"
-        "set -euo pipefail\n"
-        "docker rm -f finops-serving >/dev/null 2>&1 || true\n"
-        "docker run -d --name finops-serving --restart unless-stopped --privileged "
-        f"--net host{env} '{image}'\n"
+def _container(plan: TpuEndpointPlan) -> Any:
+    vertex = gcp.vertex
+    if not plan.image:
+        return None
+    return vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecArgs(
+        image_uri=plan.image,
+        envs=[
+            vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecEnvArgs(
+                name=key, value=value
+            )
+            for key, value in plan.environment.items()
+        ],
+        ports=[
+            vertex.AiEndpointWithModelGardenDeploymentModelConfigContainerSpecPortArgs(
+                container_port=plan.container_port
+            )
+        ],
+        predict_route=plan.predict_route,
+        health_route=plan.health_route,
     )
 
 
 class GcpTpuInferenceEndpoint(pulumi.ComponentResource):
-    """Model serving on Cloud TPU VMs (v5e/v6e/v5p), spot optional, with a least-privilege
-    service account and labels."""
+    """A Vertex AI endpoint serving a Hugging Face model on TPU v5e/v6e, autoscaled on the
+    TPU duty cycle between `replicas_min` and `replicas_max`, with an invoker account."""
 
+    endpoint_id: pulumi.Output[str]
+    """The Vertex AI endpoint's id."""
+    predict_url: pulumi.Output[str]
+    """`https://<region>-aiplatform.googleapis.com/v1/projects/<project>/locations/<region>/
+    endpoints/<id>:predict` (`:rawPredict` for the container's own request body)."""
+    machine_type: pulumi.Output[str]
+    """The Vertex machine type of every replica (`ct5lp-hightpu-4t`)."""
     accelerator_type: pulumi.Output[str]
-    """The TPU accelerator type of every VM (`v5litepod-4`)."""
-    zone: pulumi.Output[str]
-    """Zone of the TPU VMs."""
-    vm_names: pulumi.Output[list[str]]
-    """Names of the TPU VMs."""
-    service_account_email: pulumi.Output[str]
-    """E-mail of the VMs' service account."""
+    """The catalog's TPU slice of every replica (`v5litepod-4`)."""
+    invoker_email: pulumi.Output[str]
+    """Service account that may call this endpoint (and nothing else)."""
 
     def __init__(
         self,
@@ -193,117 +285,82 @@ class GcpTpuInferenceEndpoint(pulumi.ComponentResource):
         args: TpuInferenceEndpointArgs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        where = f"{_COMPONENT} {name!r}"
-        model_version = _args.required_str(where, args, "model_version")
-        replicas_min = _args.required_int(where, args, "replicas_min", 0, MAX_REPLICAS)
-        replicas_max = _args.int_arg(
-            where, args, "replicas_max", replicas_min, replicas_min, MAX_REPLICAS
-        )
-        spot = bool(args.get("spot"))
-        region = _common.region_of(args.get("region"))
-        info = _pick_slice(
-            where,
-            region,
-            args.get("accelerator_type"),
-            args.get("accelerator"),
-            None
-            if args.get("model_memory_gib") is None
-            else _args.number(
-                "model_memory_gib",
-                args.get("model_memory_gib"),
-                "GiB above 0",
-                above=0,
-                where=where,
-            ),
-            spot,
-        )
-        zone = args.get("zone") or TPU_ZONES.get((info.accelerator, region))
-        if not zone:
-            raise ValueError(
-                f"{where}: no known {info.accelerator} zone in {region}; pass zone "
-                "(gcloud compute tpus locations list)"
-            )
-        if not zone.startswith(f"{region}-"):
-            raise ValueError(f"{where}: zone {zone!r} is not in region {region!r}")
-        runtime_version = args.get("runtime_version") or RUNTIME_VERSIONS.get(info.accelerator)
-        if not runtime_version:
-            raise ValueError(
-                f"{where}: no default runtime version for {info.accelerator}; pass runtime_version"
-            )
-        model_data_url = args.get("model_data_url")
-        model_bucket = None
-        if model_data_url:
-            parsed = urlparse(model_data_url)
-            if parsed.scheme == "gs":
-                model_bucket = parsed.netloc
-            elif parsed.scheme not in ("https", "http"):
-                raise ValueError(
-                    f"{where}: model_data_url {model_data_url!r} must be a gs:// or https:// URL"
-                )
-        image = args.get("image")
-        for field, value in (("image", image), ("model_data_url", model_data_url)):
-            if value and "'" in value:
-                raise ValueError(f"{where}: {field} {value!r} must not contain quotes")
-
-        super().__init__(_hosting.type_token(type(self), _COMPONENT), name, None, opts)
+        where = f"{TYPE_TOKEN} {name!r}"
+        plan = plan_endpoint(args, where)
+        super().__init__(_hosting.type_token(type(self), TYPE_TOKEN), name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         project = _common.project_of(args.get("project"))
-        labels = _common.labels(args.get("tags"), model_version)
-        account = _common.service_account(
-            where,
-            name,
-            "serve",
-            project,
-            self,
-            project_roles=("roles/monitoring.metricWriter", "roles/logging.logWriter"),
+        vertex = gcp.vertex
+        pulumi.log.info(f"TpuInferenceEndpoint {name}: {COLD_START_NOTE}", resource=self)
+        deployment = vertex.AiEndpointWithModelGardenDeployment(
+            f"{name}-deployment",
+            location=plan.region,
+            project=project,
+            hugging_face_model_id=plan.model_id,
+            model_config=vertex.AiEndpointWithModelGardenDeploymentModelConfigArgs(
+                model_display_name=f"{name}-{args['model_version']}",
+                container_spec=_container(plan),
+            ),
+            endpoint_config=vertex.AiEndpointWithModelGardenDeploymentEndpointConfigArgs(
+                endpoint_display_name=f"{name} {args['model_version']}",
+                # the shared regional DNS: one documented URL per endpoint
+                dedicated_endpoint_enabled=False,
+            ),
+            deploy_config=vertex.AiEndpointWithModelGardenDeploymentDeployConfigArgs(
+                dedicated_resources=vertex.AiEndpointWithModelGardenDeploymentDeployConfigDedicatedResourcesArgs(
+                    machine_spec=vertex.AiEndpointWithModelGardenDeploymentDeployConfigDedicatedResourcesMachineSpecArgs(
+                        machine_type=plan.machine_type, tpu_topology=plan.tpu_topology
+                    ),
+                    min_replica_count=plan.replicas_min,
+                    max_replica_count=plan.replicas_max,
+                    autoscaling_metric_specs=[
+                        vertex.AiEndpointWithModelGardenDeploymentDeployConfigDedicatedResourcesAutoscalingMetricSpecArgs(
+                            metric_name=DUTY_CYCLE_METRIC, target=plan.target_duty_cycle_percent
+                        )
+                    ],
+                    spot=plan.spot,
+                ),
+            ),
+            opts=child,
         )
-        if model_bucket:
-            gcp.storage.BucketIAMMember(
-                f"{name}-model-read",
-                bucket=model_bucket,
-                role="roles/storage.objectViewer",
-                member=account.email.apply(lambda email: f"serviceAccount:{email}"),
-                opts=child,
-            )
-        metadata = {"finops-replicas-max": str(replicas_max)}
-        if image:
-            metadata["startup-script"] = _serving_script(image, model_data_url)
-        vms = [
-            gcp.tpu.V2Vm(
-                _common.child_name(name, str(index)),
-                zone=zone,
-                project=project,
-                accelerator_type=info.instance_type,
-                runtime_version=runtime_version,
-                description=(
-                    f"{name} replica {index + 1}/{replicas_min} (max {replicas_max}), "
-                    f"{'spot' if spot else 'on-demand'}"
-                ),
-                scheduling_config=gcp.tpu.V2VmSchedulingConfigArgs(spot=spot),
-                service_account=gcp.tpu.V2VmServiceAccountArgs(
-                    email=account.email, scopes=[_common.CLOUD_PLATFORM_SCOPE]
-                ),
-                network_config=gcp.tpu.V2VmNetworkConfigArgs(
-                    network=args.get("network") or "default",
-                    subnetwork=args.get("subnetwork"),
-                    enable_external_ips=False,
-                ),
-                metadata=metadata,
-                labels=labels,
-                opts=child,
-            )
-            for index in range(replicas_min)
-        ]
-
-        self.accelerator_type = pulumi.Output.from_input(info.instance_type)
-        self.zone = pulumi.Output.from_input(zone)
-        self.vm_names = pulumi.Output.all(*[vm.name for vm in vms]).apply(list)
-        self.service_account_email = account.email
+        tags = _common.labels(args.get("tags"), args["model_version"])
+        invoker = gcp.serviceaccount.Account(
+            f"{name}-invoker",
+            account_id=_common.account_id(name, "call"),
+            display_name=f"finops {TYPE_TOKEN} {name} invoker",
+            description=(
+                f"{TYPE_TOKEN} {name}: may call this endpoint only; "
+                + ", ".join(f"{k}={v}" for k, v in sorted(tags.items()))
+            )[:256],
+            project=project,
+            opts=child,
+        )
+        vertex.AiEndpointIamMember(
+            f"{name}-invoke",
+            endpoint=deployment.endpoint,
+            location=plan.region,
+            project=project,
+            role=INVOKER_ROLE,
+            member=invoker.email.apply(lambda email: f"serviceAccount:{email}"),
+            opts=child,
+        )
+        self.endpoint_id = deployment.endpoint
+        self.predict_url = pulumi.Output.concat(
+            f"https://{plan.region}-aiplatform.googleapis.com/v1/projects/",
+            deployment.project,
+            f"/locations/{plan.region}/endpoints/",
+            deployment.endpoint,
+            ":predict",
+        )
+        self.machine_type = pulumi.Output.from_input(plan.machine_type)
+        self.accelerator_type = pulumi.Output.from_input(plan.slice.instance_type)
+        self.invoker_email = invoker.email
         self.register_outputs(
             {
-                "accelerator_type": self.accelerator_type,
-                "zone": self.zone,
-                "vm_names": self.vm_names,
-                "service_account_email": self.service_account_email,
+                "endpointId": self.endpoint_id,
+                "predictUrl": self.predict_url,
+                "machineType": self.machine_type,
+                "acceleratorType": self.accelerator_type,
+                "invokerEmail": self.invoker_email,
             }
         )

@@ -1,31 +1,34 @@
-"""finops:gcp:TpuInferenceEndpoint under the offline engine: TPU VMs per replica, slice choice
-from the catalog, runtime version and zone per generation, spot, labels, least privilege."""
+"""finops:gcp:TpuInferenceEndpoint under the offline engine (whose SDK input-type check runs
+on every resource): a Vertex AI Model Garden deployment on TPU machine types, replica bounds,
+the duty-cycle autoscaling metric, spot, the serving contract and the invoker's scope."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from gcp_engine import assert_gcp_labels, names_of, one, run_components
+from gcp_engine import one, run_components
 
 from components.gcp import TpuInferenceEndpoint, TpuInferenceEndpointArgs
+from components.gcp.tpu_endpoint import DUTY_CYCLE_METRIC, plan_endpoint
 from finops.engine import StackRun
 
-V2VM = "gcp:tpu/v2Vm:V2Vm"
+DEPLOYMENT = "gcp:vertex/aiEndpointWithModelGardenDeployment:AiEndpointWithModelGardenDeployment"
+BASE: dict[str, Any] = {
+    "model_version": "gemma-2-9b-v1",
+    "serving": "llm",
+    "model_id": "google/gemma-2-9b-it",
+    "replicas_min": 1,
+    "replicas_max": 4,
+    "accelerator": "TPU-v5e",
+    "model_memory_gib": 40,
+    "region": "us-central1",
+}
 
 
 def endpoint_run(**overrides: Any) -> StackRun:
-    args: TpuInferenceEndpointArgs = {
-        "model_version": "llama-3.1-8b",
-        "replicas_min": 2,
-        "replicas_max": 5,
-        "accelerator": "TPU-v5e",
-        "model_memory_gib": 40,
-        "region": "us-central1",
-        "model_data_url": "gs://models-bucket/llama",
-        "image": "us-docker.pkg.dev/demo/serve/jetstream:1",
-    }
-    args.update(overrides)  # type: ignore[typeddict-item]
+    args: TpuInferenceEndpointArgs = {**BASE, **overrides}  # type: ignore[typeddict-item]
+    args = {k: v for k, v in args.items() if v is not None}  # type: ignore[assignment]
     return run_components(lambda: TpuInferenceEndpoint("serve", args))
 
 
@@ -34,80 +37,116 @@ def run() -> StackRun:
     return endpoint_run()
 
 
-def test_one_tpu_vm_per_minimum_replica_under_the_component(run):
+def dedicated(run: StackRun) -> dict[str, Any]:
+    return one(run, "serve-deployment").inputs["deployConfig"]["dedicatedResources"]
+
+
+def test_one_model_garden_deployment_under_the_component(run):
     component = one(run, "serve")
     assert component.type == "finops:gcp:TpuInferenceEndpoint"
-    assert names_of(run, V2VM) == ["serve-0", "serve-1"]
+    deployment = one(run, "serve-deployment")
+    assert deployment.type == DEPLOYMENT
+    assert deployment.inputs["huggingFaceModelId"] == "google/gemma-2-9b-it"
+    assert deployment.inputs["location"] == "us-central1"
     assert all(r.parent == component.urn for r in run.resources if r is not component)
 
 
-def test_smallest_v5e_slice_holding_the_model_with_its_runtime_and_zone(run):
-    vm = one(run, "serve-0").inputs
-    assert vm["acceleratorType"] == "v5litepod-4"  # 4 x 16 GiB >= 40 GiB; v5litepod-1 is not
-    assert vm["runtimeVersion"] == "v2-alpha-tpuv5-lite"
-    assert vm["zone"] == "us-central1-a"
-    assert vm["schedulingConfig"] == {"spot": False}
-    assert vm["networkConfig"]["enableExternalIps"] is False
-    assert "max 5" in vm["description"]
+def test_tpu_machine_type_and_topology_of_the_smallest_slice_holding_the_model(run):
+    # 40 GiB: v5litepod-1 (16 GiB) is too small, v5litepod-4 (64 GiB) holds it
+    spec = dedicated(run)["machineSpec"]
+    assert spec == {"machineType": "ct5lp-hightpu-4t", "tpuTopology": "2x2"}
 
 
-def test_vms_run_the_serving_container_with_the_model_location(run):
-    script = one(run, "serve-0").inputs["metadata"]["startup-script"]
-    assert "MODEL_DATA_URL='gs://models-bucket/llama'" in script
-    assert "'us-docker.pkg.dev/demo/serve/jetstream:1'" in script
+def test_replica_bounds_and_the_duty_cycle_metric(run):
+    resources = dedicated(run)
+    assert (resources["minReplicaCount"], resources["maxReplicaCount"]) == (1, 4)
+    assert resources["autoscalingMetricSpecs"] == [{"metricName": DUTY_CYCLE_METRIC, "target": 60}]
+    assert resources["spot"] is False
 
 
-def test_labels_on_every_vm(run):
-    assert assert_gcp_labels(run, workload=True) == 2
-    assert one(run, "serve-1").inputs["labels"]["model-version"] == "llama-3-1-8b"
+def test_spot_and_the_target_reach_the_deployment():
+    resources = dedicated(endpoint_run(spot=True, target_duty_cycle_percent=75))
+    assert resources["spot"] is True
+    assert resources["autoscalingMetricSpecs"][0]["target"] == 75
 
 
-def test_service_account_reads_only_the_model_bucket(run):
-    roles = sorted(r.inputs["role"] for r in run.of_type("gcp:projects/iAMMember:IAMMember"))
-    assert roles == ["roles/logging.logWriter", "roles/monitoring.metricWriter"]
-    grant = one(run, "serve-model-read").inputs
-    assert (grant["bucket"], grant["role"]) == ("models-bucket", "roles/storage.objectViewer")
-
-
-def test_spot_v6e_in_us_east1():
+def test_v6e_by_its_vertex_machine_type():
     run = endpoint_run(
-        accelerator=None, accelerator_type="v6e-1", region="us-east1", spot=True, image=None
+        accelerator=None,
+        model_memory_gib=None,
+        accelerator_type="ct6e-standard-1t",
+        region="us-east1",
     )
-    vm = one(run, "serve-0").inputs
-    assert (vm["acceleratorType"], vm["zone"]) == ("v6e-1", "us-east1-d")
-    assert vm["runtimeVersion"] == "v2-alpha-tpuv6e"
-    assert vm["schedulingConfig"] == {"spot": True}
-    assert "startup-script" not in vm["metadata"]
+    assert dedicated(run)["machineSpec"] == {
+        "machineType": "ct6e-standard-1t",
+        "tpuTopology": "1x1",
+    }
 
 
-def test_zero_replicas_create_no_vm():
-    run = endpoint_run(replicas_min=0)
-    assert names_of(run, V2VM) == []
+def test_without_image_model_garden_picks_the_container(run):
+    model = one(run, "serve-deployment").inputs["modelConfig"]
+    assert "containerSpec" not in model
+    assert model["modelDisplayName"] == "serve-gemma-2-9b-v1"
 
 
-BASE: dict[str, Any] = {"model_version": "v1", "replicas_min": 1, "region": "us-central1"}
+def test_own_image_gets_the_contract_env_port_and_routes():
+    run = endpoint_run(
+        image="us-docker.pkg.dev/demo/serve/vllm-tpu:0.6",
+        environment={"MAX_MODEL_LEN": "4096"},
+        container_port=8000,
+        predict_route="/v1/completions",
+    )
+    spec = one(run, "serve-deployment").inputs["modelConfig"]["containerSpec"]
+    assert spec["imageUri"] == "us-docker.pkg.dev/demo/serve/vllm-tpu:0.6"
+    assert spec["envs"] == [
+        {"name": "MODEL_ID", "value": "google/gemma-2-9b-it"},
+        {"name": "MAX_MODEL_LEN", "value": "4096"},
+    ]
+    assert spec["ports"] == [{"containerPort": 8000}]
+    assert (spec["predictRoute"], spec["healthRoute"]) == ("/v1/completions", "/health")
+
+
+def test_invoker_may_call_this_endpoint_only(run):
+    grants = run.of_type("gcp:vertex/aiEndpointIamMember:AiEndpointIamMember")
+    assert len(grants) == 1
+    grant = grants[0].inputs
+    assert grant["role"] == "roles/aiplatform.user"
+    assert grant["location"] == "us-central1"
+    assert grant["project"] == "finops-test"  # member and endpoint are known after `up`
+    # no project-wide role: the account can reach nothing else
+    assert run.of_type("gcp:projects/iAMMember:IAMMember") == []
+    invoker = one(run, "serve-invoker").inputs
+    assert "model-version=gemma-2-9b-v1" in invoker["description"]
 
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"accelerator_type": "g2-standard-8"}, "is a gce machine, not a TPU"),
-        ({"accelerator_type": "v5litepod-3"}, r"did you mean .*v5litepod"),
-        ({"accelerator": "TPU-v5e", "model_memory_gib": 4096}, "does not fit one TPU-v5e slice"),
-        ({"accelerator": "TPU-v5p"}, "no TPU-v5p TPU in us-central1; offered in: "),
-        ({"accelerator": "A100"}, "is not a TPU generation"),
+        ({"serving": "model-archive"}, "serving: 'model-archive' is not allowed; llm"),
+        ({"model_id": "gemma"}, "model_id: 'gemma' is not allowed; a Hugging Face id"),
+        ({"model_id": None}, "model_id: required"),
+        ({"accelerator": "TPU-v5p", "region": "us-east5"}, r"v5p does not serve on Vertex"),
+        ({"replicas_min": 0}, r"replicas_min: 0 is not allowed; allowed: an integer 1\.\.100"),
+        ({"replicas_max": 101}, r"replicas_max: 101 .*an integer 1\.\.100"),
+        ({"replicas_min": 3, "replicas_max": 2}, r"replicas_max: 2 .*an integer 3\.\.100"),
+        ({"target_duty_cycle_percent": 0}, "target_duty_cycle_percent: 0"),
+        ({"image": "docker.io/vllm/vllm-tpu:latest"}, "an Artifact Registry or Container"),
+        ({"environment": {"X": "1"}}, "only with image"),
         (
-            {"accelerator_type": "v5litepod-4", "replicas_max": 0},
-            r"replicas_max: 0 .*an integer 1\.\.100",
+            {"image": "us-docker.pkg.dev/p/r/i:1", "environment": {"AIP_HTTP_PORT": "80"}},
+            "not AIP_",
         ),
-        ({"accelerator_type": "v5litepod-4", "zone": "us-east1-d"}, "is not in region"),
+        ({"image": "us-docker.pkg.dev/p/r/i:1", "environment": {"1X": "1"}}, "a variable name"),
+        ({"predict_route": "predict"}, "an HTTP path starting with /"),
         (
-            {"accelerator_type": "v5litepod-4", "model_data_url": "s3://b/m"},
-            "must be a gs:// or https:// URL",
+            {"accelerator": None, "accelerator_type": "v5litepod-1", "model_memory_gib": 40},
+            "16 GiB",
         ),
+        ({"replica_max": 3}, "did you mean replicas_max"),
     ],
 )
-def test_bad_args_are_refused_with_the_field_and_value(overrides, message):
+def test_bad_args_are_refused_naming_the_field(overrides, message):
+    args = {k: v for k, v in {**BASE, **overrides}.items() if v is not None}
     with pytest.raises(ValueError, match=message) as caught:
-        TpuInferenceEndpoint("bad", {**BASE, **overrides})  # type: ignore[typeddict-item]
-    assert "finops:gcp:TpuInferenceEndpoint 'bad'" in str(caught.value)
+        plan_endpoint(args, "finops:gcp:TpuInferenceEndpoint 'bad'")  # type: ignore[arg-type]
+    assert str(caught.value).startswith("finops:gcp:TpuInferenceEndpoint 'bad'")
