@@ -14,6 +14,7 @@ from functools import lru_cache
 
 from finops import catalog
 from finops.catalog import InstanceInfo
+from finops.catalog import gcp as gcp_catalog
 from finops.errors import CatalogError
 
 
@@ -106,6 +107,40 @@ def cheaper_chip(
     return found[0] if found else None
 
 
+@lru_cache(maxsize=256)
+def serving_alternatives(instance_type: str, region: str, memory_gib: float) -> list[InstanceInfo]:
+    """For a TPU slice: the cheapest GPU machine of the same cloud and region, and the
+    cheapest SageMaker Inferentia type (in AWS's default region: the clouds price regions
+    apart), each with at least `memory_gib` accelerator memory per node; cheapest first."""
+    base = catalog.lookup(instance_type, region)
+    found = []
+    gpu = cheaper_chip_of(base.cloud, "gce", region, memory_gib, "gpu")
+    if gpu is not None:
+        found.append(gpu)
+    inferentia = cheaper_chip_of(
+        "aws", "sagemaker", catalog.default_region("aws"), memory_gib, "inferentia"
+    )
+    if inferentia is not None:
+        found.append(inferentia)
+    return sorted(found, key=lambda i: (i.on_demand_usd_per_hour, i.instance_type))
+
+
+def cheaper_chip_of(
+    cloud: str, service: str, region: str, memory_gib: float, kind: str
+) -> InstanceInfo | None:
+    """The cheapest `service` type of `cloud` in `region` with `kind` accelerators holding
+    `memory_gib` per node, or None."""
+    found = []
+    for name in catalog.instance_types(cloud, service):
+        info = instance(name, region, cloud)
+        if info is None or info.region != region or info.accelerator_info.kind != kind:
+            continue
+        if info.node_accelerator_memory_gib >= memory_gib:
+            found.append(info)
+    found.sort(key=lambda i: (i.on_demand_usd_per_hour, i.instance_type))
+    return found[0] if found else None
+
+
 # Names of accelerator instance families by cloud, so that a type the catalog does not know
 # yet (a new generation, a preview type) is reported as unknown instead of passing as a CPU
 # type. AWS: every p*, g*, gr*, inf*, trn*, dl* family and the UltraServers (u-p6e...), on
@@ -141,20 +176,8 @@ def largest_of_family(family: str, cloud: str) -> str | None:
     return members[-1].instance_type
 
 
-# GKE names TPU slices by machine type; the catalog by Cloud TPU accelerator type per host.
-# (cloud.google.com/kubernetes-engine/docs/concepts/tpus: machine types per TPU version.)
-GKE_TPU_MACHINES = {
-    "ct5lp-hightpu-1t": "v5litepod-1",
-    "ct5lp-hightpu-4t": "v5litepod-4",
-    "ct5lp-hightpu-8t": "v5litepod-8",
-    "ct5l-hightpu-1t": "v5litepod-1",
-    "ct5l-hightpu-4t": "v5litepod-4",
-    "ct5l-hightpu-8t": "v5litepod-8",
-    "ct5p-hightpu-4t": "v5p-8",
-    "ct6e-standard-1t": "v6e-1",
-    "ct6e-standard-4t": "v6e-4",
-    "ct6e-standard-8t": "v6e-8",
-}
+# GKE names TPU slices by machine type; the catalog owns the mapping.
+GKE_TPU_MACHINES = {machine: tpu for machine, (tpu, _) in gcp_catalog.TPU_MACHINE_TYPES.items()}
 # Cloud TPU API accelerator_config types -> the accelerator-type prefix (chips = topology).
 TPU_CONFIG_TYPES = {"V5LITE_POD": "v5litepod", "V5P": "v5p", "V6E": "v6e", "V4": "v4",
                     "V3": "v3", "V2": "v2"}  # fmt: skip

@@ -34,21 +34,9 @@ from components import _args, _hosting
 from components.gcp import _common
 from components.gcp.tpu_batch import _pick_slice
 from finops import catalog
+from finops.catalog.gcp import VERTEX_TPU_MACHINES
 
 TYPE_TOKEN = "finops:gcp:TpuInferenceEndpoint"
-# Vertex AI prediction names TPU hosts by machine type; the catalog by Cloud TPU accelerator
-# type (cloud.google.com/vertex-ai/docs/predictions/use-tpu: ct5lp-hightpu-{1,4,8}t for v5e,
-# ct6e-standard-{1,4,8}t for v6e, one host each, topology as below). v5p does not serve on
-# Vertex AI prediction.
-VERTEX_TPU_MACHINES = {
-    "v5litepod-1": ("ct5lp-hightpu-1t", "1x1"),
-    "v5litepod-4": ("ct5lp-hightpu-4t", "2x2"),
-    "v5litepod-8": ("ct5lp-hightpu-8t", "2x4"),
-    "v6e-1": ("ct6e-standard-1t", "1x1"),
-    "v6e-4": ("ct6e-standard-4t", "2x2"),
-    "v6e-8": ("ct6e-standard-8t", "2x4"),
-}
-CATALOG_TYPE_OF_MACHINE = {machine: tpu for tpu, (machine, _) in VERTEX_TPU_MACHINES.items()}
 DUTY_CYCLE_METRIC = "aiplatform.googleapis.com/prediction/online/accelerator/duty_cycle"
 SERVING_KINDS = ("llm",)
 MAX_REPLICAS = 100
@@ -152,8 +140,8 @@ def plan_endpoint(args: TpuInferenceEndpointArgs, where: str = "") -> TpuEndpoin
         raise _args.invalid("model_id", model_id, "a Hugging Face id <owner>/<model>", where=where)
     region = _common.region_of(raw.get("region"))
     requested = raw.get("accelerator_type")
-    if requested in CATALOG_TYPE_OF_MACHINE:
-        requested = CATALOG_TYPE_OF_MACHINE[requested]
+    if requested:
+        requested = catalog.tpu_type_of_machine(str(requested)) or requested
     memory = (
         None
         if raw.get("model_memory_gib") is None
@@ -164,11 +152,13 @@ def plan_endpoint(args: TpuInferenceEndpointArgs, where: str = "") -> TpuEndpoin
     info = _pick_slice(
         where, region, requested, raw.get("accelerator"), memory, bool(raw.get("spot"))
     )
-    if info.instance_type not in VERTEX_TPU_MACHINES:
+    vertex_machine = catalog.vertex_tpu_machine(info.instance_type)
+    if vertex_machine is None:
+        served = [catalog.tpu_type_of_machine(m) for m in VERTEX_TPU_MACHINES]
         raise _args.invalid(
             "accelerator_type",
             info.instance_type,
-            [*sorted(VERTEX_TPU_MACHINES), "(v5p does not serve on Vertex AI prediction)"],
+            [*served, "(v5p does not serve on Vertex AI prediction)"],
             where=where,
         )
     if memory is not None and memory > info.node_accelerator_memory_gib:
@@ -179,7 +169,7 @@ def plan_endpoint(args: TpuInferenceEndpointArgs, where: str = "") -> TpuEndpoin
             f"{info.instance_type} (or a larger slice)",
             where=where,
         )
-    machine_type, topology = VERTEX_TPU_MACHINES[info.instance_type]
+    machine_type, topology = vertex_machine
     replicas_min = _args.int_arg(where, raw, "replicas_min", 1, 1, MAX_REPLICAS)
     replicas_max = _args.int_arg(
         where, raw, "replicas_max", replicas_min, replicas_min, MAX_REPLICAS

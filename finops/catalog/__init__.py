@@ -12,7 +12,7 @@ Data ships in `finops/catalog/data/` with its source and snapshot date in `SOURC
 
 from __future__ import annotations
 
-from finops.catalog.gcp import gcp_attached_type
+from finops.catalog.gcp import gcp_attached_type, tpu_type_of_machine, vertex_tpu_machine
 from finops.catalog.models import AcceleratorInfo, InstanceInfo
 from finops.catalog.network import NetworkPrice, network_price
 from finops.catalog.sources import SNAPSHOT_DATE, SOURCES
@@ -52,5 +52,7 @@ __all__ = [
     "network_price",
     "regions",
     "reload",
+    "tpu_type_of_machine",
     "unpriced",
+    "vertex_tpu_machine",
 ]

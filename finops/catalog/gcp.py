@@ -44,6 +44,48 @@ class _AttachableGpu:
     max_vcpus_by_count: dict[int, int]
 
 
+# GKE and Vertex AI name a TPU host by machine type; the catalog by Cloud TPU accelerator
+# type, one host each (cloud.google.com/kubernetes-engine/docs/concepts/tpus and
+# cloud.google.com/vertex-ai/docs/predictions/use-tpu): machine type -> (type, topology).
+TPU_MACHINE_TYPES = {
+    "ct5lp-hightpu-1t": ("v5litepod-1", "1x1"),
+    "ct5lp-hightpu-4t": ("v5litepod-4", "2x2"),
+    "ct5lp-hightpu-8t": ("v5litepod-8", "2x4"),
+    "ct5l-hightpu-1t": ("v5litepod-1", "1x1"),
+    "ct5l-hightpu-4t": ("v5litepod-4", "2x2"),
+    "ct5l-hightpu-8t": ("v5litepod-8", "2x4"),
+    "ct5p-hightpu-4t": ("v5p-8", "2x2x1"),
+    "ct6e-standard-1t": ("v6e-1", "1x1"),
+    "ct6e-standard-4t": ("v6e-4", "2x2"),
+    "ct6e-standard-8t": ("v6e-8", "2x4"),
+}
+# The machine types Vertex AI online prediction serves on (v5e `ct5lp`, v6e `ct6e`).
+VERTEX_TPU_MACHINES = (
+    "ct5lp-hightpu-1t",
+    "ct5lp-hightpu-4t",
+    "ct5lp-hightpu-8t",
+    "ct6e-standard-1t",
+    "ct6e-standard-4t",
+    "ct6e-standard-8t",
+)
+
+
+def tpu_type_of_machine(machine_type: str) -> str | None:
+    """The catalog's TPU accelerator type of a GKE/Vertex TPU machine type
+    (`ct5lp-hightpu-4t` -> `v5litepod-4`), or None for any other machine."""
+    found = TPU_MACHINE_TYPES.get(machine_type)
+    return found[0] if found else None
+
+
+def vertex_tpu_machine(accelerator_type: str) -> tuple[str, str] | None:
+    """(Vertex AI machine type, TPU topology) serving TPU slice `accelerator_type`, or None."""
+    for machine in VERTEX_TPU_MACHINES:
+        tpu, topology = TPU_MACHINE_TYPES[machine]
+        if tpu == accelerator_type:
+            return machine, topology
+    return None
+
+
 def gcp_attached_type(machine_type: str, accelerator_type: str, count: int) -> str:
     """Catalog name of an N1 machine with `count` attached GPUs of `accelerator_type`.
 
