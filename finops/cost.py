@@ -17,7 +17,8 @@ expected node count x blended hourly price x hours per month. What is assumed is
   `initialInstanceCount`, or at the managed-instance-scaling floor when inference components
   scale it (a floor of 0 costs $0 at rest: the cost then follows traffic). GCP managed instance groups at `targetSize` with their template's
   machine type, attached GPUs and provisioning model; TPU VMs by accelerator type and spot
-  flag; Azure scale sets by `sku.capacity` with their priority and priority-mix policy.
+  flag; Vertex AI TPU deployments at their floor (`minReplicaCount`), the basis showing the
+  month at `maxReplicaCount` (Cloud TPU list prices: Vertex's own may be higher); Azure scale sets by `sku.capacity` with their priority and priority-mix policy.
 - KMS keys and CloudWatch alarms at their flat monthly list price.
 - Egress (finops/catalog/data/network_prices.csv): a public IPv4 address per node of an Auto
   Scaling group whose launch template asks for one and per VM of a scale set with a public IP
@@ -54,6 +55,9 @@ if TYPE_CHECKING:
 
 REPORT_TAG_KEYS = ("Project", "Team", "Environment", "ModelVersion")
 UNTAGGED = "(untagged)"
+VERTEX_DEPLOYMENT = (
+    "gcp:vertex/aiEndpointWithModelGardenDeployment:AiEndpointWithModelGardenDeployment"
+)
 FREE_OR_USAGE_BASED = "not priced: free or usage-based"
 """The basis of a resource type the model does not price (IAM, buckets, functions...)."""
 Related = Mapping[str, tuple[str, Mapping[str, Any]]]
@@ -449,6 +453,45 @@ def _gcp_tpu(
     )
 
 
+VERTEX_PRICE_NOTE = (
+    "Cloud TPU list price per chip-hour; Vertex AI's prediction price for the machine type "
+    "is not in the catalog and may be higher"
+)
+
+
+def _vertex_tpu(
+    inputs: Mapping[str, Any], region: str, hours: float, related: Related | None
+) -> PricedResource:
+    """A Vertex AI deployment on TPUs: priced at its floor (`minReplicaCount`, what runs at
+    rest); the basis shows the month at `maxReplicaCount`, the most the autoscaler adds."""
+    resources = _get(inputs, "deployConfig", "dedicatedResources") or {}
+    machine = _get(resources, "machineSpec", "machineType")
+    if not machine:
+        return _unpriced("Vertex AI deployment with no dedicated machine type")
+    tpu = catalog.tpu_type_of_machine(str(machine))
+    if tpu is None:
+        return _unpriced(f"Vertex AI machine type {machine} is not a TPU type of the catalog")
+    floor = _num(resources.get("minReplicaCount"), 1.0)
+    most = max(_num(resources.get("maxReplicaCount"), floor), floor)
+    spot = bool(resources.get("spot"))
+    info = _info(tpu, region, "gcp")
+    price = _spot_price(info) if spot else info.on_demand_usd_per_hour
+    kind = "spot" if spot else "on-demand"
+    basis = (
+        f"floor {floor:g} replica{'s' if floor != 1 else ''} of {machine} ({tpu}) x {hours:g} h "
+        f"at ${price:.3f}/h {kind}; at maxReplicaCount {most:g}: "
+        f"${most * price * hours:,.2f}/month ({VERTEX_PRICE_NOTE})"
+    )
+    return PricedResource(
+        hourly_usd=floor * price,
+        monthly_usd=floor * price * hours,
+        basis=basis,
+        instance_types=(tpu,),
+        nodes=floor,
+        spot_share=1.0 if spot else 0.0,
+    )
+
+
 def _azure_vmss(
     inputs: Mapping[str, Any], region: str, hours: float, related: Related | None
 ) -> PricedResource:
@@ -500,6 +543,7 @@ _PRICERS = {
     "gcp:compute/instanceGroupManager:InstanceGroupManager": _gcp_mig,
     "gcp:compute/instance:Instance": _gcp_instance,
     "gcp:tpu/v2Vm:V2Vm": _gcp_tpu,
+    VERTEX_DEPLOYMENT: _vertex_tpu,
     "azure-native:compute:VirtualMachineScaleSet": _azure_vmss,
     "azure-native:compute:VirtualMachine": _azure_vm,
     "aws:ec2/natGateway:NatGateway": _aws_nat_gateway,

@@ -302,3 +302,36 @@ def test_flat_priced_resources():
         price_resource("aws:cloudwatch/metricAlarm:MetricAlarm", {}, region=REGION).monthly_usd
         == 0.10
     )
+
+
+def _vertex_inputs(**resources: object) -> dict[str, object]:
+    machine = {"machineType": "ct5lp-hightpu-4t", "tpuTopology": "2x2"}
+    return {
+        "location": "us-central1",
+        "deployConfig": {"dedicatedResources": {"machineSpec": machine, **resources}},
+    }
+
+
+def test_vertex_tpu_endpoint_priced_at_its_floor_showing_its_maximum():
+    from finops.cost import VERTEX_DEPLOYMENT
+
+    chip = catalog.lookup("v5litepod-4", "us-central1")
+    priced = price_resource(
+        VERTEX_DEPLOYMENT,
+        _vertex_inputs(minReplicaCount=1, maxReplicaCount=3),
+        region="eu-west-9",  # the resource's own location wins
+    )
+    assert priced.hourly_usd == pytest.approx(chip.on_demand_usd_per_hour)
+    assert priced.instance_types == ("v5litepod-4",) and priced.nodes == 1
+    most = 3 * chip.on_demand_usd_per_hour * 730
+    assert f"at maxReplicaCount 3: ${most:,.2f}/month" in priced.basis
+    spot = price_resource(
+        VERTEX_DEPLOYMENT, _vertex_inputs(minReplicaCount=2, spot=True), region="us-central1"
+    )
+    assert spot.hourly_usd == pytest.approx(2 * chip.spot_usd_per_hour)
+    other = price_resource(
+        VERTEX_DEPLOYMENT,
+        {"deployConfig": {"dedicatedResources": {"machineSpec": {"machineType": "g2-standard-8"}}}},
+        region="us-central1",
+    )
+    assert other.unpriced_reason and "g2-standard-8 is not a TPU type" in other.unpriced_reason
