@@ -229,7 +229,8 @@ def previous_generation_accelerator(
 def inference_on_cheaper_chip(
     resource: Resource, config: Mapping[str, Any], context: Context
 ) -> list[Finding]:
-    """GPU inference where an Inferentia or TPU type with enough memory costs less."""
+    """GPU inference where an Inferentia or TPU type with enough memory costs less; a TPU
+    endpoint where a GPU machine or Inferentia with the slice's memory costs less."""
     if resource.workload != INFERENCE and resource.kind != ENDPOINT:
         return []
     hours = float(config.get("hoursPerMonth", 730.0))
@@ -237,10 +238,16 @@ def inference_on_cheaper_chip(
     count = resource.nodes_max or 1
     messages = []
     for info in accelerator_types(resource):
-        if info.accelerator_info.kind != "gpu":
-            continue
         memory = info.node_accelerator_memory_gib
-        other = facts.cheaper_chip(info.instance_type, info.region, memory, ("inferentia", "tpu"))
+        if info.accelerator_info.kind == "tpu" and resource.kind == ENDPOINT:
+            options = facts.serving_alternatives(info.instance_type, info.region, memory)
+            other = options[0] if options else None
+        elif info.accelerator_info.kind == "gpu":
+            other = facts.cheaper_chip(
+                info.instance_type, info.region, memory, ("inferentia", "tpu")
+            )
+        else:
+            continue
         if other is None:
             continue
         price, other_price = info.on_demand_usd_per_hour, other.on_demand_usd_per_hour
@@ -248,7 +255,8 @@ def inference_on_cheaper_chip(
             continue
         saving = (price - other_price) * hours * count
         messages.append(
-            f"{_describe(info)} with {memory:g} GiB could be {_describe(other)} with "
+            f"{_describe(info)} with {memory:g} GiB could be {_describe(other)}"
+            f"{f' on {other.cloud} {other.region}' if other.cloud != info.cloud else ''} with "
             f"{other.node_accelerator_memory_gib:g} GiB: ${saving:,.0f}/month less for {count} "
             f"instance{'s' if count != 1 else ''} (needs the model compiled for "
             f"{other.accelerator_info.kind})"

@@ -66,6 +66,7 @@ KINDS = {
     "gcp:container/nodePool:NodePool": FLEET,
     "gcp:tpu/v2Vm:V2Vm": TPU,
     "gcp:tpu/node:Node": TPU,
+    "gcp:vertex/aiEndpointWithModelGardenDeployment:AiEndpointWithModelGardenDeployment": ENDPOINT,
     "gcp:billing/budget:Budget": BUDGET,
     "azure-native:compute:VirtualMachine": INSTANCE,
     "azure-native:compute:VirtualMachineScaleSet": FLEET,
@@ -312,6 +313,21 @@ def _aws_endpoint(r: _Reader) -> None:
             counts.append((str(name), _int(count) or 1))
     r.types(*[name for name, _ in counts])
     r.set(nodes_max=max((n for _, n in counts), default=None), node_counts=tuple(counts) or None)
+
+
+def _vertex_deployment(r: _Reader) -> None:
+    """A Vertex AI deployment on dedicated machines: the TPU slice of its machine type, at
+    most `maxReplicaCount` replicas, on demand unless `spot`."""
+    resources = dig(r.inputs, "deployConfig", "dedicatedResources")
+    machine = r.known("instance_types", dig(resources, "machineSpec", "machineType"))
+    if machine:
+        r.types(facts.GKE_TPU_MACHINES.get(str(machine), str(machine)))
+    most = dig(resources, "maxReplicaCount")
+    most = _int(r.known("nodes_max", dig(resources, "minReplicaCount") if most is None else most))
+    r.set(nodes_max=most, nodes_desired=_int(dig(resources, "minReplicaCount")))
+    spot = r.known("on_demand_percent_above_base", dig(resources, "spot"))
+    if "on_demand_percent_above_base" not in r.unknown:
+        r.set(on_demand_base=0, on_demand_percent_above_base=0.0 if spot else 100.0)
 
 
 def _aws_notebook(r: _Reader) -> None:
@@ -585,6 +601,7 @@ READERS: dict[str, Callable[[_Reader], None]] = {
     "gcp:container/nodePool:NodePool": _gke_node_pool,
     "gcp:tpu/v2Vm:V2Vm": _tpu,
     "gcp:tpu/node:Node": _tpu,
+    "gcp:vertex/aiEndpointWithModelGardenDeployment:AiEndpointWithModelGardenDeployment": _vertex_deployment,
     "azure-native:compute:VirtualMachineScaleSet": _azure_native_vmss,
     "azure-native:compute:VirtualMachine": _azure_native_vm,
     "azure:compute/linuxVirtualMachine:LinuxVirtualMachine": _azure_vm,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from builders import (
     ASG,
@@ -372,3 +374,40 @@ def test_stack_cost_ceiling_shows_cost_by_resource() -> None:
     assert verdicts(group, endpoint, resource(BUDGET, budget()), settings=STACK_ON)[0][
         2
     ].startswith("estimated $2,649.90/month exceeds the budget of $1,000.00/month by $1,649.90")
+
+
+VERTEX = "gcp:vertex/aiEndpointWithModelGardenDeployment:AiEndpointWithModelGardenDeployment"
+
+
+def vertex_deployment(machine: str, **resources: Any) -> dict[str, Any]:
+    dedicated = {"machineSpec": {"machineType": machine}, "minReplicaCount": 1, **resources}
+    return {
+        "location": "us-central1",
+        "labels": None,
+        "deployConfig": {"dedicatedResources": dedicated},
+    }
+
+
+def test_tpu_endpoint_is_compared_with_gpu_and_inferentia_for_its_memory() -> None:
+    """A Vertex TPU deployment against the cheapest GCP GPU machine in its region and the
+    cheapest Inferentia type (AWS) with as much accelerator memory as its slice."""
+
+    def advice(machine: str) -> list[str]:
+        props = vertex_deployment(machine, maxReplicaCount=2)
+        return [v[2] for v in verdicts(resource(VERTEX, props, "s")) if v[0] == CHEAPER]
+
+    big = resource(VERTEX, vertex_deployment("ct5lp-hightpu-8t", maxReplicaCount=2), "serve")
+    assert (big.kind, big.instance_types, big.nodes_max) == ("endpoint", ("v5litepod-8",), 2)
+    assert advice("ct5lp-hightpu-8t") == [
+        "v5litepod-8 (8 x TPU-v5e, $9.60/h) with 128 GiB could be ml.inf2.24xlarge "
+        "(6 x Inferentia2, $7.79/h) on aws us-east-1 with 192 GiB: $2,643/month less for 2 "
+        "instances (needs the model compiled for inferentia)"
+    ]
+    assert advice("ct5lp-hightpu-1t") == [
+        "v5litepod-1 (1 x TPU-v5e, $1.20/h) with 16 GiB could be "
+        "n1-standard-4+nvidia-tesla-t4:1 (1 x T4, $0.54/h) with 16 GiB: $964/month less for 2 "
+        "instances (needs the model compiled for gpu)"
+    ]
+
+
+CHEAPER = "inference-on-cheaper-chip"
