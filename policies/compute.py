@@ -229,8 +229,8 @@ def previous_generation_accelerator(
 def inference_on_cheaper_chip(
     resource: Resource, config: Mapping[str, Any], context: Context
 ) -> list[Finding]:
-    """GPU inference where an Inferentia or TPU type with enough memory costs less; a TPU
-    endpoint where a GPU machine or Inferentia with the slice's memory costs less."""
+    """GPU inference where an Inferentia or TPU type with enough memory costs less; TPU
+    inference where a GPU machine or Inferentia with the slice's memory and throughput does."""
     if resource.workload != INFERENCE and resource.kind != ENDPOINT:
         return []
     hours = float(config.get("hoursPerMonth", 730.0))
@@ -239,7 +239,7 @@ def inference_on_cheaper_chip(
     messages = []
     for info in accelerator_types(resource):
         memory = info.node_accelerator_memory_gib
-        if info.accelerator_info.kind == "tpu" and resource.kind == ENDPOINT:
+        if info.accelerator_info.kind == "tpu":
             options = facts.serving_alternatives(info.instance_type, info.region, memory)
             other = options[0] if options else None
         elif info.accelerator_info.kind == "gpu":

@@ -111,31 +111,34 @@ def cheaper_chip(
 def serving_alternatives(instance_type: str, region: str, memory_gib: float) -> list[InstanceInfo]:
     """For a TPU slice: the cheapest GPU machine of the same cloud and region, and the
     cheapest SageMaker Inferentia type (in AWS's default region: the clouds price regions
-    apart), each with at least `memory_gib` accelerator memory per node; cheapest first."""
+    apart), each with at least `memory_gib` accelerator memory and at least the slice's
+    throughput per node (the catalog's V100-relative figure: serving a model the slice holds
+    on a slower chip is not the same service); cheapest first."""
     base = catalog.lookup(instance_type, region)
-    found = []
-    gpu = cheaper_chip_of(base.cloud, "gce", region, memory_gib, "gpu")
-    if gpu is not None:
-        found.append(gpu)
-    inferentia = cheaper_chip_of(
-        "aws", "sagemaker", catalog.default_region("aws"), memory_gib, "inferentia"
+    options = (
+        (base.cloud, "gce", region, "gpu"),
+        ("aws", "sagemaker", catalog.default_region("aws"), "inferentia"),
     )
-    if inferentia is not None:
-        found.append(inferentia)
+    found = []
+    for cloud, service, where, kind in options:
+        best = _cheapest_of(cloud, service, where, kind, memory_gib, base.throughput_per_node)
+        if best is not None:
+            found.append(best)
     return sorted(found, key=lambda i: (i.on_demand_usd_per_hour, i.instance_type))
 
 
-def cheaper_chip_of(
-    cloud: str, service: str, region: str, memory_gib: float, kind: str
+def _cheapest_of(
+    cloud: str, service: str, region: str, kind: str, memory_gib: float, throughput: float
 ) -> InstanceInfo | None:
-    """The cheapest `service` type of `cloud` in `region` with `kind` accelerators holding
-    `memory_gib` per node, or None."""
     found = []
     for name in catalog.instance_types(cloud, service):
         info = instance(name, region, cloud)
         if info is None or info.region != region or info.accelerator_info.kind != kind:
             continue
-        if info.node_accelerator_memory_gib >= memory_gib:
+        if (
+            info.node_accelerator_memory_gib >= memory_gib
+            and info.throughput_per_node >= throughput
+        ):
             found.append(info)
     found.sort(key=lambda i: (i.on_demand_usd_per_hour, i.instance_type))
     return found[0] if found else None

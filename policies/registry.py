@@ -74,7 +74,8 @@ POLICIES: tuple[Policy, ...] = (
     ),
     Policy(
         "inference-on-cheaper-chip",
-        "GPU inference endpoints where an Inferentia or TPU type with enough memory is cheaper.",
+        "Inference on a GPU where an Inferentia or TPU type with enough memory is cheaper, or "
+        "on a TPU where a GPU or Inferentia type with its memory and throughput is.",
         "low",
         "Compile the model for AWS Neuron (Inferentia) or XLA (TPU), benchmark latency, and move "
         "the endpoint to the suggested type.",
