@@ -87,14 +87,14 @@ class Egress(StrEnum):
 
 
 class ServingKind(StrEnum):
-    """What the serving container of an AWS inference endpoint is, and so what it needs."""
+    """What the serving container of an inference endpoint is, and so what it needs."""
 
-    LLM = "llm"  # a text-generation server (Hugging Face TGI): the model id or its weights
-    MODEL_ARCHIVE = "model-archive"  # a framework container loading model.tar.gz + its code
+    LLM = "llm"  # a text-generation server (Hugging Face TGI on AWS, Vertex AI's on GCP)
+    MODEL_ARCHIVE = "model-archive"  # AWS: a framework container loading model.tar.gz + code
 
 
 # SageMaker's container environment (botocore: EnvironmentMap max 100, keys
-# [a-zA-Z_][a-zA-Z0-9_]* up to 1024 characters, values up to 1024).
+# [a-zA-Z_][a-zA-Z0-9_]* up to 1024 characters, values up to 1024); Vertex AI's env alike.
 _ENV_KEY = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,1023}$")
 MAX_ENV_ENTRIES = 100
 
@@ -320,6 +320,8 @@ class InferenceEndpoint(_Model):
     model_id: str | None = Field(default=None, alias="modelId", validate_default=True)
     # numbers are written as YAML numbers (`SAGEMAKER_MODEL_SERVER_WORKERS: 2`); kept as text
     env: dict[str, str | int | float] = Field(default_factory=dict, max_length=MAX_ENV_ENTRIES)
+    target_duty_cycle_percent: int = Field(default=60, alias="targetDutyCyclePercent", ge=1, le=100)
+    spot: bool = False
     model_memory_gib: float | None = Field(default=None, alias="modelMemoryGib", gt=0)
     target_invocations_per_instance: int = Field(
         default=100, alias="targetInvocationsPerInstance", ge=1
@@ -337,8 +339,13 @@ class InferenceEndpoint(_Model):
                 "modelDataUrl) or model-archive (a framework container that loads "
                 "modelDataUrl, model.tar.gz with code/inference.py)"
             )
-        if cloud is not None and cloud != Cloud.AWS and value is not None:
-            raise ValueError("serving applies to AWS SageMaker endpoints")
+        if cloud == Cloud.GCP and value != ServingKind.LLM:
+            raise ValueError(
+                "llm is required on GCP (Vertex AI deploys the Hugging Face model modelId to "
+                f"TPUs; got {value.value if value else None!r})"
+            )
+        if cloud == Cloud.AZURE and value is not None:
+            raise ValueError("serving applies to AWS and GCP endpoints")
         return value
 
     @field_validator("model_data_url")
@@ -351,18 +358,29 @@ class InferenceEndpoint(_Model):
             )
         if value and info.data.get("cloud") == Cloud.AWS and not value.startswith("s3://"):
             raise ValueError(f"{value!r}: an s3://<bucket>/<key> URL on AWS")
+        if value and info.data.get("cloud") == Cloud.GCP:
+            raise ValueError(
+                "not read on GCP: Vertex AI fetches modelId from Hugging Face (weights in "
+                "gs://: finops:gcp:TpuBatchInference, see docs/components-gcp-azure.md)"
+            )
         return value
 
     @field_validator("model_id")
     @classmethod
     def _model_id(cls, value: str | None, info: ValidationInfo) -> str | None:
         serving = info.data.get("serving")
+        if info.data.get("cloud") == Cloud.GCP and serving == ServingKind.LLM and not value:
+            raise ValueError(
+                "required on GCP: the Hugging Face model id Vertex AI deploys "
+                "(Qwen/Qwen2.5-7B-Instruct)"
+            )
         if serving == ServingKind.LLM and not value and not info.data.get("model_data_url"):
             raise ValueError(
                 "required with serving: llm unless modelDataUrl holds the weights (the "
                 "Hugging Face model id the server loads, HF_MODEL_ID)"
             )
-        if value and serving != ServingKind.LLM:
+        if value and "serving" in info.data and serving != ServingKind.LLM:
+            # (a serving value in error is reported on its own key, once)
             raise ValueError("modelId is for serving: llm")
         return value
 
@@ -384,7 +402,22 @@ class InferenceEndpoint(_Model):
             raise ValueError("give exactly one of instanceType or accelerator")
         if self.cloud == Cloud.AZURE:
             raise ValueError("inference endpoints support cloud aws or gcp")
+        if self.cloud == Cloud.GCP:
+            self._gcp_serving()
+        elif self.spot:
+            raise ValueError("spot applies to GCP endpoints (SageMaker real-time has no spot)")
         return self
+
+    def _gcp_serving(self) -> None:
+        """A GCP endpoint (Vertex AI on TPU; serving and modelId are checked by their own
+        validators): replicas.min at least 1, env only with an image and never AIP_*."""
+        if self.replicas.min < 1:
+            raise ValueError("replicas.min must be >= 1 on GCP (Vertex AI keeps one replica)")
+        for key in self.env:
+            if key.startswith("AIP_"):
+                raise ValueError(f"env.{key}: AIP_* variables are Vertex AI's own")
+        if self.env and not self.image:
+            raise ValueError("env needs image on GCP (Model Garden's container takes none)")
 
 
 # Notifications one budget may have: AWS Budgets (botocore's budgets model,

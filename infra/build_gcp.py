@@ -3,9 +3,10 @@
 - every training fleet with `cloud: gcp` -> `components.gcp.GpuTrainingFleet`, named as the fleet;
   fleets without `subnetIds` share one `components.gcp.FleetNetwork` per region
   (`network-<region>`: Cloud NAT, Private Google Access);
-- every inference endpoint with `cloud: gcp` -> `components.gcp.TpuInferenceEndpoint` (GCP
-  endpoints run on TPU VMs: `instanceType` is a TPU type such as `v5litepod-4`, or
-  `accelerator` a TPU generation such as `TPU-v5e`);
+- every inference endpoint with `cloud: gcp` -> `components.gcp.TpuInferenceEndpoint` (a
+  Vertex AI endpoint on TPUs: `instanceType` is a TPU slice such as `v5litepod-4` or its
+  Vertex machine type `ct5lp-hightpu-4t`, or `accelerator` a TPU generation such as
+  `TPU-v5e`; `serving: llm` and `modelId` name the Hugging Face model);
 - every budget with `cloud: gcp` -> `components.gcp.ProjectBudget`, named `<project>-budget`.
 
 The billing account of the budgets comes from the stack config key `finops:gcpBillingAccount`.
@@ -112,8 +113,12 @@ def build(config: StackConfig) -> dict[str, Any]:
             continue
         endpoint_args: TpuInferenceEndpointArgs = {
             "model_version": endpoint.model_version,
+            "serving": endpoint.serving.value if endpoint.serving else "",
+            "model_id": endpoint.model_id or "",
             "replicas_min": endpoint.replicas.min,
             "replicas_max": endpoint.replicas.max,
+            "spot": endpoint.spot,
+            "target_duty_cycle_percent": endpoint.target_duty_cycle_percent,
             "region": config.region(Cloud.GCP, endpoint.region),
             "tags": tags,
         }
@@ -126,11 +131,12 @@ def build(config: StackConfig) -> dict[str, Any]:
             endpoint_args["model_memory_gib"] = endpoint.model_memory_gib
         if endpoint.image:
             endpoint_args["image"] = endpoint.image
-        if endpoint.model_data_url:
-            endpoint_args["model_data_url"] = endpoint.model_data_url
+        if endpoint.env:
+            endpoint_args["environment"] = {k: str(v) for k, v in endpoint.env.items()}
         tpu = TpuInferenceEndpoint(endpoint.name, endpoint_args)
-        exports[f"{endpoint.name}-accelerator-type"] = tpu.accelerator_type
-        exports[f"{endpoint.name}-vms"] = tpu.vm_names
+        exports[f"{endpoint.name}-url"] = tpu.predict_url
+        exports[f"{endpoint.name}-machine-type"] = tpu.machine_type
+        exports[f"{endpoint.name}-invoker"] = tpu.invoker_email
 
     gcp_budgets = [b for b in config.budgets if b.cloud == Cloud.GCP]
     account = billing_account() if gcp_budgets else ""

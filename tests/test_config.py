@@ -366,3 +366,48 @@ def test_sqs_queue_arn_and_url_convert_both_ways():
     assert config.sqs_queue_arn(config.sqs_queue_url(fifo)) == fifo
     assert config.sqs_queue_arn("train-jobs") is None
     assert config.sqs_queue_url("arn:aws:sns:us-east-1:123456789012:topic") is None
+
+
+GCP_ENDPOINT = {
+    "name": "serve",
+    "cloud": "gcp",
+    "instanceType": "v5litepod-4",
+    "replicas": {"min": 1, "max": 3},
+    "modelVersion": "v1",
+    "serving": "llm",
+    "modelId": "Qwen/Qwen2.5-7B-Instruct",
+}
+
+
+@pytest.mark.parametrize(
+    ("entry", "line"),
+    [
+        ({"serving": None}, "serving: llm is required on GCP"),
+        ({"serving": "model-archive"}, "serving: llm is required on GCP"),
+        ({"modelId": None}, "modelId: required on GCP"),
+        ({"modelDataUrl": "gs://b/m"}, "modelDataUrl: not read on GCP"),
+        ({"replicas": {"min": 0, "max": 2}}, "replicas.min must be >= 1 on GCP"),
+        ({"env": {"X": "1"}}, "env needs image on GCP"),
+        ({"image": "us-docker.pkg.dev/p/r/i:1", "env": {"AIP_HTTP_PORT": 80}}, "env.AIP_HTTP_PORT"),
+        ({"env": {"1BAD": "x"}}, "'1BAD' is not a container variable name"),
+        ({"targetDutyCyclePercent": 0}, "targetDutyCyclePercent: Input should be greater than"),
+    ],
+)
+def test_a_gcp_endpoint_says_what_its_container_needs(entry, line):
+    endpoint = {k: v for k, v in {**GCP_ENDPOINT, **entry}.items() if v is not None}
+    lines = error_lines(**{"finops:inferenceEndpoints": [endpoint]})
+    assert len(lines) == 1 and line in lines[0], lines
+    assert lines[0].startswith("Pulumi.dev.yaml: finops:inferenceEndpoints[0]")
+
+
+def test_a_gcp_endpoint_with_its_contract_parses_and_spot_is_gcp_only():
+    parsed = parse(**{"finops:inferenceEndpoints": [{**GCP_ENDPOINT, "spot": True}]})
+    endpoint = parsed.inference_endpoints[0]
+    assert (endpoint.serving, endpoint.model_id, endpoint.spot) == (
+        config.ServingKind.LLM,
+        "Qwen/Qwen2.5-7B-Instruct",
+        True,
+    )
+    assert endpoint.target_duty_cycle_percent == 60
+    aws = {**GCP_ENDPOINT, "cloud": "aws", "instanceType": "ml.inf2.xlarge", "spot": True}
+    assert "spot applies to GCP endpoints" in error_lines(**{"finops:inferenceEndpoints": [aws]})[0]

@@ -287,6 +287,10 @@ RULES: dict[str, NameRule] = {
     "gcp:compute/routerNat:RouterNat": NameRule(
         "name", 63, GCP_RESOURCE_NAME, source="Cloud NAT gateway names (RFC 1035, 63)"
     ),
+    # named by Vertex AI (numeric ids); its display names (<name>-<modelVersion>, at most
+    # 40 + 1 + 63 characters) are within Vertex AI's 128 (Endpoint/Model displayName)
+    "gcp:vertex/aiEndpointWithModelGardenDeployment:AiEndpointWithModelGardenDeployment": NO_NAME,
+    "gcp:vertex/aiEndpointIamMember:AiEndpointIamMember": NO_NAME,
     "pulumi:providers:gcp": NO_NAME,
     # --- Azure -------------------------------------------------------------------------
     "azure-native:resources:ResourceGroup": NameRule(

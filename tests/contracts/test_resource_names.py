@@ -67,6 +67,8 @@ def long_stack(cloud: str) -> dict[str, Any]:
                 "instanceType": "v5litepod-4",
                 "replicas": {"min": 1, "max": 2},
                 "modelVersion": "vit-huge-14",
+                "serving": "llm",
+                "modelId": "Qwen/Qwen2.5-7B-Instruct",
             }
         ]
     if cloud == "azure":
@@ -157,7 +159,7 @@ def test_names_that_fit_are_kept_so_existing_stacks_are_not_replaced() -> None:
     assert {
         "gcp-l4-train-on-demand-template",
         "gcp-l4-train-controller-code",
-        "gcp-tpu-serve-0",
+        "gcp-tpu-serve-deployment",
         "vision-budget",
     } <= names
     dev = run(stack_config.read_stack_file(ROOT / "Pulumi.dev.yaml"), stack="dev")

@@ -32,10 +32,10 @@ def test_gcp_and_azure_resources_are_understood(stack) -> None:
             r.on_demand_percent_above_base,
         )
         for r in resources_of(run, config)
-        if r.kind in ("fleet", "tpu")
+        if r.kind in ("fleet", "tpu", "endpoint")
     }
     assert facts == {
-        "gcp-serve-0": ("tpu", ("v5litepod-4",), "inference", None, None),
+        "gcp-serve-deployment": ("endpoint", ("v5litepod-4",), "inference", 1, 100.0),
         "gcp-train-spot": ("fleet", ("g2-standard-4",), "training", 2, 0.0),
         "gcp-train-on-demand": ("fleet", ("g2-standard-4",), "training", 0, 100.0),
         "azure-train-vmss": ("fleet", ("Standard_NC24ads_A100_v4",), "training", 2, 0.0),
@@ -59,7 +59,7 @@ def test_multicloud_stack_verdicts(stack) -> None:
             # the scale set's price includes a public IPv4 address per VM (its egress), and
             # the Cloud NAT of the fleet's network is priced per VM behind it
             "estimated $6,023.22/month exceeds the budget of $5,000.00/month by $1,023.22; by "
-            "resource: gcp-serve-0 $3,504.00, azure-train-vmss $2,152.33, gcp-train-spot $361.19, "
+            "resource: gcp-serve-deployment $3,504.00, azure-train-vmss $2,152.33, gcp-train-spot $361.19, "
             "network-us-central1-nat $5.69",
         )
     ]

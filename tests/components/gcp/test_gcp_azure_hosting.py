@@ -40,6 +40,7 @@ def test_every_component_gets_a_resource_with_its_class_name(schema):
         "finops:index:AzureProjectBudget",
         "finops:index:GcpGpuTrainingFleet",
         "finops:index:GcpProjectBudget",
+        "finops:index:GcpTpuBatchInference",
         "finops:index:GcpTpuInferenceEndpoint",
     ]
 
@@ -59,7 +60,7 @@ def test_required_inputs_enums_and_outputs(schema):
 
 def test_field_docstrings_become_descriptions(schema):
     inputs = schema["resources"]["finops:index:GcpTpuInferenceEndpoint"]["inputProperties"]
-    assert "no managed autoscaling" in inputs["replicasMin"]["description"]
+    assert "Vertex dedicated resources keep at least 1" in inputs["replicasMin"]["description"]
 
 
 @pytest.mark.skipif(not HOST.exists(), reason="components/__main__.py not written yet")

@@ -22,7 +22,12 @@ def deploy(stack: str, fleet: str = "train", project: str = "finops") -> StackRu
         GpuTrainingFleet(fleet, {"model_version": "v1", "node_count": 2, "accelerator": "L4"})
         TpuInferenceEndpoint(
             f"{fleet[:30]}-serve",
-            {"model_version": "v1", "replicas_min": 1, "accelerator_type": "v5litepod-4"},
+            {
+                "model_version": "v1",
+                "serving": "llm",
+                "model_id": "Qwen/Qwen2.5-7B-Instruct",
+                "accelerator_type": "v5litepod-4",
+            },
         )
 
     return run_program(program, stack, CONFIG, {"gcp": "us-central1"}, project=project)
@@ -41,7 +46,7 @@ def ids(run: StackRun) -> dict[str, str]:
 @pytest.mark.parametrize("fleet", ["train", LONG_NAME, "9-lives"])
 def test_ids_follow_iam_rules_for_any_fleet_name(fleet: str) -> None:
     found = ids(deploy("dev", fleet))
-    assert len(found) == 5  # nodes, controller, build, endpoint accounts; resizer role
+    assert len(found) == 5  # nodes, controller, build, endpoint invoker accounts; resizer role
     for name, value in found.items():
         pattern = ROLE_ID if name.endswith("-controller-role") else ACCOUNT_ID
         assert pattern.match(value), (name, value)

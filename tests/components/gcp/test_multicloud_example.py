@@ -18,6 +18,7 @@ from finops.taggability import tag_property
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "examples" / "Pulumi.multicloud.yaml"
+VERTEX = "gcp:vertex/aiEndpointWithModelGardenDeployment:AiEndpointWithModelGardenDeployment"
 STACK_TAGS = {"Project": "vision", "Team": "ml-platform", "Environment": "staging"}
 
 
@@ -52,7 +53,12 @@ def test_fleet_and_endpoint_sizes_follow_the_config(run):
         for r in run.of_type("gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager")
     }
     assert groups == {"gcp-l4-train-spot": 4, "gcp-l4-train-on-demand": 0}
-    assert len(run.of_type("gcp:tpu/v2Vm:V2Vm")) == 2
+    (deployment,) = run.of_type(VERTEX)
+    resources = deployment.inputs["deployConfig"]["dedicatedResources"]
+    assert (resources["minReplicaCount"], resources["maxReplicaCount"]) == (1, 3)
+    assert resources["machineSpec"]["machineType"] == "ct5lp-hightpu-4t"
+    assert deployment.inputs["huggingFaceModelId"] == "Qwen/Qwen2.5-7B-Instruct"
+    assert "gcp-tpu-serve-url" in run.exports
     (scale_set,) = run.of_type("azure-native:compute:VirtualMachineScaleSet")
     assert scale_set.inputs["sku"] == {
         "name": "Standard_NC4as_T4_v3",
@@ -77,9 +83,13 @@ def test_every_taggable_resource_has_the_stack_tags_in_its_clouds_spelling(run):
 
 
 def test_workloads_carry_the_model_version(run):
-    for name in ("gcp-l4-train-spot-template", "gcp-tpu-serve-0"):
-        (resource,) = [r for r in run.resources if r.name == name]
-        assert resource.inputs["labels"]["model-version"] == "vit-b16-v3"
+    (template,) = [r for r in run.resources if r.name == "gcp-l4-train-spot-template"]
+    assert template.inputs["labels"]["model-version"] == "vit-b16-v3"
+    # the Vertex deployment takes no labels (pulumi-gcp 10.2): its display names carry it
+    (deployment,) = run.of_type(VERTEX)
+    assert tag_property(VERTEX) is None
+    model = deployment.inputs["modelConfig"]["modelDisplayName"]
+    assert model == "gcp-tpu-serve-qwen2-5-7b-instruct-v1"
     (scale_set,) = run.of_type("azure-native:compute:VirtualMachineScaleSet")
     assert scale_set.inputs["tags"]["ModelVersion"] == "vit-b16-v3"
 
@@ -156,6 +166,8 @@ def test_accelerator_fleets_and_tpu_generations_are_resolved_from_the_catalog():
                 "modelMemoryGib": 100,
                 "replicas": {"min": 1, "max": 1},
                 "modelVersion": "v1",
+                "serving": "llm",
+                "modelId": "Qwen/Qwen2.5-72B-Instruct",
             }
         ],
     )
@@ -167,8 +179,9 @@ def test_accelerator_fleets_and_tpu_generations_are_resolved_from_the_catalog():
     run = run_program(program, "test", {}, {"gcp": "us-central1", "azure": "eastus"})
     (template,) = [r for r in run.resources if r.name == "train-spot-template"]
     assert template.inputs["machineType"] == "g2-standard-24"  # the 2 x L4 G2 shape
-    (vm,) = run.of_type("gcp:tpu/v2Vm:V2Vm")
-    assert vm.inputs["acceleratorType"] == "v5litepod-8"  # 128 GiB of HBM >= 100 GiB
+    (deployment,) = run.of_type(VERTEX)
+    machine = deployment.inputs["deployConfig"]["dedicatedResources"]["machineSpec"]
+    assert machine["machineType"] == "ct5lp-hightpu-8t"  # 128 GiB of HBM >= 100 GiB
     (scale_set,) = run.of_type("azure-native:compute:VirtualMachineScaleSet")
     assert scale_set.inputs["sku"]["name"] == "Standard_NV36ads_A10_v5"
 
@@ -182,4 +195,4 @@ def test_finops_preview_prices_the_example_and_every_policy_passes(capsys):
     monthly = {r["name"]: r["monthlyUsd"] for r in out["resources"]}
     assert monthly["gcp-l4-train-spot"] > 0  # 4 spot g2-standard-8
     assert monthly["gcp-l4-train-on-demand"] == 0  # the fallback waits at zero
-    assert monthly["gcp-tpu-serve-0"] > 0 and monthly["azure-t4-train-vmss"] > 0
+    assert monthly["gcp-tpu-serve-deployment"] > 0 and monthly["azure-t4-train-vmss"] > 0
