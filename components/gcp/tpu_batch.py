@@ -1,6 +1,7 @@
-"""`finops:gcp:TpuBatchInference`: model serving on Cloud TPU VMs (v5e, v6e, v5p).
+"""`finops:gcp:TpuBatchInference`: batch inference on Cloud TPU VMs (v5e, v6e, v5p).
 
-TPU v5e/v6e slices serve many models for less than the GPU that fits them; the catalog prices
+No endpoint: for serving requests use `finops:gcp:TpuInferenceEndpoint` (Vertex AI). TPU
+v5e/v6e slices run many models for less than the GPU that fits them; the catalog prices
 both, so a stack can compare. What it creates (children named `<name>-<role>`):
 
 - `<name>-sa`: the VMs' service account with `roles/monitoring.metricWriter` and
@@ -12,11 +13,12 @@ both, so a stack can compare. What it creates (children named `<name>-<role>`):
   versions page lists them), no external IP, labels and the service account.
 
 Replicas: TPU VMs have no managed autoscaling (no instance group); `replicas_min` VMs are
-created and `replicas_max` is recorded in the description for whoever scales by hand or by a
-later controller. Put a load balancer (or GKE with TPU node pools) in front for traffic.
+created and `replicas_max` is recorded in the description for whoever scales by hand.
 
-Spot (`spot=True`) cuts the chip-hour price by about 60 % but a preempted VM is gone until
-recreated (`pulumi up`); use it for replicas beyond what the service needs to stay up.
+Spot (`spot=True`) cuts the chip-hour price by about 60 %. A preempted Spot TPU VM cannot be
+restarted, only deleted and created again; unless `recreate_preempted=False`, the
+`<name>-recreate` controller (components/gcp/tpu_recreate.py) does that every minute, under
+the same node ids.
 
 The finops GPU agent is not installed: it reads NVML, and a TPU VM has no NVIDIA GPU.
 """
@@ -28,7 +30,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from components import _args, _hosting
-from components.gcp import _common
+from components.gcp import _common, tpu_recreate
 from finops import catalog
 from finops.catalog import InstanceInfo
 from finops.errors import CatalogError
@@ -101,6 +103,8 @@ class TpuBatchInferenceArgs(TypedDict, total=False):
     `MODEL_DATA_URL` and granted read access when on GCS."""
     tags: dict[str, str]
     """Extra canonical tags (Project, Team, Environment...), written as GCP labels."""
+    recreate_preempted: bool
+    """With `spot`: deploy the controller that recreates preempted VMs (default True)."""
 
 
 _COMPONENT = "finops:gcp:TpuBatchInference"
@@ -295,6 +299,30 @@ class GcpTpuBatchInference(pulumi.ComponentResource):
             for index in range(replicas_min)
         ]
 
+        if spot and args.get("recreate_preempted", True) and vms:
+            description = f"{name} batch inference, recreated after preemption"
+            tpu_recreate.recreate_controller(
+                name,
+                parent=self,
+                project=project,
+                region=region,
+                zone=zone,
+                labels=labels,
+                node_ids=[vm.name for vm in vms],
+                node_spec=tpu_recreate.node_spec(
+                    accelerator_type=info.instance_type,
+                    runtime_version=runtime_version,
+                    description=description,
+                    spot=True,
+                    account_email=account.email,
+                    scopes=[_common.CLOUD_PLATFORM_SCOPE],
+                    network=args.get("network") or "default",
+                    subnetwork=args.get("subnetwork"),
+                    metadata=metadata,
+                    labels=vms[0].labels.apply(lambda found: dict(found or {})),
+                ),
+                vm_account=account,
+            )
         self.accelerator_type = pulumi.Output.from_input(info.instance_type)
         self.zone = pulumi.Output.from_input(zone)
         self.vm_names = pulumi.Output.all(*[vm.name for vm in vms]).apply(list)

@@ -111,3 +111,28 @@ def test_bad_args_are_refused_with_the_field_and_value(overrides, message):
     with pytest.raises(ValueError, match=message) as caught:
         TpuBatchInference("bad", {**BASE, **overrides})  # type: ignore[typeddict-item]
     assert "finops:gcp:TpuBatchInference 'bad'" in str(caught.value)
+
+
+# --- recreate path for preempted Spot TPU VMs --------------------------------------------
+
+
+def test_spot_batch_gets_a_recreate_controller_scoped_to_its_nodes():
+    run = endpoint_run(spot=True, image=None)
+    (role,) = run.of_type("gcp:projects/iAMCustomRole:IAMCustomRole")
+    assert sorted(role.inputs["permissions"]) == [
+        "tpu.nodes.create",
+        "tpu.nodes.delete",
+        "tpu.nodes.get",
+    ]
+    act_as = one(run, "serve-recreate-act-as").inputs
+    assert act_as["role"] == "roles/iam.serviceAccountUser"  # on the VMs' account only
+    assert one(run, "serve-recreate-schedule").inputs["schedule"] == "* * * * *"
+    function = one(run, "serve-recreate").inputs
+    assert function["serviceConfig"]["environmentVariables"]["ZONE"] == "us-central1-a"
+    assert function["buildConfig"]["entryPoint"] == "reconcile_http"
+
+
+def test_on_demand_or_opted_out_batch_has_no_controller(run):
+    assert [r.name for r in run.resources if "recreate" in r.name] == []
+    opted_out = endpoint_run(spot=True, recreate_preempted=False)
+    assert [r.name for r in opted_out.resources if "recreate" in r.name] == []
