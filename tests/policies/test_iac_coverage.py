@@ -156,6 +156,24 @@ FACTS = [
 }""",
         ("tpu", ("v5p-8",), None, None),
     ),
+    (  # the Vertex AI TPU endpoint finops:gcp:TpuInferenceEndpoint deploys
+        """resource "google_vertex_ai_endpoint_with_model_garden_deployment" "serve" {
+  location              = "us-central1"
+  hugging_face_model_id = "Qwen/Qwen2.5-7B-Instruct"
+  deploy_config {
+    dedicated_resources {
+      machine_spec {
+        machine_type = "ct5lp-hightpu-4t"
+        tpu_topology = "2x2"
+      }
+      min_replica_count = 1
+      max_replica_count = 3
+      spot              = true
+    }
+  }
+}""",
+        ("endpoint", ("v5litepod-4",), 3, 0.0),
+    ),
     (  # retired in terraform-provider-google 7, still in configurations pinned below it
         'resource "google_tpu_node" "n" {\n  accelerator_type = "v5p-8"\n  labels = { a = "b" }\n}',
         ("tpu", ("v5p-8",), None, None),
