@@ -10,8 +10,9 @@ checkpoints every `checkpointMinutes`) at the spot price.
 
 Inference is sized on `2 x modelParams` FLOPs per token at `utilisation` of the node's peak,
 with the weights (`bytesPerParam`, +20 % for the KV cache and activations) in one node's
-accelerator memory; replicas run `hoursPerMonth` on demand (SageMaker on AWS, GCE or TPU VMs
-on GCP, as finops' inference components deploy them; Azure has no inference component).
+accelerator memory; replicas run `hoursPerMonth` on demand (SageMaker on AWS; on GCP TPU
+slices, which finops' Vertex AI endpoint serves on for v5e/v6e, and GCE GPU machines, priced
+as VMs: finops deploys no GPU serving component on GCP; Azure has no inference component).
 
 Storage is the dataset and checkpoints in the cloud's standard object storage.
 Policies are not this module's business: the caller passes `check`, which judges an option's
