@@ -30,7 +30,7 @@ from components.gcp import (
     TpuInferenceEndpointArgs,
 )
 from components.gcp.network import GcpFleetNetwork
-from finops.config import Cloud, StackConfig
+from finops.config import Cloud, ServingKind, StackConfig
 
 BILLING_ACCOUNT_KEY = "gcpBillingAccount"
 PLACEHOLDER_BILLING_ACCOUNT = "000000-000000-000000"
@@ -113,7 +113,7 @@ def build(config: StackConfig) -> dict[str, Any]:
             continue
         endpoint_args: TpuInferenceEndpointArgs = {
             "model_version": endpoint.model_version,
-            "serving": endpoint.serving.value if endpoint.serving else "",
+            "serving": endpoint.serving or ServingKind.LLM,  # the schema requires llm on GCP
             "model_id": endpoint.model_id or "",
             "replicas_min": endpoint.replicas.min,
             "replicas_max": endpoint.replicas.max,

@@ -35,10 +35,10 @@ from components.gcp import _common
 from components.gcp.tpu_batch import _pick_slice
 from finops import catalog
 from finops.catalog.gcp import VERTEX_TPU_MACHINES
+from finops.config import ServingKind
 
 TYPE_TOKEN = "finops:gcp:TpuInferenceEndpoint"
 DUTY_CYCLE_METRIC = "aiplatform.googleapis.com/prediction/online/accelerator/duty_cycle"
-SERVING_KINDS = ("llm",)
 MAX_REPLICAS = 100
 INVOKER_ROLE = "roles/aiplatform.user"
 # Hugging Face model ids: <owner>/<name> (huggingface_hub's repo id rules)
@@ -61,7 +61,7 @@ class TpuInferenceEndpointArgs(TypedDict, total=False):
 
     model_version: Required[str]
     """The model version served (the endpoint's display name carries it)."""
-    serving: Required[str]
+    serving: Required[ServingKind]
     """What the container is: `llm` (a text-generation server for a Hugging Face model).
     `model-archive` is an AWS kind: Vertex AI would need a model upload pulumi-gcp lacks."""
     model_id: Required[str]
@@ -126,11 +126,13 @@ def plan_endpoint(args: TpuInferenceEndpointArgs, where: str = "") -> TpuEndpoin
     raw: dict[str, Any] = dict(args)
     _args.known_keys(raw, TpuInferenceEndpointArgs.__annotations__, where=where)
     _args.required_str(where, raw, "model_version")
-    serving = _args.require(raw, "serving", where=where)
-    if serving not in SERVING_KINDS:
+    serving = _args.enum_arg(
+        where, "serving", _args.require(raw, "serving", where=where), ServingKind, ServingKind.LLM
+    )
+    if serving != ServingKind.LLM:
         raise _args.invalid(
             "serving",
-            serving,
+            serving.value,
             "llm (a Vertex AI TPU endpoint serves Hugging Face models; for a model archive "
             "use finops:gcp:TpuBatchInference with your own container)",
             where=where,
