@@ -25,8 +25,9 @@ from finops.errors import FinopsError
 HAND_CHECKS = "docs/components-gcp-azure.md, 'A first real deploy on GCP and Azure'"
 NOT_CHECKED = {
     Cloud.GCP: "GCP is not checked yet: GPU quotas (regional NVIDIA_*_GPUS, PREEMPTIBLE_NVIDIA_*), "
-    "the Compute, IAM, Cloud Functions, Cloud Build, Cloud Run, Artifact Registry, Cloud "
-    "Scheduler and Billing Budget APIs enabled, roles/iam.serviceAccountUser on the stack's "
+    "the Vertex AI TPU serving and Cloud TPU quotas, the Compute, IAM, Cloud Functions, Cloud "
+    "Build, Cloud Run, Artifact Registry, Cloud Scheduler, Vertex AI, Cloud TPU and Billing "
+    "Budget APIs enabled, roles/iam.serviceAccountUser on the stack's "
     "service accounts, the billing account role (roles/billing.costsManager) for budgets; "
     f"check them by hand ({HAND_CHECKS})",
     Cloud.AZURE: "Azure is not checked yet: the vCPU quotas of the VM families (standard and "
