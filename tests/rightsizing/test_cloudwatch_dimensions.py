@@ -58,7 +58,7 @@ def _records(instance: str, hostname: str) -> Iterator[dict[str, Any]]:
 def _read(section: CloudWatchSection, *, cwagent_alone: bool = False) -> list[GpuUsage]:
     with mock_aws():
         ec2: Any = boto3.client("ec2", region_name=REGION)
-        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        image = "ami-12c6146b"  # any id: moto runs it (its default AMIs are off in tests)
         instances = [
             ec2.run_instances(ImageId=image, InstanceType="g5.12xlarge", MinCount=1, MaxCount=1)[
                 "Instances"

@@ -47,7 +47,7 @@ def fleet(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
         monkeypatch.setenv(key, "testing")
     with mock_aws():
         ec2: Any = boto3.client("ec2", region_name=REGION)
-        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        image = "ami-12c6146b"  # any id: moto runs it (its default AMIs are off in tests)
         ids = [
             ec2.run_instances(ImageId=image, InstanceType=t, MinCount=1, MaxCount=1)["Instances"][
                 0
