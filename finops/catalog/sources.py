@@ -65,6 +65,11 @@ SOURCES: dict[str, str] = {
         "(Azure) pricing pages, the charges besides instances, hand transcription as of "
         "2026-01 (europe-west4 disks estimated); public prices"
     ),
+    "serverless.csv": (
+        "SageMaker Serverless Inference (per GB-second, data processed) and Cloud Run Tier 1 "
+        "(vCPU-s, GiB-s, requests, NVIDIA L4 GPU-s) pricing pages, hand transcription as of "
+        "2026-01; public AWS and GCP prices"
+    ),
     "accelerators.csv": (
         "Vendor datasheets (NVIDIA, AWS Neuron, Google Cloud TPU, Qualcomm, AMD); throughput "
         "relative to V100 derived as sqrt(compute ratio x bandwidth ratio); facts, no licence"
