@@ -93,6 +93,13 @@ class ServingKind(StrEnum):
     MODEL_ARCHIVE = "model-archive"  # AWS: a framework container loading model.tar.gz + code
 
 
+class Hosting(StrEnum):
+    """Where an inference endpoint runs (what its container is, is `serving`)."""
+
+    PROVISIONED = "provisioned"  # instances (SageMaker, TPU VMs); replicas.min 0: scale to zero
+    SERVERLESS = "serverless"  # SageMaker Serverless Inference / Cloud Run, per request
+
+
 # SageMaker's container environment (botocore: EnvironmentMap max 100, keys
 # [a-zA-Z_][a-zA-Z0-9_]* up to 1024 characters, values up to 1024); Vertex AI's env alike.
 _ENV_KEY = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,1023}$")
@@ -310,11 +317,13 @@ class InferenceEndpoint(_Model):
     cloud: Cloud
     instance_type: str | None = Field(default=None, alias="instanceType")
     accelerator: str | None = None
-    replicas: ReplicaCount
+    replicas: ReplicaCount | None = None
     model_version: str = Field(alias="modelVersion", min_length=1, max_length=63)
     hours_per_month: float = Field(default=HOURS_PER_MONTH, alias="hoursPerMonth", gt=0, le=744)
     region: str | None = None
     image: str | None = None
+    # before serving: its validator reads it (Cloud Run runs `image`, no serving kind)
+    hosting: Hosting = Hosting.PROVISIONED
     serving: ServingKind | None = Field(default=None, validate_default=True)
     model_data_url: str | None = Field(default=None, alias="modelDataUrl", validate_default=True)
     model_id: str | None = Field(default=None, alias="modelId", validate_default=True)
@@ -326,6 +335,12 @@ class InferenceEndpoint(_Model):
     target_invocations_per_instance: int = Field(
         default=100, alias="targetInvocationsPerInstance", ge=1
     )
+    requests_per_month: float | None = Field(default=None, alias="requestsPerMonth", ge=0)
+    mean_duration_ms: float | None = Field(default=None, alias="meanDurationMs", gt=0, le=3_600_000)
+    memory_mb: int | None = Field(default=None, alias="memoryMb", gt=0)
+    cpu: int | None = Field(default=None, gt=0)
+    max_concurrency: int | None = Field(default=None, alias="maxConcurrency", ge=1)
+    provisioned_concurrency: int | None = Field(default=None, alias="provisionedConcurrency", ge=1)
 
     _name = field_validator("name")(_check_name)
 
@@ -339,6 +354,10 @@ class InferenceEndpoint(_Model):
                 "modelDataUrl) or model-archive (a framework container that loads "
                 "modelDataUrl, model.tar.gz with code/inference.py)"
             )
+        if cloud == Cloud.GCP and info.data.get("hosting") == Hosting.SERVERLESS:
+            if value is not None:
+                raise ValueError("not with hosting: serverless on GCP (Cloud Run runs image)")
+            return value
         if cloud == Cloud.GCP and value != ServingKind.LLM:
             raise ValueError(
                 "llm is required on GCP (Vertex AI deploys the Hugging Face model modelId to "
@@ -398,10 +417,29 @@ class InferenceEndpoint(_Model):
 
     @model_validator(mode="after")
     def _one_way_to_pick_hardware(self) -> InferenceEndpoint:
-        if bool(self.instance_type) == bool(self.accelerator):
-            raise ValueError("give exactly one of instanceType or accelerator")
         if self.cloud == Cloud.AZURE:
             raise ValueError("inference endpoints support cloud aws or gcp")
+        if (self.requests_per_month is None) != (self.mean_duration_ms is None):
+            raise ValueError("give requestsPerMonth and meanDurationMs together (the traffic)")
+        if self.hosting == Hosting.SERVERLESS:
+            _check_serverless(self)
+            return self
+        serverless_only = [
+            key
+            for key, value in (
+                ("memoryMb", self.memory_mb),
+                ("cpu", self.cpu),
+                ("maxConcurrency", self.max_concurrency),
+                ("provisionedConcurrency", self.provisioned_concurrency),
+            )
+            if value is not None
+        ]
+        if serverless_only:
+            raise ValueError(f"{', '.join(serverless_only)}: only with hosting: serverless")
+        if bool(self.instance_type) == bool(self.accelerator):
+            raise ValueError("give exactly one of instanceType or accelerator")
+        if self.replicas is None:
+            raise ValueError("replicas (min, max) is required with hosting: provisioned")
         if self.cloud == Cloud.GCP:
             self._gcp_serving()
         elif self.spot:
@@ -418,6 +456,108 @@ class InferenceEndpoint(_Model):
                 raise ValueError(f"env.{key}: AIP_* variables are Vertex AI's own")
         if self.env and not self.image:
             raise ValueError("env needs image on GCP (Model Garden's container takes none)")
+
+    @property
+    def traffic(self) -> tuple[float, float] | None:
+        """(requests a month, mean duration in ms) when the stack states the traffic."""
+        if self.requests_per_month is None or self.mean_duration_ms is None:
+            return None
+        return self.requests_per_month, self.mean_duration_ms
+
+
+def _check_serverless(endpoint: InferenceEndpoint) -> None:
+    """The limits the serverless service allows (ValueError naming the key and the range)."""
+    from finops import serving  # serving reads HOURS_PER_MONTH from here
+
+    if endpoint.traffic is None:
+        raise ValueError(
+            "hosting: serverless needs requestsPerMonth and meanDurationMs (the preview prices "
+            "it per request and duration)"
+        )
+    if endpoint.instance_type:
+        raise ValueError("instanceType: not with hosting: serverless (give memoryMb)")
+    if endpoint.cloud == Cloud.AWS:
+        if endpoint.serving == ServingKind.LLM:
+            raise ValueError(
+                "serving: llm (a TGI server) needs a GPU or Inferentia, which SageMaker "
+                "Serverless Inference has not: use serving: model-archive (a CPU container "
+                "loading modelDataUrl) or hosting: provisioned"
+            )
+        if endpoint.accelerator:
+            raise ValueError(
+                "accelerator: SageMaker Serverless Inference has no GPU or Inferentia; use "
+                "hosting: provisioned with replicas.min 0 to scale an accelerator to zero"
+            )
+        if endpoint.cpu is not None:
+            raise ValueError("cpu: Cloud Run only (SageMaker serverless sizes by memoryMb)")
+        if endpoint.mean_duration_ms is not None and endpoint.mean_duration_ms > 60_000:
+            raise ValueError(
+                f"meanDurationMs {endpoint.mean_duration_ms:g}: a SageMaker serverless "
+                "invocation stops at 60000 ms"
+            )
+        sizes = serving.SAGEMAKER_MEMORY_SIZES_MB
+        if endpoint.memory_mb is not None and endpoint.memory_mb not in sizes:
+            raise ValueError(
+                f"memoryMb {endpoint.memory_mb}: SageMaker serverless allows "
+                f"{', '.join(map(str, sizes))} (1 GB steps)"
+            )
+        model_gib = endpoint.model_memory_gib
+        if model_gib and serving.sagemaker_serverless_memory_mb(model_gib) is None:
+            raise ValueError(
+                f"modelMemoryGib {model_gib:g}: SageMaker serverless has at most "
+                f"{sizes[-1]} MB; use hosting: provisioned"
+            )
+        if endpoint.memory_mb and model_gib and model_gib * 1024 > endpoint.memory_mb:
+            raise ValueError(
+                f"memoryMb {endpoint.memory_mb} is less than modelMemoryGib {model_gib:g} GiB"
+            )
+        most = serving.SAGEMAKER_MAX_CONCURRENCY
+        if endpoint.max_concurrency is not None and endpoint.max_concurrency > most:
+            raise ValueError(f"maxConcurrency {endpoint.max_concurrency}: allowed 1 to {most}")
+        concurrency = endpoint.max_concurrency or 1
+        provisioned = endpoint.provisioned_concurrency
+        if provisioned is not None and provisioned > concurrency:
+            raise ValueError(
+                f"provisionedConcurrency {provisioned} must be <= maxConcurrency ({concurrency})"
+            )
+        if endpoint.replicas is not None:
+            raise ValueError("replicas: not with hosting: serverless on aws (maxConcurrency)")
+        return
+    # gcp: Cloud Run
+    if endpoint.provisioned_concurrency is not None:
+        raise ValueError(
+            "provisionedConcurrency: SageMaker only; on Cloud Run keep instances warm with "
+            "replicas.min"
+        )
+    gpu = None
+    if endpoint.accelerator:
+        gpu = serving.CLOUD_RUN_GPUS.get(endpoint.accelerator)
+        if gpu is None:
+            raise ValueError(
+                f"accelerator {endpoint.accelerator!r}: Cloud Run offers "
+                f"{', '.join(serving.CLOUD_RUN_GPUS)}"
+            )
+    cpus = serving.CLOUD_RUN_CPUS
+    if endpoint.cpu is not None and endpoint.cpu not in cpus:
+        raise ValueError(f"cpu {endpoint.cpu}: Cloud Run allows {', '.join(map(str, cpus))}")
+    if gpu is not None:
+        if endpoint.cpu is not None and endpoint.cpu < gpu.min_cpu:
+            raise ValueError(
+                f"cpu {endpoint.cpu}: a Cloud Run {endpoint.accelerator} needs at least "
+                f"{gpu.min_cpu} vCPU"
+            )
+        need_mb = gpu.min_memory_gib * 1024
+        if endpoint.memory_mb is not None and endpoint.memory_mb < need_mb:
+            raise ValueError(
+                f"memoryMb {endpoint.memory_mb}: a Cloud Run {endpoint.accelerator} needs at "
+                f"least {need_mb:.0f}"
+            )
+    top = serving.CLOUD_RUN_MAX_MEMORY_GIB * 1024
+    if endpoint.memory_mb is not None and not 512 <= endpoint.memory_mb <= top:
+        raise ValueError(f"memoryMb {endpoint.memory_mb}: Cloud Run allows 512 to {top:.0f}")
+    most = serving.CLOUD_RUN_MAX_CONCURRENCY
+    if endpoint.max_concurrency is not None and endpoint.max_concurrency > most:
+        raise ValueError(f"maxConcurrency {endpoint.max_concurrency}: allowed 1 to {most}")
 
 
 # Notifications one budget may have: AWS Budgets (botocore's budgets model,
@@ -454,9 +594,11 @@ def notification_limit_problem(cloud: str, thresholds: list[float], enforce: boo
 
 
 class Budget(_Model):
-    """One entry of `finops:budgets`."""
+    """One entry of `finops:budgets`: a project's spend (its `Project` tag), or without
+    `project` the whole account (AWS), the stack's GCP project on the billing account, or the
+    Azure subscription."""
 
-    project: str = Field(min_length=1)
+    project: str | None = Field(default=None, min_length=1)
     cloud: Cloud
     monthly_limit_usd: float = Field(alias="monthlyLimitUsd", gt=0)
     enforce: bool = False  # at 100% actual, scale every fleet tagged with the project to zero
@@ -464,6 +606,27 @@ class Budget(_Model):
         default=[80.0, 100.0], alias="thresholdsPercent", min_length=1
     )
     notify: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _enforce_needs_project(self) -> Budget:
+        if self.enforce and self.project is None:
+            raise ValueError(
+                "enforce needs project (it scales the fleets tagged with it to zero); an "
+                "account budget alerts only"
+            )
+        return self
+
+    @property
+    def scope(self) -> str:
+        """`project <name>`, or what an account budget covers on its cloud."""
+        if self.project is not None:
+            return f"project {self.project}"
+        return {"aws": "account", "gcp": "GCP project", "azure": "subscription"}[self.cloud.value]
+
+    @property
+    def export_prefix(self) -> str:
+        """Stack export names of this budget start with this."""
+        return self.project if self.project is not None else f"{self.cloud.value}-account"
 
     @field_validator("thresholds_percent")
     @classmethod
@@ -494,7 +657,9 @@ class Budget(_Model):
         `<project>-budget` when the project is a plain name (a letter, then letters, digits
         and inner hyphens, at most 33 characters); else a lower-case slug of it, cut, and six
         hex digits of the whole value, so that any `Project` tag makes a name every cloud
-        accepts (40 characters at most)."""
+        accepts (40 characters at most). An account budget is `<cloud>-account-budget`."""
+        if self.project is None:
+            return f"{self.cloud.value}-account-budget"
         if _PLAIN_PROJECT.fullmatch(self.project) and len(self.project) <= _PLAIN_PROJECT_MAX:
             return f"{self.project}-budget"
         slug = re.sub(r"[^a-z0-9]+", "-", self.project.lower()).strip("-")
@@ -731,6 +896,8 @@ def _catalog_problems(data: Mapping[str, Any], regions: Mapping[str, str]) -> li
                 except CatalogError as exc:
                     problems.append(f"{NAMESPACE}:{key}[{i}].{path}: {exc}")
             accelerator = entry.get("accelerator")
+            if entry.get("hosting") == Hosting.SERVERLESS.value:
+                continue  # a Cloud Run GPU, checked by the schema against what Cloud Run offers
             if isinstance(accelerator, str):
                 count = entry.get("acceleratorsPerNode", 1) if many else 1
                 problem = _accelerator_problem(accelerator, count, cloud, region, key)

@@ -411,3 +411,82 @@ def test_a_gcp_endpoint_with_its_contract_parses_and_spot_is_gcp_only():
     assert endpoint.target_duty_cycle_percent == 60
     aws = {**GCP_ENDPOINT, "cloud": "aws", "instanceType": "ml.inf2.xlarge", "spot": True}
     assert "spot applies to GCP endpoints" in error_lines(**{"finops:inferenceEndpoints": [aws]})[0]
+
+
+SERVERLESS = {
+    "name": "faq",
+    "cloud": "aws",
+    "hosting": "serverless",
+    "serving": "model-archive",
+    "memoryMb": 3072,
+    "requestsPerMonth": 100000,
+    "meanDurationMs": 800,
+    "modelVersion": "v1",
+    "modelDataUrl": "s3://b/m.tar.gz",
+}
+CLOUD_RUN = {
+    **{k: v for k, v in SERVERLESS.items() if k != "modelDataUrl"},  # Cloud Run runs image
+    "name": "chat",
+    "cloud": "gcp",
+    "serving": None,
+    "accelerator": "L4",
+    "cpu": 4,
+    "memoryMb": 16384,
+    "replicas": {"min": 0, "max": 2},
+}
+
+
+def test_serverless_endpoints_parse_without_replicas_or_hardware():
+    parsed = parse(**{"finops:inferenceEndpoints": [SERVERLESS, CLOUD_RUN]})
+    faq, chat = parsed.inference_endpoints
+    assert (faq.hosting, faq.replicas, faq.memory_mb, faq.traffic) == (
+        config.Hosting.SERVERLESS, None, 3072, (100000.0, 800.0)
+    )  # fmt: skip
+    assert (chat.accelerator, chat.cpu, chat.replicas.min) == ("L4", 4, 0)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({**SERVERLESS, "memoryMb": 1536}, "memoryMb 1536: SageMaker serverless allows 1024, "
+         "2048, 3072, 4096, 5120, 6144 (1 GB steps)"),
+        ({**SERVERLESS, "maxConcurrency": 201}, "maxConcurrency 201: allowed 1 to 200"),
+        ({**SERVERLESS, "maxConcurrency": 4, "provisionedConcurrency": 5},
+         "provisionedConcurrency 5 must be <= maxConcurrency (4)"),
+        ({**SERVERLESS, "accelerator": "T4"}, "accelerator: SageMaker Serverless Inference has "
+         "no GPU or Inferentia"),
+        ({**SERVERLESS, "modelMemoryGib": 8}, "modelMemoryGib 8: SageMaker serverless has at "
+         "most 6144 MB; use hosting: provisioned"),
+        ({**SERVERLESS, "meanDurationMs": 90000}, "meanDurationMs 90000: a SageMaker "
+         "serverless invocation stops at 60000 ms"),
+        ({k: v for k, v in SERVERLESS.items() if k != "meanDurationMs"},
+         "give requestsPerMonth and meanDurationMs together"),
+        ({**CLOUD_RUN, "accelerator": "A100"}, "accelerator 'A100': Cloud Run offers L4"),
+        ({**CLOUD_RUN, "cpu": 2}, "cpu 2: a Cloud Run L4 needs at least 4 vCPU"),
+        ({**CLOUD_RUN, "memoryMb": 8192}, "memoryMb 8192: a Cloud Run L4 needs at least 16384"),
+        ({**CLOUD_RUN, "provisionedConcurrency": 1}, "provisionedConcurrency: SageMaker only"),
+        ({**SERVERLESS, "hosting": "provisioned", "instanceType": "ml.inf2.xlarge",
+          "replicas": {"min": 1, "max": 1}}, "memoryMb: only with hosting: serverless"),
+        ({**SERVERLESS, "serving": "llm", "modelId": "a/b"}, "serving: llm (a TGI server) needs "
+         "a GPU or Inferentia, which SageMaker Serverless Inference has not"),
+    ],
+)  # fmt: skip
+def test_serverless_limits_name_the_key_and_the_allowed_values(entry, message):
+    (line,) = error_lines(**{"finops:inferenceEndpoints": [entry]})
+    assert line.startswith("Pulumi.dev.yaml: finops:inferenceEndpoints[0]: ")
+    assert message in line
+
+
+def test_account_budgets_without_project():
+    budgets = [
+        {"cloud": "aws", "monthlyLimitUsd": 100, "notify": ["a@b.co"]},
+        {"cloud": "azure", "monthlyLimitUsd": 100, "notify": ["a@b.co"]},
+    ]
+    aws, azure = parse(**{"finops:budgets": budgets}).budgets
+    assert (aws.component_name, aws.export_prefix, aws.scope) == (
+        "aws-account-budget", "aws-account", "account"
+    )  # fmt: skip
+    assert azure.component_name == "azure-account-budget"
+    (line,) = error_lines(**{"finops:budgets": [{**budgets[0], "enforce": True}]})
+    assert "finops:budgets[0]: enforce needs project" in line
+    assert parse(**{"finops:budgets": [{**budgets[1], "project": "vision"}]}).budgets[0].project
