@@ -1,5 +1,5 @@
 """AWS components: `finops:aws:GpuTrainingFleet`, `finops:aws:InferenceEndpoint`,
-`finops:aws:ProjectBudget` (docs/components-aws.md).
+`finops:aws:ServerlessInferenceEndpoint`, `finops:aws:ProjectBudget` (docs/components-aws.md).
 
 Classes carry the cloud in their name (`AwsGpuTrainingFleet`) because a component provider
 host names every hosted component by its class name in one `index` module, where the GCP and
@@ -14,15 +14,26 @@ from components.aws.inference import (
     AwsInferenceEndpointArgs,
     cheaper_inferentia_option,
 )
+from components.aws.serverless_endpoint import (
+    AwsServerlessInferenceEndpoint,
+    AwsServerlessInferenceEndpointArgs,
+)
 
 GpuTrainingFleet = AwsGpuTrainingFleet
 GpuTrainingFleetArgs = AwsGpuTrainingFleetArgs
 InferenceEndpoint = AwsInferenceEndpoint
 InferenceEndpointArgs = AwsInferenceEndpointArgs
+ServerlessInferenceEndpoint = AwsServerlessInferenceEndpoint
+ServerlessInferenceEndpointArgs = AwsServerlessInferenceEndpointArgs
 ProjectBudget = AwsProjectBudget
 ProjectBudgetArgs = AwsProjectBudgetArgs
 
-COMPONENTS = [AwsGpuTrainingFleet, AwsInferenceEndpoint, AwsProjectBudget]
+COMPONENTS = [
+    AwsGpuTrainingFleet,
+    AwsInferenceEndpoint,
+    AwsServerlessInferenceEndpoint,
+    AwsProjectBudget,
+]
 """What `components/__main__.py` hosts for other languages."""
 
 __all__ = [
@@ -33,11 +44,15 @@ __all__ = [
     "AwsInferenceEndpointArgs",
     "AwsProjectBudget",
     "AwsProjectBudgetArgs",
+    "AwsServerlessInferenceEndpoint",
+    "AwsServerlessInferenceEndpointArgs",
     "GpuTrainingFleet",
     "GpuTrainingFleetArgs",
     "InferenceEndpoint",
     "InferenceEndpointArgs",
     "ProjectBudget",
     "ProjectBudgetArgs",
+    "ServerlessInferenceEndpoint",
+    "ServerlessInferenceEndpointArgs",
     "cheaper_inferentia_option",
 ]

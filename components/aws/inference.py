@@ -3,7 +3,7 @@ auto-scaled on invocations per instance, able to scale to zero, least-privilege 
 
 import re
 from dataclasses import dataclass
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NotRequired, Protocol, TypedDict
 
 import pulumi
 import pulumi_aws as aws
@@ -277,6 +277,17 @@ def chip_family(instance: catalog.InstanceInfo) -> str:
     return "neuron" if instance.accelerator in NEURON_CORES_PER_CHIP else "gpu"
 
 
+def model_archive_environment(region: str) -> dict[str, str]:
+    """What the sagemaker-pytorch-inference toolkit needs to run code/inference.py of the
+    unpacked model archive (any chip; Neuron adds one worker per NeuronCore)."""
+    return {
+        "SAGEMAKER_PROGRAM": "inference.py",
+        "SAGEMAKER_SUBMIT_DIRECTORY": f"{MODEL_DIR}/code",
+        "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+        "SAGEMAKER_REGION": region,
+    }
+
+
 def container_environment(
     serving: ServingKind,
     instance: catalog.InstanceInfo,
@@ -306,12 +317,7 @@ def container_environment(
         else:
             environment["SM_NUM_GPUS"] = str(int(instance.accelerator_count))
     else:
-        environment |= {
-            "SAGEMAKER_PROGRAM": "inference.py",
-            "SAGEMAKER_SUBMIT_DIRECTORY": f"{MODEL_DIR}/code",
-            "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
-            "SAGEMAKER_REGION": region,
-        }
+        environment |= model_archive_environment(region)
         if family == "neuron":
             environment["SAGEMAKER_MODEL_SERVER_WORKERS"] = str(cores)
     required = ["HF_MODEL_ID"] if serving == ServingKind.LLM else ["SAGEMAKER_PROGRAM"]
@@ -369,8 +375,18 @@ def cheaper_inferentia_option(
     }
 
 
+class ModelLocation(Protocol):
+    """Where a model artifact lies (an endpoint plan, serverless or not); None: no artifact."""
+
+    @property
+    def model_bucket(self) -> str | None: ...
+
+    @property
+    def model_key(self) -> str | None: ...
+
+
 def execution_role_statements(
-    plan: EndpointPlan,
+    plan: ModelLocation,
     repository_arn: pulumi.Input[str],
     logs_arn: pulumi.Input[str],
     partition: str = "aws",
@@ -730,6 +746,8 @@ def from_config(
     """Arguments for one `finops:inferenceEndpoints` entry of a stack (cloud aws; the schema
     has required `serving` and what it needs)."""
     assert endpoint.serving is not None
+    if endpoint.replicas is None:
+        raise ValueError(f"inferenceEndpoints {endpoint.name}: replicas is required")
     args: AwsInferenceEndpointArgs = {
         "model_version": endpoint.model_version,
         "tags": config.tags.as_dict(),
