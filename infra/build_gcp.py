@@ -6,8 +6,11 @@
 - every inference endpoint with `cloud: gcp` -> `components.gcp.TpuInferenceEndpoint` (a
   Vertex AI endpoint on TPUs: `instanceType` is a TPU slice such as `v5litepod-4` or its
   Vertex machine type `ct5lp-hightpu-4t`, or `accelerator` a TPU generation such as
-  `TPU-v5e`; `serving: llm` and `modelId` name the Hugging Face model);
-- every budget with `cloud: gcp` -> `components.gcp.ProjectBudget`, named `<project>-budget`.
+  `TPU-v5e`; `serving: llm` and `modelId` name the Hugging Face model), or with
+  `hosting: serverless` -> `components.gcp.ServerlessInferenceEndpoint` (Cloud Run, scale to
+  zero, optional L4);
+- every budget with `cloud: gcp` -> `components.gcp.ProjectBudget`, named `<project>-budget`
+  (`gcp-account-budget` without `project`: all spend of the stack's GCP project).
 
 The billing account of the budgets comes from the stack config key `finops:gcpBillingAccount`.
 When it is absent during a preview (the offline engine, `pulumi preview`) a placeholder id is
@@ -26,11 +29,13 @@ from components.gcp import (
     GcpProjectBudgetArgs,
     GpuTrainingFleet,
     ProjectBudget,
+    ServerlessInferenceEndpoint,
+    ServerlessInferenceEndpointArgs,
     TpuInferenceEndpoint,
     TpuInferenceEndpointArgs,
 )
 from components.gcp.network import GcpFleetNetwork
-from finops.config import Cloud, ServingKind, StackConfig
+from finops.config import Cloud, Hosting, InferenceEndpoint, ServingKind, StackConfig
 
 BILLING_ACCOUNT_KEY = "gcpBillingAccount"
 PLACEHOLDER_BILLING_ACCOUNT = "000000-000000-000000"
@@ -51,6 +56,38 @@ def billing_account() -> str:
         f"finops:{BILLING_ACCOUNT_KEY} is required for GCP budgets: "
         f"pulumi config set finops:{BILLING_ACCOUNT_KEY} XXXXXX-XXXXXX-XXXXXX"
     )
+
+
+def _serverless_args(
+    endpoint: InferenceEndpoint, config: StackConfig
+) -> ServerlessInferenceEndpointArgs:
+    """A `hosting: serverless` endpoint as a Cloud Run service."""
+    if not endpoint.image:
+        raise ValueError(
+            f"finops:inferenceEndpoints {endpoint.name!r}: image is required for a Cloud Run "
+            "endpoint (the serving container, REGION-docker.pkg.dev/PROJECT/REPO/IMAGE:TAG)"
+        )
+    args: ServerlessInferenceEndpointArgs = {
+        "model_version": endpoint.model_version,
+        "image": endpoint.image,
+        "region": config.region(Cloud.GCP, endpoint.region),
+        "tags": config.tags.as_dict(),
+        "requests_per_month": endpoint.requests_per_month,
+        "mean_duration_ms": endpoint.mean_duration_ms,
+        "accelerator": endpoint.accelerator,
+        "model_data_url": endpoint.model_data_url,
+        "model_memory_gib": endpoint.model_memory_gib,
+    }
+    if endpoint.replicas is not None:
+        args["replicas_min"] = endpoint.replicas.min
+        args["replicas_max"] = endpoint.replicas.max
+    if endpoint.cpu is not None:
+        args["cpu"] = endpoint.cpu
+    if endpoint.memory_mb is not None:
+        args["memory_mb"] = endpoint.memory_mb
+    if endpoint.max_concurrency is not None:
+        args["max_concurrency"] = endpoint.max_concurrency
+    return args
 
 
 def build(config: StackConfig) -> dict[str, Any]:
@@ -111,6 +148,12 @@ def build(config: StackConfig) -> dict[str, Any]:
     for endpoint in config.inference_endpoints:
         if endpoint.cloud != Cloud.GCP:
             continue
+        if endpoint.hosting == Hosting.SERVERLESS:
+            run = ServerlessInferenceEndpoint(endpoint.name, _serverless_args(endpoint, config))
+            exports[f"{endpoint.name}-service"] = run.service_name
+            exports[f"{endpoint.name}-uri"] = run.uri
+            continue
+        assert endpoint.replicas is not None  # the schema requires it when provisioned
         endpoint_args: TpuInferenceEndpointArgs = {
             "model_version": endpoint.model_version,
             "serving": endpoint.serving or ServingKind.LLM,  # the schema requires llm on GCP
@@ -143,7 +186,7 @@ def build(config: StackConfig) -> dict[str, Any]:
     for budget in gcp_budgets:
         if budget.enforce:
             pulumi.log.warn(
-                f"finops:budgets {budget.project!r}: enforce is not built on GCP; "
+                f"finops:budgets {budget.scope!r}: enforce is not built on GCP; "
                 "the budget alerts (e-mail, Pub/Sub) but scales nothing down"
             )
         budget_args: GcpProjectBudgetArgs = {
@@ -155,5 +198,5 @@ def build(config: StackConfig) -> dict[str, Any]:
             "tags": tags,
         }
         component_budget = ProjectBudget(budget.component_name, budget_args)
-        exports[f"{budget.project}-gcp-budget"] = component_budget.budget_name
+        exports[f"{budget.export_prefix}-gcp-budget"] = component_budget.budget_name
     return exports

@@ -1,5 +1,6 @@
 """GCP components: GPU training fleets on Spot VMs, TPU inference endpoints (Vertex AI), batch
-inference on TPU VMs, project budgets.
+inference on TPU VMs, serverless (Cloud Run) inference endpoints, project and billing-account
+budgets.
 
 Classes carry the cloud in their name (`GcpGpuTrainingFleet`) because a component provider
 host names every hosted component by its class name in one `index` module, where the AWS and
@@ -9,6 +10,10 @@ the same classes. The Pulumi type tokens are `finops:gcp:<Type>`.
 
 from components.gcp.budget import GcpProjectBudget, GcpProjectBudgetArgs
 from components.gcp.tpu_batch import GcpTpuBatchInference, TpuBatchInferenceArgs
+from components.gcp.serverless_endpoint import (
+    GcpServerlessInferenceEndpoint,
+    ServerlessInferenceEndpointArgs,
+)
 from components.gcp.tpu_endpoint import GcpTpuInferenceEndpoint, TpuInferenceEndpointArgs
 from components.gcp.training_fleet import (
     GcpGpuTrainingFleet,
@@ -20,6 +25,7 @@ GpuTrainingFleet = GcpGpuTrainingFleet
 GpuTrainingFleetArgs = GcpGpuTrainingFleetArgs
 TpuInferenceEndpoint = GcpTpuInferenceEndpoint
 TpuBatchInference = GcpTpuBatchInference
+ServerlessInferenceEndpoint = GcpServerlessInferenceEndpoint
 ProjectBudget = GcpProjectBudget
 ProjectBudgetArgs = GcpProjectBudgetArgs
 
@@ -28,6 +34,7 @@ COMPONENTS = [
     GcpGpuTrainingFleet,
     GcpTpuInferenceEndpoint,
     GcpTpuBatchInference,
+    GcpServerlessInferenceEndpoint,
     GcpProjectBudget,
 ]
 
@@ -37,6 +44,7 @@ __all__ = [
     "GcpGpuTrainingFleetArgs",
     "GcpProjectBudget",
     "GcpProjectBudgetArgs",
+    "GcpServerlessInferenceEndpoint",
     "GcpTerminationAction",
     "GcpTpuBatchInference",
     "GcpTpuInferenceEndpoint",
@@ -46,6 +54,8 @@ __all__ = [
     "ProjectBudgetArgs",
     "TpuBatchInference",
     "TpuBatchInferenceArgs",
+    "ServerlessInferenceEndpoint",
+    "ServerlessInferenceEndpointArgs",
     "TpuInferenceEndpoint",
     "TpuInferenceEndpointArgs",
 ]

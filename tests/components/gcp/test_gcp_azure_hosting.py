@@ -41,6 +41,7 @@ def test_every_component_gets_a_resource_with_its_class_name(schema):
         "finops:index:GcpGpuTrainingFleet",
         "finops:index:GcpProjectBudget",
         "finops:index:GcpTpuBatchInference",
+        "finops:index:GcpServerlessInferenceEndpoint",
         "finops:index:GcpTpuInferenceEndpoint",
     ]
 
