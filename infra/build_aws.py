@@ -3,9 +3,11 @@
 - every training fleet with `cloud: aws` -> `components.aws.GpuTrainingFleet`, named as the fleet;
   fleets without `subnetIds` share one `components.aws.FleetNetwork` per region and egress
   mode (`network-<region>[-nat]`: a VPC per fleet would run into the five-VPC default quota);
-- every inference endpoint with `cloud: aws` -> `components.aws.InferenceEndpoint`;
-- every budget with `cloud: aws` -> `components.aws.ProjectBudget`, named `<project>-budget`;
-  the first one activates the finops tag keys as cost-allocation tags (once per account).
+- every inference endpoint with `cloud: aws` -> `components.aws.InferenceEndpoint`, or with
+  `hosting: serverless` -> `components.aws.ServerlessInferenceEndpoint`;
+- every budget with `cloud: aws` -> `components.aws.ProjectBudget`, named `<project>-budget`
+  (`aws-account-budget` for an account budget, one without `project`); the first one
+  activates the finops tag keys as cost-allocation tags (once per account).
 
 All of them use one explicit AWS provider (and, for scale-to-zero endpoints, one aws-native
 provider) whose `default_tags` carry the stack's tags, so that
@@ -26,7 +28,8 @@ from components.aws import budget as aws_budget
 from components.aws import fleet as aws_fleet
 from components.aws import inference as aws_inference
 from components.aws import network as aws_network
-from finops.config import Cloud, StackConfig
+from components.aws import serverless_endpoint as aws_serverless
+from finops.config import Cloud, Hosting, StackConfig
 
 
 def provider(config: StackConfig) -> aws.Provider:
@@ -60,7 +63,7 @@ def build(config: StackConfig) -> dict[str, Any]:
     if not (fleets or endpoints or budgets):
         return {}
     providers: dict[str, pulumi.ProviderResource] = {"aws": provider(config)}
-    if any(e.replicas.min == 0 for e in endpoints):
+    if any(e.replicas is not None and e.replicas.min == 0 for e in endpoints):
         providers["aws-native"] = native_provider(config)
     opts = pulumi.ResourceOptions(providers=providers)
     exports: dict[str, Any] = {}
@@ -91,6 +94,13 @@ def build(config: StackConfig) -> dict[str, Any]:
         exports[f"{fleet.name}-checkpoint-bucket"] = component.checkpoint_bucket
 
     for endpoint in endpoints:
+        if endpoint.hosting == Hosting.SERVERLESS:
+            serverless = aws_serverless.AwsServerlessInferenceEndpoint(
+                endpoint.name, aws_serverless.from_config(endpoint, config), opts
+            )
+            exports[f"{endpoint.name}-endpoint"] = serverless.endpoint_name
+            exports[f"{endpoint.name}-memory-mb"] = serverless.memory_size_mb
+            continue
         endpoint_component = aws_inference.AwsInferenceEndpoint(
             endpoint.name, aws_inference.from_config(endpoint, config), opts
         )
@@ -105,7 +115,8 @@ def build(config: StackConfig) -> dict[str, Any]:
             aws_budget.from_config(budget, config, activate_cost_allocation_tags=i == 0),
             opts,
         )
-        exports[f"{budget.project}-aws-budget"] = budget_component.budget_name
-        exports[f"{budget.project}-alerts-topic"] = budget_component.alerts_topic_arn
-        exports[f"{budget.project}-cost-allocation"] = budget_component.cost_allocation_note
+        prefix = budget.export_prefix
+        exports[f"{prefix}-aws-budget"] = budget_component.budget_name
+        exports[f"{prefix}-alerts-topic"] = budget_component.alerts_topic_arn
+        exports[f"{prefix}-cost-allocation"] = budget_component.cost_allocation_note
     return exports

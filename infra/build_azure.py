@@ -2,7 +2,8 @@
 
 Every training fleet with `cloud: azure` -> `components.azure.GpuTrainingFleet`, named as the
 fleet; every budget with `cloud: azure` -> `components.azure.ProjectBudget`, named
-`<project>-budget` (a consumption budget on the subscription, filtered on the Project tag).
+`<project>-budget` (a consumption budget on the subscription, filtered on the Project tag), or
+`azure-account-budget` without `project` (the whole subscription, no filter).
 (Inference endpoints support aws and gcp only; the stack-config schema rejects `cloud: azure`
 endpoints.)
 
@@ -66,8 +67,8 @@ def build(config: StackConfig) -> dict[str, Any]:
             "notify_emails": list(budget.notify),
             "thresholds_percent": list(budget.thresholds_percent),
         }
-        component_budget = ProjectBudget(f"{budget.project}-budget", budget_args)
-        exports[f"{budget.project}-azure-budget"] = component_budget.budget_name
+        component_budget = ProjectBudget(budget.component_name, budget_args)
+        exports[f"{budget.export_prefix}-azure-budget"] = component_budget.budget_name
     fleets = [f for f in config.training_fleets if f.cloud == Cloud.AZURE]
     if not fleets:
         return exports

@@ -34,21 +34,25 @@ _ADD_BUDGET = {
 def budget_required(
     resources: Sequence[Resource], config: Mapping[str, Any], context: Context
 ) -> list[Finding]:
-    """Every Project value that owns resources has a budget resource whose filter covers it."""
+    """Every Project value that owns resources has a budget resource whose filter covers it,
+    or an account budget of the resources' cloud (no project filter) covers them."""
+    budgets = [r for r in resources if r.kind == BUDGET]
+    # an account budget (AWS account, GCP project on the billing account, Azure subscription)
+    # covers every resource of its cloud in this stack, whatever its Project tag
+    account_clouds = {b.cloud for b in budgets if b.budget_projects == ()}
     owners: dict[str, int] = {}
     spelling: dict[str, str] = {}
     sources: dict[str, str] = {}
     for resource in resources:
-        if not resource.taggable or resource.kind == BUDGET:
+        if not resource.taggable or resource.kind == BUDGET or resource.cloud in account_clouds:
             continue
         project = resource.tag("Project")
         if project:
             owners[_fold(project)] = owners.get(_fold(project), 0) + 1
             spelling.setdefault(_fold(project), project)
             sources.setdefault(_fold(project), resource.source)
-    budgets = [r for r in resources if r.kind == BUDGET]
-    if any(b.budget_projects == () for b in budgets):
-        return []  # an account-wide budget covers every project
+    if not owners:
+        return []
     if any("budget_projects" in b.unknown for b in budgets) and owners:
         names = ", ".join(b.name for b in budgets if "budget_projects" in b.unknown)
         return [

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from finops.tags import cloud_of
 from policies import pricing
-from policies.context import Context
+from policies.context import Context, endpoint_traffic
 from policies.model import FLEET, LAUNCH_TEMPLATE, Resource
 from policies.normalize.wire import KINDS, normalize
 from policies.verdicts import Violation, evaluate
@@ -117,5 +117,9 @@ def evaluate_run(
         environment=tags.get("Environment", "dev"),
         stack_tags=tags,
         cost_ceiling_usd=config.cost_ceiling_usd,
+        endpoint_traffic=endpoint_traffic(
+            [e.model_dump(mode="json", by_alias=True) for e in config.inference_endpoints],
+            config.regions,
+        ),
     )
     return evaluate(_costed(resources_of(run, config), costs), context, settings)

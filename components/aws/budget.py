@@ -1,5 +1,10 @@
 """`finops:aws:ProjectBudget`: a monthly AWS Budgets cost budget on the project's
-cost-allocation tag, anomaly detection, and optional enforcement (fleets to zero)."""
+cost-allocation tag, anomaly detection, and optional enforcement (fleets to zero).
+
+Without `project` it is an account budget: no cost filter, so it counts every cost of the
+account (for pipelines that run in an account of their own), with the same ACTUAL and
+FORECASTED notifications. It creates no anomaly monitor then: AWS allows one AWS-services
+monitor per account and creates one itself in most accounts; subscribe that one."""
 
 import json
 import re
@@ -36,8 +41,9 @@ TAG_ACTIVATION_SCHEDULE = "rate(1 day)"
 class AwsProjectBudgetArgs(TypedDict):
     """Arguments of `finops:aws:ProjectBudget`."""
 
-    project: str
-    """Value of the `Project` cost-allocation tag the budget follows."""
+    project: NotRequired[str | None]
+    """Value of the `Project` cost-allocation tag the budget follows; absent or None: the
+    whole account."""
     monthly_limit_usd: float
     """Monthly cost limit, USD."""
     notify_emails: list[str]
@@ -62,7 +68,7 @@ class AwsProjectBudgetArgs(TypedDict):
 
 @dataclass(frozen=True)
 class BudgetPlan:
-    project: str
+    project: str | None
     limit_usd: float
     emails: list[str]
     thresholds: list[float]
@@ -80,7 +86,9 @@ def plan_budget(args: AwsProjectBudgetArgs) -> BudgetPlan:
     """Validate `args` (ValueError naming the field, the value and what is allowed)."""
     raw: dict[str, Any] = dict(args)
     _args.known_keys(raw, AwsProjectBudgetArgs.__annotations__)
-    project = str(_args.require(raw, "project"))
+    project = str(raw["project"]) if raw.get("project") is not None else None
+    if project is not None and not project:
+        raise _args.invalid("project", project, "a Project tag value, or None for the account")
     _common.check_tags(raw.get("tags"), workload=False)
     limit = _args.number(
         "monthly_limit_usd", raw.get("monthly_limit_usd"), "a number of USD above 0", above=0
@@ -108,6 +116,13 @@ def plan_budget(args: AwsProjectBudgetArgs) -> BudgetPlan:
         anomaly_threshold_usd=anomaly,
         activate_tags=bool(raw.get("activate_cost_allocation_tags", True)),
     )
+    if plan.enforce and project is None:
+        raise _args.invalid(
+            "enforce",
+            True,
+            "enforcement scales the groups tagged with `project` to zero: give project, or "
+            "leave enforce off on an account budget",
+        )
     problem = notification_limit_problem("aws", plan.thresholds, plan.enforce)
     if problem:
         raise _args.invalid("thresholds_percent", plan.thresholds, problem)
@@ -220,7 +235,7 @@ class AwsProjectBudget(pulumi.ComponentResource):
         key = aws.kms.Key(
             f"{name}-topic-key",
             aws.kms.KeyArgs(
-                description=f"finops budget {plan.project}: encrypts its SNS topics",
+                description=f"finops budget {plan.project or 'account'}: encrypts SNS topics",
                 enable_key_rotation=True,
                 deletion_window_in_days=30,
                 policy=pulumi.Output.all(account, partition).apply(
@@ -266,12 +281,70 @@ class AwsProjectBudget(pulumi.ComponentResource):
                     aws.budgets.BudgetCostFilterArgs(
                         name="TagKeyValue", values=[cost_filter_value(plan.project)]
                     )
-                ],
+                ]
+                if plan.project is not None
+                else None,  # an account budget counts every cost of the account
                 notifications=notifications,
                 tags=tags,
             ),
             opts=published,
         )
+        self.anomaly_monitor_arn = pulumi.Output.from_input("")
+        if plan.project is not None:
+            self.anomaly_monitor_arn = self._anomaly_alerts(name, plan, tags, alerts, alerts_policy)
+        note = (
+            f"budget {plan.project}: filters on cost-allocation tag user:{PROJECT_TAG}, which "
+            "sees no cost until the tag key is active in the account's billing (once per "
+            "account; a key can be activated only after it has appeared on a bill, up to "
+            "24 hours after the first tagged resource)"
+            if plan.project is not None
+            else "account budget: counts every cost of the account (no filter); no anomaly "
+            "monitor is created (one AWS-services monitor per account: subscribe the default)"
+        )
+        if plan.activate_tags:
+            # Only keys that appear on resources (CostCenter is optional in the tag schema).
+            keys = [
+                k
+                for k in COST_ALLOCATION_TAG_KEYS
+                if k in tags or k in tag_schema.required_keys(workload=True)
+            ]
+            self.cost_allocation_report = self._activate_tags(name, keys, tags)
+            note += (
+                f"; this stack activates {', '.join(keys)} as soon as billing has seen them "
+                "(checked now and daily; never deactivated, not even by pulumi destroy)"
+            )
+        else:
+            self.cost_allocation_report = pulumi.Output.from_input("")
+            note += "; activation is left to another stack (activate_cost_allocation_tags=false)"
+        pulumi.log.info(note, resource=self)
+
+        self.enforcer_function_name = pulumi.Output.from_input("")
+        if enforcement is not None:
+            self.enforcer_function_name = self._enforcer(name, plan, tags, enforcement, alerts, key)
+        self.budget_name = budget.name
+        self.alerts_topic_arn = alerts.arn
+        self.cost_allocation_note = pulumi.Output.from_input(note)
+        self.register_outputs(
+            {
+                "budgetName": self.budget_name,
+                "alertsTopicArn": self.alerts_topic_arn,
+                "anomalyMonitorArn": self.anomaly_monitor_arn,
+                "enforcerFunctionName": self.enforcer_function_name,
+                "costAllocationNote": self.cost_allocation_note,
+                "costAllocationReport": self.cost_allocation_report,
+            }
+        )
+
+    def _anomaly_alerts(
+        self,
+        name: str,
+        plan: BudgetPlan,
+        tags: dict[str, str],
+        alerts: aws.sns.Topic,
+        alerts_policy: aws.sns.TopicPolicy,
+    ) -> pulumi.Output[str]:
+        """A cost anomaly monitor on the project's tag, alerting the topic."""
+        child = pulumi.ResourceOptions(parent=self)
         monitor = aws.costexplorer.AnomalyMonitor(
             f"{name}-anomaly-monitor",
             aws.costexplorer.AnomalyMonitorArgs(
@@ -310,46 +383,7 @@ class AwsProjectBudget(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[alerts_policy]),
         )
-        note = (
-            f"budget {plan.project}: filters on cost-allocation tag user:{PROJECT_TAG}, which "
-            "sees no cost until the tag key is active in the account's billing (once per "
-            "account; a key can be activated only after it has appeared on a bill, up to "
-            "24 hours after the first tagged resource)"
-        )
-        if plan.activate_tags:
-            # Only keys that appear on resources (CostCenter is optional in the tag schema).
-            keys = [
-                k
-                for k in COST_ALLOCATION_TAG_KEYS
-                if k in tags or k in tag_schema.required_keys(workload=True)
-            ]
-            self.cost_allocation_report = self._activate_tags(name, keys, tags)
-            note += (
-                f"; this stack activates {', '.join(keys)} as soon as billing has seen them "
-                "(checked now and daily; never deactivated, not even by pulumi destroy)"
-            )
-        else:
-            self.cost_allocation_report = pulumi.Output.from_input("")
-            note += "; activation is left to another stack (activate_cost_allocation_tags=false)"
-        pulumi.log.info(note, resource=self)
-
-        self.enforcer_function_name = pulumi.Output.from_input("")
-        if enforcement is not None:
-            self.enforcer_function_name = self._enforcer(name, plan, tags, enforcement, alerts, key)
-        self.budget_name = budget.name
-        self.alerts_topic_arn = alerts.arn
-        self.anomaly_monitor_arn = monitor.arn
-        self.cost_allocation_note = pulumi.Output.from_input(note)
-        self.register_outputs(
-            {
-                "budgetName": self.budget_name,
-                "alertsTopicArn": self.alerts_topic_arn,
-                "anomalyMonitorArn": self.anomaly_monitor_arn,
-                "enforcerFunctionName": self.enforcer_function_name,
-                "costAllocationNote": self.cost_allocation_note,
-                "costAllocationReport": self.cost_allocation_report,
-            }
-        )
+        return monitor.arn
 
     def _topic(
         self,
@@ -451,12 +485,14 @@ class AwsProjectBudget(pulumi.ComponentResource):
         key: aws.kms.Key,
     ) -> pulumi.Output[str]:
         child = pulumi.ResourceOptions(parent=self)
+        project = plan.project
+        assert project is not None  # plan_budget refuses enforce without a project
         function, _role = _common.lambda_function(
             f"{name}-enforcer",
             "budget_enforcer",
-            description=f"finops budget {plan.project}: scale the project's fleets to zero",
-            role_statements=enforcer_policy_statements(plan.project, alerts.arn, key.arn),
-            environment={"PROJECT": plan.project, "ALERTS_TOPIC_ARN": alerts.arn},
+            description=f"finops budget {project}: scale the project's fleets to zero",
+            role_statements=enforcer_policy_statements(project, alerts.arn, key.arn),
+            environment={"PROJECT": project, "ALERTS_TOPIC_ARN": alerts.arn},
             tags=tags,
             parent=self,
         )

@@ -1,5 +1,5 @@
 """Azure components: GPU training fleets on a Flexible scale set with Spot Priority Mix, and
-monthly consumption budgets on a project's tagged spend.
+monthly consumption budgets on a project's tagged spend or a whole subscription.
 
 The class carries the cloud in its name (`AzureGpuTrainingFleet`) because a component provider
 host names every hosted component by its class name in one `index` module, where the AWS and

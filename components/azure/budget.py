@@ -1,4 +1,5 @@
-"""`finops:azure:ProjectBudget`: a monthly Azure consumption budget for one project's tagged spend.
+"""`finops:azure:ProjectBudget`: a monthly Azure consumption budget for one project's tagged spend,
+or without `project` for the whole subscription.
 
 What it creates (children named `<name>-<role>`):
 
@@ -8,6 +9,9 @@ What it creates (children named `<name>-<role>`):
   `In`, the project's value: the tag every component and the stack transform write), with an
   `Actual` notification at each of `thresholds_percent` and one `Forecasted` notification
   at 100 % (the month is on course to exceed the budget), each to `notify_emails`.
+
+Without `project` the budget has no filter and counts all spend of the subscription: for
+pipelines that run in a subscription of their own, tagged or not.
 
 Azure allows five notifications per budget, so up to four thresholds; more is refused
 naming the field (and, from a stack file, the key `finops:budgets[i].thresholdsPercent`).
@@ -25,12 +29,12 @@ or function); `infra/build_azure.py` warns when a budget asks for `enforce`.
 import datetime as dt
 import hashlib
 import re
-from typing import Required, TypedDict
+from typing import NotRequired, Required, TypedDict
 
 import pulumi
 import pulumi_azure_native as azure_native
 
-from components import _args, _hosting
+from components import _hosting
 from finops.config import budget_notifications, notification_limit_problem
 
 TYPE_TOKEN = "finops:azure:ProjectBudget"
@@ -43,8 +47,9 @@ _SUBSCRIPTION = re.compile(r"^[0-9a-fA-F-]{36}$")
 class AzureProjectBudgetArgs(TypedDict, total=False):
     """Arguments of `finops:azure:ProjectBudget`."""
 
-    project: Required[str]
-    """Value of the `Project` tag whose spend the budget counts."""
+    project: NotRequired[str | None]
+    """Value of the `Project` tag whose spend the budget counts; absent or None: all spend of
+    the subscription."""
     monthly_limit_usd: Required[float]
     """Budget per calendar month, in the subscription's billing currency (USD for most)."""
     notify_emails: Required[list[str]]
@@ -63,13 +68,15 @@ def _first_of_this_month() -> str:
     return today.replace(day=1).isoformat()
 
 
-def budget_name(project: str) -> str:
+def budget_name(project: str | None) -> str:
     """The budget's name: 1-63 of letters, digits, `_` and `-` (Microsoft.Consumption), from the
-    project value and a digest of project, Pulumi project and stack (two stacks budgeting the
-    same project on one subscription do not collide)."""
-    slug = re.sub(r"[^a-zA-Z0-9_-]+", "-", f"finops-{project}").strip("-")[:50].rstrip("-")
+    project value (`subscription` for a subscription budget) and a digest of it, Pulumi project
+    and stack (two stacks budgeting the same project on one subscription do not collide)."""
+    scope = project if project is not None else "subscription"
+    slug = re.sub(r"[^a-zA-Z0-9_-]+", "-", f"finops-{scope}").strip("-")[:50].rstrip("-")
+    # a subscription budget hashes "" so that no Project tag value `subscription` can clash
     digest = hashlib.sha256(
-        f"{project}/{pulumi.get_project()}/{pulumi.get_stack()}".encode()
+        f"{project or ''}/{pulumi.get_project()}/{pulumi.get_stack()}".encode()
     ).hexdigest()[:8]
     return f"{slug}-{digest}"
 
@@ -80,10 +87,12 @@ def notification_name(kind: str, percent: float) -> str:
 
 
 class AzureProjectBudget(pulumi.ComponentResource):
-    """A monthly consumption budget on a subscription for one project's tagged spend."""
+    """A monthly consumption budget on a subscription for one project's tagged spend, or for
+    all of the subscription's spend."""
 
     budget_name: pulumi.Output[str]
-    """Name of the budget (`finops-<project>-<digest>`, within Azure's naming rules)."""
+    """Name of the budget (`finops-<project>-<digest>`, `finops-subscription-<digest>` without
+    project; within Azure's naming rules)."""
     scope: pulumi.Output[str]
     """The subscription scope, `/subscriptions/<id>`."""
 
@@ -94,7 +103,12 @@ class AzureProjectBudget(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         where = f"{TYPE_TOKEN} {name!r}"
-        project = _args.required_str(where, args, "project")
+        project = args.get("project")
+        if project is not None and (not isinstance(project, str) or not project.strip()):
+            raise ValueError(
+                f"{where}: project {project!r}: a Project tag value, or None for the whole "
+                "subscription"
+            )
         if args.get("monthly_limit_usd") is None:
             raise ValueError(f"{where}: monthly_limit_usd is required")
         limit = float(args["monthly_limit_usd"])
@@ -159,12 +173,16 @@ class AzureProjectBudget(pulumi.ComponentResource):
                 time_period=azure_native.consumption.BudgetTimePeriodArgs(
                     start_date=f"{start}T00:00:00Z"
                 ),
-                filter=azure_native.consumption.BudgetFilterArgs(
-                    tags=azure_native.consumption.BudgetComparisonExpressionArgs(
-                        name=PROJECT_TAG,
-                        operator=azure_native.consumption.BudgetOperatorType.IN_,
-                        values=[project],
+                filter=(
+                    azure_native.consumption.BudgetFilterArgs(
+                        tags=azure_native.consumption.BudgetComparisonExpressionArgs(
+                            name=PROJECT_TAG,
+                            operator=azure_native.consumption.BudgetOperatorType.IN_,
+                            values=[project],
+                        )
                     )
+                    if project is not None
+                    else None  # the whole subscription
                 ),
                 notifications=notifications,
             ),

@@ -24,6 +24,10 @@ The billing account is an argument: the infra program reads it from the stack co
 `finops:gcpBillingAccount` (see infra/build_gcp.py). The budget only sees costs of resources
 that carry the label; unlabelled spend of the same project is not counted.
 
+Without `project` the budget counts all spend of the GCP project `project_id` on the billing
+account (`budget_filter.projects = ["projects/<number>"]`, no label filter): for pipelines that
+run in a project of their own, labelled or not. The same thresholds and notifications apply.
+
 Cost anomaly alerts are not created: pulumi-gcp 10.2.0 has no resource for Cloud Billing's
 anomaly detection (set up in the Billing console); the forecast rule is the early warning.
 Enforcement (scale the project's fleets to zero at 100 %) is not built on GCP: it would be a
@@ -48,8 +52,9 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 class GcpProjectBudgetArgs(TypedDict, total=False):
     """Arguments of `finops:gcp:ProjectBudget`."""
 
-    project: Required[str]
-    """Value of the `Project` tag whose spend the budget counts (label `project`)."""
+    project: str | None
+    """Value of the `Project` tag whose spend the budget counts (label `project`); absent or
+    None: all spend of the GCP project `project_id`."""
     monthly_limit_usd: Required[float]
     """Budget per calendar month, USD."""
     billing_account: Required[str]
@@ -108,7 +113,7 @@ class GcpProjectBudget(pulumi.ComponentResource):
     topic: pulumi.Output[str]
     """Id of the Pub/Sub topic receiving budget updates."""
     label_filter: pulumi.Output[dict[str, str]]
-    """The label the budget filters on (`{"project": "<value>"}`)."""
+    """The label the budget filters on (`{"project": "<value>"}`; {} for a whole project)."""
 
     def __init__(
         self,
@@ -117,7 +122,12 @@ class GcpProjectBudget(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         where = f"{_COMPONENT} {name!r}"
-        project = _args.required_str(where, args, "project")
+        project = args.get("project")
+        if project is not None and (not isinstance(project, str) or not project):
+            raise _args.invalid(
+                "project", project, "a Project tag value, or None for the whole GCP project",
+                where=where,
+            )  # fmt: skip
         limit = _args.number(
             "monthly_limit_usd",
             _args.require(args, "monthly_limit_usd", where=where),
@@ -163,8 +173,12 @@ class GcpProjectBudget(pulumi.ComponentResource):
         super().__init__(_hosting.type_token(type(self), _COMPONENT), name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         project_id = _common.project_of(args.get("project_id"))
-        labels = _common.labels({**(args.get("tags") or {}), "Project": project}, None)
-        label_filter = tag_schema.spell({"Project": project}, "gcp")
+        tags = dict(args.get("tags") or {})
+        if project is not None:
+            tags["Project"] = project
+        labels = _common.labels(tags, None)
+        label_filter = tag_schema.spell({"Project": project}, "gcp") if project else {}
+        scope = project or "GCP project"
 
         topic = gcp.pubsub.Topic(f"{name}-alerts", project=project_id, labels=labels, opts=child)
         channels = [
@@ -172,7 +186,7 @@ class GcpProjectBudget(pulumi.ComponentResource):
                 f"{name}-email-{index}",
                 project=project_id,
                 type="email",
-                display_name=f"{project} budget: {email}",
+                display_name=f"{scope} budget: {email}",
                 # `labels` of a channel is its configuration; cost labels go in user_labels.
                 labels={"email_address": email},
                 user_labels=labels,
@@ -200,12 +214,20 @@ class GcpProjectBudget(pulumi.ComponentResource):
                     f"{name}-billing-provider", args.get("billing_project") or project_id, self
                 ),
             )
+        projects = None
+        if project is None:
+            # the Budget API filters projects by number, not id
+            number = gcp.organizations.get_project_output(
+                project_id=project_id, opts=pulumi.InvokeOptions(parent=self)
+            ).number
+            projects = [pulumi.Output.concat("projects/", number)]
         budget = gcp.billing.Budget(
             f"{name}-budget",
             billing_account=billing_account,
-            display_name=f"finops {project} monthly"[:60],
+            display_name=f"finops {scope} monthly"[:60],
             budget_filter=gcp.billing.BudgetBudgetFilterArgs(
-                labels=label_filter,
+                labels=label_filter or None,
+                projects=projects,
                 calendar_period="MONTH",
                 credit_types_treatment="INCLUDE_ALL_CREDITS",
             ),

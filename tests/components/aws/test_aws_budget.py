@@ -345,3 +345,31 @@ def test_handler_reports_to_the_alerts_topic(
     body = json.loads(message["Body"])
     assert body["Subject"] == "finops: budget enforced for vision: 2 group(s) to zero"
     assert json.loads(body["Message"])["project"] == "vision"
+
+
+# --- account budgets (no project) -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def account_run() -> StackRun:
+    return run_components(
+        lambda: ProjectBudget("aws-account-budget", budget_args(project=None, enforce=False))
+    )
+
+
+def test_account_budget_has_no_cost_filter_and_the_same_notifications(
+    account_run: StackRun,
+) -> None:
+    budget = only(account_run, BUDGET).inputs
+    assert "costFilters" not in budget  # every cost of the account counts
+    notifications = {(n["notificationType"], n["threshold"]) for n in budget["notifications"]}
+    # as a project budget: ACTUAL at each threshold, FORECASTED once at 100
+    assert notifications == {("ACTUAL", 80), ("ACTUAL", 100), ("FORECASTED", 100)}
+    # one AWS-services anomaly monitor per account: none is created here
+    assert not account_run.of_type("aws:costexplorer/anomalyMonitor:AnomalyMonitor")
+    assert untagged(account_run, workload=False) == []
+
+
+def test_account_budget_cannot_enforce() -> None:
+    with pytest.raises(ValueError, match="enforce: True is not allowed; enforcement scales"):
+        plan_budget(budget_args(project=None, enforce=True))

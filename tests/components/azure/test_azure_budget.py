@@ -121,3 +121,32 @@ def test_too_many_azure_thresholds_is_one_config_error_naming_the_key(tmp_path) 
         f"{path}: finops:budgets[0].thresholdsPercent: 5 thresholds make 6 notifications "
         "(ACTUAL at each, FORECASTED once); an Azure budget allows 5: give at most 4 thresholds"
     )
+
+
+def test_without_project_the_budget_covers_the_whole_subscription() -> None:
+    args = budget_args()
+    del args["project"]
+    run = run_components(lambda: ProjectBudget("azure-account-budget", args))  # type: ignore[arg-type]
+    inputs = one(run, "azure-account-budget-budget").inputs
+    assert inputs["scope"] == "/subscriptions/00000000-0000-0000-0000-000000000000"
+    assert "filter" not in inputs  # no Project tag filter: every cost of the subscription
+    assert inputs["budgetName"].startswith("finops-subscription-")
+    assert {(n["thresholdType"], n["threshold"]) for n in inputs["notifications"].values()} == {
+        ("Actual", 50),
+        ("Actual", 80),
+        ("Actual", 100),
+        ("Forecasted", 100),
+    }
+
+
+def test_a_subscription_budget_entry_satisfies_budget_required(tmp_path) -> None:
+    path = tmp_path / "Pulumi.azure.yaml"
+    path.write_text(
+        STACK.format(thresholds="[80, 100]").replace("- project: vision\n      cloud", "- cloud")
+    )
+    _, config, run = run_stack(str(path), Path(__file__).resolve().parents[3])
+    (budget,) = run.of_type(BUDGET)
+    assert budget.name == "azure-account-budget-budget"
+    assert "filter" not in budget.inputs
+    findings = [(f.policy, f.message) for f in evaluate_stack(run, config)]
+    assert [f for f in findings if f[0] == "budget-required"] == []

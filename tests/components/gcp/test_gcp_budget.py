@@ -111,7 +111,7 @@ BASE: dict[str, Any] = {
         ),
         ({"monthly_limit_usd": 0}, "monthly_limit_usd: 0 is not allowed; allowed: USD above 0"),
         ({"monthly_limit_usd": "100"}, "monthly_limit_usd: '100' is not allowed"),
-        ({"project": ""}, r"project: required \(got ''\)"),
+        ({"project": ""}, "project: '' is not allowed; a Project tag value, or None"),
     ],
 )
 def test_bad_args_are_refused_with_the_field_and_value(overrides, message):
@@ -139,3 +139,14 @@ def test_a_given_billing_project_and_opting_out() -> None:
     plain = budget_run(user_project_override=False)
     assert plain.of_type("pulumi:providers:gcp") == []
     assert not one(plain, "vision-budget-budget").options.get("provider")
+
+
+def test_without_project_the_budget_covers_the_whole_gcp_project():
+    """A billing-account budget scoped to the stack's project (by number, as the Budget API
+    wants it), no label filter: unlabelled spend counts too."""
+    run = budget_run(project=None)
+    budget = one(run, "vision-budget-budget").inputs
+    assert budget["budgetFilter"]["projects"] == ["projects/123456789012"]
+    assert "labels" not in budget["budgetFilter"]
+    assert budget["displayName"] == "finops GCP project monthly"
+    assert "gcp:organizations/getProject:getProject" in run.invokes
