@@ -13,6 +13,9 @@ expected node count x blended hourly price x hours per month. What is assumed is
   (`prioritized`, the default) or the cheapest (`lowest-price`). `weightedCapacity` divides
   the nodes an override needs.
 - An on-demand fallback group at zero costs nothing until spot runs short.
+- SageMaker serverless endpoints and Cloud Run services are priced for the traffic the stack
+  states (`requestsPerMonth`, `meanDurationMs`; `finops.serving` says how); without it they
+  are unpriced, never $0.
 - SageMaker endpoints are priced on their endpoint configuration's production variants at
   `initialInstanceCount`, or at the managed-instance-scaling floor when inference components
   scale it (a floor of 0 costs $0 at rest: the cost then follows traffic). GCP managed instance groups at `targetSize` with their template's
@@ -35,12 +38,13 @@ expected node count x blended hourly price x hours per month. What is assumed is
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from finops import catalog
+from finops import catalog, serving
 from finops import charges as extra_charges
 from finops import tags as tag_schema
 from finops.catalog import charges as catalog_charges
@@ -380,6 +384,98 @@ def _sagemaker_config(
     )
 
 
+def _traffic_or_unpriced(
+    traffic: tuple[float, float] | None, what: str
+) -> serving.Traffic | PricedResource:
+    if traffic is None:
+        return _unpriced(
+            f"{what} is billed per request and duration: state requestsPerMonth and "
+            "meanDurationMs on the endpoint to price it"
+        )
+    return serving.Traffic(*traffic)
+
+
+def _sagemaker_serverless(
+    inputs: Mapping[str, Any], region: str, traffic: tuple[float, float] | None
+) -> PricedResource | None:
+    """A serverless endpoint configuration for the stated traffic; None when no variant is
+    serverless."""
+    configs = [
+        v["serverlessConfig"]
+        for v in inputs.get("productionVariants") or []
+        if isinstance(v, Mapping) and isinstance(v.get("serverlessConfig"), Mapping)
+    ]
+    if not configs:
+        return None
+    stated = _traffic_or_unpriced(traffic, "a SageMaker serverless endpoint")
+    if isinstance(stated, PricedResource):
+        return stated
+    monthly, parts = 0.0, []
+    for config in configs:
+        memory = int(_num(config.get("memorySizeInMb"), 0))
+        if memory not in serving.SAGEMAKER_MEMORY_SIZES_MB:
+            return _unpriced(f"serverless memorySizeInMb {config.get('memorySizeInMb')!r}")
+        quote = serving.sagemaker_serverless(
+            memory, stated, region, int(_num(config.get("provisionedConcurrency"), 0))
+        )
+        monthly += quote.monthly_usd
+        parts.append(quote.basis)
+    return PricedResource(monthly / HOURS_PER_MONTH, monthly, "; ".join(parts))
+
+
+_QUANTITY = re.compile(r"^(?P<number>\d+(?:\.\d+)?)(?P<suffix>m|Mi|Gi|M|G)?$")
+_QUANTITY_SCALE: dict[str, dict[str | None, float]] = {
+    "cpu": {None: 1.0, "m": 0.001},
+    "memory": {"Mi": 1 / 1024, "Gi": 1.0, "M": 1e6 / 2**30, "G": 1e9 / 2**30},
+}
+
+
+def _cloud_run_quantity(text: Any, unit: str) -> float | None:
+    """A Cloud Run limit (Kubernetes quantity: `"4"`, `"1000m"`, `"16Gi"`, `"512Mi"`) in vCPU
+    or GiB; None when it cannot be read."""
+    match = _QUANTITY.match(str(text or "").strip())
+    if not match or match["suffix"] not in _QUANTITY_SCALE[unit]:
+        return None
+    return float(match["number"]) * _QUANTITY_SCALE[unit][match["suffix"]]
+
+
+def _cloud_run_service(
+    inputs: Mapping[str, Any], region: str, traffic: tuple[float, float] | None
+) -> PricedResource:
+    """A Cloud Run service from its template (vCPU, memory, GPU, minimum instances) for the
+    stated traffic."""
+    stated = _traffic_or_unpriced(traffic, "a Cloud Run service")
+    if isinstance(stated, PricedResource):
+        return stated
+    limits = _get(inputs, "template", "containers", 0, "resources", "limits") or {}
+    cpu = _cloud_run_quantity(limits.get("cpu", "1"), "cpu")
+    memory = _cloud_run_quantity(limits.get("memory", "512Mi"), "memory")
+    if cpu is None or memory is None:
+        return _unpriced(
+            f"Cloud Run limits cpu={limits.get('cpu')!r} memory={limits.get('memory')!r}"
+        )
+    accelerator = _get(inputs, "template", "nodeSelector", "accelerator")
+    gpu = None
+    if accelerator:
+        gpu = next(
+            (k for k, v in serving.CLOUD_RUN_GPUS.items() if v.accelerator == accelerator), None
+        )
+        if gpu is None:
+            return _unpriced(f"Cloud Run accelerator {accelerator!r} has no price in the catalog")
+    min_instances = int(
+        _num(_get(inputs, "template", "scaling", "minInstanceCount"), 0)
+        or _num(_get(inputs, "scaling", "minInstanceCount"), 0)
+    )
+    zonal = _get(inputs, "template", "gpuZonalRedundancyDisabled") is not True
+    quote = serving.cloud_run(
+        cpu, memory, stated, region, gpu=gpu, min_instances=min_instances,
+        zonal_redundancy=bool(gpu) and zonal,
+    )  # fmt: skip
+    return PricedResource(
+        quote.monthly_usd / HOURS_PER_MONTH, quote.monthly_usd, quote.basis, (), 0.0, 0.0
+    )
+
+
 def _gcp_machine(template: Mapping[str, Any]) -> tuple[str, bool]:
     """(catalog type, spot?) of a GCP instance template's or instance's inputs."""
     machine = str(template.get("machineType") or "")
@@ -579,19 +675,28 @@ def price_resource(
     region: str,
     hours_per_month: float = HOURS_PER_MONTH,
     related: Related | None = None,
+    traffic: tuple[float, float] | None = None,
 ) -> PricedResource | None:
     """Expected cost of one resource from its inputs (wire names), or None when the type is
     not priced (free or usage-based). An instance type missing from the catalog gives an
-    unpriced result whose reason names it, never an exception."""
+    unpriced result whose reason names it, never an exception. `traffic` (requests a month,
+    mean duration in ms) prices serverless endpoints; without it they are unpriced, not $0."""
     flat = FLAT_MONTHLY_USD.get(type_token)
     if flat is not None:
         monthly, basis = flat
         return PricedResource(monthly / HOURS_PER_MONTH, monthly, basis)
-    pricer = _PRICERS.get(type_token)
-    if pricer is None:
-        return None
+    where = region_of(type_token, inputs, region)
     try:
-        return pricer(inputs, region_of(type_token, inputs, region), hours_per_month, related)
+        if type_token == "gcp:cloudrunv2/service:Service":
+            return _cloud_run_service(inputs, where, traffic)
+        if type_token == "aws:sagemaker/endpointConfiguration:EndpointConfiguration":
+            serverless = _sagemaker_serverless(inputs, where, traffic)
+            if serverless is not None:
+                return serverless
+        pricer = _PRICERS.get(type_token)
+        if pricer is None:
+            return None
+        return pricer(inputs, where, hours_per_month, related)
     except CatalogError as exc:
         return _unpriced(str(exc))
 
@@ -704,6 +809,7 @@ def estimate(run: StackRun, config: StackConfig, usage: Usage | None = None) -> 
     usage = usage if usage is not None else Usage()
     related = _related_index(run)
     hours_by_name = config.hours_by_name()
+    traffic_by_name = {e.name: e.traffic for e in config.inference_endpoints}
     costs: list[ResourceCost] = []
     groups: dict[str, extra_charges.NodeGroup] = {}
     tags_by_urn: dict[str, dict[str, str]] = {}
@@ -729,6 +835,7 @@ def estimate(run: StackRun, config: StackConfig, usage: Usage | None = None) -> 
             region=config.region(cloud),
             hours_per_month=hours,
             related=related,
+            traffic=traffic_by_name.get(component_name or ""),
         )
         if priced and priced.instance_types and priced.unpriced_reason is None:
             groups[resource.urn] = extra_charges.NodeGroup(
@@ -795,6 +902,19 @@ def estimate(run: StackRun, config: StackConfig, usage: Usage | None = None) -> 
             "queue asks for, up to nodes.max"
         )
     assumptions += reversion_assumptions(costs, config)
+    assumptions += [
+        f"{e.name} ({e.hosting.value}): {serving.Traffic(*e.traffic).describe()} as stated; "
+        + (
+            "used by the serving advice only"
+            if e.hosting.value != "serverless"
+            else "billed for each instance's lifetime: every request keeps one up its duration "
+            f"+ {serving.SCALE_IN_IDLE_SECONDS / 60:g} min idle (GPU: instance-based billing)"
+            if e.accelerator
+            else "billed busy time only (no free tier, payload or cold-start time)"
+        )
+        for e in config.inference_endpoints
+        if e.traffic is not None
+    ]
     zero = usage.zero_keys()
     return CostReport(
         resources=costs,

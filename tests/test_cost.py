@@ -335,3 +335,37 @@ def test_vertex_tpu_endpoint_priced_at_its_floor_showing_its_maximum():
         region="us-central1",
     )
     assert other.unpriced_reason and "g2-standard-8 is not a TPU type" in other.unpriced_reason
+
+
+def test_serverless_is_priced_from_the_stated_traffic_or_unpriced_never_zero():
+    from finops.cost import price_resource
+
+    config_inputs = {
+        "productionVariants": [
+            {"variantName": "primary", "modelName": "m",
+             "serverlessConfig": {"memorySizeInMb": 4096, "maxConcurrency": 5}}
+        ]
+    }  # fmt: skip
+    token = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
+    unstated = price_resource(token, config_inputs, region="us-east-1")
+    assert unstated is not None and unstated.unpriced_reason is not None
+    assert "state requestsPerMonth and meanDurationMs" in unstated.unpriced_reason
+    # 250,000 x 1.2 s x 4 GB x $0.00002 = $24.00
+    priced = price_resource(token, config_inputs, region="us-east-1", traffic=(250_000, 1200))
+    assert priced is not None and priced.monthly_usd == pytest.approx(24.0)
+    elsewhere = price_resource(token, config_inputs, region="eu-west-1", traffic=(1, 1))
+    assert elsewhere is not None and "priced in: us-east-1, us-west-2" in str(
+        elsewhere.unpriced_reason
+    )
+    service = {
+        "template": {
+            "containers": [{"image": "i", "resources": {"limits": {"cpu": "2000m",
+                                                                   "memory": "4Gi"}}}],
+            "scaling": {"minInstanceCount": 0, "maxInstanceCount": 3},
+        }
+    }  # fmt: skip
+    # 100,000 x 0.8 s x (2 x 0.000024 + 4 x 0.0000025) + 0.1 M x 0.40 = $4.68
+    run = price_resource(
+        "gcp:cloudrunv2/service:Service", service, region="us-central1", traffic=(100_000, 800)
+    )
+    assert run is not None and run.monthly_usd == pytest.approx(4.68)

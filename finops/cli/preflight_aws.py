@@ -31,7 +31,7 @@ from components.aws import fleet as aws_fleet
 from components.aws import inference as aws_inference
 from finops import catalog
 from finops import tags as tag_schema
-from finops.config import Capacity, Cloud, Egress, StackConfig
+from finops.config import Capacity, Cloud, Egress, Hosting, StackConfig
 
 OK, WARN, FAIL, UNKNOWN = "ok", "warn", "FAIL", "UNKNOWN"
 Clients = Callable[[str, str], Any]
@@ -281,6 +281,17 @@ class AwsPreflight:
         by_region: dict[str, dict[str, float]] = {}
         for endpoint in (e for e in self.config.inference_endpoints if e.cloud == Cloud.AWS):
             region = self.config.region(Cloud.AWS, endpoint.region)
+            if endpoint.hosting == Hosting.SERVERLESS or endpoint.replicas is None:
+                found.append(
+                    Check(
+                        UNKNOWN,
+                        "quota",
+                        f"SageMaker serverless in {region}: {endpoint.name}'s concurrency "
+                        "quota is not checked; compare maxConcurrency with the serverless "
+                        "quotas in Service Quotas (Amazon SageMaker)",
+                    )
+                )
+                continue
             if region not in by_region:
                 by_region[region] = self._sagemaker_quotas(region)
             instance = aws_inference.resolve_instance(

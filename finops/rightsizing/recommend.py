@@ -33,7 +33,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from finops import catalog
-from finops.config import Capacity, InferenceEndpoint, StackConfig, TrainingFleet
+from finops.config import Capacity, Hosting, InferenceEndpoint, StackConfig, TrainingFleet
 from finops.errors import CatalogError, FinopsError
 from finops.rightsizing.choose import Candidate, Evaluation, joined
 from finops.rightsizing.evidence import fold, gaps
@@ -205,6 +205,7 @@ def _fleet_target(config: StackConfig, index: int, fleet: TrainingFleet) -> Targ
 
 
 def _endpoint_target(config: StackConfig, index: int, endpoint: InferenceEndpoint) -> Target:
+    assert endpoint.replicas is not None  # serverless endpoints are skipped
     region = config.region(endpoint.cloud, endpoint.region)
     cloud = endpoint.cloud.value
     if endpoint.instance_type:
@@ -340,6 +341,8 @@ def recommend(
             recommend_target(target, grouped.get(("trainingFleets", index), []), settings, pricer)
         )
     for index, endpoint in enumerate(config.inference_endpoints):
+        if endpoint.hosting == Hosting.SERVERLESS or endpoint.replicas is None:
+            continue  # serverless: no instance type to rightsize, billed per request
         target = _endpoint_target(config, index, endpoint)
         reports.append(
             recommend_target(
