@@ -230,8 +230,15 @@ def inference_on_cheaper_chip(
     resource: Resource, config: Mapping[str, Any], context: Context
 ) -> list[Finding]:
     """GPU inference where an Inferentia or TPU type with enough memory costs less; TPU
-    inference where a GPU machine or Inferentia with the slice's memory and throughput does."""
-    if resource.workload != INFERENCE and resource.kind != ENDPOINT:
+    inference where a GPU machine or Inferentia with the slice's memory and throughput does;
+    and, for an endpoint whose stack states its traffic, a cheaper way to serve it
+    (provisioned, scale-to-zero or serverless) that fits the model, with the break-even
+    traffic."""
+    if (
+        resource.workload != INFERENCE
+        and resource.kind != ENDPOINT
+        and _endpoint_of(resource, context) is None
+    ):
         return []
     hours = float(config.get("hoursPerMonth", 730.0))
     min_saving = float(config.get("minSavingPercent", 10.0))
@@ -261,6 +268,47 @@ def inference_on_cheaper_chip(
             f"instance{'s' if count != 1 else ''} (needs the model compiled for "
             f"{other.accelerator_info.kind})"
         )
+    serving = _serving_advice(resource, config, context)
+    if serving:
+        messages.append(serving)
     if not messages:
         return []
     return [Finding(CHEAPER_CHIP, resource.name, "; ".join(messages), resource.urn)]
+
+
+# The child of a finops endpoint component that carries the serving advice (one per endpoint):
+# the SageMaker endpoint configuration, the Cloud Run service, the first TPU VM.
+_ADVICE_ROLES = ("config", "service", "0")
+
+
+def _endpoint_of(resource: Resource, context: Context) -> str | None:
+    for name in context.endpoint_traffic:
+        if any(resource.name == f"{name}-{role}" for role in _ADVICE_ROLES):
+            return name
+    return None
+
+
+def _serving_advice(resource: Resource, config: Mapping[str, Any], context: Context) -> str | None:
+    """Provisioned, scale-to-zero and serverless compared for the traffic the stack states
+    (Pulumi stacks: `requestsPerMonth`, `meanDurationMs`), when another costs less."""
+    name = _endpoint_of(resource, context)
+    if name is None:
+        return None
+    from finops import catalog, serving  # only Pulumi stacks state traffic; checkov never here
+
+    stated = context.endpoint_traffic[name]
+    region = stated.region or resource.region or catalog.default_region(stated.cloud)
+    return serving.advise(
+        serving.Endpoint(
+            cloud=stated.cloud,
+            region=region,
+            traffic=serving.Traffic(stated.requests_per_month, stated.mean_duration_ms),
+            current=stated.serving,
+            model_memory_gib=stated.model_memory_gib,
+            instance_type=stated.instance_type,
+            replicas=stated.replicas,
+            memory_mb=stated.memory_mb,
+            cpu=stated.cpu,
+        ),
+        float(config.get("minSavingPercent", 10.0)),
+    )

@@ -36,7 +36,7 @@ from finops.cost import price_resource
 from finops.tags import ENVIRONMENTS, cloud_of
 from policies import pricing
 from policies import settings as policy_settings
-from policies.context import Context
+from policies.context import Context, endpoint_traffic
 from policies.model import Finding, Resource
 from policies.normalize.wire import UNKNOWN, normalize
 from policies.registry import POLICIES, Policy
@@ -111,10 +111,16 @@ def context() -> Context:
     tags = stack_tags()
     environment = tags.get("Environment", "dev")
     ceiling = _stack_config("finops:costCeilingUsd")
+    regions = {
+        cloud: str(value)
+        for cloud, key in REGION_KEYS.items()
+        if (value := pulumi.runtime.get_config(key))
+    }
     return Context(
         environment=environment if environment in ENVIRONMENTS else "dev",
         stack_tags=tags,
         cost_ceiling_usd=float(ceiling) if ceiling not in (None, "") else None,
+        endpoint_traffic=endpoint_traffic(_stack_config("finops:inferenceEndpoints"), regions),
     )
 
 

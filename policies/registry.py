@@ -75,10 +75,12 @@ POLICIES: tuple[Policy, ...] = (
     Policy(
         "inference-on-cheaper-chip",
         "Inference on a GPU where an Inferentia or TPU type with enough memory is cheaper, or "
-        "on a TPU where a GPU or Inferentia type with its memory and throughput is.",
+        "on a TPU where a GPU or Inferentia type with its memory and throughput is, or where "
+        "provisioned, scale-to-zero or serverless serving costs less for the stated traffic.",
         "low",
         "Compile the model for AWS Neuron (Inferentia) or XLA (TPU), benchmark latency, and move "
-        "the endpoint to the suggested type.",
+        "the endpoint to the suggested type; or change the endpoint's hosting (hosting: "
+        "serverless, or replicas.min 0) as the advice names, after weighing its cold start.",
         resource_rule=compute.inference_on_cheaper_chip,
         checkov_id="CKV_FINOPS_5",
     ),

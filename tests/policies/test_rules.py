@@ -357,6 +357,32 @@ def test_budget_required_for_every_project_that_owns_resources() -> None:
     assert verdicts(template, other, account_wide, settings=STACK_ON) == []
 
 
+def test_an_account_budget_covers_the_resources_of_its_cloud_only() -> None:
+    """An AWS account budget (no cost filter, as components.aws.ProjectBudget writes it
+    without a project) covers AWS resources; a GCP resource needs a GCP budget."""
+    aws_speech = resource(LT, launch_template(tags=tags(Project="speech")), name="speech-lt")
+    gcp_speech = resource(
+        GCP_TEMPLATE,
+        gcp_template(labels={"project": "speech", "team": "ml", "environment": "dev",
+                             "model-version": "v1"}),
+        name="speech-template",
+    )  # fmt: skip
+    account = budget(project=None)
+    del account["costFilters"]
+    aws_account = resource(BUDGET, account, name="aws-account")
+    assert verdicts(aws_speech, aws_account, settings=STACK_ON) == []
+    (only,) = verdicts(aws_speech, gcp_speech, aws_account, settings=STACK_ON)
+    assert only[0] == "budget-required" and only[2].startswith("project 'speech' owns 1 resource")
+    gcp_project = resource(
+        "gcp:billing/budget:Budget",
+        {"billingAccount": "000000-000000-000000", "displayName": "finops GCP project monthly",
+         "amount": {"specifiedAmount": {"currencyCode": "USD", "units": "900"}},
+         "budgetFilter": {"projects": ["projects/123456789012"]}},
+        name="gcp-account",
+    )  # fmt: skip
+    assert verdicts(aws_speech, gcp_speech, aws_account, gcp_project, settings=STACK_ON) == []
+
+
 def test_stack_cost_ceiling_shows_cost_by_resource() -> None:
     # 4 x g5.xlarge on spot ($0.4125/h) and 2 x ml.inf2.xlarge ($0.99/h), 730 h
     group = priced(resource(ASG, fleet(desiredCapacity=4, maxSize=4), name="train"))
