@@ -268,6 +268,13 @@ RULES: dict[str, NameRule] = {
     "gcp:billing/budget:Budget": NameRule(
         "displayName", 60, autonamed=False, source="Billing Budgets displayName: 60"
     ),
+    "gcp:cloudrunv2/service:Service": NameRule(
+        "name",
+        49,
+        r"[a-z]([-a-z0-9]*[a-z0-9])?",
+        source="Cloud Run service names: lower-case letters, digits and dashes, a letter first, "
+        "no dash last, at most 49 characters",
+    ),
     "gcp:tpu/v2Vm:V2Vm": NameRule(
         "name", 63, GCP_RESOURCE_NAME, source="Cloud TPU node ids (RFC 1035, 63)"
     ),
