@@ -338,3 +338,19 @@ def test_gcp_and_azure_are_unknown_not_passed(capsys) -> None:
         "0 failed, 2 unknown, 0 warnings: cannot tell: check the UNKNOWN lines by hand"
     )
     assert main(["preflight", "--stack", stack, "--allow-unknown"]) == 0
+
+
+def test_a_serverless_endpoint_quota_is_unknown_not_an_instance_type(aws) -> None:
+    """A serverless endpoint has no instance type: its quota line is UNKNOWN, and the
+    provisioned endpoint of the same stack is still checked."""
+    root = Path(__file__).resolve().parents[2]
+    _, config, run = run_stack(str(root / "examples" / "Pulumi.serverless.yaml"), root)
+    types = [r.type for r in run.custom_resources()]
+    checks = checks_for(config, types, Account(HEALTHY).client)
+    quota = statuses(checks, "quota")
+    assert (
+        UNKNOWN,
+        "SageMaker serverless in us-east-1: faq-embed's concurrency quota is not checked; "
+        "compare maxConcurrency with the serverless quotas in Service Quotas (Amazon SageMaker)",
+    ) in quota
+    assert (OK, "SageMaker ml.inf2.xlarge for endpoint usage in us-east-1: 2 instances") in quota
