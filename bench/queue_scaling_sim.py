@@ -101,7 +101,9 @@ def main() -> int:
     plan = arrivals(args.seed, minutes)
     started = time.perf_counter()
     with mock_aws():
-        asg, ec2, sqs = (boto3.client(s, region_name=REGION) for s in ("autoscaling", "ec2", "sqs"))  # type: ignore[call-overload]
+        asg = boto3.client("autoscaling", region_name=REGION)
+        ec2 = boto3.client("ec2", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
         names = make_groups(asg, ec2, args.max_nodes)
         url = sqs.create_queue(QueueName="batch-jobs")["QueueUrl"]
         held: dict[str, list[tuple[str, int]]] = {}
