@@ -378,6 +378,10 @@ class InferenceEndpoint(_Model):
         if value and info.data.get("cloud") == Cloud.AWS and not value.startswith("s3://"):
             raise ValueError(f"{value!r}: an s3://<bucket>/<key> URL on AWS")
         if value and info.data.get("cloud") == Cloud.GCP:
+            if info.data.get("hosting") == Hosting.SERVERLESS:
+                if not value.startswith("gs://"):
+                    raise ValueError(f"{value!r}: a gs://<bucket>/<path> URL on GCP")
+                return value  # Cloud Run: MODEL_DATA_URL, readable by the service's identity
             raise ValueError(
                 "not read on GCP: Vertex AI fetches modelId from Hugging Face (weights in "
                 "gs://: finops:gcp:TpuBatchInference, see docs/components-gcp-azure.md)"

@@ -40,8 +40,8 @@ def test_every_component_gets_a_resource_with_its_class_name(schema):
         "finops:index:AzureProjectBudget",
         "finops:index:GcpGpuTrainingFleet",
         "finops:index:GcpProjectBudget",
-        "finops:index:GcpTpuBatchInference",
         "finops:index:GcpServerlessInferenceEndpoint",
+        "finops:index:GcpTpuBatchInference",
         "finops:index:GcpTpuInferenceEndpoint",
     ]
 
