@@ -9,11 +9,11 @@ the same classes. The Pulumi type tokens are `finops:gcp:<Type>`.
 """
 
 from components.gcp.budget import GcpProjectBudget, GcpProjectBudgetArgs
-from components.gcp.tpu_batch import GcpTpuBatchInference, TpuBatchInferenceArgs
 from components.gcp.serverless_endpoint import (
     GcpServerlessInferenceEndpoint,
     ServerlessInferenceEndpointArgs,
 )
+from components.gcp.tpu_batch import GcpTpuBatchInference, TpuBatchInferenceArgs
 from components.gcp.tpu_endpoint import GcpTpuInferenceEndpoint, TpuInferenceEndpointArgs
 from components.gcp.training_fleet import (
     GcpGpuTrainingFleet,
@@ -52,10 +52,10 @@ __all__ = [
     "GpuTrainingFleetArgs",
     "ProjectBudget",
     "ProjectBudgetArgs",
-    "TpuBatchInference",
-    "TpuBatchInferenceArgs",
     "ServerlessInferenceEndpoint",
     "ServerlessInferenceEndpointArgs",
+    "TpuBatchInference",
+    "TpuBatchInferenceArgs",
     "TpuInferenceEndpoint",
     "TpuInferenceEndpointArgs",
 ]
