@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from agents import __version__
 from agents.config import AgentConfig, ConfigError, load_config
 from agents.nvml import NvmlSampler, NvmlUnavailable
 
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         description="On-host GPU agent: NVML sampling, windows, spool, Prometheus/CloudWatch "
         "export, interruption and idle hooks, work reporting.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
         "--config", default=None, help=f"config file (default {DEFAULT_CONFIG} if it exists)"
     )

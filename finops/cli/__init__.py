@@ -14,6 +14,7 @@ import os
 import sys
 from typing import NoReturn
 
+from finops import __version__
 from finops.errors import FinopsError
 
 # (module, purpose). A missing module (a room not built yet) is skipped, not fatal.
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="finops",
         description="Offline preview, cost, policy checks and rightsizing for AI infrastructure.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for module_name in SUBCOMMAND_MODULES:
