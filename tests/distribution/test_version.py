@@ -28,3 +28,9 @@ def test_packages_carry_the_same_version() -> None:
     import finops
 
     assert finops.__version__ == agents.__version__ == VERSION
+
+
+def test_changelog_has_a_section_for_this_version() -> None:
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    assert f"## [{VERSION}] - " in changelog
+    assert "## [Unreleased]" in changelog
