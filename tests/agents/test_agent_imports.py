@@ -19,7 +19,8 @@ def room_of(module: str) -> str | None:
 
 
 def short(module: str) -> str:
-    """`aifinops.agents.spool` and `agents.spool` alike as `agents.spool`."""
+    """A module of ours by its name under the four top-level names (the `aifinops.` prefix
+    dropped), so the import graph reads the same before and after the rename."""
     return module.removeprefix("aifinops.")
 
 
