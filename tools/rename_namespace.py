@@ -99,8 +99,10 @@ def _import(match: re.Match[str]) -> str:
             return f"{lead}import {NAMESPACE} as finops"
         return f"{lead}from {NAMESPACE} import {top}"
     # `import components.gcp` binds `components` with `gcp` loaded: both (one line in a string)
-    joint = "; " if lead.strip() else "\n" + lead.lstrip("\n")
-    return f"{lead}import {target}{joint}from {NAMESPACE} import {top}"
+    if lead.strip():
+        return f"{lead}import {target}; from {NAMESPACE} import {top}"
+    loads = f"  # noqa: F401 (loads {top}{rest})"
+    return f"{lead}import {target}{loads}\n{lead.lstrip(chr(10))}from {NAMESPACE} import {top}"
 
 
 def _names(text: str) -> str:
