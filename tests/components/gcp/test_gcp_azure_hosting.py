@@ -12,11 +12,10 @@ from pulumi.provider.experimental.analyzer import Analyzer
 from pulumi.provider.experimental.component import ComponentProvider
 from pulumi.provider.experimental.schema import generate_schema
 
-import components.azure
-import components.gcp
+from components import azure, gcp
 from finops.engine import run_program
 
-MINE = [*components.gcp.COMPONENTS, *components.azure.COMPONENTS]
+MINE = [*gcp.COMPONENTS, *azure.COMPONENTS]
 HOST = Path(__file__).resolve().parents[3] / "components" / "__main__.py"
 
 
@@ -111,8 +110,8 @@ def test_inputs_as_the_host_maps_them_build_the_components():
     )
 
     def program() -> None:
-        components.gcp.GcpGpuTrainingFleet("hosted", fleet_args)
-        components.azure.AzureGpuTrainingFleet("hosted-az", azure_args)
+        gcp.GcpGpuTrainingFleet("hosted", fleet_args)
+        azure.AzureGpuTrainingFleet("hosted-az", azure_args)
 
     run = run_program(program, "test", {}, {"gcp": "us-central1", "azure": "eastus"})
     sizes = {
