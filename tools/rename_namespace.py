@@ -106,17 +106,18 @@ def _import(match: re.Match[str]) -> str:
 
 
 def _names(text: str) -> str:
-    """Module names inside prose, strings and comments."""
-    text = FILES.sub(lambda m: f"{m.group(1)}{m.group(2)}{new_name(m.group(3))}{m.group(2)}", text)
-    text = DASH_M.sub(lambda m: m.group(1) + new_name(m.group(2)), text)
+    """Dotted module names inside prose, strings and comments."""
     return DOTTED.sub(_dotted, text)
 
 
 def _imports(text: str) -> str:
+    """Imports, `files("agents")` and `-m finops`: patterns that cannot be mistaken for code."""
     text = FROM_IMPORT.sub(
         lambda m: f"{m.group(1)}from {new_name(m.group(2) + m.group(3))}{m.group(4)}", text
     )
-    return IMPORT.sub(_import, text)
+    text = IMPORT.sub(_import, text)
+    text = FILES.sub(lambda m: f"{m.group(1)}{m.group(2)}{new_name(m.group(3))}{m.group(2)}", text)
+    return DASH_M.sub(lambda m: m.group(1) + new_name(m.group(2)), text)
 
 
 def rewrite_text(text: str) -> str:
