@@ -1,8 +1,8 @@
 """The checkov adapter: one checkov check per policy and framework, calling the shared rules.
 
-checkov runs these in its own virtualenv, where finops is not installed: the repository root
-goes on `sys.path` so that `policies` and finops' standard-library core import from the
-checkout. Verdicts: a finding -> FAILED (its message in the result's `details`); a rule that
+checkov runs these in its own virtualenv, where finops is not installed: the checkout's
+`policies` and finops' standard-library core are mounted from its folders under the names the
+wheel gives them (`_mount_checkout`). Verdicts: a finding -> FAILED (its message in the result's `details`); a rule that
 cannot read a value -> UNKNOWN (checkov leaves it out of its report); else PASSED.
 Thresholds come from the JSON file named by FINOPS_POLICY_CONFIG; the stack environment for
 resources without an Environment tag from FINOPS_ENVIRONMENT (default: dev, the strictest).
@@ -28,6 +28,7 @@ CloudFormation: the template checkov parsed (its conf names the file) is resolve
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import sys
@@ -42,6 +43,29 @@ from typing import Any
 _ROOT = str(Path(__file__).resolve().parents[2])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
+
+
+def _mount_checkout(checkout: Path) -> None:
+    """The checkout's folders under the names the wheel installs them (`aifinops` is finops/,
+    `aifinops.policies` is policies/): setuptools maps them at build time, and checkov's
+    virtualenv has no install of ours to import them from."""
+    for name, folder in (("aifinops", "finops"), ("aifinops.policies", "policies")):
+        init = checkout / folder / "__init__.py"
+        if name in sys.modules or not init.exists():
+            continue
+        spec = importlib.util.spec_from_file_location(
+            name, init, submodule_search_locations=[str(init.parent)]
+        )
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        parent, _, child = name.rpartition(".")
+        if parent:
+            setattr(sys.modules[parent], child, module)
+
+
+_mount_checkout(Path(__file__).resolve().parents[2])
 
 from checkov.cloudformation.checks.resource.base_resource_check import (  # noqa: E402
     BaseResourceCheck as CloudFormationCheck,
