@@ -12,7 +12,8 @@ rewrites every name that refers to them:
   string counts only when its first two names are a module or package of ours, so metric
   names such as "finops.cost_usd" stay);
 - pyproject.toml: entry points, package-dir mapping, the package list (walked from the
-  folders), package data, ruff's first-party name; `./dev lint`'s mypy targets.
+  folders), package data, ruff's first-party name; `./dev lint`'s mypy targets; the checkov
+  adapter's repository root on sys.path (it mounts the folders under the new names).
 
 Run it from anywhere: `python tools/rename_namespace.py [--check]`. It runs `ruff` (import
 order, format) on the files it changed when `.venv/bin/ruff` exists. `--check` changes
@@ -193,6 +194,16 @@ def rewrite_pyproject(text: str) -> str:
     return text
 
 
+# The checkov adapter put the repository root on sys.path for the top-level names; it mounts
+# the folders under the aifinops names instead (policies/checkov/finops_checkov_base.py).
+CHECKOV_BASE = "policies/checkov/finops_checkov_base.py"
+CHECKOV_ROOT_ON_PATH = """_ROOT = str(Path(__file__).resolve().parents[2])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+
+"""
+
 DEV_MYPY_OLD = ".venv/bin/mypy finops agents components policies infra bench scripts"
 DEV_MYPY_NEW = (
     ".venv/bin/python tools/typecheck_tree.py && "
@@ -228,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
             new = old.replace(DEV_MYPY_OLD, DEV_MYPY_NEW)
         elif path.suffix == ".py":
             new = rewrite_python(old)
+            if path.relative_to(ROOT).as_posix() == CHECKOV_BASE:
+                new = new.replace(CHECKOV_ROOT_ON_PATH, "")
         else:
             new = rewrite_text(old)
         if new != old:
