@@ -90,8 +90,20 @@ def _dotted(match: re.Match[str]) -> str:
     return new_name(top + rest)
 
 
+def ours(top: str, rest: str) -> bool:
+    """`components.storage` in a user's example is theirs: only names of our tree move."""
+    return not rest or f"{top}.{rest.split('.')[1]}" in MODULES
+
+
+def _from_import(match: re.Match[str]) -> str:
+    lead, top, rest, tail = match.group(1), match.group(2), match.group(3), match.group(4)
+    return f"{lead}from {new_name(top + rest)}{tail}" if ours(top, rest) else match.group(0)
+
+
 def _import(match: re.Match[str]) -> str:
     lead, top, rest, alias = match.group(1), match.group(2), match.group(3), match.group(4)
+    if not ours(top, rest):
+        return match.group(0)
     target = new_name(top + rest)
     if alias:
         return f"{lead}import {target}{alias}"
@@ -113,9 +125,7 @@ def _names(text: str) -> str:
 
 def _imports(text: str) -> str:
     """Imports, `files("agents")` and `-m finops`: patterns that cannot be mistaken for code."""
-    text = FROM_IMPORT.sub(
-        lambda m: f"{m.group(1)}from {new_name(m.group(2) + m.group(3))}{m.group(4)}", text
-    )
+    text = FROM_IMPORT.sub(_from_import, text)
     text = IMPORT.sub(_import, text)
     text = FILES.sub(lambda m: f"{m.group(1)}{m.group(2)}{new_name(m.group(3))}{m.group(2)}", text)
     return DASH_M.sub(lambda m: m.group(1) + new_name(m.group(2)), text)
