@@ -30,6 +30,7 @@ import re
 import subprocess
 import sys
 import tokenize
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,11 +40,6 @@ ROOMS = {"finops": NAMESPACE, "components": f"{NAMESPACE}.components",
 OLD = "|".join(ROOMS)
 SUFFIXES = {".py", ".md", ".toml", ".yaml", ".yml", ".sh", ".txt", ".cfg", ".ini", ".in"}
 SKIP = ("examples/reuse/", "CHANGELOG.md", "tools/rename_namespace.py", "requirements")
-PACKAGE_DATA = {
-    NAMESPACE: ["**/*.csv", "**/*.json", "**/*.md"],
-    f"{NAMESPACE}.agents": ["**/*.service", "**/*.yml", "**/*.yaml", "**/*.json"],
-    f"{NAMESPACE}.policies": ["**/*.yaml"],
-}
 
 
 def new_name(old: str) -> str:
@@ -172,6 +168,10 @@ def _toml_list(values: list[str], indent: str = "  ") -> str:
 
 def rewrite_pyproject(text: str) -> str:
     """The setuptools tables for the mapped layout; the rest through `rewrite_text`."""
+    package_data = {  # the globs as they are, under the packages' new names
+        (name if name.startswith(NAMESPACE) else new_name(name)): globs
+        for name, globs in tomllib.loads(text)["tool"]["setuptools"]["package-data"].items()
+    }
     text = rewrite_text(text)
     start = text.find("[tool.setuptools")
     end = text.find("\n[", text.find("[tool.setuptools.package-data]") + 1)
@@ -190,7 +190,7 @@ def rewrite_pyproject(text: str) -> str:
         "[tool.setuptools.package-data]\n"
         + "".join(
             f'"{name}" = [{", ".join(chr(34) + g + chr(34) for g in globs)}]\n'
-            for name, globs in PACKAGE_DATA.items()
+            for name, globs in package_data.items()
         )
     )
     text = text[:start] + tables + text[end:]
