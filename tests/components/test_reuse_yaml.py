@@ -6,8 +6,10 @@ the components (Construct) with tagged children.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,10 +30,22 @@ PROJECT = YAML(typ="safe").load((EXAMPLE / "Pulumi.yaml").read_text())
 STACK = YAML(typ="safe").load((EXAMPLE / "Pulumi.dev.yaml").read_text())["config"]
 CLI_SCHEMA = json.loads((ROOT / "tests" / "fixtures" / "pulumi_cli" / "project.json").read_text())
 REFERENCE = re.compile(r"\$\{([^}]+)\}")
+WHEEL = ROOT / ".cache" / "reuse-yaml" / "aifinops-0.1.0-py3-none-any.whl"  # built by `host`
 
 
 @pytest.fixture(scope="module")
 def host() -> Iterator[HostedComponents]:
+    # the fleet bundles the agent from the wheel the program names: this tree's, built now
+    shutil.rmtree(WHEEL.parent, ignore_errors=True)
+    WHEEL.parent.mkdir(parents=True)
+    spec = importlib.util.spec_from_file_location(
+        "build_agent_bundle", ROOT / "bench" / "build_agent_bundle.py"
+    )
+    assert spec and spec.loader
+    bundle = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bundle)
+    built, _ = bundle.project_wheel(WHEEL.parent)
+    assert built == WHEEL
     hosted = HostedComponents({"aws": STACK["aws:region"]})
     try:
         yield hosted
@@ -60,7 +74,11 @@ def resolve(value: Any, scope: dict[str, Any]) -> Any:
 
 def program_inputs() -> dict[str, tuple[str, dict[str, Any]]]:
     """name -> (type, properties with variables and config resolved)."""
-    scope: dict[str, Any] = {"pulumi.stack": "dev", "team": STACK["gpu-platform-yaml:team"]}
+    scope: dict[str, Any] = {
+        "pulumi.stack": "dev",
+        "team": STACK["gpu-platform-yaml:team"],
+        "agentWheel": str(WHEEL),
+    }
     scope["tags"] = resolve(PROJECT["variables"]["tags"], scope)
     return {
         name: (spec["type"], resolve(spec.get("properties", {}), scope))

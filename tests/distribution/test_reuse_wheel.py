@@ -92,6 +92,8 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     assert installed.returncode == 0, installed.stderr[-2000:]
     program = work / "program"
     shutil.copytree(EXAMPLE, program, ignore=shutil.ignore_patterns("__pycache__"))
+    (program / "wheels").mkdir()
+    shutil.copy2(wheel, program / "wheels" / wheel.name)  # the agent the fleet bundles
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     done = subprocess.run(
         [str(venv / "bin" / "python"), "-c", DRIVER, json.dumps(TAGS)],

@@ -34,6 +34,9 @@ fleet = GpuTrainingFleet(
         "model_version": "llm-7b-v3",
         "tags": tags,
         "instance_types": ["g5.12xlarge", "g6.12xlarge"],
+        # the agent the nodes install: the same aifinops wheel, bundled with its pinned
+        # dependencies and uploaded to the fleet's bucket (nodes use no public index)
+        "agent_wheel": config.require("agentWheel"),
     },
 )
 endpoint = InferenceEndpoint(
@@ -41,6 +44,7 @@ endpoint = InferenceEndpoint(
     {
         "model_version": "llm-7b-v3",
         "tags": tags,
+        "serving": "model-archive",
         "model_data_url": "s3://research-models/llm-7b-v3/model.tar.gz",
         "instance_type": "ml.g5.xlarge",
         "replicas_min": 1,
