@@ -16,9 +16,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from agents.config import AgentConfig, split_host_port
-from agents.hooks import run_hook
-from agents.hostload import (
+from aifinops.agents.config import AgentConfig, split_host_port
+from aifinops.agents.hooks import run_hook
+from aifinops.agents.hostload import (
     Diagnoser,
     HostSampler,
     ProcSnapshot,
@@ -27,9 +27,9 @@ from agents.hostload import (
     load_between,
     read_proc,
 )
-from agents.lifecycle import SCALE_IN, AwsLifecycleAction, see_off
-from agents.metadata import MetadataClient, Notice, make_client, resolve_host
-from agents.records import (
+from aifinops.agents.lifecycle import SCALE_IN, AwsLifecycleAction, see_off
+from aifinops.agents.metadata import MetadataClient, Notice, make_client, resolve_host
+from aifinops.agents.records import (
     GpuSample,
     HostInfo,
     Stats,
@@ -37,11 +37,11 @@ from agents.records import (
     aggregate,
     is_idle_sample,
 )
-from agents.rollup import RolledExport, Rollup
-from agents.shipping import ExportFile, Shipper, host_phase
-from agents.snapshot import GpuState, MetricsSnapshot, NoticeState, SinkState
-from agents.spool import Spool
-from agents.work import WorkCounter, WorkFileFollower, WorkServer
+from aifinops.agents.rollup import RolledExport, Rollup
+from aifinops.agents.shipping import ExportFile, Shipper, host_phase
+from aifinops.agents.snapshot import GpuState, MetricsSnapshot, NoticeState, SinkState
+from aifinops.agents.spool import Spool
+from aifinops.agents.work import WorkCounter, WorkFileFollower, WorkServer
 
 log = logging.getLogger("finops_agent")
 
@@ -220,7 +220,7 @@ class Agent:
             )
 
     def _cloudwatch_shipper(self, spool: Spool) -> Shipper:
-        from agents.cloudwatch import CloudWatchPublisher, is_throttle
+        from aifinops.agents.cloudwatch import CloudWatchPublisher, is_throttle
 
         cw = self.cfg.cloudwatch
         publisher = CloudWatchPublisher(
@@ -255,7 +255,7 @@ class Agent:
         return self.host.hostname or socket.gethostname()
 
     def _start_prometheus(self) -> None:
-        from agents.prom import MetricsServer, build_registry
+        from aifinops.agents.prom import MetricsServer, build_registry
 
         host, port = split_host_port(self.cfg.prometheus.listen)
         self._prom_server = MetricsServer(build_registry(self.snapshot), host, port)

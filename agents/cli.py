@@ -13,9 +13,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from agents import __version__
-from agents.config import AgentConfig, ConfigError, load_config
-from agents.nvml import NvmlSampler, NvmlUnavailable
+from aifinops.agents import __version__
+from aifinops.agents.config import AgentConfig, ConfigError, load_config
+from aifinops.agents.nvml import NvmlSampler, NvmlUnavailable
 
 log = logging.getLogger("finops_agent")
 
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"finops-agent: {exc}", file=sys.stderr)
         return EXIT_CONFIG
 
-    from agents.logs import setup_logging
+    from aifinops.agents.logs import setup_logging
 
     setup_logging(cfg.agent.log_level, cfg.agent.log_format)
     if args.check:
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.once:
         return _once(cfg)
     if args.scale_in:
-        from agents.lifecycle import scale_in_now
+        from aifinops.agents.lifecycle import scale_in_now
 
         outcome = scale_in_now(cfg)
         print(json.dumps({"scale_in": outcome}))
@@ -101,8 +101,8 @@ def _as_json(cfg: AgentConfig) -> dict[str, Any]:
 
 
 def _once(cfg: AgentConfig) -> int:
-    from agents.metadata import make_client, resolve_host
-    from agents.replay import sample_to_json
+    from aifinops.agents.metadata import make_client, resolve_host
+    from aifinops.agents.replay import sample_to_json
 
     sampler = NvmlSampler(gpm=cfg.agent.gpm)
     try:
@@ -146,8 +146,8 @@ def _once(cfg: AgentConfig) -> int:
 def _run(
     cfg: AgentConfig, *, replay: str | None, record: str | None, duration: float | None
 ) -> int:
-    from agents.agent import Agent, SampleSource
-    from agents.replay import ReplaySource
+    from aifinops.agents.agent import Agent, SampleSource
+    from aifinops.agents.replay import ReplaySource
 
     source: SampleSource
     if replay:
@@ -206,7 +206,7 @@ class _Recording:
         return list(self.inner.start())
 
     def sample(self, now: float | None = None) -> list[Any]:
-        from agents.replay import sample_to_json
+        from aifinops.agents.replay import sample_to_json
 
         samples = list(self.inner.sample(now))
         self.driver_version = getattr(self.inner, "driver_version", "")

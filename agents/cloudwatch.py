@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agents.config import CloudWatchSection
+from aifinops.agents.config import CloudWatchSection
 
 log = logging.getLogger("finops_agent.cloudwatch")
 
@@ -223,7 +223,7 @@ class CloudWatchPublisher:
         """
         from botocore.exceptions import ClientError, ParamValidationError
 
-        from agents.shipping import RejectedBatch
+        from aifinops.agents.shipping import RejectedBatch
 
         records = list(records)
         oldest = (time.time() if now is None else now) - MAX_AGE_SECONDS

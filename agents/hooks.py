@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from agents.config import HookConfig
+from aifinops.agents.config import HookConfig
 
 log = logging.getLogger("finops_agent.hooks")
 

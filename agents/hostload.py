@@ -28,7 +28,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from agents.records import NO_CONTEXT_MEMORY_BYTES, WindowRecord
+from aifinops.agents.records import NO_CONTEXT_MEMORY_BYTES, WindowRecord
 
 # /proc/stat `cpu` columns, in order; guest and guest_nice are inside user and nice already
 _CPU_COLUMNS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")

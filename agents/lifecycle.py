@@ -29,7 +29,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from agents.config import AgentConfig, LifecycleSection
+from aifinops.agents.config import AgentConfig, LifecycleSection
 
 log = logging.getLogger("finops_agent.lifecycle")
 
@@ -160,7 +160,7 @@ def scale_in_now(
     does; returns its outcome. The shutdown script is not the agent's service, so nothing is
     answered to the cloud: the script returning is the answer.
     """
-    from agents.hooks import run_hook
+    from aifinops.agents.hooks import run_hook
 
     life = cfg.lifecycle
     hook = cfg.checkpoint.hook

@@ -18,9 +18,9 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from agents.config import MetadataSection
-from agents.lifecycle import SCALE_IN, azure_approve
-from agents.records import HostInfo
+from aifinops.agents.config import MetadataSection
+from aifinops.agents.lifecycle import SCALE_IN, azure_approve
+from aifinops.agents.records import HostInfo
 
 log = logging.getLogger("finops_agent.metadata")
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from agents.records import GpuSample, MigInstance
+from aifinops.agents.records import GpuSample, MigInstance
 
 log = logging.getLogger("finops_agent.nvml")
 

@@ -27,9 +27,9 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from agents.hostload import Verdict
-from agents.records import STAT_METRICS, GpuSample
-from agents.snapshot import MetricsSnapshot
+from aifinops.agents.hostload import Verdict
+from aifinops.agents.records import STAT_METRICS, GpuSample
+from aifinops.agents.snapshot import MetricsSnapshot
 
 MIB = 1024 * 1024
 GPU_LABELS = (

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.records import GpuSample, MigInstance
+from aifinops.agents.records import GpuSample, MigInstance
 
 
 class ReplaySource:

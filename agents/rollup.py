@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from agents.spool import write_json_atomically
+from aifinops.agents.spool import write_json_atomically
 
 log = logging.getLogger("finops_agent.rollup")
 

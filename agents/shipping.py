@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from agents.spool import Spool, fsync_directory, write_all
+from aifinops.agents.spool import Spool, fsync_directory, write_all
 
 log = logging.getLogger("finops_agent.shipping")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from agents.records import GpuSample, HostInfo, WindowRecord
+from aifinops.agents.records import GpuSample, HostInfo, WindowRecord
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Agent overhead: CPU share of one core and RSS of `finops-agent` at 1 Hz with 8 stubbed GPUs.
 
-Runs the real agent (`python -m agents.cli`) in a subprocess with the stubbed `pynvml`
+Runs the real agent (`python -m aifinops.agents.cli`) in a subprocess with the stubbed `pynvml`
 (tests/agents/fake_nvml) for N seconds, with Prometheus /metrics scraped every 15 s and the
 export file on; `--cloudwatch` also ships to a local moto_server. CPU time is read from
 /proc/<pid>/stat (utime+stime) after a warm-up, RSS from /proc/<pid>/status.
@@ -133,7 +133,7 @@ def main() -> int:
     command = [
         sys.executable,
         "-m",
-        "agents.cli",
+        "aifinops.agents.cli",
         "--config",
         str(config_path),
         "--duration",

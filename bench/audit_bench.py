@@ -84,8 +84,8 @@ def main() -> None:
     import boto3
     from moto import mock_aws
 
-    from finops.audit import AuditSettings, run_audit
-    from finops.audit.clients import AwsClients
+    from aifinops.audit import AuditSettings, run_audit
+    from aifinops.audit.clients import AwsClients
 
     with mock_aws():
         now = time.time() + 100 * 86400

@@ -99,13 +99,13 @@ def main() -> int:
             "finops preview": [
                 sys.executable,
                 "-m",
-                "finops",
+                "aifinops",
                 "preview",
                 *common,
                 "--format",
                 "json",
             ],
-            "finops check": [sys.executable, "-m", "finops", "check", *common],
+            "finops check": [sys.executable, "-m", "aifinops", "check", *common],
         }
         rows = []
         resources = 0

@@ -3,7 +3,7 @@
 Hourly demand: the GPUs (num_gpu x gpu_milli / 1000) of every scheduled pod of the trace
 from its scheduled time to its deletion, over the trace's ~149 days, packed onto 8-GPU
 p4d.24xlarge instances in us-east-1 (fractional instance-hours: perfect packing). The
-advice (`finops.commitments`) is checked against a brute force over every whole number of
+advice (`aifinops.commitments`) is checked against a brute force over every whole number of
 instances and compared with two rules of thumb: commit to the mean, commit to the peak.
 Prices: catalog on-demand and the 1-year Standard RI rate (transcribed).
 
@@ -16,10 +16,10 @@ import argparse
 import csv
 from pathlib import Path
 
-from finops import catalog
-from finops.catalog.commitments import offers
-from finops.commitments import HourlySeries
-from finops.commitments.advise import advise, cost_usd
+from aifinops import catalog
+from aifinops.catalog.commitments import offers
+from aifinops.commitments import HourlySeries
+from aifinops.commitments.advise import advise, cost_usd
 
 DATA = Path(__file__).parent / "data" / "alibaba_v2023_openb_pod_list_default.csv"
 GPUS_PER_INSTANCE = 8

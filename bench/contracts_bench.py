@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from preview_bench import stack_text  # noqa: E402
 
-from finops.engine import contracts  # noqa: E402
-from finops.engine.stack import run_stack  # noqa: E402
+from aifinops.engine import contracts  # noqa: E402
+from aifinops.engine.stack import run_stack  # noqa: E402
 
 
 def measure(stack: str, runs: int) -> tuple[int, float, float]:
@@ -52,9 +52,9 @@ def measure(stack: str, runs: int) -> tuple[int, float, float]:
 def run_with_and_without(stack: str, runs: int) -> tuple[float, float]:
     """Median ms of a whole in-process run of the program with the check and without it,
     alternating, caches cleared before each run (imports are paid once, before)."""
-    from finops import config as stack_config
-    from finops.engine import run_program
-    from finops.engine.stack import program_dir
+    from aifinops import config as stack_config
+    from aifinops.engine import run_program
+    from aifinops.engine.stack import program_dir
 
     stack_file = stack_config.resolve_stack_file(stack, ROOT)
     raw = stack_config.read_stack_file(stack_file)

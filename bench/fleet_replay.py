@@ -17,7 +17,7 @@ node's GPU memory. Host CPU and memory are the pod's requests (the agent's host 
 EC2 CPUUtilization and the CloudWatch agent's mem_used_percent).
 
 The first 14 days go through the code a user runs (`summarise`, `recommend`, every candidate
-priced by the offline program and `finops.cost`); the rival rule sees the same summaries. Both
+priced by the offline program and `aifinops.cost`); the rival rule sees the same summaries. Both
 are scored on the next 14 days, which neither saw: a change is unsafe when the held-out
 demand would not fit (GPU memory peak, busy GPUs per host, hosts busy at once, the p95 of
 5-minute demand on the slowest type the fleet may launch) or when a fleet scaled to zero was
@@ -53,10 +53,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finops import catalog
-from finops import config as stack_config
-from finops.catalog import InstanceInfo
-from finops.rightsizing import (
+from aifinops import catalog
+from aifinops import config as stack_config
+from aifinops.catalog import InstanceInfo
+from aifinops.rightsizing import (
     GpuUsage,
     HostInterval,
     IntervalPeak,
@@ -68,8 +68,8 @@ from finops.rightsizing import (
     recommend,
     summarise,
 )
-from finops.rightsizing.recommend import ARM_HOST_ACCELERATORS, spot_overhead
-from finops.rightsizing.spot import Checkpointing
+from aifinops.rightsizing.recommend import ARM_HOST_ACCELERATORS, spot_overhead
+from aifinops.rightsizing.spot import Checkpointing
 
 COMMAND = ".venv/bin/python bench/fleet_replay.py"
 DATA = Path(__file__).parent / "data"
@@ -474,7 +474,7 @@ def project_outcome(
 
 
 def fold_summary(usages: list[GpuUsage]) -> str:
-    from finops.rightsizing.evidence import fold
+    from aifinops.rightsizing.evidence import fold
 
     u = fold(usages, REGION)
     return (

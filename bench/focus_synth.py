@@ -13,7 +13,7 @@ find). GPU hourly rates come from the project's catalog (on-demand, us-east-1).
         --gpu-billing gpu.csv --windows windows.jsonl      # + GPU hosts and agent windows
 
 `--gpu-billing`/`--windows` add six GPU instances billed hourly over the last two days and
-their agent window records (5-minute windows, written by agents.records), some of them idle.
+their agent window records (5-minute windows, written by aifinops.agents.records), some of them idle.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ STAGES = ("prepare", "train", "evaluate")
 def _price(item: str | float) -> float:
     if isinstance(item, float | int):
         return float(item)
-    from finops import catalog
+    from aifinops import catalog
 
     try:
         return float(catalog.lookup(item, "us-east-1").on_demand_usd_per_hour)
@@ -206,7 +206,7 @@ def write_gpu_demo(
     billing: Path, windows: Path, days: int = 35, start: dt.date = dt.date(2026, 1, 5)
 ) -> None:
     """Six GPU instances billed hourly over the last two days, and their agent windows."""
-    from agents.records import STAT_METRICS, HostInfo, WindowRecord
+    from aifinops.agents.records import STAT_METRICS, HostInfo, WindowRecord
 
     hosts = [
         # instance, type, fleet, project, GPUs, idle share per GPU (0-1)

@@ -22,8 +22,8 @@ import argparse
 import statistics
 from dataclasses import dataclass, replace
 
-from finops import catalog
-from finops.rightsizing.spot import (
+from aifinops import catalog
+from aifinops.rightsizing.spot import (
     Checkpointing,
     SimulatedRun,
     SpotScenario,

@@ -8,10 +8,10 @@ Terraform, the CrossGuard pack through the Analyzer protocol, and the same rules
 2. Terraform throughput: N generated resources in one `.tf` (launch templates, Auto Scaling
    groups, instances, SageMaker endpoint configurations, buckets; many break a rule), median
    of `--repeat` runs each:
-   - cold: a new process per run, as CI runs it: `python -m finops check --no-stack DIR`, and
+   - cold: a new process per run, as CI runs it: `python -m aifinops check --no-stack DIR`, and
      `checkov -d DIR --external-checks-dir policies/checkov --check CKV_FINOPS_...` (its start
      on an empty folder shown beside it);
-   - warm: one process, the first run discarded: `finops.cli.check.path_report` (read,
+   - warm: one process, the first run discarded: `aifinops.cli.check.path_report` (read,
      normalise, judge), the rules alone over the normalised resources (`policies.evaluate`),
      and checkov's Terraform runner (bench/checkov_inprocess.py, in checkov's virtualenv);
 3. rules over `--resources` synthetic Pulumi wire inputs (normalise, then every policy);
@@ -49,13 +49,13 @@ sys.path.insert(0, str(REPO / "tests" / "policies"))
 
 import corpus  # noqa: E402
 
-from finops.cli.check import path_report  # noqa: E402
-from policies import iac, pricing  # noqa: E402
-from policies.analyzer import running_pack  # noqa: E402
-from policies.context import Context  # noqa: E402
-from policies.normalize import normalize  # noqa: E402
-from policies.settings import resolve  # noqa: E402
-from policies.verdicts import evaluate  # noqa: E402
+from aifinops.cli.check import path_report  # noqa: E402
+from aifinops.policies import iac, pricing  # noqa: E402
+from aifinops.policies.analyzer import running_pack  # noqa: E402
+from aifinops.policies.context import Context  # noqa: E402
+from aifinops.policies.normalize import normalize  # noqa: E402
+from aifinops.policies.settings import resolve  # noqa: E402
+from aifinops.policies.verdicts import evaluate  # noqa: E402
 
 TAGS = {"Project": "vision", "Team": "ml-platform", "Environment": "dev", "ModelVersion": "v1"}
 GPU_TYPES = ["g5.xlarge", "g6.xlarge", "g5.12xlarge", "p4d.24xlarge", "p3.2xlarge", "p5.48xlarge"]
@@ -314,7 +314,7 @@ def bench_terraform(folder: str, repeat: int, with_checkov: bool) -> dict[str, A
     figures: dict[str, Any] = {}
 
     def finops_cold() -> None:
-        command = [sys.executable, "-m", "finops", "check", "--no-stack", "--environment", "dev",
+        command = [sys.executable, "-m", "aifinops", "check", "--no-stack", "--environment", "dev",
                    folder]  # fmt: skip
         done = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
         if done.returncode not in (0, 1):

@@ -140,7 +140,7 @@ def run_preview(stack_file: Path) -> tuple[float, float, int, float]:
             [
                 sys.executable,
                 "-m",
-                "finops",
+                "aifinops",
                 "preview",
                 "--stack",
                 str(stack_file),

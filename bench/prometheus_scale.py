@@ -6,7 +6,7 @@ day by day with `promtool tsdb create-blocks-from openmetrics` into `--data-dir`
 runs, never in the repository). Debian's `prometheus` is started on 127.0.0.1 over it, then,
 each as its own process:
 
-1. the read alone (`finops.rightsizing.prometheus.read_usage`: one query per figure,
+1. the read alone (`aifinops.rightsizing.prometheus.read_usage`: one query per figure,
    aggregated on the server);
 2. `finops rightsize --stack Pulumi.fleet.yaml --source prometheus:URL --format json`.
 
@@ -43,7 +43,7 @@ STEP_SECONDS = 60
 END = fleet_data.T0 + fleet_data.DAYS * 86400
 READ_ONLY = """
 import sys, time
-from finops.rightsizing import prometheus
+from aifinops.rightsizing import prometheus
 sent = []
 Source = prometheus.PrometheusSource
 query, query_range = Source.query, Source.query_range
@@ -216,7 +216,7 @@ def main() -> int:
             [
                 sys.executable,
                 "-m",
-                "finops",
+                "aifinops",
                 "rightsize",
                 "--stack",
                 str(stack),

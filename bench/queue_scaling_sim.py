@@ -25,8 +25,8 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from components.aws.lambdas import fallback_controller as fc
-from finops import catalog
+from aifinops import catalog
+from aifinops.components.aws.lambdas import fallback_controller as fc
 
 REGION = "us-east-1"
 INSTANCE_TYPE = "g5.xlarge"

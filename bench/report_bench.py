@@ -33,7 +33,7 @@ def run_once(export: Path, out: Path) -> tuple[float, float, list[str]]:
     command = [
         sys.executable,
         "-m",
-        "finops",
+        "aifinops",
         "report",
         str(export),
         "--format",

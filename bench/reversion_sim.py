@@ -17,7 +17,7 @@ and restarts when a member leaves.
 Spot availability traces. No minute-level public trace of spot capacity exists in our data:
 the traces are drawn per instance type from the AWS Spot Instance Advisor's interruption
 band of that type in us-east-1 (real public data, in the catalog: finops/catalog/data,
-`interruption_index`), read as instances living 24 hours (finops.rightsizing.spot), which
+`interruption_index`), read as instances living 24 hours (aifinops.rightsizing.spot), which
 gives the rate of capacity losses for a fleet of D nodes. Each loss takes away half the
 fleet's spot capacity for an exponential outage (mean `--outage-minutes`); capacity then comes
 back in `--flaps` short returns (3-12 minutes each, 5-20 minutes apart) before it stays:
@@ -40,9 +40,9 @@ import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from components.aws.lambdas.fallback_controller import Decision, FleetState, decide
-from finops import catalog
-from finops.rightsizing.spot import hazard_of
+from aifinops import catalog
+from aifinops.components.aws.lambdas.fallback_controller import Decision, FleetState, decide
+from aifinops.rightsizing.spot import hazard_of
 
 COMMAND = ".venv/bin/python bench/reversion_sim.py"
 REGION = "us-east-1"

@@ -5,7 +5,7 @@ For each form of bench/fleet_data.py (100 hosts x 8 GPUs x 14 days; generated on
 
 1. `finops rightsize --stack DIR/Pulumi.fleet.yaml --source agent:DIR --format json`: what a
    user waits for, reading included (the recommendations are priced by the preview);
-2. the read alone (`finops.rightsizing.stream.read_usage`), to show what the files cost.
+2. the read alone (`aifinops.rightsizing.stream.read_usage`), to show what the files cost.
 
 Wall time and the process's peak RSS (its own rusage, DuckDB's threads included) are
 printed with the load average around each run (the machine is shared: quote figures with
@@ -39,7 +39,7 @@ END = fleet_data.T0 + fleet_data.DAYS * 86400
 READ_ONLY = """
 import sys, time
 from pathlib import Path
-from finops.rightsizing import stream
+from aifinops.rightsizing import stream
 began = time.perf_counter()
 usages = stream.read_usage([Path(sys.argv[1])], lookback_days=14, end=float(sys.argv[2]),
                            memory_limit_mb=int(sys.argv[3]))
@@ -104,7 +104,7 @@ def main() -> int:
                 [
                     sys.executable,
                     "-m",
-                    "finops",
+                    "aifinops",
                     "rightsize",
                     "--stack",
                     str(folder / "Pulumi.fleet.yaml"),

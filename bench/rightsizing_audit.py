@@ -5,7 +5,7 @@ Every current single-GPU type of the p3, g4dn, g5, g6 and g6e families that hold
 memory (peak plus headroom) is priced per completed run, on-demand and on spot, from the
 catalog (prices, Spot Advisor ranges, V100-relative throughput). Work hours scale with
 throughput; spot adds the expected rework and relaunch time from the interruption hazard
-(`finops.rightsizing.spot`, the Spot Advisor share read over an 8-hour instance life, the
+(`aifinops.rightsizing.spot`, the Spot Advisor share read over an 8-hour instance life, the
 harshest reading). The recommended option is the cheapest per completed run whose expected
 wall time is at most 15% longer.
 
@@ -26,9 +26,9 @@ import csv
 from collections import defaultdict
 from pathlib import Path
 
-from finops import catalog
-from finops.catalog import InstanceInfo
-from finops.rightsizing.spot import (
+from aifinops import catalog
+from aifinops.catalog import InstanceInfo
+from aifinops.rightsizing.spot import (
     Checkpointing,
     RunOption,
     best_option,

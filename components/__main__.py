@@ -15,9 +15,9 @@ import sys
 import pulumi
 from pulumi.provider.experimental import component_provider_host
 
-from components._hosting import PROVIDER_NAME
+from aifinops.components._hosting import PROVIDER_NAME
 
-CLOUD_MODULES = ("components.aws", "components.gcp", "components.azure")
+CLOUD_MODULES = ("aifinops.components.aws", "aifinops.components.gcp", "aifinops.components.azure")
 
 
 def _components_of(module: object) -> list[type[pulumi.ComponentResource]]:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from finops.errors import did_you_mean
+from aifinops.errors import did_you_mean
 
 E = TypeVar("E", bound=StrEnum)
 MAX_SHOWN = 12

@@ -46,9 +46,9 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
-from components.agent_bootstrap import RequirementsInstall, check_requirements
-from finops.config import AgentSettings
-from finops.errors import FinopsError
+from aifinops.components.agent_bootstrap import RequirementsInstall, check_requirements
+from aifinops.config import AgentSettings
+from aifinops.errors import FinopsError
 
 DISTRIBUTION = "aifinops"
 AGENT_EXTRA = "agent"
@@ -98,7 +98,7 @@ class AgentBundle:
 
 def lock_path() -> Path:
     """The agent's dependency lock, shipped with the agents package."""
-    return Path(str(resources.files("agents") / "deploy" / "requirements.lock"))
+    return Path(str(resources.files("aifinops.agents") / "deploy" / "requirements.lock"))
 
 
 def source_root() -> Path | None:
@@ -238,7 +238,7 @@ def check_agent_wheel(wheel: Path, pins: Iterable[Pin]) -> tuple[str, str]:
             entry_points = archive.read(f"{info}/entry_points.txt").decode()
     except (KeyError, zipfile.BadZipFile, OSError) as exc:
         raise AgentArtifactError(f"{wheel}: unreadable wheel ({exc})") from None
-    if "finops-agent = agents.cli:main" not in entry_points.replace("  ", " "):
+    if "finops-agent = aifinops.agents.cli:main" not in entry_points.replace("  ", " "):
         raise AgentArtifactError(f"{wheel}: has no `finops-agent` command (entry_points.txt)")
     pinned = {p.name: p for p in pins}
     requires = email.parser.Parser().parsestr(metadata).get_all("Requires-Dist") or []

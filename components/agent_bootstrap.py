@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from finops.config import pinned_requirement_problem
+from aifinops.config import pinned_requirement_problem
 
 METADATA_PROVIDERS = ("aws", "gcp", "azure")
 AGENT_USER = "finops-agent"
@@ -79,7 +79,7 @@ AgentInstall = BundleInstall | RequirementsInstall
 
 def systemd_unit() -> str:
     """The agent's systemd unit as shipped with the agents package (agents/deploy/)."""
-    return (resources.files("agents") / "deploy" / "finops-agent.service").read_text()
+    return (resources.files("aifinops.agents") / "deploy" / "finops-agent.service").read_text()
 
 
 def _toml_string(value: str) -> str:
@@ -99,7 +99,7 @@ def agent_config(
     lifecycle_hook: str = "",
     checkpoint_grace_seconds: int = 0,
 ) -> str:
-    """The agent's TOML config (validated by `agents.config.parse_config`).
+    """The agent's TOML config (validated by `aifinops.agents.config.parse_config`).
 
     The agent watches `metadata_provider` (aws, gcp or azure) for interruption notices and
     answers them with the file hook at `INTERRUPTION_FILE`; `tags` plus `finops:fleet =

@@ -1,5 +1,5 @@
 import sys
 
-from finops.cli import main
+from aifinops.cli import main
 
 sys.exit(main())

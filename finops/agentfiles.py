@@ -1,9 +1,9 @@
 """The agent's window-record files (agents/SPOOL_FORMAT.md): which files, and their records.
 
 The one line reader of those files, standard library only, for every reader in finops:
-rightsizing's reference reader (`finops.rightsizing.spool`), the streaming reader's file
-list and diagnosis (`finops.rightsizing.stream`), commitments, the idle-GPU report's file
-list and `finops.track` (which must import in a training environment without the Pulumi
+rightsizing's reference reader (`aifinops.rightsizing.spool`), the streaming reader's file
+list and diagnosis (`aifinops.rightsizing.stream`), commitments, the idle-GPU report's file
+list and `aifinops.track` (which must import in a training environment without the Pulumi
 SDKs). Records are deduplicated on `record_id` (delivery is at least once), an
 unterminated last line is skipped (the writer was killed mid-line), a line that is not a
 JSON object is skipped and said (`skipped`), and unknown fields are ignored. A JSON object
@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from finops.errors import FinopsError
+from aifinops.errors import FinopsError
 
 
 class SourceError(FinopsError):

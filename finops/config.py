@@ -29,7 +29,7 @@ from pydantic import (
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from finops.errors import CatalogError, ConfigError, did_you_mean
+from aifinops.errors import CatalogError, ConfigError, did_you_mean
 
 NAMESPACE = "finops"
 HOURS_PER_MONTH = 730.0  # AWS/GCP/Azure price a month as 730 hours
@@ -471,7 +471,7 @@ class InferenceEndpoint(_Model):
 
 def _check_serverless(endpoint: InferenceEndpoint) -> None:
     """The limits the serverless service allows (ValueError naming the key and the range)."""
-    from finops import serving  # serving reads HOURS_PER_MONTH from here
+    from aifinops import serving  # serving reads HOURS_PER_MONTH from here
 
     if endpoint.traffic is None:
         raise ValueError(
@@ -873,7 +873,7 @@ def _catalog_problems(data: Mapping[str, Any], regions: Mapping[str, str]) -> li
     Reads the raw values, so an entry with a schema error elsewhere is still checked here:
     every problem of a stack file shows in one run.
     """
-    from finops import (
+    from aifinops import (
         catalog,  # the catalog imports nothing of config; late import keeps start-up light
     )
 
@@ -919,7 +919,7 @@ _SERVICE = {
 
 def _accelerator_problem(name: str, count: Any, cloud: str, region: str, key: str) -> str | None:
     """Why `count` x `name` cannot be had in `region` of `cloud`, or None when it can."""
-    from finops import catalog
+    from aifinops import catalog
 
     try:
         catalog.accelerator(name)

@@ -14,7 +14,7 @@ expected node count x blended hourly price x hours per month. What is assumed is
   the nodes an override needs.
 - An on-demand fallback group at zero costs nothing until spot runs short.
 - SageMaker serverless endpoints and Cloud Run services are priced for the traffic the stack
-  states (`requestsPerMonth`, `meanDurationMs`; `finops.serving` says how); without it they
+  states (`requestsPerMonth`, `meanDurationMs`; `aifinops.serving` says how); without it they
   are unpriced, never $0.
 - SageMaker endpoints are priced on their endpoint configuration's production variants at
   `initialInstanceCount`, or at the managed-instance-scaling floor when inference components
@@ -28,10 +28,10 @@ expected node count x blended hourly price x hours per month. What is assumed is
   configuration ($0.005/h), Elastic IPs and Azure public IPs, NAT gateways by the hour, Cloud
   NAT per VM behind it (its instance groups' target sizes) plus its address. Data processed
   per GB is not estimated (the basis says so).
-- Charges besides instances (`finops.charges`): each a line of its own under the component
+- Charges besides instances (`aifinops.charges`): each a line of its own under the component
   that adds it: a fleet's volumes and agent telemetry, an endpoint's ML storage, functions'
   invocations, interface endpoints, log groups, buckets, NAT data processed; the usage-based ones from the usage file
-  (`finops.usage`), whose keys still at 0 are listed.
+  (`aifinops.usage`), whose keys still at 0 are listed.
 - Everything else (IAM, budgets, topics) is free or not modelled and shown at $0 with "not
   priced" as its basis.
 """
@@ -44,18 +44,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from finops import catalog, serving
-from finops import charges as extra_charges
-from finops import tags as tag_schema
-from finops.catalog import charges as catalog_charges
-from finops.config import HOURS_PER_MONTH, Capacity, Cloud
-from finops.errors import CatalogError
-from finops.taggability import tag_property
-from finops.usage import Usage
+from aifinops import catalog, serving
+from aifinops import charges as extra_charges
+from aifinops import tags as tag_schema
+from aifinops.catalog import charges as catalog_charges
+from aifinops.config import HOURS_PER_MONTH, Capacity, Cloud
+from aifinops.errors import CatalogError
+from aifinops.taggability import tag_property
+from aifinops.usage import Usage
 
 if TYPE_CHECKING:
-    from finops.config import StackConfig
-    from finops.engine import EngineResource, StackRun
+    from aifinops.config import StackConfig
+    from aifinops.engine import EngineResource, StackRun
 
 REPORT_TAG_KEYS = ("Project", "Team", "Environment", "ModelVersion")
 UNTAGGED = "(untagged)"

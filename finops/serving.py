@@ -24,10 +24,10 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from finops import catalog
-from finops.catalog import serverless as prices
-from finops.config import HOURS_PER_MONTH
-from finops.errors import CatalogError
+from aifinops import catalog
+from aifinops.catalog import serverless as prices
+from aifinops.config import HOURS_PER_MONTH
+from aifinops.errors import CatalogError
 
 SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
 SCALE_IN_IDLE_SECONDS = 900.0

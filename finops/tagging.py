@@ -17,8 +17,8 @@ from typing import Any
 
 import pulumi
 
-from finops import tags as tag_schema
-from finops.taggability import tag_property
+from aifinops import tags as tag_schema
+from aifinops.taggability import tag_property
 
 # Launch-template tag specifications that must carry the tags so they reach what the
 # template launches (tags on the template or the ASG alone never reach volumes).

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from finops.errors import ConfigError, did_you_mean
+from aifinops.errors import ConfigError, did_you_mean
 
 if TYPE_CHECKING:
-    from finops.engine import StackRun
+    from aifinops.engine import StackRun
 
 USAGE_FILE_NAME = "finops-usage.yml"
 USAGE_FILE_VERSION = 1

@@ -9,8 +9,8 @@ import importlib
 
 import pulumi
 
-from finops.config import from_pulumi_config
-from finops.tagging import tagging_transform
+from aifinops.config import from_pulumi_config
+from aifinops.tagging import tagging_transform
 
 config = from_pulumi_config()
 

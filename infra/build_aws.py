@@ -1,11 +1,11 @@
 """Compose the AWS components a stack's config asks for.
 
-- every training fleet with `cloud: aws` -> `components.aws.GpuTrainingFleet`, named as the fleet;
-  fleets without `subnetIds` share one `components.aws.FleetNetwork` per region and egress
+- every training fleet with `cloud: aws` -> `aifinops.components.aws.GpuTrainingFleet`, named as the fleet;
+  fleets without `subnetIds` share one `aifinops.components.aws.FleetNetwork` per region and egress
   mode (`network-<region>[-nat]`: a VPC per fleet would run into the five-VPC default quota);
-- every inference endpoint with `cloud: aws` -> `components.aws.InferenceEndpoint`, or with
-  `hosting: serverless` -> `components.aws.ServerlessInferenceEndpoint`;
-- every budget with `cloud: aws` -> `components.aws.ProjectBudget`, named `<project>-budget`
+- every inference endpoint with `cloud: aws` -> `aifinops.components.aws.InferenceEndpoint`, or with
+  `hosting: serverless` -> `aifinops.components.aws.ServerlessInferenceEndpoint`;
+- every budget with `cloud: aws` -> `aifinops.components.aws.ProjectBudget`, named `<project>-budget`
   (`aws-account-budget` for an account budget, one without `project`); the first one
   activates the finops tag keys as cost-allocation tags (once per account).
 
@@ -24,12 +24,12 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
-from components.aws import budget as aws_budget
-from components.aws import fleet as aws_fleet
-from components.aws import inference as aws_inference
-from components.aws import network as aws_network
-from components.aws import serverless_endpoint as aws_serverless
-from finops.config import Cloud, Hosting, StackConfig
+from aifinops.components.aws import budget as aws_budget
+from aifinops.components.aws import fleet as aws_fleet
+from aifinops.components.aws import inference as aws_inference
+from aifinops.components.aws import network as aws_network
+from aifinops.components.aws import serverless_endpoint as aws_serverless
+from aifinops.config import Cloud, Hosting, StackConfig
 
 
 def provider(config: StackConfig) -> aws.Provider:

@@ -1,7 +1,7 @@
 """Compose the Azure components a stack's config asks for.
 
-Every training fleet with `cloud: azure` -> `components.azure.GpuTrainingFleet`, named as the
-fleet; every budget with `cloud: azure` -> `components.azure.ProjectBudget`, named
+Every training fleet with `cloud: azure` -> `aifinops.components.azure.GpuTrainingFleet`, named as the
+fleet; every budget with `cloud: azure` -> `aifinops.components.azure.ProjectBudget`, named
 `<project>-budget` (a consumption budget on the subscription, filtered on the Project tag), or
 `azure-account-budget` without `project` (the whole subscription, no filter).
 (Inference endpoints support aws and gcp only; the stack-config schema rejects `cloud: azure`
@@ -19,15 +19,15 @@ from typing import Any
 
 import pulumi
 
-from components.agent_artifact import agent_args
-from components.azure import (
+from aifinops.components.agent_artifact import agent_args
+from aifinops.components.azure import (
     AzureGpuTrainingFleetArgs,
     AzureProjectBudgetArgs,
     GpuTrainingFleet,
     ProjectBudget,
 )
-from components.azure.training_fleet import AzureEgress
-from finops.config import Cloud, StackConfig
+from aifinops.components.azure.training_fleet import AzureEgress
+from aifinops.config import Cloud, StackConfig
 
 SSH_KEY_KEY = "azureSshPublicKey"
 PLACEHOLDER_SSH_KEY = (

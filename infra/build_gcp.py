@@ -1,15 +1,15 @@
 """Compose the GCP components a stack's config asks for.
 
-- every training fleet with `cloud: gcp` -> `components.gcp.GpuTrainingFleet`, named as the fleet;
-  fleets without `subnetIds` share one `components.gcp.FleetNetwork` per region
+- every training fleet with `cloud: gcp` -> `aifinops.components.gcp.GpuTrainingFleet`, named as the fleet;
+  fleets without `subnetIds` share one `aifinops.components.gcp.FleetNetwork` per region
   (`network-<region>`: Cloud NAT, Private Google Access);
-- every inference endpoint with `cloud: gcp` -> `components.gcp.TpuInferenceEndpoint` (a
+- every inference endpoint with `cloud: gcp` -> `aifinops.components.gcp.TpuInferenceEndpoint` (a
   Vertex AI endpoint on TPUs: `instanceType` is a TPU slice such as `v5litepod-4` or its
   Vertex machine type `ct5lp-hightpu-4t`, or `accelerator` a TPU generation such as
   `TPU-v5e`; `serving: llm` and `modelId` name the Hugging Face model), or with
-  `hosting: serverless` -> `components.gcp.ServerlessInferenceEndpoint` (Cloud Run, scale to
+  `hosting: serverless` -> `aifinops.components.gcp.ServerlessInferenceEndpoint` (Cloud Run, scale to
   zero, optional L4);
-- every budget with `cloud: gcp` -> `components.gcp.ProjectBudget`, named `<project>-budget`
+- every budget with `cloud: gcp` -> `aifinops.components.gcp.ProjectBudget`, named `<project>-budget`
   (`gcp-account-budget` without `project`: all spend of the stack's GCP project).
 
 The billing account of the budgets comes from the stack config key `finops:gcpBillingAccount`.
@@ -23,8 +23,8 @@ from typing import Any
 
 import pulumi
 
-from components.agent_artifact import agent_args
-from components.gcp import (
+from aifinops.components.agent_artifact import agent_args
+from aifinops.components.gcp import (
     GcpGpuTrainingFleetArgs,
     GcpProjectBudgetArgs,
     GpuTrainingFleet,
@@ -34,8 +34,8 @@ from components.gcp import (
     TpuInferenceEndpoint,
     TpuInferenceEndpointArgs,
 )
-from components.gcp.network import GcpFleetNetwork
-from finops.config import Cloud, Hosting, InferenceEndpoint, ServingKind, StackConfig
+from aifinops.components.gcp.network import GcpFleetNetwork
+from aifinops.config import Cloud, Hosting, InferenceEndpoint, ServingKind, StackConfig
 
 BILLING_ACCOUNT_KEY = "gcpBillingAccount"
 PLACEHOLDER_BILLING_ACCOUNT = "000000-000000-000000"

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from policies.registry import BY_NAME, POLICIES, Policy
-from policies.verdicts import Violation, evaluate
+from aifinops.policies.registry import BY_NAME, POLICIES, Policy
+from aifinops.policies.verdicts import Violation, evaluate
 
 if TYPE_CHECKING:
-    from finops.config import StackConfig
-    from finops.engine import StackRun
+    from aifinops.config import StackConfig
+    from aifinops.engine import StackRun
 
 __all__ = ["BY_NAME", "POLICIES", "Policy", "Violation", "evaluate", "evaluate_stack"]
 
@@ -28,9 +28,9 @@ def evaluate_stack(
 ) -> list[Violation]:
     """Every policy over a stack run by the offline engine.
 
-    costs: a `finops.cost.CostReport` for the run; None prices resources from the catalog.
-    settings: policy-pack-shaped settings (see `policies.settings`); None = the defaults.
+    costs: a `aifinops.cost.CostReport` for the run; None prices resources from the catalog.
+    settings: policy-pack-shaped settings (see `aifinops.policies.settings`); None = the defaults.
     """
-    from policies.stack import evaluate_run
+    from aifinops.policies.stack import evaluate_run
 
     return evaluate_run(run, config, costs, settings)

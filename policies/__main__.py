@@ -1,8 +1,8 @@
 """The CrossGuard pack's entry point: `python -m pulumi.policy <engine-address> .` runs this file.
 
-It serves the Analyzer protocol until the engine stops it; the adapter is `policies.pack`.
+It serves the Analyzer protocol until the engine stops it; the adapter is `aifinops.policies.pack`.
 """
 
-from policies.pack import serve
+from aifinops.policies.pack import serve
 
 serve()

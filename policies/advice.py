@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from policies.model import CLOUDFORMATION, LAUNCH_TEMPLATE, TERRAFORM, Resource
+from aifinops.policies.model import CLOUDFORMATION, LAUNCH_TEMPLATE, TERRAFORM, Resource
 
 if TYPE_CHECKING:
-    from policies.registry import Policy
+    from aifinops.policies.registry import Policy
 
 # Terraform: how each kind of fleet buys spot capacity.
 _TERRAFORM_SPOT = {

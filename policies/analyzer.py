@@ -68,7 +68,7 @@ class PackClient:
         return self.stub.GetAnalyzerInfo(empty_pb2.Empty())
 
     def configure(self, settings: Mapping[str, Mapping[str, Any]]) -> None:
-        """settings: policy -> {"enforcementLevel": ..., thresholds...} (policies.settings.resolve)."""
+        """settings: policy -> {"enforcementLevel": ..., thresholds...} (aifinops.policies.settings.resolve)."""
         request = analyzer_pb2.ConfigureAnalyzerRequest()
         for name, config in settings.items():
             properties = {k: v for k, v in config.items() if k != "enforcementLevel"}

@@ -6,9 +6,9 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from finops.tags import gcp_label_value
-from policies.context import Context
-from policies.model import BUDGET, Finding, Resource
+from aifinops.policies.context import Context
+from aifinops.policies.model import BUDGET, Finding, Resource
+from aifinops.tags import gcp_label_value
 
 BUDGET_REQUIRED = "budget-required"
 COST_CEILING = "stack-cost-ceiling"

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policies.values import UNKNOWN
+from aifinops.policies.values import UNKNOWN
 
 _NO_VALUE: Any = object()
 _SHORT_TAGS = {

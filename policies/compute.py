@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from finops.catalog import InstanceInfo
-from policies import facts
-from policies.context import Context, environment_of
-from policies.model import ENDPOINT, FLEET, INFERENCE, TRAINING, Finding, Resource
+from aifinops.catalog import InstanceInfo
+from aifinops.policies import facts
+from aifinops.policies.context import Context, environment_of
+from aifinops.policies.model import ENDPOINT, FLEET, INFERENCE, TRAINING, Finding, Resource
 
 OVERSIZED = "gpu-instance-oversized"
 SPOT = "training-on-spot"
@@ -294,7 +294,7 @@ def _serving_advice(resource: Resource, config: Mapping[str, Any], context: Cont
     name = _endpoint_of(resource, context)
     if name is None:
         return None
-    from finops import catalog, serving  # only Pulumi stacks state traffic; checkov never here
+    from aifinops import catalog, serving  # only Pulumi stacks state traffic; checkov never here
 
     stated = context.endpoint_traffic[name]
     region = stated.region or resource.region or catalog.default_region(stated.cloud)

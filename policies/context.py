@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from finops.tags import ENVIRONMENTS
-from policies.model import Resource
+from aifinops.policies.model import Resource
+from aifinops.tags import ENVIRONMENTS
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """What the rules ask the catalog, cached: instance facts and cheaper alternatives.
 
-`finops.catalog` imports with the standard library only, so this works inside checkov's
+`aifinops.catalog` imports with the standard library only, so this works inside checkov's
 virtualenv too. A type the catalog does not know is not an accelerator instance here unless
 its name is of an accelerator family (`accelerator_family`): then the rules say they cannot
 judge it, naming it, instead of letting it pass.
@@ -12,10 +12,10 @@ import fnmatch
 import re
 from functools import lru_cache
 
-from finops import catalog
-from finops.catalog import InstanceInfo
-from finops.catalog import gcp as gcp_catalog
-from finops.errors import CatalogError
+from aifinops import catalog
+from aifinops.catalog import InstanceInfo
+from aifinops.catalog import gcp as gcp_catalog
+from aifinops.errors import CatalogError
 
 
 @lru_cache(maxsize=4096)

@@ -1,12 +1,12 @@
 """Terraform and CloudFormation paths -> normalised resources, what was not created, and what
 could not be read.
 
-- Folders: every Terraform root module under them (`policies.terraform.load`) and every
+- Folders: every Terraform root module under them (`aifinops.policies.terraform.load`) and every
   CloudFormation template (YAML/JSON with `AWS::` resources).
 - Files: a `.tf` file (its folder is read as a root module), a CloudFormation template, or a
   Terraform plan (`terraform show -json`, `finops export --format tf-plan`).
 
-Standard library only, except Terraform (python-hcl2, through `policies.terraform.hcl`) and
+Standard library only, except Terraform (python-hcl2, through `aifinops.policies.terraform.hcl`) and
 YAML templates (ruamel.yaml, the project's virtualenv).
 """
 
@@ -19,13 +19,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from policies import cloudformation
-from policies.model import TERRAFORM, Resource
-from policies.normalize.cloudformation import from_template
-from policies.normalize.terraform import from_loaded, terraform_pulumi_type
-from policies.normalize.wire import normalize
-from policies.terraform import load as terraform
-from policies.values import UNKNOWN
+from aifinops.policies import cloudformation
+from aifinops.policies.model import TERRAFORM, Resource
+from aifinops.policies.normalize.cloudformation import from_template
+from aifinops.policies.normalize.terraform import from_loaded, terraform_pulumi_type
+from aifinops.policies.normalize.wire import normalize
+from aifinops.policies.terraform import load as terraform
+from aifinops.policies.values import UNKNOWN
 
 _SKIPPED_DIRECTORIES = terraform.SKIPPED_DIRECTORIES
 
@@ -230,8 +230,8 @@ def _plan_resources(module: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def _scan_plan(path: str, result: Scan) -> None:
-    from finops.export.terraform_names import from_terraform
-    from policies.normalize.terraform import tag_location
+    from aifinops.export.terraform_names import from_terraform
+    from aifinops.policies.normalize.terraform import tag_location
 
     try:
         plan = json.loads(Path(path).read_text(encoding="utf-8"))

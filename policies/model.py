@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from finops.tags import spell_key
+from aifinops.tags import spell_key
 
 _spelled = lru_cache(maxsize=1024)(spell_key)  # a handful of keys, asked for per resource
 

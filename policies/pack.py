@@ -1,6 +1,6 @@
-"""The CrossGuard adapter: each policy of `policies.registry` as a pulumi-policy policy.
+"""The CrossGuard adapter: each policy of `aifinops.policies.registry` as a pulumi-policy policy.
 
-- Resource policies normalise one resource's inputs (`policies.normalize.wire`) and run the
+- Resource policies normalise one resource's inputs (`aifinops.policies.normalize.wire`) and run the
   rule; stack policies normalise every resource, relate fleets to their templates through the
   engine's dependencies, price them with the cost model and run the stack rule.
 - A value unknown during preview never crashes a policy: the rule says what it could not read
@@ -30,17 +30,17 @@ from pulumi_policy import (
 )
 from pulumi_policy import proxy as policy_proxy
 
-from finops import tagging
-from finops.config import DEFAULT_REGION, REGION_KEYS
-from finops.cost import price_resource
-from finops.tags import ENVIRONMENTS, cloud_of
-from policies import pricing
-from policies import settings as policy_settings
-from policies.context import Context, endpoint_traffic
-from policies.model import Finding, Resource
-from policies.normalize.wire import UNKNOWN, normalize
-from policies.registry import POLICIES, Policy
-from policies.stack import TEMPLATE_TOKENS
+from aifinops import tagging
+from aifinops.config import DEFAULT_REGION, REGION_KEYS
+from aifinops.cost import price_resource
+from aifinops.policies import pricing
+from aifinops.policies import settings as policy_settings
+from aifinops.policies.context import Context, endpoint_traffic
+from aifinops.policies.model import Finding, Resource
+from aifinops.policies.normalize.wire import UNKNOWN, normalize
+from aifinops.policies.registry import POLICIES, Policy
+from aifinops.policies.stack import TEMPLATE_TOKENS
+from aifinops.tags import ENVIRONMENTS, cloud_of
 
 PACK_NAME = "finops"
 _SENTINELS = {
@@ -230,7 +230,7 @@ def _without_unknowns(value: Any) -> Any:
 
 def _priced(resource: Resource, type_token: str, inputs: Mapping[str, Any]) -> Resource:
     """The resource with the cost model's monthly estimate (as `finops preview` prices it),
-    or the catalog estimate of `policies.pricing` when the cost model cannot price it."""
+    or the catalog estimate of `aifinops.policies.pricing` when the cost model cannot price it."""
     try:
         priced = price_resource(
             type_token, _without_unknowns(inputs), region=resource.region or "us-east-1"

@@ -1,6 +1,6 @@
 """A monthly estimate of a normalised resource, for adapters without the cost model.
 
-The offline engine's stacks are priced by `finops.cost`; the CrossGuard pack (which sees
+The offline engine's stacks are priced by `aifinops.cost`; the CrossGuard pack (which sees
 only resource inputs) and the checkov checks use this: catalog on-demand and spot prices x
 nodes x hours, with a fleet's nodes split by its on-demand share.
 """
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from policies.compute import accelerator_types
-from policies.model import ENDPOINT, FLEET, INSTANCE, TPU, Resource
+from aifinops.policies.compute import accelerator_types
+from aifinops.policies.model import ENDPOINT, FLEET, INSTANCE, TPU, Resource
 
-HOURS_PER_MONTH = 730.0  # as the clouds price a month (finops.config says the same)
+HOURS_PER_MONTH = 730.0  # as the clouds price a month (aifinops.config says the same)
 
 
 def monthly_usd(resource: Resource, hours_per_month: float = HOURS_PER_MONTH) -> float | None:

@@ -10,9 +10,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from policies import budgets, compute, security, tags
-from policies.context import Context
-from policies.model import Finding, Resource
+from aifinops.policies import budgets, compute, security, tags
+from aifinops.policies.context import Context
+from aifinops.policies.model import Finding, Resource
 
 ResourceRule = Callable[[Resource, Mapping[str, Any], Context], list[Finding]]
 StackRule = Callable[[Sequence[Resource], Mapping[str, Any], Context], list[Finding]]

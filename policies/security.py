@@ -9,9 +9,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from policies.compute import accelerator_types
-from policies.context import Context
-from policies.model import INFERENCE, INSTANCE, LAUNCH_TEMPLATE, TRAINING, Finding, Resource
+from aifinops.policies.compute import accelerator_types
+from aifinops.policies.context import Context
+from aifinops.policies.model import (
+    INFERENCE,
+    INSTANCE,
+    LAUNCH_TEMPLATE,
+    TRAINING,
+    Finding,
+    Resource,
+)
 
 NAME = "imdsv2-required"
 

@@ -6,16 +6,16 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from finops.tags import cloud_of
-from policies import pricing
-from policies.context import Context, endpoint_traffic
-from policies.model import FLEET, LAUNCH_TEMPLATE, Resource
-from policies.normalize.wire import KINDS, normalize
-from policies.verdicts import Violation, evaluate
+from aifinops.policies import pricing
+from aifinops.policies.context import Context, endpoint_traffic
+from aifinops.policies.model import FLEET, LAUNCH_TEMPLATE, Resource
+from aifinops.policies.normalize.wire import KINDS, normalize
+from aifinops.policies.verdicts import Violation, evaluate
+from aifinops.tags import cloud_of
 
 if TYPE_CHECKING:
-    from finops.config import StackConfig
-    from finops.engine import EngineResource, StackRun
+    from aifinops.config import StackConfig
+    from aifinops.engine import EngineResource, StackRun
 
 # What a fleet launches: the kinds whose inputs a group's instance types and capacity come from.
 TEMPLATE_TOKENS = {token for token, kind in KINDS.items() if kind == LAUNCH_TEMPLATE}
@@ -97,7 +97,7 @@ def _costed(resources: list[Resource], costs: Any) -> list[Resource]:
 
 def _cost_report(run: StackRun, config: StackConfig) -> Any:
     try:
-        from finops import cost
+        from aifinops import cost
     except ImportError:
         return None
     return cost.estimate(run, config)

@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
-from finops import tags as schema
-from policies.context import Context
-from policies.model import INFERENCE, LAUNCH_TEMPLATE, TRAINING, Finding, Resource
-from policies.normalize.wire import UNKNOWN_TAG_VALUE
+from aifinops import tags as schema
+from aifinops.policies.context import Context
+from aifinops.policies.model import INFERENCE, LAUNCH_TEMPLATE, TRAINING, Finding, Resource
+from aifinops.policies.normalize.wire import UNKNOWN_TAG_VALUE
 
 NAME = "required-tags"
 

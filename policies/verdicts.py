@@ -6,11 +6,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from policies import settings as policy_settings
-from policies.advice import advice
-from policies.context import Context
-from policies.model import Finding, Resource
-from policies.registry import POLICIES
+from aifinops.policies import settings as policy_settings
+from aifinops.policies.advice import advice
+from aifinops.policies.context import Context
+from aifinops.policies.model import Finding, Resource
+from aifinops.policies.registry import POLICIES
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ same files byte for byte.
   gives an A10G (no GPM: sm_active_ratio and tensor_active_ratio are None before Hopper).
   The agent's host figures (/proc CPU and memory, input diagnosis) are off: they would be
   the generating machine's, so the records carry them as unknown.
-- The real agent (agents.agent.Agent, with its spool and export shipper) samples the stub
+- The real agent (aifinops.agents.agent.Agent, with its spool and export shipper) samples the stub
   every 30 s of a simulated clock and closes one-hour windows (`[agent] window_seconds =
   3600`) for 8 days: rightsizing wants at least 7 days of data. Its export file
   becomes `windows.jsonl`: window records exactly as agents/SPOOL_FORMAT.md and
@@ -38,8 +38,8 @@ from unittest import mock
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from agents.agent import Agent  # noqa: E402 - after the path set-up, run as a script
-from agents.config import (  # noqa: E402
+from aifinops.agents.agent import Agent  # noqa: E402 - after the path set-up, run as a script
+from aifinops.agents.config import (  # noqa: E402
     AgentConfig,
     AgentSection,
     DiagnosisSection,
@@ -48,8 +48,8 @@ from agents.config import (  # noqa: E402
     PrometheusSection,
     SpoolSection,
 )
-from agents.records import GpuSample  # noqa: E402
-from agents.replay import sample_to_json  # noqa: E402
+from aifinops.agents.records import GpuSample  # noqa: E402
+from aifinops.agents.replay import sample_to_json  # noqa: E402
 
 OUT = ROOT / "examples" / "agent-data"
 START = 1767225600.0  # 2026-01-01T00:00:00Z

@@ -47,7 +47,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from finops.taggability import (  # noqa: E402
+from aifinops.taggability import (  # noqa: E402
     CLOUDFORMATION_PATH,
     PROVIDER_PACKAGES,
     REGISTRY_PATH,

@@ -18,10 +18,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 from chromium_cdp import visit  # noqa: E402
 from focus_synth import write_focus, write_gpu_demo  # noqa: E402
 
-from finops.reporting import build_report  # noqa: E402
-from finops.reporting.anomalies import AnomalySettings  # noqa: E402
-from finops.reporting.chargeback import parse_rule  # noqa: E402
-from finops.reporting.html import to_html  # noqa: E402
+from aifinops.reporting import build_report  # noqa: E402
+from aifinops.reporting.anomalies import AnomalySettings  # noqa: E402
+from aifinops.reporting.chargeback import parse_rule  # noqa: E402
+from aifinops.reporting.html import to_html  # noqa: E402
 
 
 def main() -> int:

@@ -1,7 +1,7 @@
 import pytest
 
-from finops import config
-from finops.errors import ConfigError
+from aifinops import config
+from aifinops.errors import ConfigError
 
 TAGS = {"Project": "vision", "Team": "ml", "Environment": "dev"}
 FLEET = {

@@ -1,10 +1,10 @@
 import pulumi_aws as aws
 import pytest
 
-from finops import catalog
-from finops.config import parse
-from finops.cost import canonical_tags, estimate, price_resource
-from finops.engine import run_program
+from aifinops import catalog
+from aifinops.config import parse
+from aifinops.cost import canonical_tags, estimate, price_resource
+from aifinops.engine import run_program
 
 REGION = "us-east-1"
 
@@ -197,7 +197,7 @@ def test_estimate_resolves_launch_templates_and_totals_by_tag():
 
 
 def test_reversion_trade_off_is_unknown_without_a_price():
-    from finops.cost import reversion_assumptions
+    from aifinops.cost import reversion_assumptions
 
     config = parse(
         {
@@ -313,7 +313,7 @@ def _vertex_inputs(**resources: object) -> dict[str, object]:
 
 
 def test_vertex_tpu_endpoint_priced_at_its_floor_showing_its_maximum():
-    from finops.cost import VERTEX_DEPLOYMENT
+    from aifinops.cost import VERTEX_DEPLOYMENT
 
     chip = catalog.lookup("v5litepod-4", "us-central1")
     priced = price_resource(
@@ -338,7 +338,7 @@ def test_vertex_tpu_endpoint_priced_at_its_floor_showing_its_maximum():
 
 
 def test_serverless_is_priced_from_the_stated_traffic_or_unpriced_never_zero():
-    from finops.cost import price_resource
+    from aifinops.cost import price_resource
 
     config_inputs = {
         "productionVariants": [

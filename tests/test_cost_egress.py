@@ -3,10 +3,10 @@ the hour, Cloud NAT per VM behind it; prices from the catalog's network table.""
 
 import pytest
 
-from finops import catalog
-from finops.catalog import network_price
-from finops.cost import price_resource
-from finops.errors import CatalogError
+from aifinops import catalog
+from aifinops.catalog import network_price
+from aifinops.cost import price_resource
+from aifinops.errors import CatalogError
 
 REGION = "us-east-1"
 ASG = "aws:autoscaling/group:Group"

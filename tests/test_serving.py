@@ -1,14 +1,14 @@
-"""finops.serving: serverless and scale-to-zero prices against hand-computed figures, the
+"""aifinops.serving: serverless and scale-to-zero prices against hand-computed figures, the
 cheapest option that fits the model, and the break-even traffic."""
 
 from __future__ import annotations
 
 import pytest
 
-from finops import serving
-from finops.catalog import serverless as prices
-from finops.errors import CatalogError
-from finops.serving import Endpoint, Traffic
+from aifinops import serving
+from aifinops.catalog import serverless as prices
+from aifinops.errors import CatalogError
+from aifinops.serving import Endpoint, Traffic
 
 LOW = Traffic(100_000, 800)  # 80,000 busy seconds a month
 

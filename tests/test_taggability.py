@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from finops.taggability import REGISTRY_PATH, _resource_index, introspect_class, tag_property
+from aifinops.taggability import REGISTRY_PATH, _resource_index, introspect_class, tag_property
 
 SAMPLED_MODULES = {
     "pulumi_aws": (
@@ -64,7 +64,7 @@ def test_gcp_labels_that_are_not_resource_labels_are_not_taggable():
 
 
 def test_terraform_types_come_from_the_provider_schemas_not_name_patterns():
-    from finops.taggability import terraform_known, terraform_tag_property, terraform_token
+    from aifinops.taggability import terraform_known, terraform_tag_property, terraform_token
 
     # taggable, though no naming rule finds a Pulumi type for them
     assert terraform_tag_property("aws_alb").property == "tags"
@@ -91,7 +91,7 @@ def test_terraform_types_come_from_the_provider_schemas_not_name_patterns():
 
 
 def test_cloudformation_types_come_from_the_resource_schemas():
-    from finops.taggability import cloudformation_known, cloudformation_tag_property
+    from aifinops.taggability import cloudformation_known, cloudformation_tag_property
 
     assert cloudformation_tag_property("AWS::EC2::Instance").shape == "list"
     assert cloudformation_tag_property("AWS::EKS::Nodegroup").shape == "map"
@@ -103,7 +103,7 @@ def test_cloudformation_types_come_from_the_resource_schemas():
 
 
 def test_registries_record_their_sources():
-    from finops.taggability import CLOUDFORMATION_PATH, TERRAFORM_PATH
+    from aifinops.taggability import CLOUDFORMATION_PATH, TERRAFORM_PATH
 
     terraform = json.loads(TERRAFORM_PATH.read_text())["generatedFrom"]
     assert {"tflint-ruleset-aws", "pulumi-gcp", "pulumi-azure", "cfn-lint"} <= set(terraform)

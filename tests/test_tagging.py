@@ -1,4 +1,4 @@
-from finops.tagging import apply_tags
+from aifinops.tagging import apply_tags
 
 STACK = {"Project": "vision", "Team": "ml", "Environment": "dev"}
 

@@ -1,4 +1,4 @@
-from finops import tags
+from aifinops import tags
 
 
 def test_gcp_keys_are_lower_kebab_and_values_sanitised():

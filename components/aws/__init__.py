@@ -3,18 +3,18 @@
 
 Classes carry the cloud in their name (`AwsGpuTrainingFleet`) because a component provider
 host names every hosted component by its class name in one `index` module, where the GCP and
-Azure fleets also live; the short names (`components.aws.GpuTrainingFleet`) are aliases of the
+Azure fleets also live; the short names (`aifinops.components.aws.GpuTrainingFleet`) are aliases of the
 same classes.
 """
 
-from components.aws.budget import AwsProjectBudget, AwsProjectBudgetArgs
-from components.aws.fleet import AwsGpuTrainingFleet, AwsGpuTrainingFleetArgs
-from components.aws.inference import (
+from aifinops.components.aws.budget import AwsProjectBudget, AwsProjectBudgetArgs
+from aifinops.components.aws.fleet import AwsGpuTrainingFleet, AwsGpuTrainingFleetArgs
+from aifinops.components.aws.inference import (
     AwsInferenceEndpoint,
     AwsInferenceEndpointArgs,
     cheaper_inferentia_option,
 )
-from components.aws.serverless_endpoint import (
+from aifinops.components.aws.serverless_endpoint import (
     AwsServerlessInferenceEndpoint,
     AwsServerlessInferenceEndpointArgs,
 )

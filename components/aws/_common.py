@@ -13,8 +13,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components import _args
-from finops import tags as tag_schema
+from aifinops import tags as tag_schema
+from aifinops.components import _args
 
 LAMBDA_DIR = Path(__file__).parent / "lambdas"
 LAMBDA_RUNTIME = "python3.12"
@@ -67,7 +67,7 @@ def resource_tags(
 
 
 def check_tags(stack_tags: Mapping[str, str] | None, workload: bool) -> None:
-    """The stack tags must carry the required keys (the schema in finops.tags)."""
+    """The stack tags must carry the required keys (the schema in aifinops.tags)."""
     missing = tag_schema.missing_keys(stack_tags or {}, "aws", workload=False)
     if missing:
         raise _args.invalid(

@@ -14,11 +14,11 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from components import _args, _hosting
-from components.aws import _common
-from components.aws.lambdas import budget_enforcer
-from finops import tags as tag_schema
-from finops.config import (
+from aifinops import tags as tag_schema
+from aifinops.components import _args, _hosting
+from aifinops.components.aws import _common
+from aifinops.components.aws.lambdas import budget_enforcer
+from aifinops.config import (
     ENFORCE_AT_PERCENT,
     MAX_BUDGET_NOTIFICATIONS,
     Budget,

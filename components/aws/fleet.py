@@ -9,8 +9,9 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from components import _args, _hosting, agent_artifact
-from components.agent_bootstrap import (
+from aifinops import catalog
+from aifinops.components import _args, _hosting, agent_artifact
+from aifinops.components.agent_bootstrap import (
     AGENT_METRIC_NAMESPACE,
     FLEET_TAG,
     AgentInstall,
@@ -18,12 +19,11 @@ from components.agent_bootstrap import (
     agent_bootstrap_script,
     agent_config,
 )
-from components.aws import _common
-from components.aws.lambdas import fallback_controller
-from components.aws.network import AwsFleetNetwork, FleetEgress
-from finops import catalog
-from finops.config import Capacity, StackConfig, TrainingFleet, sqs_queue_arn, sqs_queue_url
-from finops.errors import CatalogError, did_you_mean
+from aifinops.components.aws import _common
+from aifinops.components.aws.lambdas import fallback_controller
+from aifinops.components.aws.network import AwsFleetNetwork, FleetEgress
+from aifinops.config import Capacity, StackConfig, TrainingFleet, sqs_queue_arn, sqs_queue_url
+from aifinops.errors import CatalogError, did_you_mean
 
 TYPE_TOKEN = "finops:aws:GpuTrainingFleet"
 MIN_OVERRIDES = 3  # spot pools the issue asks for at the least

@@ -9,12 +9,12 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_aws_native as aws_native
 
-from components import _args, _hosting
-from components.aws import _common
-from finops import catalog
-from finops import config as stack_config
-from finops.config import HOURS_PER_MONTH, ServingKind, StackConfig
-from finops.errors import CatalogError
+from aifinops import catalog
+from aifinops import config as stack_config
+from aifinops.components import _args, _hosting
+from aifinops.components.aws import _common
+from aifinops.config import HOURS_PER_MONTH, ServingKind, StackConfig
+from aifinops.errors import CatalogError
 
 TYPE_TOKEN = "finops:aws:InferenceEndpoint"
 DEFAULT_INSTANCE_TYPE = "ml.inf2.xlarge"

@@ -31,8 +31,8 @@ from typing import NotRequired, TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from components import _args, _hosting
-from components.aws import _common
+from aifinops.components import _args, _hosting
+from aifinops.components.aws import _common
 
 TYPE_TOKEN = "finops:aws:FleetNetwork"
 DEFAULT_CIDR = "10.42.0.0/16"

@@ -19,19 +19,19 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from components import _args, _hosting
-from components.aws import _common
-from components.aws.inference import (
+from aifinops import config as stack_config
+from aifinops import serving
+from aifinops.components import _args, _hosting
+from aifinops.components.aws import _common
+from aifinops.components.aws.inference import (
     _ECR_IMAGE,
     _S3_URL,
     VARIANT,
     execution_role_statements,
     model_archive_environment,
 )
-from finops import config as stack_config
-from finops import serving
-from finops.config import ServingKind, StackConfig
-from finops.errors import CatalogError
+from aifinops.config import ServingKind, StackConfig
+from aifinops.errors import CatalogError
 
 TYPE_TOKEN = "finops:aws:ServerlessInferenceEndpoint"
 # The CPU build of the AWS Deep Learning Container that main's model-archive endpoints run on

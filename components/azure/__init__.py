@@ -3,12 +3,12 @@ monthly consumption budgets on a project's tagged spend or a whole subscription.
 
 The class carries the cloud in its name (`AzureGpuTrainingFleet`) because a component provider
 host names every hosted component by its class name in one `index` module, where the AWS and
-GCP fleets also live; `components.azure.GpuTrainingFleet` is an alias of the same class. The
+GCP fleets also live; `aifinops.components.azure.GpuTrainingFleet` is an alias of the same class. The
 Pulumi type token is `finops:azure:GpuTrainingFleet`.
 """
 
-from components.azure.budget import AzureProjectBudget, AzureProjectBudgetArgs
-from components.azure.training_fleet import (
+from aifinops.components.azure.budget import AzureProjectBudget, AzureProjectBudgetArgs
+from aifinops.components.azure.training_fleet import (
     AzureEvictionPolicy,
     AzureGpuTrainingFleet,
     AzureGpuTrainingFleetArgs,

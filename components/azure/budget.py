@@ -34,8 +34,8 @@ from typing import NotRequired, Required, TypedDict
 import pulumi
 import pulumi_azure_native as azure_native
 
-from components import _hosting
-from finops.config import budget_notifications, notification_limit_problem
+from aifinops.components import _hosting
+from aifinops.config import budget_notifications, notification_limit_problem
 
 TYPE_TOKEN = "finops:azure:ProjectBudget"
 PROJECT_TAG = "Project"

@@ -46,18 +46,18 @@ from typing import Required, TypedDict
 import pulumi
 import pulumi_azure_native as azure_native
 
-from components import _args, _hosting, agent_artifact
-from components.agent_bootstrap import (
+from aifinops import catalog
+from aifinops import tags as tag_schema
+from aifinops.catalog import InstanceInfo
+from aifinops.components import _args, _hosting, agent_artifact
+from aifinops.components.agent_bootstrap import (
     AgentInstall,
     BundleInstall,
     agent_bootstrap_script,
     agent_config,
 )
-from finops import catalog
-from finops import tags as tag_schema
-from finops.catalog import InstanceInfo
-from finops.config import Capacity
-from finops.errors import CatalogError
+from aifinops.config import Capacity
+from aifinops.errors import CatalogError
 
 DEFAULT_LOCATION = "eastus"
 # Ubuntu 22.04 HPC image (Microsoft's DSVM publisher): NVIDIA driver, CUDA, InfiniBand stack.

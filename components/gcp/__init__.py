@@ -4,18 +4,18 @@ budgets.
 
 Classes carry the cloud in their name (`GcpGpuTrainingFleet`) because a component provider
 host names every hosted component by its class name in one `index` module, where the AWS and
-Azure fleets also live; the short names (`components.gcp.GpuTrainingFleet`) are aliases of
+Azure fleets also live; the short names (`aifinops.components.gcp.GpuTrainingFleet`) are aliases of
 the same classes. The Pulumi type tokens are `finops:gcp:<Type>`.
 """
 
-from components.gcp.budget import GcpProjectBudget, GcpProjectBudgetArgs
-from components.gcp.serverless_endpoint import (
+from aifinops.components.gcp.budget import GcpProjectBudget, GcpProjectBudgetArgs
+from aifinops.components.gcp.serverless_endpoint import (
     GcpServerlessInferenceEndpoint,
     ServerlessInferenceEndpointArgs,
 )
-from components.gcp.tpu_batch import GcpTpuBatchInference, TpuBatchInferenceArgs
-from components.gcp.tpu_endpoint import GcpTpuInferenceEndpoint, TpuInferenceEndpointArgs
-from components.gcp.training_fleet import (
+from aifinops.components.gcp.tpu_batch import GcpTpuBatchInference, TpuBatchInferenceArgs
+from aifinops.components.gcp.tpu_endpoint import GcpTpuInferenceEndpoint, TpuInferenceEndpointArgs
+from aifinops.components.gcp.training_fleet import (
     GcpGpuTrainingFleet,
     GcpGpuTrainingFleetArgs,
     GcpTerminationAction,

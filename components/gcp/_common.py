@@ -10,10 +10,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
-from finops import catalog
-from finops import tags as tag_schema
-from finops.catalog import InstanceInfo
-from finops.errors import CatalogError
+from aifinops import catalog
+from aifinops import tags as tag_schema
+from aifinops.catalog import InstanceInfo
+from aifinops.errors import CatalogError
 
 DEFAULT_REGION = "us-central1"
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"

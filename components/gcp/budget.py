@@ -40,9 +40,9 @@ from typing import Required, TypedDict
 import pulumi
 import pulumi_gcp as gcp
 
-from components import _args, _hosting
-from components.gcp import _common
-from finops import tags as tag_schema
+from aifinops import tags as tag_schema
+from aifinops.components import _args, _hosting
+from aifinops.components.gcp import _common
 
 MAX_CHANNELS = 5
 _BILLING_ACCOUNT = re.compile(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")

@@ -35,7 +35,7 @@ from pathlib import Path
 import pulumi
 import pulumi_gcp as gcp
 
-from components.gcp import _common
+from aifinops.components.gcp import _common
 
 RESIZER_PERMISSIONS = ("compute.instanceGroupManagers.get", "compute.instanceGroupManagers.update")
 # queue-depth scaling: the subscription's backlog (projects.timeSeries.list)
@@ -50,7 +50,7 @@ BUILD_ROLES = {
 
 
 # Shipped as files, never imported here: the function imports the AWS controller's decision,
-# and importing that would load `components.aws` and the AWS provider SDK (about a second)
+# and importing that would load `aifinops.components.aws` and the AWS provider SDK (about a second)
 # into a GCP-only program.
 _COMPONENTS = Path(__file__).resolve().parents[1]
 SOURCE_FILES = {

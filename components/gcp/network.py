@@ -24,7 +24,7 @@ from typing import NotRequired, TypedDict
 import pulumi
 import pulumi_gcp as gcp
 
-from components.gcp import _common
+from aifinops.components.gcp import _common
 
 TYPE_TOKEN = "finops:gcp:FleetNetwork"
 DEFAULT_CIDR = "10.42.0.0/20"

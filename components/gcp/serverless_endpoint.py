@@ -16,7 +16,7 @@ and 16 GiB, instance-based billing (Cloud Run requires it for GPUs) from start u
 instance scales in after up to 15 idle minutes; the GPU is ready about 5 s after start, then
 the model loads. GPU zonal redundancy is off by default (cheaper; an instance may not start
 during a zonal outage); `gpu_zonal_redundancy=True` turns it on. Cloud Run offers no other
-GPU for services in the regions the catalog prices (`finops.serving.CLOUD_RUN_GPUS`).
+GPU for services in the regions the catalog prices (`aifinops.serving.CLOUD_RUN_GPUS`).
 """
 
 from typing import Required, TypedDict
@@ -25,10 +25,10 @@ from urllib.parse import urlparse
 import pulumi
 import pulumi_gcp as gcp
 
-from components import _args, _hosting
-from components.gcp import _common
-from finops import serving
-from finops.errors import CatalogError
+from aifinops import serving
+from aifinops.components import _args, _hosting
+from aifinops.components.gcp import _common
+from aifinops.errors import CatalogError
 
 _COMPONENT = "finops:gcp:ServerlessInferenceEndpoint"
 DEFAULT_CPU = 1

@@ -29,11 +29,11 @@ from urllib.parse import urlparse
 import pulumi
 import pulumi_gcp as gcp
 
-from components import _args, _hosting
-from components.gcp import _common, tpu_recreate
-from finops import catalog
-from finops.catalog import InstanceInfo
-from finops.errors import CatalogError
+from aifinops import catalog
+from aifinops.catalog import InstanceInfo
+from aifinops.components import _args, _hosting
+from aifinops.components.gcp import _common, tpu_recreate
+from aifinops.errors import CatalogError
 
 RUNTIME_VERSIONS = {
     "TPU-v5e": "v2-alpha-tpuv5-lite",

@@ -30,12 +30,12 @@ from typing import Any, Required, TypedDict
 import pulumi
 import pulumi_gcp as gcp
 
-from components import _args, _hosting
-from components.gcp import _common
-from components.gcp.tpu_batch import _pick_slice
-from finops import catalog
-from finops.catalog.gcp import VERTEX_TPU_MACHINES
-from finops.config import ServingKind
+from aifinops import catalog
+from aifinops.catalog.gcp import VERTEX_TPU_MACHINES
+from aifinops.components import _args, _hosting
+from aifinops.components.gcp import _common
+from aifinops.components.gcp.tpu_batch import _pick_slice
+from aifinops.config import ServingKind
 
 TYPE_TOKEN = "finops:gcp:TpuInferenceEndpoint"
 DUTY_CYCLE_METRIC = "aiplatform.googleapis.com/prediction/online/accelerator/duty_cycle"

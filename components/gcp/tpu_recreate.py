@@ -26,8 +26,8 @@ from typing import Any
 import pulumi
 import pulumi_gcp as gcp
 
-from components.gcp import _common
-from components.gcp.fallback import BUILD_ROLES
+from aifinops.components.gcp import _common
+from aifinops.components.gcp.fallback import BUILD_ROLES
 
 RECREATE_PERMISSIONS = ("tpu.nodes.get", "tpu.nodes.create", "tpu.nodes.delete")
 SOURCE = Path(__file__).resolve().parent / "functions" / "tpu_recreate.py"

@@ -57,8 +57,8 @@ from typing import Required, TypedDict
 import pulumi
 import pulumi_gcp as gcp
 
-from components import _args, _hosting, agent_artifact
-from components.agent_bootstrap import (
+from aifinops.components import _args, _hosting, agent_artifact
+from aifinops.components.agent_bootstrap import (
     GCE_GRACEFUL_SHUTDOWN_MAX_SECONDS,
     AgentInstall,
     BundleInstall,
@@ -66,10 +66,10 @@ from components.agent_bootstrap import (
     agent_config,
     gce_shutdown_script,
 )
-from components.gcp import _common
-from components.gcp.fallback import fallback_controller
-from components.gcp.network import GcpFleetNetwork, GcpFleetNetworkArgs
-from finops.config import Capacity, pubsub_subscription
+from aifinops.components.gcp import _common
+from aifinops.components.gcp.fallback import fallback_controller
+from aifinops.components.gcp.network import GcpFleetNetwork, GcpFleetNetworkArgs
+from aifinops.config import Capacity, pubsub_subscription
 
 DEFAULT_IMAGE = "projects/deeplearning-platform-release/global/images/family/common-cu124-debian-11"
 CHECKPOINT_PREFIX = "checkpoints/"

@@ -1,10 +1,10 @@
 """`finops audit`: what already costs money for nothing in a live AWS account.
 
-    from finops.audit import AuditSettings, run_audit
-    from finops.audit.clients import AwsClients
+    from aifinops.audit import AuditSettings, run_audit
+    from aifinops.audit.clients import AwsClients
     report = run_audit(AwsClients(), ["us-east-1"], AuditSettings(idle_hours=24))
 
-Read-only unless `finops.audit.remediate.apply` is called; the IAM policy documents for
+Read-only unless `aifinops.audit.remediate.apply` is called; the IAM policy documents for
 both modes ship in `finops/audit/iam/`. GCP and Azure are not audited (docs/audit.md).
 """
 
@@ -14,9 +14,9 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from finops.audit.aws import CHECKS, AuditSettings, AwsAudit
-from finops.audit.clients import AwsClients
-from finops.audit.findings import Finding, Summary, by_cost, summarise
+from aifinops.audit.aws import CHECKS, AuditSettings, AwsAudit
+from aifinops.audit.clients import AwsClients
+from aifinops.audit.findings import Finding, Summary, by_cost, summarise
 
 __all__ = ["CHECKS", "AuditReport", "AuditSettings", "Finding", "run_audit"]
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from finops.audit.clients import AwsClients
+from aifinops.audit.clients import AwsClients
 
 Note = Callable[[str, Any], None]
 BACKUP_TAG = "finops:audit-backup-of"

@@ -4,7 +4,7 @@ Checks (each can be chosen with `AuditSettings.checks`; a check that fails, for 
 AccessDenied, is reported in `ScanResult.errors` and the others still run):
 
 - idle-gpu: running accelerator instances (the catalog's EC2 types) older than the window,
-  judged by `finops.audit.idle`;
+  judged by `aifinops.audit.idle`;
 - volumes: EBS volumes `available` (unattached) for the window, and volumes of instances
   stopped for `stopped_days`;
 - endpoints: SageMaker endpoints InService for `endpoint_idle_days` with no invocations;
@@ -25,12 +25,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from finops import catalog
-from finops.audit import findings as f
-from finops.audit import idle, tagcheck
-from finops.audit.clients import AwsClients
-from finops.catalog import storage
-from finops.errors import CatalogError
+from aifinops import catalog
+from aifinops.audit import findings as f
+from aifinops.audit import idle, tagcheck
+from aifinops.audit.clients import AwsClients
+from aifinops.catalog import storage
+from aifinops.errors import CatalogError
 
 CHECKS = ("idle-gpu", "volumes", "endpoints", "snapshots", "checkpoints", "tags")
 FLEET_TAG = "finops:fleet"

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from finops.config import HOURS_PER_MONTH
+from aifinops.config import HOURS_PER_MONTH
 
 # kinds, in the order the docs describe them
 IDLE_GPU_INSTANCE = "idle-gpu-instance"
@@ -59,7 +59,7 @@ class ActionPlan:
     `reversible`)."""
 
     action: str
-    """An `finops.audit.actions.ACTIONS` key, e.g. "stop-instance"."""
+    """An `aifinops.audit.actions.ACTIONS` key, e.g. "stop-instance"."""
     params: Mapping[str, Any]
     """What the action needs (ids, counts, keys); JSON-serialisable."""
     saving_usd_per_month: float | None

@@ -51,7 +51,7 @@ def policy_text(mode: str) -> str:
     """The JSON text of the `readonly` or `apply` policy document."""
     if mode not in MODES:
         raise ValueError(f"IAM policy mode {mode!r}: expected one of {', '.join(MODES)}")
-    return (resources.files("finops.audit") / "iam" / f"{mode}.json").read_text(encoding="utf-8")
+    return (resources.files("aifinops.audit") / "iam" / f"{mode}.json").read_text(encoding="utf-8")
 
 
 @cache

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from finops.rightsizing.usage import IDLE_UTIL_PERCENT
+from aifinops.rightsizing.usage import IDLE_UTIL_PERCENT
 
 COVERAGE = 0.9
 GPU_NAMESPACE = "CWAgent"
@@ -191,7 +191,7 @@ def prometheus_queries(hours: int) -> dict[str, str]:
 
 def prometheus_verdicts(url: str, hours: int, now: float) -> dict[str, IdleVerdict]:
     """Verdicts for every instance id the Prometheus server has GPU readings for."""
-    from finops.rightsizing.prometheus import PrometheusSource
+    from aifinops.rightsizing.prometheus import PrometheusSource
 
     source = PrometheusSource(url)
     at = float(int(now // 3600) * 3600)

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from finops.errors import FinopsError
+from aifinops.errors import FinopsError
 
 SCHEMA_VERSION = 1
 # action statuses

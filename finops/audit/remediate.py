@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from finops.audit.actions import ACTIONS, ActionError
-from finops.audit.clients import AwsClients
-from finops.audit.findings import Finding
-from finops.audit.record import DECLINED, DONE, FAILED, PARTIAL, STARTED, AuditError, Record
+from aifinops.audit.actions import ACTIONS, ActionError
+from aifinops.audit.clients import AwsClients
+from aifinops.audit.findings import Finding
+from aifinops.audit.record import DECLINED, DONE, FAILED, PARTIAL, STARTED, AuditError, Record
 
 Confirm = Callable[[str], bool]
 Progress = Callable[[str], None]

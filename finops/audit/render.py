@@ -6,8 +6,8 @@ import dataclasses
 import sys
 from typing import Any
 
-from finops.audit import AuditReport
-from finops.audit.findings import Finding
+from aifinops.audit import AuditReport
+from aifinops.audit.findings import Finding
 
 COLUMNS = ("USD/month", "finding", "resource", "region", "owner", "evidence", "remedy")
 

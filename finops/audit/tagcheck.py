@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from finops import taggability
-from finops import tags as tag_schema
+from aifinops import taggability
+from aifinops import tags as tag_schema
 
 # (ARN service, ARN resource type) -> Pulumi type token, where the generic rule misses
 ARN_TYPE_TOKENS = {

@@ -2,7 +2,7 @@
 
 One place owns these facts; everyone else asks it::
 
-    from finops import catalog
+    from aifinops import catalog
     info = catalog.lookup("g5.xlarge")              # us-east-1 by default
     info.usd_per_hour(spot=True)
     catalog.cheapest("A100", 8, spot=True, cloud="aws")
@@ -12,11 +12,11 @@ Data ships in `finops/catalog/data/` with its source and snapshot date in `SOURC
 
 from __future__ import annotations
 
-from finops.catalog.gcp import gcp_attached_type, tpu_type_of_machine, vertex_tpu_machine
-from finops.catalog.models import AcceleratorInfo, InstanceInfo
-from finops.catalog.network import NetworkPrice, network_price
-from finops.catalog.sources import SNAPSHOT_DATE, SOURCES
-from finops.catalog.store import (
+from aifinops.catalog.gcp import gcp_attached_type, tpu_type_of_machine, vertex_tpu_machine
+from aifinops.catalog.models import AcceleratorInfo, InstanceInfo
+from aifinops.catalog.network import NetworkPrice, network_price
+from aifinops.catalog.sources import SNAPSHOT_DATE, SOURCES
+from aifinops.catalog.store import (
     accelerator,
     accelerator_family,
     accelerators,

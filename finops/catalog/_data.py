@@ -10,7 +10,7 @@ from typing import Any
 
 def data_text(name: str) -> str:
     """Text of one file under `finops/catalog/data/`."""
-    return (resources.files("finops.catalog") / "data" / name).read_text(encoding="utf-8")
+    return (resources.files("aifinops.catalog") / "data" / name).read_text(encoding="utf-8")
 
 
 def data_rows(name: str) -> list[dict[str, str]]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from finops.catalog._data import data_rows
-from finops.catalog.models import AcceleratorInfo
+from aifinops.catalog._data import data_rows
+from aifinops.catalog.models import AcceleratorInfo
 
 ACCELERATORS_FILE = "accelerators.csv"
 

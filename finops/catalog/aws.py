@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 
-from finops.catalog._data import data_json, data_rows
-from finops.catalog.models import AcceleratorInfo, InstanceInfo
+from aifinops.catalog._data import data_json, data_rows
+from aifinops.catalog.models import AcceleratorInfo, InstanceInfo
 
 EC2_FILE = "aws_ec2_gpu_instances.csv"
 SPOT_ADVISOR_FILE = "aws_spot_advisor_gpu.json"

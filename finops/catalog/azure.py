@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from fractions import Fraction
 
-from finops.catalog._data import data_rows
-from finops.catalog.models import AcceleratorInfo, InstanceInfo
+from aifinops.catalog._data import data_rows
+from aifinops.catalog.models import AcceleratorInfo, InstanceInfo
 
 VMS_FILE = "azure_vms.csv"
 

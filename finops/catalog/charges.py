@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from functools import cache
 
-from finops.catalog._data import data_rows
+from aifinops.catalog._data import data_rows
 
 CHARGES_FILE = "fixed_charges.csv"
 CHARGES_SNAPSHOT_DATE = "2026-01"

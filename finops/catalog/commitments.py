@@ -16,10 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from finops.catalog._data import data_rows, optional_float
-from finops.catalog.aws import EC2_FILE
-from finops.catalog.models import InstanceInfo
-from finops.catalog.store import lookup
+from aifinops.catalog._data import data_rows, optional_float
+from aifinops.catalog.aws import EC2_FILE
+from aifinops.catalog.models import InstanceInfo
+from aifinops.catalog.store import lookup
 
 DISCOUNTS_FILE = "commitment_discounts.csv"
 COMMITMENT_SNAPSHOT_DATE = "2026-01"

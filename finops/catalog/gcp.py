@@ -12,9 +12,9 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from finops.catalog._data import data_rows
-from finops.catalog.models import AcceleratorInfo, InstanceInfo
-from finops.errors import CatalogError, did_you_mean
+from aifinops.catalog._data import data_rows
+from aifinops.catalog.models import AcceleratorInfo, InstanceInfo
+from aifinops.errors import CatalogError, did_you_mean
 
 MACHINES_FILE = "gcp_machines.csv"
 N1_FILE = "gcp_n1_machines.csv"

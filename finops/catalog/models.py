@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from finops.errors import CatalogError
+from aifinops.errors import CatalogError
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ class InstanceInfo:
     @property
     def accelerator_info(self) -> AcceleratorInfo:
         """The `AcceleratorInfo` of this node's accelerator model."""
-        from finops.catalog.store import accelerator
+        from aifinops.catalog.store import accelerator
 
         return accelerator(self.accelerator)
 

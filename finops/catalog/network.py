@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from finops.catalog._data import data_rows
-from finops.errors import CatalogError
+from aifinops.catalog._data import data_rows
+from aifinops.errors import CatalogError
 
 FILE = "network_prices.csv"
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from finops.catalog import storage
-from finops.catalog._data import data_rows
+from aifinops.catalog import storage
+from aifinops.catalog._data import data_rows
 
 OBJECT_STORAGE_FILE = "object_storage.csv"
 SERVICE = {"aws": "S3 Standard", "gcp": "GCS Standard", "azure": "Blob Storage hot LRS"}

@@ -27,8 +27,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from finops.catalog.models import InstanceInfo
-from finops.errors import CatalogError
+from aifinops.catalog.models import InstanceInfo
+from aifinops.errors import CatalogError
 
 OVERLAY_ENV = "FINOPS_CATALOG_OVERLAY"
 OVERLAY_FORMAT = "finops-catalog-overlay/1"

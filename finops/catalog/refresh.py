@@ -1,6 +1,6 @@
 """Fresh AWS EC2 prices: Pricing API `GetProducts` (on-demand) and `DescribeSpotPriceHistory`.
 
-The result is an overlay document (see `finops.catalog.overlay`) that the loader merges over
+The result is an overlay document (see `aifinops.catalog.overlay`) that the loader merges over
 the shipped snapshot. boto3 is imported only here, and only when a refresh runs.
 """
 
@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from finops.catalog.accelerators import load_accelerators
-from finops.catalog.aws import load_ec2
-from finops.catalog.overlay import OVERLAY_FORMAT
-from finops.errors import CatalogError
+from aifinops.catalog.accelerators import load_accelerators
+from aifinops.catalog.aws import load_ec2
+from aifinops.catalog.overlay import OVERLAY_FORMAT
+from aifinops.errors import CatalogError
 
 PRICING_REGION = "us-east-1"  # the Pricing API endpoint for every AWS region's prices
 SPOT_PRODUCT = "Linux/UNIX"

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from functools import cache
 
-from finops.catalog._data import data_rows
-from finops.errors import CatalogError
+from aifinops.catalog._data import data_rows
+from aifinops.errors import CatalogError
 
 SERVERLESS_FILE = "serverless.csv"
 SAGEMAKER_SERVERLESS = "sagemaker-serverless"

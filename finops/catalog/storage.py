@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from finops.catalog._data import data_rows
+from aifinops.catalog._data import data_rows
 
 STORAGE_FILE = "aws_storage.csv"
 STORAGE_SNAPSHOT_DATE = "2026-01"

@@ -1,7 +1,7 @@
 """The catalog API: one lazily built, cached index over every cloud's rows.
 
 Data is read once, on first use, from the package's `data/` files plus the optional refresh
-overlay (see `finops.catalog.overlay`); `reload()` drops the cache.
+overlay (see `aifinops.catalog.overlay`); `reload()` drops the cache.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from finops.catalog import aws, azure, gcp
-from finops.catalog.accelerators import ALIASES, load_accelerators
-from finops.catalog.models import AcceleratorInfo, InstanceInfo
-from finops.catalog.overlay import apply_overlay
-from finops.catalog.sources import SNAPSHOT_DATE
-from finops.errors import CatalogError, did_you_mean
+from aifinops.catalog import aws, azure, gcp
+from aifinops.catalog.accelerators import ALIASES, load_accelerators
+from aifinops.catalog.models import AcceleratorInfo, InstanceInfo
+from aifinops.catalog.overlay import apply_overlay
+from aifinops.catalog.sources import SNAPSHOT_DATE
+from aifinops.errors import CatalogError, did_you_mean
 
 DEFAULT_REGIONS = {"aws": "us-east-1", "gcp": "us-central1", "azure": "eastus"}
 CLOUDS = tuple(DEFAULT_REGIONS)

@@ -1,12 +1,12 @@
 """Charges besides instances: every one that follows from a stack's configuration, and the
-usage-based ones priced from the usage file (`finops.usage`).
+usage-based ones priced from the usage file (`aifinops.usage`).
 
 Each charge is a line of its own under the component that adds it, with its basis:
 
 - a fleet's volumes (AWS launch template block devices, GCP instance template disks, Azure
   scale set OS and data disks) x its nodes, and its telemetry: the agent's config is read
   from the fleet's boot script (what `pulumi up` will install), and the number of metrics
-  comes from the agent's own layout (`agents.cloudwatch.series_layout`) x GPUs x nodes, plus
+  comes from the agent's own layout (`aifinops.agents.cloudwatch.series_layout`) x GPUs x nodes, plus
   the per-fleet copies per instance type, plus the new series of spot replacements at the
   catalog's interruption rate; PutMetricData requests from its window and batch size;
 - an endpoint's ML storage volumes; functions' invocations (their schedules' calls, plus
@@ -14,7 +14,7 @@ Each charge is a line of its own under the component that adds it, with its basi
   endpoints by the hour; log groups' ingestion and storage for their retention; buckets'
   storage.
 
-Prices come from `finops.catalog.charges` and `finops.catalog.storage` (list prices, no free
+Prices come from `aifinops.catalog.charges` and `aifinops.catalog.storage` (list prices, no free
 tier subtracted). A price or an input the model cannot read makes the line UNKNOWN with the
 reason, never a silent $0.
 """
@@ -24,13 +24,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from finops.charges import functions, network, volumes
-from finops.charges.base import Charge, ChargeContext, NodeGroup, component_index
-from finops.charges.functions import calls_per_month
-from finops.charges.telemetry import agent_config_of, telemetry_charge
+from aifinops.charges import functions, network, volumes
+from aifinops.charges.base import Charge, ChargeContext, NodeGroup, component_index
+from aifinops.charges.functions import calls_per_month
+from aifinops.charges.telemetry import agent_config_of, telemetry_charge
 
 if TYPE_CHECKING:
-    from finops.engine import EngineResource
+    from aifinops.engine import EngineResource
 
 __all__ = [
     "CHARGERS",

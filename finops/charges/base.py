@@ -6,11 +6,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from finops.config import HOURS_PER_MONTH
-from finops.usage import Usage
+from aifinops.config import HOURS_PER_MONTH
+from aifinops.usage import Usage
 
 if TYPE_CHECKING:
-    from finops.engine import EngineResource, StackRun
+    from aifinops.engine import EngineResource, StackRun
 
 DAYS_PER_MONTH = HOURS_PER_MONTH / 24
 

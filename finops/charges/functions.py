@@ -6,8 +6,8 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from finops.catalog import charges as prices
-from finops.charges.base import (
+from aifinops.catalog import charges as prices
+from aifinops.charges.base import (
     DAYS_PER_MONTH,
     Charge,
     ChargeContext,
@@ -15,10 +15,10 @@ from finops.charges.base import (
     num,
     unknown,
 )
-from finops.config import HOURS_PER_MONTH
+from aifinops.config import HOURS_PER_MONTH
 
 if TYPE_CHECKING:
-    from finops.engine import EngineResource
+    from aifinops.engine import EngineResource
 
 
 _RATE = re.compile(r"rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)")

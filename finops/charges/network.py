@@ -5,21 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from finops import catalog
-from finops.catalog import charges as prices
-from finops.catalog.object_storage import object_storage_price
-from finops.charges.base import (
+from aifinops import catalog
+from aifinops.catalog import charges as prices
+from aifinops.catalog.object_storage import object_storage_price
+from aifinops.charges.base import (
     DAYS_PER_MONTH,
     Charge,
     ChargeContext,
     num,
     unknown,
 )
-from finops.config import HOURS_PER_MONTH
-from finops.errors import CatalogError
+from aifinops.config import HOURS_PER_MONTH
+from aifinops.errors import CatalogError
 
 if TYPE_CHECKING:
-    from finops.engine import EngineResource
+    from aifinops.engine import EngineResource
 
 
 def _hourly_plus_gb(
@@ -58,7 +58,7 @@ def _hourly_plus_gb(
 
 def _nat_data(resource: EngineResource, ctx: ChargeContext, cloud: str, item: str) -> Charge:
     """GB processed by a NAT gateway or Cloud NAT, from the usage file. Its hours are the
-    resource's own price (`finops.cost`, from the catalog's network prices, the same table)."""
+    resource's own price (`aifinops.cost`, from the catalog's network prices, the same table)."""
     region = ctx.region_of(resource)
     type_ = f"{cloud}:charge:NatData"
     try:

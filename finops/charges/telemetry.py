@@ -1,5 +1,5 @@
 """The agent's telemetry on a fleet: its config from the boot script, its metrics from the
-agent's own layout (`agents.cloudwatch.series_layout`), priced at CloudWatch's list prices.
+agent's own layout (`aifinops.agents.cloudwatch.series_layout`), priced at CloudWatch's list prices.
 """
 
 from __future__ import annotations
@@ -11,20 +11,20 @@ import re
 import tomllib
 from typing import TYPE_CHECKING, Any
 
-from finops import catalog
-from finops.catalog import charges as prices
-from finops.charges.base import (
+from aifinops import catalog
+from aifinops.catalog import charges as prices
+from aifinops.charges.base import (
     Charge,
     NodeGroup,
     money,
     unknown,
 )
-from finops.config import HOURS_PER_MONTH
-from finops.errors import CatalogError
+from aifinops.config import HOURS_PER_MONTH
+from aifinops.errors import CatalogError
 
 if TYPE_CHECKING:
-    from agents.config import AgentConfig
-    from finops.engine import EngineResource
+    from aifinops.agents.config import AgentConfig
+    from aifinops.engine import EngineResource
 
 
 AGENT_PROGRAM = "finops-agent"
@@ -34,8 +34,8 @@ _HEREDOC = re.compile(r"cat > (\S+) <<'([A-Za-z_][A-Za-z0-9_]*)'\n(.*?)\n\2\n", 
 def agent_config_of(boot_script: str) -> AgentConfig | None:
     """The finops agent's config written by a fleet's boot script, or None when the script
     installs no agent. Raises ValueError when it writes one that the agent would refuse."""
-    from agents.config import ConfigError as AgentConfigError
-    from agents.config import parse_config
+    from aifinops.agents.config import ConfigError as AgentConfigError
+    from aifinops.agents.config import parse_config
 
     for path, _, body in _HEREDOC.findall(boot_script):
         if not path.endswith(".toml"):
@@ -94,7 +94,7 @@ def telemetry_charge(
             0.0,
             "agent metrics on the host only (Prometheus, export file): no cloud metrics charge",
         )
-    from agents.cloudwatch import series_layout
+    from aifinops.agents.cloudwatch import series_layout
 
     layout = series_layout(cw)
     try:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from finops.catalog import charges as prices
-from finops.catalog import storage
-from finops.charges.base import (
+from aifinops.catalog import charges as prices
+from aifinops.catalog import storage
+from aifinops.charges.base import (
     Charge,
     ChargeContext,
     NodeGroup,
@@ -16,11 +16,11 @@ from finops.charges.base import (
     num,
     unknown,
 )
-from finops.charges.telemetry import decoded, telemetry_charge
-from finops.config import HOURS_PER_MONTH
+from aifinops.charges.telemetry import decoded, telemetry_charge
+from aifinops.config import HOURS_PER_MONTH
 
 if TYPE_CHECKING:
-    from finops.engine import EngineResource
+    from aifinops.engine import EngineResource
 
 
 Disk = tuple[str, float | None, Callable[[float], float | None], str]

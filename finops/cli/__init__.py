@@ -14,26 +14,26 @@ import os
 import sys
 from typing import NoReturn
 
-from finops import __version__
-from finops.errors import FinopsError
+from aifinops import __version__
+from aifinops.errors import FinopsError
 
 # (module, purpose). A missing module (a room not built yet) is skipped, not fatal.
 SUBCOMMAND_MODULES = [
-    "finops.cli.preview",
-    "finops.cli.catalog",
-    "finops.cli.check",
-    "finops.cli.rightsize",
-    "finops.cli.report",
-    "finops.cli.gate",
-    "finops.cli.dashboard",
-    "finops.cli.export",
-    "finops.cli.audit",
-    "finops.cli.commitments",
-    "finops.cli.track",
-    "finops.cli.estimate",
-    "finops.cli.agent",
-    "finops.cli.preflight",
-    "finops.cli.usage",
+    "aifinops.cli.preview",
+    "aifinops.cli.catalog",
+    "aifinops.cli.check",
+    "aifinops.cli.rightsize",
+    "aifinops.cli.report",
+    "aifinops.cli.gate",
+    "aifinops.cli.dashboard",
+    "aifinops.cli.export",
+    "aifinops.cli.audit",
+    "aifinops.cli.commitments",
+    "aifinops.cli.track",
+    "aifinops.cli.estimate",
+    "aifinops.cli.agent",
+    "aifinops.cli.preflight",
+    "aifinops.cli.usage",
 ]
 
 

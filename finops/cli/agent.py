@@ -15,7 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from components.agent_artifact import build_bundle, cache_root
+from aifinops.components.agent_artifact import build_bundle, cache_root
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -16,14 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from finops.errors import did_you_mean
+from aifinops.errors import did_you_mean
 
 if TYPE_CHECKING:
-    from finops.audit.clients import AwsClients
+    from aifinops.audit.clients import AwsClients
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from finops.audit.aws import CHECKS
+    from aifinops.audit.aws import CHECKS
 
     parser = subparsers.add_parser(
         "audit",
@@ -112,7 +112,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _time(value: str | None, option: str) -> float | None:
-    from finops.audit.record import AuditError
+    from aifinops.audit.record import AuditError
 
     if value is None:
         return None
@@ -130,7 +130,7 @@ def _time(value: str | None, option: str) -> float | None:
 def _names(
     value: str | None, allowed: tuple[str, ...] | list[str], option: str
 ) -> tuple[str, ...] | None:
-    from finops.audit.record import AuditError
+    from aifinops.audit.record import AuditError
 
     if value is None:
         return None
@@ -144,7 +144,7 @@ def _names(
 
 
 def _confirm(yes: bool) -> Callable[[str], bool]:
-    from finops.audit.record import AuditError
+    from aifinops.audit.record import AuditError
 
     if yes:
 
@@ -174,7 +174,7 @@ def _progress() -> Callable[[str], None]:
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
-    from finops.audit.record import AuditError
+    from aifinops.audit.record import AuditError
 
     for option in ("idle_hours", "endpoint_idle_days", "stopped_days", "snapshot_retention_days"):
         if getattr(args, option) <= 0:
@@ -194,8 +194,8 @@ def _clients(args: argparse.Namespace) -> AwsClients:
     """Clients for the session the options name; no credentials is a one-line error."""
     from botocore.exceptions import BotoCoreError
 
-    from finops.audit.clients import AwsClients
-    from finops.audit.record import AuditError
+    from aifinops.audit.clients import AwsClients
+    from aifinops.audit.record import AuditError
 
     try:
         clients = AwsClients(endpoint_url=args.endpoint_url, profile=args.profile)
@@ -211,11 +211,11 @@ def _clients(args: argparse.Namespace) -> AwsClients:
 
 
 def run(args: argparse.Namespace) -> int:
-    from finops.audit import AuditSettings, remediate, render, run_audit
-    from finops.audit import iam as audit_iam
-    from finops.audit.actions import ACTIONS
-    from finops.audit.aws import CHECKS
-    from finops.audit.record import AuditError, Record
+    from aifinops.audit import AuditSettings, remediate, render, run_audit
+    from aifinops.audit import iam as audit_iam
+    from aifinops.audit.actions import ACTIONS
+    from aifinops.audit.aws import CHECKS
+    from aifinops.audit.record import AuditError, Record
 
     if args.iam_policy:
         print(audit_iam.policy_text(args.iam_policy), end="")

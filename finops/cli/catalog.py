@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from finops import catalog
-from finops.catalog.models import InstanceInfo
-from finops.catalog.store import CLOUDS, DEFAULT_REGIONS
+from aifinops import catalog
+from aifinops.catalog.models import InstanceInfo
+from aifinops.catalog.store import CLOUDS, DEFAULT_REGIONS
 
 SERVICES = ("ec2", "sagemaker", "gce", "tpu", "azure-vm")
 
@@ -268,8 +268,8 @@ def run_refresh(args: argparse.Namespace) -> int:
     """Fetch AWS EC2 prices with a progress bar and write the overlay file."""
     from rich.progress import Progress
 
-    from finops.catalog.overlay import default_overlay_path, overlay_path
-    from finops.catalog.refresh import ec2_types, refresh, write_overlay
+    from aifinops.catalog.overlay import default_overlay_path, overlay_path
+    from aifinops.catalog.refresh import ec2_types, refresh, write_overlay
 
     regions = [catalog.check_region(r, "aws") for r in args.regions or ["us-east-1"]]
     types = ec2_types(args.types)

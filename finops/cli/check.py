@@ -5,13 +5,13 @@ checked.
 
     finops check --stack dev --base-ref origin/main infra/terraform cfn/template.yaml
 
-- The stack runs offline (finops.engine) and the CrossGuard pack (`policies/`) judges it
+- The stack runs offline (aifinops.engine) and the CrossGuard pack (`policies/`) judges it
   through the engine's Analyzer protocol: `Analyze` per resource, then `AnalyzeStack`. What one
   resource cannot show (a group whose instance types are in its launch template) comes from
   the same rules over the whole run (`policies.evaluate_stack`), as `finops preview` shows it.
-- Paths are read as Terraform would plan them (`policies.terraform`: root modules, variables
+- Paths are read as Terraform would plan them (`aifinops.policies.terraform`: root modules, variables
   and `.tfvars`, modules, `count`/`for_each`, provider `default_tags`) and as CloudFormation
-  would create a stack from its defaults (`policies.cloudformation`), or from a Terraform plan
+  would create a stack from its defaults (`aifinops.policies.cloudformation`), or from a Terraform plan
   JSON; the same rules judge every resource, then the stack policies (a budget for every
   project, the cost ceiling) run over them all. A value the code alone does not decide is an
   UNKNOWN verdict with its reason, listed; a file or module that could not be read is listed.
@@ -37,8 +37,8 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from finops.config import read_stack_file
-from finops.errors import FinopsError
+from aifinops.config import read_stack_file
+from aifinops.errors import FinopsError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -123,7 +123,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _settings(path: Path | None) -> dict[str, dict[str, Any]]:
-    from policies import settings as policy_settings
+    from aifinops.policies import settings as policy_settings
 
     if path is None:
         return policy_settings.resolve(None)
@@ -144,13 +144,13 @@ def stack_rows(
     usage_file: Path | None = None,
 ) -> tuple[str, list[Row], StackCosts]:
     """Run the stack offline, then the pack over it through the Analyzer protocol."""
-    from finops.cli.preview_layout import summary_markdown
-    from finops.cost import estimate
-    from finops.engine.stack import run_stack
-    from finops.usage import load_usage
-    from policies import evaluate_stack
-    from policies.analyzer import running_pack
-    from policies.stack import TEMPLATE_TOKENS, related_resources
+    from aifinops.cli.preview_layout import summary_markdown
+    from aifinops.cost import estimate
+    from aifinops.engine.stack import run_stack
+    from aifinops.policies import evaluate_stack
+    from aifinops.policies.analyzer import running_pack
+    from aifinops.policies.stack import TEMPLATE_TOKENS, related_resources
+    from aifinops.usage import load_usage
 
     stack_file, config, stack_run = run_stack(stack, project_dir)
     costs = estimate(stack_run, config, load_usage(stack_file, stack_run, usage_file))
@@ -189,9 +189,9 @@ def path_report(
     paths: list[str], settings: dict[str, dict[str, Any]], environment: str
 ) -> PathReport:
     """Every policy over the resources of Terraform/CloudFormation `paths`."""
-    from policies import iac, pricing
-    from policies.context import Context
-    from policies.verdicts import evaluate
+    from aifinops.policies import iac, pricing
+    from aifinops.policies.context import Context
+    from aifinops.policies.verdicts import evaluate
 
     for path in paths:
         if not Path(path).exists():
@@ -253,7 +253,7 @@ def _relative(path: str) -> str:
 
 def _preview_costs(stack: str, project_dir: Path | None) -> StackCosts:
     """A stack's cost through `finops preview --format json` in a fresh process."""
-    command = [sys.executable, "-m", "finops", "preview", "--stack", stack, "--format", "json"]
+    command = [sys.executable, "-m", "aifinops", "preview", "--stack", stack, "--format", "json"]
     command += ["--no-policies"] + (["--project-dir", str(project_dir)] if project_dir else [])
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
@@ -270,7 +270,7 @@ def base_costs(args: argparse.Namespace) -> tuple[str, StackCosts] | None:
         return f"stack `{args.base_stack}`", _preview_costs(args.base_stack, args.project_dir)
     if not args.base_ref:
         return None
-    from finops.engine.stack import find_project_dir
+    from aifinops.engine.stack import find_project_dir
 
     project = find_project_dir(args.project_dir)
     top = subprocess.run(
@@ -294,7 +294,7 @@ def base_costs(args: argparse.Namespace) -> tuple[str, StackCosts] | None:
         ):  # a stack file: same path at the ref
             relative = Path(stack).resolve().relative_to(toplevel.resolve())
             stack = str(Path(folder) / relative)
-        from finops.config import resolve_stack_file
+        from aifinops.config import resolve_stack_file
 
         if not resolve_stack_file(stack, base_project).exists():
             return f"`{args.base_ref}` (no such stack there)", StackCosts(0.0, {})

@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from finops.commitments import CommitmentAdvice, HourlySeries, Skipped, recommend
-from finops.errors import FinopsError
+from aifinops.commitments import CommitmentAdvice, HourlySeries, Skipped, recommend
+from aifinops.errors import FinopsError
 
 DEFAULT_LOOKBACK_DAYS = 30.0
 SHORT_HISTORY_DAYS = 14.0
@@ -70,7 +70,7 @@ def read_series(
     specs: list[str], lookback_days: float, end: float | None, region: str
 ) -> list[HourlySeries]:
     """Hourly series from every `--source` spec, in order."""
-    from finops.commitments import usage
+    from aifinops.commitments import usage
 
     for spec in specs:  # every spec checked before any is read
         kind, sep, rest = spec.partition(":")

@@ -13,15 +13,15 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from finops.errors import FinopsError
-from finops.reporting.price_rules import price_rules
+from aifinops.errors import FinopsError
+from aifinops.reporting.price_rules import price_rules
 
 DEFAULT_REGIONS = ("us-east-1", "us-central1", "eastus")
 
 
 def dashboard_json() -> str:
     """The dashboard, as shipped with the agent (agents/deploy/grafana-dashboard.json)."""
-    return (resources.files("agents") / "deploy" / "grafana-dashboard.json").read_text(
+    return (resources.files("aifinops.agents") / "deploy" / "grafana-dashboard.json").read_text(
         encoding="utf-8"
     )
 

@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from finops import estimate
-from finops.estimate import Option, Plan, PolicyVerdict, Proposal
+from aifinops import estimate
+from aifinops.estimate import Option, Plan, PolicyVerdict, Proposal
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,8 +38,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def resources_of(option: Option, proposal: Proposal) -> list[Any]:
     """The option as the rules see a stack: a training fleet, an inference endpoint, the
     storage bucket and the project's budget, tagged as the stack transform would tag them."""
-    from finops.tags import spell
-    from policies.model import BUDGET, ENDPOINT, FLEET, INFERENCE, OTHER, TRAINING, Resource
+    from aifinops.policies.model import (
+        BUDGET,
+        ENDPOINT,
+        FLEET,
+        INFERENCE,
+        OTHER,
+        TRAINING,
+        Resource,
+    )
+    from aifinops.tags import spell
 
     tags = {
         **{k: str(v) for k, v in proposal.tags.model_dump(by_alias=True).items()},
@@ -117,8 +125,8 @@ def resources_of(option: Option, proposal: Proposal) -> list[Any]:
 def policy_checker(proposal: Proposal, settings: dict[str, Any] | None) -> estimate.Check:
     """`check(option)`: the policies' verdicts on the option's resources (cached per resource:
     many options share a fleet or an endpoint)."""
-    import policies
-    from policies.context import Context
+    from aifinops import policies
+    from aifinops.policies.context import Context
 
     context = Context(
         environment=proposal.environment.value,
@@ -136,7 +144,7 @@ def policy_checker(proposal: Proposal, settings: dict[str, Any] | None) -> estim
 def _settings(path: Path | None) -> dict[str, Any] | None:
     if path is None:
         return None
-    from finops.errors import ConfigError
+    from aifinops.errors import ConfigError
 
     try:
         data = json.loads(path.read_text())
@@ -144,7 +152,7 @@ def _settings(path: Path | None) -> dict[str, Any] | None:
         raise ConfigError(f"{path}: policy config not found") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON: {exc}") from None
-    from policies.settings import SettingsError, resolve
+    from aifinops.policies.settings import SettingsError, resolve
 
     try:
         resolve(data)
@@ -270,7 +278,7 @@ def _markdown(result: Plan, shown: list[Option]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from finops.errors import ConfigError
+    from aifinops.errors import ConfigError
 
     if args.top < 1:
         raise ConfigError(f"--top {args.top}: at least 1")

@@ -11,8 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-from finops.engine.stack import run_stack
-from finops.export.tfplan import plan_document
+from aifinops.engine.stack import run_stack
+from aifinops.export.tfplan import plan_document
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -12,7 +12,7 @@ import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from finops.reporting.gate import (
+from aifinops.reporting.gate import (
     GateError,
     StageCost,
     choose_metric,
@@ -20,7 +20,7 @@ from finops.reporting.gate import (
     read_metrics,
     stage_costs,
 )
-from finops.reporting.report import parse_aliases
+from aifinops.reporting.report import parse_aliases
 
 
 def _run_tags(values: list[str]) -> dict[str, str]:

@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from finops.cli.preflight_aws import FAIL, UNKNOWN, WARN, AwsPreflight, Check, Clients
-from finops.config import Cloud, StackConfig
-from finops.engine.stack import run_stack
-from finops.errors import FinopsError
+from aifinops.cli.preflight_aws import FAIL, UNKNOWN, WARN, AwsPreflight, Check, Clients
+from aifinops.config import Cloud, StackConfig
+from aifinops.engine.stack import run_stack
+from aifinops.errors import FinopsError
 
 HAND_CHECKS = "docs/components-gcp-azure.md, 'A first real deploy on GCP and Azure'"
 NOT_CHECKED = {

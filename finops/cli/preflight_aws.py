@@ -27,11 +27,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from components.aws import fleet as aws_fleet
-from components.aws import inference as aws_inference
-from finops import catalog
-from finops import tags as tag_schema
-from finops.config import Capacity, Cloud, Egress, Hosting, StackConfig
+from aifinops import catalog
+from aifinops import tags as tag_schema
+from aifinops.components.aws import fleet as aws_fleet
+from aifinops.components.aws import inference as aws_inference
+from aifinops.config import Capacity, Cloud, Egress, Hosting, StackConfig
 
 OK, WARN, FAIL, UNKNOWN = "ok", "warn", "FAIL", "UNKNOWN"
 Clients = Callable[[str, str], Any]

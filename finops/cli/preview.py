@@ -1,7 +1,7 @@
 """`finops preview`: what a stack would create, what it costs per month, which policies it breaks.
 
-Runs the project's Pulumi program offline (finops.engine), prices every resource
-(finops.cost) and evaluates the rule set (policies/) when it is installed. Exit 1 when a
+Runs the project's Pulumi program offline (aifinops.engine), prices every resource
+(aifinops.cost) and evaluates the rule set (policies/) when it is installed. Exit 1 when a
 mandatory policy fails, 2 on a bad stack file.
 
 The summary comes first: one row per component, costliest first, the stack total and the
@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finops.cli.preview_layout import print_table, summarize, tag_totals, to_markdown
-from finops.config import StackConfig
-from finops.cost import CostReport, estimate
-from finops.engine import StackRun
-from finops.engine.stack import run_stack
-from finops.usage import load_usage
+from aifinops.cli.preview_layout import print_table, summarize, tag_totals, to_markdown
+from aifinops.config import StackConfig
+from aifinops.cost import CostReport, estimate
+from aifinops.engine import StackRun
+from aifinops.engine.stack import run_stack
+from aifinops.usage import load_usage
 
 
 @dataclass
@@ -56,7 +56,7 @@ def evaluate_policies(
 ) -> tuple[bool, str, list[Verdict]]:
     """Run policies.evaluate_stack when the policy room provides it."""
     try:
-        from policies import evaluate_stack
+        from aifinops.policies import evaluate_stack
     except ImportError:
         return False, "no policies ran: the policies package provides no evaluate_stack yet", []
     verdicts = [

@@ -21,14 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from finops import tags as tag_schema
-from finops.cost import FREE_OR_USAGE_BASED, CostReport, ResourceCost
+from aifinops import tags as tag_schema
+from aifinops.cost import FREE_OR_USAGE_BASED, CostReport, ResourceCost
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from finops.cli.preview import Preview
-    from finops.engine import StackRun
+    from aifinops.cli.preview import Preview
+    from aifinops.engine import StackRun
 
 STACK_LEVEL = "(stack)"
 """The group of resources created outside any component (a default provider...)."""

@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from finops.reporting import COST_COLUMNS, DEFAULT_KEYS, Report, ReportError, build_report
-from finops.reporting.anomalies import AnomalySettings
-from finops.reporting.chargeback import parse_rule
-from finops.reporting.queries import DIALECTS
-from finops.reporting.report import parse_aliases
+from aifinops.reporting import COST_COLUMNS, DEFAULT_KEYS, Report, ReportError, build_report
+from aifinops.reporting.anomalies import AnomalySettings
+from aifinops.reporting.chargeback import parse_rule
+from aifinops.reporting.queries import DIALECTS
+from aifinops.reporting.report import parse_aliases
 
 FORMATS = ("table", "json", "markdown", "html")
 
@@ -65,7 +65,7 @@ def print_table(report: Report, top: int) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from finops.reporting.render import sections, summary_line
+    from aifinops.reporting.render import sections, summary_line
 
     # Text everywhere: tag values and file names are data, never rich markup
     console = Console()
@@ -88,9 +88,9 @@ def print_table(report: Report, top: int) -> None:
 
 def _print_sql(args: argparse.Namespace) -> int:
     """The report's queries for another engine, with the tag keys found in the export."""
-    from finops.reporting import queries
-    from finops.reporting.focus import Export
-    from finops.reporting.report import PROJECT_KEY, check_keys, resolve_keys
+    from aifinops.reporting import queries
+    from aifinops.reporting.focus import Export
+    from aifinops.reporting.report import PROJECT_KEY, check_keys, resolve_keys
 
     keys = [k.strip() for k in args.by.split(",") if k.strip()]
     aliases = parse_aliases(args.alias)
@@ -175,11 +175,11 @@ def run(args: argparse.Namespace) -> int:
     if fmt == "json":
         text = json.dumps(report.as_dict(), indent=2) + "\n"
     elif fmt == "markdown":
-        from finops.reporting.render import to_markdown
+        from aifinops.reporting.render import to_markdown
 
         text = to_markdown(report, args.top)
     elif fmt == "html":
-        from finops.reporting.html import to_html
+        from aifinops.reporting.html import to_html
 
         text = to_html(report, args.top)
     else:

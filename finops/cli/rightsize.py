@@ -22,10 +22,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from finops import config as stack_config
-from finops.errors import FinopsError
-from finops.rightsizing import Kind, Recommendation, Settings, TargetReport, recommend
-from finops.rightsizing.apply import (
+from aifinops import config as stack_config
+from aifinops.errors import FinopsError
+from aifinops.rightsizing import Kind, Recommendation, Settings, TargetReport, recommend
+from aifinops.rightsizing.apply import (
     ApplyResult,
     Finding,
     Preview,
@@ -34,10 +34,10 @@ from finops.rightsizing.apply import (
     pull_request_body,
     to_apply,
 )
-from finops.rightsizing.pricing import PreviewPricer
-from finops.rightsizing.spot import Checkpointing
-from finops.rightsizing.stream import MEMORY_LIMIT_MB
-from finops.rightsizing.usage import DEFAULT_LOOKBACK_DAYS, GpuUsage
+from aifinops.rightsizing.pricing import PreviewPricer
+from aifinops.rightsizing.spot import Checkpointing
+from aifinops.rightsizing.stream import MEMORY_LIMIT_MB
+from aifinops.rightsizing.usage import DEFAULT_LOOKBACK_DAYS, GpuUsage
 
 
 class RightsizeError(FinopsError):
@@ -141,7 +141,7 @@ def read_sources(
     for spec in specs:
         kind, sep, rest = spec.partition(":")
         if kind == "agent" and sep:
-            from finops.rightsizing import stream
+            from aifinops.rightsizing import stream
 
             usages += stream.read_usage(
                 [Path(rest)],
@@ -151,13 +151,13 @@ def read_sources(
                 memory_limit_mb=memory_mb,
             )
         elif kind == "prometheus" and rest:
-            from finops.rightsizing.prometheus import PrometheusSource
-            from finops.rightsizing.prometheus import read_usage as read_prometheus
+            from aifinops.rightsizing.prometheus import PrometheusSource
+            from aifinops.rightsizing.prometheus import read_usage as read_prometheus
 
             usages += read_prometheus(PrometheusSource(rest), lookback_days=lookback_days, end=end)
         elif kind == "cloudwatch":
-            from finops.rightsizing.cloudwatch import CloudWatchSource
-            from finops.rightsizing.cloudwatch import read_usage as read_cloudwatch
+            from aifinops.rightsizing.cloudwatch import CloudWatchSource
+            from aifinops.rightsizing.cloudwatch import read_usage as read_cloudwatch
 
             region, _, endpoint = rest.partition("@")
             source = CloudWatchSource(region or "us-east-1", endpoint_url=endpoint or None)
@@ -174,7 +174,7 @@ def read_sources(
 def policy_preview(project_dir: Path) -> Preview:
     """Preview a stack file offline: cost model total and the policy pack's verdicts."""
     try:
-        import policies
+        from aifinops import policies
 
         evaluate: Callable[..., list[Any]] = policies.evaluate_stack
     except (ImportError, AttributeError) as exc:
@@ -182,8 +182,8 @@ def policy_preview(project_dir: Path) -> Preview:
             f"--apply needs the policy pack's policies.evaluate_stack ({exc}); without it no "
             "change can be checked against the mandatory policies, so none is applied"
         ) from None
-    from finops import cost
-    from finops.engine.stack import run_stack
+    from aifinops import cost
+    from aifinops.engine.stack import run_stack
 
     def preview(path: Path) -> PreviewResult:
         _, config, run_ = run_stack(str(path), project_dir)
@@ -374,7 +374,7 @@ def settings_from(args: argparse.Namespace) -> tuple[Settings, float]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from finops.engine.stack import find_project_dir
+    from aifinops.engine.stack import find_project_dir
 
     settings, lookback = settings_from(args)
     project = find_project_dir(args.project_dir)

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from finops.errors import FinopsError
+from aifinops.errors import FinopsError
 
 
 class TrackArgsError(FinopsError):
@@ -134,9 +134,9 @@ def _time(value: str, option: str) -> float:
 
 
 def _assumed(args: argparse.Namespace) -> Any:
-    from finops import catalog
-    from finops.errors import CatalogError
-    from finops.track import Assumed
+    from aifinops import catalog
+    from aifinops.errors import CatalogError
+    from aifinops.track import Assumed
 
     if args.nodes < 1:
         raise TrackArgsError(f"--nodes {args.nodes}: at least 1")
@@ -156,7 +156,7 @@ def _assumed(args: argparse.Namespace) -> Any:
 
 
 def _agent_paths(args: argparse.Namespace) -> list[Path]:
-    from finops.track import DEFAULT_EXPORT
+    from aifinops.track import DEFAULT_EXPORT
 
     return list(args.agent or [DEFAULT_EXPORT])
 
@@ -188,7 +188,7 @@ def summary_lines(cost: Any) -> list[str]:
 
 
 def _measure(args: argparse.Namespace, start: float, end: float, wait: float) -> Any:
-    from finops.track import run_cost
+    from aifinops.track import run_cost
 
     announced = False
 
@@ -214,7 +214,7 @@ def _measure(args: argparse.Namespace, start: float, end: float, wait: float) ->
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from finops.track import DEFAULT_WAIT_SECONDS, TrackerError, log_cost, make_tracker
+    from aifinops.track import DEFAULT_WAIT_SECONDS, TrackerError, log_cost, make_tracker
 
     command = list(args.command)
     if command and command[0] == "--":
@@ -292,7 +292,7 @@ def cost_command(args: argparse.Namespace) -> int:
 
 
 def log_command(args: argparse.Namespace) -> int:
-    from finops.track import log_cost, make_tracker
+    from aifinops.track import log_cost, make_tracker
 
     tracker = make_tracker(args.tracker, tracking_uri=args.tracking_uri)
     start, end = tracker.span(args.run_id)

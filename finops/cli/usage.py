@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from finops.engine.stack import run_stack
-from finops.usage import default_usage_path, read_usage_file, write_usage_file
+from aifinops.engine.stack import run_stack
+from aifinops.usage import default_usage_path, read_usage_file, write_usage_file
 
 
 def run_init(args: argparse.Namespace) -> int:

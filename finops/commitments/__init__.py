@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from finops.commitments.advise import CommitmentAdvice, HourlySeries, advise
+from aifinops.commitments.advise import CommitmentAdvice, HourlySeries, advise
 
 __all__ = ["CommitmentAdvice", "HourlySeries", "Skipped", "recommend"]
 
@@ -35,9 +35,9 @@ def recommend(
     """Advice per (cloud, region, type), biggest monthly saving first; `term_years` keeps only
     offers of that term. Series whose type or region the catalog does not know are skipped
     with the reason."""
-    from finops import catalog
-    from finops.catalog.commitments import offers
-    from finops.errors import CatalogError
+    from aifinops import catalog
+    from aifinops.catalog.commitments import offers
+    from aifinops.errors import CatalogError
 
     advices, skipped = [], []
     for one in series:

@@ -20,9 +20,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from finops.catalog.commitments import CommitmentOffer
-from finops.catalog.models import InstanceInfo
-from finops.config import HOURS_PER_MONTH
+from aifinops.catalog.commitments import CommitmentOffer
+from aifinops.catalog.models import InstanceInfo
+from aifinops.config import HOURS_PER_MONTH
 
 FLOOR_DROPS = (0.25, 0.5, 1.0)
 """Shares of the committed instances whose work goes away, for the risk table."""
@@ -148,7 +148,7 @@ def _per_month(total_usd: float, hours: int) -> float:
 def spot_wall_factor(info: InstanceInfo) -> float:
     """Expected wall hours per hour of work on spot (rework after interruptions, checkpoint
     writes), from the Spot Advisor range, with the default checkpointing of rightsizing."""
-    from finops.rightsizing.spot import Checkpointing, expected_wall_hours, hazard_of
+    from aifinops.rightsizing.spot import Checkpointing, expected_wall_hours, hazard_of
 
     work = HOURS_PER_MONTH
     return expected_wall_hours(work, hazard_of(info), Checkpointing()) / work

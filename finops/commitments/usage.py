@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from finops.commitments.advise import HourlySeries
+from aifinops.commitments.advise import HourlySeries
 
 HOUR = 3600.0
 UNKNOWN_TYPE = "unknown"
@@ -79,7 +79,7 @@ def from_agent_files(
     """Series from the agent's export files or spool folders (`end` default: newest record)."""
     import warnings
 
-    from finops.rightsizing.spool import SkippedLinesWarning, iter_records
+    from aifinops.rightsizing.spool import SkippedLinesWarning, iter_records
 
     skipped: list[str] = []
     records = [record for _where, record in iter_records(paths, skipped)]
@@ -138,7 +138,7 @@ def from_prometheus(
     url: str, *, lookback_days: float, end: float | None = None, region: str = ""
 ) -> list[HourlySeries]:
     """Series from a Prometheus server that scrapes the agents."""
-    from finops.rightsizing.prometheus import PrometheusSource
+    from aifinops.rightsizing.prometheus import PrometheusSource
 
     first_hour, last_hour = _bounds(lookback_days, end)
     at = (last_hour + 1) * HOUR
@@ -181,7 +181,7 @@ def from_cloudwatch(
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from finops.rightsizing.spool import SourceError
+    from aifinops.rightsizing.spool import SourceError
 
     first_hour, last_hour = _bounds(lookback_days, end)
     kwargs: dict[str, Any] = {"region_name": region}

@@ -9,7 +9,7 @@ parts of the engine the SDK's mock monitor leaves out:
   registered before the resource, in registration order. Each transform is called through the
   program's own callback server over gRPC with a `TransformRequest`, so it receives wire-named
   properties exactly as under `pulumi up`.
-- Data-source calls are answered from `finops.engine.fixtures`; an unknown one is an error.
+- Data-source calls are answered from `aifinops.engine.fixtures`; an unknown one is an error.
 
 Every resource is recorded (type token, name, parent, inputs after transforms, options) for the
 cost model, the policies and the tests. Runs are deterministic.
@@ -42,8 +42,8 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import callback_pb2, callback_pb2_grpc, resource_pb2
 
-from finops.engine import contracts, fixtures, lean_imports
-from finops.errors import FinopsError
+from aifinops.engine import contracts, fixtures, lean_imports
+from aifinops.errors import FinopsError
 
 PROJECT_NAME = "finops"
 
@@ -342,7 +342,7 @@ def run_program(
 
     `raw_config` is the stack file's `config:` mapping. With `check_inputs` (the default),
     every custom resource's inputs after transforms are held to its provider SDK's input
-    types (`finops.engine.contracts`): a property the provider would refuse is an
+    types (`aifinops.engine.contracts`): a property the provider would refuse is an
     `EngineError` naming the resource and the key path, as `pulumi up` would fail. One run at
     a time per process: the Pulumi SDK keeps its settings in process-wide state.
     """

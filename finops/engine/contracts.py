@@ -39,7 +39,7 @@ import pulumi
 from pulumi import _types as pulumi_types
 from pulumi.runtime import rpc
 
-from finops.errors import did_you_mean
+from aifinops.errors import did_you_mean
 
 
 @dataclass(frozen=True)

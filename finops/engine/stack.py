@@ -6,9 +6,9 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
-from finops import config as stack_config
-from finops.engine import StackRun, run_program
-from finops.errors import ConfigError
+from aifinops import config as stack_config
+from aifinops.engine import StackRun, run_program
+from aifinops.errors import ConfigError
 
 
 def find_project_dir(start: Path | None = None) -> Path:

@@ -1,6 +1,6 @@
 """`finops estimate`: a project proposal becomes a priced plan across clouds and capacity types.
 
-    from finops import estimate
+    from aifinops import estimate
     proposal = estimate.load(Path("proposal.yaml"))
     result = estimate.plan(proposal, check=None)   # the CLI passes the policies' checker
     result.best, result.options[:10], result.assumptions
@@ -11,7 +11,7 @@ policy code (finops/cli/estimate.py turns each option into normalised resources 
 
 from __future__ import annotations
 
-from finops.estimate.plan import (
+from aifinops.estimate.plan import (
     Check,
     InferenceChoice,
     Option,
@@ -21,7 +21,7 @@ from finops.estimate.plan import (
     TrainingChoice,
     plan,
 )
-from finops.estimate.proposal import Proposal, load, parse
+from aifinops.estimate.proposal import Proposal, load, parse
 
 __all__ = [
     "Check",

@@ -4,7 +4,7 @@ Training work is FLOPs: `6 x modelParams x tokens` (the forward and backward pas
 transformer), or `gpuHours` measured on one accelerator x its dense BF16 peak x `mfu`. On
 each candidate accelerator it takes `FLOPs / (peak x mfu)` accelerator-hours (the same MFU on
 every chip: an assumption, printed). On-demand nodes bill those hours plus checkpoint writes;
-spot nodes bill the expected wall time under interruptions (finops.rightsizing.spot: a
+spot nodes bill the expected wall time under interruptions (aifinops.rightsizing.spot: a
 per-hour hazard from the Spot Advisor range, every node's interruption stalling the whole job,
 checkpoints every `checkpointMinutes`) at the spot price.
 
@@ -25,11 +25,11 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from finops import catalog
-from finops.catalog import InstanceInfo
-from finops.catalog.object_storage import object_storage_price
-from finops.errors import CatalogError
-from finops.estimate.proposal import (
+from aifinops import catalog
+from aifinops.catalog import InstanceInfo
+from aifinops.catalog.object_storage import object_storage_price
+from aifinops.errors import CatalogError
+from aifinops.estimate.proposal import (
     TRAINING_BYTES_PER_PARAM,
     CapacityType,
     Inference,
@@ -207,7 +207,7 @@ def _rows(cloud: str, services: Sequence[str], region: str) -> list[InstanceInfo
 
 
 def _spot_hazard_per_node(info: InstanceInfo, life_hours: float) -> float:
-    from finops.rightsizing.spot import (
+    from aifinops.rightsizing.spot import (
         MONTHLY_INTERRUPTION_SHARE,
         UNKNOWN_RANGE_INDEX,
         hourly_hazard,
@@ -220,7 +220,7 @@ def _spot_hazard_per_node(info: InstanceInfo, life_hours: float) -> float:
 
 def training_choices(p: Proposal, cloud: str, region: str) -> tuple[list[TrainingChoice], str]:
     """Every fitting (type, capacity) for the training on `cloud`; and why none, if none."""
-    from finops.rightsizing.spot import Checkpointing, expected_interruptions, expected_wall_hours
+    from aifinops.rightsizing.spot import Checkpointing, expected_interruptions, expected_wall_hours
 
     t = p.training
     assert t is not None

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from finops.errors import CatalogError, ConfigError, did_you_mean
+from aifinops.errors import CatalogError, ConfigError, did_you_mean
 
 DEFAULT_MFU = 0.40
 """Model FLOPs utilisation of large-model training: the share of the accelerators' dense
@@ -51,7 +51,7 @@ class _Model(BaseModel):
 def _known_accelerators(values: list[str] | None) -> list[str] | None:
     if values is None:
         return None
-    from finops import catalog
+    from aifinops import catalog
 
     canonical = []
     for value in values:
@@ -155,7 +155,7 @@ class Proposal(_Model):
         return self
 
     def region(self, cloud: str) -> str:
-        from finops import catalog
+        from aifinops import catalog
 
         return self.regions.get(Cloud(cloud)) or catalog.default_region(cloud)
 

@@ -114,7 +114,7 @@ def terraform_type(type_token: str) -> str | None:
 
 def pulumi_type(tf_type: str, known: Any = None) -> str | None:
     """The Pulumi type token of a Terraform type: the table, else the generic rule's candidates
-    that `known(token)` accepts (e.g. `finops.taggability.known_type`)."""
+    that `known(token)` accepts (e.g. `aifinops.taggability.known_type`)."""
     if tf_type in TF_TO_PULUMI:
         return TF_TO_PULUMI[tf_type]
     prefix, _, rest = tf_type.partition("_")

@@ -5,7 +5,7 @@ support: infracost#187, checkov#7601).
 The document follows Terraform's JSON output format (`terraform show -json`): `format_version`,
 `planned_values.root_module.resources[]` (`address`, `mode`, `type`, `name`, `provider_name`,
 `values`) and `resource_changes[]` (every resource a `create`). Type tokens and property names
-map through `finops.export.terraform_names`; tag keys are never rewritten. Resources with no
+map through `aifinops.export.terraform_names`; tag keys are never rewritten. Resources with no
 Terraform counterpart (azure-native types outside the table, components) are listed in
 `finops_skipped` rather than guessed.
 """
@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from finops.export.terraform_names import snake, terraform_type, to_terraform
+from aifinops.export.terraform_names import snake, terraform_type, to_terraform
 
 FORMAT_VERSION = "1.2"
 TERRAFORM_VERSION = "1.9.8"
@@ -78,7 +78,7 @@ def _expressions(values: Any, identities: Mapping[str, tuple[str, str]], own: st
 
 def plan_document(resources: Iterable[Any], stack: str = "") -> dict[str, Any]:
     """Terraform plan JSON for engine resources (objects with `type`, `name`, `urn`, `custom`,
-    `inputs`, and optionally `id`/`outputs`, as `finops.engine.EngineResource`)."""
+    `inputs`, and optionally `id`/`outputs`, as `aifinops.engine.EngineResource`)."""
     planned: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
     configured: list[dict[str, Any]] = []

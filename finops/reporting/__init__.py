@@ -9,13 +9,13 @@
 - `markdown`, `html`: renderings (the HTML is one self-contained file with SVG charts);
 - `gate`: a deploy gate for training pipelines (gain per dollar).
 
-Tag keys are the tag schema's (`finops.tags`): a canonical key matches its spellings on
+Tag keys are the tag schema's (`aifinops.tags`): a canonical key matches its spellings on
 every cloud and the aliases given (`--alias Project=application`).
 """
 
-from finops.reporting.focus import COST_COLUMNS, Malformed, ReportError
-from finops.reporting.queries import UNTAGGED
-from finops.reporting.report import DEFAULT_KEYS, KeyBreakdown, Line, Report, build_report
+from aifinops.reporting.focus import COST_COLUMNS, Malformed, ReportError
+from aifinops.reporting.queries import UNTAGGED
+from aifinops.reporting.report import DEFAULT_KEYS, KeyBreakdown, Line, Report, build_report
 
 __all__ = [
     "COST_COLUMNS",

@@ -25,7 +25,7 @@ from enum import StrEnum
 from fractions import Fraction
 from pathlib import Path
 
-from finops.errors import FinopsError, did_you_mean
+from aifinops.errors import FinopsError, did_you_mean
 
 
 class ChargebackError(FinopsError):

@@ -8,7 +8,7 @@ a date-time, `Tags` that is not a JSON object, a CSV line with the wrong number 
 kept out of every figure and reported with its file and line (CSV: the physical line, the
 header being line 1; Parquet: the row number, the first row being 1). Nothing else is dropped.
 
-The queries that read `billing` are plain SQL (`finops.reporting.queries`), so the same
+The queries that read `billing` are plain SQL (`aifinops.reporting.queries`), so the same
 figures can be computed on Spark, Athena or BigQuery; only this module is DuckDB's.
 """
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finops.errors import FinopsError, did_you_mean
+from aifinops.errors import FinopsError, did_you_mean
 
 COST_TYPE = "DECIMAL(38,18)"
 COST_COLUMNS = ("EffectiveCost", "BilledCost", "ListCost", "ContractedCost")
@@ -151,7 +151,7 @@ class Export:
         checking every row once: casts in the aggregation's own scan, `Tags` once per
         distinct tag set (a JSON parse per row would double the scan); later scans of
         `billing` skip the checks (an anti-join on the few bad rows' ids, if any)."""
-        from finops.reporting import queries
+        from aifinops.reporting import queries
 
         self.query(
             "aggregating charges",

@@ -28,7 +28,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from finops.errors import FinopsError, did_you_mean
+from aifinops.errors import FinopsError, did_you_mean
 
 
 class GateError(FinopsError):
@@ -248,9 +248,9 @@ def stage_costs(
 ) -> tuple[list[StageCost], str]:
     """Cost per `Stage` of the billing lines carrying every tag of `run` (key -> value), and
     the currency. No matching line is an error, never a cost of zero."""
-    from finops.reporting import queries
-    from finops.reporting.focus import Export
-    from finops.reporting.report import resolve_keys
+    from aifinops.reporting import queries
+    from aifinops.reporting.focus import Export
+    from aifinops.reporting.report import resolve_keys
 
     with Export(paths) as export:
         export.build_daily(cost_column)

@@ -9,9 +9,9 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from finops.reporting import svg
-from finops.reporting.render import Section, money, percent, sections, summary_line
-from finops.reporting.report import Report
+from aifinops.reporting import svg
+from aifinops.reporting.render import Section, money, percent, sections, summary_line
+from aifinops.reporting.report import Report
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 STYLE = """

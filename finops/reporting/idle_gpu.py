@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finops.agentfiles import SourceError, record_files
-from finops.reporting.focus import Export, ReportError
-from finops.reporting.queries import UNTAGGED, quote, tag_value_sql
-from finops.rightsizing.spool import FLEET_TAG
+from aifinops.agentfiles import SourceError, record_files
+from aifinops.reporting.focus import Export, ReportError
+from aifinops.reporting.queries import UNTAGGED, quote, tag_value_sql
+from aifinops.rightsizing.spool import FLEET_TAG
 
 NO_FLEET = "(no fleet tag)"
 WINDOW_COLUMNS = {

@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from finops import catalog
-from finops.errors import FinopsError, did_you_mean
+from aifinops import catalog
+from aifinops.errors import FinopsError, did_you_mean
 
 METRIC = "finops_instance_price_usd_per_hour"
 VM_SERVICES = ("ec2", "gce", "azure-vm")  # where finops-agent runs

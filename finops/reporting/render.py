@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from finops.reporting.chargeback import cents_text as _cents_text
-from finops.reporting.queries import UNTAGGED
-from finops.reporting.report import KeyBreakdown, Line, Report
+from aifinops.reporting.chargeback import cents_text as _cents_text
+from aifinops.reporting.queries import UNTAGGED
+from aifinops.reporting.report import KeyBreakdown, Line, Report
 
 
 def cents_text(cents: int) -> str:

@@ -1,6 +1,6 @@
 """The governance report: showback by tag, service, day and month; chargeback; top movers;
-anomalies; idle-GPU cost. Built from FOCUS exports (`finops.reporting.focus`) with the
-portable SQL of `finops.reporting.queries`; renderers live in `markdown.py` and `html.py`.
+anomalies; idle-GPU cost. Built from FOCUS exports (`aifinops.reporting.focus`) with the
+portable SQL of `aifinops.reporting.queries`; renderers live in `markdown.py` and `html.py`.
 
 Money is exact: costs are DECIMAL(38,18) in DuckDB and `Decimal` here, rounded only when
 shown. Shares of the total are of the chosen cost column (`EffectiveCost` by default: the
@@ -16,18 +16,18 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from finops import tags as tag_schema
-from finops.errors import did_you_mean
-from finops.reporting import queries
-from finops.reporting.anomalies import (
+from aifinops import tags as tag_schema
+from aifinops.errors import did_you_mean
+from aifinops.reporting import queries
+from aifinops.reporting.anomalies import (
     Anomaly,
     AnomalySettings,
     find,
     reference_days,
     resources_behind,
 )
-from finops.reporting.chargeback import Chargeback, ChargebackRule, allocate
-from finops.reporting.focus import (
+from aifinops.reporting.chargeback import Chargeback, ChargebackRule, allocate
+from aifinops.reporting.focus import (
     COST_COLUMNS,
     REQUIRED_COLUMNS,
     Export,
@@ -36,8 +36,8 @@ from finops.reporting.focus import (
     ReportError,
     check_month,
 )
-from finops.reporting.idle_gpu import IdleGpu, idle_gpu_cost
-from finops.reporting.queries import UNTAGGED
+from aifinops.reporting.idle_gpu import IdleGpu, idle_gpu_cost
+from aifinops.reporting.queries import UNTAGGED
 
 DEFAULT_KEYS = ("Project", "Team", "Environment", "ModelVersion")
 PROJECT_KEY = "Project"

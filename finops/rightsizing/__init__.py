@@ -8,7 +8,7 @@ Sources: `spool` (the agent's files), `prometheus` (HTTP API, aggregated on the 
 `cloudwatch` (GetMetricData); each ends in `usage.GpuUsage`, the one interface a new reader
 has to produce. `evidence` folds a target's GPUs and judges whether they are enough;
 `pricing` prices a candidate by running the program offline and pricing it with
-`finops.cost`; `recommend` drives `rules` (the checks against the demand) and `choose`
+`aifinops.cost`; `recommend` drives `rules` (the checks against the demand) and `choose`
 (composing and comparing candidates) and returns `model` records; `apply` edits
 `Pulumi.<stack>.yaml` in place. `spot` holds the interruption
 model shared by the recommendations and the benchmarks.
@@ -16,7 +16,7 @@ model shared by the recommendations and the benchmarks.
 
 from __future__ import annotations
 
-from finops.rightsizing.model import (
+from aifinops.rightsizing.model import (
     Alternative,
     Evidence,
     Kind,
@@ -26,9 +26,9 @@ from finops.rightsizing.model import (
     Step,
     TargetReport,
 )
-from finops.rightsizing.pricing import PreviewPricer, PricedTarget, Pricer
-from finops.rightsizing.recommend import recommend
-from finops.rightsizing.usage import GpuUsage, HostInterval, IntervalPeak, summarise
+from aifinops.rightsizing.pricing import PreviewPricer, PricedTarget, Pricer
+from aifinops.rightsizing.recommend import recommend
+from aifinops.rightsizing.usage import GpuUsage, HostInterval, IntervalPeak, summarise
 
 __all__ = [
     "Alternative",

@@ -3,7 +3,7 @@
 The file is edited with ruamel.yaml's round-trip mode, so comments, key order and quoting
 stay as they were; only the keys a recommendation names change. Each recommendation is tried
 on a copy: the copy is previewed (offline Pulumi run, cost model, policies) through the
-`Preview` callback the caller passes in (`finops.cli.rightsize` wires the policy pack; this
+`Preview` callback the caller passes in (`aifinops.cli.rightsize` wires the policy pack; this
 package may not import it). A recommendation is refused with the reason and left out when
 it adds a mandatory violation, the config schema rejects it, it raises the previewed monthly
 cost without being named in `accepted`, or the preview's delta is not the saving it claims.
@@ -21,10 +21,10 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
-from finops.config import NAMESPACE
-from finops.errors import ConfigError, FinopsError, did_you_mean
-from finops.rightsizing.pricing import set_keys
-from finops.rightsizing.recommend import CENT, Recommendation, TargetReport
+from aifinops.config import NAMESPACE
+from aifinops.errors import ConfigError, FinopsError, did_you_mean
+from aifinops.rightsizing.pricing import set_keys
+from aifinops.rightsizing.recommend import CENT, Recommendation, TargetReport
 
 CLAIM_TOLERANCE_USD = 0.01
 """A previewed delta and the saving claimed for it may differ by rounding, no more."""

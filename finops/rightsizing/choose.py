@@ -11,10 +11,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from finops.config import Capacity
-from finops.errors import FinopsError
-from finops.rightsizing.inputbound import input_bound, larger_host, storage_advice
-from finops.rightsizing.model import (
+from aifinops.config import Capacity
+from aifinops.errors import FinopsError
+from aifinops.rightsizing.inputbound import input_bound, larger_host, storage_advice
+from aifinops.rightsizing.model import (
     CENT,
     NAMED_TYPES,
     SIBLING,
@@ -22,8 +22,8 @@ from finops.rightsizing.model import (
     Kind,
     Step,
 )
-from finops.rightsizing.pricing import PricedTarget
-from finops.rightsizing.rules import Rules, lookup_type, spot_overhead
+from aifinops.rightsizing.pricing import PricedTarget
+from aifinops.rightsizing.rules import Rules, lookup_type, spot_overhead
 
 
 @dataclass

@@ -26,10 +26,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from finops import catalog
-from finops.errors import CatalogError
-from finops.rightsizing.spool import FLEET_TAG, SourceError
-from finops.rightsizing.usage import (
+from aifinops import catalog
+from aifinops.errors import CatalogError
+from aifinops.rightsizing.spool import FLEET_TAG, SourceError
+from aifinops.rightsizing.usage import (
     INTERVAL_SECONDS,
     GpuUsage,
     HostInterval,

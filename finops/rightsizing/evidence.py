@@ -14,9 +14,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from finops import catalog
-from finops.errors import CatalogError
-from finops.rightsizing.usage import GpuUsage
+from aifinops import catalog
+from aifinops.errors import CatalogError
+from aifinops.rightsizing.usage import GpuUsage
 
 
 @dataclass(frozen=True)

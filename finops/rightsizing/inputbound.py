@@ -19,13 +19,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from finops.catalog import InstanceInfo
-from finops.catalog import storage as storage_prices
-from finops.rightsizing.model import NAMED_TYPES, Kind
+from aifinops.catalog import InstanceInfo
+from aifinops.catalog import storage as storage_prices
+from aifinops.rightsizing.model import NAMED_TYPES, Kind
 
 if TYPE_CHECKING:
-    from finops.rightsizing.choose import Candidate, Evaluation
-    from finops.rightsizing.rules import Rules
+    from aifinops.rightsizing.choose import Candidate, Evaluation
+    from aifinops.rightsizing.rules import Rules
 
 CPU, IO, PAGE_CACHE = "cpu", "io", "page-cache"
 GP3_MAX_IOPS = 16000
@@ -81,7 +81,7 @@ def _fits(info: InstanceInfo, rules: Rules, vcpus: float, memory: float) -> bool
 def larger_host(evaluation: Evaluation, reason: str) -> Candidate | None:
     """The cheapest larger host for the causes on, priced by the preview (None: no CPU or
     page-cache cause)."""
-    from finops.rightsizing.choose import Candidate
+    from aifinops.rightsizing.choose import Candidate
 
     r = evaluation.r
     wanted = tuple(c for c in causes(r) if c in (CPU, PAGE_CACHE))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from finops.rightsizing.spot import Checkpointing
+from aifinops.rightsizing.spot import Checkpointing
 
 ARM_HOST_ACCELERATORS = frozenset({"T4G"})
 """Accelerators sold only on arm64 hosts (g5g: Graviton): not a drop-in move for x86 images."""

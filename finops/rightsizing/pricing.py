@@ -1,8 +1,8 @@
 """Price a change to one fleet or endpoint with the preview's own code: one cost model.
 
 A candidate change is made to the target's entry of the stack config, the project's Pulumi
-program runs offline for a stack holding only that entry (`finops.engine`), and the run is
-priced by `finops.cost.estimate`, exactly as `finops preview` prices a stack. A resource's
+program runs offline for a stack holding only that entry (`aifinops.engine`), and the run is
+priced by `aifinops.cost.estimate`, exactly as `finops preview` prices a stack. A resource's
 cost depends only on its own inputs, so the difference between two such runs is the
 difference `finops preview` shows for the whole stack (`--apply` checks that it is).
 
@@ -20,14 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finops.config import NAMESPACE
-from finops.errors import FinopsError
+from aifinops.config import NAMESPACE
+from aifinops.errors import FinopsError
 
 LIST_KEYS = ("trainingFleets", "inferenceEndpoints")
 """Stack-config lists whose entries are rightsizing targets."""
 DROPPED_KEYS = ("budgets", "costCeilingUsd")
 FREE_BASIS = "not priced: free or usage-based"
-"""`finops.cost`'s basis for a resource that costs nothing at rest (not an unknown price)."""
+"""`aifinops.cost`'s basis for a resource that costs nothing at rest (not an unknown price)."""
 """Keys that price nothing of a target and would only slow a run."""
 
 
@@ -91,7 +91,7 @@ def single_target_config(
 
 class PreviewPricer:
     """A `Pricer` over a stack's `config:` mapping: each price is one offline program run
-    (cached on the edited config), priced by `finops.cost.estimate`."""
+    (cached on the edited config), priced by `aifinops.cost.estimate`."""
 
     def __init__(
         self,
@@ -113,10 +113,10 @@ class PreviewPricer:
         return self._cache[cache_key]
 
     def _price(self, raw: dict[str, Any]) -> PricedTarget:
-        from finops import config as stack_config
-        from finops import cost
-        from finops.engine import run_program
-        from finops.engine.stack import program_dir
+        from aifinops import config as stack_config
+        from aifinops import cost
+        from aifinops.engine import run_program
+        from aifinops.engine.stack import program_dir
 
         config = stack_config.parse(raw, source="<rightsizing candidate>")
         run = run_program(
@@ -139,6 +139,6 @@ class PreviewPricer:
 
 def stack_pricer(stack_file: Path, project_dir: Path) -> PreviewPricer:
     """The pricer for a stack file."""
-    from finops import config as stack_config
+    from aifinops import config as stack_config
 
     return PreviewPricer(stack_config.read_stack_file(stack_file), project_dir)

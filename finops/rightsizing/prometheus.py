@@ -24,8 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from finops.rightsizing.spool import SourceError
-from finops.rightsizing.usage import IDLE_UTIL_PERCENT, INTERVAL_SECONDS, GpuUsage
+from aifinops.rightsizing.spool import SourceError
+from aifinops.rightsizing.usage import IDLE_UTIL_PERCENT, INTERVAL_SECONDS, GpuUsage
 
 MIB_PER_GIB = 1024.0
 

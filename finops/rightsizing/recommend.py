@@ -12,7 +12,7 @@ Per target (a `finops:trainingFleets` or `finops:inferenceEndpoints` entry):
    `larger-type` (memory near full, or a throughput-bound fleet: busy most of its hours by
    the time-weighted mean and SM activity, not by 5-minute peaks).
 3. **One cost model.** Every candidate is priced by running the program offline and pricing
-   the run with `finops.cost` (`pricing.PreviewPricer`): its saving IS the `finops preview`
+   the run with `aifinops.cost` (`pricing.PreviewPricer`): its saving IS the `finops preview`
    delta of applying it.
 4. **Safety.** A candidate is checked against the demand for every instance type the preview
    shows it may launch (the fleet component adds interchangeable types): accelerator memory
@@ -32,12 +32,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from finops import catalog
-from finops.config import Capacity, Hosting, InferenceEndpoint, StackConfig, TrainingFleet
-from finops.errors import CatalogError, FinopsError
-from finops.rightsizing.choose import Candidate, Evaluation, joined
-from finops.rightsizing.evidence import fold, gaps
-from finops.rightsizing.model import (
+from aifinops import catalog
+from aifinops.config import Capacity, Hosting, InferenceEndpoint, StackConfig, TrainingFleet
+from aifinops.errors import CatalogError, FinopsError
+from aifinops.rightsizing.choose import Candidate, Evaluation, joined
+from aifinops.rightsizing.evidence import fold, gaps
+from aifinops.rightsizing.model import (
     ARM_HOST_ACCELERATORS,
     CENT,
     NAMED_TYPES,
@@ -51,9 +51,9 @@ from finops.rightsizing.model import (
     Step,
     TargetReport,
 )
-from finops.rightsizing.pricing import Pricer
-from finops.rightsizing.rules import Rules, Target, lookup_type, spot_overhead
-from finops.rightsizing.usage import GpuUsage
+from aifinops.rightsizing.pricing import Pricer
+from aifinops.rightsizing.rules import Rules, Target, lookup_type, spot_overhead
+from aifinops.rightsizing.usage import GpuUsage
 
 __all__ = [
     "ARM_HOST_ACCELERATORS",

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from finops import catalog
-from finops.catalog import InstanceInfo
-from finops.config import Capacity
-from finops.errors import CatalogError
-from finops.rightsizing.evidence import TargetUsage
-from finops.rightsizing.model import (
+from aifinops import catalog
+from aifinops.catalog import InstanceInfo
+from aifinops.config import Capacity
+from aifinops.errors import CatalogError
+from aifinops.rightsizing.evidence import TargetUsage
+from aifinops.rightsizing.model import (
     ARM_HOST_ACCELERATORS,
     NAMED_TYPES,
     SIBLING,
@@ -25,8 +25,8 @@ from finops.rightsizing.model import (
     Plan,
     Settings,
 )
-from finops.rightsizing.pricing import PricedTarget, Pricer
-from finops.rightsizing.spot import Checkpointing, expected_wall_hours, hazard_of
+from aifinops.rightsizing.pricing import PricedTarget, Pricer
+from aifinops.rightsizing.spot import Checkpointing, expected_wall_hours, hazard_of
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ class Rules:
         )
         self.current_plan = self.plan(self.now, t.nodes, t.capacity)
         self.demand = demand
-        from finops.rightsizing.inputbound import CPU, causes, input_bound
+        from aifinops.rightsizing.inputbound import CPU, causes, input_bound
 
         self.cpu_starved = input_bound(self) is not None and CPU in causes(self)
         """The GPUs wait on a saturated CPU: no type with fewer vCPUs than it used fits."""

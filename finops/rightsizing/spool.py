@@ -1,12 +1,12 @@
 """Read the agent's window records (export file or spool segments; agents/SPOOL_FORMAT.md).
 
-The reference reader: the records of `finops.agentfiles` (standard library only: deduplicated
+The reference reader: the records of `aifinops.agentfiles` (standard library only: deduplicated
 on `record_id`, a torn last line skipped, a line that is not JSON skipped and counted as a
 `SkippedLinesWarning`, a file that is not window records refused in one line), folded here.
 
 Records are folded as they are read, per GPU and 5-minute interval (`_Series`), but the
 record ids seen and the Python objects per interval grow with the data: a fleet's files go
-through `finops.rightsizing.stream` (DuckDB, bounded memory), which is tested to give the
+through `aifinops.rightsizing.stream` (DuckDB, bounded memory), which is tested to give the
 same `GpuUsage` as this reader and asks it (`check_files`) to explain a file it cannot read.
 """
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from finops.agentfiles import (
+from aifinops.agentfiles import (
     AGENT_FILE_NAMES,
     PARQUET_GLOB,
     REQUIRED,
@@ -30,7 +30,7 @@ from finops.agentfiles import (
     iter_records,
     record_files,
 )
-from finops.rightsizing.usage import (
+from aifinops.rightsizing.usage import (
     GIB,
     INTERVAL_SECONDS,
     GpuUsage,

@@ -19,12 +19,12 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from finops.catalog import InstanceInfo
-from finops.catalog.models import (  # the catalog owns them; re-exported for old callers
+from aifinops.catalog import InstanceInfo
+from aifinops.catalog.models import (  # the catalog owns them; re-exported for old callers
     MONTHLY_INTERRUPTION_SHARE as MONTHLY_INTERRUPTION_SHARE,
 )
-from finops.catalog.models import UNKNOWN_RANGE_INDEX as UNKNOWN_RANGE_INDEX
-from finops.config import HOURS_PER_MONTH
+from aifinops.catalog.models import UNKNOWN_RANGE_INDEX as UNKNOWN_RANGE_INDEX
+from aifinops.config import HOURS_PER_MONTH
 
 
 def hourly_hazard(monthly_share: float, life_hours: float = HOURS_PER_MONTH) -> float:

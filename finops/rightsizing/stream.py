@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from finops.rightsizing.spool import (
+from aifinops.rightsizing.spool import (
     FLEET_TAG,
     HOST_CPU,
     HOST_MEMORY,
@@ -47,7 +47,7 @@ from finops.rightsizing.spool import (
     check_files,
     record_files,
 )
-from finops.rightsizing.usage import GIB, IDLE_UTIL_PERCENT, INTERVAL_SECONDS, GpuUsage
+from aifinops.rightsizing.usage import GIB, IDLE_UTIL_PERCENT, INTERVAL_SECONDS, GpuUsage
 
 MEMORY_LIMIT_MB = 256
 """DuckDB's own memory (its buffers and hash tables); beyond it DuckDB spills to disk."""

@@ -2,7 +2,7 @@
 
 In a training script (MLflow's active run is used when there is one)::
 
-    from finops import track
+    from aifinops import track
 
     with track.run(experiment="resnet50", run_name="lr3e-4") as tracked:
         train()
@@ -11,9 +11,9 @@ In a training script (MLflow's active run is used when there is one)::
 From the shell, around any command: ``finops track run -- python train.py``.
 
 The cost is measured from the agent's window records of the hosts the run used
-(`finops.track.cost.measure`); where no agent ran it is estimated from the catalog and tagged
+(`aifinops.track.cost.measure`); where no agent ran it is estimated from the catalog and tagged
 `finops.cost_basis=estimated`; where neither is possible it is `unknown`, never 0.
-Standard library and `finops.catalog` only; the tracker's package is imported when used.
+Standard library and `aifinops.catalog` only; the tracker's package is imported when used.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from finops.track.cost import (
+from aifinops.track.cost import (
     ESTIMATED,
     MEASURED,
     UNKNOWN,
@@ -36,8 +36,8 @@ from finops.track.cost import (
     measure,
     unknown,
 )
-from finops.track.records import DEFAULT_EXPORT, host_of, read_run_records
-from finops.track.trackers import (
+from aifinops.track.records import DEFAULT_EXPORT, host_of, read_run_records
+from aifinops.track.trackers import (
     MlflowTracker,
     Tracker,
     TrackerError,

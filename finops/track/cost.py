@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from finops import catalog
-from finops.errors import CatalogError, FinopsError
-from finops.track.records import host_of
+from aifinops import catalog
+from aifinops.errors import CatalogError, FinopsError
+from aifinops.track.records import host_of
 
 MEASURED, ESTIMATED, UNKNOWN = "measured", "estimated", "unknown"
 CLOUDS = ("aws", "gcp", "azure")

@@ -1,7 +1,7 @@
 """Read the agent's window records for one run: the time span, the hosts.
 
-The records come from `finops.agentfiles`, the one reader of the agent's files (standard
-library only, so `finops.track` works in a training environment that has neither the Pulumi
+The records come from `aifinops.agentfiles`, the one reader of the agent's files (standard
+library only, so `aifinops.track` works in a training environment that has neither the Pulumi
 SDKs nor the agent installed): deduplicated on `record_id` (delivery is at least once), an
 unterminated last line skipped (the writer was killed mid-line), a line that is not a JSON
 object skipped and said, a file that is not window records refused, unknown fields ignored.
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from finops.agentfiles import SourceError, iter_records
+from aifinops.agentfiles import SourceError, iter_records
 
 DEFAULT_EXPORT = Path("/var/lib/finops-agent/windows.jsonl")
 RecordsError = SourceError

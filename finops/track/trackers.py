@@ -4,7 +4,7 @@ MLflow without a server is its local store: whatever `mlflow` resolves with no t
 (`MLFLOW_TRACKING_URI`, else MLflow's own default: `sqlite:///mlflow.db` in the working folder
 since MLflow 3, `./mlruns` before); with `--tracking-uri http://host:5000` the user's server.
 Both libraries are imported only when a run is logged (`pip install 'aifinops[tracking]'`,
-`'aifinops[wandb]'`), so `finops.track` costs nothing to import.
+`'aifinops[wandb]'`), so `aifinops.track` costs nothing to import.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from finops.errors import FinopsError
-from finops.track.cost import RunCost
+from aifinops.errors import FinopsError
+from aifinops.track.cost import RunCost
 
 PREFIX = "finops."
 MAX_TAG_CHARS = 5000  # MLflow keeps 8000 characters of a tag value; W&B config has no limit
@@ -86,7 +86,7 @@ def metrics_and_tags(cost: RunCost) -> tuple[dict[str, float], dict[str, str]]:
 
 
 def _snapshot() -> str:
-    from finops import catalog
+    from aifinops import catalog
 
     return catalog.SNAPSHOT_DATE
 

@@ -10,7 +10,7 @@ resources without an Environment tag from FINOPS_ENVIRONMENT (default: dev, the 
 Terraform: checkov's own evaluation of expressions is not a value (it reads
 `false && true ? 1 : 0` as 1, fills a variable without a default with an empty map, drops
 the arguments of `merge()` it cannot read). So a Terraform check places checkov's resource
-(its file and line) in the configuration as `policies.terraform` reads it, the same reader
+(its file and line) in the configuration as `aifinops.policies.terraform` reads it, the same reader
 `finops check` uses, and judges those instances: `count = 0` is not judged, a value that
 cannot be read is UNKNOWN. The configuration roots are the `-d`/`-f` paths checkov was given
 (or FINOPS_CHECKOV_ROOTS, separated by the OS path separator); a resource outside them falls
@@ -39,10 +39,6 @@ from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
 
 
 def _mount_checkout(checkout: Path) -> None:
@@ -75,24 +71,24 @@ from checkov.terraform.checks.resource.base_resource_check import (  # noqa: E40
     BaseResourceCheck as TerraformCheck,
 )
 
-from policies import cloudformation as cfn_reader  # noqa: E402
-from policies import settings as policy_settings  # noqa: E402
-from policies.context import Context  # noqa: E402
-from policies.model import Finding, Resource  # noqa: E402
-from policies.normalize.cloudformation import (  # noqa: E402
+from aifinops.policies import cloudformation as cfn_reader  # noqa: E402
+from aifinops.policies import settings as policy_settings  # noqa: E402
+from aifinops.policies.context import Context  # noqa: E402
+from aifinops.policies.model import Finding, Resource  # noqa: E402
+from aifinops.policies.normalize.cloudformation import (  # noqa: E402
     CFN_TO_PULUMI,
     from_template,
     normalize_cloudformation,
 )
-from policies.normalize.terraform import (  # noqa: E402
+from aifinops.policies.normalize.terraform import (  # noqa: E402
     BUDGET_TERRAFORM as BUDGET_TERRAFORM,  # the checks' resource types, re-exported
 )
-from policies.normalize.terraform import (  # noqa: E402
+from aifinops.policies.normalize.terraform import (  # noqa: E402
     COMPUTE_TERRAFORM as COMPUTE_TERRAFORM,
 )
-from policies.normalize.terraform import normalize_terraform  # noqa: E402
-from policies.registry import BY_NAME, Policy  # noqa: E402
-from policies.verdicts import if_created  # noqa: E402
+from aifinops.policies.normalize.terraform import normalize_terraform  # noqa: E402
+from aifinops.policies.registry import BY_NAME, Policy  # noqa: E402
+from aifinops.policies.verdicts import if_created  # noqa: E402
 
 HCL2_ENV = "FINOPS_PYTHON_HCL2"
 
@@ -125,7 +121,7 @@ _hcl2_missing = ""
 scan_terraform: Callable[..., Any] | None
 with _python_hcl2() as _folder:
     try:
-        from policies.iac import scan_terraform
+        from aifinops.policies.iac import scan_terraform
     except ImportError as _missing:
         scan_terraform = None
         _hcl2_missing = (

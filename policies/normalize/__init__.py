@@ -1,4 +1,4 @@
-"""Adapters' first step: turn what a tool hands over into `policies.model.Resource`.
+"""Adapters' first step: turn what a tool hands over into `aifinops.policies.model.Resource`.
 
 - `wire`: Pulumi wire-named inputs (the offline engine, the CrossGuard pack). The core the
   others reshape into.
@@ -6,6 +6,6 @@
 - `cloudformation`: CloudFormation `Properties`, PascalCase, intrinsics as unknowns.
 """
 
-from policies.normalize.wire import UNKNOWN, normalize
+from aifinops.policies.normalize.wire import UNKNOWN, normalize
 
 __all__ = ["UNKNOWN", "normalize"]

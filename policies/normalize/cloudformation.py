@@ -3,13 +3,13 @@
 Keys are PascalCase (`InstanceType`), tags are `[{Key, Value}]` lists (a map on some types,
 such as `AWS::Batch::ComputeEnvironment`), launch templates keep their settings under
 `LaunchTemplateData`, and a value may be an intrinsic function (`Ref`, `Fn::GetAtt`...).
-`policies.cloudformation` resolves what the template alone decides; what is left (and any
+`aifinops.policies.cloudformation` resolves what the template alone decides; what is left (and any
 intrinsic in properties handed over by checkov) is UNKNOWN.
 
 Types the rules read map to a Pulumi type token whose reader understands them: the AWS
 classic provider for the types the finops components create, AWS native (generated from the
 CloudFormation schemas, so the shapes are CloudFormation's) for the rest. Where tags are
-comes from the CloudFormation resource schemas (`finops.taggability`).
+comes from the CloudFormation resource schemas (`aifinops.taggability`).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from finops.taggability import TagProperty, cloudformation_known, cloudformation_tag_property
-from policies.model import CLOUDFORMATION, LAUNCH_TEMPLATE, Resource
-from policies.normalize.wire import KINDS, normalize
-from policies.values import UNKNOWN
+from aifinops.policies.model import CLOUDFORMATION, LAUNCH_TEMPLATE, Resource
+from aifinops.policies.normalize.wire import KINDS, normalize
+from aifinops.policies.values import UNKNOWN
+from aifinops.taggability import TagProperty, cloudformation_known, cloudformation_tag_property
 
 CFN_TO_PULUMI = {
     "AWS::EC2::Instance": "aws:ec2/instance:Instance",
@@ -172,7 +172,7 @@ _FIELD_PROPERTIES = {
 def from_template(
     loaded: Any, related: Callable[[Sequence[str]], list[Any]] = lambda ids: []
 ) -> Resource | None:
-    """The `Resource` of one `policies.cloudformation.TemplateResource`."""
+    """The `Resource` of one `aifinops.policies.cloudformation.TemplateResource`."""
     templates = [
         (CFN_TO_PULUMI.get(t.type, ""), t.type, t.properties)
         for t in related(loaded.references)

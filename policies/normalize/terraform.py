@@ -2,16 +2,16 @@
 
 Two inputs, one result:
 
-- `from_loaded`: a resource instance read by `policies.terraform.load` (values are literals
+- `from_loaded`: a resource instance read by `aifinops.policies.terraform.load` (values are literals
   or UNKNOWN; provider `default_tags` known; `count`/`for_each` applied). The main path.
 - `normalize_terraform`: checkov's rendered conf (every attribute wrapped in a list, nested
   blocks as lists). checkov leaves what it cannot evaluate as expression text
   (`var.instance_type`, `try(...)`, `each.value`, `None`): those are UNKNOWN here, never
   values. The checkov checks use it only for files the loader could not place.
 
-Either way the attributes are renamed to Pulumi wire names (`finops.export.terraform_names`)
+Either way the attributes are renamed to Pulumi wire names (`aifinops.export.terraform_names`)
 and read by the wire normaliser, so Terraform and Pulumi resources meet the same rules; where
-tags are comes from the Terraform taggability registry (`finops.taggability`).
+tags are comes from the Terraform taggability registry (`aifinops.taggability`).
 """
 
 from __future__ import annotations
@@ -22,17 +22,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from finops.export.terraform_names import TF_TO_PULUMI, camel, from_terraform, pulumi_type
-from finops.taggability import (
+from aifinops.export.terraform_names import TF_TO_PULUMI, camel, from_terraform, pulumi_type
+from aifinops.policies.model import LAUNCH_TEMPLATE, TERRAFORM, Resource
+from aifinops.policies.normalize.wire import KINDS, normalize
+from aifinops.policies.values import UNKNOWN, OpenMap, open_prefixes
+from aifinops.taggability import (
     TagProperty,
     known_type,
     terraform_known,
     terraform_tag_property,
     terraform_token,
 )
-from policies.model import LAUNCH_TEMPLATE, TERRAFORM, Resource
-from policies.normalize.wire import KINDS, normalize
-from policies.values import UNKNOWN, OpenMap, open_prefixes
 
 # checkov's leftovers of expressions it could not evaluate.
 _EXPRESSION = re.compile(
@@ -41,7 +41,7 @@ _EXPRESSION = re.compile(
     re.DOTALL,
 )
 _PROVIDER_PREFIXES = ("aws_", "google_", "azurerm_", "awscc_")
-# azurerm types `finops.export.terraform_names` reshapes to azure-native's inputs (the
+# azurerm types `aifinops.export.terraform_names` reshapes to azure-native's inputs (the
 # finops components' stacks export them so); every other azurerm type reads as pulumi-azure.
 _AZURE_RESHAPED = frozenset({"azurerm_linux_virtual_machine_scale_set",
                              "azurerm_consumption_budget_subscription",
@@ -201,7 +201,7 @@ def from_loaded(
     loaded: Any,
     related: Callable[[Sequence[str]], list[Any]] = lambda addresses: [],
 ) -> Resource | None:
-    """The `Resource` of one `policies.terraform.load.TerraformResource`; None for a type of
+    """The `Resource` of one `aifinops.policies.terraform.load.TerraformResource`; None for a type of
     another provider (kubernetes, helm, null...). related: loaded resources by address."""
     tf_type = loaded.type
     token = terraform_pulumi_type(tf_type)

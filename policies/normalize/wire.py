@@ -17,11 +17,10 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from finops import tags as schema
-from finops.catalog import gcp_attached_type
-from finops.taggability import TagProperty, tag_property
-from policies import facts
-from policies.model import (
+from aifinops import tags as schema
+from aifinops.catalog import gcp_attached_type
+from aifinops.policies import facts
+from aifinops.policies.model import (
     BUDGET,
     ENDPOINT,
     FLEET,
@@ -34,7 +33,8 @@ from policies.model import (
     TRAINING,
     Resource,
 )
-from policies.values import UNKNOWN, OpenMap, contains_unknown, open_prefixes
+from aifinops.policies.values import UNKNOWN, OpenMap, contains_unknown, open_prefixes
+from aifinops.taggability import TagProperty, tag_property
 
 __all__ = ["KINDS", "UNKNOWN", "UNKNOWN_TAG_VALUE", "normalize"]
 

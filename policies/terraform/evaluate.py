@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from policies.terraform import hcl
-from policies.values import UNKNOWN, OpenMap, open_prefixes
+from aifinops.policies.terraform import hcl
+from aifinops.policies.values import UNKNOWN, OpenMap, open_prefixes
 
 
 class EvalError(Exception):

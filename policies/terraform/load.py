@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policies.terraform import hcl
-from policies.terraform.evaluate import Scope, apply_steps, convert, evaluate
-from policies.values import UNKNOWN, OpenMap, contains_unknown
+from aifinops.policies.terraform import hcl
+from aifinops.policies.terraform.evaluate import Scope, apply_steps, convert, evaluate
+from aifinops.policies.values import UNKNOWN, OpenMap, contains_unknown
 
 META_ARGUMENTS = frozenset({"count", "for_each", "provider", "depends_on", "lifecycle"})
 SKIPPED_BLOCKS = frozenset({"lifecycle", "provisioner", "connection", "precondition",

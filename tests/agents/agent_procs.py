@@ -1,6 +1,6 @@
 """Processes and servers the agent integration tests start, all on 127.0.0.1, all bounded.
 
-The agent runs as a real `python -m agents.cli` subprocess with the stubbed `pynvml` first
+The agent runs as a real `python -m aifinops.agents.cli` subprocess with the stubbed `pynvml` first
 on PYTHONPATH, so SIGKILL and restarts are the real thing.
 """
 
@@ -82,7 +82,7 @@ class AgentProcess:
         }
         self.log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "agents.cli", "--config", str(self.config_path)],
+            [sys.executable, "-m", "aifinops.agents.cli", "--config", str(self.config_path)],
             cwd=self.workdir,
             env=env,
             stdout=self.log,

@@ -54,10 +54,10 @@ def test_every_alert_has_a_promtool_case() -> None:
 
 
 def test_alert_rules_only_use_metrics_the_agent_exports(tmp_path: Path, fake_nvml) -> None:
-    from agents.agent import Agent
-    from agents.config import parse_config
-    from agents.nvml import NvmlSampler
-    from agents.prom import build_registry, exposition
+    from aifinops.agents.agent import Agent
+    from aifinops.agents.config import parse_config
+    from aifinops.agents.nvml import NvmlSampler
+    from aifinops.agents.prom import build_registry, exposition
 
     fake_nvml("healthy8")
     cfg = parse_config(

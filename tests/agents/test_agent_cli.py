@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.cli import EXIT_CONFIG, EXIT_NO_GPU, main
+from aifinops.agents.cli import EXIT_CONFIG, EXIT_NO_GPU, main
 
 
 def write_config(tmp_path: Path, **extra: object) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.config import ConfigError, load_config
+from aifinops.agents.config import ConfigError, load_config
 
 README = Path(__file__).resolve().parents[2] / "agents" / "README.md"
 

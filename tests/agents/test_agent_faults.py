@@ -15,13 +15,13 @@ import pytest
 from agent_procs import AgentProcess, FakeImds, agent_config, exported_records, wait_for
 from test_agent_loop import FakeMetadata, config
 
-import agents.shipping as shipping_module
-import agents.spool as spool_module
-from agents.agent import Agent
-from agents.metadata import Notice
-from agents.nvml import NvmlSampler
-from agents.prom import build_registry, exposition
-from agents.shipping import ExportFile
+import aifinops.agents.shipping as shipping_module
+import aifinops.agents.spool as spool_module
+from aifinops.agents.agent import Agent
+from aifinops.agents.metadata import Notice
+from aifinops.agents.nvml import NvmlSampler
+from aifinops.agents.prom import build_registry, exposition
+from aifinops.agents.shipping import ExportFile
 
 
 @pytest.fixture

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from agents.config import HookConfig
-from agents.hooks import run_hook
-from agents.logs import JsonFormatter
-from agents.shipping import Shipper
-from agents.spool import Spool
+from aifinops.agents.config import HookConfig
+from aifinops.agents.hooks import run_hook
+from aifinops.agents.logs import JsonFormatter
+from aifinops.agents.shipping import Shipper
+from aifinops.agents.spool import Spool
 
 ENV = {
     "FINOPS_EVENT": "interruption",
@@ -104,7 +104,7 @@ class Throttled(Exception):
 
 
 def test_shipper_backs_off_on_throttling_and_keeps_records_until_accepted(tmp_path: Path) -> None:
-    from agents.cloudwatch import is_throttle
+    from aifinops.agents.cloudwatch import is_throttle
 
     spool = Spool(tmp_path, max_bytes=1 << 20, segment_bytes=4096, sinks=["cw"], fsync=False)
     spool.append([json.dumps({"n": n}) + "\n" for n in range(5)])
@@ -165,8 +165,8 @@ def test_cloudwatch_skips_too_old_records_and_a_permanent_refusal_does_not_block
 ) -> None:
     from botocore.exceptions import ClientError
 
-    from agents.cloudwatch import CloudWatchPublisher
-    from agents.config import CloudWatchSection
+    from aifinops.agents.cloudwatch import CloudWatchPublisher
+    from aifinops.agents.config import CloudWatchSection
 
     sent: list[list[dict]] = []
 

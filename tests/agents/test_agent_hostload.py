@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from agents.agent import Agent
-from agents.config import parse_config
-from agents.hostload import (
+from aifinops.agents.agent import Agent
+from aifinops.agents.config import parse_config
+from aifinops.agents.hostload import (
     CPU,
     IO,
     PAGE_CACHE,
@@ -25,9 +25,9 @@ from agents.hostload import (
     parse_stat,
     read_proc,
 )
-from agents.nvml import NvmlSampler
-from agents.prom import AgentCollector
-from agents.records import HostInfo
+from aifinops.agents.nvml import NvmlSampler
+from aifinops.agents.prom import AgentCollector
+from aifinops.agents.records import HostInfo
 
 PROC = Path(__file__).resolve().parent / "proc"
 
@@ -260,7 +260,7 @@ def test_diagnosis_off_leaves_the_fields_null(tmp_path: Path, fake_nvml) -> None
 
 
 def test_config_errors_name_the_key() -> None:
-    from agents.config import ConfigError
+    from aifinops.agents.config import ConfigError
 
     with pytest.raises(ConfigError, match=r"\[diagnosis\] hysteresis must be in \[0, 1\)"):
         parse_config({"diagnosis": {"hysteresis": 1.5}}, source="f.toml")
@@ -307,4 +307,4 @@ def test_host_cpu_and_memory_stats_per_tick(tmp_path: Path, fake_nvml) -> None:
     memory = records[0].host_memory_used_bytes
     assert memory is not None and memory.max == used
     line = json.loads(records[0].to_line())
-    assert line["host_cpu_util_percent"]["max"] == 100.0  # what finops.rightsizing reads
+    assert line["host_cpu_util_percent"]["max"] == 100.0  # what aifinops.rightsizing reads

@@ -22,11 +22,11 @@ from moto.autoscaling.exceptions import ValidationError
 from moto.autoscaling.responses import AutoScalingResponse
 from moto.core.responses import EmptyResult
 
-from agents.agent import Agent
-from agents.config import MetadataSection, parse_config
-from agents.lifecycle import SCALE_IN, see_off
-from agents.metadata import AwsMetadata, AzureMetadata
-from agents.nvml import NvmlSampler
+from aifinops.agents.agent import Agent
+from aifinops.agents.config import MetadataSection, parse_config
+from aifinops.agents.lifecycle import SCALE_IN, see_off
+from aifinops.agents.metadata import AwsMetadata, AzureMetadata
+from aifinops.agents.nvml import NvmlSampler
 
 REGION = "us-east-1"
 HOOK = "finops-checkpoint"
@@ -215,8 +215,8 @@ def test_aws_hung_hook_is_bounded(tmp_path: Path, fake_nvml: Any, fleet: dict[st
 
 
 def test_the_agents_calls_hold_to_botocores_models(fleet: dict[str, Any]) -> None:
-    from agents.config import LifecycleSection
-    from agents.lifecycle import AwsLifecycleAction
+    from aifinops.agents.config import LifecycleSection
+    from aifinops.agents.lifecycle import AwsLifecycleAction
 
     calls: list[tuple[Any, dict[str, Any]]] = []
     client = boto3.client("autoscaling", region_name=REGION)
@@ -345,7 +345,7 @@ def test_azure_terminate_for_another_vm_is_ignored() -> None:
 def test_gcp_shutdown_script_path_runs_the_hook_and_waits_for_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from agents.cli import main
+    from aifinops.agents.cli import main
 
     hook = hook_command(tmp_path, 1)
     config = tmp_path / "agent.json"
@@ -366,7 +366,7 @@ def test_gcp_shutdown_script_path_runs_the_hook_and_waits_for_it(
 
 
 def test_gcp_shutdown_script_path_is_bounded_on_a_hung_hook(tmp_path: Path) -> None:
-    from agents.lifecycle import scale_in_now
+    from aifinops.agents.lifecycle import scale_in_now
 
     cfg = parse_config(
         {
@@ -381,7 +381,7 @@ def test_gcp_shutdown_script_path_is_bounded_on_a_hung_hook(tmp_path: Path) -> N
 
 
 def test_a_file_hook_is_done_when_the_job_has_left_the_gpus(tmp_path: Path) -> None:
-    from agents.lifecycle import gpu_processes_gone, scale_in_now
+    from aifinops.agents.lifecycle import gpu_processes_gone, scale_in_now
 
     marker = tmp_path / "interruption.json"
     cfg = parse_config(

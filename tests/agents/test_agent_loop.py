@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from agent_procs import free_port
 
-from agents.agent import Agent
-from agents.cloudwatch import datums_for
-from agents.config import AgentConfig, CloudWatchSection, parse_config
-from agents.metadata import Notice
-from agents.nvml import NvmlSampler
-from agents.records import HostInfo
-from agents.replay import ReplaySource, sample_to_json
+from aifinops.agents.agent import Agent
+from aifinops.agents.cloudwatch import datums_for
+from aifinops.agents.config import AgentConfig, CloudWatchSection, parse_config
+from aifinops.agents.metadata import Notice
+from aifinops.agents.nvml import NvmlSampler
+from aifinops.agents.records import HostInfo
+from aifinops.agents.replay import ReplaySource, sample_to_json
 
 
 class FakeMetadata:
@@ -294,7 +294,7 @@ def test_replay_rejects_a_file_that_is_not_a_trace(tmp_path: Path) -> None:
 
 
 def test_prometheus_collector_uses_dcgm_names_and_agent_metrics(tmp_path: Path, fake_nvml) -> None:
-    from agents.prom import build_registry, exposition
+    from aifinops.agents.prom import build_registry, exposition
 
     agent = started_agent(tmp_path, fake_nvml, "not_supported")
     agent.tick(8000.0)
@@ -401,7 +401,7 @@ def test_cloudwatch_datums_have_compute_optimizer_names_units_and_dimensions() -
 
 
 def test_spool_bound_drops_are_counted_and_exported(tmp_path: Path, fake_nvml) -> None:
-    from agents.prom import build_registry, exposition
+    from aifinops.agents.prom import build_registry, exposition
 
     agent = started_agent(tmp_path, fake_nvml, spool={"max_bytes": 65536, "segment_bytes": 8192})
     for shipper in agent.shippers:  # the sink is down: nothing leaves the spool
@@ -421,8 +421,8 @@ def test_spool_bound_drops_are_counted_and_exported(tmp_path: Path, fake_nvml) -
 def test_a_batch_botocore_refuses_is_rejected_for_good_not_retried(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import agents.cloudwatch as cloudwatch
-    from agents.shipping import RejectedBatch
+    import aifinops.agents.cloudwatch as cloudwatch
+    from aifinops.agents.shipping import RejectedBatch
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -437,7 +437,7 @@ def test_a_batch_botocore_refuses_is_rejected_for_good_not_retried(
 
 
 def test_dimension_values_from_the_host_are_made_acceptable() -> None:
-    from agents.cloudwatch import dimension_value
+    from aifinops.agents.cloudwatch import dimension_value
 
     assert dimension_value("") == "unknown"
     assert dimension_value(None) == "unknown"
@@ -448,7 +448,7 @@ def test_dimension_values_from_the_host_are_made_acceptable() -> None:
 def test_prometheus_shows_mig_instances_and_why_utilisation_is_missing(
     tmp_path: Path, fake_nvml
 ) -> None:
-    from agents.prom import build_registry, exposition
+    from aifinops.agents.prom import build_registry, exposition
 
     agent = started_agent(tmp_path, fake_nvml, "mig")
     agent.tick(8000.0)

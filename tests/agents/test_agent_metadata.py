@@ -10,8 +10,14 @@ from typing import Any
 
 import pytest
 
-from agents.config import MetadataSection
-from agents.metadata import AwsMetadata, AzureMetadata, GcpMetadata, StaticMetadata, resolve_host
+from aifinops.agents.config import MetadataSection
+from aifinops.agents.metadata import (
+    AwsMetadata,
+    AzureMetadata,
+    GcpMetadata,
+    StaticMetadata,
+    resolve_host,
+)
 
 Route = Callable[[BaseHTTPRequestHandler], tuple[int, str]]
 

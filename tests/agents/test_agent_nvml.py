@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from agents.nvml import NvmlSampler, NvmlUnavailable
-from agents.records import is_idle_sample
+from aifinops.agents.nvml import NvmlSampler, NvmlUnavailable
+from aifinops.agents.records import is_idle_sample
 
 
 def test_healthy_8_gpu_host_reports_every_metric(fake_nvml) -> None:

@@ -1,4 +1,4 @@
-"""The window record is a contract with finops.rightsizing: pin it to SPOOL_FORMAT.md."""
+"""The window record is a contract with aifinops.rightsizing: pin it to SPOOL_FORMAT.md."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.records import (
+from aifinops.agents.records import (
     STAT_METRICS,
     GpuSample,
     HostInfo,
@@ -40,7 +40,7 @@ def test_documented_example_round_trips_exactly() -> None:
 
 
 def test_the_documented_rolled_up_record_is_what_the_agent_writes() -> None:
-    from agents.rollup import Rollup
+    from aifinops.agents.rollup import Rollup
 
     raw = documented_example()
     rollup = Rollup(300)

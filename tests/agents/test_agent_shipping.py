@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.shipping import Shipper, host_phase
-from agents.spool import Spool
+from aifinops.agents.shipping import Shipper, host_phase
+from aifinops.agents.spool import Spool
 
 
 def spool_with_records(tmp_path: Path, count: int = 3) -> Spool:

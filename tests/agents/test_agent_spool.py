@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-import agents.spool as spool_module
-from agents.shipping import Shipper
-from agents.spool import Spool
+import aifinops.agents.spool as spool_module
+from aifinops.agents.shipping import Shipper
+from aifinops.agents.spool import Spool
 
 
 def lines(start: int, count: int, pad: int = 0) -> list[str]:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.cloudwatch import datums_for, series_layout
-from agents.config import CloudWatchSection
+from aifinops.agents.cloudwatch import datums_for, series_layout
+from aifinops.agents.config import CloudWatchSection
 
 RECORD = json.loads(
     (Path(__file__).resolve().parents[2] / "agents" / "SPOOL_FORMAT.md")

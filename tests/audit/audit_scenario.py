@@ -522,6 +522,6 @@ class Run:
 
 
 def audit_settings(scenario: Scenario) -> Any:
-    from finops.audit import AuditSettings
+    from aifinops.audit import AuditSettings
 
     return AuditSettings(now=scenario.now, checkpoint_buckets=("legacy-ckpt",))

@@ -12,9 +12,9 @@ import audit_scenario
 import pytest
 from audit_scenario import REGION, Run, audit_settings, moto_account, recording, session, state
 
-from finops.audit import remediate, run_audit
-from finops.audit.clients import AwsClients
-from finops.audit.record import Record
+from aifinops.audit import remediate, run_audit
+from aifinops.audit.clients import AwsClients
+from aifinops.audit.record import Record
 
 
 @pytest.fixture

@@ -22,10 +22,10 @@ from audit_scenario import (
     state,
 )
 
-from finops.audit import remediate, run_audit
-from finops.audit.clients import AwsClients
-from finops.audit.record import Record
-from finops.cli import main
+from aifinops.audit import remediate, run_audit
+from aifinops.audit.clients import AwsClients
+from aifinops.audit.record import Record
+from aifinops.cli import main
 
 
 def test_one_confirmation_per_action_class(run: Run) -> None:

@@ -12,8 +12,8 @@ import botocore.session
 import pytest
 from audit_scenario import Run
 
-from finops.audit import iam
-from finops.cli import main
+from aifinops.audit import iam
+from aifinops.cli import main
 
 
 def needed(calls: list[tuple[str, str, dict]]) -> set[str]:

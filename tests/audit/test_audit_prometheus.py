@@ -12,7 +12,7 @@ from pathlib import Path
 import prometheus_backfill
 import pytest
 
-from finops.audit import idle
+from aifinops.audit import idle
 
 pytestmark = pytest.mark.integration
 END = (int(time.time()) // 3600) * 3600 - 3600

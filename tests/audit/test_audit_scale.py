@@ -25,9 +25,9 @@ import audit_scenario
 import pytest
 from audit_scenario import REGION, audit_settings, inject, put_checkpoints, session
 
-from finops.audit import remediate, run_audit
-from finops.audit.clients import AwsClients
-from finops.audit.record import Record
+from aifinops.audit import remediate, run_audit
+from aifinops.audit.clients import AwsClients
+from aifinops.audit.record import Record
 
 pytestmark = pytest.mark.slow
 OBJECTS = 2100

@@ -11,11 +11,11 @@ import json
 import pytest
 from audit_scenario import REGION, Scenario, session
 
-from finops import catalog
-from finops.audit import AuditSettings, run_audit
-from finops.audit.clients import AwsClients
-from finops.audit.findings import Finding
-from finops.cli import main
+from aifinops import catalog
+from aifinops.audit import AuditSettings, run_audit
+from aifinops.audit.clients import AwsClients
+from aifinops.audit.findings import Finding
+from aifinops.cli import main
 
 
 def audit(scenario: Scenario, now: float | None = None) -> list[Finding]:

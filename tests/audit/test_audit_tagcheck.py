@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from finops.audit import tagcheck
+from aifinops.audit import tagcheck
 
 FULL = {"Project": "p", "Team": "t", "Environment": "dev"}
 

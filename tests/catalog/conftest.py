@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from finops import catalog
-from finops.catalog.overlay import OVERLAY_ENV
+from aifinops import catalog
+from aifinops.catalog.overlay import OVERLAY_ENV
 
 
 @pytest.fixture(autouse=True)

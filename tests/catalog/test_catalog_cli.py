@@ -1,4 +1,4 @@
-"""`finops catalog list|show` through `finops.cli.main`: exit codes and what is printed."""
+"""`finops catalog list|show` through `aifinops.cli.main`: exit codes and what is printed."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from finops import catalog
-from finops.cli import main
+from aifinops import catalog
+from aifinops.cli import main
 
 
 def test_list_json_one_row_per_type(capsys: pytest.CaptureFixture[str]) -> None:
@@ -85,7 +85,7 @@ def test_show_miss_is_one_line_with_suggestions(capsys: pytest.CaptureFixture[st
 
 def _finops(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "finops", *args],
+        [sys.executable, "-m", "aifinops", *args],
         capture_output=True,
         text=True,
         timeout=120,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from finops import catalog
-from finops.catalog import commitments, storage
-from finops.catalog._data import data_rows
+from aifinops import catalog
+from aifinops.catalog import commitments, storage
+from aifinops.catalog._data import data_rows
 
 
 def test_aws_ri_rate_is_the_snapshot_reserved_column() -> None:

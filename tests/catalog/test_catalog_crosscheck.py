@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from catalog_raw_data import raw_ec2_rows, raw_spot_advisor
 
-from finops import catalog
-from finops.errors import CatalogError
+from aifinops import catalog
+from aifinops.errors import CatalogError
 
 CHECKED_FAMILIES = {"g4dn", "g5", "g6", "g6e", "p3", "p4d", "p5", "inf2", "trn1"}
 CHECKED_REGIONS = {"us-east-1", "us-west-2", "eu-central-1"}

@@ -7,12 +7,12 @@ from importlib import resources
 
 import pytest
 
-from finops import catalog
-from finops.errors import CatalogError
+from aifinops import catalog
+from aifinops.errors import CatalogError
 
 
 def _data(name: str) -> list[dict[str, str]]:
-    text = (resources.files("finops.catalog") / "data" / name).read_text(encoding="utf-8")
+    text = (resources.files("aifinops.catalog") / "data" / name).read_text(encoding="utf-8")
     return list(csv.DictReader(line for line in text.splitlines() if not line.startswith("#")))
 
 

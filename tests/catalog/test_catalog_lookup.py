@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from finops import catalog
-from finops.errors import CatalogError
+from aifinops import catalog
+from aifinops.errors import CatalogError
 
 
 @pytest.mark.parametrize(
@@ -179,7 +179,7 @@ def test_sources_name_every_data_file() -> None:
     assert catalog.SNAPSHOT_DATE
     from importlib import resources
 
-    data = resources.files("finops.catalog") / "data"
+    data = resources.files("aifinops.catalog") / "data"
     files = {entry.name for entry in data.iterdir() if entry.name.endswith((".csv", ".json"))}
     assert files == set(catalog.SOURCES)
     sources_md = (data / "SOURCES.md").read_text(encoding="utf-8")

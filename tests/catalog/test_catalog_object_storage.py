@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from finops.catalog import storage
-from finops.catalog.object_storage import object_storage_price
+from aifinops.catalog import storage
+from aifinops.catalog.object_storage import object_storage_price
 
 
 def test_object_storage_per_cloud() -> None:

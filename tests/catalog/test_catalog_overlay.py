@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from finops import catalog
-from finops.catalog.overlay import OVERLAY_ENV, OVERLAY_FORMAT, default_overlay_path, overlay_path
-from finops.errors import CatalogError
+from aifinops import catalog
+from aifinops.catalog.overlay import OVERLAY_ENV, OVERLAY_FORMAT, default_overlay_path, overlay_path
+from aifinops.errors import CatalogError
 
 
 def _write(path: Path, prices: list[dict[str, Any]]) -> Path:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from finops import catalog
-from finops.catalog.models import InstanceInfo
-from finops.errors import CatalogError
+from aifinops import catalog
+from aifinops.catalog.models import InstanceInfo
+from aifinops.errors import CatalogError
 
 
 def _vendor_kind(info: InstanceInfo) -> tuple[str, str]:

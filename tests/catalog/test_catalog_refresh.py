@@ -16,11 +16,11 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from finops import catalog
-from finops.catalog.overlay import OVERLAY_ENV, OVERLAY_FORMAT
-from finops.catalog.refresh import on_demand_price, pricing_filters, refresh
-from finops.cli import main
-from finops.errors import CatalogError
+from aifinops import catalog
+from aifinops.catalog.overlay import OVERLAY_ENV, OVERLAY_FORMAT
+from aifinops.catalog.refresh import on_demand_price, pricing_filters, refresh
+from aifinops.cli import main
+from aifinops.errors import CatalogError
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from finops import catalog
-from finops.errors import CatalogError
+from aifinops import catalog
+from aifinops.errors import CatalogError
 
 
 @pytest.mark.parametrize(

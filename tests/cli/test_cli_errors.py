@@ -30,7 +30,7 @@ config:
 
 def finops(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "finops", *args],
+        [sys.executable, "-m", "aifinops", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -105,7 +105,7 @@ def test_a_reader_that_stops_early_ends_the_command_quietly():
     # --all-regions JSON is over a megabyte: more than a pipe buffers, so a write meets the
     # closed pipe.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "finops", "catalog", "list", "--all-regions", "--format", "json"],
+        [sys.executable, "-m", "aifinops", "catalog", "list", "--all-regions", "--format", "json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=ROOT,
@@ -138,7 +138,7 @@ class _ClosedPipe(io.TextIOBase):
 def test_a_closed_pipe_under_a_rich_table_ends_quietly_too(tmp_path, monkeypatch, capsys):
     # rich catches the error itself and raises SystemExit(1), which for `finops preview`
     # would read as "a mandatory policy failed".
-    from finops.cli import main
+    from aifinops.cli import main
 
     with open(tmp_path / "stdout", "w") as target:
         monkeypatch.setattr(sys, "stdout", _ClosedPipe(target.fileno()))

@@ -15,10 +15,10 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
-from finops.cli import main
-from finops.cli.preflight import checks_for, report
-from finops.cli.preflight_aws import FAIL, OK, UNKNOWN, WARN, fleet_demand
-from finops.engine.stack import run_stack
+from aifinops.cli import main
+from aifinops.cli.preflight import checks_for, report
+from aifinops.cli.preflight_aws import FAIL, OK, UNKNOWN, WARN, fleet_demand
+from aifinops.engine.stack import run_stack
 
 ACCOUNT = "123456789012"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/platform/deployer"
@@ -239,7 +239,7 @@ def test_what_cannot_be_read_is_unknown_not_ok(aws, dev) -> None:
 
 
 def test_every_resource_type_of_the_stack_has_its_actions(dev) -> None:
-    from finops.cli.preflight_aws import ACTIONS_BY_TYPE
+    from aifinops.cli.preflight_aws import ACTIONS_BY_TYPE
 
     _, types = dev
     missing = [t for t in types if t.startswith("aws") and t not in ACTIONS_BY_TYPE]

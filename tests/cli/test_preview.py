@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from finops.cli import main
+from aifinops.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = """\
@@ -80,7 +80,7 @@ def test_bad_stack_files_give_one_clear_line_and_exit_2(tmp_path, capsys, replac
 def test_real_process_exit_code_and_no_traceback(tmp_path):
     stack = write_stack(tmp_path, GOOD.replace("    Team: ml\n", ""))
     proc = subprocess.run(
-        [sys.executable, "-m", "finops", "preview", "--stack", stack, "--project-dir", str(ROOT)],
+        [sys.executable, "-m", "aifinops", "preview", "--stack", stack, "--project-dir", str(ROOT)],
         capture_output=True,
         text=True,
         timeout=120,

@@ -33,7 +33,7 @@ config:
 
 def finops(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "finops", *args],
+        [sys.executable, "-m", "aifinops", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -1,7 +1,7 @@
 """Commitment sizing against an independent brute force over every commitment level.
 
 The brute force prices each whole number of committed instances hour by hour with its own
-loop (no code shared with `finops.commitments`), so a wrong quantile rank, a wrong tie rule
+loop (no code shared with `aifinops.commitments`), so a wrong quantile rank, a wrong tie rule
 or a wrong floor/ceiling choice in the closed form fails here.
 """
 
@@ -11,10 +11,10 @@ import random
 
 import pytest
 
-from finops import catalog
-from finops.catalog.commitments import offers
-from finops.commitments import HourlySeries, recommend
-from finops.commitments.advise import advise, optimal_instances
+from aifinops import catalog
+from aifinops.catalog.commitments import offers
+from aifinops.commitments import HourlySeries, recommend
+from aifinops.commitments.advise import advise, optimal_instances
 
 
 def brute_force(demand: list[float], rate: float, on_demand: float) -> tuple[int, float]:

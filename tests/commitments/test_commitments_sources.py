@@ -20,9 +20,9 @@ import pytest
 from moto import mock_aws
 from test_commitments_advise import brute_force
 
-from finops import catalog
-from finops.cli import main
-from finops.commitments import recommend, usage
+from aifinops import catalog
+from aifinops.cli import main
+from aifinops.commitments import recommend, usage
 
 DAYS = 10
 HOURS = DAYS * 24
@@ -89,7 +89,7 @@ def test_agent_files_count_instance_hours_per_hour(agent_dir: Path) -> None:
 
 
 def test_unreadable_lines_are_skipped_and_said(agent_dir: Path, tmp_path: Path) -> None:
-    from finops.rightsizing.spool import SkippedLinesWarning
+    from aifinops.rightsizing.spool import SkippedLinesWarning
 
     torn = tmp_path / "windows.jsonl"
     torn.write_bytes((agent_dir / "windows.jsonl").read_bytes() + b"\x00\xff not json\n")

@@ -39,7 +39,7 @@ from pulumi.runtime.proto import (
     resource_pb2_grpc,
 )
 
-from finops.engine import EngineResource, OfflineMocks, _plain
+from aifinops.engine import EngineResource, OfflineMocks, _plain
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_DIR = ROOT / "components"

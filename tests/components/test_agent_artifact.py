@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from components import agent_artifact
-from components.agent_artifact import (
+from aifinops.components import agent_artifact
+from aifinops.components.agent_artifact import (
     AgentArtifactError,
     agent_source,
     build_bundle,
@@ -22,7 +22,7 @@ from components.agent_artifact import (
     read_lock,
     sha256_file,
 )
-from components.agent_bootstrap import RequirementsInstall
+from aifinops.components.agent_bootstrap import RequirementsInstall
 
 
 @pytest.fixture(scope="session")
@@ -108,7 +108,7 @@ def make_wheel(path: Path, name: str, requires: list[str], entry: bool = True) -
         archive.writestr(f"{dist}.dist-info/METADATA", metadata)
         archive.writestr(
             f"{dist}.dist-info/entry_points.txt",
-            "[console_scripts]\nfinops-agent = agents.cli:main\n" if entry else "",
+            "[console_scripts]\nfinops-agent = aifinops.agents.cli:main\n" if entry else "",
         )
     return path
 

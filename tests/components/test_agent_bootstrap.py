@@ -8,8 +8,8 @@ import tomllib
 
 import pytest
 
-from agents.config import parse_config
-from components.agent_bootstrap import (
+from aifinops.agents.config import parse_config
+from aifinops.components.agent_bootstrap import (
     AGENT_METRIC_NAMESPACE,
     FLEET_TAG,
     INSTALL_BEGIN,
@@ -210,7 +210,7 @@ def test_heredoc_marker_in_the_config_is_refused() -> None:
 
 
 def test_heredoc_marker_in_the_unit_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    from components import agent_bootstrap
+    from aifinops.components import agent_bootstrap
 
     monkeypatch.setattr(agent_bootstrap, "systemd_unit", lambda: "[Unit]\nFINOPS_AGENT_UNIT\n")
     with pytest.raises(
@@ -230,7 +230,7 @@ def test_user_data_fits_ec2_limit() -> None:
 def python_step_in(tmp_path, pythons: dict[str, str]) -> subprocess.CompletedProcess:
     """Run the script's Python step with only `pythons` (name -> exit status of the version
     check) on PATH: no dnf, no apt-get."""
-    from components.agent_bootstrap import _python_step
+    from aifinops.components.agent_bootstrap import _python_step
 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

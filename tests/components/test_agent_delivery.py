@@ -27,12 +27,12 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.agent_bootstrap import INSTALL_BEGIN, INSTALL_END
-from components.aws import GpuTrainingFleet as AwsFleet
-from components.azure import GpuTrainingFleet as AzureFleet
-from components.azure.training_fleet import BLOB_READ_ACTION, BLOB_READER_ROLE
-from components.gcp import GpuTrainingFleet as GcpFleet
-from finops.engine import EngineResource, StackRun, run_program
+from aifinops.components.agent_bootstrap import INSTALL_BEGIN, INSTALL_END
+from aifinops.components.aws import GpuTrainingFleet as AwsFleet
+from aifinops.components.azure import GpuTrainingFleet as AzureFleet
+from aifinops.components.azure.training_fleet import BLOB_READ_ACTION, BLOB_READER_ROLE
+from aifinops.components.gcp import GpuTrainingFleet as GcpFleet
+from aifinops.engine import EngineResource, StackRun, run_program
 
 TAGS = {"Project": "vision", "Team": "ml-platform", "Environment": "dev"}
 SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITestKeyForTheOfflineEngine test"

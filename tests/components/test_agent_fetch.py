@@ -22,7 +22,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 
-from components import agent_fetch
+from aifinops.components import agent_fetch
 
 NOW = dt.datetime(2026, 1, 15, 12, 30, 45, tzinfo=dt.UTC)
 CREDENTIALS = {

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from components._args import (
+from aifinops.components._args import (
     enum_arg,
     int_arg,
     invalid,
@@ -15,7 +15,7 @@ from components._args import (
     required_str,
     whole_number,
 )
-from finops.config import Capacity
+from aifinops.config import Capacity
 
 WHERE = "finops:gcp:GpuTrainingFleet 'train'"
 

@@ -15,7 +15,7 @@ import grpc
 import pytest
 from provider_host import HostedComponents
 
-from finops.engine.contracts import check_resources
+from aifinops.engine.contracts import check_resources
 
 pytestmark = pytest.mark.slow
 

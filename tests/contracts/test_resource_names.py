@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from naming_rules import NESTED, RULES
 
-from finops import config as stack_config
-from finops.engine import StackRun, run_program
-from finops.engine.stack import program_dir
+from aifinops import config as stack_config
+from aifinops.engine import StackRun, run_program
+from aifinops.engine.stack import program_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 LONG_STACK = "production-eu_west.1-computer-vision-platform"  # a-zA-Z0-9-_. as the CLI allows

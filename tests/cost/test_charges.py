@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from finops import catalog
-from finops.catalog import charges as prices
-from finops.charges import calls_per_month
-from finops.config import parse
-from finops.cost import CostReport, estimate
-from finops.engine import EngineResource, StackRun
-from finops.engine.stack import run_stack
-from finops.usage import Usage
+from aifinops import catalog
+from aifinops.catalog import charges as prices
+from aifinops.charges import calls_per_month
+from aifinops.config import parse
+from aifinops.cost import CostReport, estimate
+from aifinops.engine import EngineResource, StackRun
+from aifinops.engine.stack import run_stack
+from aifinops.usage import Usage
 
 ROOT = Path(__file__).resolve().parents[2]
 HOURS = 730.0
@@ -131,7 +131,7 @@ def test_nat_gateway_interface_endpoint_and_log_group_with_usage() -> None:
         }
     )
     report = estimate(run, CONFIG, usage)
-    # the gateway's hours are its own line (finops.cost, network_prices.csv); its data is ours
+    # the gateway's hours are its own line (aifinops.cost, network_prices.csv); its data is ours
     assert line(report, "nat").monthly_usd == pytest.approx(0.045 * HOURS)  # 32.85
     assert line(report, "nat/data").monthly_usd == pytest.approx(1000 * 0.045)
     # one endpoint in 3 AZs x $0.01/h; the gateway endpoint is free (no line)
@@ -181,7 +181,7 @@ def test_schedules_become_calls_a_month(schedule: str, calls: float | None) -> N
 
 
 def test_an_agent_whose_config_cannot_be_read_is_unknown_telemetry() -> None:
-    from finops.charges import NodeGroup, telemetry_charge
+    from aifinops.charges import NodeGroup, telemetry_charge
 
     group = NodeGroup(2, 1.0, ("g5.xlarge",), HOURS)
     resource = _resource("aws:autoscaling/group:Group", "g", {})
@@ -220,5 +220,5 @@ def test_cloud_nat_data_and_pd_disks() -> None:
     )
     # 3 VMs x (100 GB pd-ssd at $0.17 + 50 GB pd-standard, the default type, at $0.04)
     assert line(report, "mig/volumes").monthly_usd == pytest.approx(3 * (100 * 0.17 + 50 * 0.04))
-    # 200 GB x $0.045 (its VM-hours are the resource's own line, finops.cost)
+    # 200 GB x $0.045 (its VM-hours are the resource's own line, aifinops.cost)
     assert line(report, "nat/data").monthly_usd == pytest.approx(200 * 0.045)

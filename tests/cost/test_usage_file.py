@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from finops.cli import main
+from aifinops.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV_KEYS = {

@@ -138,9 +138,9 @@ print(len(done))
     ("extra", "packages"),
     [
         ("agent", ["agents"]),
-        ("aws", ["components.aws"]),
-        ("gcp", ["components.gcp"]),
-        ("azure", ["components.azure"]),
+        ("aws", ["aifinops.components.aws"]),
+        ("gcp", ["aifinops.components.gcp"]),
+        ("azure", ["aifinops.components.azure"]),
     ],
 )
 def test_extra_is_enough_to_import_its_room(extra: str, packages: list[str]) -> None:

@@ -24,8 +24,8 @@ def test_version_flag_prints_the_pyproject_version(program: str) -> None:
 
 
 def test_packages_carry_the_same_version() -> None:
-    import agents
-    import finops
+    import aifinops as finops
+    from aifinops import agents
 
     assert finops.__version__ == agents.__version__ == VERSION
 

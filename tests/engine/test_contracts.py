@@ -12,9 +12,9 @@ import pulumi_aws as aws
 import pulumi_gcp as gcp
 import pytest
 
-from finops.engine import EngineError, run_program
-from finops.engine.contracts import check_resources, input_problems
-from finops.engine.stack import run_stack
+from aifinops.engine import EngineError, run_program
+from aifinops.engine.contracts import check_resources, input_problems
+from aifinops.engine.stack import run_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 STACKS = ["dev", *(str(p) for p in sorted((ROOT / "examples").glob("Pulumi.*.yaml")))]

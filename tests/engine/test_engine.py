@@ -4,8 +4,8 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
-from finops.engine import EngineError, run_program
-from finops.tagging import tagging_transform
+from aifinops.engine import EngineError, run_program
+from aifinops.tagging import tagging_transform
 
 STACK_TAGS = {"Project": "vision", "Team": "ml", "Environment": "dev"}
 

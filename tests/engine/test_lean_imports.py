@@ -23,11 +23,11 @@ def _python(code: str) -> dict:
 def test_a_gcp_and_azure_stack_loads_no_aws_sdk_and_a_sliver_of_each_sub_package():
     found = _python(
         "import json, sys\n"
-        "from finops.engine.stack import run_stack\n"
+        "from aifinops.engine.stack import run_stack\n"
         "run_stack('examples/Pulumi.multicloud.yaml')\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
-    assert not [m for m in found if m.startswith(("pulumi_aws", "components.aws"))]
+    assert not [m for m in found if m.startswith(("pulumi_aws", "aifinops.components.aws"))]
     gcp_compute = [m for m in found if m.startswith("pulumi_gcp.compute.")]
     azure_network = [m for m in found if m.startswith("pulumi_azure_native.network.")]
     assert "pulumi_gcp.compute.instance_template" in gcp_compute
@@ -55,7 +55,7 @@ NAMES = [
 def test_every_name_is_the_sdks_own_object_and_unknown_names_load_the_whole_package():
     found = _python(
         "import importlib, json, sys\n"
-        "from finops.engine import lean_imports\n"
+        "from aifinops.engine import lean_imports\n"
         "assert lean_imports.install()\n"
         f"names = {NAMES!r}\n"
         "lean = {}\n"

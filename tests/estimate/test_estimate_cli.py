@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from finops.cli import main
-from finops.cli.estimate import policy_checker, resources_of
-from finops.estimate import parse, plan
+from aifinops.cli import main
+from aifinops.cli.estimate import policy_checker, resources_of
+from aifinops.estimate import parse, plan
 
 
 def write(tmp_path: Path, data: dict[str, Any] | str) -> Path:

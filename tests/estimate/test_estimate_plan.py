@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from finops.estimate import parse, plan
+from aifinops.estimate import parse, plan
 
 HOUR_WRITE = 1 / 60  # checkpoint write
 RELAUNCH = 10 / 60

@@ -8,12 +8,12 @@ import json
 
 import pytest
 
-from finops import cost
-from finops import tags as tag_schema
-from finops.config import StackConfig, parse, read_stack_file
-from finops.engine import EngineResource, StackRun, run_program
-from finops.engine.stack import find_project_dir, program_dir, run_stack
-from finops.taggability import tag_property
+from aifinops import cost
+from aifinops import tags as tag_schema
+from aifinops.config import StackConfig, parse, read_stack_file
+from aifinops.engine import EngineResource, StackRun, run_program
+from aifinops.engine.stack import find_project_dir, program_dir, run_stack
+from aifinops.taggability import tag_property
 
 STACK_TAGS = {
     "Project": "vision",

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from finops import cost
-from finops.config import StackConfig
-from finops.engine import StackRun
-from finops.engine.stack import run_stack
+from aifinops import cost
+from aifinops.config import StackConfig
+from aifinops.engine import StackRun
+from aifinops.engine.stack import run_stack
 
 STACK = """\
 config:

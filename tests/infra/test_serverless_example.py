@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from finops import cost
-from finops.config import StackConfig
-from finops.engine import StackRun
-from finops.engine.stack import run_stack
-from policies.stack import evaluate_run
+from aifinops import cost
+from aifinops.config import StackConfig
+from aifinops.engine import StackRun
+from aifinops.engine.stack import run_stack
+from aifinops.policies.stack import evaluate_run
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "Pulumi.serverless.yaml"

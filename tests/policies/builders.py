@@ -5,10 +5,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from policies.context import Context
-from policies.model import Resource
-from policies.normalize import normalize
-from policies.verdicts import evaluate
+from aifinops.policies.context import Context
+from aifinops.policies.model import Resource
+from aifinops.policies.normalize import normalize
+from aifinops.policies.verdicts import evaluate
 
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
 ASG = "aws:autoscaling/group:Group"

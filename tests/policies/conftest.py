@@ -1,4 +1,4 @@
-"""Make `import policies` mean the repository's package under a bare `pytest` too.
+"""Make `from aifinops import policies` mean the repository's package under a bare `pytest` too.
 
 pytest puts `tests/` on sys.path (for tests/conftest.py), where `tests/policies/` looks like a
 namespace package named `policies` that the path finder prefers to the editable install's

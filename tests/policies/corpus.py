@@ -51,8 +51,8 @@ def units() -> list[str]:
 def rules_outcomes(unit: str, environment: str) -> dict[tuple[str, str], str]:
     """(resource, policy) -> fail | unknown | pass | not-created for one configuration, as
     `finops check` reports it; a resource with no verdict for a policy passed it."""
-    from finops.cli.check import path_report
-    from policies.settings import resolve
+    from aifinops.cli.check import path_report
+    from aifinops.policies.settings import resolve
 
     report = path_report([str(CORPUS / unit)], resolve(None), environment)
     found: dict[tuple[str, str], str] = {}

@@ -1,6 +1,6 @@
 """Drive the CrossGuard pack as the Pulumi engine does, over gRPC.
 
-`policies.analyzer.running_pack` starts a tiny fake engine (the Engine service's `Log`, which
+`aifinops.policies.analyzer.running_pack` starts a tiny fake engine (the Engine service's `Log`, which
 the pack calls for diagnostics) and the pack as the engine starts it
 (`python -u -m pulumi.policy <engine-address> .` in the pack folder); the tests then build
 the protocol's own requests and call `pulumi.runtime.proto`'s `AnalyzerStub` directly.
@@ -15,7 +15,7 @@ from typing import Any
 from google.protobuf import struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
-from policies import analyzer
+from aifinops.policies import analyzer
 
 LEVELS = analyzer.LEVELS
 LEVEL_NAMES = analyzer.LEVEL_NAMES
@@ -34,7 +34,7 @@ def urn(type_token: str, name: str, parent_types: tuple[str, ...] = ()) -> str:
 
 @contextmanager
 def running_pack(stack_config: Mapping[str, Any]) -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
-    """Start a fake engine and the pack (`policies.analyzer`); yield the raw Analyzer stub."""
+    """Start a fake engine and the pack (`aifinops.policies.analyzer`); yield the raw Analyzer stub."""
     with analyzer.running_pack(stack_config) as client:
         yield client.stub
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from finops.cli import main
+from aifinops.cli import main
 
 UNREADABLE = """
 variable "itype" {}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from checkov_runner import checkov_binary, checkov_process, results_of, run_checkov
 
-from policies.registry import POLICIES
+from aifinops.policies.registry import POLICIES
 
 pytestmark = pytest.mark.skipif(
     not checkov_binary().exists(), reason="checkov's virtualenv is missing: run ./dev setup"

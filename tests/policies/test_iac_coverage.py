@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from policies import iac
-from policies.context import Context
-from policies.model import BUDGET, Resource
-from policies.normalize.terraform import COMPUTE_TERRAFORM, terraform_pulumi_type
-from policies.normalize.wire import KINDS
-from policies.verdicts import Violation, evaluate
+from aifinops.policies import iac
+from aifinops.policies.context import Context
+from aifinops.policies.model import BUDGET, Resource
+from aifinops.policies.normalize.terraform import COMPUTE_TERRAFORM, terraform_pulumi_type
+from aifinops.policies.normalize.wire import KINDS
+from aifinops.policies.verdicts import Violation, evaluate
 
 
 def scan(folder: Path, files: dict[str, str]) -> iac.Scan:

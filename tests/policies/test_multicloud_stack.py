@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from finops.engine.stack import run_stack
-from policies import evaluate_stack
-from policies.stack import resources_of
+from aifinops.engine.stack import run_stack
+from aifinops.policies import evaluate_stack
+from aifinops.policies.stack import resources_of
 
 STACK = (
     Path(__file__).resolve().parents[2] / "tests/fixtures/policies/multicloud/Pulumi.staging.yaml"

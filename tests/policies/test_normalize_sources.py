@@ -3,8 +3,8 @@ lists, blocks as lists, intrinsics) into the same facts as the Pulumi normaliser
 
 from __future__ import annotations
 
-from policies.normalize.cloudformation import normalize_cloudformation
-from policies.normalize.terraform import normalize_terraform
+from aifinops.policies.normalize.cloudformation import normalize_cloudformation
+from aifinops.policies.normalize.terraform import normalize_terraform
 
 
 def wrapped(value):

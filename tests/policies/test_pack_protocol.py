@@ -11,7 +11,7 @@ from pack_harness import LEVEL_NAMES, analyze, analyze_stack, configure, running
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 from pulumi_policy import proxy
 
-from policies.registry import POLICIES
+from aifinops.policies.registry import POLICIES
 
 STACK_CONFIG = {
     "aws:region": "us-east-1",

@@ -25,9 +25,9 @@ from builders import (
     verdicts,
 )
 
-from policies.model import Resource
-from policies.normalize import UNKNOWN
-from policies.pricing import priced
+from aifinops.policies.model import Resource
+from aifinops.policies.normalize import UNKNOWN
+from aifinops.policies.pricing import priced
 
 MANDATORY, ADVISORY = "mandatory", "advisory"
 
@@ -358,7 +358,7 @@ def test_budget_required_for_every_project_that_owns_resources() -> None:
 
 
 def test_an_account_budget_covers_the_resources_of_its_cloud_only() -> None:
-    """An AWS account budget (no cost filter, as components.aws.ProjectBudget writes it
+    """An AWS account budget (no cost filter, as aifinops.components.aws.ProjectBudget writes it
     without a project) covers AWS resources; a GCP resource needs a GCP budget."""
     aws_speech = resource(LT, launch_template(tags=tags(Project="speech")), name="speech-lt")
     gcp_speech = resource(

@@ -8,8 +8,8 @@ from typing import Any
 
 from builders import ENDPOINT_CONFIG, STACK_RULES_OFF, endpoint_config, resource
 
-from policies.context import Context, endpoint_traffic
-from policies.verdicts import evaluate
+from aifinops.policies.context import Context, endpoint_traffic
+from aifinops.policies.verdicts import evaluate
 
 FAQ = {
     "name": "faq",

@@ -12,7 +12,7 @@ FIXTURE = ROOT / "tests" / "fixtures" / "policies" / "untagged_p5"
 
 def finops(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "finops", *args],
+        [sys.executable, "-m", "aifinops", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -9,10 +9,10 @@ import hcl2
 import pytest
 from lark.exceptions import UnexpectedInput
 
-from policies.terraform import hcl
-from policies.terraform.evaluate import Scope, apply_steps, evaluate
-from policies.terraform.load import load
-from policies.values import UNKNOWN, OpenMap
+from aifinops.policies.terraform import hcl
+from aifinops.policies.terraform.evaluate import Scope, apply_steps, evaluate
+from aifinops.policies.terraform.load import load
+from aifinops.policies.values import UNKNOWN, OpenMap
 
 CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "corpus"
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from checkov_runner import checkov_binary, run_checkov
 
-from finops.engine.stack import run_stack
-from finops.export.terraform_names import pulumi_type, terraform_type, to_terraform
-from finops.export.tfplan import plan_document
-from finops.taggability import known_type
-from policies import evaluate_stack
+from aifinops.engine.stack import run_stack
+from aifinops.export.terraform_names import pulumi_type, terraform_type, to_terraform
+from aifinops.export.tfplan import plan_document
+from aifinops.policies import evaluate_stack
+from aifinops.taggability import known_type
 
 FIXTURE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "policies" / "untagged_p5"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from finops.reporting import build_report
-from finops.reporting.anomalies import AnomalySettings, find, judge
+from aifinops.reporting import build_report
+from aifinops.reporting.anomalies import AnomalySettings, find, judge
 
 MONDAY = dt.date(2026, 1, 5)
 SETTINGS = AnomalySettings(min_usd=50, min_ratio=0.25, k=3, weeks=4, min_points=3, dod_ratio=1.0)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from focus_oracle import SAMPLE, UNTAGGED, costs_by
 
-from finops.reporting import build_report
-from finops.reporting.chargeback import (
+from aifinops.reporting import build_report
+from aifinops.reporting.chargeback import (
     ChargebackError,
     ChargebackRule,
     Rule,

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from finops.cli import main
-from finops.reporting.gate import GateError, decide, read_metrics
+from aifinops.cli import main
+from aifinops.reporting.gate import GateError, decide, read_metrics
 
 
 def gate(*args: str) -> subprocess.CompletedProcess[str]:
@@ -32,7 +32,7 @@ def test_as_a_process(metrics):
         [
             sys.executable,
             "-m",
-            "finops",
+            "aifinops",
             "gate",
             "--baseline",
             str(baseline),

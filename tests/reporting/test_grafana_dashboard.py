@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from finops import catalog
-from finops.reporting.price_rules import price_rules
+from aifinops import catalog
+from aifinops.reporting.price_rules import price_rules
 
 pytestmark = pytest.mark.integration
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
@@ -399,7 +399,7 @@ def test_dashboard_is_well_formed() -> None:
 
 
 def test_finops_dashboard_writes_both_files(tmp_path: Path) -> None:
-    from finops.cli import main
+    from aifinops.cli import main
 
     assert main(["dashboard", "--out", str(tmp_path), "--region", "us-east-1"]) == 0
     assert json.loads((tmp_path / "finops-gpu-cost.json").read_text()) == _dashboard()
@@ -427,10 +427,10 @@ def test_dashboard_only_uses_what_the_agent_exports(
     monkeypatch.setitem(sys.modules, "pynvml", module)
     spec.loader.exec_module(module)
     module.configure("healthy8")
-    from agents.agent import Agent
-    from agents.config import parse_config
-    from agents.nvml import NvmlSampler
-    from agents.prom import build_registry, exposition
+    from aifinops.agents.agent import Agent
+    from aifinops.agents.config import parse_config
+    from aifinops.agents.nvml import NvmlSampler
+    from aifinops.agents.prom import build_registry, exposition
 
     cfg = parse_config(
         {

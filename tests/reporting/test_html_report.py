@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from finops.reporting import build_report
-from finops.reporting.anomalies import AnomalySettings
-from finops.reporting.chargeback import parse_rule
-from finops.reporting.html import to_html
+from aifinops.reporting import build_report
+from aifinops.reporting.anomalies import AnomalySettings
+from aifinops.reporting.chargeback import parse_rule
+from aifinops.reporting.html import to_html
 from scripts.chromium_cdp import chromium_binary, visit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))

@@ -1,4 +1,4 @@
-"""Idle-GPU cost: the agent's window records (written by agents.records, the real writer)
+"""Idle-GPU cost: the agent's window records (written by aifinops.agents.records, the real writer)
 joined to billing lines, against hand-computed figures."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.records import STAT_METRICS, HostInfo, WindowRecord
-from finops.reporting import ReportError, build_report
+from aifinops.agents.records import STAT_METRICS, HostInfo, WindowRecord
+from aifinops.reporting import ReportError, build_report
 
 T0 = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
 HEADER = "ChargePeriodStart,ChargePeriodEnd,ChargeCategory,ProviderName,ServiceName,ResourceId,Tags,EffectiveCost,BilledCost"

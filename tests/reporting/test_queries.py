@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlglot
 
-from finops.reporting import queries
+from aifinops.reporting import queries
 
 SPELLINGS = {"Project": ["Project", "user:Project", "project"], "Team": [" org", "Team"]}
 

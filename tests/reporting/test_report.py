@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from focus_oracle import SAMPLE, UNTAGGED, costs_by, costs_by_column, rows, tags_of, value_of
 
-from finops.cli import main
-from finops.reporting import ReportError, build_report
+from aifinops.cli import main
+from aifinops.reporting import ReportError, build_report
 
 ALIASES = {"Project": ["application"], "Team": ["business_unit"], "Environment": ["env"]}
 

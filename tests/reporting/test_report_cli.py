@@ -13,7 +13,7 @@ ALIASES = ["--alias", "Project=application", "--alias", "Team=business_unit"]
 
 def finops(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "finops", "report", *args],
+        [sys.executable, "-m", "aifinops", "report", *args],
         capture_output=True,
         text=True,
         timeout=120,

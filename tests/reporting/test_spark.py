@@ -23,10 +23,10 @@ from typing import Any
 
 import pytest
 
-from finops.reporting import queries
-from finops.reporting.anomalies import AnomalySettings, find
-from finops.reporting.focus import Export
-from finops.reporting.report import DEFAULT_KEYS, PROJECT_KEY, resolve_keys
+from aifinops.reporting import queries
+from aifinops.reporting.anomalies import AnomalySettings, find
+from aifinops.reporting.focus import Export
+from aifinops.reporting.report import DEFAULT_KEYS, PROJECT_KEY, resolve_keys
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from focus_synth import write_focus

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from finops.config import StackConfig, parse
-from finops.rightsizing import PreviewPricer, PricedTarget, Settings, TargetReport, recommend
-from finops.rightsizing.usage import GpuUsage
+from aifinops.config import StackConfig, parse
+from aifinops.rightsizing import PreviewPricer, PricedTarget, Settings, TargetReport, recommend
+from aifinops.rightsizing.usage import GpuUsage
 
 DAYS14 = 14 * 86400.0
 TAGS = {"Project": "vision", "Team": "ml-platform", "Environment": "dev"}

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from rightsizing_helpers import PRICES, ROOT, gpu
 
-from finops import config as stack_config
-from finops import cost
-from finops.engine.stack import run_stack
-from finops.errors import ConfigError
-from finops.rightsizing import (
+from aifinops import config as stack_config
+from aifinops import cost
+from aifinops.engine.stack import run_stack
+from aifinops.errors import ConfigError
+from aifinops.rightsizing import (
     GpuUsage,
     Kind,
     PreviewPricer,
@@ -24,7 +24,7 @@ from finops.rightsizing import (
     TargetReport,
     recommend,
 )
-from finops.rightsizing.apply import (
+from aifinops.rightsizing.apply import (
     Finding,
     PreviewResult,
     apply,

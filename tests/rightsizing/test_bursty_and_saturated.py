@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from rightsizing_helpers import window_record
 
-from finops.cli import main
+from aifinops.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = 1_764_000_000.0 - (1_764_000_000 % 86400)  # a midnight, UTC
@@ -146,7 +146,7 @@ def test_bursty_idle_fleet_gets_no_larger_type_and_apply_saves_what_it_claims(
 def test_saturated_fleet_with_memory_nearly_full_gets_no_cut_in_memory_or_gpus(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from finops import catalog
+    from aifinops import catalog
 
     stack_file = tmp_path / "Pulumi.saturated.yaml"
     stack_file.write_text(STACK.format(name="saturated", nodes=1))

@@ -1,6 +1,6 @@
 """The CloudWatch source reads every dimension set the agent (or the CloudWatch agent) publishes.
 
-The datums are made by the agent's own publisher (`agents.cloudwatch.datums_for`) from window
+The datums are made by the agent's own publisher (`aifinops.agents.cloudwatch.datums_for`) from window
 records, under each `[cloudwatch]` configuration a user can choose, and put into moto; the
 source must find one series per GPU in each case and read the same figures as from the
 default set. The CloudWatch agent alone publishes `nvidia_smi_*` under `host, index, name,
@@ -17,10 +17,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from agents.cloudwatch import CWAGENT_DIMENSIONS, datums_for
-from agents.config import CloudWatchSection
-from finops.rightsizing.cloudwatch import CloudWatchSource, read_usage
-from finops.rightsizing.usage import GpuUsage
+from aifinops.agents.cloudwatch import CWAGENT_DIMENSIONS, datums_for
+from aifinops.agents.config import CloudWatchSection
+from aifinops.rightsizing.cloudwatch import CloudWatchSource, read_usage
+from aifinops.rightsizing.usage import GpuUsage
 
 REGION = "us-east-1"
 END = 1_764_000_000.0 - (1_764_000_000 % 3600)

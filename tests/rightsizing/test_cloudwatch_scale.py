@@ -22,9 +22,9 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
-from finops.rightsizing import cloudwatch
-from finops.rightsizing.cloudwatch import CloudWatchSource, batches, read_usage
-from finops.rightsizing.spool import SourceError
+from aifinops.rightsizing import cloudwatch
+from aifinops.rightsizing.cloudwatch import CloudWatchSource, batches, read_usage
+from aifinops.rightsizing.spool import SourceError
 
 REGION = "us-east-1"
 END = 1_764_000_000.0 - (1_764_000_000 % 3600)

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from finops.rightsizing.cloudwatch import CloudWatchSource, read_usage
+from aifinops.rightsizing.cloudwatch import CloudWatchSource, read_usage
 
 REGION = "us-east-1"
 END = 1_764_000_000.0 - (1_764_000_000 % 3600)

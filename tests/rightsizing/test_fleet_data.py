@@ -2,7 +2,7 @@
 
 bench/fleet_data.py writes window records and rolled-up records from templates (the agent's
 own code would take hours for 16 million records): one host's first hours are held to
-`WindowRecord` (the window contract) and to `agents.rollup.Rollup` over the same windows.
+`WindowRecord` (the window contract) and to `aifinops.agents.rollup.Rollup` over the same windows.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agents.records import WindowRecord
-from agents.rollup import Rollup
+from aifinops.agents.records import WindowRecord
+from aifinops.agents.rollup import Rollup
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 

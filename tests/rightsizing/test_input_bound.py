@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from rightsizing_helpers import fleet, fleet_charges_usd, gpu, run, window_record
 
-from finops import catalog
-from finops.rightsizing import Kind, Settings, TargetReport
-from finops.rightsizing.spool import read_usage
-from finops.rightsizing.usage import GpuUsage
+from aifinops import catalog
+from aifinops.rightsizing import Kind, Settings, TargetReport
+from aifinops.rightsizing.spool import read_usage
+from aifinops.rightsizing.usage import GpuUsage
 
 HOURS = 730.0
 IPV4 = 0.005  # USD per hour and node: the fleet network's public-IPv4 egress

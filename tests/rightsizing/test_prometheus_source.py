@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from finops import config as stack_config
-from finops.rightsizing import Kind, PreviewPricer, recommend
-from finops.rightsizing.prometheus import PrometheusSource, read_usage
-from finops.rightsizing.spool import SourceError
+from aifinops import config as stack_config
+from aifinops.rightsizing import Kind, PreviewPricer, recommend
+from aifinops.rightsizing.prometheus import PrometheusSource, read_usage
+from aifinops.rightsizing.spool import SourceError
 
 pytestmark = pytest.mark.integration
 

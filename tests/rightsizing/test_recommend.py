@@ -8,10 +8,10 @@ import random
 import pytest
 from rightsizing_helpers import endpoint, fleet, fleet_charges_usd, gpu, pricer, run, stack
 
-from finops import catalog
-from finops.rightsizing import Kind, Settings, TargetReport, recommend
-from finops.rightsizing.evidence import fold
-from finops.rightsizing.spot import Checkpointing
+from aifinops import catalog
+from aifinops.rightsizing import Kind, Settings, TargetReport, recommend
+from aifinops.rightsizing.evidence import fold
+from aifinops.rightsizing.spot import Checkpointing
 
 HOURS = 730.0
 HOST = {"cpu": 20.0, "host_memory": 10.0}

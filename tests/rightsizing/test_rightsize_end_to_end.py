@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from test_spool_and_cli import FIXTURE, write_windows
 
-from finops.cli import main
+from aifinops.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 

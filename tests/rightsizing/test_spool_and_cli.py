@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from rightsizing_helpers import ROOT, window_record
 
-from finops.cli import main
-from finops.rightsizing.spool import SkippedLinesWarning, SourceError, read_usage
+from aifinops.cli import main
+from aifinops.rightsizing.spool import SkippedLinesWarning, SourceError, read_usage
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "rightsizing" / "Pulumi.rs.yaml"
 T0 = 1_764_000_000.0 - (1_764_000_000 % 3600)
@@ -129,8 +129,8 @@ def test_a_broken_line_is_skipped_and_counted_naming_the_file_and_line(tmp_path:
 def test_files_that_are_not_window_records_are_refused_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from agents.records import GpuSample
-    from agents.replay import sample_to_json
+    from aifinops.agents.records import GpuSample
+    from aifinops.agents.replay import sample_to_json
 
     trace = tmp_path / "trace.jsonl"
     sample = GpuSample(timestamp=T0, gpu_index=0, gpu_uuid="GPU-0", gpu_name="NVIDIA A10G")
@@ -248,7 +248,7 @@ class _Violation:
 
 
 def _forbid_inf2(monkeypatch: pytest.MonkeyPatch) -> None:
-    import policies
+    from aifinops import policies
 
     def evaluate_stack(
         run: Any, config: Any, costs: Any = None, settings: Any = None
@@ -291,7 +291,7 @@ def test_rightsize_apply_refuses_a_policy_breaking_change(
 def test_rightsize_apply_without_the_policy_pack_fails_clearly(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import policies
+    from aifinops import policies
 
     monkeypatch.delattr(policies, "evaluate_stack", raising=False)
     stack_file = stack_copy(tmp_path)

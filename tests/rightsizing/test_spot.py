@@ -7,8 +7,8 @@ import statistics
 
 import pytest
 
-from finops import catalog
-from finops.rightsizing.spot import (
+from aifinops import catalog
+from aifinops.rightsizing.spot import (
     Checkpointing,
     SpotScenario,
     best_option,

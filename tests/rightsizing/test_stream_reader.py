@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from rightsizing_helpers import window_record
 
-from agents.rollup import Rollup
-from finops.rightsizing import spool, stream
-from finops.rightsizing.usage import GpuUsage
+from aifinops.agents.rollup import Rollup
+from aifinops.rightsizing import spool, stream
+from aifinops.rightsizing.usage import GpuUsage
 
 T0 = 1_764_000_000.0 - (1_764_000_000 % 3600)
 HOURS = 30

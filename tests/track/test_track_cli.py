@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from track_helpers import T0, host_records, write
 
-from finops.cli import main
-from finops.track import TrackerError
+from aifinops.cli import main
+from aifinops.track import TrackerError
 
 START = T0 + 300
 END = START + 3600
@@ -123,7 +123,7 @@ class FailingTracker:
 def test_cost_is_saved_when_the_tracker_fails_at_the_end(
     tmp_path: Path, monkeypatch, capsys
 ) -> None:
-    import finops.track as track
+    import aifinops.track as track
 
     monkeypatch.setattr(track, "make_tracker", lambda *a, **k: FailingTracker())
     monkeypatch.chdir(tmp_path)
@@ -139,7 +139,7 @@ def test_cost_is_saved_when_the_tracker_fails_at_the_end(
 
 
 def test_command_not_found_is_127(tmp_path: Path, monkeypatch, capsys) -> None:
-    import finops.track as track
+    import aifinops.track as track
 
     logged = []
 
@@ -159,7 +159,7 @@ def test_command_not_found_is_127(tmp_path: Path, monkeypatch, capsys) -> None:
 
 def test_log_prices_an_existing_run(tmp_path: Path, monkeypatch, capsys) -> None:
     mlflow = pytest.importorskip("mlflow")
-    from finops.track import MlflowTracker
+    from aifinops.track import MlflowTracker
 
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     uri = (tmp_path / "mlruns").as_uri()
@@ -188,7 +188,7 @@ def test_sigterm_reaches_the_job_and_its_status_is_kept(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env.update(MLFLOW_ALLOW_FILE_STORE="true", PYTHONPATH=str(REPO))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "finops", "track", "run", "--tracking-uri", uri,
+        [sys.executable, "-m", "aifinops", "track", "run", "--tracking-uri", uri,
          "--wait-seconds", "0", "--agent", str(tmp_path / "none"), "--", sys.executable, "-c", job],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
     )  # fmt: skip

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from track_helpers import T0, WINDOW, host_records, write
 
-from finops.track import Assumed, run_cost
-from finops.track.cost import measure
-from finops.track.records import RecordsError, read_run_records
+from aifinops.track import Assumed, run_cost
+from aifinops.track.cost import measure
+from aifinops.track.records import RecordsError, read_run_records
 
 START = T0 + 300  # half-way into the first window
 END = START + 3600  # one hour: 300 + 5 x 600 + 300 seconds of 7 windows
@@ -202,7 +202,7 @@ def test_a_file_that_is_not_window_records_is_refused(tmp_path: Path, line: str,
 
 
 def test_end_before_start_is_refused() -> None:
-    from finops.track.cost import TrackError
+    from aifinops.track.cost import TrackError
 
     with pytest.raises(TrackError, match="is not after its start"):
         measure([], 10.0, 5.0)

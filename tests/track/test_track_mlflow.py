@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from track_helpers import T0, WINDOW, host_records, write
 
-from finops.track import MlflowTracker, log_cost, run_cost
+from aifinops.track import MlflowTracker, log_cost, run_cost
 
 mlflow = pytest.importorskip("mlflow")
 
@@ -88,7 +88,7 @@ def track_run(tmp_path: Path, env: dict[str, str], *options: str, exit_code: int
     job = tmp_path / "job.py"
     job.write_text(JOB)
     command = [
-        sys.executable, "-m", "finops", "track", "run", "--experiment", "exp",
+        sys.executable, "-m", "aifinops", "track", "run", "--experiment", "exp",
         "--agent", str(agent_file_around_now(tmp_path)), "--wait-seconds", "0",
         *options, "--", sys.executable, str(job), str(exit_code),
     ]  # fmt: skip
@@ -221,7 +221,7 @@ def test_unreachable_server_stops_before_the_command_runs(tmp_path: Path) -> Non
         [
             sys.executable,
             "-m",
-            "finops",
+            "aifinops",
             "track",
             "run",
             "--tracking-uri",

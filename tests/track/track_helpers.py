@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from agents.records import STAT_METRICS, HostInfo, Stats, WindowRecord
+from aifinops.agents.records import STAT_METRICS, HostInfo, Stats, WindowRecord
 
 T0 = 1_800_000.0  # a multiple of the 600 s windows used here
 WINDOW = 600.0

@@ -59,7 +59,7 @@ try:  # in the deployed function, the decision module ships beside this file
         queue_desired,
     )
 except ImportError:  # in this repository
-    from components.aws.lambdas.fallback_controller import (
+    from aifinops.components.aws.lambdas.fallback_controller import (
         DEFAULT_STABLE_MINUTES,
         Decision,
         FleetState,

@@ -7,9 +7,9 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from finops import tags as tag_schema
-from finops.engine import EngineResource, StackRun, run_program
-from finops.taggability import tag_property
+from aifinops import tags as tag_schema
+from aifinops.engine import EngineResource, StackRun, run_program
+from aifinops.taggability import tag_property
 
 STACK_TAGS = {"Project": "vision", "Team": "ml-platform", "Environment": "dev"}
 REGION = "us-east-1"

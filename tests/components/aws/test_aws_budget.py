@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from aws_helpers import STACK_TAGS, only, policy_statements, run_components, untagged
 
-from components.aws import ProjectBudget, ProjectBudgetArgs
-from components.aws.budget import MAX_NOTIFICATIONS, plan_budget
-from components.aws.lambdas import budget_enforcer, fallback_controller
-from finops.engine import StackRun
+from aifinops.components.aws import ProjectBudget, ProjectBudgetArgs
+from aifinops.components.aws.budget import MAX_NOTIFICATIONS, plan_budget
+from aifinops.components.aws.lambdas import budget_enforcer, fallback_controller
+from aifinops.engine import StackRun
 
 BUDGET = "aws:budgets/budget:Budget"
 

@@ -8,7 +8,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from components.aws.lambdas import cost_allocation_tags as step
+from aifinops.components.aws.lambdas import cost_allocation_tags as step
 
 KEYS = ["Project", "Team", "Environment", "ModelVersion"]
 RULE = "vision-budget-cost-tags-daily-1a2b3c4"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from components.aws.lambdas import fallback_controller as fc
+from aifinops.components.aws.lambdas import fallback_controller as fc
 
 AFTER = timedelta(minutes=10)
 STABLE = timedelta(minutes=15)

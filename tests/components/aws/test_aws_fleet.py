@@ -12,11 +12,11 @@ import pytest
 from aws_helpers import STACK_TAGS, only, policy_statements, run_components, untagged
 from iam_policy import Call, World, allowed, requests_for
 
-from agents.config import parse_config
-from components.aws import GpuTrainingFleet, GpuTrainingFleetArgs
-from components.aws.fleet import LIFECYCLE_HOOK_NAME, plan_fleet
-from finops import catalog
-from finops.engine import StackRun
+from aifinops import catalog
+from aifinops.agents.config import parse_config
+from aifinops.components.aws import GpuTrainingFleet, GpuTrainingFleetArgs
+from aifinops.components.aws.fleet import LIFECYCLE_HOOK_NAME, plan_fleet
+from aifinops.engine import StackRun
 
 ASG = "aws:autoscaling/group:Group"
 HOOK = "aws:autoscaling/lifecycleHook:LifecycleHook"

@@ -10,8 +10,8 @@ import pytest
 from pulumi.provider.experimental import host
 from pulumi.provider.experimental.analyzer import Analyzer
 
-from components._hosting import type_token
-from components.aws import AwsGpuTrainingFleet, AwsInferenceEndpoint, AwsProjectBudget
+from aifinops.components._hosting import type_token
+from aifinops.components.aws import AwsGpuTrainingFleet, AwsInferenceEndpoint, AwsProjectBudget
 
 MAIN = Path(__file__).resolve().parents[3] / "components" / "__main__.py"
 
@@ -32,7 +32,7 @@ def test_every_hosted_component_has_an_inferable_schema() -> None:
     assert {"nodesMax", "modelVersion", "tags", "capacity", "instanceTypes"} <= set(fleet.inputs)
     assert fleet.inputs["nodesMax"].description
     assert {"groupName", "onDemandGroupName", "checkpointBucket"} <= set(fleet.outputs)
-    assert "Capacity" in result["type_definitions"]  # the str enum of finops.config
+    assert "Capacity" in result["type_definitions"]  # the str enum of aifinops.config
     budget = result["component_definitions"]["AwsProjectBudget"]
     assert {"project", "monthlyLimitUsd", "notifyEmails", "enforce"} <= set(budget.inputs)
 

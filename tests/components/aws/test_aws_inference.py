@@ -9,10 +9,14 @@ from typing import Any
 import pytest
 from aws_helpers import STACK_TAGS, only, policy_statements, run_components, untagged
 
-from components.aws import InferenceEndpoint, InferenceEndpointArgs, cheaper_inferentia_option
-from components.aws.inference import plan_endpoint
-from finops import catalog
-from finops.engine import StackRun
+from aifinops import catalog
+from aifinops.components.aws import (
+    InferenceEndpoint,
+    InferenceEndpointArgs,
+    cheaper_inferentia_option,
+)
+from aifinops.components.aws.inference import plan_endpoint
+from aifinops.engine import StackRun
 
 CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
 TARGET = "aws:appautoscaling/target:Target"

@@ -28,9 +28,13 @@ from botocore.validate import ParamValidator
 from conftest import make_fleet_groups
 from iam_policy import Call, Request, Unsupported, World, allowed, requests_for
 
-from components.aws.budget import enforcer_policy_statements, tag_activation_statements
-from components.aws.fleet import LIFECYCLE_HOOK_NAME, controller_policy_statements
-from components.aws.lambdas import budget_enforcer, cost_allocation_tags, fallback_controller
+from aifinops.components.aws.budget import enforcer_policy_statements, tag_activation_statements
+from aifinops.components.aws.fleet import LIFECYCLE_HOOK_NAME, controller_policy_statements
+from aifinops.components.aws.lambdas import (
+    budget_enforcer,
+    cost_allocation_tags,
+    fallback_controller,
+)
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from aws_helpers import STACK_TAGS, only, run_components, untagged
 
-from components.aws import GpuTrainingFleet
-from components.aws.network import AwsFleetNetwork
-from finops.engine import EngineResource, StackRun
+from aifinops.components.aws import GpuTrainingFleet
+from aifinops.components.aws.network import AwsFleetNetwork
+from aifinops.engine import EngineResource, StackRun
 
 ASG = "aws:autoscaling/group:Group"
 LT = "aws:ec2/launchTemplate:LaunchTemplate"

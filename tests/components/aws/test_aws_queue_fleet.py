@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from aws_helpers import STACK_TAGS, only, policy_statements, run_components
 
-from components.aws import GpuTrainingFleet, GpuTrainingFleetArgs
-from components.aws.fleet import plan_fleet
-from finops.engine import StackRun
+from aifinops.components.aws import GpuTrainingFleet, GpuTrainingFleetArgs
+from aifinops.components.aws.fleet import plan_fleet
+from aifinops.engine import StackRun
 
 ASG = "aws:autoscaling/group:Group"
 RULE = "aws:cloudwatch/eventRule:EventRule"

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from components.aws.lambdas import fallback_controller as fc
+from aifinops.components.aws.lambdas import fallback_controller as fc
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 AFTER = timedelta(minutes=2)

@@ -14,10 +14,10 @@ import botocore
 import pytest
 from aws_helpers import STACK_TAGS, only, policy_statements, run_components, untagged
 
-from components.aws import ServerlessInferenceEndpoint, ServerlessInferenceEndpointArgs
-from components.aws.serverless_endpoint import plan_serverless
-from finops import serving
-from finops.engine import StackRun
+from aifinops import serving
+from aifinops.components.aws import ServerlessInferenceEndpoint, ServerlessInferenceEndpointArgs
+from aifinops.components.aws.serverless_endpoint import plan_serverless
+from aifinops.engine import StackRun
 
 CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
 

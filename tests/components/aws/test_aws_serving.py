@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from aws_helpers import STACK_TAGS, only, policy_statements, run_components
 
-from components.aws import InferenceEndpoint
-from components.aws.inference import DLC_IMAGES, plan_endpoint
-from finops.config import ServingKind
-from finops.engine import StackRun
+from aifinops.components.aws import InferenceEndpoint
+from aifinops.components.aws.inference import DLC_IMAGES, plan_endpoint
+from aifinops.config import ServingKind
+from aifinops.engine import StackRun
 
 ARCHIVE = "s3://vision-models/resnet50-v3/model.tar.gz"
 

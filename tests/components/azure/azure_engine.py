@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 import pulumi
 
-from finops.engine import EngineResource, StackRun, run_program
-from finops.tagging import tagging_transform
+from aifinops.engine import EngineResource, StackRun, run_program
+from aifinops.tagging import tagging_transform
 
 STACK_TAGS = {"Project": "vision", "Team": "ml-platform", "Environment": "dev"}
 REGIONS = {"azure": "eastus"}

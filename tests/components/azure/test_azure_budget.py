@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from azure_engine import one, run_components
 
-from components.azure import ProjectBudget
-from finops.engine.stack import run_stack
-from finops.errors import ConfigError
-from policies import evaluate_stack
+from aifinops.components.azure import ProjectBudget
+from aifinops.engine.stack import run_stack
+from aifinops.errors import ConfigError
+from aifinops.policies import evaluate_stack
 
 BUDGET = "azure-native:consumption:Budget"
 

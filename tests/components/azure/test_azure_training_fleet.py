@@ -18,12 +18,12 @@ from azure_engine import (
     toml_in_script,
 )
 
-from agents.config import parse_config
-from components.azure import AzureEvictionPolicy, GpuTrainingFleet, GpuTrainingFleetArgs
-from finops import tags as tag_schema
-from finops.config import Capacity
-from finops.engine import StackRun
-from finops.taggability import tag_property
+from aifinops import tags as tag_schema
+from aifinops.agents.config import parse_config
+from aifinops.components.azure import AzureEvictionPolicy, GpuTrainingFleet, GpuTrainingFleetArgs
+from aifinops.config import Capacity
+from aifinops.engine import StackRun
+from aifinops.taggability import tag_property
 
 VMSS = "azure-native:compute:VirtualMachineScaleSet"
 

@@ -10,10 +10,10 @@ from collections.abc import Callable
 
 import pulumi
 
-from finops import tags as tag_schema
-from finops.engine import EngineResource, StackRun, run_program
-from finops.taggability import tag_property
-from finops.tagging import tagging_transform
+from aifinops import tags as tag_schema
+from aifinops.engine import EngineResource, StackRun, run_program
+from aifinops.taggability import tag_property
+from aifinops.tagging import tagging_transform
 
 STACK_TAGS = {"Project": "Vision", "Team": "ML-Platform", "Environment": "dev"}
 REGIONS = {"gcp": "us-central1"}

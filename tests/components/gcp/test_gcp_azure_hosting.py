@@ -12,8 +12,8 @@ from pulumi.provider.experimental.analyzer import Analyzer
 from pulumi.provider.experimental.component import ComponentProvider
 from pulumi.provider.experimental.schema import generate_schema
 
-from components import azure, gcp
-from finops.engine import run_program
+from aifinops.components import azure, gcp
+from aifinops.engine import run_program
 
 MINE = [*gcp.COMPONENTS, *azure.COMPONENTS]
 HOST = Path(__file__).resolve().parents[3] / "components" / "__main__.py"

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from gcp_engine import STACK_TAGS, assert_gcp_labels, names_of, one, run_components
 
-from components.gcp import ProjectBudget, ProjectBudgetArgs
-from finops.engine import StackRun
+from aifinops.components.gcp import ProjectBudget, ProjectBudgetArgs
+from aifinops.engine import StackRun
 
 BUDGET = "gcp:billing/budget:Budget"
 CHANNEL = "gcp:monitoring/notificationChannel:NotificationChannel"

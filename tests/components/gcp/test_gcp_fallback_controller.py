@@ -18,14 +18,14 @@ import pulumi
 import pytest
 from gcp_engine import names_of, one, run_components
 
-from components.gcp import GpuTrainingFleet
-from components.gcp.fallback import (
+from aifinops.components.gcp import GpuTrainingFleet
+from aifinops.components.gcp.fallback import (
     BUILD_ROLES,
     RESIZER_PERMISSIONS,
     source_archive,
     source_object_name,
 )
-from components.gcp.functions import mig_fallback
+from aifinops.components.gcp.functions import mig_fallback
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 ENV = {
@@ -299,7 +299,7 @@ def test_bad_controller_args(overrides, message):
 
 
 def test_the_source_object_name_follows_the_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from components.gcp import fallback
+    from aifinops.components.gcp import fallback
 
     main, decision = tmp_path / "main.py", tmp_path / "decision.py"
     main.write_text("x = 1\n")

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from components.gcp import GpuTrainingFleet, TpuInferenceEndpoint
-from finops.engine import StackRun, run_program
+from aifinops.components.gcp import GpuTrainingFleet, TpuInferenceEndpoint
+from aifinops.engine import StackRun, run_program
 
 CONFIG = {"gcp:project": "shared-project", "gcp:region": "us-central1"}
 ACCOUNT_ID = re.compile(r"^[a-z](?:[-a-z0-9]{4,28}[a-z0-9])$")  # projects.serviceAccounts.create

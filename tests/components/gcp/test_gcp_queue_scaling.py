@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from gcp_engine import names_of, one, run_components
 
-from components.gcp import GpuTrainingFleet
-from components.gcp.fallback import METRIC_PERMISSIONS, RESIZER_PERMISSIONS
-from components.gcp.functions import mig_fallback
+from aifinops.components.gcp import GpuTrainingFleet
+from aifinops.components.gcp.fallback import METRIC_PERMISSIONS, RESIZER_PERMISSIONS
+from aifinops.components.gcp.functions import mig_fallback
 
 AUTOSCALER = "gcp:compute/regionAutoscaler:RegionAutoscaler"
 BACKLOG = "pubsub.googleapis.com/subscription/num_undelivered_messages"

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from gcp_engine import assert_gcp_labels, names_of, one, run_components
 
-from components.gcp import ServerlessInferenceEndpoint, ServerlessInferenceEndpointArgs
-from finops.engine import EngineError, StackRun
+from aifinops.components.gcp import ServerlessInferenceEndpoint, ServerlessInferenceEndpointArgs
+from aifinops.engine import EngineError, StackRun
 
 SERVICE = "gcp:cloudrunv2/service:Service"
 IMAGE = "us-docker.pkg.dev/finops-test/serve/embedder:1"

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from gcp_engine import assert_gcp_labels, names_of, one, run_components
 
-from components.gcp import TpuBatchInference, TpuBatchInferenceArgs
-from finops.engine import StackRun
+from aifinops.components.gcp import TpuBatchInference, TpuBatchInferenceArgs
+from aifinops.engine import StackRun
 
 V2VM = "gcp:tpu/v2Vm:V2Vm"
 

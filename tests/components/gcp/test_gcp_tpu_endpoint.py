@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from gcp_engine import one, run_components
 
-from components.gcp import TpuInferenceEndpoint, TpuInferenceEndpointArgs
-from components.gcp.tpu_endpoint import DUTY_CYCLE_METRIC, plan_endpoint
-from finops.engine import StackRun
+from aifinops.components.gcp import TpuInferenceEndpoint, TpuInferenceEndpointArgs
+from aifinops.components.gcp.tpu_endpoint import DUTY_CYCLE_METRIC, plan_endpoint
+from aifinops.engine import StackRun
 
 DEPLOYMENT = "gcp:vertex/aiEndpointWithModelGardenDeployment:AiEndpointWithModelGardenDeployment"
 BASE: dict[str, Any] = {

@@ -10,7 +10,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from components.gcp.functions.tpu_recreate import TpuApi, reconcile
+from aifinops.components.gcp.functions.tpu_recreate import TpuApi, reconcile
 
 PARENT = "https://tpu.googleapis.com/v2/projects/p/locations/us-central1-a"
 SPEC = {"acceleratorType": "v5litepod-4", "schedulingConfig": {"spot": True}}

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from gcp_engine import assert_gcp_labels, names_of, one, run_components, toml_in_script
 
-from agents.config import parse_config
-from components.gcp import GcpTerminationAction, GpuTrainingFleet, GpuTrainingFleetArgs
-from finops.config import Capacity
-from finops.engine import StackRun
+from aifinops.agents.config import parse_config
+from aifinops.components.gcp import GcpTerminationAction, GpuTrainingFleet, GpuTrainingFleetArgs
+from aifinops.config import Capacity
+from aifinops.engine import StackRun
 
 TEMPLATE = "gcp:compute/instanceTemplate:InstanceTemplate"
 MIG = "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager"

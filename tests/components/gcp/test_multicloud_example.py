@@ -10,11 +10,11 @@ from types import ModuleType
 
 import pytest
 
-from finops import config as stack_config
-from finops import tags as tag_schema
-from finops.engine import EngineError, StackRun, run_program
-from finops.engine.stack import run_stack
-from finops.taggability import tag_property
+from aifinops import config as stack_config
+from aifinops import tags as tag_schema
+from aifinops.engine import EngineError, StackRun, run_program
+from aifinops.engine.stack import run_stack
+from aifinops.taggability import tag_property
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "examples" / "Pulumi.multicloud.yaml"
@@ -187,7 +187,7 @@ def test_accelerator_fleets_and_tpu_generations_are_resolved_from_the_catalog():
 
 
 def test_finops_preview_prices_the_example_and_every_policy_passes(capsys):
-    from finops.cli import main
+    from aifinops.cli import main
 
     rc = main(["preview", "--stack", str(EXAMPLE), "--format", "json", "--project-dir", str(ROOT)])
     out = json.loads(capsys.readouterr().out)
