@@ -453,7 +453,7 @@ class InferenceEndpoint(_Model):
     def _gcp_serving(self) -> None:
         """A GCP endpoint (Vertex AI on TPU; serving and modelId are checked by their own
         validators): replicas.min at least 1, env only with an image and never AIP_*."""
-        if self.replicas.min < 1:
+        if self.replicas is not None and self.replicas.min < 1:
             raise ValueError("replicas.min must be >= 1 on GCP (Vertex AI keeps one replica)")
         for key in self.env:
             if key.startswith("AIP_"):
