@@ -118,7 +118,8 @@ def usage_resources(run: StackRun) -> list[tuple[str, str, str, tuple[UsageKey, 
             f"{component.type.rsplit(':', 1)[-1]} {component.name}" if component else "the stack"
         )
         found.append((resource.name, resource.type, owner, keys))
-    return found
+    # by component, then name: the file reads the same every time (registration order is not)
+    return sorted(found, key=lambda entry: (entry[2], entry[0]))
 
 
 def _free_endpoint(type_token: str, inputs: Mapping[str, Any]) -> bool:
