@@ -2,6 +2,7 @@
 auto-scaled on invocations per instance, able to scale to zero, least-privilege role."""
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NotRequired, Protocol, TypedDict
 
@@ -462,7 +463,6 @@ class AwsInferenceEndpoint(pulumi.ComponentResource):
         super().__init__(_hosting.type_token(type(self), TYPE_TOKEN), name, None, opts)
         tags = _common.resource_tags(args["tags"], args["model_version"])
         child = pulumi.ResourceOptions(parent=self)
-        invoke = pulumi.InvokeOptions(parent=self)
         region = plan.region
         self.cheaper_option = cheaper_inferentia_option(
             plan.instance.instance_type,
@@ -483,79 +483,26 @@ class AwsInferenceEndpoint(pulumi.ComponentResource):
         if plan.scales_to_zero:
             pulumi.log.info(f"InferenceEndpoint {name}: {COLD_START_NOTE}", resource=self)
 
-        account = aws.get_caller_identity_output(opts=invoke).account_id
-        partition = aws.get_partition_output(opts=invoke).partition
-        region_name = (
-            pulumi.Output.from_input(region)
-            if region
-            else aws.get_region_output(opts=invoke).region
+        repository, tag = (
+            DLC_IMAGES[(plan.serving, chip_family(plan.instance))] if not plan.image else ("", "")
         )
-        if plan.image:
-            image: pulumi.Input[str] = plan.image
-            parts = _ECR_IMAGE.match(plan.image)
-            assert parts is not None
-            repository_arn: pulumi.Input[str] = pulumi.Output.concat(
-                "arn:",
-                partition,
-                f":ecr:{parts['region']}:{parts['account']}:repository/",
-                parts["repo"],
-            )
-        else:
-            repository, tag = DLC_IMAGES[(plan.serving, chip_family(plan.instance))]
-            prebuilt = aws.sagemaker.get_prebuilt_ecr_image_output(
-                repository_name=repository, image_tag=tag, region=region, opts=invoke
-            )
-            image = prebuilt.registry_path
-            repository_arn = pulumi.Output.concat(
-                "arn:",
-                partition,
-                ":ecr:",
-                region_name,
-                ":",
-                prebuilt.registry_id,
-                ":repository/",
-                repository,
-            )
-        logs_arn = pulumi.Output.concat(
-            "arn:", partition, ":logs:", region_name, ":", account, ":log-group:/aws/sagemaker/*"
-        )
-        role = aws.iam.Role(
-            f"{name}-execution-role",
-            aws.iam.RoleArgs(
-                assume_role_policy=_common.assume_role_policy("sagemaker.amazonaws.com"),
-                description=f"finops inference endpoint {name}: image, model, logs",
-                tags=tags,
+        model, role = sagemaker_model(
+            self,
+            name,
+            image=plan.image,
+            dlc_repository=repository,
+            dlc_tag=tag,
+            region=region,
+            model_data_url=plan.model_data_url,
+            environment=plan.environment,
+            # SageMaker fetches the image and model_data_url itself; the container needs
+            # no network, unless an llm downloads its model from the Hub at start
+            network_isolation=plan.network_isolation,
+            role_statements=lambda repository_arn, logs_arn, part: execution_role_statements(
+                plan, repository_arn, logs_arn, part
             ),
-            opts=child,
-        )
-        policy = aws.iam.RolePolicy(
-            f"{name}-execution-policy",
-            aws.iam.RolePolicyArgs(
-                role=role.id,
-                policy=partition.apply(
-                    lambda name: _common.policy_document(
-                        execution_role_statements(plan, repository_arn, logs_arn, name)
-                    )
-                ),
-            ),
-            opts=child,
-        )
-        model = aws.sagemaker.Model(
-            f"{name}-model",
-            aws.sagemaker.ModelArgs(
-                execution_role_arn=role.arn,
-                # SageMaker fetches the image and model_data_url itself; the container needs
-                # no network, unless an llm downloads its model from the Hub at start
-                enable_network_isolation=plan.network_isolation,
-                primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
-                    image=image,
-                    model_data_url=plan.model_data_url,
-                    environment=plan.environment,
-                ),
-                region=region,
-                tags=tags,
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+            description=f"finops inference endpoint {name}: image, model, logs",
+            tags=tags,
         )
         variant = aws.sagemaker.EndpointConfigurationProductionVariantArgs(
             variant_name=VARIANT,
@@ -803,3 +750,90 @@ def _invocations_policy(
         ),
         opts=child,
     )
+
+
+def sagemaker_model(
+    parent: pulumi.Resource,
+    name: str,
+    *,
+    image: str | None,
+    dlc_repository: str,
+    dlc_tag: str,
+    region: str | None,
+    model_data_url: pulumi.Input[str] | None,
+    environment: Mapping[str, str],
+    network_isolation: bool,
+    role_statements: Callable[[pulumi.Input[str], pulumi.Input[str], str], list[dict[str, Any]]],
+    description: str,
+    tags: Mapping[str, str],
+) -> tuple[aws.sagemaker.Model, aws.iam.Role]:
+    """A SageMaker model and its execution role (`<name>-execution-role`, `-policy`): the
+    given ECR image, or the AWS DLC `dlc_repository:dlc_tag` of the region; the role may read
+    exactly that repository and write the endpoint's logs (`role_statements(repository ARN,
+    logs ARN, partition)`). Shared by the provisioned and the serverless endpoint."""
+    child = pulumi.ResourceOptions(parent=parent)
+    invoke = pulumi.InvokeOptions(parent=parent)
+    account = aws.get_caller_identity_output(opts=invoke).account_id
+    partition = aws.get_partition_output(opts=invoke).partition
+    region_name = (
+        pulumi.Output.from_input(region) if region else aws.get_region_output(opts=invoke).region
+    )
+    if image:
+        model_image: pulumi.Input[str] = image
+        parts = _ECR_IMAGE.match(image)
+        assert parts is not None
+        repository_arn: pulumi.Input[str] = pulumi.Output.concat(
+            "arn:",
+            partition,
+            f":ecr:{parts['region']}:{parts['account']}:repository/",
+            parts["repo"],
+        )
+    else:
+        prebuilt = aws.sagemaker.get_prebuilt_ecr_image_output(
+            repository_name=dlc_repository, image_tag=dlc_tag, region=region, opts=invoke
+        )
+        model_image = prebuilt.registry_path
+        repository_arn = pulumi.Output.concat(
+            "arn:", partition, ":ecr:", region_name, ":", prebuilt.registry_id,
+            ":repository/", dlc_repository,
+        )  # fmt: skip
+    logs_arn = pulumi.Output.concat(
+        "arn:", partition, ":logs:", region_name, ":", account, ":log-group:/aws/sagemaker/*"
+    )
+    role = aws.iam.Role(
+        f"{name}-execution-role",
+        aws.iam.RoleArgs(
+            assume_role_policy=_common.assume_role_policy("sagemaker.amazonaws.com"),
+            description=description,
+            tags=dict(tags),
+        ),
+        opts=child,
+    )
+    policy = aws.iam.RolePolicy(
+        f"{name}-execution-policy",
+        aws.iam.RolePolicyArgs(
+            role=role.id,
+            policy=partition.apply(
+                lambda part: _common.policy_document(
+                    role_statements(repository_arn, logs_arn, part)
+                )
+            ),
+        ),
+        opts=child,
+    )
+    model = aws.sagemaker.Model(
+        f"{name}-model",
+        aws.sagemaker.ModelArgs(
+            execution_role_arn=role.arn,
+            enable_network_isolation=network_isolation,
+            primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
+                image=model_image,
+                model_data_url=model_data_url,
+                environment=dict(environment),
+            ),
+            region=region,
+            tags=dict(tags),
+        ),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[policy]),
+    )
+    return model, role

@@ -29,6 +29,7 @@ from aifinops.components.aws.inference import (
     VARIANT,
     execution_role_statements,
     model_archive_environment,
+    sagemaker_model,
 )
 from aifinops.config import ServingKind, StackConfig
 from aifinops.errors import CatalogError
@@ -206,7 +207,6 @@ class AwsServerlessInferenceEndpoint(pulumi.ComponentResource):
         super().__init__(_hosting.type_token(type(self), TYPE_TOKEN), name, None, opts)
         tags = _common.resource_tags(args["tags"], args["model_version"])
         child = pulumi.ResourceOptions(parent=self)
-        invoke = pulumi.InvokeOptions(parent=self)
         pulumi.log.info(f"ServerlessInferenceEndpoint {name}: {COLD_START_NOTE}", resource=self)
         monthly = -1.0
         if plan.traffic is not None:
@@ -227,70 +227,21 @@ class AwsServerlessInferenceEndpoint(pulumi.ComponentResource):
                     f"ServerlessInferenceEndpoint {name}: price unknown: {exc}", resource=self
                 )
 
-        account = aws.get_caller_identity_output(opts=invoke).account_id
-        partition = aws.get_partition_output(opts=invoke).partition
-        region_name = (
-            pulumi.Output.from_input(plan.region)
-            if plan.region
-            else aws.get_region_output(opts=invoke).region
-        )
-        if plan.image:
-            image: pulumi.Input[str] = plan.image
-            parts = _ECR_IMAGE.match(plan.image)
-            assert parts is not None
-            repository_arn: pulumi.Input[str] = pulumi.Output.concat(
-                "arn:",
-                partition,
-                f":ecr:{parts['region']}:{parts['account']}:repository/",
-                parts["repo"],
-            )
-        else:
-            prebuilt = aws.sagemaker.get_prebuilt_ecr_image_output(
-                repository_name=DLC_REPOSITORY, image_tag=DLC_TAG, region=plan.region, opts=invoke
-            )
-            image = prebuilt.registry_path
-            repository_arn = pulumi.Output.concat(
-                "arn:", partition, ":ecr:", region_name, ":", prebuilt.registry_id,
-                ":repository/", DLC_REPOSITORY,
-            )  # fmt: skip
-        logs_arn = pulumi.Output.concat(
-            "arn:", partition, ":logs:", region_name, ":", account, ":log-group:/aws/sagemaker/*"
-        )
-        role = aws.iam.Role(
-            f"{name}-execution-role",
-            aws.iam.RoleArgs(
-                assume_role_policy=_common.assume_role_policy("sagemaker.amazonaws.com"),
-                description=f"finops serverless inference endpoint {name}: image, model, logs",
-                tags=tags,
+        model, role = sagemaker_model(
+            self,
+            name,
+            image=plan.image,
+            dlc_repository=DLC_REPOSITORY,
+            dlc_tag=DLC_TAG,
+            region=plan.region,
+            model_data_url=args["model_data_url"],
+            environment=plan.environment,
+            network_isolation=True,
+            role_statements=lambda repository_arn, logs_arn, part: execution_role_statements(
+                plan, repository_arn, logs_arn, part
             ),
-            opts=child,
-        )
-        policy = aws.iam.RolePolicy(
-            f"{name}-execution-policy",
-            aws.iam.RolePolicyArgs(
-                role=role.id,
-                policy=partition.apply(
-                    lambda part: _common.policy_document(
-                        execution_role_statements(plan, repository_arn, logs_arn, part)
-                    )
-                ),
-            ),
-            opts=child,
-        )
-        model = aws.sagemaker.Model(
-            f"{name}-model",
-            aws.sagemaker.ModelArgs(
-                execution_role_arn=role.arn,
-                enable_network_isolation=True,
-                primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
-                    image=image,
-                    model_data_url=args["model_data_url"],
-                    environment=plan.environment,
-                ),
-                region=plan.region,
-                tags=tags,
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+            description=f"finops serverless inference endpoint {name}: image, model, logs",
+            tags=tags,
         )
         config = aws.sagemaker.EndpointConfiguration(
             f"{name}-config",
