@@ -273,6 +273,14 @@ def test_the_function_is_built_by_its_own_build_account(run):
     assert builder.inputs["accountId"] != runtime.inputs["accountId"]
 
 
+def test_the_function_waits_for_its_own_grants(run):
+    """Its first scheduled call resizes the MIGs and writes its state object: created before
+    those bindings, it would fail its first minutes with 403s."""
+    depends = set(one(run, "train-controller").options.get("dependsOn", []))
+    for grant in ("train-controller-resizer", "train-controller-state"):
+        assert one(run, grant).urn in depends, grant
+
+
 def test_no_controller_without_fallback_and_groups_keep_their_sizes():
     for overrides in (
         {"fallback_controller": False},
