@@ -86,7 +86,7 @@ def _gcp_endpoint(i: int) -> str:
     return (
         f"{{name: gcp-endpoint-{i}, cloud: gcp, instanceType: v5litepod-4, "
         f"replicas: {{min: 1, max: 2}}, modelVersion: v{i}, "
-        f"modelDataUrl: gs://bench-models/endpoint-{i}}}"
+        "serving: llm, modelId: google/gemma-2-9b-it}"
     )
 
 
