@@ -29,8 +29,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from aifinops import catalog
 from aifinops import tags as tag_schema
-from aifinops.components.aws import fleet as aws_fleet
-from aifinops.components.aws import inference as aws_inference
 from aifinops.config import Capacity, Cloud, Egress, Hosting, StackConfig
 
 OK, WARN, FAIL, UNKNOWN = "ok", "warn", "FAIL", "UNKNOWN"
@@ -189,6 +187,10 @@ class Demand:
 def fleet_demand(config: StackConfig) -> dict[tuple[str, str, str], Demand]:
     """(region, family group, market) -> vCPUs the AWS fleets need, counting every node as
     the largest of its planned instance types."""
+    # here, not at the top: every `finops` command imports this module to build its parser,
+    # and the AWS components bring the AWS provider SDK (about 75 MiB and a second)
+    from aifinops.components.aws import fleet as aws_fleet
+
     demand: dict[tuple[str, str, str], Demand] = defaultdict(Demand)
     for fleet in (f for f in config.training_fleets if f.cloud == Cloud.AWS):
         args = aws_fleet.from_config(fleet, config)
@@ -294,6 +296,8 @@ class AwsPreflight:
                 continue
             if region not in by_region:
                 by_region[region] = self._sagemaker_quotas(region)
+            from aifinops.components.aws import inference as aws_inference
+
             instance = aws_inference.resolve_instance(
                 endpoint.instance_type, endpoint.accelerator, region
             ).instance_type
