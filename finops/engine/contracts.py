@@ -15,7 +15,10 @@ receive) are checked recursively against the installed provider SDK:
   is refused.
 
 Unknown values (None during a preview) pass: they are the provider's to compute. Types the SDK
-leaves open (`Any`, assets, archives, JSON) pass. A type token no installed SDK registers is
+leaves open (`Any`, assets, archives, JSON) pass. Kubernetes resources are checked against
+pulumi_kubernetes' types like any other; a custom resource of a CRD's group (a `PodMonitoring`)
+is checked as far as an SDK can know it: `apiVersion`/`kind` against its token, its
+`metadata` as an ObjectMeta (its `spec` belongs to the CRD on the cluster). A type token no installed SDK registers is
 itself a problem: a misspelt token fails as surely as a misspelt property.
 """
 
@@ -295,9 +298,38 @@ def _check_object(input_type: type, value: Mapping[str, Any], path: str) -> list
     return problems
 
 
+def _custom_resource_problems(
+    type_token: str, inputs: Mapping[str, Any]
+) -> list[tuple[str, str]] | None:
+    """A Kubernetes custom resource (`kubernetes:<group>/<version>:<Kind>` of a group the
+    pulumi_kubernetes SDK does not type, made with `apiextensions.CustomResource`): its
+    `apiVersion` and `kind` must spell the token and its `metadata` is an ObjectMeta; its
+    `spec` is typed by the CRD on the cluster, which no SDK holds. None for other tokens."""
+    pkg, _, rest = type_token.partition(":")
+    api_version, _, kind = rest.partition(":")
+    group = api_version.rpartition("/")[0]
+    if pkg != "kubernetes" or "." not in group or group.endswith(".k8s.io"):
+        return None
+    from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
+
+    problems = []
+    if inputs.get("apiVersion") != api_version or inputs.get("kind") != kind:
+        given = f"{inputs.get('apiVersion')}/{inputs.get('kind')}"
+        problems.append(("", f"apiVersion/kind {given} do not spell {api_version}/{kind}"))
+    for key in sorted(set(inputs) - {"apiVersion", "kind", "metadata", "spec"}):
+        problems.append((key, "not an input of CustomResource (apiVersion, kind, metadata, spec)"))
+    metadata = inputs.get("metadata")
+    if isinstance(metadata, Mapping):
+        problems += _check_object(ObjectMetaArgs, metadata, "metadata")
+    return problems
+
+
 def input_problems(type_token: str, name: str, inputs: Mapping[str, Any]) -> list[InputProblem]:
     """What the provider of `type_token` would refuse in `inputs` (wire names, after
     transforms); a type token no SDK registers is one problem."""
+    custom = _custom_resource_problems(type_token, inputs)
+    if custom is not None:
+        return [InputProblem(type_token, name, path, message) for path, message in custom]
     try:
         input_type = args_class(resource_class(type_token))
     except UnknownResourceType as exc:

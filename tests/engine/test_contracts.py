@@ -111,3 +111,30 @@ def test_provider_inputs_are_read_as_the_sdk_sends_them() -> None:
     (provider,) = result.of_type("pulumi:providers:aws")
     assert isinstance(provider.inputs["defaultTags"], str)
     assert check_resources(result.resources) == []
+
+
+def test_kubernetes_resources_and_a_crd_custom_resource_are_checked() -> None:
+    """pulumi_kubernetes types like any SDK; a custom resource (a CRD's group, not typed by
+    the SDK) by its apiVersion/kind and metadata, not refused as an unknown token."""
+    ok = {
+        "apiVersion": "monitoring.googleapis.com/v1",
+        "kind": "PodMonitoring",
+        "metadata": {"name": "serve", "namespace": "serve"},
+        "spec": {"anything": "the CRD's"},
+    }
+    token = "kubernetes:monitoring.googleapis.com/v1:PodMonitoring"
+    assert input_problems(token, "scrape", ok) == []
+    wrong_kind = input_problems(token, "scrape", {**ok, "kind": "PodMonitor"})
+    assert [p.message for p in wrong_kind] == [
+        "apiVersion/kind monitoring.googleapis.com/v1/PodMonitor do not spell "
+        "monitoring.googleapis.com/v1/PodMonitoring"
+    ]
+    (bad_meta,) = input_problems(token, "scrape", {**ok, "metadata": {"nmae": "x"}})
+    assert bad_meta.path == "metadata.nmae" and "did you mean name" in bad_meta.message
+    typo, *missing = input_problems(
+        "kubernetes:apps/v1:Deployment",
+        "d",
+        {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replica": 1}},
+    )
+    assert typo.path == "spec.replica" and "did you mean replicas" in typo.message
+    assert [p.path for p in missing] == ["spec.selector", "spec.template"]
