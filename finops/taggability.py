@@ -31,13 +31,22 @@ PROVIDER_PACKAGES = ("pulumi_aws", "pulumi_gcp", "pulumi_azure_native")
 # The constructor argument that carries cost-allocation metadata, per provider package. Its
 # wire name is the same word. GCP's `tags` are network tags (firewall targets), not labels.
 _TAG_ARGUMENT = {"pulumi_aws": "tags", "pulumi_gcp": "labels", "pulumi_azure_native": "tags"}
+# GKE keeps its billing labels elsewhere: a cluster's `resource_labels` (they reach its
+# node VMs and disks), a node pool's `node_config.resource_labels` (its VMs). Both are
+# provider-managed labels (`effective_labels`) that Cloud Billing exports; the Terraform
+# registry reads them the same way (scripts/gen_taggability.py TERRAFORM_SPECIAL).
+SPECIAL = {
+    "gcp:container/cluster:Cluster": {"property": "resourceLabels", "shape": "map"},
+    "gcp:container/nodePool:NodePool": {"property": "nodeConfig.resourceLabels", "shape": "map"},
+}
 
 
 @dataclass(frozen=True)
 class TagProperty:
     """Where a taggable type keeps its tags.
 
-    property: wire name of the input ("tags" or "labels").
+    property: wire name of the input ("tags" or "labels"); dotted when nested
+        (`nodeConfig.resourceLabels`).
     shape: "map" ({key: value}) or "list" ([{key, value, propagateAtLaunch}], AWS ASGs).
     """
 
@@ -133,7 +142,9 @@ def introspect_package(package: str) -> tuple[str, dict[str, dict[str, str] | No
     for entry in _resource_index(package):
         module = importlib.import_module(entry["fqn"])
         for token, class_name in entry["classes"].items():
-            types[token] = introspect_class(getattr(module, class_name), _TAG_ARGUMENT[package])
+            types[token] = SPECIAL.get(token) or introspect_class(
+                getattr(module, class_name), _TAG_ARGUMENT[package]
+            )
     return version, types
 
 

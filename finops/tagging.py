@@ -68,6 +68,23 @@ def _merge_tag_specifications(existing: Any, stack_tags: Mapping[str, str]) -> A
     return merge(existing)
 
 
+def _merged_at(props: Mapping[str, Any], path: list[str], merge: Any) -> dict[str, Any]:
+    """`props` with the value at `path` (wire names, nested objects) replaced by
+    `merge(old value)`; missing objects on the way are created (a GKE node pool's
+    `nodeConfig.resourceLabels`)."""
+    new_props = dict(props)
+    head, rest = path[0], path[1:]
+    if not rest:
+        new_props[head] = merge(props.get(head))
+        return new_props
+    inner = props.get(head)
+    if isinstance(inner, pulumi.Output):
+        new_props[head] = inner.apply(lambda value: _merged_at(value or {}, rest, merge))
+    else:
+        new_props[head] = _merged_at(inner if isinstance(inner, Mapping) else {}, rest, merge)
+    return new_props
+
+
 def apply_tags(
     type_token: str, props: Mapping[str, Any], stack_tags: Mapping[str, str]
 ) -> dict[str, Any] | None:
@@ -77,9 +94,8 @@ def apply_tags(
     if where is None or cloud is None:
         return None
     spelled = tag_schema.spell(stack_tags, cloud)
-    new_props = dict(props)
     merge = _merge_list if where.shape == "list" else _merge_map
-    new_props[where.property] = merge(props.get(where.property), spelled)
+    new_props = _merged_at(props, where.property.split("."), lambda old: merge(old, spelled))
     if type_token == LAUNCH_TEMPLATE_TOKEN:
         new_props["tagSpecifications"] = _merge_tag_specifications(
             props.get("tagSpecifications"), spelled

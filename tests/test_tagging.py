@@ -52,3 +52,23 @@ def test_gcp_gets_labels_in_its_spelling():
 
 def test_untaggable_types_are_left_alone():
     assert apply_tags("aws:iam/rolePolicy:RolePolicy", {"policy": "{}"}, STACK) is None
+
+
+def test_gke_labels_go_where_gke_bills_them():
+    """A cluster's `resourceLabels`; a node pool's nested `nodeConfig.resourceLabels`, the
+    rest of its node config kept (before, both types were untaggable and left alone)."""
+    cluster = apply_tags("gcp:container/cluster:Cluster", {"location": "us-central1-a"}, STACK)
+    assert cluster is not None
+    assert cluster["resourceLabels"] == {"project": "vision", "team": "ml", "environment": "dev"}
+    pool = apply_tags(
+        "gcp:container/nodePool:NodePool",
+        {"nodeConfig": {"machineType": "ct5lp-hightpu-4t", "resourceLabels": {"team": "serve"}}},
+        STACK,
+    )
+    assert pool is not None
+    assert pool["nodeConfig"] == {
+        "machineType": "ct5lp-hightpu-4t",
+        "resourceLabels": {"project": "vision", "team": "serve", "environment": "dev"},
+    }
+    bare = apply_tags("gcp:container/nodePool:NodePool", {"nodeCount": 1}, STACK)
+    assert bare is not None and bare["nodeConfig"]["resourceLabels"]["project"] == "vision"

@@ -43,7 +43,10 @@ def gcp_labels_of(resource: EngineResource) -> dict[str, str] | None:
     where = tag_property(resource.type)
     if where is None:
         return None
-    return resource.inputs.get(where.property) or {}
+    found: object = resource.inputs
+    for key in where.property.split("."):  # nested: nodeConfig.resourceLabels
+        found = found.get(key) if isinstance(found, dict) else None
+    return found or {}  # type: ignore[return-value]
 
 
 def assert_gcp_labels(run: StackRun, workload: bool) -> int:
