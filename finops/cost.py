@@ -21,7 +21,9 @@ expected node count x blended hourly price x hours per month. What is assumed is
   scale it (a floor of 0 costs $0 at rest: the cost then follows traffic). GCP managed instance groups at `targetSize` with their template's
   machine type, attached GPUs and provisioning model; TPU VMs by accelerator type and spot
   flag; Vertex AI TPU deployments at their floor (`minReplicaCount`), the basis showing the
-  month at `maxReplicaCount` (Cloud TPU list prices: Vertex's own may be higher); Azure scale sets by `sku.capacity` with their priority and priority-mix policy.
+  month at `maxReplicaCount` (Cloud TPU list prices: Vertex's own may be higher); GKE node
+  pools at `nodeCount` or the autoscaler's minimum (TPU machine types at their slice's Cloud
+  TPU price), the basis showing the autoscaler's maximum, and the cluster fee; Azure scale sets by `sku.capacity` with their priority and priority-mix policy.
 - KMS keys and CloudWatch alarms at their flat monthly list price.
 - Egress (finops/catalog/data/network_prices.csv): a public IPv4 address per node of an Auto
   Scaling group whose launch template asks for one and per VM of a scale set with a public IP
@@ -588,6 +590,89 @@ def _vertex_tpu(
     )
 
 
+GKE_FREE_TIER_NOTE = (
+    "the GKE free tier credits $74.40/month, one zonal or Autopilot cluster per billing "
+    "account, not subtracted here"
+)
+
+
+def _gke_cluster(
+    inputs: Mapping[str, Any], region: str, hours: float, related: Related | None
+) -> PricedResource:
+    """A GKE Standard cluster's management fee, per cluster-hour (its nodes are priced on
+    their node pools)."""
+    fee = catalog_charges.unit_price("gcp", region, "gke-cluster-management")
+    if fee is None:
+        return _unpriced(f"no GKE cluster management fee for {region} in the catalog")
+    basis = f"cluster management fee ${fee.usd:.2f}/h x {hours:g} h ({GKE_FREE_TIER_NOTE})"
+    return PricedResource(fee.usd, fee.usd * hours, basis)
+
+
+def _gke_zones(inputs: Mapping[str, Any]) -> int:
+    """How many zones a node pool's counts apply in: its `nodeLocations`, else one for a
+    zonal location and GKE's default of three for a regional one."""
+    locations = inputs.get("nodeLocations")
+    if isinstance(locations, list) and locations:
+        return len(locations)
+    location = str(inputs.get("location") or "")
+    return 3 if location.count("-") == 1 else 1
+
+
+def _gke_node_pool(
+    inputs: Mapping[str, Any], region: str, hours: float, related: Related | None
+) -> PricedResource:
+    """A GKE node pool at its floor: `nodeCount`, or the autoscaler's minimum, per zone; the
+    basis shows the month at the autoscaler's maximum. TPU machine types (`ct5lp-hightpu-4t`)
+    at the catalog's Cloud TPU price of their slice, N1 machines at theirs."""
+    config = inputs.get("nodeConfig") or {}
+    machine = str(config.get("machineType") or "")
+    if not machine:
+        return _unpriced("node pool with no nodeConfig.machineType")
+    spot = bool(config.get("spot") or config.get("preemptible"))
+    tpu = catalog.tpu_type_of_machine(machine)
+    if tpu is not None:
+        info = _info(tpu, region, "gcp")
+        price = _spot_price(info) if spot else info.on_demand_usd_per_hour
+        what = f"{machine} ({tpu})"
+        types: tuple[str, ...] = (tpu,)
+    else:
+        on_demand, spot_price = catalog.cpu_machine_usd_per_hour(machine, region)
+        price = spot_price if spot else on_demand
+        what = machine
+        types = ()
+    zones = _gke_zones(inputs)
+    scaling = inputs.get("autoscaling") or {}
+    if scaling:
+        total_min, total_max = scaling.get("totalMinNodeCount"), scaling.get("totalMaxNodeCount")
+        floor = (
+            _num(total_min, 0.0)
+            if total_min is not None
+            else _num(scaling.get("minNodeCount"), 0.0) * zones
+        )
+        most = (
+            _num(total_max, floor)
+            if total_max is not None
+            else _num(scaling.get("maxNodeCount"), 0.0) * zones
+        )
+    else:
+        floor = _num(inputs.get("nodeCount"), _num(inputs.get("initialNodeCount"), 1.0)) * zones
+        most = floor
+    kind = "spot" if spot else "on-demand"
+    basis = f"{floor:g} node{'s' if floor != 1 else ''} of {what} x {hours:g} h at ${price:.3f}/h {kind}"
+    if most > floor:
+        basis += f"; at the autoscaler's maximum {most:g}: ${most * price * hours:,.2f}/month"
+    if floor == 0:
+        basis += " ($0 until the autoscaler adds nodes)"
+    return PricedResource(
+        hourly_usd=floor * price,
+        monthly_usd=floor * price * hours,
+        basis=basis,
+        instance_types=types,
+        nodes=floor,
+        spot_share=1.0 if spot else 0.0,
+    )
+
+
 def _azure_vmss(
     inputs: Mapping[str, Any], region: str, hours: float, related: Related | None
 ) -> PricedResource:
@@ -640,6 +725,8 @@ _PRICERS = {
     "gcp:compute/instance:Instance": _gcp_instance,
     "gcp:tpu/v2Vm:V2Vm": _gcp_tpu,
     VERTEX_DEPLOYMENT: _vertex_tpu,
+    "gcp:container/cluster:Cluster": _gke_cluster,
+    "gcp:container/nodePool:NodePool": _gke_node_pool,
     "azure-native:compute:VirtualMachineScaleSet": _azure_vmss,
     "azure-native:compute:VirtualMachine": _azure_vm,
     "aws:ec2/natGateway:NatGateway": _aws_nat_gateway,
@@ -661,6 +748,8 @@ def region_of(type_token: str, inputs: Mapping[str, Any], default_region: str) -
     for key in ("region", "location"):
         value = inputs.get(key)
         if isinstance(value, str) and value:
+            if type_token.startswith("gcp:") and value.count("-") >= 2:
+                return value.rsplit("-", 1)[0]  # a zonal location (GKE us-central1-a)
             return value
     zone = inputs.get("zone")
     if isinstance(zone, str) and zone.count("-") >= 2:
@@ -707,7 +796,9 @@ def canonical_tags(type_token: str, inputs: Mapping[str, Any]) -> dict[str, str]
     cloud = tag_schema.cloud_of(type_token)
     if where is None or cloud is None:
         return {}
-    raw = inputs.get(where.property)
+    raw: Any = inputs
+    for key in where.property.split("."):  # nested: a GKE node pool's nodeConfig.resourceLabels
+        raw = raw.get(key) if isinstance(raw, Mapping) else None
     if where.shape == "list":
         items = {
             str(i.get("key")): str(i.get("value")) for i in raw or [] if isinstance(i, Mapping)

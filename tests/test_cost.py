@@ -369,3 +369,47 @@ def test_serverless_is_priced_from_the_stated_traffic_or_unpriced_never_zero():
         "gcp:cloudrunv2/service:Service", service, region="us-central1", traffic=(100_000, 800)
     )
     assert run is not None and run.monthly_usd == pytest.approx(4.68)
+
+
+def _pool(machine: str, **inputs: object) -> dict[str, object]:
+    return {"location": "us-central1-a", "nodeConfig": {"machineType": machine}, **inputs}
+
+
+def test_gke_node_pools_at_their_floor_showing_the_autoscalers_maximum():
+    chip = catalog.lookup("v5litepod-4", "us-central1")
+    pool = "gcp:container/nodePool:NodePool"
+    fixed = price_resource(pool, _pool("ct5lp-hightpu-4t", nodeCount=2), region="eu-west-9")
+    assert fixed.hourly_usd == pytest.approx(2 * chip.on_demand_usd_per_hour)  # zone -> region
+    assert fixed.instance_types == ("v5litepod-4",) and fixed.nodes == 2
+    spot = price_resource(
+        pool,
+        {
+            **_pool("ct5lp-hightpu-4t"),
+            "nodeConfig": {"machineType": "ct5lp-hightpu-4t", "spot": True},
+            "autoscaling": {"minNodeCount": 0, "maxNodeCount": 2},
+        },
+        region="us-central1",
+    )
+    assert spot.monthly_usd == 0 and spot.spot_share == 1.0
+    most = 2 * chip.spot_usd_per_hour * 730
+    assert f"at the autoscaler's maximum 2: ${most:,.2f}/month" in spot.basis
+    system = price_resource(pool, _pool("n1-standard-2", nodeCount=1), region="us-central1")
+    assert system.hourly_usd == pytest.approx(0.095)
+    regional = price_resource(
+        pool, {**_pool("n1-standard-2", nodeCount=1), "location": "us-central1"}, region="x"
+    )
+    assert regional.nodes == 3  # GKE's three zones of a regional pool without nodeLocations
+    unknown = price_resource(pool, _pool("e2-micro", nodeCount=1), region="us-central1")
+    assert unknown.unpriced_reason and "e2-micro" in unknown.unpriced_reason
+
+
+def test_gke_cluster_fee_with_the_free_tier_said_not_subtracted():
+    fee = price_resource(
+        "gcp:container/cluster:Cluster", {"location": "us-central1-a"}, region="us-central1"
+    )
+    assert fee.monthly_usd == pytest.approx(73.0)
+    assert "free tier" in fee.basis
+    nowhere = price_resource(
+        "gcp:container/cluster:Cluster", {"location": "asia-south1"}, region="x"
+    )
+    assert nowhere.unpriced_reason and "asia-south1" in nowhere.unpriced_reason

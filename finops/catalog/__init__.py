@@ -12,7 +12,14 @@ Data ships in `finops/catalog/data/` with its source and snapshot date in `SOURC
 
 from __future__ import annotations
 
-from aifinops.catalog.gcp import gcp_attached_type, tpu_type_of_machine, vertex_tpu_machine
+from aifinops.catalog.gcp import (
+    cpu_machine_types,
+    cpu_machine_usd_per_hour,
+    gcp_attached_type,
+    gke_tpu_accelerator_label,
+    tpu_type_of_machine,
+    vertex_tpu_machine,
+)
 from aifinops.catalog.models import AcceleratorInfo, InstanceInfo
 from aifinops.catalog.network import NetworkPrice, network_price
 from aifinops.catalog.sources import SNAPSHOT_DATE, SOURCES
@@ -44,9 +51,12 @@ __all__ = [
     "cheapest",
     "check_region",
     "cloud_regions",
+    "cpu_machine_types",
+    "cpu_machine_usd_per_hour",
     "default_region",
     "equivalents",
     "gcp_attached_type",
+    "gke_tpu_accelerator_label",
     "instance_types",
     "lookup",
     "network_price",

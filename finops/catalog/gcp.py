@@ -86,6 +86,36 @@ def vertex_tpu_machine(accelerator_type: str) -> tuple[str, str] | None:
     return None
 
 
+# GKE's TPU node label `cloud.google.com/gke-tpu-accelerator` per catalog generation
+# (cloud.google.com/kubernetes-engine/docs/concepts/plan-tpus#availability).
+GKE_TPU_ACCELERATOR_LABELS = {"TPU-v5e": "tpu-v5-lite-podslice", "TPU-v6e": "tpu-v6e-slice"}
+
+
+def gke_tpu_accelerator_label(accelerator: str) -> str | None:
+    """The value of `cloud.google.com/gke-tpu-accelerator` on GKE nodes of TPU generation
+    `accelerator` (`TPU-v5e` -> `tpu-v5-lite-podslice`), None for one GKE serving lacks here."""
+    return GKE_TPU_ACCELERATOR_LABELS.get(accelerator)
+
+
+def cpu_machine_types() -> list[str]:
+    """The N1 machine types the catalog prices in some region (GKE system nodes)."""
+    return sorted({machine for machine, _ in _n1_machines()})
+
+
+def cpu_machine_usd_per_hour(machine_type: str, region: str) -> tuple[float, float]:
+    """(on-demand, spot) USD per hour of an N1 machine without GPUs (a GKE system node),
+    from gcp_n1_machines.csv; CatalogError with a did-you-mean when it has no row."""
+    machines = _n1_machines()
+    found = machines.get((machine_type, region))
+    if found is None:
+        known = sorted({m for m, r in machines if r == region})
+        raise CatalogError(
+            f"no price for machine type {machine_type!r} in {region}"
+            f"{did_you_mean(machine_type, known)} (N1 machines: {', '.join(known)})"
+        )
+    return found.on_demand, found.spot
+
+
 def gcp_attached_type(machine_type: str, accelerator_type: str, count: int) -> str:
     """Catalog name of an N1 machine with `count` attached GPUs of `accelerator_type`.
 
