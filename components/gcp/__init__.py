@@ -1,4 +1,5 @@
-"""GCP components: GPU training fleets on Spot VMs, TPU inference endpoints (Vertex AI), batch
+"""GCP components: GPU training fleets on Spot VMs, TPU inference endpoints (GKE with vLLM, or
+Vertex AI), batch
 inference on TPU VMs, serverless (Cloud Run) inference endpoints, project and billing-account
 budgets.
 
@@ -9,6 +10,10 @@ the same classes. The Pulumi type tokens are `finops:gcp:<Type>`.
 """
 
 from aifinops.components.gcp.budget import GcpProjectBudget, GcpProjectBudgetArgs
+from aifinops.components.gcp.gke_tpu_endpoint import (
+    GcpGkeTpuInferenceEndpoint,
+    GkeTpuInferenceEndpointArgs,
+)
 from aifinops.components.gcp.serverless_endpoint import (
     GcpServerlessInferenceEndpoint,
     ServerlessInferenceEndpointArgs,
@@ -24,6 +29,7 @@ from aifinops.components.gcp.training_fleet import (
 GpuTrainingFleet = GcpGpuTrainingFleet
 GpuTrainingFleetArgs = GcpGpuTrainingFleetArgs
 TpuInferenceEndpoint = GcpTpuInferenceEndpoint
+GkeTpuInferenceEndpoint = GcpGkeTpuInferenceEndpoint
 TpuBatchInference = GcpTpuBatchInference
 ServerlessInferenceEndpoint = GcpServerlessInferenceEndpoint
 ProjectBudget = GcpProjectBudget
@@ -32,6 +38,7 @@ ProjectBudgetArgs = GcpProjectBudgetArgs
 # What components/__main__.py hosts for other languages (tokens finops:index:<class name>).
 COMPONENTS = [
     GcpGpuTrainingFleet,
+    GcpGkeTpuInferenceEndpoint,
     GcpTpuInferenceEndpoint,
     GcpTpuBatchInference,
     GcpServerlessInferenceEndpoint,
@@ -40,6 +47,7 @@ COMPONENTS = [
 
 __all__ = [
     "COMPONENTS",
+    "GcpGkeTpuInferenceEndpoint",
     "GcpGpuTrainingFleet",
     "GcpGpuTrainingFleetArgs",
     "GcpProjectBudget",
@@ -48,6 +56,8 @@ __all__ = [
     "GcpTerminationAction",
     "GcpTpuBatchInference",
     "GcpTpuInferenceEndpoint",
+    "GkeTpuInferenceEndpoint",
+    "GkeTpuInferenceEndpointArgs",
     "GpuTrainingFleet",
     "GpuTrainingFleetArgs",
     "ProjectBudget",

@@ -1,6 +1,7 @@
 """`finops:gcp:TpuBatchInference`: batch inference on Cloud TPU VMs (v5e, v6e, v5p).
 
-No endpoint: for serving requests use `finops:gcp:TpuInferenceEndpoint` (Vertex AI). TPU
+No endpoint: for serving requests use `finops:gcp:GkeTpuInferenceEndpoint` (vLLM on GKE) or
+`finops:gcp:TpuInferenceEndpoint` (Vertex AI). TPU
 v5e/v6e slices run many models for less than the GPU that fits them; the catalog prices
 both, so a stack can compare. What it creates (children named `<name>-<role>`):
 

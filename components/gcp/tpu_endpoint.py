@@ -1,10 +1,10 @@
 """`finops:gcp:TpuInferenceEndpoint`: a Vertex AI online-prediction endpoint on TPU v5e/v6e,
 autoscaled between `replicas_min` and `replicas_max` on the TPUs' duty cycle.
 
-Why Vertex AI and not a GKE TPU node pool (docs/components-gcp-azure.md says more): Vertex
-gives the URL, the load balancing, the health checks and the autoscaler as one managed
-resource, as SageMaker does on AWS; the GKE route needs a cluster, two node pools, the
-Kubernetes provider, a Deployment, a Service and an HPA fed by a custom-metrics adapter.
+The Vertex AI alternative to `finops:gcp:GkeTpuInferenceEndpoint` (gke_tpu_endpoint.py; docs/
+components-gcp-azure.md compares them): Vertex gives the URL, the load balancing, the health
+checks and the autoscaler as one managed resource, as SageMaker does on AWS, but its spend
+carries no labels and Spot applies to every replica or none.
 
 What it creates (children named `<name>-<role>`):
 

@@ -105,6 +105,18 @@ INPUTS: dict[str, dict[str, Any]] = {
         "targetDutyCyclePercent": 60,
         "tags": TAGS,
     },
+    "GcpGkeTpuInferenceEndpoint": {
+        "modelVersion": "qwen2-5-7b-instruct-v1",
+        "serving": "llm",
+        "modelId": "Qwen/Qwen2.5-7B-Instruct",
+        "image": "us-docker.pkg.dev/finops-demo/serving/vllm-tpu@sha256:" + "0" * 64,
+        "zone": "us-central1-a",
+        "replicasMin": 1,
+        "replicasMax": 3,
+        "acceleratorType": "v5litepod-4",
+        "targetQueueLength": 10,
+        "tags": TAGS,
+    },
     "GcpTpuBatchInference": {
         "modelVersion": "vit-b16-v3",
         "replicasMin": 2,

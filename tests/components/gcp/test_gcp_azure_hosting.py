@@ -37,6 +37,7 @@ def test_every_component_gets_a_resource_with_its_class_name(schema):
     assert sorted(schema["resources"]) == [
         "finops:index:AzureGpuTrainingFleet",
         "finops:index:AzureProjectBudget",
+        "finops:index:GcpGkeTpuInferenceEndpoint",
         "finops:index:GcpGpuTrainingFleet",
         "finops:index:GcpProjectBudget",
         "finops:index:GcpServerlessInferenceEndpoint",
