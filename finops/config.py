@@ -89,7 +89,7 @@ class Egress(StrEnum):
 class ServingKind(StrEnum):
     """What the serving container of an inference endpoint is, and so what it needs."""
 
-    LLM = "llm"  # a text-generation server (Hugging Face TGI on AWS, Vertex AI's on GCP)
+    LLM = "llm"  # a text-generation server (HF TGI on AWS; vLLM on GKE or Vertex AI's on GCP)
     MODEL_ARCHIVE = "model-archive"  # AWS: a framework container loading model.tar.gz + code
 
 
@@ -98,6 +98,7 @@ class Hosting(StrEnum):
 
     PROVISIONED = "provisioned"  # instances (SageMaker, TPU VMs); replicas.min 0: scale to zero
     SERVERLESS = "serverless"  # SageMaker Serverless Inference / Cloud Run, per request
+    GKE = "gke"  # GCP: vLLM on GKE TPU node pools, the minimum on demand and Spot above it
 
 
 # SageMaker's container environment (botocore: EnvironmentMap max 100, keys
@@ -330,6 +331,11 @@ class InferenceEndpoint(_Model):
     # numbers are written as YAML numbers (`SAGEMAKER_MODEL_SERVER_WORKERS: 2`); kept as text
     env: dict[str, str | int | float] = Field(default_factory=dict, max_length=MAX_ENV_ENTRIES)
     target_duty_cycle_percent: int = Field(default=60, alias="targetDutyCyclePercent", ge=1, le=100)
+    # hosting: gke (finops:gcp:GkeTpuInferenceEndpoint)
+    zone: str | None = None
+    target_queue_length: int | None = Field(default=None, alias="targetQueueLength", ge=1)
+    max_model_len: int | None = Field(default=None, alias="maxModelLen", ge=16)
+    hugging_face_token_secret: str | None = Field(default=None, alias="huggingFaceTokenSecret")
     spot: bool = False
     model_memory_gib: float | None = Field(default=None, alias="modelMemoryGib", gt=0)
     target_invocations_per_instance: int = Field(
@@ -360,8 +366,8 @@ class InferenceEndpoint(_Model):
             return value
         if cloud == Cloud.GCP and value != ServingKind.LLM:
             raise ValueError(
-                "llm is required on GCP (Vertex AI deploys the Hugging Face model modelId to "
-                f"TPUs; got {value.value if value else None!r})"
+                "llm is required on GCP (vLLM on GKE or Vertex AI serves the Hugging Face "
+                f"model modelId on TPUs; got {value.value if value else None!r})"
             )
         if cloud == Cloud.AZURE and value is not None:
             raise ValueError("serving applies to AWS and GCP endpoints")
@@ -383,8 +389,9 @@ class InferenceEndpoint(_Model):
                     raise ValueError(f"{value!r}: a gs://<bucket>/<path> URL on GCP")
                 return value  # Cloud Run: MODEL_DATA_URL, readable by the service's identity
             raise ValueError(
-                "not read on GCP: Vertex AI fetches modelId from Hugging Face (weights in "
-                "gs://: finops:gcp:TpuBatchInference, see docs/components-gcp-azure.md)"
+                "not read on GCP: vLLM on GKE and Vertex AI fetch modelId from Hugging Face "
+                "(weights in gs://: finops:gcp:TpuBatchInference, see "
+                "docs/components-gcp-azure.md)"
             )
         return value
 
@@ -425,6 +432,20 @@ class InferenceEndpoint(_Model):
             raise ValueError("inference endpoints support cloud aws or gcp")
         if (self.requests_per_month is None) != (self.mean_duration_ms is None):
             raise ValueError("give requestsPerMonth and meanDurationMs together (the traffic)")
+        gke_only = [
+            key
+            for key, value in (
+                ("zone", self.zone),
+                ("targetQueueLength", self.target_queue_length),
+                ("maxModelLen", self.max_model_len),
+                ("huggingFaceTokenSecret", self.hugging_face_token_secret),
+            )
+            if value is not None
+        ]
+        if gke_only and self.hosting != Hosting.GKE:
+            raise ValueError(f"{', '.join(gke_only)}: only with hosting: gke")
+        if self.hosting == Hosting.GKE and self.cloud != Cloud.GCP:
+            raise ValueError("hosting: gke is for cloud: gcp (TPU node pools on GKE)")
         if self.hosting == Hosting.SERVERLESS:
             _check_serverless(self)
             return self
@@ -451,10 +472,31 @@ class InferenceEndpoint(_Model):
         return self
 
     def _gcp_serving(self) -> None:
-        """A GCP endpoint (Vertex AI on TPU; serving and modelId are checked by their own
-        validators): replicas.min at least 1, env only with an image and never AIP_*."""
+        """A GCP endpoint (vLLM on GKE or Vertex AI on TPU; serving and modelId are checked by
+        their own validators): replicas.min at least 1; on GKE an image pinned by digest and
+        a zone; on Vertex AI env only with an image and never AIP_*."""
         if self.replicas is not None and self.replicas.min < 1:
-            raise ValueError("replicas.min must be >= 1 on GCP (Vertex AI keeps one replica)")
+            raise ValueError(
+                "replicas.min must be >= 1 on GCP (Vertex AI keeps one replica; on GKE the "
+                "minimum is the on-demand TPU pool)"
+            )
+        if self.hosting == Hosting.GKE:
+            if not self.image or "@sha256:" not in self.image:
+                raise ValueError(
+                    "image is required with hosting: gke: your mirror of vllm/vllm-tpu, "
+                    "pinned by digest (REGION-docker.pkg.dev/PROJECT/REPO/vllm-tpu@sha256:...)"
+                )
+            if not self.zone:
+                raise ValueError(
+                    "zone is required with hosting: gke: the zone of the TPU nodes, one that "
+                    "offers the machine type (us-central1-a for v5e)"
+                )
+            if self.spot:
+                raise ValueError(
+                    "spot: not with hosting: gke (replicas above replicas.min run on Spot "
+                    "already; the minimum stays on demand)"
+                )
+            return
         for key in self.env:
             if key.startswith("AIP_"):
                 raise ValueError(f"env.{key}: AIP_* variables are Vertex AI's own")

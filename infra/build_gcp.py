@@ -3,7 +3,10 @@
 - every training fleet with `cloud: gcp` -> `aifinops.components.gcp.GpuTrainingFleet`, named as the fleet;
   fleets without `subnetIds` share one `aifinops.components.gcp.FleetNetwork` per region
   (`network-<region>`: Cloud NAT, Private Google Access);
-- every inference endpoint with `cloud: gcp` -> `aifinops.components.gcp.TpuInferenceEndpoint` (a
+- every inference endpoint with `cloud: gcp` and `hosting: gke` ->
+  `aifinops.components.gcp.GkeTpuInferenceEndpoint` (vLLM on a GKE cluster's TPU node pools,
+  `replicas.min` on demand and Spot above it; its nodes on the region's shared `FleetNetwork`);
+  with `hosting: provisioned` -> `aifinops.components.gcp.TpuInferenceEndpoint` (a
   Vertex AI endpoint on TPUs: `instanceType` is a TPU slice such as `v5litepod-4` or its
   Vertex machine type `ct5lp-hightpu-4t`, or `accelerator` a TPU generation such as
   `TPU-v5e`; `serving: llm` and `modelId` name the Hugging Face model), or with
@@ -27,6 +30,8 @@ from aifinops.components.agent_artifact import agent_args
 from aifinops.components.gcp import (
     GcpGpuTrainingFleetArgs,
     GcpProjectBudgetArgs,
+    GkeTpuInferenceEndpoint,
+    GkeTpuInferenceEndpointArgs,
     GpuTrainingFleet,
     ProjectBudget,
     ServerlessInferenceEndpoint,
@@ -90,6 +95,49 @@ def _serverless_args(
     return args
 
 
+def _gke_args(
+    endpoint: InferenceEndpoint, config: StackConfig, network: GcpFleetNetwork
+) -> GkeTpuInferenceEndpointArgs:
+    """A `hosting: gke` endpoint: vLLM on TPU node pools of a GKE cluster."""
+    assert endpoint.replicas is not None and endpoint.image and endpoint.zone  # the schema's
+    args: GkeTpuInferenceEndpointArgs = {
+        "model_version": endpoint.model_version,
+        "serving": endpoint.serving or ServingKind.LLM,
+        "model_id": endpoint.model_id or "",
+        "image": endpoint.image,
+        "zone": endpoint.zone,
+        "replicas_min": endpoint.replicas.min,
+        "replicas_max": endpoint.replicas.max,
+        "region": config.region(Cloud.GCP, endpoint.region),
+        "network": network.network,  # type: ignore[typeddict-item]
+        "subnetwork": network.subnetwork,  # type: ignore[typeddict-item]
+        "tags": config.tags.as_dict(),
+    }
+    if endpoint.instance_type:
+        args["accelerator_type"] = endpoint.instance_type
+    else:
+        assert endpoint.accelerator is not None
+        args["accelerator"] = endpoint.accelerator
+    if endpoint.model_memory_gib:
+        args["model_memory_gib"] = endpoint.model_memory_gib
+    if endpoint.env:
+        args["environment"] = {k: str(v) for k, v in endpoint.env.items()}
+    if endpoint.target_queue_length is not None:
+        args["target_queue_length"] = endpoint.target_queue_length
+    if endpoint.max_model_len is not None:
+        args["max_model_len"] = endpoint.max_model_len
+    if endpoint.hugging_face_token_secret:
+        args["hugging_face_token_secret"] = endpoint.hugging_face_token_secret
+    return args
+
+
+def _network(networks: dict[str, GcpFleetNetwork], region: str) -> GcpFleetNetwork:
+    """The region's shared network (Cloud NAT, Private Google Access), made once."""
+    if region not in networks:
+        networks[region] = GcpFleetNetwork(f"network-{region}", {"region": region})
+    return networks[region]
+
+
 def build(config: StackConfig) -> dict[str, Any]:
     """Create the GCP resources of `config`; returns the stack exports."""
     exports: dict[str, Any] = {}
@@ -123,10 +171,9 @@ def build(config: StackConfig) -> dict[str, Any]:
             fleet_args["subnetwork"] = fleet.subnet_ids[0]
             fleet_args["network"] = fleet.subnet_ids[0].split("/subnetworks/")[0]
         else:
-            if region not in networks:
-                networks[region] = GcpFleetNetwork(f"network-{region}", {"region": region})
-            fleet_args["network"] = networks[region].network  # type: ignore[typeddict-item]
-            fleet_args["subnetwork"] = networks[region].subnetwork  # type: ignore[typeddict-item]
+            network = _network(networks, region)
+            fleet_args["network"] = network.network  # type: ignore[typeddict-item]
+            fleet_args["subnetwork"] = network.subnetwork  # type: ignore[typeddict-item]
         if fleet.scale_on is not None:
             fleet_args["scale_on_subscription"] = fleet.scale_on.queue
             fleet_args["jobs_per_node"] = fleet.scale_on.jobs_per_node
@@ -152,6 +199,15 @@ def build(config: StackConfig) -> dict[str, Any]:
             run = ServerlessInferenceEndpoint(endpoint.name, _serverless_args(endpoint, config))
             exports[f"{endpoint.name}-service"] = run.service_name
             exports[f"{endpoint.name}-uri"] = run.uri
+            continue
+        if endpoint.hosting == Hosting.GKE:
+            region = config.region(Cloud.GCP, endpoint.region)
+            gke = GkeTpuInferenceEndpoint(
+                endpoint.name, _gke_args(endpoint, config, _network(networks, region))
+            )
+            exports[f"{endpoint.name}-url"] = gke.request_url
+            exports[f"{endpoint.name}-cluster"] = gke.cluster_name
+            exports[f"{endpoint.name}-machine-type"] = gke.machine_type
             continue
         assert endpoint.replicas is not None  # the schema requires it when provisioned
         endpoint_args: TpuInferenceEndpointArgs = {

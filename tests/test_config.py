@@ -413,6 +413,47 @@ def test_a_gcp_endpoint_with_its_contract_parses_and_spot_is_gcp_only():
     assert "spot applies to GCP endpoints" in error_lines(**{"finops:inferenceEndpoints": [aws]})[0]
 
 
+GKE_ENDPOINT = {
+    **GCP_ENDPOINT,
+    "hosting": "gke",
+    "zone": "us-central1-a",
+    "image": "us-docker.pkg.dev/p/r/vllm-tpu@sha256:" + "0" * 64,
+}
+
+
+@pytest.mark.parametrize(
+    ("entry", "line"),
+    [
+        ({"image": None}, "image is required with hosting: gke"),
+        ({"image": "us-docker.pkg.dev/p/r/vllm-tpu:v1"}, "pinned by digest"),
+        ({"zone": None}, "zone is required with hosting: gke"),
+        ({"spot": True}, "spot: not with hosting: gke"),
+        ({"replicas": {"min": 0, "max": 2}}, "replicas.min must be >= 1 on GCP"),
+        ({"cloud": "aws", "instanceType": "ml.inf2.xlarge"}, "hosting: gke is for cloud: gcp"),
+        ({"hosting": "provisioned"}, "zone: only with hosting: gke"),
+        ({"targetQueueLength": 0}, "targetQueueLength: Input should be greater than"),
+    ],
+)
+def test_a_gke_endpoint_says_what_it_needs(entry, line):
+    endpoint = {k: v for k, v in {**GKE_ENDPOINT, **entry}.items() if v is not None}
+    lines = error_lines(**{"finops:inferenceEndpoints": [endpoint]})
+    assert len(lines) == 1 and line in lines[0], lines
+    assert lines[0].startswith("Pulumi.dev.yaml: finops:inferenceEndpoints[0]")
+
+
+def test_a_gke_endpoint_parses_with_its_keys():
+    entry = {**GKE_ENDPOINT, "targetQueueLength": 4, "maxModelLen": 8192,
+             "huggingFaceTokenSecret": "hf-token", "env": {"VLLM_LOGGING_LEVEL": "INFO"}}  # fmt: skip
+    endpoint = parse(**{"finops:inferenceEndpoints": [entry]}).inference_endpoints[0]
+    assert endpoint.hosting == config.Hosting.GKE
+    assert (endpoint.zone, endpoint.target_queue_length, endpoint.max_model_len) == (
+        "us-central1-a",
+        4,
+        8192,
+    )
+    assert endpoint.hugging_face_token_secret == "hf-token"
+
+
 SERVERLESS = {
     "name": "faq",
     "cloud": "aws",

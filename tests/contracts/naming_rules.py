@@ -52,7 +52,9 @@ class NameRule:
         name is unknown until deploy (an output)."""
         if self.prop is None:
             return None
-        value = inputs.get(self.prop)
+        value: object = inputs
+        for key in self.prop.split("."):  # nested: a Kubernetes object's metadata.name
+            value = value.get(key) if isinstance(value, dict) else None
         if isinstance(value, str):
             return value
         prefix = inputs.get(self.prefix_prop) if self.prefix_prop else None
@@ -299,6 +301,36 @@ RULES: dict[str, NameRule] = {
     "gcp:vertex/aiEndpointWithModelGardenDeployment:AiEndpointWithModelGardenDeployment": NO_NAME,
     "gcp:vertex/aiEndpointIamMember:AiEndpointIamMember": NO_NAME,
     "pulumi:providers:gcp": NO_NAME,
+    # the GKE TPU endpoint (components/gcp/gke_tpu_endpoint.py)
+    "gcp:container/cluster:Cluster": NameRule(
+        "name",
+        40,
+        GCP_RESOURCE_NAME,
+        source="GKE projects.locations.clusters.create: a lower-case letter, then up to 39 "
+        "lower-case letters, digits or hyphens, not a hyphen last",
+    ),
+    "gcp:container/nodePool:NodePool": NameRule(
+        "name", 40, GCP_RESOURCE_NAME, source="GKE node pool names: as cluster names, 40"
+    ),
+    "pulumi:providers:kubernetes": NO_NAME,
+    # named by the component (metadata.name): DNS-1035 labels, the rule of Service names and
+    # the strictest of the five (Kubernetes object names and IDs)
+    **{
+        f"kubernetes:{kind}": NameRule(
+            "metadata.name",
+            63,
+            r"[a-z]([-a-z0-9]*[a-z0-9])?",
+            autonamed=False,
+            source="Kubernetes DNS-1035 label names, 63",
+        )
+        for kind in (
+            "core/v1:Namespace",
+            "apps/v1:Deployment",
+            "core/v1:Service",
+            "autoscaling/v2:HorizontalPodAutoscaler",
+            "monitoring.googleapis.com/v1:PodMonitoring",
+        )
+    },
     # --- Azure -------------------------------------------------------------------------
     "azure-native:resources:ResourceGroup": NameRule(
         "resourceGroupName", 90, r"[-\w._()]*[-\w_()]", source="Microsoft.Resources naming rules"

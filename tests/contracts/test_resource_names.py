@@ -159,7 +159,7 @@ def test_names_that_fit_are_kept_so_existing_stacks_are_not_replaced() -> None:
     assert {
         "gcp-l4-train-on-demand-template",
         "gcp-l4-train-controller-code",
-        "gcp-tpu-serve-deployment",
+        "gcp-tpu-serve-cluster",
         "vision-budget",
     } <= names
     dev = run(stack_config.read_stack_file(ROOT / "Pulumi.dev.yaml"), stack="dev")

@@ -19,6 +19,7 @@ from aifinops.taggability import tag_property
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "examples" / "Pulumi.multicloud.yaml"
 VERTEX = "gcp:vertex/aiEndpointWithModelGardenDeployment:AiEndpointWithModelGardenDeployment"
+POOL = "gcp:container/nodePool:NodePool"
 STACK_TAGS = {"Project": "vision", "Team": "ml-platform", "Environment": "staging"}
 
 
@@ -41,9 +42,9 @@ def test_the_example_composes_one_of_each_component(run):
     assert components == [
         ("finops:azure:GpuTrainingFleet", "azure-t4-train"),
         ("finops:gcp:FleetNetwork", "network-us-central1"),
+        ("finops:gcp:GkeTpuInferenceEndpoint", "gcp-tpu-serve"),
         ("finops:gcp:GpuTrainingFleet", "gcp-l4-train"),
         ("finops:gcp:ProjectBudget", "vision-budget"),
-        ("finops:gcp:TpuInferenceEndpoint", "gcp-tpu-serve"),
     ]
 
 
@@ -53,12 +54,21 @@ def test_fleet_and_endpoint_sizes_follow_the_config(run):
         for r in run.of_type("gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager")
     }
     assert groups == {"gcp-l4-train-spot": 4, "gcp-l4-train-on-demand": 0}
-    (deployment,) = run.of_type(VERTEX)
-    resources = deployment.inputs["deployConfig"]["dedicatedResources"]
-    assert (resources["minReplicaCount"], resources["maxReplicaCount"]) == (1, 3)
-    assert resources["machineSpec"]["machineType"] == "ct5lp-hightpu-4t"
-    assert deployment.inputs["huggingFaceModelId"] == "Qwen/Qwen2.5-7B-Instruct"
-    assert "gcp-tpu-serve-url" in run.exports
+    pools = {r.name: r.inputs for r in run.of_type(POOL)}
+    assert pools["gcp-tpu-serve-tpu"]["nodeCount"] == 1  # replicas.min, on demand
+    assert pools["gcp-tpu-serve-tpu-spot"]["autoscaling"] == {"minNodeCount": 0, "maxNodeCount": 2}
+    assert pools["gcp-tpu-serve-tpu-spot"]["nodeConfig"]["spot"] is True
+    assert pools["gcp-tpu-serve-tpu"]["nodeConfig"]["machineType"] == "ct5lp-hightpu-4t"
+    (hpa,) = run.of_type("kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
+    assert (hpa.inputs["spec"]["minReplicas"], hpa.inputs["spec"]["maxReplicas"]) == (1, 3)
+    (server,) = run.of_type("kubernetes:apps/v1:Deployment")
+    container = server.inputs["spec"]["template"]["spec"]["containers"][0]
+    assert "--model=Qwen/Qwen2.5-7B-Instruct" in container["args"]
+    assert {"gcp-tpu-serve-url", "gcp-tpu-serve-cluster"} <= set(run.exports)
+    # the nodes live on the region's shared network (Cloud NAT, Private Google Access)
+    (cluster,) = run.of_type("gcp:container/cluster:Cluster")
+    (subnet,) = run.of_type("gcp:compute/subnetwork:Subnetwork")
+    assert cluster.inputs["subnetwork"] == subnet.outputs.get("selfLink")
     (scale_set,) = run.of_type("azure-native:compute:VirtualMachineScaleSet")
     assert scale_set.inputs["sku"] == {
         "name": "Standard_NC4as_T4_v3",
@@ -75,7 +85,9 @@ def test_every_taggable_resource_has_the_stack_tags_in_its_clouds_spelling(run):
         cloud = tag_schema.cloud_of(resource.type)
         if where is None or cloud is None:
             continue
-        tags = resource.inputs[where.property]
+        tags = resource.inputs
+        for key in where.property.split("."):
+            tags = tags[key]
         assert tag_schema.missing_keys(tags, cloud, workload=False) == [], resource.name
         assert tags == {**tags, **tag_schema.spell(STACK_TAGS, cloud)}, resource.name
         checked += 1
@@ -85,11 +97,13 @@ def test_every_taggable_resource_has_the_stack_tags_in_its_clouds_spelling(run):
 def test_workloads_carry_the_model_version(run):
     (template,) = [r for r in run.resources if r.name == "gcp-l4-train-spot-template"]
     assert template.inputs["labels"]["model-version"] == "vit-b16-v3"
-    # the Vertex deployment takes no labels (pulumi-gcp 10.2): its display names carry it
-    (deployment,) = run.of_type(VERTEX)
+    # the GKE endpoint's cluster and node pools carry it (the Vertex deployment cannot)
+    for resource in [*run.of_type(POOL), *run.of_type("gcp:container/cluster:Cluster")]:
+        labels = (
+            resource.inputs.get("resourceLabels") or resource.inputs["nodeConfig"]["resourceLabels"]
+        )
+        assert labels["model-version"] == "qwen2-5-7b-instruct-v1", resource.name
     assert tag_property(VERTEX) is None
-    model = deployment.inputs["modelConfig"]["modelDisplayName"]
-    assert model == "gcp-tpu-serve-qwen2-5-7b-instruct-v1"
     (scale_set,) = run.of_type("azure-native:compute:VirtualMachineScaleSet")
     assert scale_set.inputs["tags"]["ModelVersion"] == "vit-b16-v3"
 
@@ -195,4 +209,13 @@ def test_finops_preview_prices_the_example_and_every_policy_passes(capsys):
     monthly = {r["name"]: r["monthlyUsd"] for r in out["resources"]}
     assert monthly["gcp-l4-train-spot"] > 0  # 4 spot g2-standard-8
     assert monthly["gcp-l4-train-on-demand"] == 0  # the fallback waits at zero
-    assert monthly["gcp-tpu-serve-deployment"] > 0 and monthly["azure-t4-train-vmss"] > 0
+    assert monthly["gcp-tpu-serve-tpu"] > 0 and monthly["azure-t4-train-vmss"] > 0
+    assert monthly["gcp-tpu-serve-tpu-spot"] == 0  # Spot burst: $0 until the HPA scales out
+    assert monthly["gcp-tpu-serve-cluster"] > 0 and monthly["gcp-tpu-serve-system"] > 0
+    # tagged: the endpoint's whole price carries its model version (the Vertex option's
+    # landed in (untagged), $3,511.84); what stays untagged takes no labels (Cloud NAT $7.74,
+    # a Cloud Scheduler job $0.10)
+    endpoint = sum(r["monthlyUsd"] for r in out["resources"] if r["component"] == "gcp-tpu-serve")
+    by_version = out["totals"]["byTag"]["ModelVersion"]
+    assert by_version["qwen2-5-7b-instruct-v1"] == pytest.approx(endpoint, abs=0.01)
+    assert out["totals"]["byTag"]["Project"]["(untagged)"] < 10
