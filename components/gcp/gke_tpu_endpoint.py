@@ -539,7 +539,7 @@ class GcpGkeTpuInferenceEndpoint(pulumi.ComponentResource):
             metadata=meta.ObjectMetaArgs(name=app, labels=pod_labels(labels, app)),
             opts=on_cluster,
         )
-        self.namespace = namespace.metadata.apply(lambda m: m.name if m else app)
+        self.namespace = namespace.metadata.apply(lambda m: (m.name if m else None) or app)
         object_meta = meta.ObjectMetaArgs(
             name=app, namespace=self.namespace, labels=pod_labels(labels, app)
         )
@@ -691,15 +691,15 @@ class GcpGkeTpuInferenceEndpoint(pulumi.ComponentResource):
             ),
             opts=on_cluster,
         )
-        address = service.status.apply(
-            lambda status: (
-                (status.load_balancer.ingress or [None])[0].ip
-                if status and status.load_balancer and status.load_balancer.ingress
-                else None
-            )
-        )
+
+        def lb_address(status: k8s.core.v1.outputs.ServiceStatus | None) -> str:
+            ingress = (
+                status.load_balancer.ingress if status and status.load_balancer else None
+            ) or []
+            return (ingress[0].ip if ingress else None) or "<internal LB address>"
+
         self.request_url = pulumi.Output.concat(
             "http://",
-            address.apply(lambda ip: ip or "<internal LB address>"),
+            service.status.apply(lb_address),
             f":{SERVER_PORT}{REQUEST_ROUTE}",
         )
