@@ -69,7 +69,19 @@ def long_stack(cloud: str) -> dict[str, Any]:
                 "modelVersion": "vit-huge-14",
                 "serving": "llm",
                 "modelId": "Qwen/Qwen2.5-7B-Instruct",
-            }
+            },
+            {  # GKE: cluster and node pool names stop at 40, Kubernetes names at 63
+                "name": ENDPOINT_40[:-2] + "-k",
+                "cloud": "gcp",
+                "hosting": "gke",
+                "zone": "us-central1-a",
+                "image": "us-docker.pkg.dev/p/r/vllm-tpu@sha256:" + "0" * 64,
+                "instanceType": "v5litepod-4",
+                "replicas": {"min": 1, "max": 2},
+                "modelVersion": "vit-huge-14",
+                "serving": "llm",
+                "modelId": "Qwen/Qwen2.5-7B-Instruct",
+            },
         ]
     if cloud == "azure":
         config["azure-native:location"] = "eastus"
