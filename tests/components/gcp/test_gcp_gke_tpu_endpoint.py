@@ -261,3 +261,21 @@ def test_the_policies_read_the_pool_labels_and_flag_a_pool_without_them(run):
     }
     flagged = evaluate([normalize(pool.type, pool.name, stripped)], context)
     assert [v.policy for v in flagged if v.policy == "required-tags"] == ["required-tags"]
+
+
+def test_a_gcp_program_without_a_gke_endpoint_does_not_load_the_kubernetes_sdk():
+    """Every GCP stack imports aifinops.components.gcp: the Kubernetes SDK (about 0.2 s and
+    20 MiB) is paid only by a stack that builds a GKE endpoint."""
+    import json
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys\n"
+        "import aifinops.components.gcp\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert "pulumi_kubernetes" not in json.loads(done.stdout)
