@@ -795,7 +795,7 @@ class AwsGpuTrainingFleet(pulumi.ComponentResource):
     ) -> aws.ec2.LaunchTemplate:
         region = plan.region
         if args.get("ami_id"):
-            image_id: pulumi.Input[str] = str(args.get("ami_id"))
+            image_id: pulumi.Input[str] = args["ami_id"]
             root_device: pulumi.Input[str] = "/dev/xvda"
         else:
             ami = aws.ec2.get_ami_output(

@@ -264,7 +264,7 @@ class AzureGpuTrainingFleet(pulumi.ComponentResource):
 
         group_name: pulumi.Input[str]
         if args.get("resource_group_name"):
-            group_name = str(args["resource_group_name"])
+            group_name = args["resource_group_name"]
         else:
             group = azure_native.resources.ResourceGroup(
                 f"{name}-rg", location=location, tags=tags, opts=child
@@ -417,7 +417,7 @@ class AzureGpuTrainingFleet(pulumi.ComponentResource):
     ) -> tuple[pulumi.Input[str], bool]:
         """(subnet id, public address per VM): the given subnet, or one with egress."""
         if args.get("subnet_id"):
-            return str(args["subnet_id"]), False
+            return args["subnet_id"], False
         child = pulumi.ResourceOptions(parent=self)
         nsg = azure_native.network.NetworkSecurityGroup(
             f"{name}-nsg",

@@ -326,11 +326,11 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
         network_name: pulumi.Input[str]
         subnetwork_name: pulumi.Input[str] | None
         if args.get("network"):
-            network_name, subnetwork_name = str(args["network"]), args.get("subnetwork")
+            network_name, subnetwork_name = args["network"], args.get("subnetwork")
         else:
             network_args: GcpFleetNetworkArgs = {"region": region}
             if args.get("project"):
-                network_args["project"] = str(args["project"])
+                network_args["project"] = args["project"]
             fleet_network = GcpFleetNetwork(f"{name}-network", network_args, opts=child)
             network_name, subnetwork_name = fleet_network.network, fleet_network.subnetwork
         network_interface = gcp.compute.InstanceTemplateNetworkInterfaceArgs(
