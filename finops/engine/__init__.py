@@ -46,6 +46,8 @@ from aifinops.engine import contracts, fixtures, lean_imports
 from aifinops.errors import FinopsError
 
 PROJECT_NAME = "finops"
+# The Pulumi SDK raises on `str(output)` when this is set (pulumi/output.py, Output.__str__)
+STRICT_OUTPUT_STRING = "PULUMI_ERROR_OUTPUT_STRING"
 
 
 class EngineError(FinopsError):
@@ -297,6 +299,19 @@ def _config_strings(raw_config: Mapping[str, Any]) -> dict[str, str]:
 _RUN_LOCK = threading.Lock()
 
 
+def _program_line(exc: BaseException) -> str:
+    """`file:line` of the innermost frame of `exc` outside the Pulumi SDK and the installed
+    packages: the program's line that raised."""
+    found = "the program"
+    frame = exc.__traceback__
+    while frame is not None:
+        filename = frame.tb_frame.f_code.co_filename
+        if "site-packages" not in filename and not filename.startswith("<"):
+            found = f"{filename}:{frame.tb_lineno}"
+        frame = frame.tb_next
+    return found
+
+
 def _drop_aliases(
     args: pulumi.ResourceTransformationArgs,
 ) -> pulumi.ResourceTransformationResult | None:
@@ -364,6 +379,13 @@ def run_program(
         run_body = program
 
     lean_imports.install()
+    # `str(output)` is a bug the real engine lets through: the SDK logs a warning and the
+    # resource receives the text "Calling __str__ on an Output[T] is not supported..." as its
+    # input (a GCP fleet's instance templates once got it as their network). The SDK raises
+    # instead when PULUMI_ERROR_OUTPUT_STRING is set, so the stand-in sets it for the run and a
+    # program that stringifies an Output fails here, at the line that does it.
+    strict_outputs = os.environ.get(STRICT_OUTPUT_STRING)
+    os.environ[STRICT_OUTPUT_STRING] = "true"
     # A run builds hundreds of thousands of long-lived objects (the provider SDKs' classes, each
     # resource's state) and little cyclic garbage, so the collector's passes over them cost
     # about a third of a preview (three-cloud stack: 5.4 s -> 3.8 s of CPU). It is paused for
@@ -400,6 +422,13 @@ def run_program(
         except FinopsError:
             raise
         except Exception as exc:  # the program's own error, shown as the engine would
+            if type(exc).__name__ == "_OutputToStringError":
+                raise EngineError(
+                    f"the Pulumi program failed for stack {stack!r}: {_program_line(exc)} "
+                    "calls str() on an Output: under `pulumi up` the resource would receive "
+                    "the text of a warning as its input; pass the Output itself, or build "
+                    "the string with .apply()"
+                ) from exc
             raise EngineError(f"the Pulumi program failed for stack {stack!r}: {exc}") from exc
         finally:
             asyncio.set_event_loop(None)
@@ -407,6 +436,10 @@ def run_program(
             pulumi.runtime.settings.ROOT.set(None)
             if collecting:
                 gc.enable()
+            if strict_outputs is None:
+                os.environ.pop(STRICT_OUTPUT_STRING, None)
+            else:
+                os.environ[STRICT_OUTPUT_STRING] = strict_outputs
     if check_inputs:
         problems = contracts.check_resources(monitor.records)
         if problems:
