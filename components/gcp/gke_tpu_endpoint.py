@@ -45,16 +45,14 @@ import pulumi_gcp as gcp
 from aifinops import catalog
 from aifinops.catalog.gcp import VERTEX_TPU_MACHINES
 from aifinops.components import _args, _hosting
-from aifinops.components.gcp import _common
-from aifinops.components.gcp.tpu_batch import _pick_slice
-from aifinops.components.gcp.tpu_endpoint import _ENV_KEY, _MODEL_ID
+from aifinops.components.gcp import _common, _tpu_serving
 from aifinops.config import ServingKind
 
 if TYPE_CHECKING:
     import pulumi_kubernetes as k8s
 
 TYPE_TOKEN = "finops:gcp:GkeTpuInferenceEndpoint"
-MAX_REPLICAS = 100
+MAX_REPLICAS = _tpu_serving.MAX_REPLICAS
 SERVER_PORT = 8000
 HEALTH_ROUTE = "/health"
 REQUEST_ROUTE = "/v1/completions"
@@ -186,6 +184,15 @@ def _gke_machine(where: str, info: catalog.InstanceInfo) -> tuple[str, str, str]
     return found[0], found[1], label
 
 
+def _plain_secret(key: str) -> str | None:
+    if key in _SECRET_ENV:
+        return (
+            "not a token in plain text: give hugging_face_token_secret (a Kubernetes Secret "
+            "with key `token`)"
+        )
+    return None
+
+
 def plan_gke_endpoint(args: GkeTpuInferenceEndpointArgs, where: str = "") -> GkeEndpointPlan:
     """Validate `args` (ValueError naming the field, the value and what is allowed)."""
     raw: dict[str, Any] = dict(args)
@@ -198,9 +205,7 @@ def plan_gke_endpoint(args: GkeTpuInferenceEndpointArgs, where: str = "") -> Gke
         raise _args.invalid(
             "serving", serving.value, "llm (vLLM's OpenAI-compatible server)", where=where
         )
-    model_id = str(_args.require(raw, "model_id", where=where))
-    if not _MODEL_ID.match(model_id):
-        raise _args.invalid("model_id", model_id, "a Hugging Face id <owner>/<model>", where=where)
+    model_id = _tpu_serving.model_id(raw, where)
     image = str(_args.require(raw, "image", where=where))
     if not _IMAGE.match(image):
         raise _args.invalid(
@@ -216,44 +221,11 @@ def plan_gke_endpoint(args: GkeTpuInferenceEndpointArgs, where: str = "") -> Gke
     region = str(raw.get("region") or zone.rsplit("-", 1)[0])
     if not zone.startswith(f"{region}-"):
         raise _args.invalid("zone", zone, f"a zone of region {region}", where=where)
-    requested = raw.get("accelerator_type")
-    if requested:
-        requested = catalog.tpu_type_of_machine(str(requested)) or requested
-    memory = (
-        None
-        if raw.get("model_memory_gib") is None
-        else _args.number(
-            "model_memory_gib", raw["model_memory_gib"], "GiB above 0", above=0, where=where
-        )
-    )
-    info = _pick_slice(where, region, requested, raw.get("accelerator"), memory, False)
+    info = _tpu_serving.tpu_slice(raw, where, region, spot=False)
     machine_type, topology, label = _gke_machine(where, info)
-    if memory is not None and memory > info.node_accelerator_memory_gib:
-        raise _args.invalid(
-            "model_memory_gib",
-            memory,
-            f"at most the {info.node_accelerator_memory_gib:g} GiB of HBM of "
-            f"{info.instance_type} (or a larger slice)",
-            where=where,
-        )
-    replicas_min = _args.int_arg(where, raw, "replicas_min", 1, 1, MAX_REPLICAS)
-    replicas_max = _args.int_arg(
-        where, raw, "replicas_max", replicas_min, replicas_min, MAX_REPLICAS
-    )
-    environment = {str(k): str(v) for k, v in (raw.get("environment") or {}).items()}
-    for key in environment:
-        if not _ENV_KEY.match(key):
-            raise _args.invalid(
-                f"environment.{key}", key, "a variable name [A-Za-z_][A-Za-z0-9_]*", where=where
-            )
-        if key in _SECRET_ENV:
-            raise _args.invalid(
-                f"environment.{key}",
-                key,
-                "not a token in plain text: give hugging_face_token_secret (a Kubernetes "
-                "Secret with key `token`)",
-                where=where,
-            )
+    _tpu_serving.check_memory_fits(raw, where, info)
+    replicas_min, replicas_max = _tpu_serving.replica_bounds(raw, where)
+    environment = _tpu_serving.environment(raw, where, _plain_secret)
     secret = raw.get("hugging_face_token_secret") or None
     if secret is not None and not re.match(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$", secret):
         raise _args.invalid(

@@ -33,21 +33,17 @@ import pulumi_gcp as gcp
 from aifinops import catalog
 from aifinops.catalog.gcp import VERTEX_TPU_MACHINES
 from aifinops.components import _args, _hosting
-from aifinops.components.gcp import _common
-from aifinops.components.gcp.tpu_batch import _pick_slice
+from aifinops.components.gcp import _common, _tpu_serving
 from aifinops.config import ServingKind
 
 TYPE_TOKEN = "finops:gcp:TpuInferenceEndpoint"
 DUTY_CYCLE_METRIC = "aiplatform.googleapis.com/prediction/online/accelerator/duty_cycle"
-MAX_REPLICAS = 100
+MAX_REPLICAS = _tpu_serving.MAX_REPLICAS
 INVOKER_ROLE = "roles/aiplatform.user"
-# Hugging Face model ids: <owner>/<name> (huggingface_hub's repo id rules)
-_MODEL_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
 # Artifact Registry, Container Registry: where Vertex AI pulls serving images from
 _IMAGE = re.compile(
     r"^(?:[a-z0-9-]+-docker\.pkg\.dev|(?:[a-z]+\.)?gcr\.io)/[a-z0-9._/-]+(?::[\w.-]+|@sha256:[0-9a-f]{64})$"
 )
-_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ROUTE = re.compile(r"^/[\w./-]*$")
 COLD_START_NOTE = (
     "a new replica serves after the TPU host is provisioned, the image pulled and the model "
@@ -121,6 +117,14 @@ class TpuEndpointPlan:
     region: str
 
 
+def _vertex_reserved(key: str) -> str | None:
+    return (
+        "not AIP_*: Vertex AI sets those (port, routes, storage URI)"
+        if key.startswith("AIP_")
+        else None
+    )
+
+
 def plan_endpoint(args: TpuInferenceEndpointArgs, where: str = "") -> TpuEndpointPlan:
     """Validate `args` (ValueError naming the field, the value and what is allowed)."""
     raw: dict[str, Any] = dict(args)
@@ -137,23 +141,9 @@ def plan_endpoint(args: TpuInferenceEndpointArgs, where: str = "") -> TpuEndpoin
             "use finops:gcp:TpuBatchInference with your own container)",
             where=where,
         )
-    model_id = str(_args.require(raw, "model_id", where=where))
-    if not _MODEL_ID.match(model_id):
-        raise _args.invalid("model_id", model_id, "a Hugging Face id <owner>/<model>", where=where)
+    model_id = _tpu_serving.model_id(raw, where)
     region = _common.region_of(raw.get("region"))
-    requested = raw.get("accelerator_type")
-    if requested:
-        requested = catalog.tpu_type_of_machine(str(requested)) or requested
-    memory = (
-        None
-        if raw.get("model_memory_gib") is None
-        else _args.number(
-            "model_memory_gib", raw["model_memory_gib"], "GiB above 0", above=0, where=where
-        )
-    )
-    info = _pick_slice(
-        where, region, requested, raw.get("accelerator"), memory, bool(raw.get("spot"))
-    )
+    info = _tpu_serving.tpu_slice(raw, where, region, bool(raw.get("spot")))
     vertex_machine = catalog.vertex_tpu_machine(info.instance_type)
     if vertex_machine is None:
         served = [catalog.tpu_type_of_machine(m) for m in VERTEX_TPU_MACHINES]
@@ -163,19 +153,9 @@ def plan_endpoint(args: TpuInferenceEndpointArgs, where: str = "") -> TpuEndpoin
             [*served, "(v5p does not serve on Vertex AI prediction)"],
             where=where,
         )
-    if memory is not None and memory > info.node_accelerator_memory_gib:
-        raise _args.invalid(
-            "model_memory_gib",
-            memory,
-            f"at most the {info.node_accelerator_memory_gib:g} GiB of HBM of "
-            f"{info.instance_type} (or a larger slice)",
-            where=where,
-        )
+    _tpu_serving.check_memory_fits(raw, where, info)
     machine_type, topology = vertex_machine
-    replicas_min = _args.int_arg(where, raw, "replicas_min", 1, 1, MAX_REPLICAS)
-    replicas_max = _args.int_arg(
-        where, raw, "replicas_max", replicas_min, replicas_min, MAX_REPLICAS
-    )
+    replicas_min, replicas_max = _tpu_serving.replica_bounds(raw, where)
     target = _args.int_arg(where, raw, "target_duty_cycle_percent", 60, 1, 100)
     image = raw.get("image") or None
     if image and not _IMAGE.match(str(image)):
@@ -186,7 +166,7 @@ def plan_endpoint(args: TpuInferenceEndpointArgs, where: str = "") -> TpuEndpoin
             "(<region>-docker.pkg.dev/<project>/<repo>/<image>:<tag>, gcr.io/...)",
             where=where,
         )
-    environment = {str(k): str(v) for k, v in (raw.get("environment") or {}).items()}
+    environment = _tpu_serving.environment(raw, where, _vertex_reserved)
     if environment and not image:
         raise _args.invalid(
             "environment",
@@ -194,18 +174,6 @@ def plan_endpoint(args: TpuInferenceEndpointArgs, where: str = "") -> TpuEndpoin
             "only with image: Model Garden's own container takes no variables",
             where=where,
         )
-    for key in environment:
-        if not _ENV_KEY.match(key):
-            raise _args.invalid(
-                f"environment.{key}", key, "a variable name [A-Za-z_][A-Za-z0-9_]*", where=where
-            )
-        if key.startswith("AIP_"):
-            raise _args.invalid(
-                f"environment.{key}",
-                key,
-                "not AIP_*: Vertex AI sets those (port, routes, storage URI)",
-                where=where,
-            )
     if image:
         environment = {"MODEL_ID": model_id, **environment}
     routes = {}
