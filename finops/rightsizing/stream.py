@@ -182,29 +182,95 @@ def _records_sql(lines: str) -> str:
     """
 
 
-# Step 2: `spool._Slot` per GPU and interval, and `_Slot.peak` (mean, observed seconds).
-_INTERVALS_SQL = f"""
+# Step 2, per batch of files (`_batches`): partial aggregates of the batch's `records`,
+# tagged with its number `$b`, that merge exactly across batches (maxima, sums, counts,
+# first and last values with the window start they belong to). A batch's rows can be
+# dropped and the batch read again with others (`_regroup`).
+_PARTS_SQL = {
+    # `spool._Slot` per GPU and interval, before its mean and observed seconds
+    "slot_parts": f"""
 WITH w AS (
     SELECT *, greatest(we - ws, 0.0) AS seconds, floor(ws / {INTERVAL_SECONDS})::BIGINT AS i
     FROM records WHERE status = 'ok' AND folded
-),
-slots AS (
+)
+SELECT $b AS b, host, gpu, i,
+    max(util_max) AS util_peak,
+    sum(util_mean * seconds) FILTER (util_max IS NOT NULL AND util_mean IS NOT NULL)
+        AS util_weighted,
+    coalesce(sum(seconds) FILTER (util_max IS NOT NULL AND util_mean IS NOT NULL), 0)
+        AS util_seconds,
+    count(*) FILTER (util_max IS NOT NULL AND util_mean IS NULL) AS without_mean,
+    max(memory_max / {GIB}) AS memory_peak,
+    max(sm_max) AS sm_peak,
+    sum(sm_mean * seconds) FILTER (sm_mean IS NOT NULL) AS sm_weighted,
+    sum(seconds) FILTER (sm_mean IS NOT NULL) AS sm_seconds,
+    max(processes_max) AS processes,
+    coalesce(sum(seconds) FILTER (verdict IS NOT NULL AND verdict <> 'unknown'), 0)
+        AS diagnosed_seconds,
+    coalesce(sum(seconds) FILTER (verdict = '{WAITING_ON_DATA}'), 0) AS waiting_seconds
+FROM w GROUP BY host, gpu, i
+""",
+    "host_interval_parts": f"""
+SELECT $b AS b, host, floor(ws / {INTERVAL_SECONDS})::BIGINT AS i,
+    max(cpu_max) AS cpu, max(host_memory_max / {GIB}) AS memory
+FROM records WHERE status = 'ok' AND folded
+GROUP BY ALL HAVING cpu IS NOT NULL OR memory IS NOT NULL
+""",
+    # a window's seconds and work units are host-wide: once per host and window start
+    "host_window_parts": """
+SELECT $b AS b, host, ws, any_value(greatest(we - ws, 0.0)) AS seconds, any_value(work) AS work
+FROM records WHERE status = 'ok' AND folded
+GROUP BY host, ws
+""",
+    # what each GPU ran on: its first window's (as the reference reader's first record)
+    "gpu_parts": """
+SELECT $b AS b, host, gpu, min(ws) AS first_ws,
+    arg_min({'instance_type': instance_type, 'region': region, 'fleet': fleet,
+             'lifecycle': lifecycle}, ws) AS first,
+    max(ws) FILTER (coalesce(memory_total_bytes, 0) <> 0) AS memory_ws,
+    arg_max(memory_total_bytes, ws) FILTER (coalesce(memory_total_bytes, 0) <> 0)
+        AS memory_total_bytes
+FROM records WHERE status = 'ok' AND folded GROUP BY host, gpu
+""",
+    # seconds waiting on data per GPU, interval and cause the agent named
+    "cause_parts": f"""
+WITH named AS (
+    SELECT host, gpu, floor(ws / {INTERVAL_SECONDS})::BIGINT AS i,
+        greatest(we - ws, 0.0) AS seconds, unnest(string_split(causes, chr(31))) AS cause
+    FROM records
+    WHERE status = 'ok' AND folded AND verdict = '{WAITING_ON_DATA}' AND causes <> ''
+)
+SELECT $b AS b, host, gpu, i, cause, fsum(seconds) AS seconds FROM named GROUP BY ALL
+""",
+    # which GPUs and window starts the batch holds: where another batch's copies could be
+    "spans": """
+SELECT $b AS b, host, gpu, min(ws) AS first_ws, max(ws) AS last_ws
+FROM records WHERE status = 'ok' AND folded GROUP BY host, gpu
+""",
+    "newest": "SELECT $b AS b, max(we) AS we FROM records WHERE status = 'ok'",
+    "problems": """
+SELECT $b AS b, filename, status, count(*) AS lines
+FROM records WHERE status IN ('bad', 'skip') GROUP BY ALL
+""",
+}
+
+# The batches' partials merged: `spool._Slot.peak` (mean, observed seconds) per GPU and
+# interval, host figures per interval, host windows and what each GPU ran on.
+_INTERVALS_SQL = f"""
+WITH slots AS (
     SELECT host, gpu, i,
-        max(util_max) AS util_peak,
-        sum(util_mean * seconds) FILTER (util_max IS NOT NULL AND util_mean IS NOT NULL)
-            AS util_weighted,
-        coalesce(sum(seconds) FILTER (util_max IS NOT NULL AND util_mean IS NOT NULL), 0)
-            AS util_seconds,
-        count(*) FILTER (util_max IS NOT NULL AND util_mean IS NULL) AS without_mean,
-        max(memory_max / {GIB}) AS memory_peak,
-        max(sm_max) AS sm_peak,
-        sum(sm_mean * seconds) FILTER (sm_mean IS NOT NULL) AS sm_weighted,
-        sum(seconds) FILTER (sm_mean IS NOT NULL) AS sm_seconds,
-        max(processes_max) AS processes,
-        coalesce(sum(seconds) FILTER (verdict IS NOT NULL AND verdict <> 'unknown'), 0)
-            AS diagnosed_seconds,
-        coalesce(sum(seconds) FILTER (verdict = '{WAITING_ON_DATA}'), 0) AS waiting_seconds
-    FROM w GROUP BY host, gpu, i
+        max(util_peak) AS util_peak,
+        sum(util_weighted) AS util_weighted,
+        sum(util_seconds) AS util_seconds,
+        sum(without_mean) AS without_mean,
+        max(memory_peak) AS memory_peak,
+        max(sm_peak) AS sm_peak,
+        sum(sm_weighted) AS sm_weighted,
+        sum(sm_seconds) AS sm_seconds,
+        max(processes) AS processes,
+        sum(diagnosed_seconds) AS diagnosed_seconds,
+        sum(waiting_seconds) AS waiting_seconds
+    FROM slot_parts GROUP BY host, gpu, i
 )
 SELECT host, gpu, i, util_peak, memory_peak, sm_peak, diagnosed_seconds, waiting_seconds,
     CASE WHEN util_seconds > 0 AND without_mean = 0 THEN util_weighted / util_seconds END
@@ -216,34 +282,31 @@ SELECT host, gpu, i, util_peak, memory_peak, sm_peak, diagnosed_seconds, waiting
 FROM slots
 """
 
-_HOST_INTERVALS_SQL = f"""
-SELECT host, floor(ws / {INTERVAL_SECONDS})::BIGINT AS i,
-    CASE WHEN max(cpu_max) IS NOT NULL THEN greatest(max(cpu_max), 0.0) END AS cpu,
-    CASE WHEN max(host_memory_max) IS NOT NULL
-         THEN greatest(max(host_memory_max / {GIB}), 0.0) END AS memory
-FROM records WHERE status = 'ok' AND folded
-GROUP BY ALL HAVING cpu IS NOT NULL OR memory IS NOT NULL
+_HOST_INTERVALS_SQL = """
+SELECT host, i,
+    CASE WHEN max(cpu) IS NOT NULL THEN greatest(max(cpu), 0.0) END AS cpu,
+    CASE WHEN max(memory) IS NOT NULL THEN greatest(max(memory), 0.0) END AS memory
+FROM host_interval_parts GROUP BY host, i
 """
 
-# A window's seconds and work units are host-wide: counted once per host and window start.
 _HOST_WINDOWS_SQL = """
-SELECT host, ws, any_value(greatest(we - ws, 0.0)) AS seconds,
+SELECT host, ws, any_value(seconds) AS seconds,
     from_json(any_value(work), '"MAP(VARCHAR, DOUBLE)"') AS work
-FROM records WHERE status = 'ok' AND folded
-GROUP BY host, ws
+FROM host_window_parts GROUP BY host, ws
 """
 
-# What each GPU ran on (from its first window, as the reference reader's first record), and
-# a number per GPU in (host, GPU) order, so that step 3 can take GPUs a slice at a time.
+# A number per GPU in (host, GPU) order, so that step 3 can take GPUs a slice at a time.
 _GPU_META_SQL = """
+WITH merged AS (
+    SELECT host, gpu, arg_min(first, first_ws) AS first,
+        arg_max(memory_total_bytes, memory_ws) FILTER (memory_total_bytes IS NOT NULL)
+            AS memory_total_bytes
+    FROM gpu_parts GROUP BY host, gpu
+)
 SELECT row_number() OVER (ORDER BY host, gpu) AS no, host, gpu,
-    arg_min(instance_type, ws) AS instance_type,
-    arg_min(region, ws) AS region,
-    arg_min(fleet, ws) AS fleet,
-    arg_min(lifecycle, ws) AS lifecycle,
-    arg_max(memory_total_bytes, ws) FILTER (coalesce(memory_total_bytes, 0) <> 0)
-        AS memory_total_bytes
-FROM records WHERE status = 'ok' AND folded GROUP BY host, gpu
+    first.instance_type AS instance_type, first.region AS region, first.fleet AS fleet,
+    first.lifecycle AS lifecycle, memory_total_bytes
+FROM merged
 """
 
 INTERVALS_PER_SLICE = 1_000_000
@@ -317,14 +380,8 @@ ORDER BY f.host, f.gpu
 
 # Seconds waiting on data per GPU and cause the agent named, over the intervals from
 # `$first_interval` on (a window names each of its causes; `spool._Slot.causes`).
-_CAUSES_SQL = f"""
-WITH named AS (
-    SELECT host, gpu, floor(ws / {INTERVAL_SECONDS})::BIGINT AS i,
-        greatest(we - ws, 0.0) AS seconds, unnest(string_split(causes, chr(31))) AS cause
-    FROM records
-    WHERE status = 'ok' AND folded AND verdict = '{WAITING_ON_DATA}' AND causes <> ''
-)
-SELECT host, gpu, cause, fsum(seconds) FROM named
+_CAUSES_SQL = """
+SELECT host, gpu, cause, fsum(seconds) FROM cause_parts
 WHERE $first_interval IS NULL OR i >= $first_interval
 GROUP BY host, gpu, cause
 """
@@ -407,6 +464,18 @@ def _connect(folder: Path, memory_limit_mb: int, threads: int | None) -> Any:
     return con
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _share_of(progress: Progress, before: float, share: float) -> Progress:
+    """`progress` told of a part that is `share` of the whole, after `before` was done."""
+    return lambda part: progress(before + part * share)
+
+
 def _run(con: Any, sql: str, params: dict[str, Any], progress: Progress | None) -> None:
     """Execute `sql`, telling `progress` DuckDB's share done every 0.2 s."""
     if progress is None:
@@ -447,8 +516,9 @@ def read_usage(
     """
     import duckdb
 
-    files = [file for path in paths for file in record_files(Path(path))]
-    json_files, parquet_files = _split(files)
+    # a file given twice is read once
+    files = list(dict.fromkeys(file for path in paths for file in record_files(Path(path))))
+    json_files, _ = _split(files)
     tails = {path: tail for path in json_files if (tail := _torn_tail(path)) is not None}
     attempts = [threads or threads_for(memory_limit_mb)]
     if attempts[0] > 1:
@@ -459,8 +529,7 @@ def read_usage(
             try:
                 return _read(
                     con,
-                    json_files,
-                    parquet_files,
+                    files,
                     tails,
                     lookback_days=lookback_days,
                     end=end,
@@ -488,36 +557,122 @@ def read_usage(
     raise AssertionError("unreachable")
 
 
-def _read(
+def _batches(files: Sequence[Path]) -> list[list[Path]]:
+    """The files grouped by folder, in order: a host's export and spool files are one
+    folder, so one batch holds the copies its at-least-once delivery can make."""
+    folders: dict[Path, list[Path]] = {}
+    for file in files:
+        folders.setdefault(file.parent, []).append(file)
+    return list(folders.values())
+
+
+def _fold_batch(
     con: Any,
-    json_files: list[Path],
-    parquet_files: list[Path],
-    tails: dict[Path, tuple[str, int]],
-    *,
-    lookback_days: float | None,
+    number: int,
+    files: Sequence[Path],
+    torn: bool,
     end: float | None,
     progress: Progress | None,
-) -> list[GpuUsage]:
+) -> None:
+    """Steps 1 and 2 for one batch of files: its distinct records, folded into the partial
+    tables tagged `number` (each created by the first batch)."""
+    json_files, parquet_files = _split(files)
     params: dict[str, Any] = {"end": end}
     if json_files:
         params["json_files"] = [str(p) for p in json_files]
     if parquet_files:
         params["parquet_files"] = [str(p) for p in parquet_files]
     lines = _lines_sql(json_files, parquet_files)
+    if torn:
+        lines = (
+            f"SELECT l.filename, l.line FROM ({lines}) l "
+            "ANTI JOIN torn t ON l.filename = t.filename AND l.line = t.line"
+        )
+    last_scan = -1  # DuckDB's CSV reader keeps the lines it refused, every scan's
+    with contextlib.suppress(Exception):  # no such table before the first JSON scan
+        last_scan = con.execute("SELECT coalesce(max(scan_id), -1) FROM reject_scans").fetchone()[0]
+    con.execute("DROP TABLE IF EXISTS records")
+    _run(con, f"CREATE TEMP TABLE records AS {_records_sql(lines)}", params, progress)
+    for table, sql in _PARTS_SQL.items():
+        con.execute(
+            f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM ({sql}) LIMIT 0", {"b": number}
+        )
+        con.execute(f"INSERT INTO {table} BY NAME {sql}", {"b": number})
+    con.execute("DROP TABLE records")
+    if json_files:
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS rejects "
+            "(b BIGINT, scan_id BIGINT, file VARCHAR, line BIGINT, error VARCHAR)"
+        )
+        con.execute(
+            "INSERT INTO rejects SELECT $b, e.scan_id, f.file_path, e.line, e.error_type "
+            "FROM reject_errors e JOIN reject_scans f "
+            "ON e.scan_id = f.scan_id AND e.file_id = f.file_id "
+            "WHERE e.scan_id > $last",
+            {"b": number, "last": last_scan},
+        )
+
+
+def _overlapping(con: Any) -> list[set[int]]:
+    """Groups of batches that hold windows of one GPU over overlapping time (the same
+    host's files in two folders: a spool read beside its export): a record can be in two of
+    them, and only a batch holding both copies counts it once."""
+    parent: dict[int, int] = {}
+
+    def root(b: int) -> int:
+        while parent.setdefault(b, b) != b:
+            b = parent[b]
+        return b
+
+    for a, b in con.execute(
+        "SELECT DISTINCT x.b, y.b FROM spans x JOIN spans y ON x.host = y.host AND "
+        "x.gpu = y.gpu AND x.b < y.b AND x.first_ws <= y.last_ws AND y.first_ws <= x.last_ws"
+    ).fetchall():
+        parent[root(b)] = root(a)
+    groups: dict[int, set[int]] = {}
+    for b in parent:
+        groups.setdefault(root(b), set()).add(b)
+    return [group for group in groups.values() if len(group) > 1]
+
+
+def _read(
+    con: Any,
+    files: list[Path],
+    tails: dict[Path, tuple[str, int]],
+    *,
+    lookback_days: float | None,
+    end: float | None,
+    progress: Progress | None,
+) -> list[GpuUsage]:
     if tails:
         con.execute("CREATE TEMP TABLE torn (filename VARCHAR, line VARCHAR)")
         con.executemany(
             "INSERT INTO torn VALUES (?, ?)", [(str(p), text) for p, (text, _) in tails.items()]
         )
-        lines = (
-            f"SELECT l.filename, l.line FROM ({lines}) l "
-            "ANTI JOIN torn t ON l.filename = t.filename AND l.line = t.line"
-        )
-    _run(con, f"CREATE TABLE records AS {_records_sql(lines)}", params, progress)
-    order = {str(p): n for n, p in enumerate(json_files + parquet_files)}
+    batches = _batches(files)
+    sizes = [sum(_size(f) for f in batch) for batch in batches]
+    total = max(1, sum(sizes))
+    done = 0
+    for number, (batch, size) in enumerate(zip(batches, sizes, strict=True)):
+        told = None
+        if progress is not None:
+            told = _share_of(progress, done / total, size / total)
+        _fold_batch(con, number, batch, bool(tails), end, told)
+        done += size
+    for group in _overlapping(con):  # rare: read those batches again, as one
+        number += 1
+        tagged = ", ".join(str(b) for b in sorted(group))
+        for table in (*_PARTS_SQL, "rejects"):
+            with contextlib.suppress(Exception):  # no rejects table without JSON files
+                con.execute(f"DELETE FROM {table} WHERE b IN ({tagged})")
+        merged = [file for b in sorted(group) for file in batches[b]]
+        _fold_batch(con, number, merged, bool(tails), end, None)
+    if progress is not None:
+        progress(1.0)
+    order = {str(p): n for n, p in enumerate(files)}
     _refuse_bad_records(con, order, end)
     _warn_skipped(con, order, tails)
-    newest = con.execute("SELECT max(we) FROM records WHERE status = 'ok'").fetchone()[0]
+    newest = con.execute("SELECT max(we) FROM newest").fetchone()[0]
     if newest is None:
         return []
     window_end = end if end is not None else float(newest)
@@ -609,7 +764,7 @@ def _refuse_bad_records(con: Any, order: dict[str, int], end: float | None) -> N
     files = [
         f
         for (f,) in con.execute(
-            "SELECT DISTINCT filename FROM records WHERE status = 'bad'"
+            "SELECT DISTINCT filename FROM problems WHERE status = 'bad'"
         ).fetchall()
     ]
     if not files:
@@ -623,15 +778,14 @@ def _warn_skipped(con: Any, order: dict[str, int], tails: dict[Path, tuple[str, 
     """Lines that are not JSON objects, not UTF-8 or over 1 MB are skipped and counted: one
     warning naming the first, as the reference reader words it."""
     skipped = con.execute(
-        "SELECT filename, count(*) FROM records WHERE status = 'skip' GROUP BY filename"
+        "SELECT filename, sum(lines) FROM problems WHERE status = 'skip' GROUP BY filename"
     ).fetchall()
     counts = {f: n for f, n in skipped}
     rejected: dict[str, str] = {}  # file -> its first line DuckDB's CSV reader refused
     torn_lines = {str(p): line for p, (_, line) in tails.items()}
     with contextlib.suppress(Exception):  # no rejects table when no JSON file was read
         for file, line, error in con.execute(
-            "SELECT f.file_path, e.line, e.error_type FROM reject_errors e JOIN reject_scans f "
-            "ON e.scan_id = f.scan_id AND e.file_id = f.file_id ORDER BY e.line"
+            "SELECT file, line, error FROM rejects ORDER BY line"
         ).fetchall():
             if torn_lines.get(file) != line:  # a torn tail is not a skipped line
                 counts[file] = counts.get(file, 0) + 1
