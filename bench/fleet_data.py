@@ -7,7 +7,8 @@ telemetry (the same minute-by-minute model, so all three describe one fleet):
   `window_seconds = 300`: 3.2 million records, 4.4 GB;
 - `1m`: the default 60 s windows: 16.1 million records, 22.1 GB;
 - `rollup`: the export rolled up (`[export] rollup_seconds = 300`, agents/rollup.py): 3.2
-  million 5-minute summaries, 2.3 GB.
+  million 5-minute GPU summaries, a host's GPUs of an interval on one line (schema_version 2,
+  agents/SPOOL_FORMAT.md): 0.4 GB.
 
 Files go one folder per host (`DIR/<instance id>/windows.jsonl`), as a fleet's export files
 collected from its hosts; `Pulumi.fleet.yaml` beside them is the stack whose fleets they
@@ -27,6 +28,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from aifinops.agents.rollup import pack
 
 T0 = 1_764_547_200.0  # 2025-12-01 00:00 UTC, a whole day
 DAYS = 14
@@ -115,6 +118,10 @@ class Host:
     def uuid(self, gpu: int) -> str:
         return f"GPU-{self.number:08x}-0000-4000-8000-{gpu:012x}"
 
+    def identity(self) -> dict[str, object]:
+        """The host fields of its records (those `prefix` writes)."""
+        return json.loads("{" + self.prefix() + "}")
+
     def prefix(self) -> str:
         return (
             f'"cloud":"aws","instance_id":"{self.instance_id}",'
@@ -170,31 +177,39 @@ def _work(host: Host, minutes: list[tuple]) -> str:
     return f'{{"steps":{steps:.1f}}}' if steps else "{}"
 
 
-def _rollup_line(host: Host, prefix: str, gpu: int, start: float, minutes: list[tuple]) -> str:
-    """What agents/rollup.py writes for five 60 s windows (tests hold the two equal)."""
+def _rollup_summary(host: Host, gpu: int, start: float, minutes: list[tuple]) -> dict:
+    """What agents/rollup.py closes for five 60 s windows of one GPU (tests hold the two
+    equal); `rollup.pack` writes a host's summaries of an interval as its lines."""
     fleet = host.fleet
     means = [m[0] for m in minutes]
     peaks = [m[1] for m in minutes]
-    memory = max(m[2] for m in minutes) * GIB
     busy = any(m[3] for m in minutes)
-    util_mean = sum(m * 60.0 for m in means) / 300.0
-    uuid = host.uuid(gpu)
-    sm = "null"
-    if fleet.sm:
-        sm_peak = max(p / 100 for p in peaks)
-        sm_mean = sum(m / 110 * 60.0 for m in means) / 300.0
-        sm = f'{{"max":{sm_peak!r},"mean":{sm_mean!r}}}'
-    process = 1.0 if busy else 0.0
-    return (
-        f'{{"schema_version":1,"record_id":"{host.instance_id}/{uuid}/{start:.3f}+300",'
-        f'"rollup_seconds":300,"window_start":{start:.1f},"window_end":{start + 300:.1f},'
-        f'{prefix},"gpu_index":{gpu},"gpu_uuid":"{uuid}","windows":5,"sample_count":300,'
-        f'"memory_total_bytes":{fleet.memory_total_gib * GIB},'
-        f'"gpu_util_percent":{{"max":{max(peaks)!r},"mean":{util_mean!r}}},'
-        f'"sm_active_ratio":{sm},"memory_used_bytes":{{"max":{memory!r}}},'
-        f'"process_count":{{"max":{process!r}}},"work_units":{_work(host, minutes)},'
-        '"input_verdict":null,"input_causes":[]}\n'
-    )
+    steps = sum(12.0 for m in minutes if m[3])
+    return {
+        "rollup_seconds": 300,
+        "window_start": start,
+        "window_end": start + 300,
+        "windows": 5,
+        "identity": host.identity(),
+        "work_units": {"steps": steps} if steps else {},
+        "input_verdict": None,
+        "input_causes": [],
+        "host_cpu_util_percent_max": None,
+        "host_memory_used_bytes_max": None,
+        "gpu_index": gpu,
+        "sample_count": 300,
+        "memory_total_bytes": fleet.memory_total_gib * GIB,
+        "gpu_util_percent_max": max(peaks),
+        "gpu_util_percent_mean": sum(m * 60.0 for m in means) / 300.0,
+        "sm_active_ratio_max": max(p / 100 for p in peaks) if fleet.sm else None,
+        "sm_active_ratio_mean": sum(m / 110 * 60.0 for m in means) / 300.0 if fleet.sm else None,
+        "memory_used_bytes_max": max(m[2] for m in minutes) * GIB,
+        "process_count_max": 1.0 if busy else 0.0,
+    }
+
+
+def _minutes(host: Host, gpu: int, interval: int) -> list[tuple]:
+    return [_minute(host.fleet, host.number, gpu, interval * 5 + k) for k in range(5)]
 
 
 def host_lines(host: Host, form: str, days: float = DAYS) -> Iterator[str]:
@@ -203,22 +218,33 @@ def host_lines(host: Host, form: str, days: float = DAYS) -> Iterator[str]:
     intervals = int(days * 86400 // 300)
     for interval in range(intervals):
         start = T0 + interval * 300
+        if form == "rollup":
+            yield from pack(
+                [
+                    _rollup_summary(host, gpu, start, _minutes(host, gpu, interval))
+                    for gpu in range(GPUS_PER_HOST)
+                ]
+            )
+            continue
         for gpu in range(GPUS_PER_HOST):
-            minutes = [_minute(host.fleet, host.number, gpu, interval * 5 + k) for k in range(5)]
+            minutes = _minutes(host, gpu, interval)
             if form == "5m":
                 yield _window_line(host, prefix, gpu, start, 300, minutes)
-            elif form == "rollup":
-                yield _rollup_line(host, prefix, gpu, start, minutes)
             else:
                 for k, minute in enumerate(minutes):
                     yield _window_line(host, prefix, gpu, start + 60 * k, 60, [minute])
+
+
+def _summaries(line: str) -> int:
+    """Window records or GPU summaries in a line (a rolled-up line holds a host's GPUs)."""
+    return line.count("],[") + 1 if line.startswith('{"schema_version":2') else 1
 
 
 def write(form: str, out: Path, days: float = DAYS) -> tuple[int, int]:
     """Write every host's file under `out` (skipped when complete); (records, bytes)."""
     out.mkdir(parents=True, exist_ok=True)
     done = out / "COMPLETE.json"
-    wanted = {"form": form, "days": days, "hosts": len(hosts()), "version": 2}
+    wanted = {"form": form, "days": days, "hosts": len(hosts()), "version": 3 if form == "rollup" else 2}
     if done.exists() and json.loads(done.read_text()).get("wanted") == wanted:
         info = json.loads(done.read_text())
         return int(info["records"]), int(info["bytes"])
@@ -232,7 +258,7 @@ def write(form: str, out: Path, days: float = DAYS) -> tuple[int, int]:
         with (folder / "windows.jsonl").open("w", buffering=1 << 20) as handle:
             for line in host_lines(host, form, days):
                 handle.write(line)
-                records += 1
+                records += _summaries(line)
                 size += len(line)
         print(
             f"\r{form}: host {n + 1}/{len(all_hosts)}, {records:,} records, "

@@ -33,6 +33,23 @@ class SkippedLinesWarning(UserWarning):
 
 SCHEMA_VERSION = 1
 REQUIRED = ("window_start", "window_end", "gpu_index", "instance_type", "sample_count")
+ROLLED_UP_VERSION = 2
+"""A rolled-up line (agents/SPOOL_FORMAT.md): a host's GPU summaries over the same seconds."""
+KNOWN_VERSIONS = (SCHEMA_VERSION, ROLLED_UP_VERSION)
+ROLLED_UP_REQUIRED = ("window_start", "window_end", "instance_type", "gpus")
+GPU_COLUMNS = (
+    "gpu_index",
+    "sample_count",
+    "memory_total_bytes",
+    "gpu_util_percent_max",
+    "gpu_util_percent_mean",
+    "sm_active_ratio_max",
+    "sm_active_ratio_mean",
+    "memory_used_bytes_max",
+    "process_count_max",
+)
+"""The numbers of a GPU's summary in a rolled-up line, in order (as agents/rollup.py writes)."""
+HOST_FIELDS = ("cloud", "instance_id", "instance_type", "region", "lifecycle", "hostname", "tags")
 
 
 AGENT_FILE_NAMES = ("windows.jsonl.1", "windows.jsonl")
@@ -81,15 +98,16 @@ def _not_a_window_record(where: str, record: Any) -> SourceError:
             f"{where}: a `finops-agent --record` trace (GPU readings with no host or instance "
             f"type), not window records: {what}"
         )
-    if isinstance(record, dict) and "schema_version" in record:
-        version = record.get("schema_version")
-        if version != SCHEMA_VERSION:
-            return SourceError(
-                f"{where}: window record schema_version {version!r}; this finops reads "
-                f"{SCHEMA_VERSION}: upgrade finops to read it"
-            )
+    version = record.get("schema_version") if isinstance(record, dict) else None
+    if isinstance(record, dict) and "schema_version" in record and version not in KNOWN_VERSIONS:
+        return SourceError(
+            f"{where}: window record schema_version {version!r}; this finops reads "
+            f"{SCHEMA_VERSION} (windows) and {ROLLED_UP_VERSION} (rolled up): upgrade "
+            "finops to read it"
+        )
     if isinstance(record, dict):
-        missing = [key for key in REQUIRED if key not in record]
+        wanted = ROLLED_UP_REQUIRED if version == ROLLED_UP_VERSION else REQUIRED
+        missing = [key for key in wanted if key not in record]
         return SourceError(
             f"{where}: not an agent window record (no {', '.join(missing) or 'schema_version'}): "
             f"{what}"
@@ -97,6 +115,87 @@ def _not_a_window_record(where: str, record: Any) -> SourceError:
     return SourceError(
         f"{where}: not an agent window record (a JSON {type(record).__name__}): {what}"
     )
+
+
+def host_of(record: dict[str, Any]) -> str:
+    """The host a record comes from: its instance id, or its hostname where the agent had
+    no metadata (instance id `unknown`, which every such host shares)."""
+    instance_id = record.get("instance_id")
+    if instance_id and instance_id != "unknown":
+        return str(instance_id)
+    return str(record.get("hostname"))
+
+
+def _stats(peak: Any, mean: Any = None) -> dict[str, Any] | None:
+    if peak is None:
+        return None
+    return {"max": peak} if mean is None else {"max": peak, "mean": mean}
+
+
+def gpu_summaries(where: str, line: dict[str, Any]) -> list[dict[str, Any]]:
+    """A rolled-up line (`schema_version` 2) as one rolled-up record per GPU, with the
+    fields and units of a window record (agents/SPOOL_FORMAT.md); its `record_id` is the
+    host's, the GPU's and the start's: a summary written twice is counted once."""
+    gpus = line["gpus"]
+    span = (line["window_start"], line["window_end"])
+    if not all(isinstance(t, int | float) and not isinstance(t, bool) for t in span):
+        raise SourceError(
+            f"{where}: a rolled-up line whose window_start or window_end is no number"
+        )
+    if not isinstance(gpus, list) or not all(
+        isinstance(gpu, list)
+        and len(gpu) == len(GPU_COLUMNS)
+        and isinstance(gpu[0], int | float)
+        and not isinstance(gpu[0], bool)
+        for gpu in gpus
+    ):
+        raise SourceError(
+            f"{where}: a rolled-up line whose `gpus` are not arrays of the "
+            f"{len(GPU_COLUMNS)} numbers ({', '.join(GPU_COLUMNS)}) agents/SPOOL_FORMAT.md names"
+        )
+    host = {key: line.get(key) for key in HOST_FIELDS}
+    start = line["window_start"]
+    records = []
+    for values in gpus:
+        gpu = dict(zip(GPU_COLUMNS, values, strict=True))
+        index = int(gpu["gpu_index"])
+        record: dict[str, Any] = {
+            "schema_version": ROLLED_UP_VERSION,
+            "record_id": f"{host_of(line)}/{index}/{float(start):.3f}+rolled",  # record_key
+            "rollup_seconds": line.get("rollup_seconds"),
+            "window_start": start,
+            "window_end": line["window_end"],
+            **host,
+            "gpu_index": index,
+            "windows": line.get("windows"),
+            "sample_count": gpu["sample_count"],
+            "memory_total_bytes": gpu["memory_total_bytes"],
+            "gpu_util_percent": _stats(gpu["gpu_util_percent_max"], gpu["gpu_util_percent_mean"]),
+            "sm_active_ratio": _stats(gpu["sm_active_ratio_max"], gpu["sm_active_ratio_mean"]),
+            "memory_used_bytes": _stats(gpu["memory_used_bytes_max"]),
+            "process_count": _stats(gpu["process_count_max"]),
+            "work_units": line.get("work_units") or {},
+            "input_verdict": line.get("input_verdict"),
+            "input_causes": line.get("input_causes") or [],
+        }
+        for name in ("host_cpu_util_percent", "host_memory_used_bytes"):
+            if line.get(f"{name}_max") is not None:
+                record[name] = {"max": line[f"{name}_max"]}
+        records.append(record)
+    return records
+
+
+def record_key(record: dict[str, Any], where: str) -> str:
+    """What tells copies of a record apart: its `record_id`; for a rolled-up GPU summary of
+    either version (agents/SPOOL_FORMAT.md) its host, GPU index and start, so that a summary
+    written again after a crash or an agent upgrade is counted once."""
+    if "rollup_seconds" in record or record.get("schema_version") == ROLLED_UP_VERSION:
+        try:
+            index, start = int(record["gpu_index"]), float(record["window_start"])
+        except (KeyError, TypeError, ValueError):
+            return str(record.get("record_id", where))
+        return f"{host_of(record)}/{index}/{start:.3f}+rolled"
+    return str(record.get("record_id", where))
 
 
 def iter_records(
@@ -140,13 +239,20 @@ def iter_records(
                         if skipped is not None:
                             skipped.append(f"{where}: not a JSON object")
                         continue
-                    if record.get("schema_version") != SCHEMA_VERSION or any(
+                    if record.get("schema_version") == ROLLED_UP_VERSION and all(
+                        key in record for key in ROLLED_UP_REQUIRED
+                    ):
+                        records = gpu_summaries(where, record)
+                    elif record.get("schema_version") != SCHEMA_VERSION or any(
                         key not in record for key in REQUIRED
                     ):
                         raise _not_a_window_record(where, record)
-                    if dedupe:
-                        record_id = str(record.get("record_id", where))
-                        if record_id in seen:
-                            continue
-                        seen.add(record_id)
-                    yield where, record
+                    else:
+                        records = [record]
+                    for one in records:
+                        if dedupe:
+                            record_id = record_key(one, where)
+                            if record_id in seen:
+                                continue
+                            seen.add(record_id)
+                        yield where, one

@@ -27,6 +27,7 @@ from aifinops.agentfiles import (
     SEGMENT_GLOB,
     SkippedLinesWarning,
     SourceError,
+    host_of,
     iter_records,
     record_files,
 )
@@ -129,15 +130,6 @@ class _Host:
     memory: dict[int, float] = field(default_factory=dict)
     work: dict[float, dict[str, float]] = field(default_factory=dict)
     seconds: dict[float, float] = field(default_factory=dict)
-
-
-def host_of(record: dict[str, Any]) -> str:
-    """The host a record comes from: its instance id, or its hostname where the agent had
-    no metadata (instance id `unknown`, which every such host shares)."""
-    instance_id = record.get("instance_id")
-    if instance_id and instance_id != "unknown":
-        return str(instance_id)
-    return str(record.get("hostname"))
 
 
 def _add(

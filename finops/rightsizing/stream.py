@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from aifinops.agentfiles import GPU_COLUMNS
 from aifinops.rightsizing.spool import (
     FLEET_TAG,
     HOST_CPU,
@@ -61,6 +62,7 @@ _STATS = {"max": "DOUBLE", "mean": "DOUBLE"}
 STRUCTURE: dict[str, Any] = {
     "schema_version": "VARCHAR",
     "record_id": "VARCHAR",
+    "rollup_seconds": "DOUBLE",
     "window_start": "DOUBLE",
     "window_end": "DOUBLE",
     "instance_id": "VARCHAR",
@@ -81,6 +83,10 @@ STRUCTURE: dict[str, Any] = {
     "work_units": "MAP(VARCHAR, DOUBLE)",
     "input_verdict": "VARCHAR",
     "input_causes": "VARCHAR[]",
+    # a rolled-up line (`schema_version` 2): a host's GPUs over the same seconds
+    "gpus": "DOUBLE[][]",
+    f"{HOST_CPU}_max": "DOUBLE",
+    f"{HOST_MEMORY}_max": "DOUBLE",
 }
 
 
@@ -110,12 +116,14 @@ def _lines_sql(json_files: Sequence[Path], parquet_files: Sequence[Path]) -> str
 
 
 def _records_sql(lines: str) -> str:
-    """One row per distinct record: status `ok`, `skip` (not a JSON object: counted) or
-    `bad` (a JSON object that is not a readable window record: the read stops).
+    """One row per record: status `ok`, `skip` (not a JSON object: counted) or `bad` (a JSON
+    object that is not a readable window record: the read stops). A rolled-up line
+    (`schema_version` 2) is one row per GPU summary in it, as `agentfiles.gpu_summaries`.
 
-    Deduplicated by grouping on `record_id` (copies of a record are identical). The text
-    fields are grouping keys too: DuckDB spills grouping keys to disk, not aggregate states
-    that hold strings. The numbers are any one copy's."""
+    Copies of a record have the same key (`key`, `key_gpu`, `key_start`): its `record_id`;
+    for a rolled-up GPU summary, of either version, its host, GPU and start
+    (`agentfiles.record_key`). A batch holding copies is deduplicated on it
+    (`_DEDUPLICATED_SQL`); most hold none and are not."""
     structure = json.dumps(STRUCTURE).replace("'", "''")
     counted = "coalesce(j.sample_count, 0) <> 0"
     in_window = f"({counted} AND ($end IS NULL OR j.window_end <= $end))"
@@ -130,6 +138,16 @@ def _records_sql(lines: str) -> str:
             f"({in_window} AND (j.window_start IS NULL OR j.gpu_index IS NULL))",
         ]
     )
+    # a rolled-up line: its GPUs arrays of the GPU_COLUMNS numbers, a GPU index in each
+    bad_rolled = " OR ".join(
+        [
+            _missing("instance_type"),
+            "j.window_start IS NULL OR j.window_end IS NULL OR j.gpus IS NULL",
+            "list_bool_or(list_transform(j.gpus, lambda g: g IS NULL OR len(g) <> "
+            f"{len(GPU_COLUMNS)} OR g[1] IS NULL))",
+        ]
+    )
+    gpu_columns = {name: f"g[{n}]" for n, name in enumerate(GPU_COLUMNS, start=1)}
     return f"""
     WITH lines AS ({lines}),
     parsed AS (
@@ -142,44 +160,101 @@ def _records_sql(lines: str) -> str:
             -- from_json reads `[1, 2]` or `"text"` as an object with no fields
             WHEN CASE WHEN starts_with(line, '{{') THEN false
                       ELSE NOT starts_with(ltrim(line, ' \t\r'), '{{') END THEN 'skip'
+            WHEN j.schema_version IN ('2', '2.0') THEN CASE WHEN {bad_rolled} THEN 'bad'
+                                                            ELSE 'rolled' END
             WHEN {bad} THEN 'bad'
             ELSE 'ok' END AS status
         FROM parsed
+    ),
+    -- what a line says of its host and window, once per line (a rolled-up line's GPUs share it)
+    described AS (
+        SELECT filename, line, status, j,
+            CASE WHEN coalesce(j.instance_id, 'unknown') NOT IN ('', 'unknown')
+                 THEN j.instance_id ELSE coalesce(j.hostname, 'None') END AS host,
+            coalesce(j.instance_type, 'None') AS instance_type,
+            CASE WHEN j.region IN ('', 'unknown') THEN NULL ELSE j.region END AS region,
+            j.tags."{FLEET_TAG}" AS fleet,
+            coalesce(j.lifecycle, 'unknown') AS lifecycle,
+            CASE WHEN list_aggregate(map_values(j.work_units), 'count') > 0
+                 THEN j.work_units::JSON::VARCHAR END AS work,
+            j.input_verdict AS verdict,
+            -- joined by a character JSON text cannot hold raw
+            array_to_string(j.input_causes, chr(31)) AS causes,
+            j.window_start AS ws, j.window_end AS we,
+            status = 'rolled' OR j.rollup_seconds IS NOT NULL AS summary
+        FROM classified WHERE status <> 'blank'
+    ),
+    -- a rolled-up line is a row per GPU in it (its `gpus` unnested), any other line a row
+    fields AS (
+        SELECT * EXCLUDE (j, g, status), CASE WHEN rolled THEN 'ok' ELSE status END AS status,
+            CASE WHEN NOT rolled THEN j.record_id END AS record_id,
+            CASE WHEN rolled THEN {gpu_columns["gpu_index"]} ELSE j.gpu_index END AS gpu_index,
+            CASE WHEN rolled THEN {gpu_columns["sample_count"]} ELSE j.sample_count END AS sample_count,
+            CASE WHEN rolled THEN {gpu_columns["memory_total_bytes"]} ELSE j.memory_total_bytes END AS memory_total_bytes,
+            CASE WHEN rolled THEN {gpu_columns["gpu_util_percent_max"]} ELSE j.gpu_util_percent.max END AS util_max,
+            CASE WHEN rolled THEN {gpu_columns["gpu_util_percent_mean"]} ELSE j.gpu_util_percent.mean END AS util_mean,
+            CASE WHEN rolled THEN {gpu_columns["sm_active_ratio_max"]} ELSE j.sm_active_ratio.max END AS sm_max,
+            CASE WHEN rolled THEN {gpu_columns["sm_active_ratio_mean"]} ELSE j.sm_active_ratio.mean END AS sm_mean,
+            CASE WHEN rolled THEN {gpu_columns["memory_used_bytes_max"]} ELSE j.memory_used_bytes.max END AS memory_max,
+            CASE WHEN rolled THEN {gpu_columns["process_count_max"]} ELSE j.process_count.max END AS processes_max,
+            CASE WHEN rolled THEN j."{HOST_CPU}_max" ELSE j."{HOST_CPU}".max END AS cpu_max,
+            CASE WHEN rolled THEN j."{HOST_MEMORY}_max" ELSE j."{HOST_MEMORY}".max END
+                AS host_memory_max
+        FROM (
+            SELECT *, status = 'rolled' AS rolled,
+                unnest(CASE WHEN status = 'rolled' THEN j.gpus ELSE [NULL::DOUBLE[]] END) AS g,
+                -- the line's first row says what is the host's (its window, work)
+                unnest(CASE WHEN status = 'rolled' THEN range(len(j.gpus)) ELSE [0] END) = 0
+                    AS host_row
+            FROM described
+        )
     )
     SELECT
-        CASE WHEN status = 'ok' AND j.record_id IS NOT NULL THEN j.record_id
+        -- a GPU summary: its host, GPU and start; another record: its record_id
+        CASE WHEN status = 'ok' AND summary THEN host
+             WHEN status = 'ok' AND record_id IS NOT NULL THEN record_id
              ELSE filename || ':' || gen_random_uuid()::VARCHAR END AS key,
+        CASE WHEN status = 'ok' AND summary THEN trunc(gpu_index)::BIGINT END AS key_gpu,
+        CASE WHEN status = 'ok' AND summary THEN ws END AS key_start,
         status,
         CASE WHEN status <> 'ok' THEN filename END AS filename,
         CASE WHEN status <> 'ok' THEN line END AS line,
-        CASE WHEN coalesce(j.instance_id, 'unknown') NOT IN ('', 'unknown')
-             THEN j.instance_id ELSE coalesce(j.hostname, 'None') END AS host,
-        coalesce(j.instance_type, 'None') AS instance_type,
-        CASE WHEN j.region IN ('', 'unknown') THEN NULL ELSE j.region END AS region,
-        j.tags."{FLEET_TAG}" AS fleet,
-        coalesce(j.lifecycle, 'unknown') AS lifecycle,
-        CASE WHEN list_aggregate(map_values(j.work_units), 'count') > 0
-             THEN j.work_units::JSON::VARCHAR END AS work,
-        j.input_verdict AS verdict,
-        -- joined by a character JSON text cannot hold raw: one grouping key
-        array_to_string(j.input_causes, chr(31)) AS causes,
-        any_value(trunc(j.gpu_index)::BIGINT) AS gpu,
-        any_value(j.window_start) AS ws,
-        any_value(j.window_end) AS we,
-        any_value({in_window}) AS folded,
-        any_value(j.memory_total_bytes) AS memory_total_bytes,
-        any_value(j.gpu_util_percent.max) AS util_max,
-        any_value(j.gpu_util_percent.mean) AS util_mean,
-        any_value(j.memory_used_bytes.max) AS memory_max,
-        any_value(j.sm_active_ratio.max) AS sm_max,
-        any_value(j.sm_active_ratio.mean) AS sm_mean,
-        any_value(j.process_count.max) AS processes_max,
-        any_value(j."{HOST_CPU}".max) AS cpu_max,
-        any_value(j."{HOST_MEMORY}".max) AS host_memory_max
-    FROM classified
-    WHERE status <> 'blank'
-    GROUP BY ALL
+        host,
+        instance_type,
+        region,
+        fleet,
+        lifecycle,
+        work,
+        verdict,
+        causes,
+        trunc(gpu_index)::BIGINT AS gpu,
+        ws,
+        we,
+        coalesce(sample_count, 0) <> 0 AND ($end IS NULL OR we <= $end) AS folded,
+        memory_total_bytes,
+        util_max,
+        util_mean,
+        memory_max,
+        sm_max,
+        sm_mean,
+        processes_max,
+        cpu_max,
+        host_memory_max,
+        host_row
+    FROM fields
     """
+
+
+_COPIES_SQL = """
+SELECT count(*) - count(DISTINCT (key, key_gpu, key_start)) FROM lines_read WHERE status = 'ok'
+"""
+
+# Copies of a record are identical: any one copy's values.
+_DEDUPLICATED_SQL = """
+SELECT key, key_gpu, key_start, status, filename, line,
+    COLUMNS(* EXCLUDE (key, key_gpu, key_start, status, filename, line)).any_value()
+FROM lines_read GROUP BY key, key_gpu, key_start, status, filename, line
+"""
 
 
 # Step 2, per batch of files (`_batches`): partial aggregates of the batch's `records`,
@@ -219,7 +294,7 @@ GROUP BY ALL HAVING cpu IS NOT NULL OR memory IS NOT NULL
     # a window's seconds and work units are host-wide: once per host and window start
     "host_window_parts": """
 SELECT $b AS b, host, ws, any_value(greatest(we - ws, 0.0)) AS seconds, any_value(work) AS work
-FROM records WHERE status = 'ok' AND folded
+FROM records WHERE status = 'ok' AND folded AND host_row
 GROUP BY host, ws
 """,
     # what each GPU ran on: its first window's (as the reference reader's first record)
@@ -256,8 +331,7 @@ FROM records WHERE status IN ('bad', 'skip') GROUP BY ALL
 
 # The batches' partials merged: `spool._Slot.peak` (mean, observed seconds) per GPU and
 # interval, host figures per interval, host windows and what each GPU ran on.
-_INTERVALS_SQL = f"""
-WITH slots AS (
+_MERGED_SLOTS_SQL = """
     SELECT host, gpu, i,
         max(util_peak) AS util_peak,
         sum(util_weighted) AS util_weighted,
@@ -271,7 +345,10 @@ WITH slots AS (
         sum(diagnosed_seconds) AS diagnosed_seconds,
         sum(waiting_seconds) AS waiting_seconds
     FROM slot_parts GROUP BY host, gpu, i
-)
+"""
+
+# `slots`: the merged partials, or the partials themselves where no GPU is in two batches
+_INTERVALS_SQL = f"""
 SELECT host, gpu, i, util_peak, memory_peak, sm_peak, diagnosed_seconds, waiting_seconds,
     CASE WHEN util_seconds > 0 AND without_mean = 0 THEN util_weighted / util_seconds END
         AS util_mean,
@@ -279,7 +356,7 @@ SELECT host, gpu, i, util_peak, memory_peak, sm_peak, diagnosed_seconds, waiting
     CASE WHEN least(util_seconds, {INTERVAL_SECONDS}) <> 0
          THEN least(util_seconds, {INTERVAL_SECONDS}) ELSE {INTERVAL_SECONDS} END AS observed,
     coalesce(util_peak, 0) >= {IDLE_UTIL_PERCENT} OR coalesce(processes, 0) >= 1 AS in_use
-FROM slots
+FROM __SLOTS__ AS slots
 """
 
 _HOST_INTERVALS_SQL = """
@@ -557,13 +634,28 @@ def read_usage(
     raise AssertionError("unreachable")
 
 
-def _batches(files: Sequence[Path]) -> list[list[Path]]:
-    """The files grouped by folder, in order: a host's export and spool files are one
-    folder, so one batch holds the copies its at-least-once delivery can make."""
+BATCH_BYTES = 64 * 1024 * 1024
+"""Folders are read together up to this many bytes of files (a larger folder alone): few
+enough statements for small hosts' files, bounded memory for large ones."""
+
+
+def _batches(files: Sequence[Path], max_bytes: int) -> list[list[Path]]:
+    """The files grouped by folder, in order, and folders into batches of up to `max_bytes`:
+    a host's export and spool files are one folder, so one batch holds the copies its
+    at-least-once delivery can make."""
     folders: dict[Path, list[Path]] = {}
     for file in files:
         folders.setdefault(file.parent, []).append(file)
-    return list(folders.values())
+    batches: list[list[Path]] = []
+    size = 0
+    for folder_files in folders.values():
+        folder_size = sum(_size(f) for f in folder_files)
+        if not batches or size + folder_size > max_bytes:
+            batches.append([])
+            size = 0
+        batches[-1] += folder_files
+        size += folder_size
+    return batches
 
 
 def _fold_batch(
@@ -592,7 +684,12 @@ def _fold_batch(
     with contextlib.suppress(Exception):  # no such table before the first JSON scan
         last_scan = con.execute("SELECT coalesce(max(scan_id), -1) FROM reject_scans").fetchone()[0]
     con.execute("DROP TABLE IF EXISTS records")
-    _run(con, f"CREATE TEMP TABLE records AS {_records_sql(lines)}", params, progress)
+    _run(con, f"CREATE TEMP TABLE lines_read AS {_records_sql(lines)}", params, progress)
+    if con.execute(_COPIES_SQL).fetchone()[0]:
+        con.execute(f"CREATE TEMP TABLE records AS {_DEDUPLICATED_SQL}")
+        con.execute("DROP TABLE lines_read")
+    else:
+        con.execute("ALTER TABLE lines_read RENAME TO records")
     for table, sql in _PARTS_SQL.items():
         con.execute(
             f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM ({sql}) LIMIT 0", {"b": number}
@@ -649,7 +746,7 @@ def _read(
         con.executemany(
             "INSERT INTO torn VALUES (?, ?)", [(str(p), text) for p, (text, _) in tails.items()]
         )
-    batches = _batches(files)
+    batches = _batches(files, BATCH_BYTES)
     sizes = [sum(_size(f) for f in batch) for batch in batches]
     total = max(1, sum(sizes))
     done = 0
@@ -679,8 +776,13 @@ def _read(
     first = window_end - lookback_days * 86400.0 if lookback_days else None
     first_interval = None if first is None else first / INTERVAL_SECONDS
     con.execute(f"CREATE TABLE gpus AS {_GPU_META_SQL}")
+    split = con.execute(
+        "SELECT count(*) FROM (SELECT host, gpu FROM spans GROUP BY ALL HAVING count(*) > 1)"
+    ).fetchone()[0]
+    slots = f"({_MERGED_SLOTS_SQL})" if split else "(SELECT * EXCLUDE (b) FROM slot_parts)"
+    intervals = _INTERVALS_SQL.replace("__SLOTS__", slots)
     con.execute(
-        f"CREATE TABLE intervals AS SELECT g.no, s.* FROM ({_INTERVALS_SQL}) s "
+        f"CREATE TABLE intervals AS SELECT g.no, s.* FROM ({intervals}) s "
         "JOIN gpus g USING (host, gpu) ORDER BY g.no"  # stored in order: a slice reads its own
     )
     con.execute(f"CREATE TABLE host_intervals AS {_HOST_INTERVALS_SQL}")

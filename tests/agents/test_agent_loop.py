@@ -19,6 +19,7 @@ from aifinops.agents.metadata import Notice
 from aifinops.agents.nvml import NvmlSampler
 from aifinops.agents.records import HostInfo
 from aifinops.agents.replay import ReplaySource, sample_to_json
+from aifinops.agents.rollup import GPU_COLUMNS
 
 
 class FakeMetadata:
@@ -93,20 +94,20 @@ def test_the_export_rolls_windows_up_into_one_record_per_gpu_per_5_minutes(
         windows += agent.close_window(t0 + 60 * w, t0 + 60 * w + 60)
     agent.close()
     exported = [json.loads(line) for line in (tmp_path / "windows.jsonl").read_text().splitlines()]
-    gpu2 = [r for r in exported if r["gpu_index"] == 2]
-    assert [(r["window_start"], r["window_end"], r["windows"]) for r in gpu2] == [
-        (t0, t0 + 300, 5),
-        (t0 + 300, t0 + 420, 2),
+    # one line per host and interval: the host's fields once, an array of numbers per GPU
+    spans = [
+        (r["schema_version"], r["window_start"], r["window_end"], r["windows"]) for r in exported
     ]
+    assert spans == [(2, t0, t0 + 300, 5), (2, t0 + 300, t0 + 420, 2)]
+    assert all([gpu[0] for gpu in r["gpus"]] == list(range(8)) for r in exported)
+    gpu2 = dict(zip(GPU_COLUMNS, exported[0]["gpus"][2], strict=True))
     first = [w for w in windows if w.gpu_index == 2][:5]
     util = [w.stats["gpu_util_percent"] for w in first]
-    assert gpu2[0]["gpu_util_percent"] == {
-        "max": max(u.max for u in util if u),
-        "mean": pytest.approx(sum(u.mean for u in util if u) / 5),
-    }
-    assert gpu2[0]["sample_count"] == 15 and gpu2[0]["work_units"] == {"steps": 10.0}
-    assert gpu2[0]["record_id"] == f"i-0123/{first[0].gpu_uuid}/{t0:.3f}+300"
-    assert len(exported) == 16  # 8 GPUs x 2 records instead of 8 x 7 windows
+    assert gpu2["gpu_util_percent_max"] == max(u.max for u in util if u)
+    assert gpu2["gpu_util_percent_mean"] == pytest.approx(sum(u.mean for u in util if u) / 5)
+    assert gpu2["sample_count"] == 15 and exported[0]["work_units"] == {"steps": 10.0}
+    assert exported[0]["instance_id"] == "i-0123" and "gpu_uuid" not in exported[0]
+    # 2 lines instead of 8 GPUs x 7 windows
     state = json.loads((tmp_path / "windows.jsonl.rollup.json").read_text())
     assert state["runs"] == {} and len(state["folded_until"]) == 8
 

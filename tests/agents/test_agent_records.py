@@ -49,11 +49,20 @@ def test_the_documented_rolled_up_record_is_what_the_agent_writes() -> None:
         window = dict(raw, window_start=raw["window_start"] + 60 * k)
         window["window_end"] = window["window_start"] + 60
         window["record_id"] = f"i-0abc123/{raw['gpu_uuid']}/{window['window_start']:.3f}"
-        lines += rollup.add(window, json.dumps(window) + "\n")
+        rollup.add(window, json.dumps(window) + "\n")
+    lines += rollup.take()
     block = re.search(r"```jsonl\n(.*?)```", DOC.read_text(), re.S)
     assert block, "SPOOL_FORMAT.md lost its rolled-up example"
     documented = json.loads("".join(line.strip() for line in block.group(1).splitlines()))
     assert [json.loads(line) for line in lines] == [documented]
+
+
+def test_the_rolled_up_columns_are_the_documented_ones_and_the_readers() -> None:
+    from aifinops.agentfiles import GPU_COLUMNS as READ
+    from aifinops.agents.rollup import GPU_COLUMNS as WRITTEN
+
+    table = re.findall(r"^\| \d \| `([a-z_]+)` \|", DOC.read_text(), re.M)
+    assert list(WRITTEN) == table == list(READ)
 
 
 def test_every_written_field_is_documented_in_order() -> None:

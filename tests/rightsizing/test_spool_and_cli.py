@@ -148,9 +148,9 @@ def test_files_that_are_not_window_records_are_refused_in_one_line(
     state.write_text('{"dropped_records_total": 0}\n')
     with pytest.raises(SourceError, match=r"state.json:1: not an agent window record \(no "):
         read_usage([state])
-    newer = tmp_path / "v2.jsonl"
-    newer.write_text('{"schema_version": 2, "window_start": 0}\n')
-    with pytest.raises(SourceError, match=r"v2.jsonl:1: window record schema_version 2"):
+    newer = tmp_path / "v3.jsonl"
+    newer.write_text('{"schema_version": 3, "window_start": 0}\n')
+    with pytest.raises(SourceError, match=r"v3.jsonl:1: window record schema_version 3"):
         read_usage([newer])
     typed = tmp_path / "typed.jsonl"
     record = window_record(

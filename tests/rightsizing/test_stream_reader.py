@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from rightsizing_helpers import window_record
 
+from aifinops.agentfiles import gpu_summaries
 from aifinops.agents.rollup import Rollup
 from aifinops.rightsizing import spool, stream
 from aifinops.rightsizing.usage import GpuUsage
@@ -221,32 +222,38 @@ def test_parquet_files_read_as_their_json_lines(tmp_path: Path, fleet: list[Path
     assert_same(stream.read_usage([parquet.parent]), spool.read_usage([clean]))
 
 
+def _deliver(rollup: Rollup, records: list[dict[str, Any]], *, save: bool = True) -> list[str]:
+    """What `RolledExport.deliver` writes for `records`, delivered 37 at a time (a delivery
+    can end mid-window: one interval's GPUs then come in two lines)."""
+    out: list[str] = []
+    for first in range(0, len(records), 37):
+        for record in records[first : first + 37]:
+            rollup.add(record, _line(record))
+        out += rollup.take()
+        if save:
+            rollup.save(fsync=False)
+    return out
+
+
 def _rolled(records: list[dict[str, Any]], state: Path) -> list[str]:
     """The export as the agent rolls it up, stopped and restarted three times: once cleanly
     (open intervals written), once killed after writing but before saving its state, once
     after saving it but before the spool heard of the delivery (both times the spool
     delivers the batch again)."""
-    out: list[str] = []
     rollup = Rollup(300, state)
     quarter = len(records) // 4
-    for record in records[:quarter]:
-        out += rollup.add(record, _line(record))
-    rollup.save(fsync=False)
+    out = _deliver(rollup, records[:quarter])
     out += rollup.flush()  # a clean stop mid-interval
     rollup.save(fsync=False)
     rollup = Rollup(300, state)
     batch = records[quarter : 2 * quarter]
-    for record in batch:
-        out += rollup.add(record, _line(record))
+    out += _deliver(rollup, batch, save=False)
     # killed before `save`: the restarted agent reads the old state, the batch comes again
     rollup = Rollup(300, state)
-    for record in batch + records[2 * quarter : 3 * quarter]:
-        out += rollup.add(record, _line(record))
-    rollup.save(fsync=False)
+    out += _deliver(rollup, batch + records[2 * quarter : 3 * quarter])
     # killed after `save`, before the spool's ack: the last 500 records come again
     rollup = Rollup(300, state)
-    for record in records[3 * quarter - 500 :]:
-        out += rollup.add(record, _line(record))
+    out += _deliver(rollup, records[3 * quarter - 500 :])
     out += rollup.flush()
     return out
 
@@ -310,3 +317,99 @@ def test_a_folder_of_hosts_folders_and_a_glob_are_read(tmp_path: Path) -> None:
     ]
     with pytest.raises(spool.SourceError, match=r"nothing/\*: the pattern matches no file"):
         stream.read_usage([tmp_path / "nothing" / "*"])
+
+
+def _as_version_1(line: str) -> str:
+    """A rolled-up line as agents before schema_version 2 wrote it: a window record per GPU
+    (agents/SPOOL_FORMAT.md, "Version 1 rolled-up records")."""
+    record = json.loads(line)
+    if record.get("schema_version") != 2:
+        return line
+    out = []
+    for one in gpu_summaries("test", record):
+        one["schema_version"] = 1
+        uuid = f"GPU-{one['hostname']}-{one['gpu_index']}"  # unique across hosts
+        one["record_id"] = f"{one['instance_id']}/{uuid}/{one['window_start']:.3f}+300"
+        out.append(_line(one))
+    return "".join(out)
+
+
+def test_rolled_up_records_of_both_versions_read_alike_with_their_copies(tmp_path: Path) -> None:
+    """Version 1 (a record per GPU) and version 2 (a line per host) rolled-up files, an
+    agent upgraded half way, and copies of the last lines in a second folder (a spool read
+    beside its export): both readers count each summary once and agree with the windows."""
+    records = _records()
+    expected = spool.read_usage(_write(tmp_path / "raw", [_line(r) for r in records]))
+    rolled = _rolled(records, tmp_path / "rollup.json")
+    old = [_as_version_1(line) for line in rolled]
+    # two GPUs per host here, often in separate lines (their work differs): a third smaller
+    assert sum(len(line) for line in rolled) < sum(len(line) for line in old) * 0.7
+    half = len(rolled) // 2
+    for name, lines in (("v1", old), ("v2", rolled), ("upgraded", old[:half] + rolled[half:])):
+        files = _write(tmp_path / name / "export", lines)
+        files += _write(tmp_path / name / "copies", lines[-40:])
+        assert_same(spool.read_usage(files), expected)
+        assert_same(stream.read_usage(files), expected)
+
+
+def _write(folder: Path, lines: list[str]) -> list[Path]:
+    folder.mkdir(parents=True)
+    (folder / "windows.jsonl").write_text("".join(lines))
+    return [folder]
+
+
+def test_one_hosts_files_in_two_folders_without_copies_merge_into_its_intervals(
+    tmp_path: Path,
+) -> None:
+    """Older windows in one folder, newer in another, split inside a 5-minute interval: the
+    interval's peak and mean come from both folders (read as separate batches)."""
+    lines = [_line(r) for r in _records() if r["instance_id"] == "i-a"]
+    split = next(n for n, line in enumerate(lines) if f'"window_start":{T0 + 7 * 60}' in line)
+    files = _write(tmp_path / "old", lines[:split]) + _write(tmp_path / "new", lines[split:])
+    expected = spool.read_usage(files)
+    assert_same(stream.read_usage(files), expected)
+    assert expected[0].intervals == HOURS * 12  # every interval once
+
+
+def test_a_gpu_is_described_by_its_first_window_even_where_that_names_no_region(
+    tmp_path: Path,
+) -> None:
+    """The reference reader takes a GPU's instance type, region, fleet and lifecycle from
+    its first record; so does the streaming reader (it took the first non-null region)."""
+    lines = []
+    for k in range(12):
+        record = window_record(
+            instance_id="i-r",
+            instance_type="g5.xlarge",
+            fleet_name="f",
+            gpu_index=0,
+            start=T0 + k * 300,
+            seconds=300.0,
+            util=50.0,
+            memory_gib=4.0,
+        )
+        record["region"] = "unknown" if k == 0 else "us-west-2"
+        lines.append(_line(record))
+    files = _write(tmp_path / "host", lines)
+    expected = spool.read_usage(files)
+    assert expected[0].region is None
+    assert_same(stream.read_usage(files), expected)
+
+
+@pytest.mark.parametrize(
+    "gpus", ["[[0, 300]]", "[[null, 300, 1, 2, 3, 4, 5, 6, 7]]", '"all"', "null"]
+)
+def test_a_malformed_rolled_up_line_stops_both_readers_with_one_message(
+    tmp_path: Path, gpus: str
+) -> None:
+    lines = _rolled(_records()[:400], tmp_path / "rollup.json")
+    bad = json.loads(lines[3])
+    text = json.dumps(bad, separators=(",", ":"))
+    text = text[: text.index('"gpus":')] + f'"gpus":{gpus}}}\n'
+    files = _write(tmp_path / "host", [*lines[:5], text, *lines[5:]])
+    with pytest.raises(spool.SourceError) as reference:
+        spool.read_usage(files)
+    with pytest.raises(spool.SourceError) as streamed:
+        stream.read_usage(files)
+    assert "windows.jsonl:6: a rolled-up line" in str(reference.value)
+    assert str(streamed.value) == str(reference.value)

@@ -189,8 +189,8 @@ def test_unreadable_lines_are_skipped_and_said(tmp_path: Path) -> None:
             r"not an agent window record \(no window_end",
         ),
         (
-            '{"schema_version": 2, "window_start": 1.0}',
-            r"window record schema_version 2; this finops reads 1",
+            '{"schema_version": 3, "window_start": 1.0}',
+            r"window record schema_version 3; this finops reads 1",
         ),
     ],
 )
