@@ -187,7 +187,7 @@ def main() -> int:
         "cpu_percent_of_one_core": round(share, 3),
         "rss_mib": round(mem["VmRSS"] / 1024, 1),
         "rss_peak_mib": round(mem["VmHWM"] / 1024, 1),
-        "window_records_exported": samples,
+        "export_lines": samples,
         "python": sys.version.split()[0],
         "cpus": os.cpu_count(),
     }
@@ -205,7 +205,9 @@ def main() -> int:
     print(
         f"rss:      {mem['VmRSS'] / 1024:.1f} MiB, peak {mem['VmHWM'] / 1024:.1f} MiB (goal < 50 MB)"
     )
-    print(f"records:  {samples} window records exported")
+    print(
+        f"records:  {samples} lines in the export file (rolled up: a line per host and 5 minutes)"
+    )
     print(f"python:   {figures['python']} on {os.uname().machine}, {os.cpu_count()} CPUs")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")

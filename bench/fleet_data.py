@@ -244,7 +244,12 @@ def write(form: str, out: Path, days: float = DAYS) -> tuple[int, int]:
     """Write every host's file under `out` (skipped when complete); (records, bytes)."""
     out.mkdir(parents=True, exist_ok=True)
     done = out / "COMPLETE.json"
-    wanted = {"form": form, "days": days, "hosts": len(hosts()), "version": 3 if form == "rollup" else 2}
+    wanted = {
+        "form": form,
+        "days": days,
+        "hosts": len(hosts()),
+        "version": 3 if form == "rollup" else 2,
+    }
     if done.exists() and json.loads(done.read_text()).get("wanted") == wanted:
         info = json.loads(done.read_text())
         return int(info["records"]), int(info["bytes"])

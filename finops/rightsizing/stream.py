@@ -2,20 +2,22 @@
 
 `finops rightsize --source agent:PATH` reads here. The files are scanned by DuckDB (its JSON
 and Parquet readers, in parallel, spilling to a temporary folder beyond `memory_limit_mb`)
-and folded in three steps, each a GROUP BY. The last two follow the number of GPUs and the
-window's 5-minute intervals; the first holds every distinct record, spilled to disk beyond
-the limit, and is the likely place where memory still grows with the records (16 million
-1-minute records need more than 256 MB even with one thread: the read then stops with one
-line):
+a batch of host folders at a time (`_batches`), so that memory follows the largest host's
+files and the number of GPUs x 5-minute intervals, never the number of records:
 
-1. records, deduplicated on `record_id` (delivery is at least once);
-2. per GPU and 5-minute interval: the peak, the time-weighted mean, ... (`spool._Slot`);
-3. per GPU: the figures of `usage.summarise` (nearest-rank p95s, time-weighted means, busy
-   and observed hours), and per host the work and host figures.
+1. a batch's records, deduplicated on `record_id` where the batch holds copies (delivery is
+   at least once: copies are in the same host's files); a rolled-up line (agents/
+   SPOOL_FORMAT.md, `schema_version` 2) is a record per GPU summary in it;
+2. folded into partial figures per GPU and 5-minute interval (peaks, weighted sums,
+   seconds, counts: `spool._Slot`'s), per host and interval, per host window, per GPU
+   (first and last values with their start) that merge exactly across batches; batches
+   holding one GPU's windows over overlapping time (a spool read beside its export in
+   another folder) are dropped and read again as one, so a copy still counts once;
+3. merged, then per GPU: the figures of `usage.summarise` (nearest-rank p95s,
+   time-weighted means, busy and observed hours), and per host the work and host figures.
 
 Steps 2 and 3 are `spool`'s fold and `usage.summarise` written in SQL: the two readers are
-held to the same `GpuUsage` on the same files by tests/rightsizing/test_stream_reader.py. The
-agent's rolled-up export (5-minute records, agents/SPOOL_FORMAT.md) is read the same way.
+held to the same `GpuUsage` on the same files by tests/rightsizing/test_stream_reader.py.
 
 Input it cannot read is treated as `spool` treats it: an unterminated last line is skipped,
 a line that is not a JSON object is skipped and counted (`spool.SkippedLinesWarning`), and
