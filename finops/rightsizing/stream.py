@@ -331,6 +331,34 @@ FROM records WHERE status IN ('bad', 'skip') GROUP BY ALL
 """,
 }
 
+_ONE_PER_SLOT_SQL = f"""
+SELECT count(*) = count(DISTINCT (host, gpu, floor(ws / {INTERVAL_SECONDS})))
+FROM records WHERE status = 'ok' AND folded
+"""
+
+# `slot_parts` where each GPU and interval has one record: each aggregate over one row
+_SINGLE_SLOT_PARTS_SQL = f"""
+WITH w AS (
+    SELECT *, greatest(we - ws, 0.0) AS seconds, floor(ws / {INTERVAL_SECONDS})::BIGINT AS i,
+        util_max IS NOT NULL AND util_mean IS NOT NULL AS with_mean
+    FROM records WHERE status = 'ok' AND folded
+)
+SELECT $b AS b, host, gpu, i,
+    util_max AS util_peak,
+    CASE WHEN with_mean THEN util_mean * seconds END AS util_weighted,
+    CASE WHEN with_mean THEN seconds ELSE 0 END AS util_seconds,
+    (util_max IS NOT NULL AND util_mean IS NULL)::BIGINT AS without_mean,
+    memory_max / {GIB} AS memory_peak,
+    sm_max AS sm_peak,
+    CASE WHEN sm_mean IS NOT NULL THEN sm_mean * seconds END AS sm_weighted,
+    CASE WHEN sm_mean IS NOT NULL THEN seconds END AS sm_seconds,
+    processes_max AS processes,
+    CASE WHEN verdict IS NOT NULL AND verdict <> 'unknown' THEN seconds ELSE 0 END
+        AS diagnosed_seconds,
+    CASE WHEN verdict = '{WAITING_ON_DATA}' THEN seconds ELSE 0 END AS waiting_seconds
+FROM w
+"""
+
 # The batches' partials merged: `spool._Slot.peak` (mean, observed seconds) per GPU and
 # interval, host figures per interval, host windows and what each GPU ran on.
 _MERGED_SLOTS_SQL = """
@@ -692,7 +720,10 @@ def _fold_batch(
         con.execute("DROP TABLE lines_read")
     else:
         con.execute("ALTER TABLE lines_read RENAME TO records")
-    for table, sql in _PARTS_SQL.items():
+    parts = dict(_PARTS_SQL)
+    if con.execute(_ONE_PER_SLOT_SQL).fetchone()[0]:
+        parts["slot_parts"] = _SINGLE_SLOT_PARTS_SQL  # 5-minute windows, rolled-up summaries
+    for table, sql in parts.items():
         con.execute(
             f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM ({sql}) LIMIT 0", {"b": number}
         )

@@ -413,3 +413,18 @@ def test_a_malformed_rolled_up_line_stops_both_readers_with_one_message(
         stream.read_usage(files)
     assert "windows.jsonl:6: a rolled-up line" in str(reference.value)
     assert str(streamed.value) == str(reference.value)
+
+
+def test_five_minute_windows_fold_one_record_per_interval_as_the_reference(
+    tmp_path: Path,
+) -> None:
+    """One record per GPU and interval (5-minute windows, as rolled-up summaries): the
+    streaming reader folds them without grouping; the figures are the reference's."""
+    records = []
+    for record in _records():
+        if record["instance_id"] == "i-a" and record["window_start"] % 300 == 0:
+            records.append(dict(record, window_end=record["window_start"] + 300))
+    files = _write(tmp_path / "host", [_line(r) for r in records])
+    expected = spool.read_usage(files)
+    assert expected[0].waiting_on_data_seconds > 0 and expected[1].util_mean_percent is None
+    assert_same(stream.read_usage(files), expected)
