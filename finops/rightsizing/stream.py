@@ -814,12 +814,12 @@ def _read(
     ).fetchone()[0]
     slots = f"({_MERGED_SLOTS_SQL})" if split else "(SELECT * EXCLUDE (b) FROM slot_parts)"
     intervals = _INTERVALS_SQL.replace("__SLOTS__", slots)
-    # stored in GPU order, so that a slice reads its own row groups; the batches' partials
-    # are already in that order (folders in name order) unless merged
-    order = "ORDER BY g.no" if split else ""
+    # stored in GPU order, so that a slice reads its own row groups; unmerged, the batches'
+    # partials are near that order already (folders in name order, a host's rows together)
+    in_gpu_order = "ORDER BY g.no" if split else ""
     con.execute(
         f"CREATE TABLE intervals AS SELECT g.no, s.* FROM ({intervals}) s "
-        f"JOIN gpus g USING (host, gpu) {order}"
+        f"JOIN gpus g USING (host, gpu) {in_gpu_order}"
     )
     con.execute(f"CREATE TABLE host_intervals AS {_HOST_INTERVALS_SQL}")
     con.execute(f"CREATE TABLE host_windows AS {_HOST_WINDOWS_SQL}")
