@@ -62,7 +62,7 @@ class SpoolSection:
 class ExportSection:
     path: str = "/var/lib/finops-agent/windows.jsonl"  # "" disables the export file
     max_bytes: int = 256 * 1024 * 1024
-    rollup_seconds: int = 0  # 300: one record per GPU per 5 minutes (agents/rollup.py)
+    rollup_seconds: int = 0  # 300: GPU summaries per 5 minutes (agents/rollup.py)
 
 
 @dataclass(frozen=True)
