@@ -794,8 +794,9 @@ class AwsGpuTrainingFleet(pulumi.ComponentResource):
         public_ip: bool,
     ) -> aws.ec2.LaunchTemplate:
         region = plan.region
-        if args.get("ami_id"):
-            image_id: pulumi.Input[str] = args["ami_id"]
+        given_ami = args.get("ami_id")
+        if given_ami:
+            image_id: pulumi.Input[str] = given_ami
             root_device: pulumi.Input[str] = "/dev/xvda"
         else:
             ami = aws.ec2.get_ami_output(
