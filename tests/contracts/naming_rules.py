@@ -114,7 +114,12 @@ def aws_api(prop: str, service: str, operation: str, *path: str, **extra: object
     )
 
 
-GCP_RESOURCE_NAME = r"[a-z]([-a-z0-9]*[a-z0-9])?"  # RFC 1035, compute resource names
+# RFC 1035 labels: a lower-case letter, then lower-case letters, digits and inner hyphens
+# (Compute Engine resource names, Cloud Run services, Kubernetes DNS-1035 names)
+RFC1035_LABEL = r"[a-z]([-a-z0-9]*[a-z0-9])?"
+COMPUTE_ENGINE_NAME = NameRule(
+    "name", 63, RFC1035_LABEL, source="Compute Engine resource names (RFC 1035, 63)"
+)
 
 RULES: dict[str, NameRule] = {
     # --- AWS ---------------------------------------------------------------------------
@@ -246,14 +251,10 @@ RULES: dict[str, NameRule] = {
         min_len=3,
         source="IAM projects.roles.create roleId",
     ),
-    "gcp:compute/instanceTemplate:InstanceTemplate": NameRule(
-        "name", 63, GCP_RESOURCE_NAME, source="Compute Engine resource names (RFC 1035, 63)"
-    ),
-    "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager": NameRule(
-        "name", 63, GCP_RESOURCE_NAME, source="Compute Engine resource names (RFC 1035, 63)"
-    ),
+    "gcp:compute/instanceTemplate:InstanceTemplate": COMPUTE_ENGINE_NAME,
+    "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager": COMPUTE_ENGINE_NAME,
     "gcp:cloudfunctionsv2/function:Function": NameRule(
-        "name", 63, GCP_RESOURCE_NAME, source="Cloud Run functions: name 63 of a-z0-9-"
+        "name", 63, RFC1035_LABEL, source="Cloud Run functions: name 63 of a-z0-9-"
     ),
     "gcp:cloudrunv2/serviceIamMember:ServiceIamMember": NO_NAME,
     "gcp:cloudscheduler/job:Job": NameRule(
@@ -273,28 +274,20 @@ RULES: dict[str, NameRule] = {
     "gcp:cloudrunv2/service:Service": NameRule(
         "name",
         49,
-        r"[a-z]([-a-z0-9]*[a-z0-9])?",
+        RFC1035_LABEL,
         source="Cloud Run service names: lower-case letters, digits and dashes, a letter first, "
         "no dash last, at most 49 characters",
     ),
     "gcp:tpu/v2Vm:V2Vm": NameRule(
-        "name", 63, GCP_RESOURCE_NAME, source="Cloud TPU node ids (RFC 1035, 63)"
+        "name", 63, RFC1035_LABEL, source="Cloud TPU node ids (RFC 1035, 63)"
     ),
     # the fleets' network (components/gcp/network.py)
-    "gcp:compute/network:Network": NameRule(
-        "name", 63, GCP_RESOURCE_NAME, source="Compute Engine resource names (RFC 1035, 63)"
-    ),
-    "gcp:compute/subnetwork:Subnetwork": NameRule(
-        "name", 63, GCP_RESOURCE_NAME, source="Compute Engine resource names (RFC 1035, 63)"
-    ),
-    "gcp:compute/firewall:Firewall": NameRule(
-        "name", 63, GCP_RESOURCE_NAME, source="Compute Engine resource names (RFC 1035, 63)"
-    ),
-    "gcp:compute/router:Router": NameRule(
-        "name", 63, GCP_RESOURCE_NAME, source="Compute Engine resource names (RFC 1035, 63)"
-    ),
+    "gcp:compute/network:Network": COMPUTE_ENGINE_NAME,
+    "gcp:compute/subnetwork:Subnetwork": COMPUTE_ENGINE_NAME,
+    "gcp:compute/firewall:Firewall": COMPUTE_ENGINE_NAME,
+    "gcp:compute/router:Router": COMPUTE_ENGINE_NAME,
     "gcp:compute/routerNat:RouterNat": NameRule(
-        "name", 63, GCP_RESOURCE_NAME, source="Cloud NAT gateway names (RFC 1035, 63)"
+        "name", 63, RFC1035_LABEL, source="Cloud NAT gateway names (RFC 1035, 63)"
     ),
     # named by Vertex AI (numeric ids); its display names (<name>-<modelVersion>, at most
     # 40 + 1 + 63 characters) are within Vertex AI's 128 (Endpoint/Model displayName)
@@ -305,12 +298,12 @@ RULES: dict[str, NameRule] = {
     "gcp:container/cluster:Cluster": NameRule(
         "name",
         40,
-        GCP_RESOURCE_NAME,
+        RFC1035_LABEL,
         source="GKE projects.locations.clusters.create: a lower-case letter, then up to 39 "
         "lower-case letters, digits or hyphens, not a hyphen last",
     ),
     "gcp:container/nodePool:NodePool": NameRule(
-        "name", 40, GCP_RESOURCE_NAME, source="GKE node pool names: as cluster names, 40"
+        "name", 40, RFC1035_LABEL, source="GKE node pool names: as cluster names, 40"
     ),
     "pulumi:providers:kubernetes": NO_NAME,
     # named by the component (metadata.name): DNS-1035 labels, the rule of Service names and
@@ -319,7 +312,7 @@ RULES: dict[str, NameRule] = {
         f"kubernetes:{kind}": NameRule(
             "metadata.name",
             63,
-            r"[a-z]([-a-z0-9]*[a-z0-9])?",
+            RFC1035_LABEL,
             autonamed=False,
             source="Kubernetes DNS-1035 label names, 63",
         )
@@ -427,7 +420,7 @@ NESTED: list[tuple[str, tuple[str, ...], NameRule]] = [
         NameRule(
             "baseInstanceName",
             58,
-            GCP_RESOURCE_NAME,
+            RFC1035_LABEL,
             autonamed=False,
             source="MIG baseInstanceName: instance names are base + '-' + 4 characters (63)",
         ),
