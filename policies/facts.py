@@ -92,19 +92,7 @@ def cheaper_chip(
     base = catalog.lookup(instance_type, region)
     # GCP serves models on TPU VMs (service "tpu") as well as on GCE GPU machines
     services = (base.service, "tpu") if base.cloud == "gcp" else (base.service,)
-    names = [n for service in services for n in catalog.instance_types(base.cloud, service)]
-    found = []
-    for name in names:
-        info = instance(name, region, base.cloud)
-        if info is None or info.region != region:
-            continue
-        if info.accelerator_info.kind not in kinds:
-            continue
-        if info.node_accelerator_memory_gib < memory_gib:
-            continue
-        found.append(info)
-    found.sort(key=lambda i: (i.on_demand_usd_per_hour, i.instance_type))
-    return found[0] if found else None
+    return _cheapest_of(base.cloud, services, region, kinds, memory_gib)
 
 
 @lru_cache(maxsize=256)
@@ -121,24 +109,33 @@ def serving_alternatives(instance_type: str, region: str, memory_gib: float) -> 
     )
     found = []
     for cloud, service, where, kind in options:
-        best = _cheapest_of(cloud, service, where, kind, memory_gib, base.throughput_per_node)
+        best = _cheapest_of(cloud, (service,), where, (kind,), memory_gib, base.throughput_per_node)
         if best is not None:
             found.append(best)
     return sorted(found, key=lambda i: (i.on_demand_usd_per_hour, i.instance_type))
 
 
 def _cheapest_of(
-    cloud: str, service: str, region: str, kind: str, memory_gib: float, throughput: float
+    cloud: str,
+    services: tuple[str, ...],
+    region: str,
+    kinds: tuple[str, ...],
+    memory_gib: float,
+    throughput: float | None = None,
 ) -> InstanceInfo | None:
+    """The cheapest type of `cloud`'s `services` priced in `region` whose accelerators are of
+    `kinds`, with at least `memory_gib` accelerator memory per node and, when given, at least
+    `throughput` per node; None when there is none."""
     found = []
-    for name in catalog.instance_types(cloud, service):
-        info = instance(name, region, cloud)
-        if info is None or info.region != region or info.accelerator_info.kind != kind:
-            continue
-        if (
-            info.node_accelerator_memory_gib >= memory_gib
-            and info.throughput_per_node >= throughput
-        ):
+    for service in services:
+        for name in catalog.instance_types(cloud, service):
+            info = instance(name, region, cloud)
+            if info is None or info.region != region or info.accelerator_info.kind not in kinds:
+                continue
+            if info.node_accelerator_memory_gib < memory_gib:
+                continue
+            if throughput is not None and info.throughput_per_node < throughput:
+                continue
             found.append(info)
     found.sort(key=lambda i: (i.on_demand_usd_per_hour, i.instance_type))
     return found[0] if found else None
