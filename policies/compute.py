@@ -234,11 +234,8 @@ def inference_on_cheaper_chip(
     and, for an endpoint whose stack states its traffic, a cheaper way to serve it
     (provisioned, scale-to-zero or serverless) that fits the model, with the break-even
     traffic."""
-    if (
-        resource.workload != INFERENCE
-        and resource.kind != ENDPOINT
-        and _endpoint_of(resource, context) is None
-    ):
+    endpoint = _endpoint_of(resource, context)
+    if resource.workload != INFERENCE and resource.kind != ENDPOINT and endpoint is None:
         return []
     hours = float(config.get("hoursPerMonth", 730.0))
     min_saving = float(config.get("minSavingPercent", 10.0))
@@ -268,7 +265,7 @@ def inference_on_cheaper_chip(
             f"instance{'s' if count != 1 else ''} (needs the model compiled for "
             f"{other.accelerator_info.kind})"
         )
-    serving = _serving_advice(resource, config, context)
+    serving = _serving_advice(resource, endpoint, config, context) if endpoint is not None else None
     if serving:
         messages.append(serving)
     if not messages:
@@ -282,18 +279,17 @@ _ADVICE_ROLES = ("config", "service", "0")
 
 
 def _endpoint_of(resource: Resource, context: Context) -> str | None:
-    for name in context.endpoint_traffic:
-        if any(resource.name == f"{name}-{role}" for role in _ADVICE_ROLES):
-            return name
-    return None
+    """The endpoint whose stated traffic `resource` carries the advice of (`<name>-<role>`)."""
+    name, dash, role = resource.name.rpartition("-")  # no role holds a dash
+    return name if dash and role in _ADVICE_ROLES and name in context.endpoint_traffic else None
 
 
-def _serving_advice(resource: Resource, config: Mapping[str, Any], context: Context) -> str | None:
+def _serving_advice(
+    resource: Resource, name: str, config: Mapping[str, Any], context: Context
+) -> str | None:
     """Provisioned, scale-to-zero and serverless compared for the traffic the stack states
-    (Pulumi stacks: `requestsPerMonth`, `meanDurationMs`), when another costs less."""
-    name = _endpoint_of(resource, context)
-    if name is None:
-        return None
+    for endpoint `name` (Pulumi stacks: `requestsPerMonth`, `meanDurationMs`), when another
+    costs less."""
     from aifinops import catalog, serving  # only Pulumi stacks state traffic; checkov never here
 
     stated = context.endpoint_traffic[name]
