@@ -824,8 +824,7 @@ def _aliased(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     field under its Python name)."""
     if not loc or not isinstance(loc[-1], str):
         return loc
-    names = [p for p in loc[:-1] if isinstance(p, str)]
-    model: type[BaseModel] | None = _MODEL_AT.get(names[-1]) if names else StackConfig
+    model = _model_at(loc[:-1])
     field = model.model_fields.get(loc[-1]) if model else None
     return (*loc[:-1], field.alias) if field is not None and field.alias else loc
 
@@ -893,9 +892,14 @@ _MODEL_AT: dict[str, type[BaseModel]] = {
 }
 
 
-def _allowed_keys_at(loc: tuple[Any, ...]) -> list[str]:
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model of the mapping at key path `loc` (list indexes skipped); None when unknown."""
     names = [p for p in loc if isinstance(p, str)]
-    model: type[BaseModel] | None = _MODEL_AT.get(names[-1]) if names else StackConfig
+    return _MODEL_AT.get(names[-1]) if names else StackConfig
+
+
+def _allowed_keys_at(loc: tuple[Any, ...]) -> list[str]:
+    model = _model_at(loc)
     if model is None:
         return []
     return [f.alias or n for n, f in model.model_fields.items()]
