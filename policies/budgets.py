@@ -53,7 +53,7 @@ def budget_required(
             sources.setdefault(_fold(project), resource.source)
     if not owners:
         return []
-    if any("budget_projects" in b.unknown for b in budgets) and owners:
+    if any("budget_projects" in b.unknown for b in budgets):
         names = ", ".join(b.name for b in budgets if "budget_projects" in b.unknown)
         return [
             Finding(BUDGET_REQUIRED, "", f"budget filters of {names} unknown until apply", "", True)
