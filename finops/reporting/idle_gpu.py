@@ -103,34 +103,46 @@ class IdleGpu:
 
 def load_windows(export: Export, paths: Sequence[Path]) -> list[str]:
     """The agent's records as the DuckDB table `windows` (deduplicated on record_id), and
-    the lines skipped as unreadable (`path:line: reason`)."""
-    skipped: list[str] = []
+    the lines skipped as unreadable (`path:line: reason`). The files are scanned once, into
+    `window_lines`, which the skipped lines, the table and the version check are read from."""
     files: list[Path] = []
     for path in paths:
         try:
             files += record_files(path)
         except SourceError as exc:
             raise ReportError(f"--agent-windows {exc}") from None
+    counted = [_count_lines(path) for path in files]
     columns = "{" + ", ".join(f"{quote(k)}: {quote(v)}" for k, v in WINDOW_COLUMNS.items()) + "}"
-    selects = []
-    for path in files:
-        skipped += _skipped_lines(export, path, columns)
-        selects.append(
-            f"SELECT * FROM read_json({quote(str(path))}, format = 'newline_delimited', "
-            f"columns = {columns}, ignore_errors = true)"
-        )
     export.query(
         "reading agent windows",
-        "CREATE OR REPLACE TEMP TABLE windows AS SELECT * FROM ("
-        + " UNION ALL ".join(selects)
-        + ") WHERE schema_version = 1 AND instance_id IS NOT NULL "
+        "CREATE OR REPLACE TEMP TABLE window_lines AS "
+        + " UNION ALL ".join(
+            f"SELECT {number} AS file, * FROM read_json({quote(str(path))}, "
+            f"format = 'newline_delimited', columns = {columns}, ignore_errors = true)"
+            for number, path in enumerate(files)
+        ),
+    )
+    parsed = dict(
+        export.query(
+            "reading agent windows",
+            "SELECT file, count(*) FROM window_lines WHERE record_id IS NOT NULL GROUP BY file",
+        )
+    )
+    skipped: list[str] = []
+    for number, (path, (lines, tail_unterminated)) in enumerate(zip(files, counted, strict=True)):
+        skipped += _skipped_lines(path, lines, tail_unterminated, int(parsed.get(number, 0)))
+    export.query(
+        "reading agent windows",
+        "CREATE OR REPLACE TEMP TABLE windows AS SELECT * EXCLUDE (file) FROM window_lines "
+        "WHERE schema_version = 1 AND instance_id IS NOT NULL "
         "QUALIFY row_number() OVER (PARTITION BY record_id ORDER BY window_start) = 1",
     )
     versions = export.query(
         "checking agent windows",
-        "SELECT DISTINCT schema_version FROM (" + " UNION ALL ".join(selects) + ") "
+        "SELECT DISTINCT schema_version FROM window_lines "
         "WHERE record_id IS NOT NULL AND schema_version IS DISTINCT FROM 1",
     )
+    export.query("reading agent windows", "DROP TABLE window_lines")
     if versions:
         found = ", ".join(str(v[0]) for v in versions)
         raise ReportError(
@@ -140,17 +152,13 @@ def load_windows(export: Export, paths: Sequence[Path]) -> list[str]:
     return skipped
 
 
-def _skipped_lines(export: Export, path: Path, columns: str) -> list[str]:
+def _skipped_lines(path: Path, lines: int, tail_unterminated: bool, parsed: int) -> list[str]:
     """`path:line: reason` of the complete lines that are not window records (a flipped
-    byte, a torn write): skipped, as the rightsizing reader skips them, and reported. An
-    unterminated last line (the writer was killed mid-line) is not counted."""
-    lines, tail_unterminated = _count_lines(path)
-    parsed = export.query(
-        "reading agent windows",
-        f"SELECT count(*) FROM read_json({quote(str(path))}, format = 'newline_delimited', "
-        f"columns = {columns}, ignore_errors = true) WHERE record_id IS NOT NULL",
-    )[0][0]
-    if lines - int(parsed) <= (1 if tail_unterminated else 0):
+    byte, a torn write), given the file's non-blank `lines` (`_count_lines`) and the
+    `parsed` ones DuckDB read a record_id from: skipped, as the rightsizing reader skips
+    them, and reported. An unterminated last line (the writer was killed mid-line) is not
+    counted."""
+    if lines - parsed <= (1 if tail_unterminated else 0):
         return []
     import json
 
@@ -167,7 +175,7 @@ def _skipped_lines(export: Export, path: Path, columns: str) -> list[str]:
             if not isinstance(record, dict) or "record_id" not in record:
                 skipped.append(f"{path}:{number}: not a window record")
     if not skipped:  # JSON objects DuckDB could not read with the record's column types
-        skipped.append(f"{path}: {lines - int(parsed)} lines are not window records")
+        skipped.append(f"{path}: {lines - parsed} lines are not window records")
     return skipped
 
 
