@@ -7,14 +7,12 @@ runs on the server. Skipped with the reason when the binaries are absent.
 
 from __future__ import annotations
 
-import shutil
 import socket
-import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import prometheus_backfill
 import pytest
 
 from aifinops import config as stack_config
@@ -24,8 +22,6 @@ from aifinops.rightsizing.spool import SourceError
 
 pytestmark = pytest.mark.integration
 
-PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
-PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "rightsizing" / "Pulumi.rs.yaml"
 ROOT = Path(__file__).resolve().parents[2]
 STEP = 300
@@ -88,59 +84,12 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not (Path(PROMETHEUS).exists() and Path(PROMTOOL).exists()):
+    if not prometheus_backfill.available():
         pytest.skip("prometheus/promtool not installed (Debian: apt-get install prometheus)")
-    folder = tmp_path_factory.mktemp("prom")
-    data = folder / "data"
-    source = folder / "history.om"
-    source.write_text(_openmetrics())
-    subprocess.run(
-        # one block for the whole history instead of 168 two-hour blocks (hidden flag, 2.x)
-        [
-            PROMTOOL,
-            "tsdb",
-            "create-blocks-from",
-            "openmetrics",
-            "--max-block-duration=384h",
-            "-q",
-            str(source),
-            str(data),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    (folder / "prometheus.yml").write_text("global:\n  scrape_interval: 1h\nscrape_configs: []\n")
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            PROMETHEUS,
-            f"--config.file={folder / 'prometheus.yml'}",
-            f"--storage.tsdb.path={data}",
-            "--storage.tsdb.retention.time=90d",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=(folder / "prometheus.log").open("w"),
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=1) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail(
-                "prometheus did not become ready: "
-                + (folder / "prometheus.log").read_text()[-2000:]
-            )
+    with prometheus_backfill.start_prometheus(
+        tmp_path_factory.mktemp("prom"), _openmetrics()
+    ) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 def test_per_gpu_figures_are_aggregated_on_the_server(prometheus: str) -> None:
