@@ -28,6 +28,7 @@ spellings and aliases); fleet is the agent's `finops:fleet` tag.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,13 +112,19 @@ def load_windows(export: Export, paths: Sequence[Path]) -> list[str]:
             files += record_files(path)
         except SourceError as exc:
             raise ReportError(f"--agent-windows {exc}") from None
-    counted = [_count_lines(path) for path in files]
+    # Parquet files (the agent files' other form, agentfiles.record_files) have rows, not
+    # lines: a row is read as the JSON object it holds, typed as a JSON line would be
+    counted = [None if _is_parquet(path) else _count_lines(path) for path in files]
     columns = "{" + ", ".join(f"{quote(k)}: {quote(v)}" for k, v in WINDOW_COLUMNS.items()) + "}"
+    structure = quote(json.dumps(WINDOW_COLUMNS))
     export.query(
         "reading agent windows",
         "CREATE OR REPLACE TEMP TABLE window_lines AS "
-        + " UNION ALL ".join(
-            f"SELECT {number} AS file, * FROM read_json({quote(str(path))}, "
+        + " UNION ALL BY NAME ".join(
+            f"SELECT {number} AS file, unnest(json_transform(to_json(p), {structure})) "
+            f"FROM read_parquet({quote(str(path))}) p"
+            if _is_parquet(path)
+            else f"SELECT {number} AS file, * FROM read_json({quote(str(path))}, "
             f"format = 'newline_delimited', columns = {columns}, ignore_errors = true)"
             for number, path in enumerate(files)
         ),
@@ -129,7 +136,17 @@ def load_windows(export: Export, paths: Sequence[Path]) -> list[str]:
         )
     )
     skipped: list[str] = []
-    for number, (path, (lines, tail_unterminated)) in enumerate(zip(files, counted, strict=True)):
+    for number, (path, count) in enumerate(zip(files, counted, strict=True)):
+        if count is None:
+            rows = export.query(
+                "reading agent windows", f"SELECT count(*) FROM window_lines WHERE file = {number}"
+            )[0][0]
+            if rows - int(parsed.get(number, 0)):
+                skipped.append(
+                    f"{path}: {rows - int(parsed.get(number, 0))} row(s) without a record_id"
+                )
+            continue
+        lines, tail_unterminated = count
         skipped += _skipped_lines(path, lines, tail_unterminated, int(parsed.get(number, 0)))
     export.query(
         "reading agent windows",
@@ -177,6 +194,10 @@ def _skipped_lines(path: Path, lines: int, tail_unterminated: bool, parsed: int)
     if not skipped:  # JSON objects DuckDB could not read with the record's column types
         skipped.append(f"{path}: {lines - parsed} lines are not window records")
     return skipped
+
+
+def _is_parquet(path: Path) -> bool:
+    return path.suffix == ".parquet"
 
 
 def _count_lines(path: Path) -> tuple[int, bool]:

@@ -171,3 +171,24 @@ def test_month_keeps_other_months_lines_and_windows_out(scenario, tmp_path):
     april_only = build_report([billing], month="2026-04", agent_windows=[windows, later]).idle_gpu
     assert april_only is not None
     assert [(r.project, r.idle_cost) for r in april_only.rows] == [("vision", pytest.approx(50.0))]
+
+
+def test_parquet_agent_files_read_as_their_json_lines(scenario, tmp_path):
+    """`record_files` hands the report `*.parquet` files too; they were read as JSON text,
+    every row skipped and the idle cost 0, with no error."""
+    import duckdb
+
+    billing, windows = scenario
+    complete = tmp_path / "complete.jsonl"  # the scenario's last line is torn on purpose
+    complete.write_text("\n".join(windows.read_text().split("\n")[:-1]) + "\n")
+    host = tmp_path / "parquet-host"
+    host.mkdir()
+    duckdb.sql(
+        f"COPY (SELECT * FROM read_json('{complete}', format = 'newline_delimited')) "
+        f"TO '{host / 'windows.parquet'}' (FORMAT parquet)"
+    )
+    from_json = build_report([billing], agent_windows=[complete]).idle_gpu
+    from_parquet = build_report([billing], agent_windows=[host]).idle_gpu
+    assert from_json is not None and from_parquet is not None
+    assert from_parquet.as_dict() == from_json.as_dict()
+    assert from_parquet.idle_cost == pytest.approx(10.5)
