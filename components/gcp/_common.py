@@ -183,6 +183,11 @@ def gce_machine(
     )
 
 
+def member(account: gcp.serviceaccount.Account) -> pulumi.Output[str]:
+    """`serviceAccount:<email>`: `account` as the member of an IAM grant."""
+    return account.email.apply(lambda email: f"serviceAccount:{email}")
+
+
 def service_account(
     component: str,
     name: str,
@@ -201,12 +206,13 @@ def service_account(
         project=project,
         opts=pulumi.ResourceOptions(parent=parent),
     )
+    account_member = member(account)
     for project_role in project_roles:
         gcp.projects.IAMMember(
             f"{name}-{role_name(project_role)}",
             project=project,
             role=project_role,
-            member=account.email.apply(lambda email: f"serviceAccount:{email}"),
+            member=account_member,
             opts=pulumi.ResourceOptions(parent=parent),
         )
     return account

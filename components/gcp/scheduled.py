@@ -125,7 +125,7 @@ def scheduled_function(
         project=project,
         opts=child,
     )
-    member = account.email.apply(lambda email: f"serviceAccount:{email}")
+    member = _common.member(account)
     role = gcp.projects.IAMCustomRole(
         f"{prefix}-role",
         project=project,
@@ -144,7 +144,7 @@ def scheduled_function(
         project=project,
         opts=child,
     )
-    builder_member = builder.email.apply(lambda email: f"serviceAccount:{email}")
+    builder_member = _common.member(builder)
     build_grants = [
         gcp.projects.IAMMember(
             f"{prefix}-build-{grant}",

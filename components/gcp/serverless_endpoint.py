@@ -184,7 +184,7 @@ class GcpServerlessInferenceEndpoint(pulumi.ComponentResource):
                 f"{name}-model-reader",
                 bucket=urlparse(model_url).netloc,
                 role="roles/storage.objectViewer",
-                member=account.email.apply(lambda email: f"serviceAccount:{email}"),
+                member=_common.member(account),
                 opts=child,
             )
         limits = {"cpu": str(cpu), "memory": f"{memory_mb}Mi"}

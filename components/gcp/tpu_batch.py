@@ -267,7 +267,7 @@ class GcpTpuBatchInference(pulumi.ComponentResource):
                 f"{name}-model-read",
                 bucket=model_bucket,
                 role="roles/storage.objectViewer",
-                member=account.email.apply(lambda email: f"serviceAccount:{email}"),
+                member=_common.member(account),
                 opts=child,
             )
         metadata = {"finops-replicas-max": str(replicas_max)}

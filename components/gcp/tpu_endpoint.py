@@ -301,7 +301,7 @@ class GcpTpuInferenceEndpoint(pulumi.ComponentResource):
             location=plan.region,
             project=project,
             role=INVOKER_ROLE,
-            member=invoker.email.apply(lambda email: f"serviceAccount:{email}"),
+            member=_common.member(invoker),
             opts=child,
         )
         self.endpoint_id = deployment.endpoint

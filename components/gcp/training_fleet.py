@@ -265,7 +265,7 @@ class GcpGpuTrainingFleet(pulumi.ComponentResource):
             opts=child,
         )
         account = _common.service_account(where, name, "train", project, self)
-        member = account.email.apply(lambda email: f"serviceAccount:{email}")
+        member = _common.member(account)
         gcp.storage.BucketIAMMember(
             f"{name}-checkpoint-access",
             bucket=bucket.name,
