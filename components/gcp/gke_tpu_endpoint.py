@@ -322,6 +322,35 @@ def _kubeconfig(cluster: gcp.container.Cluster) -> pulumi.Output[str]:
     return pulumi.Output.all(cluster.name, cluster.endpoint, cluster.master_auth).apply(render)
 
 
+def _node_config(
+    account: gcp.serviceaccount.Account, labels: dict[str, str], machine_type: str, spot: bool
+) -> gcp.container.NodePoolNodeConfigArgs:
+    """The nodes of one pool: `account`, Workload Identity's metadata server, `labels`; Spot
+    nodes tainted."""
+    taints = (
+        [
+            # GKE labels Spot nodes but does not taint them: the taint keeps
+            # everything but the serving Pods off capacity that may vanish
+            gcp.container.NodePoolNodeConfigTaintArgs(
+                key=SPOT_LABEL, value="true", effect="NO_SCHEDULE"
+            )
+        ]
+        if spot
+        else None
+    )
+    return gcp.container.NodePoolNodeConfigArgs(
+        machine_type=machine_type,
+        spot=spot,
+        service_account=account.email,
+        oauth_scopes=[_common.CLOUD_PLATFORM_SCOPE],  # IAM roles decide, not scopes
+        workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(
+            mode="GKE_METADATA"
+        ),
+        resource_labels=labels,
+        taints=taints,
+    )
+
+
 class GcpGkeTpuInferenceEndpoint(pulumi.ComponentResource):
     """vLLM on TPU v5e/v6e nodes of a GKE cluster: `replicas_min` on demand, Spot above it,
     scaled by an HPA on vLLM's queue, behind an internal load balancer."""
@@ -356,51 +385,38 @@ class GcpGkeTpuInferenceEndpoint(pulumi.ComponentResource):
             TYPE_TOKEN, f"{name}-nodes", "nodes", project, self, project_roles=NODE_ROLES
         )
         cluster = self._cluster(name, plan, args, project, labels, child)
-        node_config = self._node_config_factory(nodes_account, labels)
-        location = cluster.location
-        gcp.container.NodePool(
-            _common.child_name(name, "system", 40),
-            cluster=cluster.name,
-            location=location,
-            project=project,
-            node_locations=[plan.zone],
-            node_count=1,
-            node_config=node_config(plan.system_machine_type, spot=False),
-            management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
-            opts=child,
-        )
-        pools = [
-            gcp.container.NodePool(
-                _common.child_name(name, "tpu", 40),
+
+        def node_pool(
+            role: str, machine_type: str, spot: bool, **size: Any
+        ) -> gcp.container.NodePool:
+            """A node pool of `machine_type` in the plan's zone; `size`: its node count or
+            autoscaling."""
+            return gcp.container.NodePool(
+                _common.child_name(name, role, 40),
                 cluster=cluster.name,
-                location=location,
+                location=cluster.location,
                 project=project,
                 node_locations=[plan.zone],
-                node_count=plan.replicas_min,
-                node_config=node_config(plan.machine_type, spot=False),
+                node_config=_node_config(nodes_account, labels, machine_type, spot),
                 management=gcp.container.NodePoolManagementArgs(
                     auto_repair=True, auto_upgrade=True
                 ),
                 opts=child,
+                **size,
             )
-        ]
+
+        node_pool("system", plan.system_machine_type, spot=False, node_count=1)
+        pools = [node_pool("tpu", plan.machine_type, spot=False, node_count=plan.replicas_min)]
         if plan.spot_max > 0:
             pools.append(
-                gcp.container.NodePool(
-                    _common.child_name(name, "tpu-spot", 40),
-                    cluster=cluster.name,
-                    location=location,
-                    project=project,
-                    node_locations=[plan.zone],
+                node_pool(
+                    "tpu-spot",
+                    plan.machine_type,
+                    spot=True,
                     initial_node_count=0,
                     autoscaling=gcp.container.NodePoolAutoscalingArgs(
                         min_node_count=0, max_node_count=plan.spot_max
                     ),
-                    node_config=node_config(plan.machine_type, spot=True),
-                    management=gcp.container.NodePoolManagementArgs(
-                        auto_repair=True, auto_upgrade=True
-                    ),
-                    opts=child,
                 )
             )
 
@@ -473,34 +489,6 @@ class GcpGkeTpuInferenceEndpoint(pulumi.ComponentResource):
             resource_labels=labels,
             opts=child,
         )
-
-    @staticmethod
-    def _node_config_factory(account: gcp.serviceaccount.Account, labels: dict[str, str]) -> Any:
-        def node_config(machine_type: str, spot: bool) -> gcp.container.NodePoolNodeConfigArgs:
-            taints = (
-                [
-                    # GKE labels Spot nodes but does not taint them: the taint keeps
-                    # everything but the serving Pods off capacity that may vanish
-                    gcp.container.NodePoolNodeConfigTaintArgs(
-                        key=SPOT_LABEL, value="true", effect="NO_SCHEDULE"
-                    )
-                ]
-                if spot
-                else None
-            )
-            return gcp.container.NodePoolNodeConfigArgs(
-                machine_type=machine_type,
-                spot=spot,
-                service_account=account.email,
-                oauth_scopes=[_common.CLOUD_PLATFORM_SCOPE],  # IAM roles decide, not scopes
-                workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(
-                    mode="GKE_METADATA"
-                ),
-                resource_labels=labels,
-                taints=taints,
-            )
-
-        return node_config
 
     def _workload(
         self,
