@@ -47,11 +47,6 @@ SPEC = scheduled.FunctionSpec(
 )
 
 
-def source_object_name() -> str:
-    """`tpu-recreate-<hash>.zip`: a new object name for new code, so the function redeploys."""
-    return scheduled.source_object_name(SPEC.object_prefix, SPEC.sources)
-
-
 def recreate_controller(
     name: str,
     *,
