@@ -152,6 +152,7 @@ def build(config: StackConfig) -> dict[str, Any]:
                 f"(a managed instance group's template has one machine type); "
                 f"got {fleet.instance_types}"
             )
+        region = config.region(Cloud.GCP, fleet.region)
         fleet_args: GcpGpuTrainingFleetArgs = {
             "model_version": fleet.model_version,
             "node_count": fleet.nodes.desired,
@@ -161,12 +162,11 @@ def build(config: StackConfig) -> dict[str, Any]:
             "spot_stable_minutes": fleet.spot_stable_minutes,
             "checkpoint_grace_seconds": min(fleet.checkpoint_grace_seconds, 3600),
             "on_demand_base": fleet.on_demand_base,
-            "region": config.region(Cloud.GCP, fleet.region),
+            "region": region,
             "checkpoint_retention_days": fleet.checkpoint_retention_days,
             "tags": tags,
             **agent_args(config.agent),  # type: ignore[typeddict-item]
         }
-        region = config.region(Cloud.GCP, fleet.region)
         if fleet.subnet_ids:
             fleet_args["subnetwork"] = fleet.subnet_ids[0]
             fleet_args["network"] = fleet.subnet_ids[0].split("/subnetworks/")[0]
