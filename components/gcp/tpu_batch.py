@@ -270,6 +270,10 @@ class GcpTpuBatchInference(pulumi.ComponentResource):
                 member=_common.member(account),
                 opts=child,
             )
+        # the VMs and the recreate controller's node spec: one network, so a recreated node
+        # lands where the component put it
+        network = args.get("network") or "default"
+        subnetwork = args.get("subnetwork")
         metadata = {"finops-replicas-max": str(replicas_max)}
         if image:
             metadata["startup-script"] = _serving_script(image, model_data_url)
@@ -289,8 +293,8 @@ class GcpTpuBatchInference(pulumi.ComponentResource):
                     email=account.email, scopes=[_common.CLOUD_PLATFORM_SCOPE]
                 ),
                 network_config=gcp.tpu.V2VmNetworkConfigArgs(
-                    network=args.get("network") or "default",
-                    subnetwork=args.get("subnetwork"),
+                    network=network,
+                    subnetwork=subnetwork,
                     enable_external_ips=False,
                 ),
                 metadata=metadata,
@@ -317,8 +321,8 @@ class GcpTpuBatchInference(pulumi.ComponentResource):
                     spot=True,
                     account_email=account.email,
                     scopes=[_common.CLOUD_PLATFORM_SCOPE],
-                    network=args.get("network") or "default",
-                    subnetwork=args.get("subnetwork"),
+                    network=network,
+                    subnetwork=subnetwork,
                     metadata=metadata,
                     labels=vms[0].labels.apply(lambda found: dict(found or {})),
                 ),
