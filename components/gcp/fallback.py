@@ -28,9 +28,6 @@ import pulumi
 import pulumi_gcp as gcp
 
 from aifinops.components.gcp import scheduled
-from aifinops.components.gcp.scheduled import BUILD_ROLES
-
-__all__ = ["BUILD_ROLES", "fallback_controller", "source_archive", "source_object_name"]
 
 RESIZER_PERMISSIONS = ("compute.instanceGroupManagers.get", "compute.instanceGroupManagers.update")
 # queue-depth scaling: the subscription's backlog (projects.timeSeries.list)

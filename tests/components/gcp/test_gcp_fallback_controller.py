@@ -20,12 +20,12 @@ from gcp_engine import names_of, one, run_components
 
 from aifinops.components.gcp import GpuTrainingFleet
 from aifinops.components.gcp.fallback import (
-    BUILD_ROLES,
     RESIZER_PERMISSIONS,
     source_archive,
     source_object_name,
 )
 from aifinops.components.gcp.functions import mig_fallback
+from aifinops.components.gcp.scheduled import BUILD_ROLES
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 ENV = {
