@@ -289,9 +289,11 @@ def _kubeconfig(cluster: gcp.container.Cluster) -> pulumi.Output[str]:
 
     def render(values: list[Any]) -> str:
         name, endpoint, auth = values
-        ca = (auth or {}).get("cluster_ca_certificate") if isinstance(auth, dict) else None
-        if ca is None and auth is not None and not isinstance(auth, dict):
-            ca = getattr(auth, "cluster_ca_certificate", None)
+        ca = (
+            auth.get("cluster_ca_certificate")
+            if isinstance(auth, dict)
+            else getattr(auth, "cluster_ca_certificate", None)
+        )
         return "\n".join(
             [
                 "apiVersion: v1",
