@@ -30,17 +30,10 @@ from urllib.parse import urlparse
 import pulumi
 import pulumi_gcp as gcp
 
-from aifinops import catalog
-from aifinops.catalog import InstanceInfo
 from aifinops.components import _args, _hosting
-from aifinops.components.gcp import _common, tpu_recreate
-from aifinops.errors import CatalogError
+from aifinops.components.gcp import _common, _tpu_serving, tpu_recreate
 
-RUNTIME_VERSIONS = {
-    "TPU-v5e": "v2-alpha-tpuv5-lite",
-    "TPU-v6e": "v2-alpha-tpuv6e",
-    "TPU-v5p": "v2-alpha-tpuv5",
-}
+RUNTIME_VERSIONS = _tpu_serving.RUNTIME_VERSIONS
 # Zones that offer each TPU generation in the catalog's regions (Cloud TPU regions and zones
 # page, at the catalog's snapshot). Pass `zone` for any other.
 TPU_ZONES = {
@@ -111,62 +104,6 @@ class TpuBatchInferenceArgs(TypedDict, total=False):
 _COMPONENT = "finops:gcp:TpuBatchInference"
 
 
-def _pick_slice(
-    where: str,
-    region: str,
-    accelerator_type: str | None,
-    accelerator: str | None,
-    model_memory_gib: float | None,
-    spot: bool,
-) -> InstanceInfo:
-    if bool(accelerator_type) == bool(accelerator):
-        raise ValueError(
-            f"{where}: give exactly one of accelerator_type or accelerator "
-            f"(got accelerator_type={accelerator_type!r}, accelerator={accelerator!r})"
-        )
-    tpu_types = catalog.instance_types(cloud="gcp", service="tpu")
-    if accelerator_type:
-        try:
-            info = catalog.lookup(accelerator_type, region, cloud="gcp")
-        except CatalogError as exc:
-            raise ValueError(
-                f"{where}: accelerator_type {accelerator_type!r}: {exc}; "
-                f"TPU types: {', '.join(tpu_types)}"
-            ) from None
-        if info.service != "tpu":
-            raise ValueError(
-                f"{where}: accelerator_type {accelerator_type!r} is a {info.service} machine, "
-                f"not a TPU; TPU types: {', '.join(tpu_types)}"
-            )
-        return info
-    assert accelerator is not None
-    try:
-        offers = catalog.cheapest(accelerator, 1, spot=spot, cloud="gcp", service="tpu")
-    except CatalogError as exc:
-        raise ValueError(f"{where}: accelerator {accelerator!r}: {exc}") from None
-    if not offers:
-        raise ValueError(
-            f"{where}: accelerator {accelerator!r} is not a TPU generation; one of "
-            f"{', '.join(sorted(RUNTIME_VERSIONS))}"
-        )
-    here = [i for i in offers if i.region == region]
-    if not here:
-        raise ValueError(
-            f"{where}: no {accelerator} TPU in {region}; offered in: "
-            f"{', '.join(sorted({i.region for i in offers}))}"
-        )
-    need = model_memory_gib or 0.0
-    fitting = [i for i in here if i.node_accelerator_memory_gib >= need]
-    if not fitting:
-        largest = max(here, key=lambda i: i.node_accelerator_memory_gib)
-        raise ValueError(
-            f"{where}: model_memory_gib {need:g} does not fit one {accelerator} slice in "
-            f"{region} (largest: {largest.instance_type}, "
-            f"{largest.node_accelerator_memory_gib:g} GiB)"
-        )
-    return fitting[0]
-
-
 def _serving_script(image: str, model_data_url: str | None) -> str:
     env = f" -e MODEL_DATA_URL='{model_data_url}'" if model_data_url else ""
     return (
@@ -206,20 +143,12 @@ class GcpTpuBatchInference(pulumi.ComponentResource):
         )
         spot = bool(args.get("spot"))
         region = _common.region_of(args.get("region"))
-        info = _pick_slice(
+        info = _tpu_serving.pick_slice(
             where,
             region,
             args.get("accelerator_type"),
             args.get("accelerator"),
-            None
-            if args.get("model_memory_gib") is None
-            else _args.number(
-                "model_memory_gib",
-                args.get("model_memory_gib"),
-                "GiB above 0",
-                above=0,
-                where=where,
-            ),
+            _tpu_serving.model_memory(args, where),
             spot,
         )
         zone = args.get("zone") or TPU_ZONES.get((info.accelerator, region))
