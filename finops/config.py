@@ -34,7 +34,8 @@ from aifinops.errors import CatalogError, ConfigError, did_you_mean
 NAMESPACE = "finops"
 HOURS_PER_MONTH = 730.0  # AWS/GCP/Azure price a month as 730 hours
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,38}[a-z0-9]$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# an e-mail address as budgets take them (the stack file and the budget components check it)
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PLAIN_PROJECT = re.compile(r"[a-zA-Z](-*[a-zA-Z0-9])*")
 _PLAIN_PROJECT_MAX = 33  # + "-budget": the 40 characters of an AWS component name
 DEFAULT_REGION = {"aws": "us-east-1", "gcp": "us-central1", "azure": "eastus"}
@@ -693,7 +694,7 @@ class Budget(_Model):
     @classmethod
     def _emails(cls, values: list[str]) -> list[str]:
         for value in values:
-            if not _EMAIL.match(value):
+            if not EMAIL.match(value):
                 raise ValueError(f"{value!r} is not an e-mail address")
         return values
 

@@ -7,7 +7,6 @@ FORECASTED notifications. It creates no anomaly monitor then: AWS allows one AWS
 monitor per account and creates one itself in most accounts; subscribe that one."""
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
@@ -19,6 +18,7 @@ from aifinops.components import _args, _hosting
 from aifinops.components.aws import _common
 from aifinops.components.aws.lambdas import budget_enforcer
 from aifinops.config import (
+    EMAIL,
     ENFORCE_AT_PERCENT,
     MAX_BUDGET_NOTIFICATIONS,
     Budget,
@@ -31,7 +31,6 @@ TYPE_TOKEN = "finops:aws:ProjectBudget"
 PROJECT_TAG = "Project"
 MAX_NOTIFICATIONS = MAX_BUDGET_NOTIFICATIONS["aws"]  # botocore: NotificationWithSubscribersList
 MAX_EMAILS = 10  # AWS Budgets: e-mail subscribers per notification
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Cost-allocation tags finops resources carry; a budget filter on one of them sees nothing
 # until it is activated in the account's billing (lambdas/cost_allocation_tags.py).
 COST_ALLOCATION_TAG_KEYS = tag_schema.ALL_KEYS
@@ -97,7 +96,7 @@ def plan_budget(args: AwsProjectBudgetArgs) -> BudgetPlan:
     if not emails or len(emails) > MAX_EMAILS:
         raise _args.invalid("notify_emails", emails, f"allowed: 1 to {MAX_EMAILS} addresses")
     for i, email in enumerate(emails):
-        if not _EMAIL.match(str(email)):
+        if not EMAIL.match(str(email)):
             raise _args.invalid(f"notify_emails[{i}]", email, "allowed: an e-mail address")
     thresholds = sorted(float(t) for t in raw.get("thresholds_percent") or [80.0, 100.0])
     for t in thresholds:

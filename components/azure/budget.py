@@ -35,12 +35,11 @@ import pulumi
 import pulumi_azure_native as azure_native
 
 from aifinops.components import _hosting
-from aifinops.config import budget_notifications, notification_limit_problem
+from aifinops.config import EMAIL, budget_notifications, notification_limit_problem
 
 TYPE_TOKEN = "finops:azure:ProjectBudget"
 PROJECT_TAG = "Project"
 MAX_EMAILS = 50  # Azure consumption budgets: contact e-mails per notification
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SUBSCRIPTION = re.compile(r"^[0-9a-fA-F-]{36}$")
 
 
@@ -120,7 +119,7 @@ class AzureProjectBudget(pulumi.ComponentResource):
                 f"{where}: notify_emails needs 1 to {MAX_EMAILS} addresses; got {len(emails)}"
             )
         for email in emails:
-            if not _EMAIL.match(email):
+            if not EMAIL.match(email):
                 raise ValueError(f"{where}: notify_emails: {email!r} is not an e-mail address")
         given = args.get("thresholds_percent")
         thresholds = sorted(float(t) for t in ([80.0, 100.0] if given is None else given))

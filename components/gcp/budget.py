@@ -43,10 +43,10 @@ import pulumi_gcp as gcp
 from aifinops import tags as tag_schema
 from aifinops.components import _args, _hosting
 from aifinops.components.gcp import _common
+from aifinops.config import EMAIL
 
 MAX_CHANNELS = 5
 _BILLING_ACCOUNT = re.compile(r"^[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class GcpProjectBudgetArgs(TypedDict, total=False):
@@ -148,7 +148,7 @@ class GcpProjectBudget(pulumi.ComponentResource):
                 f"API's channel limit); got {len(emails)}"
             )
         for email in emails:
-            if not _EMAIL.match(email):
+            if not EMAIL.match(email):
                 raise ValueError(f"{where}: notify_emails: {email!r} is not an e-mail address")
         given = args.get("thresholds_percent")
         if given is not None and not given:
