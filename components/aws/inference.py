@@ -184,6 +184,26 @@ def resolve_instance(
     return info
 
 
+def model_location(url: str) -> re.Match[str]:
+    """`model_data_url` split into `bucket` and `key` (ValueError unless s3://<bucket>/<key>)."""
+    match = _S3_URL.match(url)
+    if not match:
+        raise _args.invalid("model_data_url", url, "allowed: s3://<bucket>/<key>")
+    return match
+
+
+def serving_image(raw: Mapping[str, Any]) -> str | None:
+    """The `image` argument: None, or an ECR image URI (ValueError otherwise)."""
+    image = raw.get("image") or None
+    if image and not _ECR_IMAGE.match(image):
+        raise _args.invalid(
+            "image",
+            image,
+            "allowed: an ECR image URI <account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>",
+        )
+    return image
+
+
 def plan_endpoint(args: AwsInferenceEndpointArgs) -> EndpointPlan:
     """Validate `args` (ValueError naming the field, the value and what is allowed)."""
     raw: dict[str, Any] = dict(args)
@@ -194,9 +214,7 @@ def plan_endpoint(args: AwsInferenceEndpointArgs) -> EndpointPlan:
         "", "serving", _args.require(raw, "serving"), ServingKind, ServingKind.MODEL_ARCHIVE
     )
     url = raw.get("model_data_url") or None
-    match = _S3_URL.match(str(url)) if url else None
-    if url and not match:
-        raise _args.invalid("model_data_url", url, "allowed: s3://<bucket>/<key>")
+    match = model_location(str(url)) if url else None
     model_id = raw.get("model_id") or None
     if serving == ServingKind.MODEL_ARCHIVE and not url:
         raise _args.invalid(
@@ -213,13 +231,7 @@ def plan_endpoint(args: AwsInferenceEndpointArgs) -> EndpointPlan:
         )
     if model_id and serving != ServingKind.LLM:
         raise _args.invalid("model_id", model_id, "only with serving llm")
-    image = raw.get("image") or None
-    if image and not _ECR_IMAGE.match(image):
-        raise _args.invalid(
-            "image",
-            image,
-            "allowed: an ECR image URI <account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>",
-        )
+    image = serving_image(raw)
     region = raw.get("region") or None
     where = region or pulumi.Config("aws").get("region") or catalog.default_region("aws")
     instance = resolve_instance(raw.get("instance_type"), raw.get("accelerator"), where)
@@ -321,6 +333,14 @@ def container_environment(
         environment |= model_archive_environment(region)
         if family == "neuron":
             environment["SAGEMAKER_MODEL_SERVER_WORKERS"] = str(cores)
+    return with_given_environment(environment, given, serving)
+
+
+def with_given_environment(
+    environment: dict[str, str], given: Mapping[str, Any], serving: ServingKind
+) -> dict[str, str]:
+    """`environment` with `given` on top (values as strings). ValueError when `given` blanks
+    what the `serving` container cannot start without (HF_MODEL_ID, SAGEMAKER_PROGRAM)."""
     required = ["HF_MODEL_ID"] if serving == ServingKind.LLM else ["SAGEMAKER_PROGRAM"]
     for key, value in given.items():
         if key in required and not str(value).strip():

@@ -19,17 +19,18 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 import pulumi_aws as aws
 
+from aifinops import catalog, serving
 from aifinops import config as stack_config
-from aifinops import serving
 from aifinops.components import _args, _hosting
 from aifinops.components.aws import _common
 from aifinops.components.aws.inference import (
-    _ECR_IMAGE,
-    _S3_URL,
     VARIANT,
     execution_role_statements,
     model_archive_environment,
+    model_location,
     sagemaker_model,
+    serving_image,
+    with_given_environment,
 )
 from aifinops.config import ServingKind, StackConfig
 from aifinops.errors import CatalogError
@@ -111,17 +112,8 @@ def plan_serverless(args: AwsServerlessInferenceEndpointArgs) -> ServerlessPlan:
             "allowed: model-archive (a TGI llm server needs a GPU or Inferentia, which "
             "SageMaker Serverless Inference has not; use a real-time endpoint)",
         )
-    url = str(_args.require(raw, "model_data_url"))
-    match = _S3_URL.match(url)
-    if not match:
-        raise _args.invalid("model_data_url", url, "allowed: s3://<bucket>/<key>")
-    image = raw.get("image") or None
-    if image and not _ECR_IMAGE.match(image):
-        raise _args.invalid(
-            "image",
-            image,
-            "allowed: an ECR image URI <account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>",
-        )
+    match = model_location(str(_args.require(raw, "model_data_url")))
+    image = serving_image(raw)
     sizes = serving.SAGEMAKER_MEMORY_SIZES_MB
     model_gib = None
     if raw.get("model_memory_gib") is not None:
@@ -166,12 +158,10 @@ def plan_serverless(args: AwsServerlessInferenceEndpointArgs) -> ServerlessPlan:
             ),
         )
     region = raw.get("region") or None
-    where = region or pulumi.Config("aws").get("region") or "us-east-1"
-    environment = model_archive_environment(where)
-    for key, value in dict(raw.get("environment") or {}).items():
-        if key == "SAGEMAKER_PROGRAM" and not str(value).strip():
-            raise _args.invalid(f"environment.{key}", value, "the model-archive container needs it")
-        environment[str(key)] = str(value)
+    where = region or pulumi.Config("aws").get("region") or catalog.default_region("aws")
+    environment = with_given_environment(
+        model_archive_environment(where), raw.get("environment") or {}, ServingKind.MODEL_ARCHIVE
+    )
     return ServerlessPlan(
         memory_size_mb=memory,
         max_concurrency=concurrency,
