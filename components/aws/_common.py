@@ -175,3 +175,32 @@ def lambda_function(
         opts=pulumi.ResourceOptions(parent=parent, depends_on=[policy, log_group]),
     )
     return function, role
+
+
+def invoke_on_rule(
+    rule_name: str,
+    rule: aws.cloudwatch.EventRule,
+    function: aws.lambda_.Function,
+    *,
+    parent: pulumi.Resource,
+    region: str | None = None,
+) -> None:
+    """Let the EventBridge rule `rule` (created as `rule_name`) run `function`: its target
+    `<rule_name>-target` and the Lambda permission `<rule_name>-invoke` for that rule only."""
+    opts = pulumi.ResourceOptions(parent=parent)
+    aws.cloudwatch.EventTarget(
+        f"{rule_name}-target",
+        aws.cloudwatch.EventTargetArgs(rule=rule.name, arn=function.arn, region=region),
+        opts=opts,
+    )
+    aws.lambda_.Permission(
+        f"{rule_name}-invoke",
+        aws.lambda_.PermissionArgs(
+            action="lambda:InvokeFunction",
+            function=function.name,
+            principal="events.amazonaws.com",
+            source_arn=rule.arn,
+            region=region,
+        ),
+        opts=opts,
+    )

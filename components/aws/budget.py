@@ -447,21 +447,7 @@ class AwsProjectBudget(pulumi.ComponentResource):
             tags=tags,
             parent=self,
         )
-        aws.cloudwatch.EventTarget(
-            f"{name}-cost-tags-daily-target",
-            aws.cloudwatch.EventTargetArgs(rule=schedule.name, arn=function.arn),
-            opts=child,
-        )
-        aws.lambda_.Permission(
-            f"{name}-cost-tags-daily-invoke",
-            aws.lambda_.PermissionArgs(
-                action="lambda:InvokeFunction",
-                function=function.name,
-                principal="events.amazonaws.com",
-                source_arn=schedule.arn,
-            ),
-            opts=child,
-        )
+        _common.invoke_on_rule(f"{name}-cost-tags-daily", schedule, function, parent=self)
         invocation = aws.lambda_.Invocation(
             f"{name}-cost-tags-now",
             aws.lambda_.InvocationArgs(

@@ -1017,23 +1017,8 @@ class AwsGpuTrainingFleet(pulumi.ComponentResource):
             )
         for role, rule_args in rules.items():
             rule = aws.cloudwatch.EventRule(f"{name}-{role}", rule_args, opts=child)
-            aws.cloudwatch.EventTarget(
-                f"{name}-{role}-target",
-                aws.cloudwatch.EventTargetArgs(
-                    rule=rule.name, arn=function.arn, region=plan.region
-                ),
-                opts=child,
-            )
-            aws.lambda_.Permission(
-                f"{name}-{role}-invoke",
-                aws.lambda_.PermissionArgs(
-                    action="lambda:InvokeFunction",
-                    function=function.name,
-                    principal="events.amazonaws.com",
-                    source_arn=rule.arn,
-                    region=plan.region,
-                ),
-                opts=child,
+            _common.invoke_on_rule(
+                f"{name}-{role}", rule, function, parent=self, region=plan.region
             )
         return function
 
