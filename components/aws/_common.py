@@ -13,12 +13,19 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from aifinops import catalog
 from aifinops import tags as tag_schema
 from aifinops.components import _args
 
 LAMBDA_DIR = Path(__file__).parent / "lambdas"
 LAMBDA_RUNTIME = "python3.12"
 LOG_RETENTION_DAYS = 30
+
+
+def catalog_region(region: str | None) -> str:
+    """The region whose prices and types the plan uses: `region`, else the provider's
+    (`aws:region`), else the catalog's default."""
+    return region or pulumi.Config("aws").get("region") or catalog.default_region("aws")
 
 
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")

@@ -154,10 +154,6 @@ class FleetPlan:
         return self.capacity != Capacity.ON_DEMAND
 
 
-def _catalog_region(region: str | None) -> str:
-    return region or pulumi.Config("aws").get("region") or catalog.default_region("aws")
-
-
 def is_arm(info: catalog.InstanceInfo) -> bool:
     """Graviton families (g5g, c7g...) need arm64 AMIs; the fleet's AMI is x86_64."""
     return _GRAVITON_FAMILY.match(info.family) is not None
@@ -302,7 +298,7 @@ def plan_fleet(args: AwsGpuTrainingFleetArgs) -> FleetPlan:
         raise _args.invalid("vpc_id", None, "give the VPC of subnet_ids")
     egress = _args.enum_arg("", "egress", raw.get("egress"), FleetEgress, FleetEgress.PUBLIC_IP)
     region = raw.get("region") or None
-    where = _catalog_region(region)
+    where = _common.catalog_region(region)
     queue_url, queue_arn, jobs_per_node = _queue_scaling(raw, where)
     types = pick_instance_types(
         instance_types, accelerator, per_node, where, capacity != Capacity.ON_DEMAND

@@ -233,7 +233,7 @@ def plan_endpoint(args: AwsInferenceEndpointArgs) -> EndpointPlan:
         raise _args.invalid("model_id", model_id, "only with serving llm")
     image = serving_image(raw)
     region = raw.get("region") or None
-    where = region or pulumi.Config("aws").get("region") or catalog.default_region("aws")
+    where = _common.catalog_region(region)
     instance = resolve_instance(raw.get("instance_type"), raw.get("accelerator"), where)
     replicas_max = _args.int_arg("", raw, "replicas_max", 1, 1, 100)
     replicas_min = _args.int_arg("", raw, "replicas_min", 1, 0, replicas_max)

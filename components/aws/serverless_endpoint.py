@@ -19,8 +19,8 @@ from typing import Any, NotRequired, TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from aifinops import catalog, serving
 from aifinops import config as stack_config
+from aifinops import serving
 from aifinops.components import _args, _hosting
 from aifinops.components.aws import _common
 from aifinops.components.aws.inference import (
@@ -158,7 +158,7 @@ def plan_serverless(args: AwsServerlessInferenceEndpointArgs) -> ServerlessPlan:
             ),
         )
     region = raw.get("region") or None
-    where = region or pulumi.Config("aws").get("region") or catalog.default_region("aws")
+    where = _common.catalog_region(region)
     environment = with_given_environment(
         model_archive_environment(where), raw.get("environment") or {}, ServingKind.MODEL_ARCHIVE
     )
