@@ -2,7 +2,7 @@
 auto-scaled on invocations per instance, able to scale to zero, least-privilege role."""
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NotRequired, Protocol, TypedDict
 
@@ -518,9 +518,7 @@ class AwsInferenceEndpoint(pulumi.ComponentResource):
             # SageMaker fetches the image and model_data_url itself; the container needs
             # no network, unless an llm downloads its model from the Hub at start
             network_isolation=plan.network_isolation,
-            role_statements=lambda repository_arn, logs_arn, part: execution_role_statements(
-                plan, repository_arn, logs_arn, part
-            ),
+            location=plan,
             description=f"finops inference endpoint {name}: image, model, logs",
             tags=tags,
         )
@@ -783,14 +781,14 @@ def sagemaker_model(
     model_data_url: pulumi.Input[str] | None,
     environment: Mapping[str, str],
     network_isolation: bool,
-    role_statements: Callable[[pulumi.Input[str], pulumi.Input[str], str], list[dict[str, Any]]],
+    location: ModelLocation,
     description: str,
     tags: Mapping[str, str],
 ) -> tuple[aws.sagemaker.Model, aws.iam.Role]:
     """A SageMaker model and its execution role (`<name>-execution-role`, `-policy`): the
-    given ECR image, or the AWS DLC `dlc_repository:dlc_tag` of the region; the role may read
-    exactly that repository and write the endpoint's logs (`role_statements(repository ARN,
-    logs ARN, partition)`). Shared by the provisioned and the serverless endpoint."""
+    given ECR image, or the AWS DLC `dlc_repository:dlc_tag` of the region; the role may pull
+    exactly that repository, read the model at `location` and write the endpoint's logs
+    (`execution_role_statements`). Shared by the provisioned and the serverless endpoint."""
     child = pulumi.ResourceOptions(parent=parent)
     invoke = pulumi.InvokeOptions(parent=parent)
     account = aws.get_caller_identity_output(opts=invoke).account_id
@@ -835,7 +833,7 @@ def sagemaker_model(
             role=role.id,
             policy=partition.apply(
                 lambda part: _common.policy_document(
-                    role_statements(repository_arn, logs_arn, part)
+                    execution_role_statements(location, repository_arn, logs_arn, part)
                 )
             ),
         ),

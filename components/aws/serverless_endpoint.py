@@ -25,7 +25,6 @@ from aifinops.components import _args, _hosting
 from aifinops.components.aws import _common
 from aifinops.components.aws.inference import (
     VARIANT,
-    execution_role_statements,
     model_archive_environment,
     model_location,
     sagemaker_model,
@@ -227,9 +226,7 @@ class AwsServerlessInferenceEndpoint(pulumi.ComponentResource):
             model_data_url=args["model_data_url"],
             environment=plan.environment,
             network_isolation=True,
-            role_statements=lambda repository_arn, logs_arn, part: execution_role_statements(
-                plan, repository_arn, logs_arn, part
-            ),
+            location=plan,
             description=f"finops serverless inference endpoint {name}: image, model, logs",
             tags=tags,
         )
