@@ -74,8 +74,8 @@ class AwsServerlessInferenceEndpointArgs(TypedDict):
     mean_duration_ms: NotRequired[float | None]
     """Stated mean duration of a request, milliseconds (for the preview's price)."""
     image: NotRequired[str | None]
-    """ECR image URI of a CPU serving container (default: the AWS Hugging Face PyTorch
-    inference container, CPU build)."""
+    """ECR image URI of a CPU serving container (default: the AWS Deep Learning Container
+    `pytorch-inference`, CPU build `DLC_TAG`, the one the real-time endpoints run on GPUs)."""
     region: NotRequired[str | None]
     """AWS region (default: the provider's)."""
     environment: NotRequired[dict[str, str] | None]
