@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -216,39 +216,25 @@ def _plus_public_ips(
     )
 
 
-def _flat_network(
-    cloud: str, item: str, what: str, region: str, hours: float, per_gb: str | None = None
-) -> PricedResource:
-    hourly = _network_hourly(cloud, item, region)
-    basis = f"{what} at ${hourly:.3f}/h x {hours:g} h"
-    if per_gb:
-        gb = catalog.network_price(cloud, per_gb, region).usd
-        basis += f" (+ ${gb:.3f}/GB processed, not estimated)"
-    return PricedResource(hourly, hourly * hours, basis)
+Pricer = Callable[[Mapping[str, Any], str, float, Related | None], PricedResource]
+"""A resource type's pricer: (inputs, region, hours a month, related inputs) -> its price."""
 
 
-def _aws_nat_gateway(
-    inputs: Mapping[str, Any], region: str, hours: float, related: Related | None
-) -> PricedResource:
-    return _flat_network("aws", "nat-gateway", "NAT gateway", region, hours, "nat-gateway-data")
+def _flat_network(cloud: str, item: str, what: str, per_gb: str | None = None) -> Pricer:
+    """The pricer of a resource billed by the hour at one network list price (a NAT gateway,
+    a public IPv4 address); its basis names the per-GB price it does not estimate."""
 
+    def price(
+        inputs: Mapping[str, Any], region: str, hours: float, related: Related | None
+    ) -> PricedResource:
+        hourly = _network_hourly(cloud, item, region)
+        basis = f"{what} at ${hourly:.3f}/h x {hours:g} h"
+        if per_gb:
+            gb = catalog.network_price(cloud, per_gb, region).usd
+            basis += f" (+ ${gb:.3f}/GB processed, not estimated)"
+        return PricedResource(hourly, hourly * hours, basis)
 
-def _aws_eip(
-    inputs: Mapping[str, Any], region: str, hours: float, related: Related | None
-) -> PricedResource:
-    return _flat_network("aws", "public-ipv4", "public IPv4 address (Elastic IP)", region, hours)
-
-
-def _azure_nat_gateway(
-    inputs: Mapping[str, Any], region: str, hours: float, related: Related | None
-) -> PricedResource:
-    return _flat_network("azure", "nat-gateway", "NAT gateway", region, hours, "nat-gateway-data")
-
-
-def _azure_public_ip(
-    inputs: Mapping[str, Any], region: str, hours: float, related: Related | None
-) -> PricedResource:
-    return _flat_network("azure", "public-ipv4", "Standard public IPv4 address", region, hours)
+    return price
 
 
 def _gcp_router_nat(
@@ -716,7 +702,7 @@ def _azure_vm(
     )
 
 
-_PRICERS = {
+_PRICERS: dict[str, Pricer] = {
     "aws:autoscaling/group:Group": _aws_asg,
     "aws:ec2/instance:Instance": _aws_instance,
     "aws:sagemaker/endpointConfiguration:EndpointConfiguration": _sagemaker_config,
@@ -729,10 +715,16 @@ _PRICERS = {
     "gcp:container/nodePool:NodePool": _gke_node_pool,
     "azure-native:compute:VirtualMachineScaleSet": _azure_vmss,
     "azure-native:compute:VirtualMachine": _azure_vm,
-    "aws:ec2/natGateway:NatGateway": _aws_nat_gateway,
-    "aws:ec2/eip:Eip": _aws_eip,
-    "azure-native:network:NatGateway": _azure_nat_gateway,
-    "azure-native:network:PublicIPAddress": _azure_public_ip,
+    "aws:ec2/natGateway:NatGateway": _flat_network(
+        "aws", "nat-gateway", "NAT gateway", "nat-gateway-data"
+    ),
+    "aws:ec2/eip:Eip": _flat_network("aws", "public-ipv4", "public IPv4 address (Elastic IP)"),
+    "azure-native:network:NatGateway": _flat_network(
+        "azure", "nat-gateway", "NAT gateway", "nat-gateway-data"
+    ),
+    "azure-native:network:PublicIPAddress": _flat_network(
+        "azure", "public-ipv4", "Standard public IPv4 address"
+    ),
     "gcp:compute/routerNat:RouterNat": _gcp_router_nat,
 }
 # Resources with a fixed monthly list price (AWS, us-east-1 list prices; the same in most
