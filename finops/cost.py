@@ -50,6 +50,7 @@ from aifinops import catalog, serving
 from aifinops import charges as extra_charges
 from aifinops import tags as tag_schema
 from aifinops.catalog import charges as catalog_charges
+from aifinops.charges.base import get, related_inputs
 from aifinops.config import HOURS_PER_MONTH, Capacity, Cloud
 from aifinops.errors import CatalogError
 from aifinops.taggability import tag_property
@@ -113,17 +114,6 @@ class CostReport:
     """`resource.key` of every usage figure a line read that is still 0."""
 
 
-def _get(data: Any, *path: str | int) -> Any:
-    for key in path:
-        if isinstance(data, Mapping):
-            data = data.get(key)
-        elif isinstance(data, list) and isinstance(key, int) and key < len(data):
-            data = data[key]
-        else:
-            return None
-    return data
-
-
 def _num(value: Any, default: float) -> float:
     try:
         return float(value) if value is not None else default
@@ -185,17 +175,6 @@ def _mixed(
     )
 
 
-def _related_inputs(
-    related: Related | None, reference: Any, type_token: str
-) -> Mapping[str, Any] | None:
-    if not related or reference is None:
-        return None
-    found = related.get(str(reference))
-    if found and found[0] == type_token:
-        return found[1]
-    return None
-
-
 def _network_hourly(cloud: str, item: str, region: str) -> float:
     return catalog.network_price(cloud, item, region).usd
 
@@ -254,7 +233,7 @@ def _gcp_router_nat(
         seen.add(id(entry))
         group = entry[1]
         for version in group.get("versions") or []:
-            template = _related_inputs(
+            template = related_inputs(
                 related,
                 version.get("instanceTemplate"),
                 "gcp:compute/instanceTemplate:InstanceTemplate",
@@ -287,9 +266,9 @@ def _aws_asg(
     types: list[tuple[str, float]] = []
     spot_only_template = False
     if policy:
-        spec = _get(policy, "launchTemplate", "launchTemplateSpecification") or {}
+        spec = get(policy, "launchTemplate", "launchTemplateSpecification") or {}
         template_ref = spec.get("launchTemplateId") or spec.get("launchTemplateName")
-        for override in _get(policy, "launchTemplate", "overrides") or []:
+        for override in get(policy, "launchTemplate", "overrides") or []:
             if override.get("instanceType"):
                 types.append(
                     (override["instanceType"], _num(override.get("weightedCapacity"), 1.0))
@@ -299,14 +278,12 @@ def _aws_asg(
         percent = _num(distribution.get("onDemandPercentageAboveBaseCapacity"), 100.0)
         strategy = str(distribution.get("onDemandAllocationStrategy") or "prioritized")
     else:
-        template_ref = _get(inputs, "launchTemplate", "id") or _get(
-            inputs, "launchTemplate", "name"
-        )
+        template_ref = get(inputs, "launchTemplate", "id") or get(inputs, "launchTemplate", "name")
         base, percent, strategy = 0.0, 100.0, "prioritized"
-    template = _related_inputs(related, template_ref, "aws:ec2/launchTemplate:LaunchTemplate")
+    template = related_inputs(related, template_ref, "aws:ec2/launchTemplate:LaunchTemplate")
     if not types and template and template.get("instanceType"):
         types = [(str(template["instanceType"]), 1.0)]
-        spot_only_template = _get(template, "instanceMarketOptions", "marketType") == "spot"
+        spot_only_template = get(template, "instanceMarketOptions", "marketType") == "spot"
     if not types:
         return _unpriced("Auto Scaling group with no resolvable instance type")
     on_demand = min(nodes, base) + max(nodes - base, 0.0) * percent / 100.0
@@ -325,7 +302,7 @@ def _aws_instance(
     instance_type = inputs.get("instanceType")
     if not instance_type:
         return _unpriced("instance with no instanceType")
-    spot = _get(inputs, "instanceMarketOptions", "marketType") == "spot"
+    spot = get(inputs, "instanceMarketOptions", "marketType") == "spot"
     return _mixed(
         [(str(instance_type), 1.0)],
         1.0,
@@ -435,14 +412,14 @@ def _cloud_run_service(
     stated = _traffic_or_unpriced(traffic, "a Cloud Run service")
     if isinstance(stated, PricedResource):
         return stated
-    limits = _get(inputs, "template", "containers", 0, "resources", "limits") or {}
+    limits = get(inputs, "template", "containers", 0, "resources", "limits") or {}
     cpu = _cloud_run_quantity(limits.get("cpu", "1"), "cpu")
     memory = _cloud_run_quantity(limits.get("memory", "512Mi"), "memory")
     if cpu is None or memory is None:
         return _unpriced(
             f"Cloud Run limits cpu={limits.get('cpu')!r} memory={limits.get('memory')!r}"
         )
-    accelerator = _get(inputs, "template", "nodeSelector", "accelerator")
+    accelerator = get(inputs, "template", "nodeSelector", "accelerator")
     gpu = None
     if accelerator:
         gpu = next(
@@ -451,10 +428,10 @@ def _cloud_run_service(
         if gpu is None:
             return _unpriced(f"Cloud Run accelerator {accelerator!r} has no price in the catalog")
     min_instances = int(
-        _num(_get(inputs, "template", "scaling", "minInstanceCount"), 0)
-        or _num(_get(inputs, "scaling", "minInstanceCount"), 0)
+        _num(get(inputs, "template", "scaling", "minInstanceCount"), 0)
+        or _num(get(inputs, "scaling", "minInstanceCount"), 0)
     )
-    zonal = _get(inputs, "template", "gpuZonalRedundancyDisabled") is not True
+    zonal = get(inputs, "template", "gpuZonalRedundancyDisabled") is not True
     quote = serving.cloud_run(
         cpu, memory, stated, region, gpu=gpu, min_instances=min_instances,
         zonal_redundancy=bool(gpu) and zonal,
@@ -486,7 +463,7 @@ def _gcp_mig(
     references.append(inputs.get("instanceTemplate"))
     template = None
     for reference in references:
-        template = _related_inputs(
+        template = related_inputs(
             related, reference, "gcp:compute/instanceTemplate:InstanceTemplate"
         )
         if template:
@@ -548,8 +525,8 @@ def _vertex_tpu(
 ) -> PricedResource:
     """A Vertex AI deployment on TPUs: priced at its floor (`minReplicaCount`, what runs at
     rest); the basis shows the month at `maxReplicaCount`, the most the autoscaler adds."""
-    resources = _get(inputs, "deployConfig", "dedicatedResources") or {}
-    machine = _get(resources, "machineSpec", "machineType")
+    resources = get(inputs, "deployConfig", "dedicatedResources") or {}
+    machine = get(resources, "machineSpec", "machineType")
     if not machine:
         return _unpriced("Vertex AI deployment with no dedicated machine type")
     tpu = catalog.tpu_type_of_machine(str(machine))
@@ -667,7 +644,7 @@ def _azure_vmss(
     if not size:
         return _unpriced("scale set with no sku.name")
     nodes = _num(sku.get("capacity"), 0.0)
-    spot = _get(inputs, "virtualMachineProfile", "priority") in ("Spot", "Low")
+    spot = get(inputs, "virtualMachineProfile", "priority") in ("Spot", "Low")
     mix = inputs.get("priorityMixPolicy")
     if spot and mix:
         base = _num(mix.get("baseRegularPriorityCount"), 0.0)
@@ -678,7 +655,7 @@ def _azure_vmss(
     priced = _mixed(
         [(str(size), 1.0)], nodes, regular, "prioritized", region, "azure", hours, "VMs"
     )
-    configurations = _get(
+    configurations = get(
         inputs, "virtualMachineProfile", "networkProfile", "networkInterfaceConfigurations"
     )
     if any(
@@ -693,7 +670,7 @@ def _azure_vmss(
 def _azure_vm(
     inputs: Mapping[str, Any], region: str, hours: float, related: Related | None
 ) -> PricedResource:
-    size = _get(inputs, "hardwareProfile", "vmSize")
+    size = get(inputs, "hardwareProfile", "vmSize")
     if not size:
         return _unpriced("VM with no hardwareProfile.vmSize")
     spot = inputs.get("priority") in ("Spot", "Low")
@@ -817,7 +794,7 @@ def _tags_for_report(
     if tags or type_token not in _GCP_GROUPS:
         return tags
     for version in inputs.get("versions") or []:
-        template = _related_inputs(
+        template = related_inputs(
             related,
             version.get("instanceTemplate"),
             "gcp:compute/instanceTemplate:InstanceTemplate",

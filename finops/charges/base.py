@@ -39,6 +39,7 @@ def unknown(resource: EngineResource, what: str, type_: str, reason: str) -> Cha
 
 
 def get(data: Any, *path: str | int) -> Any:
+    """`data[path[0]][path[1]]...` through mappings and list indexes; None at a gap."""
     for key in path:
         if isinstance(data, Mapping):
             data = data.get(key)
@@ -47,6 +48,17 @@ def get(data: Any, *path: str | int) -> Any:
         else:
             return None
     return data
+
+
+def related_inputs(
+    related: Mapping[str, tuple[str, Mapping[str, Any]]] | None, reference: Any, type_token: str
+) -> Mapping[str, Any] | None:
+    """The inputs of the resource `reference` names (its id, ARN, self link or name) in
+    `related`, when it is of `type_token`; else None."""
+    if not related or reference is None:
+        return None
+    found = related.get(str(reference))
+    return found[1] if found and found[0] == type_token else None
 
 
 def num(value: Any) -> float | None:
@@ -107,8 +119,7 @@ class ChargeContext:
         return self.components.get(resource.urn)
 
     def related_inputs(self, reference: Any, type_token: str) -> Mapping[str, Any] | None:
-        found = self.related.get(str(reference)) if reference is not None else None
-        return found[1] if found and found[0] == type_token else None
+        return related_inputs(self.related, reference, type_token)
 
     def usage_note(self, resource: EngineResource, key: str) -> tuple[float, str]:
         value = self.usage.get(resource.name, key)
