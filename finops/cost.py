@@ -917,7 +917,9 @@ def estimate(run: StackRun, config: StackConfig, usage: Usage | None = None) -> 
                 instance_types=priced.instance_types if priced else (),
             )
         )
-    context = extra_charges.ChargeContext(run, related, region_for, hours_of, usage, groups)
+    context = extra_charges.ChargeContext(
+        run, related, region_for, hours_of, usage, groups, components
+    )
     for charge in extra_charges.charges(context):
         component = components.get(charge.resource.urn)
         costs.append(

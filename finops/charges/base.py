@@ -96,7 +96,8 @@ def component_index(run: StackRun) -> dict[str, EngineResource | None]:
 
 
 class ChargeContext:
-    """What every charge reads: the run, related inputs, regions, hours and usage."""
+    """What every charge reads: the run, related inputs, regions, hours and usage, and each
+    resource's component (`component_index` of the run, which the caller has built)."""
 
     def __init__(
         self,
@@ -106,6 +107,7 @@ class ChargeContext:
         hours_of: Callable[[EngineResource], float],
         usage: Usage,
         groups: Mapping[str, NodeGroup],
+        components: Mapping[str, EngineResource | None],
     ) -> None:
         self.run = run
         self.related = related
@@ -113,7 +115,7 @@ class ChargeContext:
         self.hours_of = hours_of
         self.usage = usage
         self.groups = groups
-        self.components = component_index(run)
+        self.components = components
 
     def component_of(self, resource: EngineResource) -> EngineResource | None:
         return self.components.get(resource.urn)
