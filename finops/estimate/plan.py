@@ -206,21 +206,14 @@ def _rows(cloud: str, services: Sequence[str], region: str) -> list[InstanceInfo
     return rows
 
 
-def _spot_hazard_per_node(info: InstanceInfo, life_hours: float) -> float:
-    from aifinops.rightsizing.spot import (
-        MONTHLY_INTERRUPTION_SHARE,
-        UNKNOWN_RANGE_INDEX,
-        hourly_hazard,
-    )
-
-    index = info.interruption_index
-    share = MONTHLY_INTERRUPTION_SHARE[UNKNOWN_RANGE_INDEX if index is None else index]
-    return hourly_hazard(share, life_hours)
-
-
 def training_choices(p: Proposal, cloud: str, region: str) -> tuple[list[TrainingChoice], str]:
     """Every fitting (type, capacity) for the training on `cloud`; and why none, if none."""
-    from aifinops.rightsizing.spot import Checkpointing, expected_interruptions, expected_wall_hours
+    from aifinops.rightsizing.spot import (
+        Checkpointing,
+        expected_interruptions,
+        expected_wall_hours,
+        hazard_of,
+    )
 
     t = p.training
     assert t is not None
@@ -250,7 +243,7 @@ def training_choices(p: Proposal, cloud: str, region: str) -> tuple[list[Trainin
                 if info.spot_usd_per_hour is None:
                     continue
                 price = info.spot_usd_per_hour
-                hazard = _spot_hazard_per_node(info, t.spot_instance_life_hours) * t.nodes
+                hazard = hazard_of(info, t.spot_instance_life_hours) * t.nodes
             else:
                 price, hazard = info.on_demand_usd_per_hour, 0.0
             wall = expected_wall_hours(work_per_node, hazard, ckpt)
