@@ -137,8 +137,9 @@ def test_unknown_types_are_unpriced_with_the_reason_never_a_crash():
     assert price_resource("aws:iam/role:Role", {}, region=REGION) is None
 
 
-def test_estimate_resolves_launch_templates_and_totals_by_tag():
-    config = parse(
+def _train_fleet_config(**fleet: object):
+    """A stack config with one AWS fleet `train` of 2 x g5.xlarge, plus `fleet`'s keys."""
+    return parse(
         {
             "finops:tags": {"Project": "vision", "Team": "ml", "Environment": "dev"},
             "finops:trainingFleets": [
@@ -148,11 +149,15 @@ def test_estimate_resolves_launch_templates_and_totals_by_tag():
                     "instanceTypes": ["g5.xlarge"],
                     "nodes": {"min": 0, "max": 2, "desired": 2},
                     "modelVersion": "v1",
-                    "hoursPerMonth": 100,
+                    **fleet,
                 }
             ],
         }
     )
+
+
+def test_estimate_resolves_launch_templates_and_totals_by_tag():
+    config = _train_fleet_config(hoursPerMonth=100)
 
     import pulumi
 
@@ -199,21 +204,7 @@ def test_estimate_resolves_launch_templates_and_totals_by_tag():
 def test_reversion_trade_off_is_unknown_without_a_price():
     from aifinops.cost import reversion_assumptions
 
-    config = parse(
-        {
-            "finops:tags": {"Project": "vision", "Team": "ml", "Environment": "dev"},
-            "finops:trainingFleets": [
-                {
-                    "name": "train",
-                    "cloud": "aws",
-                    "instanceTypes": ["g5.xlarge"],
-                    "nodes": {"min": 0, "max": 2, "desired": 2},
-                    "modelVersion": "v1",
-                    "spotStableMinutes": 30,
-                }
-            ],
-        }
-    )
+    config = _train_fleet_config(spotStableMinutes=30)
     (line,) = reversion_assumptions([], config)
     assert "after 30 min of stable spot" in line and "UNKNOWN cost" in line
 
