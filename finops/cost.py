@@ -50,7 +50,7 @@ from aifinops import catalog, serving
 from aifinops import charges as extra_charges
 from aifinops import tags as tag_schema
 from aifinops.catalog import charges as catalog_charges
-from aifinops.charges.base import get, related_inputs
+from aifinops.charges.base import GCP_TEMPLATE, get, group_template, related_inputs
 from aifinops.config import HOURS_PER_MONTH, Capacity, Cloud
 from aifinops.errors import CatalogError
 from aifinops.taggability import tag_property
@@ -233,11 +233,7 @@ def _gcp_router_nat(
         seen.add(id(entry))
         group = entry[1]
         for version in group.get("versions") or []:
-            template = related_inputs(
-                related,
-                version.get("instanceTemplate"),
-                "gcp:compute/instanceTemplate:InstanceTemplate",
-            )
+            template = related_inputs(related, version.get("instanceTemplate"), GCP_TEMPLATE)
             interfaces = (template or {}).get("networkInterfaces") or []
             subnet = interfaces[0].get("subnetwork") if interfaces else None
             found = (related or {}).get(str(subnet)) if subnet else None
@@ -459,15 +455,9 @@ def _gcp_mig(
     inputs: Mapping[str, Any], region: str, hours: float, related: Related | None
 ) -> PricedResource:
     nodes = _num(inputs.get("targetSize"), 0.0)
-    references = [v.get("instanceTemplate") for v in inputs.get("versions") or []]
-    references.append(inputs.get("instanceTemplate"))
-    template = None
-    for reference in references:
-        template = related_inputs(
-            related, reference, "gcp:compute/instanceTemplate:InstanceTemplate"
-        )
-        if template:
-            break
+    template = group_template(related, inputs) or related_inputs(
+        related, inputs.get("instanceTemplate"), GCP_TEMPLATE
+    )
     if template is None:
         return _unpriced("instance group whose template is not in this stack")
     machine, spot = _gcp_machine(template)
@@ -793,15 +783,8 @@ def _tags_for_report(
     tags = canonical_tags(type_token, inputs)
     if tags or type_token not in _GCP_GROUPS:
         return tags
-    for version in inputs.get("versions") or []:
-        template = related_inputs(
-            related,
-            version.get("instanceTemplate"),
-            "gcp:compute/instanceTemplate:InstanceTemplate",
-        )
-        if template:
-            return canonical_tags("gcp:compute/instanceTemplate:InstanceTemplate", template)
-    return {}
+    template = group_template(related, inputs)
+    return canonical_tags(GCP_TEMPLATE, template) if template else {}
 
 
 def _related_index(run: StackRun) -> dict[str, tuple[str, Mapping[str, Any]]]:

@@ -68,6 +68,21 @@ def num(value: Any) -> float | None:
         return None
 
 
+GCP_TEMPLATE = "gcp:compute/instanceTemplate:InstanceTemplate"
+
+
+def group_template(
+    related: Mapping[str, tuple[str, Mapping[str, Any]]] | None, group: Mapping[str, Any]
+) -> Mapping[str, Any] | None:
+    """The inputs of the first of a GCP instance group's `versions` templates that `related`
+    holds, or None."""
+    for version in group.get("versions") or []:
+        template = related_inputs(related, version.get("instanceTemplate"), GCP_TEMPLATE)
+        if template:
+            return template
+    return None
+
+
 def money(value: float) -> str:
     return f"${value:,.2f}" if value >= 1 or value == 0 else f"${value:.4f}"
 

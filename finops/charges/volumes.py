@@ -12,6 +12,7 @@ from aifinops.charges.base import (
     ChargeContext,
     NodeGroup,
     get,
+    group_template,
     money,
     num,
     unknown,
@@ -103,13 +104,7 @@ def gcp_group(resource: EngineResource, ctx: ChargeContext) -> Iterator[Charge]:
     group = ctx.groups.get(resource.urn)
     if group is None or group.nodes <= 0:
         return
-    template = None
-    for version in resource.inputs.get("versions") or []:
-        template = ctx.related_inputs(
-            version.get("instanceTemplate"), "gcp:compute/instanceTemplate:InstanceTemplate"
-        )
-        if template:
-            break
+    template = group_template(ctx.related, resource.inputs)
     if template is None:
         return
     region = ctx.region_of(resource)
