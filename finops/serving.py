@@ -346,15 +346,11 @@ def _cheapest_instance(cloud: str, region: str, need_gib: float | None) -> str |
     """The cheapest hosting type in `region` with the accelerator memory the model needs, of
     those a finops endpoint can run on (SageMaker on AWS; TPU VMs on GCP)."""
     services = ("sagemaker",) if cloud == "aws" else ("tpu",)
-    rows = []
-    for service in services:
-        for name in catalog.instance_types(cloud, service):
-            try:
-                info = catalog.lookup(name, region, cloud=cloud)
-            except CatalogError:
-                continue
-            if info.node_accelerator_memory_gib >= (need_gib or 0.0):
-                rows.append(info)
+    rows = [
+        info
+        for info in catalog.offered(cloud, region, services)
+        if info.node_accelerator_memory_gib >= (need_gib or 0.0)
+    ]
     rows.sort(key=lambda i: (i.on_demand_usd_per_hour, i.instance_type))
     return rows[0].instance_type if rows else None
 

@@ -206,6 +206,18 @@ def instance_types(cloud: str | None = None, service: str | None = None) -> list
     )
 
 
+def offered(cloud: str, region: str, services: Iterable[str]) -> list[InstanceInfo]:
+    """The rows of `cloud`'s types of each of `services` (in that order, by name) that have a
+    price in `region`; types not sold there are left out."""
+    index = _index()
+    return [
+        index.by_key[(name, region)]
+        for service in services
+        for name in instance_types(cloud, service)
+        if (name, region) in index.by_key
+    ]
+
+
 def regions(instance_type: str) -> list[str]:
     """Sorted regions where `instance_type` has a price; `CatalogError` if the type is unknown."""
     index = _index()

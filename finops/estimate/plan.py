@@ -26,9 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from aifinops import catalog
-from aifinops.catalog import InstanceInfo
 from aifinops.catalog.object_storage import object_storage_price
-from aifinops.errors import CatalogError
 from aifinops.estimate.proposal import (
     TRAINING_BYTES_PER_PARAM,
     CapacityType,
@@ -195,17 +193,6 @@ def training_flops(t: Training) -> float:
     return t.gpu_hours * 3600.0 * peak * t.mfu
 
 
-def _rows(cloud: str, services: Sequence[str], region: str) -> list[InstanceInfo]:
-    rows = []
-    for service in services:
-        for name in catalog.instance_types(cloud, service):
-            try:
-                rows.append(catalog.lookup(name, region, cloud=cloud))
-            except CatalogError:
-                continue  # not offered in this region
-    return rows
-
-
 def training_choices(p: Proposal, cloud: str, region: str) -> tuple[list[TrainingChoice], str]:
     """Every fitting (type, capacity) for the training on `cloud`; and why none, if none."""
     from aifinops.rightsizing.spot import (
@@ -221,7 +208,7 @@ def training_choices(p: Proposal, cloud: str, region: str) -> tuple[list[Trainin
     ckpt = Checkpointing(interval_hours=t.checkpoint_minutes / 60.0)
     need_gib = None if t.model_params is None else t.model_params * TRAINING_BYTES_PER_PARAM / GIB
     choices = []
-    for info in _rows(cloud, SERVICES["training"][cloud], region):
+    for info in catalog.offered(cloud, region, SERVICES["training"][cloud]):
         chip = info.accelerator_info
         if chip.kind not in TRAINING_KINDS or chip.generation != "current":
             continue
@@ -291,7 +278,7 @@ def inference_choices(p: Proposal, cloud: str, region: str) -> tuple[list[Infere
     need_gib = inference_need_gib(i)
     flops_per_second = i.requests_per_second * i.tokens_per_request * 2.0 * i.model_params
     choices = []
-    for info in _rows(cloud, services, region):
+    for info in catalog.offered(cloud, region, services):
         chip = info.accelerator_info
         if chip.kind not in INFERENCE_KINDS or chip.generation != "current":
             continue

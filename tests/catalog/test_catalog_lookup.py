@@ -98,6 +98,28 @@ def test_instance_types_filter_by_cloud_and_service() -> None:
         assert any(name.startswith(family + ".") for name in catalog.instance_types("aws", "ec2"))
 
 
+@pytest.mark.parametrize(
+    ("cloud", "region", "services"),
+    [
+        ("aws", "us-east-1", ("sagemaker",)),
+        ("aws", "eu-west-1", ("ec2", "sagemaker")),
+        ("gcp", "us-central1", ("tpu",)),
+        ("azure", "eastus", ("azure-vm",)),
+    ],
+)
+def test_offered_is_every_type_of_the_services_priced_in_the_region(
+    cloud: str, region: str, services: tuple[str, ...]
+) -> None:
+    expected = []
+    for service in services:
+        for name in catalog.instance_types(cloud, service):
+            if region in catalog.regions(name):
+                expected.append(catalog.lookup(name, region, cloud=cloud))
+    assert expected, "the region sells some of these types"
+    assert catalog.offered(cloud, region, services) == expected
+    assert catalog.offered(cloud, "nowhere-1", services) == []
+
+
 def test_lookups_come_from_one_cached_index() -> None:
     assert catalog.lookup("g5.xlarge") is catalog.lookup("g5.xlarge")
 
