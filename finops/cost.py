@@ -857,10 +857,8 @@ def estimate(run: StackRun, config: StackConfig, usage: Usage | None = None) -> 
     groups: dict[str, extra_charges.NodeGroup] = {}
     tags_by_urn: dict[str, dict[str, str]] = {}
 
-    components = extra_charges.component_index(run)
-
     def hours_of(resource: EngineResource) -> float:
-        component = components.get(resource.urn)
+        component = run.component_of(resource)
         return hours_by_name.get(component.name if component else "", HOURS_PER_MONTH)
 
     def region_for(resource: EngineResource) -> str:
@@ -868,7 +866,7 @@ def estimate(run: StackRun, config: StackConfig, usage: Usage | None = None) -> 
         return region_of(resource.type, resource.inputs, config.region(cloud))
 
     for resource in run.custom_resources():
-        component = components.get(resource.urn)
+        component = run.component_of(resource)
         component_name = component.name if component else None
         hours = hours_of(resource)
         cloud = tag_schema.cloud_of(resource.type) or "aws"
@@ -900,11 +898,9 @@ def estimate(run: StackRun, config: StackConfig, usage: Usage | None = None) -> 
                 instance_types=priced.instance_types if priced else (),
             )
         )
-    context = extra_charges.ChargeContext(
-        run, related, region_for, hours_of, usage, groups, components
-    )
+    context = extra_charges.ChargeContext(run, related, region_for, hours_of, usage, groups)
     for charge in extra_charges.charges(context):
-        component = components.get(charge.resource.urn)
+        component = run.component_of(charge.resource)
         costs.append(
             ResourceCost(
                 urn=f"{charge.resource.urn}#{charge.what}",

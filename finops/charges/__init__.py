@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from aifinops.charges import functions, network, volumes
-from aifinops.charges.base import Charge, ChargeContext, NodeGroup, component_index
+from aifinops.charges.base import Charge, ChargeContext, NodeGroup
 from aifinops.charges.functions import calls_per_month
 from aifinops.charges.telemetry import agent_config_of, telemetry_charge
 
@@ -40,7 +40,6 @@ __all__ = [
     "agent_config_of",
     "calls_per_month",
     "charges",
-    "component_index",
     "telemetry_charge",
 ]
 

@@ -97,22 +97,9 @@ class NodeGroup:
     hours: float
 
 
-def component_index(run: StackRun) -> dict[str, EngineResource | None]:
-    """Every resource's nearest enclosing component by URN, in one pass over the run
-    (`StackRun.component_of` rebuilds its URN index on each call)."""
-    urns = run.by_urn()
-    found: dict[str, EngineResource | None] = {}
-    for resource in run.resources:
-        parent = urns.get(resource.parent)
-        while parent is not None and parent.custom:
-            parent = urns.get(parent.parent)
-        found[resource.urn] = parent
-    return found
-
-
 class ChargeContext:
     """What every charge reads: the run, related inputs, regions, hours and usage, and each
-    resource's component (`component_index` of the run, which the caller has built)."""
+    resource's component."""
 
     def __init__(
         self,
@@ -122,7 +109,6 @@ class ChargeContext:
         hours_of: Callable[[EngineResource], float],
         usage: Usage,
         groups: Mapping[str, NodeGroup],
-        components: Mapping[str, EngineResource | None],
     ) -> None:
         self.run = run
         self.related = related
@@ -130,10 +116,9 @@ class ChargeContext:
         self.hours_of = hours_of
         self.usage = usage
         self.groups = groups
-        self.components = components
 
     def component_of(self, resource: EngineResource) -> EngineResource | None:
-        return self.components.get(resource.urn)
+        return self.run.component_of(resource)
 
     def related_inputs(self, reference: Any, type_token: str) -> Mapping[str, Any] | None:
         return related_inputs(self.related, reference, type_token)

@@ -94,9 +94,25 @@ class StackRun:
     def of_type(self, type_token: str) -> list[EngineResource]:
         return [r for r in self.resources if r.type == type_token]
 
+    _components: dict[str, EngineResource | None] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
     def component_of(self, resource: EngineResource) -> EngineResource | None:
-        """The nearest enclosing component resource (not the stack)."""
-        urns = self.by_urn()
+        """The nearest enclosing component resource (not the stack). Every resource's is
+        found in one pass, at the first call: a finished run's resources do not change, and
+        pricing, usage and the policies ask for each of them."""
+        if self._components is None:
+            urns = self.by_urn()
+            self._components = {r.urn: self._enclosing(r, urns) for r in self.resources}
+        if resource.urn in self._components:
+            return self._components[resource.urn]
+        return self._enclosing(resource, self.by_urn())
+
+    @staticmethod
+    def _enclosing(
+        resource: EngineResource, urns: Mapping[str, EngineResource]
+    ) -> EngineResource | None:
         parent = urns.get(resource.parent)
         while parent is not None and parent.custom:
             parent = urns.get(parent.parent)
