@@ -48,13 +48,7 @@ class Target:
 
 @functools.cache
 def _rows(cloud: str, service: str, region: str) -> tuple[InstanceInfo, ...]:
-    rows = []
-    for name in catalog.instance_types(cloud, service):
-        try:
-            rows.append(catalog.lookup(name, region, cloud=cloud))
-        except CatalogError:
-            continue
-    return tuple(rows)
+    return tuple(catalog.offered(cloud, region, (service,)))
 
 
 def lookup_type(name: str, t: Target) -> InstanceInfo | None:
