@@ -339,7 +339,6 @@ class Endpoint:
     replicas: int = 1
     memory_mb: int | None = None
     cpu: int | None = None
-    accelerator: str | None = None
 
 
 def _cheapest_instance(cloud: str, region: str, need_gib: float | None) -> str | None:
